@@ -1,0 +1,176 @@
+/**
+ * PUBLISH and its acknowledgements PUBACK, PUBREC, PUBREL, PUBCOMP
+ * (spec 3.3 to 3.7). These are the hot path: no allocation but the packet
+ * object itself, payloads as views of the input.
+ *
+ *   PUBLISH  0011 DQQR  topic  [packet id if QoS > 0]  [v5 properties]  payload
+ *   ack      type 0000 (PUBREL 0010)  packet id  [v5: reason code  [properties]]
+ *
+ * A v5 ack with reason code 0 and no properties is sent in its short form
+ * (remaining length 2); reason code with no properties, remaining length 3.
+ */
+import { EncodeError } from '../errors.js';
+import {
+  checkU16,
+  MALFORMED,
+  PROTOCOL_ERROR,
+  type Reader,
+  sizes,
+  utf8Length,
+  vbiLength,
+  type Writer,
+} from './primitives.js';
+import { measureProperties, readProperties, Scope, writeProperties } from './properties.js';
+import { isValidReasonCode } from './reason-codes.js';
+import type { AckPacket, AckProperties, ProtocolVersion, PublishPacket, QoS } from './types.js';
+
+const TOPIC_NAME_INVALID = 0x90;
+
+/**
+ * Byte length of a topic name, validated: no wildcards, no U+0000, well-formed,
+ * at most 65,535 bytes. Empty is allowed only with a topic alias (v5).
+ */
+function topicLength(topic: string, aliased: boolean): number {
+  if (typeof topic !== 'string') throw new EncodeError('topic', `expected a string, got ${typeof topic}`);
+  const n = topic.length;
+  if (n === 0 && !aliased)
+    throw new EncodeError('topic', 'is empty (allowed only with a topic alias in MQTT 5)');
+  for (let i = 0; i < n; i++) {
+    const c = topic.charCodeAt(i);
+    if (c === 0x2b || c === 0x23) {
+      throw new EncodeError('topic', `contains the wildcard '${topic[i]}' at ${i}; topic names cannot`);
+    }
+    if (c === 0 || c > 0x7f) return utf8Length(topic, 'topic');
+  }
+  return n;
+}
+
+export function measurePublish(p: PublishPacket, v: ProtocolVersion): number {
+  const qos = p.qos;
+  if (qos !== 0 && qos !== 1 && qos !== 2)
+    throw new EncodeError('qos', `must be 0, 1 or 2, got ${String(qos)}`);
+  const props = p.properties;
+  const t = topicLength(p.topic, v === 5 && props !== undefined && props.topicAlias !== undefined);
+  sizes.push(t);
+  let len = 2 + t;
+  if (qos > 0) {
+    checkU16(p.packetId as number, 'packetId', 1);
+    len += 2;
+  } else if (p.dup) {
+    throw new EncodeError('dup', 'must be false for QoS 0');
+  }
+  if (v === 5) {
+    let pl = 0;
+    if (props === undefined) sizes.push(0);
+    else pl = measureProperties(props, Scope.Publish, v, 'properties');
+    len += vbiLength(pl) + pl;
+  } else if (props !== undefined) {
+    measureProperties(props, Scope.Publish, v, 'properties');
+  }
+  const payload = p.payload;
+  if (!(payload instanceof Uint8Array)) throw new EncodeError('payload', 'expected a Uint8Array or Buffer');
+  return len + payload.byteLength;
+}
+
+export function publishHeader(p: PublishPacket): number {
+  return 0x30 | (p.dup ? 0x08 : 0) | (p.qos << 1) | (p.retain ? 0x01 : 0);
+}
+
+export function writePublish(w: Writer, p: PublishPacket, v: ProtocolVersion): void {
+  w.utf8(p.topic, sizes.shift());
+  if (p.qos > 0) w.u16(p.packetId as number);
+  if (v === 5) writeProperties(w, p.properties, v);
+  w.bytes(p.payload);
+}
+
+export function readPublish(r: Reader, flags: number, v: ProtocolVersion): PublishPacket {
+  const qos = (flags >> 1) & 0x03;
+  if (qos === 3) r.fail('QoS is 3');
+  const dup = (flags & 0x08) !== 0;
+  if (dup && qos === 0) r.fail('DUP is set on a QoS 0 message');
+  const topic = r.utf8('topic name');
+  for (let i = 0; i < topic.length; i++) {
+    const c = topic.charCodeAt(i);
+    if (c === 0x2b || c === 0x23) r.fail(`topic name '${topic}' contains a wildcard`, TOPIC_NAME_INVALID);
+  }
+  let packetId: number | undefined;
+  if (qos > 0) {
+    packetId = r.u16('packet identifier');
+    if (packetId === 0) r.fail('packet identifier is 0', PROTOCOL_ERROR);
+  }
+  const properties = v === 5 ? readProperties(r, Scope.Publish) : undefined;
+  if (topic.length === 0 && (properties === undefined || properties.topicAlias === undefined)) {
+    r.fail('topic name is empty and there is no topic alias', PROTOCOL_ERROR);
+  }
+  const payload = r.buf.subarray(r.pos, r.end);
+  r.pos = r.end;
+  return {
+    type: 'publish',
+    topic,
+    payload,
+    qos: qos as QoS,
+    retain: (flags & 0x01) !== 0,
+    dup,
+    packetId,
+    properties,
+  };
+}
+
+export function measureAck(p: AckPacket, v: ProtocolVersion): number {
+  checkU16(p.packetId, 'packetId', 1);
+  const rc = p.reasonCode ?? 0;
+  if (v === 4) {
+    if (rc !== 0) throw new EncodeError('reasonCode', 'MQTT 3.1.1 acknowledgements carry no reason code');
+    measureProperties(p.properties, Scope.Puback, v, 'properties');
+    return 2;
+  }
+  if (!isValidReasonCode(p.type, rc, 5)) {
+    throw new EncodeError(
+      'reasonCode',
+      `0x${Number(rc).toString(16)} is not a ${p.type.toUpperCase()} reason code`,
+    );
+  }
+  const pl = measureProperties(p.properties, ACK_SCOPES[p.type], v, 'properties');
+  if (pl > 0) return 3 + vbiLength(pl) + pl;
+  return rc === 0 ? 2 : 3;
+}
+
+const ACK_SCOPES: Record<AckPacket['type'], Scope> = {
+  puback: Scope.Puback,
+  pubrec: Scope.Pubrec,
+  pubrel: Scope.Pubrel,
+  pubcomp: Scope.Pubcomp,
+};
+
+/** `rem` is the remaining length from the measure pass: it says which form to write. */
+export function writeAck(w: Writer, p: AckPacket, v: ProtocolVersion, rem: number): void {
+  w.u16(p.packetId);
+  if (v === 4) return;
+  if (rem <= 3) {
+    sizes.shift(); // the empty property section measured for v5
+    if (rem === 3) w.u8(p.reasonCode ?? 0);
+    return;
+  }
+  w.u8(p.reasonCode ?? 0);
+  writeProperties(w, p.properties, v);
+}
+
+export function readAck<T extends AckPacket['type']>(
+  r: Reader,
+  type: T,
+  v: ProtocolVersion,
+): Extract<AckPacket, { type: T }> {
+  const packetId = r.u16('packet identifier');
+  if (packetId === 0) r.fail('packet identifier is 0', PROTOCOL_ERROR);
+  let reasonCode = 0;
+  let properties: AckProperties | undefined;
+  if (v === 5 && r.pos < r.end) {
+    reasonCode = r.u8('reason code');
+    if (!isValidReasonCode(type, reasonCode, 5))
+      r.fail(`0x${reasonCode.toString(16)} is not a valid reason code`);
+    if (r.pos < r.end) properties = readProperties(r, ACK_SCOPES[type]);
+  }
+  if (r.pos !== r.end) r.fail(`${r.end - r.pos} bytes past the end of the packet`, MALFORMED);
+  const packet = { type, packetId, reasonCode, properties } as Extract<AckPacket, { type: T }>;
+  return packet;
+}

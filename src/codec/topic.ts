@@ -1,0 +1,83 @@
+/**
+ * Topic names and topic filters (spec 4.7, 4.8.2).
+ *
+ * A topic name has no wildcards and at least one character. A filter may use
+ * `+` for exactly one whole level and `#` only as the whole last level. A
+ * shared subscription is `$share/{ShareName}/{filter}` where ShareName is
+ * non-empty and has no `/`, `+` or `#`, and `filter` is a valid filter.
+ *
+ * The `*Problem` functions return `undefined` for a valid input and a short
+ * description of the first problem otherwise, without allocating when valid.
+ */
+
+const PLUS = 0x2b;
+const HASH = 0x23;
+const SLASH = 0x2f;
+
+/** What is wrong with `topic` as a PUBLISH topic name, or undefined. */
+export function topicNameProblem(topic: string): string | undefined {
+  if (topic.length === 0) return 'is empty';
+  for (let i = 0; i < topic.length; i++) {
+    const c = topic.charCodeAt(i);
+    if (c === PLUS || c === HASH) return `contains the wildcard '${topic[i]}' at ${i}; topic names cannot`;
+  }
+  return undefined;
+}
+
+/** What is wrong with `filter` as a SUBSCRIBE topic filter, or undefined. */
+export function topicFilterProblem(filter: string): string | undefined {
+  if (filter.length === 0) return 'is empty';
+  if (filter.startsWith('$share/')) {
+    const slash = filter.indexOf('/', 7);
+    const group = slash === -1 ? filter.slice(7) : filter.slice(7, slash);
+    if (group.length === 0) return 'is a shared subscription with an empty share name';
+    if (group.includes('+') || group.includes('#')) return 'has a wildcard in its share name';
+    if (slash === -1 || slash === filter.length - 1) return 'is a shared subscription without a topic filter';
+    return plainFilterProblem(filter, slash + 1);
+  }
+  return plainFilterProblem(filter, 0);
+}
+
+function plainFilterProblem(filter: string, start: number): string | undefined {
+  const n = filter.length;
+  for (let i = start; i < n; i++) {
+    const c = filter.charCodeAt(i);
+    if (c === PLUS) {
+      if (
+        (i > start && filter.charCodeAt(i - 1) !== SLASH) ||
+        (i + 1 < n && filter.charCodeAt(i + 1) !== SLASH)
+      ) {
+        return `has '+' at ${i} that is not a whole level`;
+      }
+    } else if (c === HASH) {
+      if (i !== n - 1) return `has '#' at ${i} that is not the last character`;
+      if (i > start && filter.charCodeAt(i - 1) !== SLASH) return `has '#' at ${i} that is not a whole level`;
+    }
+  }
+  return undefined;
+}
+
+export function isValidTopicName(topic: string): boolean {
+  return typeof topic === 'string' && topicNameProblem(topic) === undefined;
+}
+
+export function isValidTopicFilter(filter: string): boolean {
+  return typeof filter === 'string' && topicFilterProblem(filter) === undefined;
+}
+
+export interface SharedSubscription {
+  /** The ShareName. */
+  group: string;
+  /** The topic filter messages are matched against. */
+  filter: string;
+}
+
+/**
+ * Splits `$share/{group}/{filter}` into its parts; undefined when `filter`
+ * is not a valid shared subscription.
+ */
+export function parseSharedSubscription(filter: string): SharedSubscription | undefined {
+  if (!filter.startsWith('$share/') || topicFilterProblem(filter) !== undefined) return undefined;
+  const slash = filter.indexOf('/', 7);
+  return { group: filter.slice(7, slash), filter: filter.slice(slash + 1) };
+}
