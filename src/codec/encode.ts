@@ -140,26 +140,59 @@ function packetLength(rem: number, max: number | undefined): number {
   return total;
 }
 
-/** Encodes one packet into a new buffer of exactly its size. */
+/**
+ * Small packets are carved out of a shared slab, as Node's Buffer pool does,
+ * but returned as plain `Uint8Array` views, which are much cheaper to create
+ * than Buffers. Packets over {@link SLAB_MAX} bytes get their own buffer.
+ */
+const SLAB_SIZE = 64 * 1024;
+const SLAB_MAX = 4 * 1024;
+let slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+let slabUsed = 0;
+
+/** Points the writer at `total` free bytes and returns the start offset. */
+function reserve(w: Writer, total: number): number {
+  if (total > SLAB_MAX) {
+    w.buf = Buffer.allocUnsafe(total);
+    w.pos = 0;
+    return 0;
+  }
+  if (slabUsed + total > SLAB_SIZE) {
+    slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  w.buf = slab;
+  w.pos = slabUsed;
+  // keep views 8-byte aligned, like Node's pool
+  slabUsed = (slabUsed + total + 7) & ~7;
+  return w.pos;
+}
+
+function output(w: Writer, start: number, total: number): Uint8Array {
+  const buf = w.buf;
+  return buf === slab ? new Uint8Array(buf.buffer, buf.byteOffset + start, total) : buf;
+}
+
+/**
+ * Encodes one packet into new memory of exactly its size. The result is a
+ * `Uint8Array` (a Buffer for packets over 4 KiB); wrap it with
+ * `Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength)` if you need
+ * Buffer methods.
+ */
 export function encode(
   packet: Packet,
   protocolVersion: ProtocolVersion = 5,
   options?: EncodeOptions,
-): Buffer {
+): Uint8Array {
   checkVersion(protocolVersion);
   sizes.reset();
   const rem = measure(packet, protocolVersion);
   const total = packetLength(rem, options?.maximumPacketSize);
   const w = writer;
-  w.buf = Buffer.allocUnsafe(total);
-  w.pos = 0;
+  const start = reserve(w, total);
   write(w, packet, protocolVersion, rem);
-  const out = w.buf;
-  w.buf = EMPTY;
-  return out;
+  return output(w, start, total);
 }
-
-const EMPTY = Buffer.alloc(0);
 
 /**
  * Encodes packets back to back into one buffer sized up front. Every packet
@@ -170,7 +203,7 @@ export function encodeBatch(
   packets: readonly Packet[],
   protocolVersion: ProtocolVersion = 5,
   options?: EncodeOptions,
-): Buffer {
+): Uint8Array {
   checkVersion(protocolVersion);
   sizes.reset();
   const max = options?.maximumPacketSize;
@@ -191,10 +224,7 @@ export function encodeBatch(
     }
   }
   const w = writer;
-  w.buf = Buffer.allocUnsafe(total);
-  w.pos = 0;
+  const start = reserve(w, total);
   for (let i = 0; i < packets.length; i++) write(w, packets[i], protocolVersion, remainingLengths[i]);
-  const out = w.buf;
-  w.buf = EMPTY;
-  return out;
+  return output(w, start, total);
 }

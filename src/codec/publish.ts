@@ -11,13 +11,17 @@
  */
 import { EncodeError } from '../errors.js';
 import {
+  BYTE_CLASS,
   checkU16,
+  decodeUtf8,
   MALFORMED,
+  type NodeBuffer,
   PROTOCOL_ERROR,
   type Reader,
   sizes,
   utf8Length,
   vbiLength,
+  WILDCARD,
   type Writer,
 } from './primitives.js';
 import { measureProperties, readProperties, Scope, writeProperties } from './properties.js';
@@ -26,11 +30,16 @@ import type { AckPacket, AckProperties, ProtocolVersion, PublishPacket, QoS } fr
 
 const TOPIC_NAME_INVALID = 0x90;
 
+/** The last topic validated: publishers tend to repeat the same topic string. */
+let lastTopic = '';
+let lastTopicLength = 0;
+
 /**
  * Byte length of a topic name, validated: no wildcards, no U+0000, well-formed,
  * at most 65,535 bytes. Empty is allowed only with a topic alias (v5).
  */
 function topicLength(topic: string, aliased: boolean): number {
+  if (topic === lastTopic && lastTopicLength > 0) return lastTopicLength;
   if (typeof topic !== 'string') throw new EncodeError('topic', `expected a string, got ${typeof topic}`);
   const n = topic.length;
   if (n === 0 && !aliased)
@@ -40,9 +49,15 @@ function topicLength(topic: string, aliased: boolean): number {
     if (c === 0x2b || c === 0x23) {
       throw new EncodeError('topic', `contains the wildcard '${topic[i]}' at ${i}; topic names cannot`);
     }
-    if (c === 0 || c > 0x7f) return utf8Length(topic, 'topic');
+    if (c === 0 || c > 0x7f) return remember(topic, utf8Length(topic, 'topic'));
   }
-  return n;
+  return remember(topic, n);
+}
+
+function remember(topic: string, len: number): number {
+  lastTopic = topic;
+  lastTopicLength = len;
+  return len;
 }
 
 export function measurePublish(p: PublishPacket, v: ProtocolVersion): number {
@@ -83,16 +98,28 @@ export function writePublish(w: Writer, p: PublishPacket, v: ProtocolVersion): v
   w.bytes(p.payload);
 }
 
+/** The topic name, in one pass over its bytes: wildcards, U+0000 and non-ASCII found together. */
+function readTopic(r: Reader): string {
+  const len = r.u16('topic name');
+  r.need(len, 'topic name');
+  const b = r.buf as NodeBuffer;
+  const start = r.pos;
+  const end = start + len;
+  r.pos = end;
+  let flags = 0;
+  for (let i = start; i < end; i++) flags |= BYTE_CLASS[b[i]];
+  if (flags === 0) return b.latin1Slice(start, end);
+  const topic = decodeUtf8(r, b, start, end, 'topic name');
+  if (flags & WILDCARD) r.fail(`topic name '${topic}' contains a wildcard`, TOPIC_NAME_INVALID);
+  return topic;
+}
+
 export function readPublish(r: Reader, flags: number, v: ProtocolVersion): PublishPacket {
   const qos = (flags >> 1) & 0x03;
   if (qos === 3) r.fail('QoS is 3');
   const dup = (flags & 0x08) !== 0;
   if (dup && qos === 0) r.fail('DUP is set on a QoS 0 message');
-  const topic = r.utf8('topic name');
-  for (let i = 0; i < topic.length; i++) {
-    const c = topic.charCodeAt(i);
-    if (c === 0x2b || c === 0x23) r.fail(`topic name '${topic}' contains a wildcard`, TOPIC_NAME_INVALID);
-  }
+  const topic = readTopic(r);
   let packetId: number | undefined;
   if (qos > 0) {
     packetId = r.u16('packet identifier');

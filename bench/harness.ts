@@ -1,0 +1,117 @@
+/**
+ * Side-by-side benchmark harness. Each scenario runs mqttkit and the peer
+ * library alternately, in rounds, after a warm-up, on the same data, and
+ * reports the median ops/s of each and their ratio. Only ratios hold on a
+ * noisy machine; absolute numbers are for orientation.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface Row {
+  scenario: string;
+  mqttkit: number;
+  peer: number;
+  peerName: string;
+  ratio: number;
+  /** Minimum ratio the scenario is held to, if any. */
+  target?: number;
+}
+
+export interface CompareOptions {
+  /** Target ratio mqttkit/peer. */
+  target?: number;
+  /** Measured time per side per round, ms. @default 300 */
+  ms?: number;
+  /** Rounds (alternating sides). @default 5 */
+  rounds?: number;
+  /** Operations done by one call of the function. @default 1 */
+  opsPerCall?: number;
+}
+
+/** Runs `fn` repeatedly for about `ms` milliseconds; returns calls per second. */
+function measure(fn: () => unknown, ms: number): number {
+  let calls = 0;
+  let batch = 64;
+  const start = process.hrtime.bigint();
+  const limit = BigInt(ms) * 1_000_000n;
+  let elapsed = 0n;
+  while (elapsed < limit) {
+    for (let i = 0; i < batch; i++) fn();
+    calls += batch;
+    elapsed = process.hrtime.bigint() - start;
+    if (elapsed < limit / 20n) batch *= 2;
+  }
+  return (calls * 1e9) / Number(elapsed);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+export function compare(
+  scenario: string,
+  ours: () => unknown,
+  peerName: string,
+  theirs: () => unknown,
+  options: CompareOptions = {},
+): Row {
+  const ms = options.ms ?? 300;
+  const rounds = options.rounds ?? 5;
+  const per = options.opsPerCall ?? 1;
+  measure(ours, ms);
+  measure(theirs, ms);
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    if (r % 2 === 0) {
+      a.push(measure(ours, ms));
+      b.push(measure(theirs, ms));
+    } else {
+      b.push(measure(theirs, ms));
+      a.push(measure(ours, ms));
+    }
+  }
+  const row: Row = {
+    scenario,
+    mqttkit: median(a) * per,
+    peer: median(b) * per,
+    peerName,
+    ratio: median(a) / median(b),
+    target: options.target,
+  };
+  process.stderr.write(
+    `  ${scenario}: ${fmt(row.mqttkit)} vs ${fmt(row.peer)} ops/s (${row.ratio.toFixed(2)}x)\n`,
+  );
+  return row;
+}
+
+export function fmt(n: number): string {
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(0)}k`;
+  return n.toFixed(0);
+}
+
+/** A markdown table of rows: scenario, mqttkit, peer, ratio, target. */
+export function table(rows: Row[]): string {
+  const lines = ['| scenario | mqttkit ops/s | peer ops/s | ratio | target |', '|---|---:|---:|---:|---:|'];
+  for (const r of rows) {
+    const target = r.target === undefined ? '' : `>= ${r.target}x ${r.ratio >= r.target ? 'met' : 'MISSED'}`;
+    lines.push(
+      `| ${r.scenario} | ${fmt(r.mqttkit)} | ${fmt(r.peer)} (${r.peerName}) | ${r.ratio.toFixed(2)}x | ${target} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** Writes rows to bench/results/NAME.json with the machine and Node version. */
+export function save(name: string, rows: Row[]): void {
+  const dir = join(dirname(fileURLToPath(import.meta.url)), 'results');
+  mkdirSync(dir, { recursive: true });
+  const os = process.platform;
+  writeFileSync(
+    join(dir, `${name}.json`),
+    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, os, rows }, null, 2)}\n`,
+  );
+}
