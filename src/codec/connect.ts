@@ -28,6 +28,9 @@ import type { ConnackPacket, ConnectPacket, ProtocolVersion, QoS, Will } from '.
 const UNSUPPORTED_PROTOCOL_VERSION = 0x84;
 const TOPIC_NAME_INVALID = 0x90;
 
+/** 3.1.1 CONNACK return codes 1..5 as MQTT 5 reason codes. */
+const V4_TO_V5_CONNACK = [0x00, 0x84, 0x85, 0x88, 0x86, 0x87];
+
 function sectionLength(len: number, version: ProtocolVersion): number {
   return version === 5 ? vbiLength(len) + len : 0;
 }
@@ -168,7 +171,14 @@ export function writeConnack(w: Writer, p: ConnackPacket, v: ProtocolVersion): v
 export function readConnack(r: Reader, v: ProtocolVersion): ConnackPacket {
   const flags = r.u8('acknowledge flags');
   if (flags > 1) r.fail('reserved acknowledge flags are set');
-  const reasonCode = r.u8('reason code');
+  let reasonCode = r.u8('reason code');
+  if (v === 5 && r.pos === r.end && reasonCode >= 1 && reasonCode <= 5) {
+    // A 3.1.1 broker refuses an MQTT 5 CONNECT with a 3.1.1 CONNACK
+    // (return code 1, unacceptable protocol version): read it as the MQTT 5
+    // refusal it means, so a client can tell and fall back to 3.1.1.
+    reasonCode = V4_TO_V5_CONNACK[reasonCode];
+    return { type: 'connack', sessionPresent: false, reasonCode };
+  }
   if (!isValidReasonCode('connack', reasonCode, v)) {
     r.fail(`0x${reasonCode.toString(16)} is not a CONNACK ${v === 5 ? 'reason' : 'return'} code`);
   }

@@ -59,3 +59,16 @@ describe('reason codes', () => {
     expect(isValidReasonCode('suback', 0.5, 5)).toBe(false);
   });
 });
+
+describe('CONNACK from a 3.1.1 broker to an MQTT 5 client', () => {
+  it.each([
+    [1, 0x84],
+    [2, 0x85],
+    [3, 0x88],
+    [4, 0x86],
+    [5, 0x87],
+  ])('reads return code %i as reason code %i', (rc, v5) => {
+    const [packet] = new PacketDecoder({ protocolVersion: 5 }).push(Buffer.from([0x20, 0x02, 0x00, rc]));
+    expect(packet).toEqual({ type: 'connack', sessionPresent: false, reasonCode: v5 });
+  });
+});
