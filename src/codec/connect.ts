@@ -172,7 +172,7 @@ export function readConnack(r: Reader, v: ProtocolVersion): ConnackPacket {
   const flags = r.u8('acknowledge flags');
   if (flags > 1) r.fail('reserved acknowledge flags are set');
   let reasonCode = r.u8('reason code');
-  if (v === 5 && r.pos === r.end && reasonCode >= 1 && reasonCode <= 5) {
+  if (v === 5 && r.pos === r.end && flags === 0 && reasonCode >= 1 && reasonCode <= 5) {
     // A 3.1.1 broker refuses an MQTT 5 CONNECT with a 3.1.1 CONNACK
     // (return code 1, unacceptable protocol version): read it as the MQTT 5
     // refusal it means, so a client can tell and fall back to 3.1.1.

@@ -7,7 +7,9 @@
  *   AUTH        1111 0000  [reason code  [properties]]   (MQTT 5 only)
  *
  * DISCONNECT and AUTH with reason code 0 and no properties are sent with
- * remaining length 0; a reason code without properties, remaining length 1.
+ * remaining length 0. A DISCONNECT with a reason code and no properties ends
+ * after the reason code (remaining length 1); AUTH has no such short form
+ * (3.15.2.1), so it carries a property length of 0. Decoding accepts both.
  */
 import { EncodeError } from '../errors.js';
 import { type Reader, sizes, vbiLength, type Writer } from './primitives.js';
@@ -34,19 +36,21 @@ export function measureReasonPacket(p: ReasonPacket, v: ProtocolVersion): number
   }
   const pl = measureProperties(p.properties, scope, v, 'properties');
   if (pl > 0) return 1 + vbiLength(pl) + pl;
-  return rc === 0 ? 0 : 1;
+  if (rc === 0) return 0;
+  // DISCONNECT may end after the reason code; AUTH only omits both or neither
+  return p.type === 'auth' ? 2 : 1;
 }
 
 /** `rem` is the remaining length from the measure pass: it says which form to write. */
 export function writeReasonPacket(w: Writer, p: ReasonPacket, v: ProtocolVersion, rem: number): void {
   if (v === 4) return;
-  if (rem <= 1) {
+  if (rem === 0) {
     sizes.shift(); // the empty property section measured for v5
-    if (rem === 1) w.u8(p.reasonCode ?? 0);
     return;
   }
   w.u8(p.reasonCode ?? 0);
-  writeProperties(w, p.properties, v);
+  if (rem === 1) sizes.shift();
+  else writeProperties(w, p.properties, v);
 }
 
 export function readDisconnect(r: Reader, v: ProtocolVersion): DisconnectPacket {

@@ -175,6 +175,10 @@ export function measureProperties(
     if ((d.scope & scope) === 0) throw new EncodeError(f, `is not allowed in ${SCOPE_NAMES[scope]}`);
     len += measureValue(d, value, f, scope);
   }
+  const auth = props as AllProperties;
+  if (auth.authenticationData !== undefined && auth.authenticationMethod === undefined) {
+    throw new EncodeError(`${field}.authenticationData`, 'needs an authenticationMethod');
+  }
   if (version === 5) sizes.set(slot, len);
   return len;
 }
@@ -349,6 +353,9 @@ export function readProperties(r: Reader, scope: Scope): AllProperties | undefin
     if (prev === undefined) props[name] = value;
     else if (Array.isArray(prev)) prev.push(value);
     else props[name] = [prev, value];
+  }
+  if (props.authenticationData !== undefined && props.authenticationMethod === undefined) {
+    r.fail('authentication data without an authentication method', PROTOCOL_ERROR);
   }
   return props as AllProperties;
 }

@@ -42,6 +42,7 @@ function topicLength(topic: string, aliased: boolean): number {
   if (topic === lastTopic && lastTopicLength > 0) return lastTopicLength;
   if (typeof topic !== 'string') throw new EncodeError('topic', `expected a string, got ${typeof topic}`);
   const n = topic.length;
+  if (n > 0xffff) return utf8Length(topic, 'topic'); // throws: too long
   if (n === 0 && !aliased)
     throw new EncodeError('topic', 'is empty (allowed only with a topic alias in MQTT 5)');
   for (let i = 0; i < n; i++) {
