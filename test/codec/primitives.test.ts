@@ -11,7 +11,14 @@ import {
 
 function publishOfRemainingLength(rem: number): PublishPacket {
   // topic 'a' (2 + 1 bytes) at QoS 0 leaves rem - 3 bytes of payload (v3.1.1)
-  return { type: 'publish', topic: 'a', payload: Buffer.alloc(rem - 3, 7), qos: 0, retain: false, dup: false };
+  return {
+    type: 'publish',
+    topic: 'a',
+    payload: Buffer.alloc(rem - 3, 7),
+    qos: 0,
+    retain: false,
+    dup: false,
+  };
 }
 
 describe('remaining length (variable byte integer)', () => {

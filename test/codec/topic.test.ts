@@ -77,7 +77,10 @@ describe('topic filters', () => {
 
 describe('shared subscriptions', () => {
   it('splits group and filter', () => {
-    expect(parseSharedSubscription('$share/api/devices/+/get')).toEqual({ group: 'api', filter: 'devices/+/get' });
+    expect(parseSharedSubscription('$share/api/devices/+/get')).toEqual({
+      group: 'api',
+      filter: 'devices/+/get',
+    });
     expect(parseSharedSubscription('$share/g/#')).toEqual({ group: 'g', filter: '#' });
   });
 
