@@ -42,6 +42,8 @@ export class MqttError extends Error {
  * Bytes from the network that are not a valid MQTT packet. The connection
  * must be closed; with MQTT 5, after a DISCONNECT carrying `reasonCode`
  * (0x81 Malformed Packet, 0x82 Protocol Error, 0x95 Packet too large, ...).
+ * For an error in a CONNECT (broker side) it is the CONNACK reason code to
+ * refuse with, which may be 0x84 Unsupported Protocol Version.
  */
 export class DecodeError extends MqttError {
   declare readonly reasonCode: number;

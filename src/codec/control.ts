@@ -8,11 +8,11 @@
  *
  * DISCONNECT and AUTH with reason code 0 and no properties are sent with
  * remaining length 0. A DISCONNECT with a reason code and no properties ends
- * after the reason code (remaining length 1); AUTH has no such short form
- * (3.15.2.1), so it carries a property length of 0. Decoding accepts both.
+ * after the reason code (remaining length 1). Any other AUTH must carry an
+ * Authentication Method (3.15.2.2.2), so it always has properties.
  */
 import { EncodeError } from '../errors.js';
-import { type Reader, sizes, vbiLength, type Writer } from './primitives.js';
+import { PROTOCOL_ERROR, type Reader, sizes, vbiLength, type Writer } from './primitives.js';
 import { measureProperties, readProperties, Scope, writeProperties } from './properties.js';
 import { isValidReasonCode } from './reason-codes.js';
 import type { AuthPacket, DisconnectPacket, ProtocolVersion } from './types.js';
@@ -35,22 +35,23 @@ export function measureReasonPacket(p: ReasonPacket, v: ProtocolVersion): number
     );
   }
   const pl = measureProperties(p.properties, scope, v, 'properties');
+  if (p.type === 'auth' && (rc !== 0 || pl > 0) && p.properties?.authenticationMethod === undefined) {
+    throw new EncodeError('properties.authenticationMethod', 'is required in AUTH (3.15.2.2.2)');
+  }
   if (pl > 0) return 1 + vbiLength(pl) + pl;
-  if (rc === 0) return 0;
-  // DISCONNECT may end after the reason code; AUTH only omits both or neither
-  return p.type === 'auth' ? 2 : 1;
+  return rc === 0 ? 0 : 1; // AUTH gets here only with rc 0: any other needs a method
 }
 
 /** `rem` is the remaining length from the measure pass: it says which form to write. */
 export function writeReasonPacket(w: Writer, p: ReasonPacket, v: ProtocolVersion, rem: number): void {
   if (v === 4) return;
-  if (rem === 0) {
+  if (rem <= 1) {
     sizes.shift(); // the empty property section measured for v5
+    if (rem === 1) w.u8(p.reasonCode ?? 0);
     return;
   }
   w.u8(p.reasonCode ?? 0);
-  if (rem === 1) sizes.shift();
-  else writeProperties(w, p.properties, v);
+  writeProperties(w, p.properties, v);
 }
 
 export function readDisconnect(r: Reader, v: ProtocolVersion): DisconnectPacket {
@@ -62,8 +63,12 @@ export function readDisconnect(r: Reader, v: ProtocolVersion): DisconnectPacket 
 
 export function readAuth(r: Reader): AuthPacket {
   const packet: AuthPacket = { type: 'auth' };
+  const shortForm = r.pos === r.end;
   readReason(r, packet, Scope.Auth);
   if (r.pos !== r.end) r.fail(`${r.end - r.pos} bytes past the end of the packet`);
+  if (!shortForm && packet.properties?.authenticationMethod === undefined) {
+    r.fail('authentication method missing (3.15.2.2.2)', PROTOCOL_ERROR);
+  }
   return packet;
 }
 

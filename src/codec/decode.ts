@@ -7,8 +7,11 @@
  * packet's total size is checked against `maximumPacketSize`, so an
  * oversized packet is rejected before its body is buffered. When the whole
  * body sits in the current chunk it is decoded in place and payloads are
- * views of the chunk (no copy); otherwise one buffer of exactly the body's
- * size is allocated and filled from the following chunks.
+ * views of the chunk (no copy); otherwise the body is gathered from the
+ * following chunks (copied into one buffer of its exact size, or for bodies
+ * over 64 KiB kept as views and joined once complete, so memory grows with
+ * the bytes received, never with what a header merely announces). Chunks
+ * must not be modified after they are pushed: payloads are views of them.
  *
  *   state TYPE --byte--> LENGTH --last length byte--> decode in place
  *                                                  \-> BODY (fill) --full--> decode
@@ -42,6 +45,13 @@ export interface PacketDecoderOptions {
 
 /** The largest packet MQTT can express: 1 + 4 + 268,435,455. */
 export const MAX_PACKET_SIZE = 268_435_460;
+
+/**
+ * A body up to this size that spans chunks is copied into one buffer
+ * allocated up front; a larger one is kept as views of the chunks until it
+ * is complete, so a header announcing 256 MiB allocates nothing by itself.
+ */
+const LARGE_BODY = 64 * 1024;
 
 const S_TYPE = 0;
 const S_LENGTH = 1;
@@ -80,7 +90,10 @@ export class PacketDecoder {
   private length = 0;
   private lengthBytes = 0;
   private mult = 1;
+  /** Body of a packet of at most LARGE_BODY bytes that spans chunks. */
   private body: Buffer | undefined = undefined;
+  /** Pieces of a larger body: memory follows the bytes that arrived. */
+  private readonly parts: Buffer[] = [];
   private filled = 0;
   private failure: DecodeError | undefined = undefined;
 
@@ -115,11 +128,12 @@ export class PacketDecoder {
     try {
       this.run(buf, out);
     } catch (err) {
+      this.body = undefined;
+      this.parts.length = 0;
       this.failure =
         err instanceof DecodeError
           ? err
           : new DecodeError(`internal decoder error: ${(err as Error)?.message}`, MALFORMED);
-      this.body = undefined;
       throw this.failure;
     }
     return out;
@@ -129,6 +143,7 @@ export class PacketDecoder {
   reset(): void {
     this.state = S_TYPE;
     this.body = undefined;
+    this.parts.length = 0;
     this.failure = undefined;
   }
 
@@ -181,20 +196,27 @@ export class PacketDecoder {
           pos += len;
           continue;
         }
-        this.body = Buffer.allocUnsafe(len);
-        this.filled = buf.copy(this.body, 0, pos, n);
         this.state = S_BODY;
+        this.filled = n - pos;
+        if (len <= LARGE_BODY) {
+          this.body = Buffer.allocUnsafe(len);
+          buf.copy(this.body, 0, pos, n);
+        } else {
+          this.parts.push(buf.subarray(pos, n));
+        }
         return;
       }
-      // S_BODY: continue filling the body of a packet that spans chunks
-      const body = this.body as Buffer;
-      const take = Math.min(n - pos, body.length - this.filled);
-      buf.copy(body, this.filled, pos, pos + take);
+      // S_BODY: continue a packet body that spans chunks
+      const take = Math.min(n - pos, this.length - this.filled);
+      if (this.body !== undefined) buf.copy(this.body, this.filled, pos, pos + take);
+      else this.parts.push(buf.subarray(pos, pos + take));
       this.filled += take;
       pos += take;
-      if (this.filled < body.length) return;
+      if (this.filled < this.length) return;
+      const body = this.body ?? Buffer.concat(this.parts, this.length);
       this.state = S_TYPE;
       this.body = undefined;
+      this.parts.length = 0;
       out.push(this.decode(body, 0, body.length));
     }
   }

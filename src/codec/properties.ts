@@ -20,6 +20,7 @@ import {
   vbiLength,
   type Writer,
 } from './primitives.js';
+import { topicNameProblem } from './topic.js';
 import type { AllProperties, ProtocolVersion, UserProperty } from './types.js';
 
 const enum Kind {
@@ -115,6 +116,8 @@ const DEFS: PropertyDef[] = [
   def(0x2a, 'sharedSubscriptionAvailable', Kind.Bool, Scope.Connack),
 ];
 
+const RESPONSE_TOPIC = 0x08;
+
 const BY_ID: (PropertyDef | undefined)[] = new Array(128).fill(undefined);
 const BY_NAME: Record<string, PropertyDef> = Object.create(null);
 for (const d of DEFS) {
@@ -208,6 +211,10 @@ function measureValue(d: PropertyDef, value: unknown, f: string, scope: Scope): 
     }
     case Kind.Utf8: {
       const n = utf8Length(value as string, f);
+      if (d.id === RESPONSE_TOPIC) {
+        const problem = topicNameProblem(value as string);
+        if (problem !== undefined) throw new EncodeError(f, `${problem} (a response topic is a topic name)`);
+      }
       sizes.push(n);
       return 3 + n;
     }
@@ -336,6 +343,9 @@ export function readProperties(r: Reader, scope: Scope): AllProperties | undefin
         break;
       case Kind.Utf8:
         value = r.utf8(name);
+        if (id === RESPONSE_TOPIC && topicNameProblem(value as string) !== undefined) {
+          r.fail(`response topic '${value}' ${topicNameProblem(value as string)}`, PROTOCOL_ERROR);
+        }
         break;
       case Kind.Binary:
         value = r.binary(name);
@@ -349,7 +359,8 @@ export function readProperties(r: Reader, scope: Scope): AllProperties | undefin
       }
     }
     r.end = saved;
-    if ((value as number) < d.min) r.fail(`property ${name} must not be ${String(value)}`, d.minReason);
+    if (typeof value === 'number' && value < d.min)
+      r.fail(`property ${name} must not be ${String(value)}`, d.minReason);
     if (prev === undefined) props[name] = value;
     else if (Array.isArray(prev)) prev.push(value);
     else props[name] = [prev, value];

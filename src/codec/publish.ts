@@ -66,7 +66,7 @@ export function measurePublish(p: PublishPacket, v: ProtocolVersion): number {
   if (qos !== 0 && qos !== 1 && qos !== 2)
     throw new EncodeError('qos', `must be 0, 1 or 2, got ${String(qos)}`);
   const props = p.properties;
-  const t = topicLength(p.topic, v === 5 && props !== undefined && props.topicAlias !== undefined);
+  const t = topicLength(p.topic, v === 5 && props != null && props.topicAlias !== undefined);
   sizes.push(t);
   let len = 2 + t;
   if (qos > 0) {
@@ -77,10 +77,10 @@ export function measurePublish(p: PublishPacket, v: ProtocolVersion): number {
   }
   if (v === 5) {
     let pl = 0;
-    if (props === undefined) sizes.push(0);
+    if (props == null) sizes.push(0);
     else pl = measureProperties(props, Scope.Publish, v, 'properties');
     len += vbiLength(pl) + pl;
-  } else if (props !== undefined) {
+  } else if (props != null) {
     measureProperties(props, Scope.Publish, v, 'properties');
   }
   const payload = p.payload;

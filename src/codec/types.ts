@@ -221,7 +221,7 @@ export interface PublishPacket {
   qos: QoS;
   retain: boolean;
   dup: boolean;
-  /** 1..65,535; required for QoS 1 and 2, absent for QoS 0. */
+  /** 1..65,535; required for QoS 1 and 2. Not sent for QoS 0 (ignored if given). */
   packetId?: number;
   properties?: PublishProperties;
 }

@@ -148,11 +148,6 @@ describe('v5 alternative encodings that decode to the same packet', () => {
       { type: 'disconnect', reasonCode: 0 },
     ],
     [
-      'AUTH with reason code 0 and property length 0',
-      wire([0xf0, 0x02], [0x00], [0x00]),
-      { type: 'auth', reasonCode: 0 },
-    ],
-    [
       'user properties apart from each other keep their relative order (2.2.2.2)',
       wire(
         [0x30, 0x14], // PUBLISH QoS 0, remaining length 20
@@ -187,13 +182,20 @@ describe('v5 alternative encodings that decode to the same packet', () => {
   });
 });
 
-describe('v5 AUTH property length (3.15.2.2.1)', () => {
-  // Only the AUTH with reason code 0x00 and no properties may omit the
-  // reason code and property length; unlike DISCONNECT (3.14.2.2.1) and the
-  // PUBLISH acknowledgements (3.4.2.2.1), AUTH has no rule that lets the
-  // property length alone be left out.
-  it('writes a property length of 0 after a non-zero reason code without properties', () => {
-    expect([...encode({ type: 'auth', reasonCode: 0x18 }, 5)]).toEqual([0xf0, 0x02, 0x18, 0x00]);
+describe('v5 AUTH and its Authentication Method (3.15.2.1, 3.15.2.2.2)', () => {
+  // Only the AUTH with reason code 0x00 and no properties may omit the reason
+  // code and property length; every other AUTH must name its Authentication
+  // Method ("It is a Protocol Error to omit the Authentication Method").
+  it('refuses to encode a non-zero reason code without an authentication method', () => {
+    expect(() => encode({ type: 'auth', reasonCode: 0x18 }, 5)).toThrow(
+      expect.objectContaining({ field: 'properties.authenticationMethod' }),
+    );
+  });
+
+  it('rejects an AUTH with a property section but no authentication method', () => {
+    expect(() => decodeChunks([Buffer.from([0xf0, 0x02, 0x00, 0x00])], 5)).toThrow(
+      expect.objectContaining({ reasonCode: 0x82, message: expect.stringMatching(/authentication method/) }),
+    );
   });
 });
 
