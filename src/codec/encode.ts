@@ -9,7 +9,14 @@ import { EncodeError } from '../errors.js';
 import { measureConnack, measureConnect, writeConnack, writeConnect } from './connect.js';
 import { measureReasonPacket, writeReasonPacket } from './control.js';
 import { MAX_VBI, PACKET_TOO_LARGE, sizes, vbiLength, Writer } from './primitives.js';
-import { measureAck, measurePublish, publishHeader, writeAck, writePublish } from './publish.js';
+import {
+  measureAck,
+  measurePublish,
+  publishHeader,
+  resetTopicQueue,
+  writeAck,
+  writePublish,
+} from './publish.js';
 import {
   measureSuback,
   measureSubscribe,
@@ -186,6 +193,7 @@ export function encode(
 ): Uint8Array {
   checkVersion(protocolVersion);
   sizes.reset();
+  resetTopicQueue();
   const rem = measure(packet, protocolVersion);
   const total = packetLength(rem, options?.maximumPacketSize);
   const w = writer;
@@ -206,6 +214,7 @@ export function encodeBatch(
 ): Uint8Array {
   checkVersion(protocolVersion);
   sizes.reset();
+  resetTopicQueue();
   const max = options?.maximumPacketSize;
   let total = 0;
   for (let i = 0; i < packets.length; i++) {

@@ -18,6 +18,7 @@ import {
   type NodeBuffer,
   PROTOCOL_ERROR,
   type Reader,
+  SLOW,
   sizes,
   utf8Length,
   vbiLength,
@@ -30,35 +31,69 @@ import type { AckPacket, AckProperties, ProtocolVersion, PublishPacket, QoS } fr
 
 const TOPIC_NAME_INVALID = 0x90;
 
-/** The last topic validated: publishers tend to repeat the same topic string. */
-let lastTopic = '';
-let lastTopicLength = 0;
-
 /**
- * Byte length of a topic name, validated: no wildcards, no U+0000, well-formed,
- * at most 65,535 bytes. Empty is allowed only with a topic alias (v5).
+ * Validated topics, encoded with their length prefix. Publishers repeat
+ * topics (one per device, metric or command), so a PUBLISH usually costs a
+ * lookup and a copy instead of a validation scan and a char-by-char write.
+ * The last topic is checked first by identity; the map is bounded and
+ * cleared when full.
  */
-function topicLength(topic: string, aliased: boolean): number {
-  if (topic === lastTopic && lastTopicLength > 0) return lastTopicLength;
-  if (typeof topic !== 'string') throw new EncodeError('topic', `expected a string, got ${typeof topic}`);
-  const n = topic.length;
-  if (n > 0xffff) return utf8Length(topic, 'topic'); // throws: too long
-  if (n === 0 && !aliased)
-    throw new EncodeError('topic', 'is empty (allowed only with a topic alias in MQTT 5)');
-  for (let i = 0; i < n; i++) {
-    const c = topic.charCodeAt(i);
-    if (c === 0x2b || c === 0x23) {
-      throw new EncodeError('topic', `contains the wildcard '${topic[i]}' at ${i}; topic names cannot`);
-    }
-    if (c === 0 || c > 0x7f) return remember(topic, utf8Length(topic, 'topic'));
-  }
-  return remember(topic, n);
+const TOPIC_CACHE_MAX = 4096;
+const topicCache = new Map<string, Uint8Array>();
+let lastTopic: unknown = Symbol('no topic yet');
+let lastTopicBytes: Uint8Array = new Uint8Array(0);
+/** Encoded topics of the packets measured, for the write pass (FIFO). */
+const topicQueue: Uint8Array[] = [];
+let topicHead = 0;
+let topicTail = 0;
+
+/** Called by the encoder before each measure pass. */
+export function resetTopicQueue(): void {
+  topicHead = 0;
+  topicTail = 0;
 }
 
-function remember(topic: string, len: number): number {
+/**
+ * A topic name, validated (no wildcards, no U+0000, well-formed, at most
+ * 65,535 bytes; empty only with a topic alias in MQTT 5) and encoded with its
+ * length prefix.
+ */
+function topicBytes(topic: string, aliased: boolean): Uint8Array {
+  if (topic === lastTopic) return lastTopicBytes;
+  let bytes = topicCache.get(topic);
+  if (bytes === undefined) {
+    bytes = encodeTopic(topic, aliased);
+    if (topic.length === 0) return bytes;
+    if (topicCache.size >= TOPIC_CACHE_MAX) topicCache.clear();
+    topicCache.set(topic, bytes);
+  }
   lastTopic = topic;
-  lastTopicLength = len;
-  return len;
+  lastTopicBytes = bytes;
+  return bytes;
+}
+
+function encodeTopic(topic: string, aliased: boolean): Uint8Array {
+  if (typeof topic !== 'string') throw new EncodeError('topic', `expected a string, got ${typeof topic}`);
+  const n = topic.length;
+  if (n === 0 && !aliased)
+    throw new EncodeError('topic', 'is empty (allowed only with a topic alias in MQTT 5)');
+  let flags = 0;
+  for (let i = 0; i < n; i++) {
+    const c = topic.charCodeAt(i);
+    flags |= c < 0x80 ? BYTE_CLASS[c] : SLOW;
+  }
+  if (flags & WILDCARD) {
+    const plus = topic.indexOf('+');
+    const hash = topic.indexOf('#');
+    const i = plus === -1 ? hash : hash === -1 ? plus : Math.min(plus, hash);
+    throw new EncodeError('topic', `contains the wildcard '${topic[i]}' at ${i}; topic names cannot`);
+  }
+  const len = flags === 0 && n <= 0xffff ? n : utf8Length(topic, 'topic');
+  const bytes = Buffer.allocUnsafeSlow(2 + len);
+  bytes[0] = len >>> 8;
+  bytes[1] = len & 0xff;
+  bytes.write(topic, 2, len, flags === 0 ? 'latin1' : 'utf8');
+  return bytes;
 }
 
 export function measurePublish(p: PublishPacket, v: ProtocolVersion): number {
@@ -66,9 +101,9 @@ export function measurePublish(p: PublishPacket, v: ProtocolVersion): number {
   if (qos !== 0 && qos !== 1 && qos !== 2)
     throw new EncodeError('qos', `must be 0, 1 or 2, got ${String(qos)}`);
   const props = p.properties;
-  const t = topicLength(p.topic, v === 5 && props != null && props.topicAlias !== undefined);
-  sizes.push(t);
-  let len = 2 + t;
+  const topic = topicBytes(p.topic, v === 5 && props != null && props.topicAlias !== undefined);
+  topicQueue[topicTail++] = topic;
+  let len = topic.length;
   if (qos > 0) {
     checkU16(p.packetId as number, 'packetId', 1);
     len += 2;
@@ -93,7 +128,7 @@ export function publishHeader(p: PublishPacket): number {
 }
 
 export function writePublish(w: Writer, p: PublishPacket, v: ProtocolVersion): void {
-  w.utf8(p.topic, sizes.shift());
+  w.bytes(topicQueue[topicHead++]);
   if (p.qos > 0) w.u16(p.packetId as number);
   if (v === 5) writeProperties(w, p.properties, v);
   w.bytes(p.payload);
