@@ -17,10 +17,9 @@ import {
   type Reader,
   sizes,
   utf8Length,
-  vbiLength,
   type Writer,
 } from './primitives.js';
-import { measureProperties, readProperties, Scope, writeProperties } from './properties.js';
+import { measureProperties, readProperties, Scope, sectionLength, writeProperties } from './properties.js';
 import { isValidReasonCode } from './reason-codes.js';
 import { topicNameProblem } from './topic.js';
 import type { ConnackPacket, ConnectPacket, ProtocolVersion, QoS, Will } from './types.js';
@@ -30,10 +29,6 @@ const TOPIC_NAME_INVALID = 0x90;
 
 /** 3.1.1 CONNACK return codes 1..5 as MQTT 5 reason codes. */
 const V4_TO_V5_CONNACK = [0x00, 0x84, 0x85, 0x88, 0x86, 0x87];
-
-function sectionLength(len: number, version: ProtocolVersion): number {
-  return version === 5 ? vbiLength(len) + len : 0;
-}
 
 export function measureConnect(p: ConnectPacket, v: ProtocolVersion): number {
   if (p.protocolVersion !== undefined && p.protocolVersion !== v) {

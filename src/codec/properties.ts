@@ -147,6 +147,11 @@ export function propertyId(name: keyof AllProperties): number {
   return BY_NAME[name].id;
 }
 
+/** Bytes a property section of `len` bytes takes with its length prefix (none in 3.1.1). */
+export function sectionLength(len: number, version: ProtocolVersion): number {
+  return version === 5 ? vbiLength(len) + len : 0;
+}
+
 /**
  * Validates `props` for a packet of `scope` and returns the byte length of
  * the property section without its length prefix. For 3.1.1 any property is

@@ -10,16 +10,8 @@
  *   published | 2 no local | 1-0 QoS   (3.1.1: only QoS, the rest reserved)
  */
 import { EncodeError } from '../errors.js';
-import {
-  checkU16,
-  PROTOCOL_ERROR,
-  type Reader,
-  sizes,
-  utf8Length,
-  vbiLength,
-  type Writer,
-} from './primitives.js';
-import { measureProperties, readProperties, Scope, writeProperties } from './properties.js';
+import { checkU16, PROTOCOL_ERROR, type Reader, sizes, utf8Length, type Writer } from './primitives.js';
+import { measureProperties, readProperties, Scope, sectionLength, writeProperties } from './properties.js';
 import { isValidReasonCode } from './reason-codes.js';
 import { topicFilterProblem } from './topic.js';
 import type {
@@ -33,10 +25,6 @@ import type {
 } from './types.js';
 
 const TOPIC_FILTER_INVALID = 0x8f;
-
-function sectionLength(len: number, version: ProtocolVersion): number {
-  return version === 5 ? vbiLength(len) + len : 0;
-}
 
 function measureFilter(filter: string, field: string): number {
   const n = utf8Length(filter, field);
