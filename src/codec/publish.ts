@@ -35,10 +35,12 @@ const TOPIC_NAME_INVALID = 0x90;
  * Validated topics, encoded with their length prefix. Publishers repeat
  * topics (one per device, metric or command), so a PUBLISH usually costs a
  * lookup and a copy instead of a validation scan and a char-by-char write.
- * The last topic is checked first by identity; the map is bounded and
- * cleared when full.
+ * The last topic is checked first by identity; the map is bounded in entries
+ * and bytes and cleared when full.
  */
 const TOPIC_CACHE_MAX = 4096;
+/** Longer topics are not kept, so the cache holds at most about 4 MiB. */
+const TOPIC_CACHE_MAX_BYTES = 1024;
 const topicCache = new Map<string, Uint8Array>();
 let lastTopic: unknown = Symbol('no topic yet');
 let lastTopicBytes: Uint8Array = new Uint8Array(0);
@@ -64,8 +66,10 @@ function topicBytes(topic: string, aliased: boolean): Uint8Array {
   if (bytes === undefined) {
     bytes = encodeTopic(topic, aliased);
     if (topic.length === 0) return bytes;
-    if (topicCache.size >= TOPIC_CACHE_MAX) topicCache.clear();
-    topicCache.set(topic, bytes);
+    if (bytes.length <= TOPIC_CACHE_MAX_BYTES) {
+      if (topicCache.size >= TOPIC_CACHE_MAX) topicCache.clear();
+      topicCache.set(topic, bytes);
+    }
   }
   lastTopic = topic;
   lastTopicBytes = bytes;
