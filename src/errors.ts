@@ -17,6 +17,12 @@
 export const ErrorCode = {
   Decode: 'ERR_MQTT_DECODE',
   Encode: 'ERR_MQTT_ENCODE',
+  Protocol: 'ERR_MQTT_PROTOCOL',
+  Connection: 'ERR_MQTT_CONNECTION',
+  Timeout: 'ERR_MQTT_TIMEOUT',
+  Aborted: 'ERR_MQTT_ABORTED',
+  Closed: 'ERR_MQTT_CLOSED',
+  InvalidArgument: 'ERR_MQTT_INVALID_ARGUMENT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -64,6 +70,61 @@ export class EncodeError extends MqttError {
 
   constructor(field: string, message: string, reasonCode?: number) {
     super(ErrorCode.Encode, `${field}: ${message}`, reasonCode);
+    this.field = field;
+  }
+}
+
+/**
+ * The peer broke the protocol (a malformed packet, an unexpected packet, a
+ * topic alias it never set up), or the server ended the connection with a
+ * DISCONNECT. `reasonCode` says why.
+ */
+export class ProtocolError extends MqttError {
+  constructor(message: string, reasonCode?: number, options?: ErrorOptions) {
+    super(ErrorCode.Protocol, message, reasonCode, options);
+  }
+}
+
+/**
+ * The network connection failed or could not be made: refused, reset, TLS
+ * rejected, DNS, or a CONNACK that refused the connection (`reasonCode`).
+ */
+export class ConnectionError extends MqttError {
+  constructor(message: string, reasonCode?: number, options?: ErrorOptions) {
+    super(ErrorCode.Connection, message, reasonCode, options);
+  }
+}
+
+/** An operation did not complete within its timeout. */
+export class TimeoutError extends MqttError {
+  constructor(message: string) {
+    super(ErrorCode.Timeout, message);
+  }
+}
+
+/** An operation was cancelled through its `AbortSignal`. */
+export class AbortError extends MqttError {
+  constructor(message = 'The operation was aborted', options?: ErrorOptions) {
+    super(ErrorCode.Aborted, message, undefined, options);
+  }
+}
+
+/** The session was closed while the operation was pending, or before it started. */
+export class ClosedError extends MqttError {
+  constructor(message = 'The session is closed') {
+    super(ErrorCode.Closed, message);
+  }
+}
+
+/**
+ * An argument given to the API is not valid: an option, a topic, a payload,
+ * a QoS. `field` names it (`options.keepalive`, `topic`).
+ */
+export class InvalidArgumentError extends MqttError {
+  readonly field: string;
+
+  constructor(field: string, message: string) {
+    super(ErrorCode.InvalidArgument, `${field}: ${message}`);
     this.field = field;
   }
 }

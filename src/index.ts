@@ -14,4 +14,15 @@ export type {
   QoS,
   UserProperty,
 } from './codec/types.js';
-export { DecodeError, EncodeError, ErrorCode, MqttError } from './errors.js';
+export {
+  AbortError,
+  ClosedError,
+  ConnectionError,
+  DecodeError,
+  EncodeError,
+  ErrorCode,
+  InvalidArgumentError,
+  MqttError,
+  ProtocolError,
+  TimeoutError,
+} from './errors.js';
