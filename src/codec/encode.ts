@@ -203,6 +203,21 @@ export function encode(
 }
 
 /**
+ * Validates `packet` as {@link encode} does and returns the size it would
+ * encode to, without writing it.
+ */
+export function encodedSize(
+  packet: Packet,
+  protocolVersion: ProtocolVersion = 5,
+  options?: EncodeOptions,
+): number {
+  checkVersion(protocolVersion);
+  sizes.reset();
+  resetTopicQueue();
+  return packetLength(measure(packet, protocolVersion), options?.maximumPacketSize);
+}
+
+/**
  * Encodes packets back to back into one buffer sized up front. Every packet
  * is validated first; an invalid one throws with its index in `field`
  * (`packets[3].topic`) and nothing is encoded.

@@ -1,0 +1,765 @@
+/**
+ * The MQTT client engine, sans I/O.
+ *
+ * Theory of operation: the engine owns MQTT session state as the spec
+ * defines it (4.1) and the state of the current network connection. It does
+ * no I/O and reads no clock: the owner (`session/`) feeds it bytes with
+ * `receive(chunk, now)`, calls `tick(now)` when `nextDeadline()` passes,
+ * takes the bytes to send with `takeOutput(now)` (one socket write per turn
+ * of the event loop), and hears back through an {@link EngineHandler}, called
+ * synchronously from within those methods.
+ *
+ * Session state (kept across connections, for replay): the operations in
+ * flight under each packet id (QoS 1/2 PUBLISH, SUBSCRIBE, UNSUBSCRIBE), the
+ * queue of operations waiting for a packet id or for send quota, and the
+ * incoming QoS 2 ids awaiting PUBREL.
+ *
+ * Connection state (reset by `open`): the server's limits from CONNACK
+ * (Receive Maximum as a send quota, Maximum Packet Size, Topic Alias
+ * Maximum, Server Keep Alive), both topic alias maps, keepalive times.
+ *
+ *   idle --open--> connecting --CONNACK 0--> connected --lost/closing--> idle
+ *                       \--CONNACK >= 0x80--> idle
+ *
+ * Outgoing QoS 1: PUBLISH -> PUBACK.  QoS 2: PUBLISH -> PUBREC, PUBREL ->
+ * PUBCOMP. Incoming QoS 2 is delivered once, on the PUBLISH; a duplicate of
+ * an id awaiting PUBREL is answered with PUBREC and not delivered again.
+ */
+
+import { PacketDecoder } from '../codec/decode.js';
+import { encode, encodedSize } from '../codec/encode.js';
+import { reasonCodeName } from '../codec/reason-codes.js';
+import type {
+  AckPacket,
+  AckProperties,
+  AuthPacket,
+  ConnackPacket,
+  ConnectPacket,
+  ConnectProperties,
+  DisconnectProperties,
+  Packet,
+  ProtocolVersion,
+  PublishPacket,
+  SubackPacket,
+  SubscribePacket,
+  UnsubackPacket,
+  UnsubscribePacket,
+  Will,
+} from '../codec/types.js';
+import { ConnectionError, type DecodeError, type MqttError, ProtocolError, TimeoutError } from '../errors.js';
+import { MAX_PACKET_ID, PacketIdSet, PacketIds } from './inflight.js';
+
+export const EngineState = {
+  Idle: 0,
+  Connecting: 1,
+  Connected: 2,
+} as const;
+export type EngineState = (typeof EngineState)[keyof typeof EngineState];
+
+export interface EngineOptions {
+  protocolVersion: ProtocolVersion;
+  clientId: string;
+  clean: boolean;
+  /** Seconds; 0 turns keepalive off. */
+  keepalive: number;
+  username?: string;
+  password?: Uint8Array;
+  will?: Will;
+  /**
+   * CONNECT properties (MQTT 5). `receiveMaximum`, `maximumPacketSize` and
+   * `topicAliasMaximum` here are the limits this client enforces on the
+   * server's packets.
+   */
+  connectProperties?: ConnectProperties;
+  /** Assign outgoing topic aliases when the server allows them. @default true */
+  topicAliases?: boolean;
+}
+
+/** A PUBLISH the engine is sending. The owner creates it; the engine fills in the rest. */
+export interface PublishOp {
+  /** The message. For QoS > 0 the engine sets `packetId` and, on a resend, `dup`. */
+  readonly packet: PublishPacket;
+  /** 0 while waiting; the packet id once sent (QoS > 0). */
+  packetId: number;
+  /** 0 waiting, 1 sent (awaiting PUBACK or PUBREC), 2 PUBREL sent (awaiting PUBCOMP). */
+  stage: number;
+}
+
+/** A SUBSCRIBE or UNSUBSCRIBE the engine is sending. */
+export interface ControlOp {
+  readonly packet: SubscribePacket | UnsubscribePacket;
+  packetId: number;
+  stage: number;
+}
+
+type Op = PublishOp | ControlOp;
+
+export interface EngineHandler {
+  /** Output went from empty to not empty: call `takeOutput` at the end of this turn. */
+  wantsFlush(): void;
+  /** A CONNACK arrived; `reasonCode >= 0x80` (or 1..5 in 3.1.1) means refused. */
+  connack(packet: ConnackPacket): void;
+  /** An application message, topic alias resolved. Acknowledged when this returns. */
+  message(packet: PublishPacket): void;
+  /** A QoS 1/2 publish completed: PUBACK, PUBCOMP, or PUBREC with an error (`reasonCode >= 0x80`). */
+  published(op: PublishOp, reasonCode: number, properties: AckProperties | undefined): void;
+  subscribed(op: ControlOp, packet: SubackPacket): void;
+  unsubscribed(op: ControlOp, packet: UnsubackPacket): void;
+  /** An AUTH from the server (enhanced authentication). Answer with `engine.auth()`. */
+  auth(packet: AuthPacket): void;
+  /**
+   * The connection must end: the server sent DISCONNECT, broke the protocol
+   * (a DISCONNECT with the reason is already in the output), or stopped
+   * answering. Flush the output, then close the transport.
+   */
+  closing(error: MqttError): void;
+}
+
+/** Limits the server announced in CONNACK (MQTT 5), or the protocol's defaults. */
+export interface ServerLimits {
+  receiveMaximum: number;
+  maximumPacketSize: number | undefined;
+  topicAliasMaximum: number;
+  maximumQoS: 0 | 1 | 2;
+  retainAvailable: boolean;
+  wildcardSubscriptionAvailable: boolean;
+  subscriptionIdentifiersAvailable: boolean;
+  sharedSubscriptionAvailable: boolean;
+  /** Seconds; the keepalive in force (Server Keep Alive overrides ours). */
+  keepalive: number;
+}
+
+const QOS2_PUBLISHED = 1;
+const QOS2_RELEASED = 2;
+
+export class ClientEngine {
+  readonly options: EngineOptions;
+  readonly version: ProtocolVersion;
+  state: EngineState = EngineState.Idle;
+  limits: ServerLimits;
+  /** Client identifier in use (the server may assign one). */
+  clientId: string;
+
+  private readonly handler: EngineHandler;
+  private readonly decoder: PacketDecoder;
+  private out: Uint8Array[] = [];
+
+  // session state
+  private readonly inflight = new PacketIds<Op>();
+  private readonly incomingQoS2 = new PacketIdSet();
+  /** Operations waiting for a packet id or send quota, in order (array + cursor). */
+  private pending: Op[] = [];
+  private pendingHead = 0;
+
+  // connection state
+  private quota = MAX_PACKET_ID;
+  private aliasesIn: (string | undefined)[] = [];
+  private aliasesOut = new Map<string, number>();
+  private incomingUnacked = 0;
+  private keepaliveMs = 0;
+  private lastSent = 0;
+  private lastReceived = 0;
+  private pingSentAt = 0;
+
+  constructor(options: EngineOptions, handler: EngineHandler) {
+    this.options = options;
+    this.version = options.protocolVersion;
+    this.clientId = options.clientId;
+    this.handler = handler;
+    this.decoder = new PacketDecoder({
+      protocolVersion: options.protocolVersion,
+      maximumPacketSize: options.connectProperties?.maximumPacketSize,
+    });
+    this.limits = defaultLimits(options.keepalive);
+  }
+
+  /** Operations in flight (sent, not completely acknowledged). */
+  get inflightCount(): number {
+    return this.inflight.size;
+  }
+
+  /** Operations waiting for a packet id, send quota or a connection. */
+  get pendingCount(): number {
+    return this.pending.length - this.pendingHead;
+  }
+
+  /** Incoming QoS 2 messages received and not yet released (PUBREL). */
+  get incomingQoS2Count(): number {
+    return this.incomingQoS2.size;
+  }
+
+  /** Starts a new network connection: resets connection state and queues CONNECT. */
+  open(now: number): void {
+    this.state = EngineState.Connecting;
+    this.decoder.reset();
+    this.out = [];
+    this.quota = MAX_PACKET_ID;
+    this.limits = defaultLimits(this.options.keepalive);
+    this.aliasesIn = [];
+    this.aliasesOut.clear();
+    this.incomingUnacked = 0;
+    this.keepaliveMs = 0;
+    this.pingSentAt = 0;
+    this.lastReceived = now;
+    const o = this.options;
+    const connect: ConnectPacket = {
+      type: 'connect',
+      clientId: o.clientId,
+      clean: o.clean,
+      keepalive: o.keepalive,
+      username: o.username,
+      password: o.password,
+      will: o.will,
+      properties: this.version === 5 ? o.connectProperties : undefined,
+    };
+    this.send(encode(connect, this.version));
+  }
+
+  /** The network connection is gone. Session state stays for the next `open`. */
+  connectionLost(): void {
+    this.state = EngineState.Idle;
+    this.out = [];
+    this.pingSentAt = 0;
+  }
+
+  /** Bytes received from the network. */
+  receive(chunk: Uint8Array, now: number): void {
+    if (this.state === EngineState.Idle) return;
+    let packets: Packet[];
+    try {
+      packets = this.decoder.push(chunk);
+    } catch (err) {
+      const e = err as DecodeError;
+      this.fail(
+        new ProtocolError(`malformed packet from the server: ${e.message}`, e.reasonCode, { cause: e }),
+      );
+      return;
+    }
+    this.lastReceived = now;
+    for (let i = 0; i < packets.length && (this.state as EngineState) !== EngineState.Idle; i++) {
+      this.handle(packets[i]);
+    }
+  }
+
+  /**
+   * Sends a PUBLISH now, or queues it while there is no packet id, send
+   * quota or connection. Returns true when it went into the output. Throws
+   * {@link EncodeError} for a packet that cannot be sent (too large for the
+   * server, invalid), with nothing queued.
+   */
+  publish(op: PublishOp): boolean {
+    const p = op.packet;
+    if (this.state !== EngineState.Connected) {
+      encodedLength(p, this.version, this.limits.maximumPacketSize);
+      this.pending.push(op);
+      return false;
+    }
+    if (p.qos === 0) {
+      this.send(this.encodePublish(p));
+      return true;
+    }
+    if (this.pendingCount > 0 || this.quota === 0) {
+      encodedLength(p, this.version, this.limits.maximumPacketSize);
+      this.pending.push(op);
+      return false;
+    }
+    return this.sendPublish(op);
+  }
+
+  /** Sends a SUBSCRIBE or UNSUBSCRIBE, or queues it while there is no packet id or connection. */
+  control(op: ControlOp): boolean {
+    encodedLength(op.packet, this.version, this.limits.maximumPacketSize);
+    if (this.state !== EngineState.Connected || this.pendingCount > 0) {
+      this.pending.push(op);
+      return false;
+    }
+    return this.sendControl(op);
+  }
+
+  /** Sends an AUTH (enhanced authentication, MQTT 5). */
+  auth(packet: AuthPacket): void {
+    this.send(encode(packet, this.version, { maximumPacketSize: this.limits.maximumPacketSize }));
+  }
+
+  /** Queues DISCONNECT; the owner flushes and closes. */
+  disconnect(reasonCode = 0, properties?: DisconnectProperties): void {
+    if (this.state === EngineState.Idle) return;
+    this.send(
+      encode(
+        { type: 'disconnect', reasonCode: this.version === 5 ? reasonCode : 0, properties },
+        this.version,
+      ),
+    );
+  }
+
+  /**
+   * Removes an operation that was not sent yet (timeout, abort). Returns
+   * false when it is already in flight: its packet id stays taken until the
+   * server acknowledges it, as the protocol requires.
+   */
+  cancel(op: Op): boolean {
+    if (op.stage !== 0) return false;
+    const i = this.pending.indexOf(op, this.pendingHead);
+    if (i === -1) return false;
+    this.pending.splice(i, 1);
+    return true;
+  }
+
+  /** Takes every operation in flight or waiting, for the owner to fail them. Session state is cleared. */
+  drain(): Op[] {
+    const ops = this.inflight.values();
+    for (let i = this.pendingHead; i < this.pending.length; i++) ops.push(this.pending[i]);
+    this.inflight.clear();
+    this.incomingQoS2.clear();
+    this.pending = [];
+    this.pendingHead = 0;
+    return ops;
+  }
+
+  /** Bytes to write, in order; `now` records when they leave for keepalive. */
+  takeOutput(now: number): Uint8Array[] {
+    const out = this.out;
+    if (out.length > 0) {
+      this.out = [];
+      this.lastSent = now;
+    }
+    return out;
+  }
+
+  /** When `tick` must be called next (ms, same clock as `now`); Infinity when nothing is due. */
+  nextDeadline(): number {
+    const k = this.keepaliveMs;
+    if (this.state !== EngineState.Connected || k === 0) return Number.POSITIVE_INFINITY;
+    if (this.pingSentAt !== 0) return this.lastReceived + k * 1.5;
+    return Math.min(this.lastSent, this.lastReceived) + k;
+  }
+
+  /**
+   * Keepalive: PINGREQ when nothing was sent or nothing was received for a
+   * keepalive interval; the connection is dead when a PINGREQ is
+   * outstanding and nothing arrived for 1.5 times the interval.
+   */
+  tick(now: number): void {
+    const k = this.keepaliveMs;
+    if (this.state !== EngineState.Connected || k === 0) return;
+    if (this.pingSentAt !== 0) {
+      if (now - this.lastReceived >= k * 1.5) {
+        this.state = EngineState.Idle;
+        this.handler.closing(
+          new TimeoutError(
+            `no answer from the server for ${(now - this.lastReceived) / 1000} s (keepalive ${k / 1000} s)`,
+          ),
+        );
+      }
+      return;
+    }
+    if (now - this.lastSent >= k || now - this.lastReceived >= k) {
+      this.pingSentAt = now;
+      this.send(PINGREQ);
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+
+  private send(bytes: Uint8Array): void {
+    this.out.push(bytes);
+    if (this.out.length === 1) this.handler.wantsFlush();
+  }
+
+  private fail(error: ProtocolError): void {
+    if (this.version === 5 && error.reasonCode !== undefined) {
+      this.send(encode({ type: 'disconnect', reasonCode: disconnectCode(error.reasonCode) }, 5));
+    }
+    this.state = EngineState.Idle;
+    this.handler.closing(error);
+  }
+
+  private protocolError(message: string, reasonCode = 0x82): void {
+    this.fail(new ProtocolError(message, reasonCode));
+  }
+
+  private handle(p: Packet): void {
+    if (this.state === EngineState.Connecting) {
+      if (p.type === 'connack') return this.onConnack(p);
+      if (p.type === 'auth') return this.handler.auth(p);
+      if (p.type === 'disconnect') return this.onDisconnect(p);
+      return this.protocolError(`${p.type.toUpperCase()} before CONNACK`);
+    }
+    switch (p.type) {
+      case 'publish':
+        return this.onPublish(p);
+      case 'puback':
+      case 'pubrec':
+      case 'pubcomp':
+        return this.onPublishAck(p);
+      case 'pubrel':
+        return this.onPubrel(p.packetId);
+      case 'suback':
+      case 'unsuback':
+        return this.onControlAck(p);
+      case 'pingresp':
+        this.pingSentAt = 0;
+        return;
+      case 'disconnect':
+        return this.onDisconnect(p);
+      case 'auth':
+        return this.handler.auth(p);
+      default:
+        return this.protocolError(`unexpected ${p.type.toUpperCase()} from the server`);
+    }
+  }
+
+  private onConnack(p: ConnackPacket): void {
+    if (p.reasonCode !== 0) {
+      this.state = EngineState.Idle;
+      this.handler.connack(p);
+      return;
+    }
+    const props = p.properties;
+    const limits = this.limits;
+    if (props !== undefined) {
+      if (props.receiveMaximum !== undefined) limits.receiveMaximum = props.receiveMaximum;
+      limits.maximumPacketSize = props.maximumPacketSize;
+      limits.topicAliasMaximum = this.options.topicAliases === false ? 0 : (props.topicAliasMaximum ?? 0);
+      if (props.maximumQoS !== undefined) limits.maximumQoS = props.maximumQoS;
+      if (props.retainAvailable !== undefined) limits.retainAvailable = props.retainAvailable;
+      if (props.wildcardSubscriptionAvailable !== undefined) {
+        limits.wildcardSubscriptionAvailable = props.wildcardSubscriptionAvailable;
+      }
+      if (props.subscriptionIdentifiersAvailable !== undefined) {
+        limits.subscriptionIdentifiersAvailable = props.subscriptionIdentifiersAvailable;
+      }
+      if (props.sharedSubscriptionAvailable !== undefined) {
+        limits.sharedSubscriptionAvailable = props.sharedSubscriptionAvailable;
+      }
+      if (props.serverKeepAlive !== undefined) limits.keepalive = props.serverKeepAlive;
+      if (props.assignedClientIdentifier !== undefined) this.clientId = props.assignedClientIdentifier;
+    }
+    this.quota = limits.receiveMaximum;
+    this.keepaliveMs = limits.keepalive * 1000;
+    this.state = EngineState.Connected;
+    this.handler.connack(p);
+    if (this.state !== EngineState.Connected) return;
+    this.replay();
+    this.sendPending();
+  }
+
+  /**
+   * Resends what was in flight on the previous connection, oldest first:
+   * PUBLISH with DUP set for stage 1, PUBREL for stage 2, SUBSCRIBE and
+   * UNSUBSCRIBE as they were. Those beyond the send quota wait at the head
+   * of the queue.
+   */
+  private replay(): void {
+    if (this.inflight.size === 0) return;
+    const ops = this.inflight.values();
+    const wait: Op[] = [];
+    for (const op of ops) {
+      if (op.packet.type !== 'publish') {
+        this.send(encode(op.packet, this.version));
+        continue;
+      }
+      if (this.quota === 0) {
+        wait.push(op);
+        continue;
+      }
+      this.quota--;
+      this.resend(op as PublishOp);
+    }
+    if (wait.length > 0) {
+      this.pending = wait.concat(this.pending.slice(this.pendingHead));
+      this.pendingHead = 0;
+    }
+  }
+
+  private resend(op: PublishOp): void {
+    if (op.stage === QOS2_RELEASED) {
+      this.send(encode({ type: 'pubrel', packetId: op.packetId }, this.version));
+      return;
+    }
+    op.packet.dup = true;
+    this.send(this.encodePublish(op.packet));
+  }
+
+  /** Sends waiting operations, in order, while ids and quota last. */
+  private sendPending(): void {
+    while (this.pendingHead < this.pending.length && this.state === EngineState.Connected) {
+      const op = this.pending[this.pendingHead];
+      if (op.packet.type === 'publish') {
+        const pub = op as PublishOp;
+        if (pub.packet.qos > 0 && this.quota === 0) break;
+        if (pub.packetId !== 0) {
+          // replayed at the head of the queue: it has its packet id
+          this.quota--;
+          this.pendingHead++;
+          this.resend(pub);
+          continue;
+        }
+        if (pub.packet.qos > 0 && this.inflight.size === MAX_PACKET_ID) break;
+        this.pendingHead++;
+        try {
+          if (pub.packet.qos === 0) this.send(this.encodePublish(pub.packet));
+          else this.sendPublish(pub);
+        } catch (err) {
+          // limits changed since it was queued (a new connection's maximum packet size)
+          this.handler.published(pub, 0x95, { reasonString: (err as Error).message });
+        }
+      } else {
+        if (this.inflight.size === MAX_PACKET_ID) break;
+        this.pendingHead++;
+        this.sendControl(op as ControlOp);
+      }
+    }
+    if (this.pendingHead === this.pending.length) {
+      this.pending = [];
+      this.pendingHead = 0;
+    } else if (this.pendingHead > 1024 && this.pendingHead * 2 > this.pending.length) {
+      this.pending = this.pending.slice(this.pendingHead);
+      this.pendingHead = 0;
+    }
+  }
+
+  private sendPublish(op: PublishOp): boolean {
+    const id = this.inflight.acquire(op);
+    if (id === 0) {
+      this.pending.push(op);
+      return false;
+    }
+    op.packetId = id;
+    op.packet.packetId = id;
+    let bytes: Uint8Array;
+    try {
+      bytes = this.encodePublish(op.packet);
+    } catch (err) {
+      this.inflight.release(id);
+      op.packetId = 0;
+      throw err;
+    }
+    op.stage = QOS2_PUBLISHED;
+    this.quota--;
+    this.send(bytes);
+    return true;
+  }
+
+  private sendControl(op: ControlOp): boolean {
+    const id = this.inflight.acquire(op);
+    if (id === 0) {
+      this.pending.push(op);
+      return false;
+    }
+    op.packetId = id;
+    op.packet.packetId = id;
+    op.stage = 1;
+    this.send(encode(op.packet, this.version));
+    return true;
+  }
+
+  /** Encodes a PUBLISH for this connection: topic alias applied, size limit enforced. */
+  private encodePublish(p: PublishPacket): Uint8Array {
+    const max = this.limits.maximumPacketSize;
+    const aliasMax = this.limits.topicAliasMaximum;
+    if (aliasMax === 0 || this.version === 4 || p.topic.length === 0) {
+      return max === undefined
+        ? encode(p, this.version)
+        : encode(p, this.version, { maximumPacketSize: max });
+    }
+    let alias = this.aliasesOut.get(p.topic);
+    let topic = '';
+    if (alias === undefined) {
+      if (this.aliasesOut.size >= aliasMax) {
+        return max === undefined
+          ? encode(p, this.version)
+          : encode(p, this.version, { maximumPacketSize: max });
+      }
+      alias = this.aliasesOut.size + 1;
+      topic = p.topic;
+      const bytes = encode(
+        { ...p, properties: { ...p.properties, topicAlias: alias } },
+        this.version,
+        max === undefined ? undefined : { maximumPacketSize: max },
+      );
+      this.aliasesOut.set(topic, alias); // only once the server will have seen it
+      return bytes;
+    }
+    return encode(
+      { ...p, topic, properties: { ...p.properties, topicAlias: alias } },
+      this.version,
+      max === undefined ? undefined : { maximumPacketSize: max },
+    );
+  }
+
+  private onPublish(p: PublishPacket): void {
+    // topic alias (MQTT 5)
+    const alias = p.properties?.topicAlias;
+    if (alias !== undefined) {
+      const max = this.options.connectProperties?.topicAliasMaximum ?? 0;
+      if (alias > max) {
+        return this.protocolError(
+          `topic alias ${alias} exceeds the maximum of ${max} this client allows`,
+          0x94,
+        );
+      }
+      if (p.topic.length > 0) this.aliasesIn[alias] = p.topic;
+      else {
+        const topic = this.aliasesIn[alias];
+        if (topic === undefined) return this.protocolError(`topic alias ${alias} was never set`, 0x82);
+        p.topic = topic;
+      }
+    }
+    const qos = p.qos;
+    if (qos === 0) {
+      this.handler.message(p);
+      return;
+    }
+    const id = p.packetId as number;
+    if (qos === 1) {
+      if (++this.incomingUnacked > this.receiveMaximum()) {
+        return this.protocolError('the server exceeded this client’s Receive Maximum', 0x93);
+      }
+      this.handler.message(p);
+      this.incomingUnacked--;
+      this.send(encode({ type: 'puback', packetId: id }, this.version));
+      return;
+    }
+    if (this.incomingQoS2.has(id)) {
+      // a resend of a message already delivered: acknowledge again, deliver never
+      this.send(encode({ type: 'pubrec', packetId: id }, this.version));
+      return;
+    }
+    if (this.incomingQoS2.size + 1 > this.receiveMaximum()) {
+      return this.protocolError('the server exceeded this client’s Receive Maximum', 0x93);
+    }
+    this.incomingQoS2.add(id);
+    this.handler.message(p);
+    this.send(encode({ type: 'pubrec', packetId: id }, this.version));
+  }
+
+  private receiveMaximum(): number {
+    return this.options.connectProperties?.receiveMaximum ?? MAX_PACKET_ID;
+  }
+
+  private onPubrel(id: number): void {
+    const known = this.incomingQoS2.delete(id);
+    this.send(
+      encode(
+        { type: 'pubcomp', packetId: id, reasonCode: known || this.version === 4 ? 0 : 0x92 },
+        this.version,
+      ),
+    );
+  }
+
+  private onPublishAck(p: AckPacket): void {
+    const op = this.inflight.get(p.packetId);
+    if (op === undefined || op.packet.type !== 'publish') {
+      if (p.type === 'pubrec') {
+        // the server has a message we do not know: release it so it can finish
+        this.send(
+          encode(
+            { type: 'pubrel', packetId: p.packetId, reasonCode: this.version === 5 ? 0x92 : 0 },
+            this.version,
+          ),
+        );
+      }
+      return;
+    }
+    const pub = op as PublishOp;
+    const rc = p.reasonCode ?? 0;
+    const qos = pub.packet.qos;
+    if (p.type === 'puback') {
+      if (qos !== 1) return this.protocolError(`PUBACK for QoS ${qos} message ${p.packetId}`);
+    } else if (p.type === 'pubrec') {
+      if (qos !== 2) return this.protocolError(`PUBREC for QoS ${qos} message ${p.packetId}`);
+      if (rc < 0x80) {
+        pub.stage = QOS2_RELEASED;
+        this.send(encode({ type: 'pubrel', packetId: p.packetId }, this.version));
+        return;
+      }
+    } else if (qos !== 2 || pub.stage !== QOS2_RELEASED) {
+      return this.protocolError(`PUBCOMP for message ${p.packetId} before its PUBREL`);
+    }
+    this.inflight.release(p.packetId);
+    this.quota++;
+    this.handler.published(pub, rc, p.properties);
+    if (this.pendingHead < this.pending.length) this.sendPending();
+  }
+
+  private onControlAck(p: SubackPacket | UnsubackPacket): void {
+    const op = this.inflight.get(p.packetId);
+    const expected = p.type === 'suback' ? 'subscribe' : 'unsubscribe';
+    if (op === undefined || op.packet.type !== expected) {
+      return this.protocolError(
+        `${p.type.toUpperCase()} for packet id ${p.packetId}, which has no ${expected}`,
+      );
+    }
+    const ctl = op as ControlOp;
+    const count =
+      ctl.packet.type === 'subscribe' ? ctl.packet.subscriptions.length : ctl.packet.topicFilters.length;
+    if (p.reasonCodes !== undefined && p.reasonCodes.length !== count) {
+      return this.protocolError(
+        `${p.type.toUpperCase()} has ${p.reasonCodes.length} reason codes for ${count} filters`,
+      );
+    }
+    this.inflight.release(p.packetId);
+    if (p.type === 'suback') this.handler.subscribed(ctl, p);
+    else this.handler.unsubscribed(ctl, p);
+    if (this.pendingHead < this.pending.length) this.sendPending();
+  }
+
+  private onDisconnect(p: {
+    reasonCode?: number;
+    properties?: { reasonString?: string; serverReference?: string };
+  }): void {
+    const rc = p.reasonCode ?? 0;
+    const why = p.properties?.reasonString;
+    const ref = p.properties?.serverReference;
+    this.state = EngineState.Idle;
+    this.handler.closing(
+      new ConnectionError(
+        `the server disconnected: ${reasonCodeName(rc, 'disconnect')} (0x${rc.toString(16).padStart(2, '0')})` +
+          (why ? `: ${why}` : '') +
+          (ref ? `; use server ${ref}` : ''),
+        rc,
+      ),
+    );
+  }
+}
+
+const PINGREQ = encode({ type: 'pingreq' }, 4);
+
+function defaultLimits(keepalive: number): ServerLimits {
+  return {
+    receiveMaximum: MAX_PACKET_ID,
+    maximumPacketSize: undefined,
+    topicAliasMaximum: 0,
+    maximumQoS: 2,
+    retainAvailable: true,
+    wildcardSubscriptionAvailable: true,
+    subscriptionIdentifiersAvailable: true,
+    sharedSubscriptionAvailable: true,
+    keepalive,
+  };
+}
+
+/**
+ * Validates a packet that waits for its packet id, and checks its size
+ * against the server's limit, without encoding it.
+ */
+function encodedLength(
+  p: PublishPacket | SubscribePacket | UnsubscribePacket,
+  version: ProtocolVersion,
+  max: number | undefined,
+): number {
+  const id = p.packetId;
+  const needsId = p.type !== 'publish' || p.qos > 0;
+  if (needsId && !id) p.packetId = MAX_PACKET_ID;
+  try {
+    return encodedSize(p, version, max === undefined ? undefined : { maximumPacketSize: max });
+  } finally {
+    p.packetId = id as number;
+  }
+}
+
+/** The DISCONNECT reason for a decode error (0x84 is a CONNACK-only code). */
+function disconnectCode(rc: number): number {
+  return rc === 0x84 ? 0x82 : rc;
+}

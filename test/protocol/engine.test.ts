@@ -1,0 +1,541 @@
+/**
+ * The client engine against a scripted broker side, with a fake clock and no
+ * sockets: what the engine writes is decoded and checked, what the broker
+ * says is encoded and fed in.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  type AuthPacket,
+  type ConnackPacket,
+  type ConnackProperties,
+  EncodeError,
+  encode,
+  type Packet,
+  PacketDecoder,
+  type ProtocolVersion,
+  type PublishPacket,
+  type SubackPacket,
+  type UnsubackPacket,
+} from '../../src/codec/index.js';
+import { ConnectionError, type MqttError, ProtocolError, TimeoutError } from '../../src/errors.js';
+import {
+  ClientEngine,
+  type ControlOp,
+  type EngineHandler,
+  type EngineOptions,
+  EngineState,
+  type PublishOp,
+} from '../../src/protocol/engine.js';
+
+class Recorder implements EngineHandler {
+  flushes = 0;
+  connacks: ConnackPacket[] = [];
+  messages: PublishPacket[] = [];
+  done: [PublishOp, number][] = [];
+  subacks: [ControlOp, SubackPacket][] = [];
+  unsubacks: [ControlOp, UnsubackPacket][] = [];
+  auths: AuthPacket[] = [];
+  closed: MqttError[] = [];
+  wantsFlush(): void {
+    this.flushes++;
+  }
+  connack(p: ConnackPacket): void {
+    this.connacks.push(p);
+  }
+  message(p: PublishPacket): void {
+    this.messages.push(p);
+  }
+  published(op: PublishOp, rc: number): void {
+    this.done.push([op, rc]);
+  }
+  subscribed(op: ControlOp, p: SubackPacket): void {
+    this.subacks.push([op, p]);
+  }
+  unsubscribed(op: ControlOp, p: UnsubackPacket): void {
+    this.unsubacks.push([op, p]);
+  }
+  auth(p: AuthPacket): void {
+    this.auths.push(p);
+  }
+  closing(e: MqttError): void {
+    this.closed.push(e);
+  }
+}
+
+function setup(options: Partial<EngineOptions> = {}) {
+  const version: ProtocolVersion = options.protocolVersion ?? 5;
+  const h = new Recorder();
+  const e = new ClientEngine(
+    { protocolVersion: version, clientId: 'c1', clean: true, keepalive: 0, ...options },
+    h,
+  );
+  const broker = new PacketDecoder({ protocolVersion: version });
+  return {
+    e,
+    h,
+    /** What the engine wrote since the last call, decoded as the broker would. */
+    sent(now = 0): Packet[] {
+      return e.takeOutput(now).flatMap((b) => broker.push(b));
+    },
+    deliver(p: Packet, now = 0): void {
+      e.receive(encode(p, version), now);
+    },
+    connect(props?: ConnackProperties, now = 0): Packet[] {
+      e.open(now);
+      const out = this.sent(now);
+      this.deliver({ type: 'connack', sessionPresent: false, reasonCode: 0, properties: props }, now);
+      return out;
+    },
+  };
+}
+
+function pub(
+  topic: string,
+  qos: 0 | 1 | 2,
+  payload = 'x',
+  properties?: PublishPacket['properties'],
+): PublishOp {
+  return {
+    packet: {
+      type: 'publish',
+      topic,
+      payload: Buffer.from(payload),
+      qos,
+      retain: false,
+      dup: false,
+      properties,
+    },
+    packetId: 0,
+    stage: 0,
+  };
+}
+
+describe('connect', () => {
+  it('sends CONNECT with the options and applies the limits of CONNACK', () => {
+    const t = setup({
+      keepalive: 30,
+      username: 'u',
+      connectProperties: { sessionExpiryInterval: 60, receiveMaximum: 10, topicAliasMaximum: 4 },
+    });
+    const [connect] = t.connect({
+      receiveMaximum: 3,
+      maximumPacketSize: 1000,
+      topicAliasMaximum: 5,
+      serverKeepAlive: 20,
+      assignedClientIdentifier: 'assigned-1',
+      maximumQoS: 1,
+    });
+    expect(connect).toMatchObject({
+      type: 'connect',
+      clientId: 'c1',
+      keepalive: 30,
+      username: 'u',
+      properties: { sessionExpiryInterval: 60, receiveMaximum: 10, topicAliasMaximum: 4 },
+    });
+    expect(t.e.state).toBe(EngineState.Connected);
+    expect(t.h.connacks).toHaveLength(1);
+    expect(t.e.clientId).toBe('assigned-1');
+    expect(t.e.limits).toMatchObject({
+      receiveMaximum: 3,
+      maximumPacketSize: 1000,
+      topicAliasMaximum: 5,
+      keepalive: 20,
+      maximumQoS: 1,
+    });
+  });
+
+  it('reports a refused CONNACK and goes idle', () => {
+    const t = setup();
+    t.e.open(0);
+    t.sent();
+    t.deliver({ type: 'connack', sessionPresent: false, reasonCode: 0x86 });
+    expect(t.h.connacks[0].reasonCode).toBe(0x86);
+    expect(t.e.state).toBe(EngineState.Idle);
+  });
+
+  it('treats any other packet before CONNACK as a protocol error', () => {
+    const t = setup();
+    t.e.open(0);
+    t.sent();
+    t.deliver({ type: 'puback', packetId: 1 });
+    expect(t.h.closed[0]).toBeInstanceOf(ProtocolError);
+    expect(t.h.closed[0].reasonCode).toBe(0x82);
+    expect(t.sent()).toEqual([{ type: 'disconnect', reasonCode: 0x82 }]);
+  });
+
+  it('runs the enhanced authentication exchange through the handler', () => {
+    const t = setup({
+      connectProperties: { authenticationMethod: 'SCRAM', authenticationData: Buffer.from('c1') },
+    });
+    t.e.open(0);
+    expect(t.sent()[0]).toMatchObject({ properties: { authenticationMethod: 'SCRAM' } });
+    t.deliver({
+      type: 'auth',
+      reasonCode: 0x18,
+      properties: { authenticationMethod: 'SCRAM', authenticationData: Buffer.from('s1') },
+    });
+    expect(t.h.auths[0].properties?.authenticationData?.toString()).toBe('s1');
+    t.e.auth({
+      type: 'auth',
+      reasonCode: 0x18,
+      properties: { authenticationMethod: 'SCRAM', authenticationData: Buffer.from('c2') },
+    });
+    expect(t.sent()).toMatchObject([{ type: 'auth', reasonCode: 0x18 }]);
+    t.deliver({ type: 'connack', sessionPresent: false, reasonCode: 0 });
+    expect(t.e.state).toBe(EngineState.Connected);
+  });
+});
+
+describe('outgoing publish', () => {
+  it('sends QoS 0 at once and tracks nothing', () => {
+    const t = setup();
+    t.connect();
+    expect(t.e.publish(pub('a/b', 0, 'hello'))).toBe(true);
+    expect(t.sent()).toMatchObject([{ type: 'publish', topic: 'a/b', qos: 0 }]);
+    expect(t.e.inflightCount).toBe(0);
+  });
+
+  it('completes QoS 1 on PUBACK', () => {
+    const t = setup();
+    t.connect();
+    const op = pub('a', 1);
+    t.e.publish(op);
+    const [p] = t.sent() as PublishPacket[];
+    expect(p.packetId).toBe(op.packetId);
+    t.deliver({ type: 'puback', packetId: op.packetId });
+    expect(t.h.done).toEqual([[op, 0]]);
+    expect(t.e.inflightCount).toBe(0);
+  });
+
+  it('runs QoS 2 through PUBREC, PUBREL and PUBCOMP', () => {
+    const t = setup();
+    t.connect();
+    const op = pub('a', 2);
+    t.e.publish(op);
+    t.sent();
+    t.deliver({ type: 'pubrec', packetId: op.packetId });
+    expect(t.sent()).toEqual([{ type: 'pubrel', packetId: op.packetId, reasonCode: 0 }]);
+    expect(t.h.done).toEqual([]);
+    t.deliver({ type: 'pubcomp', packetId: op.packetId });
+    expect(t.h.done).toEqual([[op, 0]]);
+  });
+
+  it('ends QoS 2 at a failing PUBREC without PUBREL', () => {
+    const t = setup();
+    t.connect();
+    const op = pub('a', 2);
+    t.e.publish(op);
+    t.sent();
+    t.deliver({ type: 'pubrec', packetId: op.packetId, reasonCode: 0x87 });
+    expect(t.sent()).toEqual([]);
+    expect(t.h.done).toEqual([[op, 0x87]]);
+  });
+
+  it('uses Receive Maximum as a send quota and keeps the order', () => {
+    const t = setup();
+    t.connect({ receiveMaximum: 2 });
+    const ops = [1, 2, 3, 4, 5].map((i) => pub(`t/${i}`, 1));
+    for (const op of ops) t.e.publish(op);
+    expect((t.sent() as PublishPacket[]).map((p) => p.topic)).toEqual(['t/1', 't/2']);
+    expect(t.e.pendingCount).toBe(3);
+    t.deliver({ type: 'puback', packetId: ops[0].packetId });
+    expect((t.sent() as PublishPacket[]).map((p) => p.topic)).toEqual(['t/3']);
+    t.deliver({ type: 'puback', packetId: ops[2].packetId });
+    t.deliver({ type: 'puback', packetId: ops[1].packetId });
+    expect((t.sent() as PublishPacket[]).map((p) => p.topic)).toEqual(['t/4', 't/5']);
+  });
+
+  it('never reuses a packet id in flight; the 65,536th publish waits for a free id', () => {
+    const t = setup();
+    t.connect();
+    const ops = Array.from({ length: 65_536 }, () => pub('t', 1));
+    for (const op of ops) t.e.publish(op);
+    const sent = t.sent() as PublishPacket[];
+    expect(sent).toHaveLength(65_535);
+    expect(new Set(sent.map((p) => p.packetId)).size).toBe(65_535);
+    expect(t.e.pendingCount).toBe(1);
+    t.deliver({ type: 'puback', packetId: ops[100].packetId });
+    const [last] = t.sent() as PublishPacket[];
+    expect(last.packetId).toBe(ops[100].packetId);
+    expect(ops[65_535].packetId).toBe(last.packetId);
+  });
+
+  it('refuses a publish larger than the server allows, before sending anything', () => {
+    const t = setup();
+    t.connect({ maximumPacketSize: 100 });
+    let error: unknown;
+    try {
+      t.e.publish(pub('a', 1, 'x'.repeat(200)));
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(EncodeError);
+    expect((error as EncodeError).reasonCode).toBe(0x95);
+    expect(t.sent()).toEqual([]);
+    expect(t.e.inflightCount).toBe(0);
+  });
+
+  it('assigns topic aliases while the server allows them', () => {
+    const t = setup();
+    t.connect({ topicAliasMaximum: 2 });
+    for (const topic of ['a/1', 'a/1', 'b/2', 'c/3', 'b/2']) t.e.publish(pub(topic, 0));
+    const wire = (t.sent() as PublishPacket[]).map((p) => [p.topic, p.properties?.topicAlias]);
+    expect(wire).toEqual([
+      ['a/1', 1],
+      ['', 1],
+      ['b/2', 2],
+      ['c/3', undefined],
+      ['', 2],
+    ]);
+  });
+
+  it('queues before CONNACK and sends on it', () => {
+    const t = setup();
+    t.e.open(0);
+    t.sent();
+    const op = pub('early', 1);
+    expect(t.e.publish(op)).toBe(false);
+    t.deliver({ type: 'connack', sessionPresent: false, reasonCode: 0 });
+    expect(t.sent()).toMatchObject([{ type: 'publish', topic: 'early' }]);
+  });
+
+  it('cancels a queued publish but not one in flight', () => {
+    const t = setup();
+    t.connect({ receiveMaximum: 1 });
+    const a = pub('a', 1);
+    const b = pub('b', 1);
+    t.e.publish(a);
+    t.e.publish(b);
+    expect(t.e.cancel(a)).toBe(false);
+    expect(t.e.cancel(b)).toBe(true);
+    t.sent();
+    t.deliver({ type: 'puback', packetId: a.packetId });
+    expect(t.sent()).toEqual([]);
+  });
+
+  it('replays what was in flight after a reconnect: PUBLISH with DUP, then PUBREL', () => {
+    const t = setup({ clean: false });
+    t.connect();
+    const q1 = pub('one', 1);
+    const q2 = pub('two', 2);
+    t.e.publish(q1);
+    t.e.publish(q2);
+    t.sent();
+    t.deliver({ type: 'pubrec', packetId: q2.packetId });
+    t.sent();
+    t.e.connectionLost();
+    t.e.open(1000);
+    t.sent();
+    t.deliver({ type: 'connack', sessionPresent: true, reasonCode: 0 });
+    expect(t.sent()).toMatchObject([
+      { type: 'publish', topic: 'one', dup: true, packetId: q1.packetId },
+      { type: 'pubrel', packetId: q2.packetId },
+    ]);
+  });
+});
+
+describe('incoming publish', () => {
+  const msg = (qos: 0 | 1 | 2, packetId?: number, dup = false): PublishPacket => ({
+    type: 'publish',
+    topic: 'in/t',
+    payload: Buffer.from('m'),
+    qos,
+    retain: false,
+    dup,
+    packetId,
+  });
+
+  it('delivers QoS 1 and acknowledges it', () => {
+    const t = setup();
+    t.connect();
+    t.deliver(msg(1, 7));
+    expect(t.h.messages).toHaveLength(1);
+    expect(t.sent()).toEqual([{ type: 'puback', packetId: 7, reasonCode: 0 }]);
+  });
+
+  it('delivers QoS 2 exactly once across a resend', () => {
+    const t = setup();
+    t.connect();
+    t.deliver(msg(2, 9));
+    t.deliver(msg(2, 9, true));
+    expect(t.h.messages).toHaveLength(1);
+    expect(t.sent()).toEqual([
+      { type: 'pubrec', packetId: 9, reasonCode: 0 },
+      { type: 'pubrec', packetId: 9, reasonCode: 0 },
+    ]);
+    t.deliver({ type: 'pubrel', packetId: 9 });
+    expect(t.sent()).toEqual([{ type: 'pubcomp', packetId: 9, reasonCode: 0 }]);
+    t.deliver(msg(2, 9));
+    expect(t.h.messages).toHaveLength(2);
+  });
+
+  it('resolves topic aliases and rejects unknown or too large ones', () => {
+    const t = setup({ connectProperties: { topicAliasMaximum: 3 } });
+    t.connect();
+    t.deliver({ ...msg(0), topic: 'long/topic/name', properties: { topicAlias: 2 } });
+    t.deliver({ ...msg(0), topic: '', properties: { topicAlias: 2 } });
+    expect(t.h.messages.map((m) => m.topic)).toEqual(['long/topic/name', 'long/topic/name']);
+    t.deliver({ ...msg(0), topic: '', properties: { topicAlias: 1 } });
+    expect(t.h.closed[0].reasonCode).toBe(0x82);
+    expect(t.sent()).toEqual([{ type: 'disconnect', reasonCode: 0x82 }]);
+
+    const u = setup({ connectProperties: { topicAliasMaximum: 3 } });
+    u.connect();
+    u.deliver({ ...msg(0), topic: 'x', properties: { topicAlias: 4 } });
+    expect(u.h.closed[0].reasonCode).toBe(0x94);
+  });
+
+  it('closes with 0x93 when the server exceeds this client’s Receive Maximum', () => {
+    const t = setup({ connectProperties: { receiveMaximum: 1 } });
+    t.connect();
+    t.deliver(msg(2, 1));
+    t.deliver(msg(2, 2));
+    expect(t.h.messages).toHaveLength(1);
+    expect(t.h.closed[0].reasonCode).toBe(0x93);
+  });
+
+  it('closes with 0x81 on a malformed packet', () => {
+    const t = setup();
+    t.connect();
+    t.e.receive(Buffer.from([0x30, 0x02, 0x00]), 0);
+    t.e.receive(Buffer.from([0x05]), 0);
+    expect(t.h.closed[0]).toBeInstanceOf(ProtocolError);
+    expect(t.h.closed[0].reasonCode).toBe(0x81);
+    expect(t.sent()).toEqual([{ type: 'disconnect', reasonCode: 0x81 }]);
+    expect(t.e.state).toBe(EngineState.Idle);
+  });
+});
+
+describe('subscribe and unsubscribe', () => {
+  it('sends several filters with v5 options and reports per-filter reason codes', () => {
+    const t = setup();
+    t.connect();
+    const op: ControlOp = {
+      packet: {
+        type: 'subscribe',
+        packetId: 0,
+        subscriptions: [
+          { topicFilter: 'a/+', qos: 1, noLocal: true },
+          { topicFilter: 'b/#', qos: 2, retainHandling: 2, retainAsPublished: true },
+        ],
+        properties: { subscriptionIdentifier: 5 },
+      },
+      packetId: 0,
+      stage: 0,
+    };
+    t.e.control(op);
+    const [s] = t.sent();
+    expect(s).toMatchObject({
+      type: 'subscribe',
+      packetId: op.packetId,
+      properties: { subscriptionIdentifier: 5 },
+    });
+    t.deliver({ type: 'suback', packetId: op.packetId, reasonCodes: [1, 0x87] });
+    expect(t.h.subacks[0][1].reasonCodes).toEqual([1, 0x87]);
+
+    const un: ControlOp = {
+      packet: { type: 'unsubscribe', packetId: 0, topicFilters: ['a/+'] },
+      packetId: 0,
+      stage: 0,
+    };
+    t.e.control(un);
+    t.sent();
+    t.deliver({ type: 'unsuback', packetId: un.packetId, reasonCodes: [0] });
+    expect(t.h.unsubacks).toHaveLength(1);
+  });
+
+  it('treats a SUBACK with the wrong number of codes as a protocol error', () => {
+    const t = setup();
+    t.connect();
+    const op: ControlOp = {
+      packet: { type: 'subscribe', packetId: 0, subscriptions: [{ topicFilter: 'a', qos: 0 }] },
+      packetId: 0,
+      stage: 0,
+    };
+    t.e.control(op);
+    t.sent();
+    t.deliver({ type: 'suback', packetId: op.packetId, reasonCodes: [0, 0] });
+    expect(t.h.closed[0]).toBeInstanceOf(ProtocolError);
+  });
+});
+
+describe('keepalive', () => {
+  it('pings when idle and declares the connection dead 1.5 keepalives after the last packet', () => {
+    const t = setup({ keepalive: 10 });
+    t.connect(undefined, 0);
+    expect(t.e.nextDeadline()).toBe(10_000);
+    t.e.tick(9_999);
+    expect(t.sent(9_999)).toEqual([]);
+    t.e.tick(10_000);
+    expect(t.sent(10_000)).toEqual([{ type: 'pingreq' }]);
+    t.deliver({ type: 'pingresp' }, 10_500);
+    expect(t.e.nextDeadline()).toBe(20_000);
+    t.e.tick(20_000);
+    expect(t.sent(20_000)).toEqual([{ type: 'pingreq' }]);
+    expect(t.e.nextDeadline()).toBe(10_500 + 15_000);
+    t.e.tick(25_499);
+    expect(t.h.closed).toEqual([]);
+    t.e.tick(25_500);
+    expect(t.h.closed[0]).toBeInstanceOf(TimeoutError);
+    expect(t.e.state).toBe(EngineState.Idle);
+  });
+
+  it('pings a silent server even while publishing QoS 0', () => {
+    const t = setup({ keepalive: 10 });
+    t.connect(undefined, 0);
+    for (let now = 1000; now < 10_000; now += 1000) {
+      t.e.publish(pub('t', 0));
+      t.sent(now);
+      t.e.tick(now);
+    }
+    t.e.tick(10_000);
+    expect(t.sent(10_000)).toEqual([{ type: 'pingreq' }]);
+  });
+
+  it('follows Server Keep Alive', () => {
+    const t = setup({ keepalive: 60 });
+    t.connect({ serverKeepAlive: 5 }, 0);
+    expect(t.e.nextDeadline()).toBe(5_000);
+  });
+
+  it('is off with keepalive 0', () => {
+    const t = setup({ keepalive: 0 });
+    t.connect();
+    expect(t.e.nextDeadline()).toBe(Number.POSITIVE_INFINITY);
+  });
+});
+
+describe('server DISCONNECT', () => {
+  it('closes with the reason code and reason string', () => {
+    const t = setup();
+    t.connect();
+    t.deliver({ type: 'disconnect', reasonCode: 0x8b, properties: { reasonString: 'maintenance' } });
+    const err = t.h.closed[0];
+    expect(err).toBeInstanceOf(ConnectionError);
+    expect(err.reasonCode).toBe(0x8b);
+    expect(err.message).toMatch(/Server shutting down.*maintenance/);
+    expect(t.e.state).toBe(EngineState.Idle);
+  });
+});
+
+describe('MQTT 3.1.1', () => {
+  it('publishes and acknowledges without properties or reason codes', () => {
+    const t = setup({ protocolVersion: 4 });
+    t.connect();
+    const op = pub('a', 2);
+    t.e.publish(op);
+    t.sent();
+    t.deliver({ type: 'pubrec', packetId: op.packetId });
+    expect(t.sent()).toEqual([{ type: 'pubrel', packetId: op.packetId, reasonCode: 0 }]);
+    t.deliver({ type: 'pubcomp', packetId: op.packetId });
+    expect(t.h.done).toEqual([[op, 0]]);
+  });
+
+  it('closes without DISCONNECT on a malformed packet', () => {
+    const t = setup({ protocolVersion: 4 });
+    t.connect();
+    t.e.receive(Buffer.from([0x00, 0x00]), 0);
+    expect(t.h.closed[0].reasonCode).toBe(0x81);
+    expect(t.sent()).toEqual([]);
+  });
+});
