@@ -1,0 +1,100 @@
+/** `openTransport`: URL -> connected {@link Transport}, with timeout and abort. */
+import { AbortError, ConnectionError, InvalidArgumentError, TimeoutError } from '../errors.js';
+import { connectSocket } from './socket.js';
+import type { Transport, TransportOptions } from './types.js';
+import { parseBrokerUrl } from './url.js';
+import { connectWebSocket, validateWebSocketOptions } from './websocket.js';
+
+/** Reports the outcome of a connection attempt; later calls are ignored. */
+export type AttemptCallback = (error: Error | undefined, transport?: Transport) => void;
+
+/** A connection attempt in progress. */
+export interface Attempt {
+  /** Give up: close whatever was opened. The callback may still fire; it is ignored. */
+  cancel(): void;
+}
+
+const DEFAULT_CONNECT_TIMEOUT = 30_000;
+/** setTimeout fires at once for delays beyond a signed 32-bit int. */
+const MAX_TIMER = 2_147_483_647;
+
+/**
+ * Opens a byte stream to the broker at `url`:
+ * `mqtt://` `tcp://` (port 1883), `mqtts://` `tls://` `ssl://` (8883),
+ * `ws://` (80) and `wss://` (443) with the URL's path (`/` when it has none),
+ * `unix:///path.sock` and `mqtt+unix:///path.sock`.
+ *
+ * Resolves once the connection is usable (TCP connected, TLS handshake done,
+ * WebSocket upgraded); no MQTT has been sent. Rejects with
+ * {@link InvalidArgumentError} for a bad URL or option, {@link ConnectionError}
+ * (the cause as `cause`) when the connection fails, {@link TimeoutError} after
+ * `connectTimeout` ms and {@link AbortError} when `signal` aborts. After a
+ * rejection nothing is left open. Messages name the URL without userinfo or
+ * query and never contain keys or passphrases.
+ */
+export async function openTransport(url: string | URL, options: TransportOptions = {}): Promise<Transport> {
+  const ep = parseBrokerUrl(url);
+  const timeout = options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT;
+  if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout <= 0) {
+    throw new InvalidArgumentError('options.connectTimeout', 'must be a positive number of milliseconds');
+  }
+  if (ep.kind === 'ws' || ep.kind === 'wss') validateWebSocketOptions(options.ws);
+  const signal = options.signal;
+  if (signal?.aborted) throw new AbortError(`connect to ${ep.display} aborted`, { cause: signal.reason });
+
+  return new Promise<Transport>((resolve, reject) => {
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    let attempt: Attempt | undefined;
+
+    const onAbort = (): void => {
+      fail(new AbortError(`connect to ${ep.display} aborted`, { cause: signal?.reason }));
+    };
+    const cleanup = (): void => {
+      settled = true;
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const fail = (error: Error): void => {
+      if (settled) return;
+      cleanup();
+      attempt?.cancel();
+      reject(error);
+    };
+    const done: AttemptCallback = (error, transport) => {
+      if (settled) {
+        // Lost the race against a timeout or an abort.
+        transport?.destroy();
+        return;
+      }
+      if (error !== undefined || transport === undefined) {
+        fail(error ?? new ConnectionError(`cannot connect to ${ep.display}`));
+        return;
+      }
+      cleanup();
+      resolve(transport);
+    };
+
+    try {
+      attempt =
+        ep.kind === 'ws' || ep.kind === 'wss'
+          ? connectWebSocket(ep, options, done)
+          : connectSocket(ep, options, done);
+    } catch (err) {
+      // Options the TLS or WebSocket layer refuses at once (a key that does
+      // not decrypt, a malformed certificate). Nothing was opened.
+      const error = err as Error;
+      fail(
+        new ConnectionError(`cannot connect to ${ep.display}: ${error.message}`, undefined, { cause: error }),
+      );
+      return;
+    }
+    if (settled) return;
+    if (Number.isFinite(timeout) && timeout <= MAX_TIMER) {
+      timer = setTimeout(() => {
+        fail(new TimeoutError(`connect to ${ep.display} timed out after ${timeout} ms`));
+      }, timeout);
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

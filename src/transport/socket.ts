@@ -1,0 +1,115 @@
+/** TCP, TLS and Unix-socket transports over `node:net` / `node:tls`. */
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { ConnectionError } from '../errors.js';
+import { BaseTransport } from './base.js';
+import type { Attempt, AttemptCallback } from './connect.js';
+import type { TransportOptions } from './types.js';
+import type { Endpoint } from './url.js';
+
+export class SocketTransport extends BaseTransport {
+  readonly kind: string;
+  readonly #socket: net.Socket;
+  #error: Error | undefined;
+
+  constructor(socket: net.Socket, kind: string, display: string) {
+    super();
+    this.kind = kind;
+    this.#socket = socket;
+    socket.on('drain', () => this.emitDrain());
+    socket.on('error', (err: Error) => {
+      this.#error ??= new ConnectionError(`connection to ${display} failed: ${err.message}`, undefined, {
+        cause: err,
+      });
+    });
+    socket.on('close', () => this.emitClose(this.#error));
+  }
+
+  get bufferedAmount(): number {
+    return this.#socket.writableLength;
+  }
+
+  protected startReading(): void {
+    this.#socket.on('data', (chunk: Buffer) => this.emitData(chunk));
+  }
+
+  write(chunks: Uint8Array | readonly Uint8Array[]): boolean {
+    const socket = this.#socket;
+    if (socket.destroyed || socket.writableEnded) return false;
+    if (chunks instanceof Uint8Array) {
+      socket.write(chunks);
+    } else if (chunks.length === 1) {
+      socket.write(chunks[0]);
+    } else if (chunks.length > 1) {
+      // Corked writes leave through one writev() on uncork, without copying.
+      socket.cork();
+      for (let i = 0; i < chunks.length; i++) socket.write(chunks[i]);
+      socket.uncork();
+    }
+    // Node's own return value is false for any write over the high-water mark,
+    // even one the kernel took at once; what is still queued is what counts.
+    // Queued >= high-water mark implies the stream owes a 'drain'.
+    return socket.writableLength < socket.writableHighWaterMark;
+  }
+
+  end(): void {
+    if (this.#socket.destroyed) return;
+    this.ensureReading();
+    this.#socket.end();
+  }
+
+  destroy(error?: Error): void {
+    if (error !== undefined && !this.#socket.destroyed) this.#error ??= error;
+    this.#socket.destroy();
+  }
+}
+
+/** Starts a TCP, TLS or Unix-socket connection attempt. */
+export function connectSocket(ep: Endpoint, options: TransportOptions, done: AttemptCallback): Attempt {
+  const noDelay = options.noDelay ?? true;
+  let socket: net.Socket;
+  let ready: string;
+  if (ep.kind === 'tls') {
+    const t = options.tls ?? {};
+    socket = tls.connect({
+      host: ep.host,
+      port: ep.port,
+      servername: t.servername ?? (net.isIP(ep.host) === 0 ? ep.host : undefined),
+      ca: t.ca,
+      cert: t.cert,
+      key: t.key,
+      passphrase: t.passphrase,
+      rejectUnauthorized: t.rejectUnauthorized ?? true,
+      ALPNProtocols: t.ALPNProtocols,
+    });
+    ready = 'secureConnect';
+  } else if (ep.kind === 'unix') {
+    socket = net.connect({ path: ep.path });
+    ready = 'connect';
+  } else {
+    socket = net.connect({ host: ep.host, port: ep.port });
+    ready = 'connect';
+  }
+  if (ep.kind !== 'unix') socket.setNoDelay(noDelay);
+
+  const onReady = (): void => {
+    socket.off('error', onError);
+    socket.off('close', onClose);
+    done(undefined, new SocketTransport(socket, ep.kind, ep.display));
+  };
+  const onError = (err: Error): void => {
+    done(new ConnectionError(`cannot connect to ${ep.display}: ${err.message}`, undefined, { cause: err }));
+  };
+  const onClose = (): void => {
+    done(new ConnectionError(`cannot connect to ${ep.display}: closed while connecting`));
+  };
+  socket.once(ready, onReady);
+  socket.on('error', onError);
+  socket.once('close', onClose);
+  return {
+    cancel: () => {
+      socket.off(ready, onReady);
+      socket.destroy();
+    },
+  };
+}

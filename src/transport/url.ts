@@ -1,0 +1,89 @@
+/** Broker URL parsing: scheme -> transport kind, default ports, a printable form without secrets. */
+import { isIP } from 'node:net';
+import { InvalidArgumentError } from '../errors.js';
+
+export type TransportKind = 'tcp' | 'tls' | 'ws' | 'wss' | 'unix';
+
+/** Where to connect, from a broker URL. */
+export interface Endpoint {
+  kind: TransportKind;
+  /** Host name or IP address, without IPv6 brackets; '' for unix. */
+  host: string;
+  /** TCP port; 0 for unix. */
+  port: number;
+  /** Unix socket path (unix) or HTTP path with query (ws, wss). */
+  path: string;
+  /** The URL without userinfo, query or fragment: safe for messages and logs. */
+  display: string;
+}
+
+const SCHEMES: Record<string, { kind: TransportKind; port: number }> = {
+  'mqtt:': { kind: 'tcp', port: 1883 },
+  'tcp:': { kind: 'tcp', port: 1883 },
+  'mqtts:': { kind: 'tls', port: 8883 },
+  'tls:': { kind: 'tls', port: 8883 },
+  'ssl:': { kind: 'tls', port: 8883 },
+  'ws:': { kind: 'ws', port: 80 },
+  'wss:': { kind: 'wss', port: 443 },
+  'unix:': { kind: 'unix', port: 0 },
+  'mqtt+unix:': { kind: 'unix', port: 0 },
+};
+
+/**
+ * Parses a broker URL. Userinfo (`mqtt://user:pass@host`) is accepted and
+ * ignored here (the session sends it in CONNECT); it is never part of
+ * `display`. Throws {@link InvalidArgumentError} (`url`).
+ */
+export function parseBrokerUrl(input: string | URL): Endpoint {
+  let url: URL;
+  try {
+    url = typeof input === 'string' ? new URL(input) : new URL(input.href);
+  } catch {
+    // The text is not echoed: it may hold a password.
+    throw new InvalidArgumentError('url', 'not a valid URL');
+  }
+  const scheme = SCHEMES[url.protocol];
+  if (scheme === undefined) {
+    throw new InvalidArgumentError(
+      'url',
+      `unsupported scheme '${url.protocol}' (use mqtt:, tcp:, mqtts:, tls:, ssl:, ws:, wss:, unix: or mqtt+unix:)`,
+    );
+  }
+  if (scheme.kind === 'unix') {
+    let path = '';
+    try {
+      path = decodeURIComponent(url.pathname);
+    } catch {
+      throw new InvalidArgumentError('url', 'malformed percent-encoding in the socket path');
+    }
+    if (url.hostname !== '' || !path.startsWith('/') || path === '/') {
+      throw new InvalidArgumentError(
+        'url',
+        `${url.protocol} needs an absolute socket path and no host, e.g. ${url.protocol}///run/mosquitto.sock`,
+      );
+    }
+    return { kind: 'unix', host: '', port: 0, path, display: `${url.protocol}//${url.pathname}` };
+  }
+  const hostname = url.hostname;
+  if (hostname === '') throw new InvalidArgumentError('url', `${url.protocol} URL without a host`);
+  let port = scheme.port;
+  if (url.port !== '') {
+    port = Number(url.port);
+    if (port === 0) throw new InvalidArgumentError('url', 'port 0 is not a port to connect to');
+  }
+  const host = hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
+  const hostPort = `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+  if (scheme.kind === 'ws' || scheme.kind === 'wss') {
+    // As MQTT.js: the URL's path and query, '/' when it has none. Brokers that
+    // want '/mqtt' (EMQX, HiveMQ) need it in the URL; mosquitto takes any path.
+    const path = (url.pathname === '' ? '/' : url.pathname) + url.search;
+    return {
+      kind: scheme.kind,
+      host,
+      port,
+      path,
+      display: `${url.protocol}//${hostPort}${url.pathname || '/'}`,
+    };
+  }
+  return { kind: scheme.kind, host, port, path: '', display: `${url.protocol}//${hostPort}` };
+}

@@ -1,0 +1,218 @@
+/**
+ * The test helpers start real brokers that a real client (MQTT.js) can use:
+ * mosquitto on every listener kind, restarted and killed, and aedes.
+ */
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startAedes } from './aedes.js';
+import { hasOpenssl } from './certs.js';
+import { type Broker, hasMosquitto, startMosquitto } from './mosquitto.js';
+import { freePort } from './ports.js';
+
+const clients: MqttClient[] = [];
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.endAsync(true)));
+});
+
+async function connect(url: string, options: IClientOptions = {}): Promise<MqttClient> {
+  const client = await mqtt.connectAsync(
+    url,
+    {
+      reconnectPeriod: 0,
+      connectTimeout: 5_000,
+      clientId: `helpers-${Math.random().toString(36).slice(2)}`,
+      ...options,
+    },
+    false,
+  );
+  clients.push(client);
+  return client;
+}
+
+/** Subscribes, publishes to itself and resolves with the payload that came back. */
+async function roundTrip(client: MqttClient, topic = 'helpers/echo'): Promise<string> {
+  await client.subscribeAsync(topic, { qos: 1 });
+  const received = new Promise<string>((resolve) => {
+    client.once('message', (_topic, payload) => resolve(payload.toString()));
+  });
+  await client.publishAsync(topic, 'ping', { qos: 1 });
+  return received;
+}
+
+/** Whether a TCP connection to the port is refused. */
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    // Binding succeeds only if nothing listens there any more.
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+describe('freePort', () => {
+  it('returns a port that can be listened on', async () => {
+    const port = await freePort();
+    expect(port).toBeGreaterThan(0);
+    expect(await refused(port)).toBe(true);
+  });
+});
+
+describe.skipIf(!hasMosquitto())('startMosquitto', () => {
+  describe('plain and unix listeners', () => {
+    let broker: Broker;
+    beforeAll(async () => {
+      broker = await startMosquitto({ unix: true, persistence: true, maxInflight: 5, maxPacketSize: 65_536 });
+    });
+    afterAll(() => broker?.stop());
+
+    it('serves MQTT.js on 127.0.0.1 and writes a log', async () => {
+      expect(broker.url).toBe(`mqtt://127.0.0.1:${broker.port}`);
+      const client = await connect(broker.url);
+      expect(await roundTrip(client)).toBe('ping');
+      expect(broker.log()).toMatch(/mosquitto version 2\.\d+\.\d+ running/);
+      expect(broker.log()).toMatch(/New client connected from 127\.0\.0\.1/);
+    });
+
+    it('serves MQTT.js on the unix socket', async () => {
+      expect(broker.unixPath && existsSync(broker.unixPath)).toBe(true);
+      const client = await connect(`mqtt+unix://${broker.unixPath}`);
+      expect(await roundTrip(client, 'helpers/unix')).toBe('ping');
+    });
+
+    it('applies max_packet_size', async () => {
+      const client = await connect(broker.url, { protocolVersion: 5 });
+      expect(await roundTrip(client, 'helpers/small')).toBe('ping');
+      const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+      // The broker drops a client whose packet is over the limit.
+      client.publish('helpers/big', Buffer.alloc(70_000), { qos: 0 });
+      await closed;
+    });
+
+    it('restarts on the same ports with a new process', async () => {
+      const pid = broker.pid;
+      const client = await connect(broker.url);
+      const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+      await broker.restart();
+      await closed;
+      expect(broker.pid).toBeDefined();
+      expect(broker.pid).not.toBe(pid);
+      expect(await roundTrip(await connect(broker.url))).toBe('ping');
+      expect(await roundTrip(await connect(`mqtt+unix://${broker.unixPath}`), 'helpers/unix2')).toBe('ping');
+    });
+
+    it('with persistence, keeps a persistent session and its queued message across restart()', async () => {
+      const session = { clientId: 'helpers-persistent', clean: false };
+      const subscriber = await connect(broker.url, session);
+      await subscriber.subscribeAsync('helpers/queued', { qos: 1 });
+      await subscriber.endAsync();
+      await (await connect(broker.url)).publishAsync('helpers/queued', 'kept', { qos: 1 });
+      await broker.restart();
+      const received = new Promise<string>((resolve) => {
+        // Registered before the session resumes: the queued message comes right after CONNACK.
+        const client = mqtt.connect(broker.url, { ...session, reconnectPeriod: 0 });
+        clients.push(client);
+        client.once('message', (_topic, payload) => resolve(payload.toString()));
+      });
+      expect(await received).toBe('kept');
+    });
+
+    it('is killed with SIGKILL and comes back with restart()', async () => {
+      await broker.kill();
+      expect(broker.pid).toBeUndefined();
+      expect(await refused(broker.port)).toBe(true);
+      await expect(connect(broker.url)).rejects.toThrow();
+      await broker.restart();
+      expect(await roundTrip(await connect(broker.url))).toBe('ping');
+    });
+  });
+
+  describe.skipIf(!hasOpenssl())('TLS, mutual TLS and websockets', () => {
+    let broker: Broker;
+    let mtls: Broker;
+    beforeAll(async () => {
+      broker = await startMosquitto({ tls: true, websockets: true });
+      mtls = await startMosquitto({
+        tls: { requireCertificate: true },
+        websockets: true,
+        certs: broker.certs,
+      });
+    });
+    afterAll(async () => {
+      await broker?.stop();
+      await mtls?.stop();
+    });
+
+    it('serves TLS to a client that trusts the generated CA', async () => {
+      const certs = broker.certs!;
+      expect(broker.tlsUrl).toBe(`mqtts://localhost:${broker.tlsPort}`);
+      const client = await connect(broker.tlsUrl!, { ca: certs.ca.cert, rejectUnauthorized: true });
+      expect(await roundTrip(client)).toBe('ping');
+    });
+
+    it('is refused by a client that trusts another CA', async () => {
+      await expect(
+        connect(broker.tlsUrl!, { ca: broker.certs!.otherCa.cert, rejectUnauthorized: true }),
+      ).rejects.toThrow(/certificate/);
+    });
+
+    it('serves websockets and secure websockets', async () => {
+      expect(broker.wsUrl).toBe(`ws://127.0.0.1:${broker.wsPort}/mqtt`);
+      expect(await roundTrip(await connect(broker.wsUrl!), 'helpers/ws')).toBe('ping');
+      const wss = await connect(broker.wssUrl!, { ca: broker.certs!.ca.cert, rejectUnauthorized: true });
+      expect(await roundTrip(wss, 'helpers/wss')).toBe('ping');
+    });
+
+    it('with requireCertificate, accepts a client certificate signed by the CA', async () => {
+      const { ca, client } = mtls.certs!;
+      const tlsClient = await connect(mtls.tlsUrl!, { ca: ca.cert, cert: client.cert, key: client.key });
+      expect(await roundTrip(tlsClient)).toBe('ping');
+      const wssClient = await connect(mtls.wssUrl!, { ca: ca.cert, cert: client.cert, key: client.key });
+      expect(await roundTrip(wssClient, 'helpers/wss')).toBe('ping');
+    });
+
+    it('with requireCertificate, refuses a client without a certificate', async () => {
+      await expect(connect(mtls.tlsUrl!, { ca: mtls.certs!.ca.cert })).rejects.toThrow();
+    });
+  });
+
+  it('fails with the log when the configuration is bad, leaving nothing behind', async () => {
+    const error = await startMosquitto({ config: 'no_such_option 1' }).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(Error);
+    const message = (error as Error).message;
+    expect(message).toMatch(/no_such_option/);
+    const dir = /\(in ([^)]+)\)/.exec(message)?.[1];
+    expect(dir).toBeDefined();
+    expect(existsSync(dir!)).toBe(false);
+  });
+
+  it('stop() ends the process and removes its directory', async () => {
+    const broker = await startMosquitto();
+    const pid = broker.pid!;
+    await broker.stop();
+    expect(existsSync(broker.dir)).toBe(false);
+    expect(() => process.kill(pid, 0)).toThrow();
+    expect(await refused(broker.port)).toBe(true);
+    await broker.stop();
+  });
+});
+
+describe('startAedes', () => {
+  it('serves MQTT.js in process and stops', async () => {
+    const aedes = await startAedes();
+    try {
+      expect(aedes.url).toBe(`mqtt://127.0.0.1:${aedes.port}`);
+      const client = await connect(aedes.url);
+      expect(aedes.broker.connectedClients).toBe(1);
+      expect(await roundTrip(client)).toBe('ping');
+      const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+      await aedes.stop();
+      await closed;
+      expect(await refused(aedes.port)).toBe(true);
+    } finally {
+      await aedes.stop();
+    }
+  });
+});

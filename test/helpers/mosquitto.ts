@@ -1,0 +1,368 @@
+/**
+ * A real mosquitto broker for integration tests, spawned with a generated
+ * configuration in a temporary directory: listeners on free loopback ports,
+ * anonymous access, a log file the test can read.
+ *
+ * ```ts
+ * describe.skipIf(!hasMosquitto())('with mosquitto', () => {
+ *   let broker: Broker;
+ *   beforeAll(async () => { broker = await startMosquitto({ tls: true, websockets: true }); });
+ *   afterAll(() => broker.stop());
+ * });
+ * ```
+ *
+ * `stop()` ends the broker (SIGTERM) and removes its directory; `kill()`
+ * (SIGKILL) and `restart()` keep the directory, the ports and the persistence
+ * file, so a test can crash the broker and bring it back. A process-exit hook
+ * SIGKILLs whatever a test forgot.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { accessSync, constants, readFileSync, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { type Certs, makeCerts } from './certs.js';
+import { freePort } from './ports.js';
+
+export interface MosquittoOptions {
+  /** A TLS listener (`tlsUrl`); `requireCertificate` demands a client certificate signed by `certs.ca`. */
+  tls?: boolean | { requireCertificate?: boolean };
+  /** A WebSocket listener (`wsUrl`), and with `tls` a secure one too (`wssUrl`). */
+  websockets?: boolean;
+  /** A Unix-socket listener (`unixPath`, `unixUrl`). */
+  unix?: boolean;
+  /** Extra configuration lines, appended as given. */
+  config?: string;
+  /** Keep sessions and messages in a file in the broker's directory (saved on SIGTERM and on restart). */
+  persistence?: boolean;
+  /** `max_inflight_messages`: QoS 1/2 messages in flight per client. */
+  maxInflight?: number;
+  /** `max_packet_size` in bytes. */
+  maxPacketSize?: number;
+  /** Certificates to use instead of making new ones. */
+  certs?: Certs;
+}
+
+export interface Broker {
+  /** `mqtt://127.0.0.1:<port>` */
+  url: string;
+  port: number;
+  /** `mqtts://localhost:<tlsPort>` (the server certificate is for localhost and 127.0.0.1). */
+  tlsUrl?: string;
+  tlsPort?: number;
+  /** `ws://127.0.0.1:<wsPort>/mqtt` */
+  wsUrl?: string;
+  wsPort?: number;
+  /** `wss://localhost:<wssPort>/mqtt`, with `tls` and `websockets`. */
+  wssUrl?: string;
+  wssPort?: number;
+  /** `unix://<path>`, with `unix`. */
+  unixUrl?: string;
+  unixPath?: string;
+  certs?: Certs;
+  /** The broker's temporary directory (configuration, log, persistence, certificates). */
+  dir: string;
+  /** The process id while the broker runs. */
+  readonly pid: number | undefined;
+  /** SIGTERM, wait for the exit, remove the directory. Safe to call twice. */
+  stop(): Promise<void>;
+  /** SIGKILL and wait for the exit; `restart()` brings it back. */
+  kill(): Promise<void>;
+  /** Stop (SIGTERM) if running, then start again on the same ports with the same configuration. */
+  restart(): Promise<void>;
+  /** The broker's log file and anything it printed. */
+  log(): string;
+}
+
+const START_TIMEOUT_MS = 10_000;
+const STOP_TIMEOUT_MS = 5_000;
+const POLL_INTERVAL_MS = 20;
+
+const live = new Set<ChildProcess>();
+const dirs = new Set<string>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const child of live) child.kill('SIGKILL');
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+}
+
+let binary: string | null | undefined;
+
+/** Path of the mosquitto binary: /usr/sbin/mosquitto or on PATH. */
+export function mosquittoPath(): string | undefined {
+  if (binary === undefined) {
+    binary = null;
+    const candidates = ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto'];
+    for (const dir of (process.env.PATH ?? '').split(delimiter))
+      if (dir !== '') candidates.push(join(dir, 'mosquitto'));
+    for (const candidate of candidates) {
+      try {
+        accessSync(candidate, constants.X_OK);
+        binary = candidate;
+        break;
+      } catch {
+        // next
+      }
+    }
+  }
+  return binary ?? undefined;
+}
+
+/** Whether mosquitto is installed; for `describe.skipIf(!hasMosquitto())`. Prints why when it is not. */
+export function hasMosquitto(): boolean {
+  const found = mosquittoPath() !== undefined;
+  if (!found) console.warn('mosquitto not found (/usr/sbin/mosquitto or PATH): skipping tests that need it');
+  return found;
+}
+
+interface Ports {
+  port: number;
+  tlsPort?: number;
+  wsPort?: number;
+  wssPort?: number;
+}
+
+/** Starts a mosquitto broker. Rejects, with the broker's log, if it is not accepting connections within 10 s. */
+export async function startMosquitto(options: MosquittoOptions = {}): Promise<Broker> {
+  const bin = mosquittoPath();
+  if (bin === undefined) throw new Error('startMosquitto: mosquitto is not installed');
+  installExitHook();
+  const dir = await mkdtemp(join(tmpdir(), 'mqttkit-mosq-'));
+  dirs.add(dir);
+  try {
+    const certs = options.tls ? (options.certs ?? (await makeCerts(dir))) : undefined;
+    if (options.persistence) await mkdir(join(dir, 'data'));
+    // A port freed by freePort() can be taken before mosquitto binds it: retry with new ones.
+    for (let tries = 1; ; tries++) {
+      const ports: Ports = { port: await freePort() };
+      if (options.tls) ports.tlsPort = await freePort();
+      if (options.websockets) ports.wsPort = await freePort();
+      if (options.websockets && options.tls) ports.wssPort = await freePort();
+      const instance = new Instance(bin, dir, options, ports, certs);
+      try {
+        await instance.start();
+        return instance.broker();
+      } catch (err) {
+        await instance.kill();
+        if (tries >= 3 || !/address already in use/i.test(instance.log())) throw err;
+      }
+    }
+  } catch (err) {
+    dirs.delete(dir);
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+class Instance {
+  #child: ChildProcess | undefined;
+  #exited: Promise<void> = Promise.resolve();
+  #output = '';
+  #stopped = false;
+  readonly #configPath: string;
+  readonly #logPath: string;
+  readonly #unixPath: string | undefined;
+
+  constructor(
+    readonly bin: string,
+    readonly dir: string,
+    readonly options: MosquittoOptions,
+    readonly ports: Ports,
+    readonly certs: Certs | undefined,
+  ) {
+    this.#configPath = join(dir, 'mosquitto.conf');
+    this.#logPath = join(dir, 'mosquitto.log');
+    this.#unixPath = options.unix ? join(dir, 'mosquitto.sock') : undefined;
+  }
+
+  #config(): string {
+    const { options, ports, certs, dir } = this;
+    // libwebsockets 4.1 with IPv6 turns a bind address of 127.0.0.1 into
+    // "all interfaces"; naming the loopback interface keeps it on 127.0.0.1.
+    const wsBind = process.platform === 'linux' ? 'lo' : '127.0.0.1';
+    const requireCert =
+      typeof options.tls === 'object' && options.tls.requireCertificate === true ? 'true' : 'false';
+    const tlsLines = certs
+      ? [
+          `cafile ${certs.ca.certPath}`,
+          `certfile ${certs.server.certPath}`,
+          `keyfile ${certs.server.keyPath}`,
+          `require_certificate ${requireCert}`,
+        ]
+      : [];
+    const lines = [
+      // Only acted on when started as root: stay this user rather than switch to "mosquitto".
+      ...userLine(),
+      'per_listener_settings false',
+      'allow_anonymous true',
+      `log_dest file ${this.#logPath}`,
+      'log_type error',
+      'log_type warning',
+      'log_type notice',
+      'log_type information',
+      'connection_messages true',
+      'log_timestamp true',
+      `persistence ${options.persistence ? 'true' : 'false'}`,
+    ];
+    if (options.persistence) lines.push(`persistence_location ${join(dir, 'data')}/`);
+    if (options.maxInflight !== undefined) lines.push(`max_inflight_messages ${options.maxInflight}`);
+    if (options.maxPacketSize !== undefined) lines.push(`max_packet_size ${options.maxPacketSize}`);
+    // mosquitto 2.0.11 refuses to start with websockets listeners only; the plain listener is always first.
+    lines.push('', `listener ${ports.port} 127.0.0.1`);
+    if (ports.tlsPort !== undefined) lines.push('', `listener ${ports.tlsPort} 127.0.0.1`, ...tlsLines);
+    if (ports.wsPort !== undefined)
+      lines.push('', `listener ${ports.wsPort} ${wsBind}`, 'protocol websockets');
+    if (ports.wssPort !== undefined) {
+      lines.push('', `listener ${ports.wssPort} ${wsBind}`, 'protocol websockets', ...tlsLines);
+    }
+    if (this.#unixPath !== undefined) lines.push('', `listener 0 ${this.#unixPath}`);
+    if (options.config) lines.push('', options.config);
+    return `${lines.join('\n')}\n`;
+  }
+
+  async start(): Promise<void> {
+    if (this.#stopped) throw new Error('mosquitto: stop() was called; start a new broker');
+    await writeFile(this.#configPath, this.#config());
+    if (this.#unixPath !== undefined) await rm(this.#unixPath, { force: true });
+    const child = spawn(this.bin, ['-c', this.#configPath], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: this.dir,
+    });
+    this.#child = child;
+    live.add(child);
+    const collect = (chunk: Buffer): void => {
+      if (this.#output.length < 1 << 20) this.#output += chunk.toString('utf8');
+    };
+    child.stdout?.on('data', collect);
+    child.stderr?.on('data', collect);
+    let exitInfo: string | undefined;
+    this.#exited = new Promise((resolve) => {
+      child.once('error', (err) => {
+        exitInfo = `spawn failed: ${err.message}`;
+        live.delete(child);
+        resolve();
+      });
+      child.once('exit', (code, signal) => {
+        exitInfo = `exited with ${signal ?? `code ${code}`}`;
+        live.delete(child);
+        if (this.#child === child) this.#child = undefined;
+        resolve();
+      });
+    });
+
+    const targets: Array<{ port: number } | { path: string }> = [{ port: this.ports.port }];
+    for (const port of [this.ports.tlsPort, this.ports.wsPort, this.ports.wssPort]) {
+      if (port !== undefined) targets.push({ port });
+    }
+    if (this.#unixPath !== undefined) targets.push({ path: this.#unixPath });
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    for (const target of targets) {
+      for (;;) {
+        if (exitInfo !== undefined)
+          throw new Error(`mosquitto ${exitInfo} while starting (in ${this.dir}). Log:\n${this.log()}`);
+        if (await accepts(target)) break;
+        if (Date.now() > deadline) {
+          throw new Error(
+            `mosquitto did not accept connections on ${JSON.stringify(target)} within ${START_TIMEOUT_MS} ms (in ${this.dir}). Log:\n${this.log()}`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+      }
+    }
+  }
+
+  async #signal(signal: NodeJS.Signals): Promise<void> {
+    const child = this.#child;
+    if (child === undefined) return;
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    await this.#exited;
+    clearTimeout(timer);
+  }
+
+  kill(): Promise<void> {
+    return this.#signal('SIGKILL');
+  }
+
+  async restart(): Promise<void> {
+    await this.#signal('SIGTERM');
+    await this.start();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#signal('SIGTERM');
+    dirs.delete(this.dir);
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  log(): string {
+    let file = '';
+    try {
+      file = readFileSync(this.#logPath, 'utf8');
+    } catch {
+      // not written yet, or removed by stop()
+    }
+    return this.#output === '' ? file : `${file}${file === '' ? '' : '\n'}[output]\n${this.#output}`;
+  }
+
+  broker(): Broker {
+    const { ports } = this;
+    const pid = (): number | undefined => this.#child?.pid;
+    return {
+      url: `mqtt://127.0.0.1:${ports.port}`,
+      port: ports.port,
+      ...(ports.tlsPort !== undefined && {
+        tlsUrl: `mqtts://localhost:${ports.tlsPort}`,
+        tlsPort: ports.tlsPort,
+      }),
+      ...(ports.wsPort !== undefined && {
+        wsUrl: `ws://127.0.0.1:${ports.wsPort}/mqtt`,
+        wsPort: ports.wsPort,
+      }),
+      ...(ports.wssPort !== undefined && {
+        wssUrl: `wss://localhost:${ports.wssPort}/mqtt`,
+        wssPort: ports.wssPort,
+      }),
+      ...(this.#unixPath !== undefined && { unixUrl: `unix://${this.#unixPath}`, unixPath: this.#unixPath }),
+      ...(this.certs !== undefined && { certs: this.certs }),
+      dir: this.dir,
+      get pid() {
+        return pid();
+      },
+      stop: () => this.stop(),
+      kill: () => this.kill(),
+      restart: () => this.restart(),
+      log: () => this.log(),
+    };
+  }
+}
+
+function userLine(): string[] {
+  try {
+    return [`user ${userInfo().username}`];
+  } catch {
+    return []; // no passwd entry for this uid
+  }
+}
+
+/** Whether a connection to the target succeeds now (closed again at once). */
+function accepts(target: { port: number } | { path: string }): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = 'port' in target ? connect(target.port, '127.0.0.1') : connect(target.path);
+    const timer = setTimeout(() => finish(false), 500);
+    const finish = (ok: boolean): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once('connect', () => finish(true));
+    socket.once('error', () => finish(false));
+  });
+}
