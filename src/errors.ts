@@ -22,6 +22,7 @@ export const ErrorCode = {
   Timeout: 'ERR_MQTT_TIMEOUT',
   Aborted: 'ERR_MQTT_ABORTED',
   Closed: 'ERR_MQTT_CLOSED',
+  Rejected: 'ERR_MQTT_REJECTED',
   InvalidArgument: 'ERR_MQTT_INVALID_ARGUMENT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -123,8 +124,19 @@ export class ClosedError extends MqttError {
 export class InvalidArgumentError extends MqttError {
   readonly field: string;
 
-  constructor(field: string, message: string) {
-    super(ErrorCode.InvalidArgument, `${field}: ${message}`);
+  constructor(field: string, message: string, reasonCode?: number, options?: ErrorOptions) {
+    super(ErrorCode.InvalidArgument, `${field}: ${message}`, reasonCode, options);
     this.field = field;
+  }
+}
+
+/**
+ * The server refused an operation: a PUBACK or PUBREC with a failure reason
+ * code (0x87 Not authorized, 0x97 Quota exceeded, ...), a SUBACK refusing
+ * every filter, or a feature the server said it does not support.
+ */
+export class RejectedError extends MqttError {
+  constructor(message: string, reasonCode: number) {
+    super(ErrorCode.Rejected, message, reasonCode);
   }
 }

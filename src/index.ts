@@ -1,9 +1,9 @@
 /**
  * mqttkit: many MQTT 3.1.1 and 5.0 sessions from one Node.js process.
  *
- * Today this entry point exports the errors and the packet model; the codec
- * itself lives at `mqttkit/codec`. Sessions, the manager, RPC and forwarding
- * arrive in later releases.
+ * This entry point exports `Session`, the errors and the packet model; the
+ * codec lives at `mqttkit/codec`. The manager, RPC and forwarding arrive in
+ * later releases.
  */
 
 export type {
@@ -24,5 +24,24 @@ export {
   InvalidArgumentError,
   MqttError,
   ProtocolError,
+  RejectedError,
   TimeoutError,
 } from './errors.js';
+export {
+  type Authenticator,
+  type ConnackInfo,
+  type Message,
+  type MessageHandler,
+  MessageStream,
+  type OperationOptions,
+  type PublishOptions,
+  type PublishResult,
+  Session,
+  type SessionEvents,
+  type SessionOptions,
+  type SessionState,
+  type SubscribeOptions,
+  type Subscription,
+  type WillOptions,
+} from './session/index.js';
+export type { TlsOptions, WebSocketOptions } from './transport/types.js';

@@ -73,6 +73,8 @@ export interface EngineOptions {
   connectProperties?: ConnectProperties;
   /** Assign outgoing topic aliases when the server allows them. @default true */
   topicAliases?: boolean;
+  /** Largest packet accepted from the server (3.1.1; MQTT 5 takes it from `connectProperties`). */
+  maximumPacketSize?: number;
 }
 
 /** A PUBLISH the engine is sending. The owner creates it; the engine fills in the rest. */
@@ -168,7 +170,7 @@ export class ClientEngine {
     this.handler = handler;
     this.decoder = new PacketDecoder({
       protocolVersion: options.protocolVersion,
-      maximumPacketSize: options.connectProperties?.maximumPacketSize,
+      maximumPacketSize: options.connectProperties?.maximumPacketSize ?? options.maximumPacketSize,
     });
     this.limits = defaultLimits(options.keepalive);
   }

@@ -1,0 +1,88 @@
+/**
+ * `session.messages(filter?)`: received messages as an async iterator.
+ *
+ * A bounded ring of messages waits for the consumer; when it is full the
+ * oldest is dropped and counted in `dropped` (a slow consumer never grows
+ * memory without bound, and never stalls the session for everyone else).
+ * The iterator ends when the session closes, or when the consumer breaks
+ * out of its `for await` (which calls `return()`).
+ */
+import type { Message } from './types.js';
+
+export class MessageStream implements AsyncIterableIterator<Message> {
+  /** Messages dropped because the consumer was too slow. */
+  dropped = 0;
+  readonly filter: string | undefined;
+
+  private readonly ring: (Message | undefined)[];
+  private head = 0;
+  private count = 0;
+  private waiter: ((r: IteratorResult<Message>) => void) | undefined = undefined;
+  private done = false;
+  private readonly detach: (stream: MessageStream) => void;
+
+  constructor(filter: string | undefined, capacity: number, detach: (stream: MessageStream) => void) {
+    this.filter = filter;
+    this.ring = new Array(capacity).fill(undefined);
+    this.detach = detach;
+  }
+
+  /** Messages waiting to be read. */
+  get size(): number {
+    return this.count;
+  }
+
+  push(msg: Message): void {
+    if (this.done) return;
+    const w = this.waiter;
+    if (w !== undefined) {
+      this.waiter = undefined;
+      w({ value: msg, done: false });
+      return;
+    }
+    const cap = this.ring.length;
+    if (this.count === cap) {
+      this.ring[this.head] = undefined;
+      this.head = (this.head + 1) % cap;
+      this.count--;
+      this.dropped++;
+    }
+    this.ring[(this.head + this.count) % cap] = msg;
+    this.count++;
+  }
+
+  /** Ends the iteration: buffered messages are still read, then `done`. */
+  end(): void {
+    if (this.done) return;
+    this.done = true;
+    const w = this.waiter;
+    this.waiter = undefined;
+    if (w !== undefined) w({ value: undefined, done: true });
+  }
+
+  next(): Promise<IteratorResult<Message>> {
+    if (this.count > 0) {
+      const msg = this.ring[this.head] as Message;
+      this.ring[this.head] = undefined;
+      this.head = (this.head + 1) % this.ring.length;
+      this.count--;
+      return Promise.resolve({ value: msg, done: false });
+    }
+    if (this.done) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => {
+      this.waiter = resolve;
+    });
+  }
+
+  return(): Promise<IteratorResult<Message>> {
+    this.count = 0;
+    this.ring.fill(undefined);
+    this.end();
+    this.detach(this);
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}

@@ -1,0 +1,259 @@
+/**
+ * `SessionOptions`: what a user passes to `new Session()`, with documented
+ * defaults, validated once in the constructor into `ResolvedOptions`. Every
+ * problem throws {@link InvalidArgumentError} naming the option; secrets
+ * (password, keys) never appear in a message.
+ */
+import { randomBytes } from 'node:crypto';
+import { isValidTopicName } from '../codec/topic.js';
+import type {
+  ConnectProperties,
+  ProtocolVersion,
+  QoS,
+  UserProperty,
+  Will,
+  WillProperties,
+} from '../codec/types.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { TlsOptions, WebSocketOptions } from '../transport/types.js';
+
+/** The message sent by the broker when this session disappears without DISCONNECT. */
+export interface WillOptions {
+  topic: string;
+  payload: string | Uint8Array;
+  /** @default 0 */
+  qos?: QoS;
+  /** @default false */
+  retain?: boolean;
+  /** MQTT 5 will properties (willDelayInterval, messageExpiryInterval, ...). */
+  properties?: WillProperties;
+}
+
+/** Enhanced authentication (MQTT 5 AUTH): answer each challenge of the server. */
+export type Authenticator = (challenge: {
+  method: string;
+  data: Uint8Array | undefined;
+  reasonCode: number;
+}) => Promise<Uint8Array | undefined> | Uint8Array | undefined;
+
+export interface SessionOptions {
+  /** `mqtt://`, `mqtts://`, `ws://`, `wss://`, `unix:///path` (and `tcp://`, `tls://`). */
+  url: string | URL;
+  /** @default a random `mqttkit-` id */
+  clientId?: string;
+  /** 5 (MQTT 5.0) or 4 (MQTT 3.1.1). @default 5 */
+  protocolVersion?: ProtocolVersion;
+  /** Clean Start (5) / Clean Session (3.1.1). @default true */
+  clean?: boolean;
+  /** Seconds the broker keeps the session after a disconnect (MQTT 5). @default 0 */
+  sessionExpiry?: number;
+  /** Seconds; 0 turns keepalive off. @default 60 */
+  keepalive?: number;
+  username?: string;
+  password?: string | Uint8Array;
+  will?: WillOptions;
+  /** ms until the CONNACK, from the start of the network connection. @default 30000 */
+  connectTimeout?: number;
+  /** ms a publish, subscribe or unsubscribe may wait for its acknowledgement; 0 waits forever. @default 60000 */
+  operationTimeout?: number;
+  /** Largest number of unacknowledged QoS 1/2 messages the broker may send at once (MQTT 5). @default 65535 */
+  receiveMaximum?: number;
+  /** Largest packet accepted from the broker, in bytes. @default 268435460 */
+  maximumPacketSize?: number;
+  /** Topic aliases the broker may use towards this client (MQTT 5). @default 64 */
+  topicAliasMaximum?: number;
+  /** Use topic aliases for publishes when the broker allows them (MQTT 5). @default true */
+  topicAliases?: boolean;
+  /** Ask for Response Information in CONNACK (MQTT 5, used by RPC). @default false */
+  requestResponseInformation?: boolean;
+  /** User properties sent in CONNECT (MQTT 5). */
+  userProperties?: UserProperty[];
+  /** Enhanced authentication method (MQTT 5), e.g. `SCRAM-SHA-256`. */
+  authenticationMethod?: string;
+  /** Initial authentication data for `authenticationMethod`. */
+  authenticationData?: Uint8Array;
+  /** Answers the broker's AUTH challenges for `authenticationMethod`. */
+  authenticate?: Authenticator;
+  /** TLS settings for `mqtts://` and `wss://`. */
+  tls?: TlsOptions;
+  /** WebSocket settings for `ws://` and `wss://`. */
+  ws?: WebSocketOptions;
+  /** Messages buffered by each `messages()` iterator before the oldest are dropped. @default 1000 */
+  messageBuffer?: number;
+}
+
+export interface ResolvedOptions {
+  url: string;
+  clientId: string;
+  protocolVersion: ProtocolVersion;
+  clean: boolean;
+  keepalive: number;
+  username: string | undefined;
+  password: Uint8Array | undefined;
+  will: Will | undefined;
+  connectTimeout: number;
+  operationTimeout: number;
+  topicAliases: boolean;
+  connectProperties: ConnectProperties | undefined;
+  authenticate: Authenticator | undefined;
+  tls: TlsOptions | undefined;
+  ws: WebSocketOptions | undefined;
+  messageBuffer: number;
+  maximumPacketSize: number | undefined;
+}
+
+export const DEFAULTS = {
+  protocolVersion: 5,
+  clean: true,
+  keepalive: 60,
+  connectTimeout: 30_000,
+  operationTimeout: 60_000,
+  topicAliasMaximum: 64,
+  messageBuffer: 1000,
+} as const;
+
+function int(value: unknown, field: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidArgumentError(field, `must be an integer from ${min} to ${max}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function describe(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
+/** A string or bytes as bytes; `field` names it in the error. */
+export function toBytes(value: unknown, field: string): Uint8Array {
+  if (value instanceof Uint8Array) return value;
+  if (typeof value === 'string') return Buffer.from(value);
+  throw new InvalidArgumentError(field, `must be a string, Buffer or Uint8Array, got ${typeof value}`);
+}
+
+export function resolveOptions(o: SessionOptions): ResolvedOptions {
+  if (o === null || typeof o !== 'object') throw new InvalidArgumentError('options', 'must be an object');
+  const url = o.url instanceof URL ? o.url.href : o.url;
+  if (typeof url !== 'string' || url.length === 0) throw new InvalidArgumentError('url', 'is required');
+  const v = o.protocolVersion ?? DEFAULTS.protocolVersion;
+  if (v !== 4 && v !== 5)
+    throw new InvalidArgumentError('protocolVersion', `must be 4 or 5, got ${describe(v)}`);
+  const clientId = o.clientId ?? `mqttkit-${randomBytes(6).toString('hex')}`;
+  if (typeof clientId !== 'string' || Buffer.byteLength(clientId) > 65_535 || clientId.includes('\0')) {
+    throw new InvalidArgumentError('clientId', 'must be a string of at most 65535 bytes without U+0000');
+  }
+  const clean = o.clean ?? DEFAULTS.clean;
+  if (typeof clean !== 'boolean') throw new InvalidArgumentError('clean', 'must be a boolean');
+  if (v === 4 && clientId === '' && !clean) {
+    throw new InvalidArgumentError('clientId', 'may be empty only with clean: true in MQTT 3.1.1');
+  }
+  const keepalive = int(o.keepalive ?? DEFAULTS.keepalive, 'keepalive', 0, 65_535);
+  if (o.username !== undefined && typeof o.username !== 'string') {
+    throw new InvalidArgumentError('username', 'must be a string');
+  }
+  const password = o.password === undefined ? undefined : toBytes(o.password, 'password');
+  if (v === 4 && password !== undefined && o.username === undefined) {
+    throw new InvalidArgumentError('password', 'needs a username in MQTT 3.1.1');
+  }
+  const connectTimeout = int(o.connectTimeout ?? DEFAULTS.connectTimeout, 'connectTimeout', 1, 2 ** 31 - 1);
+  const operationTimeout = int(
+    o.operationTimeout ?? DEFAULTS.operationTimeout,
+    'operationTimeout',
+    0,
+    2 ** 31 - 1,
+  );
+  const messageBuffer = int(o.messageBuffer ?? DEFAULTS.messageBuffer, 'messageBuffer', 1, 2 ** 31 - 1);
+
+  let will: Will | undefined;
+  if (o.will !== undefined) {
+    const w = o.will;
+    if (w === null || typeof w !== 'object') throw new InvalidArgumentError('will', 'must be an object');
+    if (!isValidTopicName(w.topic)) throw new InvalidArgumentError('will.topic', `is not a valid topic name`);
+    const qos = w.qos ?? 0;
+    if (qos !== 0 && qos !== 1 && qos !== 2) throw new InvalidArgumentError('will.qos', 'must be 0, 1 or 2');
+    will = {
+      topic: w.topic,
+      payload: toBytes(w.payload, 'will.payload'),
+      qos,
+      retain: w.retain ?? false,
+      properties: v === 5 ? w.properties : undefined,
+    };
+  }
+
+  let connectProperties: ConnectProperties | undefined;
+  if (v === 5) {
+    connectProperties = {
+      topicAliasMaximum: int(
+        o.topicAliasMaximum ?? DEFAULTS.topicAliasMaximum,
+        'topicAliasMaximum',
+        0,
+        65_535,
+      ),
+    };
+    if (o.sessionExpiry !== undefined) {
+      connectProperties.sessionExpiryInterval = int(o.sessionExpiry, 'sessionExpiry', 0, 0xffffffff);
+    }
+    if (o.receiveMaximum !== undefined) {
+      connectProperties.receiveMaximum = int(o.receiveMaximum, 'receiveMaximum', 1, 65_535);
+    }
+    if (o.maximumPacketSize !== undefined) {
+      connectProperties.maximumPacketSize = int(o.maximumPacketSize, 'maximumPacketSize', 16, 268_435_460);
+    }
+    if (o.requestResponseInformation) connectProperties.requestResponseInformation = true;
+    if (o.userProperties !== undefined) connectProperties.userProperties = o.userProperties;
+    if (o.authenticationMethod !== undefined) {
+      if (typeof o.authenticationMethod !== 'string') {
+        throw new InvalidArgumentError('authenticationMethod', 'must be a string');
+      }
+      connectProperties.authenticationMethod = o.authenticationMethod;
+      if (o.authenticationData !== undefined) {
+        connectProperties.authenticationData = toBytes(o.authenticationData, 'authenticationData');
+      }
+    } else if (o.authenticationData !== undefined || o.authenticate !== undefined) {
+      throw new InvalidArgumentError(
+        'authenticationMethod',
+        'is required with authenticationData or authenticate',
+      );
+    }
+  } else {
+    for (const name of [
+      'sessionExpiry',
+      'receiveMaximum',
+      'topicAliasMaximum',
+      'requestResponseInformation',
+      'userProperties',
+      'authenticationMethod',
+      'authenticationData',
+      'authenticate',
+    ] as const) {
+      if (o[name] !== undefined)
+        throw new InvalidArgumentError(name, 'is an MQTT 5 feature; protocolVersion is 4');
+    }
+  }
+  const maximumPacketSize =
+    o.maximumPacketSize === undefined
+      ? undefined
+      : int(o.maximumPacketSize, 'maximumPacketSize', 16, 268_435_460);
+  if (o.authenticate !== undefined && typeof o.authenticate !== 'function') {
+    throw new InvalidArgumentError('authenticate', 'must be a function');
+  }
+
+  return {
+    url,
+    clientId,
+    protocolVersion: v,
+    clean,
+    keepalive,
+    username: o.username,
+    password,
+    will,
+    connectTimeout,
+    operationTimeout,
+    topicAliases: o.topicAliases ?? true,
+    connectProperties,
+    authenticate: o.authenticate,
+    tls: o.tls,
+    ws: o.ws,
+    messageBuffer,
+    maximumPacketSize,
+  };
+}

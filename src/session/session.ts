@@ -1,0 +1,933 @@
+/**
+ * `Session`: one MQTT session over many network connections in its life.
+ *
+ * How it works: a {@link ClientEngine} holds the protocol state; the session
+ * moves bytes between it and a {@link Transport}, keeps the promises of the
+ * operations the engine carries, and routes received messages to handlers,
+ * `message` listeners and `messages()` iterators.
+ *
+ * - Output: the engine says when output appears; the session flushes it once
+ *   per turn of the event loop (`setImmediate`), so everything produced in a
+ *   turn (publishes, acks of received messages) leaves in one socket write.
+ * - Time: operation timeouts, the connect timeout and keepalive are entries
+ *   of the process-wide coarse timer, not a timer per message.
+ * - QoS 0 publishes of one turn share one promise, settled by the flush.
+ * - Every operation settles: acknowledged, refused (`RejectedError`), timed
+ *   out (`TimeoutError`), aborted (`AbortError`), connection lost
+ *   (`ConnectionError`) or closed (`ClosedError`).
+ */
+import { EventEmitter } from 'node:events';
+import { reasonCodeName } from '../codec/reason-codes.js';
+import { isValidTopicFilter } from '../codec/topic.js';
+import type {
+  AckProperties,
+  AuthPacket,
+  ConnackPacket,
+  PublishPacket,
+  QoS,
+  SubackPacket,
+  SubscribePacket,
+  UnsubackPacket,
+  UnsubscribePacket,
+  Subscription as WireSubscription,
+} from '../codec/types.js';
+import {
+  AbortError,
+  ClosedError,
+  ConnectionError,
+  EncodeError,
+  InvalidArgumentError,
+  MqttError,
+  RejectedError,
+  TimeoutError,
+} from '../errors.js';
+import {
+  ClientEngine,
+  type ControlOp,
+  type EngineHandler,
+  EngineState,
+  type PublishOp,
+} from '../protocol/engine.js';
+import { matchFilter, topicMatches } from '../router/match.js';
+import { openTransport } from '../transport/index.js';
+import type { Transport } from '../transport/types.js';
+import { MessageStream } from './message-stream.js';
+import { type ResolvedOptions, resolveOptions, type SessionOptions, toBytes } from './options.js';
+import { sharedTimer, type Timed } from './timer.js';
+import type {
+  ConnackInfo,
+  Message,
+  MessageHandler,
+  OperationOptions,
+  PublishOptions,
+  PublishResult,
+  SessionEvents,
+  SessionState,
+  SubscribeOptions,
+  Subscription,
+} from './types.js';
+
+const QOS0_RESULT: PublishResult = Object.freeze({ reasonCode: 0, properties: undefined });
+const V4_CONNACK = [0x00, 0x84, 0x85, 0x88, 0x86, 0x87];
+
+interface Cancellable {
+  readonly settled: boolean;
+  fail(error: Error): void;
+}
+
+/** An operation's promise, timeout and abort, in one object (no closure per message). */
+abstract class Request<T> implements Timed, Cancellable {
+  deadline = 0;
+  settled = false;
+  resolve!: (value: T) => void;
+  reject!: (error: Error) => void;
+  private signal: AbortSignal | undefined = undefined;
+  private onAbort: (() => void) | undefined = undefined;
+
+  constructor(readonly session: Session) {}
+
+  /** Creates the promise and arms timeout and signal. */
+  start(timeout: number, signal: AbortSignal | undefined): Promise<T> {
+    const promise = new Promise<T>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    if (timeout > 0) {
+      this.deadline = Date.now() + timeout;
+      sharedTimer.add(this);
+    }
+    if (signal !== undefined) {
+      this.signal = signal;
+      this.onAbort = () => this.session._cancel(this, new AbortError(`${this.describe()} was aborted`));
+      signal.addEventListener('abort', this.onAbort, { once: true });
+    }
+    return promise;
+  }
+
+  succeed(value: T): void {
+    if (this.settled) return;
+    this.done();
+    this.resolve(value);
+  }
+
+  fail(error: Error): void {
+    if (this.settled) return;
+    this.done();
+    this.reject(error);
+  }
+
+  private done(): void {
+    this.settled = true;
+    if (this.onAbort !== undefined) this.signal?.removeEventListener('abort', this.onAbort);
+  }
+
+  expire(): void {
+    if (!this.settled) this.session._cancel(this, new TimeoutError(`${this.describe()} timed out`));
+  }
+
+  abstract describe(): string;
+}
+
+class PublishRequest extends Request<PublishResult> implements PublishOp {
+  packetId = 0;
+  stage = 0;
+  constructor(
+    session: Session,
+    readonly packet: PublishPacket,
+  ) {
+    super(session);
+  }
+  describe(): string {
+    return `publish to '${this.packet.topic}' (QoS ${this.packet.qos})`;
+  }
+}
+
+class ControlRequest extends Request<SubackPacket | UnsubackPacket> implements ControlOp {
+  packetId = 0;
+  stage = 0;
+  constructor(
+    session: Session,
+    readonly packet: SubscribePacket | UnsubscribePacket,
+  ) {
+    super(session);
+  }
+  describe(): string {
+    const p = this.packet;
+    const filters = p.type === 'subscribe' ? p.subscriptions.map((s) => s.topicFilter) : p.topicFilters;
+    return `${p.type} ${filters.map((f) => `'${f}'`).join(', ')}`;
+  }
+}
+
+class ConnectRequest extends Request<ConnackInfo> {
+  describe(): string {
+    return `connect to ${this.session.url}`;
+  }
+}
+
+/** A handler bound to a filter by one `subscribe()` call. */
+interface Route {
+  readonly filter: string;
+  readonly handler: MessageHandler | undefined;
+  readonly owner: SubscriptionHandle;
+}
+
+class SubscriptionHandle implements Subscription {
+  active = true;
+  constructor(
+    private readonly session: Session,
+    readonly filters: readonly string[],
+    readonly reasonCodes: readonly number[],
+    readonly properties: AckProperties | undefined,
+  ) {}
+  unsubscribe(options?: OperationOptions): Promise<void> {
+    return this.session._unsubscribeHandle(this, options);
+  }
+}
+
+export class Session extends EventEmitter<SessionEvents> {
+  /** Where this session connects (without credentials). */
+  readonly url: string;
+  private readonly options: ResolvedOptions;
+  private readonly engine: ClientEngine;
+  private _state: SessionState = 'new';
+  private transport: Transport | undefined = undefined;
+  private connectRequest: ConnectRequest | undefined = undefined;
+  private connectPromise: Promise<ConnackInfo> | undefined = undefined;
+  private lastConnack: ConnackInfo | undefined = undefined;
+  private flushScheduled = false;
+  private qos0:
+    | { promise: Promise<PublishResult>; resolve: () => void; reject: (e: Error) => void }
+    | undefined;
+  private routes: Route[] = [];
+  private readonly streams = new Set<MessageStream>();
+  private keepalive: Timed | undefined = undefined;
+  private closePromise: Promise<void> | undefined = undefined;
+  private idleWaiter: (() => void) | undefined = undefined;
+  private closeWaiter: (() => void) | undefined = undefined;
+
+  constructor(options: SessionOptions) {
+    super();
+    this.options = resolveOptions(options);
+    this.url = redact(this.options.url);
+    const o = this.options;
+    this.engine = new ClientEngine(
+      {
+        protocolVersion: o.protocolVersion,
+        clientId: o.clientId,
+        clean: o.clean,
+        keepalive: o.keepalive,
+        username: o.username,
+        password: o.password,
+        will: o.will,
+        connectProperties: o.connectProperties,
+        topicAliases: o.topicAliases,
+        maximumPacketSize: o.maximumPacketSize,
+      },
+      new SessionHandler(this),
+    );
+  }
+
+  get state(): SessionState {
+    return this._state;
+  }
+
+  /** The client identifier in use (the broker may have assigned it). */
+  get clientId(): string {
+    return this.engine.clientId;
+  }
+
+  get protocolVersion(): 4 | 5 {
+    return this.options.protocolVersion;
+  }
+
+  /** The broker's limits from the last CONNACK. */
+  get serverLimits(): ClientEngine['limits'] {
+    return this.engine.limits;
+  }
+
+  /** QoS 1/2 publishes, subscribes and unsubscribes sent and not yet acknowledged. */
+  get inflight(): number {
+    return this.engine.inflightCount;
+  }
+
+  /**
+   * Connects and resolves on a successful CONNACK. Rejects with
+   * `ConnectionError` (network failure, or refused: `reasonCode`),
+   * `TimeoutError` after `connectTimeout`, `AbortError`, or `ClosedError`.
+   */
+  connect(options: { signal?: AbortSignal } = {}): Promise<ConnackInfo> {
+    const state = this._state;
+    if (state === 'closing' || state === 'closed') return Promise.reject(new ClosedError());
+    if (state === 'connected' && this.lastConnack !== undefined) return Promise.resolve(this.lastConnack);
+    if (state === 'connecting' && this.connectPromise !== undefined) return this.connectPromise;
+    const req = new ConnectRequest(this);
+    this.connectRequest = req;
+    this.connectPromise = req.start(this.options.connectTimeout, options.signal);
+    this.setState('connecting');
+    const o = this.options;
+    openTransport(o.url, {
+      tls: o.tls,
+      ws: o.ws,
+      connectTimeout: o.connectTimeout,
+      signal: options.signal,
+    }).then(
+      (transport) => this.attach(req, transport),
+      (err: Error) => {
+        if (this.connectRequest !== req || req.settled) return;
+        this.connectRequest = undefined;
+        this.setState('disconnected');
+        req.fail(
+          err instanceof MqttError
+            ? err
+            : new ConnectionError(`cannot connect to ${this.url}`, undefined, { cause: err }),
+        );
+      },
+    );
+    return this.connectPromise;
+  }
+
+  /**
+   * Publishes a message. QoS 0 resolves once written to the network; QoS 1
+   * resolves on PUBACK, QoS 2 on PUBCOMP. Rejects with
+   * `InvalidArgumentError` (bad topic, payload or options, or too large for
+   * the broker), `RejectedError` (the broker refused it), `TimeoutError`,
+   * `AbortError`, `ConnectionError` or `ClosedError`.
+   */
+  publish(topic: string, payload: string | Uint8Array, options?: PublishOptions): Promise<PublishResult> {
+    const state = this._state;
+    if (state !== 'connected' && state !== 'connecting') return Promise.reject(this.notConnected());
+    let packet: PublishPacket;
+    try {
+      packet = this.buildPublish(topic, payload, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (packet.qos === 0 && options?.signal === undefined) {
+      try {
+        this.engine.publish({ packet, packetId: 0, stage: 0 });
+      } catch (err) {
+        return Promise.reject(toArgumentError(err));
+      }
+      return this.qos0Promise();
+    }
+    const req = new PublishRequest(this, packet);
+    const promise = req.start(options?.timeout ?? this.options.operationTimeout, options?.signal);
+    try {
+      this.engine.publish(req);
+    } catch (err) {
+      req.fail(toArgumentError(err));
+    }
+    if (packet.qos === 0 && !req.settled) req.succeed(QOS0_RESULT);
+    return promise;
+  }
+
+  /**
+   * Subscribes to one or several filters. `handler` receives the messages
+   * that match them (every message also goes to `message` listeners and
+   * `messages()` iterators). Resolves with the broker's reason code per
+   * filter; rejects with `RejectedError` when every filter was refused.
+   */
+  subscribe(
+    filters: string | readonly string[],
+    options: SubscribeOptions = {},
+    handler?: MessageHandler,
+  ): Promise<Subscription> {
+    const state = this._state;
+    if (state !== 'connected' && state !== 'connecting') return Promise.reject(this.notConnected());
+    let packet: SubscribePacket;
+    let list: string[];
+    try {
+      list = filterList(filters, 'filters');
+      if (handler !== undefined && typeof handler !== 'function') {
+        throw new InvalidArgumentError('handler', 'must be a function');
+      }
+      packet = this.buildSubscribe(list, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const req = new ControlRequest(this, packet);
+    const promise = req.start(options.timeout ?? this.options.operationTimeout, options.signal);
+    try {
+      this.engine.control(req);
+    } catch (err) {
+      req.fail(toArgumentError(err));
+    }
+    return promise.then((ack) => {
+      const codes = (ack as SubackPacket).reasonCodes;
+      if (codes.every((c) => c >= 0x80)) {
+        throw new RejectedError(
+          `the broker refused ${req.describe()}: ${codes.map((c) => reasonCodeName(c, 'suback')).join(', ')}`,
+          codes[0],
+        );
+      }
+      const handle = new SubscriptionHandle(this, list, codes, ack.properties);
+      if (this._state !== 'closed') {
+        for (let i = 0; i < list.length; i++) {
+          if (codes[i] < 0x80) this.routes.push({ filter: list[i], handler, owner: handle });
+        }
+      }
+      return handle;
+    });
+  }
+
+  /** Unsubscribes filters (and drops every handler bound to them). */
+  unsubscribe(filters: string | readonly string[], options: OperationOptions = {}): Promise<void> {
+    let list: string[];
+    try {
+      list = filterList(filters, 'filters');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.routes = this.routes.filter((r) => !list.includes(r.filter));
+    return this.sendUnsubscribe(list, options);
+  }
+
+  /**
+   * Received messages (those matching `filter`, or all) as an async
+   * iterator. It does not subscribe: pair it with `subscribe()`. A slow
+   * consumer loses the oldest messages past `messageBuffer` (counted in the
+   * iterator's `dropped`); the iteration ends when the session closes.
+   */
+  messages(filter?: string): MessageStream {
+    if (filter !== undefined && !isValidTopicFilter(filter)) {
+      throw new InvalidArgumentError('filter', `'${filter}' is not a valid topic filter`);
+    }
+    const stream = new MessageStream(filter, this.options.messageBuffer, (s) => this.streams.delete(s));
+    if (this._state === 'closed') stream.end();
+    else this.streams.add(stream);
+    return stream;
+  }
+
+  /**
+   * Ends the session: waits up to `timeout` ms for operations in flight,
+   * sends DISCONNECT, closes the connection, rejects whatever is left with
+   * `ClosedError` and ends the `messages()` iterators. Always resolves.
+   */
+  close(options: { timeout?: number; reasonCode?: number } = {}): Promise<void> {
+    if (this.closePromise !== undefined) return this.closePromise;
+    this.closePromise = this.closeNow(options.timeout ?? 5000, options.reasonCode ?? 0);
+    return this.closePromise;
+  }
+
+  // ---------------------------------------------------------------------------
+  // internals used by the engine handler and requests
+
+  /** @internal */
+  _cancel(req: Cancellable, error: MqttError): void {
+    if (req.settled) return;
+    if (req instanceof PublishRequest || req instanceof ControlRequest) this.engine.cancel(req);
+    if (req instanceof ConnectRequest && this.connectRequest === req) {
+      this.connectRequest = undefined;
+      this.dropTransport();
+      this.engine.connectionLost();
+      this.setState('disconnected');
+    }
+    req.fail(error);
+  }
+
+  /** @internal */
+  _unsubscribeHandle(handle: SubscriptionHandle, options?: OperationOptions): Promise<void> {
+    if (!handle.active) return Promise.resolve();
+    handle.active = false;
+    this.routes = this.routes.filter((r) => r.owner !== handle);
+    const unused = handle.filters.filter((f) => !this.routes.some((r) => r.filter === f));
+    if (unused.length === 0 || (this._state !== 'connected' && this._state !== 'connecting')) {
+      return Promise.resolve();
+    }
+    return this.sendUnsubscribe(unused, options ?? {});
+  }
+
+  /** @internal */
+  _flush(): void {
+    this.flushScheduled = false;
+    const t = this.transport;
+    const out = this.engine.takeOutput(Date.now());
+    if (t !== undefined && out.length > 0) t.write(out);
+    const q = this.qos0;
+    if (q !== undefined) {
+      this.qos0 = undefined;
+      if (t !== undefined) q.resolve();
+      else q.reject(this.notConnected());
+    }
+  }
+
+  /** @internal */
+  _wantsFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(flushSession, this);
+  }
+
+  /** @internal */
+  _connack(p: ConnackPacket): void {
+    const req = this.connectRequest;
+    const info: ConnackInfo = {
+      sessionPresent: p.sessionPresent,
+      reasonCode: p.reasonCode,
+      properties: p.properties,
+    };
+    if (p.reasonCode !== 0) {
+      const rc = this.options.protocolVersion === 4 ? (V4_CONNACK[p.reasonCode] ?? 0x80) : p.reasonCode;
+      const why = p.properties?.reasonString;
+      const error = new ConnectionError(
+        `${this.url} refused the connection: ${reasonCodeName(p.reasonCode, 'connack', this.options.protocolVersion)}` +
+          (why ? `: ${why}` : ''),
+        rc,
+      );
+      this.connectRequest = undefined;
+      this.dropTransport();
+      this.setState('disconnected');
+      req?.fail(error);
+      return;
+    }
+    this.connectRequest = undefined;
+    this.lastConnack = info;
+    this.setState('connected');
+    this.armKeepalive();
+    req?.succeed(info);
+    this.emit('connect', info);
+  }
+
+  /** @internal */
+  _message(p: PublishPacket): void {
+    const msg = p as unknown as Message;
+    if (this.listenerCount('message') > 0) this.safely(() => this.emit('message', msg));
+    const routes = this.routes;
+    for (let i = 0; i < routes.length; i++) {
+      const r = routes[i];
+      if (r.handler !== undefined && topicMatches(r.filter, msg.topic)) {
+        try {
+          r.handler(msg);
+        } catch (err) {
+          this.report(err, `the handler for '${r.filter}' threw`);
+        }
+      }
+    }
+    if (this.streams.size > 0) {
+      for (const s of this.streams)
+        if (s.filter === undefined || topicMatches(s.filter, msg.topic)) s.push(msg);
+    }
+  }
+
+  /** @internal */
+  _published(req: PublishRequest, reasonCode: number, properties: AckProperties | undefined): void {
+    if (reasonCode >= 0x80) {
+      const why = properties?.reasonString;
+      req.fail(
+        new RejectedError(
+          `the broker refused ${req.describe()}: ${reasonCodeName(reasonCode, 'puback')}${why ? `: ${why}` : ''}`,
+          reasonCode,
+        ),
+      );
+    } else if (!req.settled) {
+      req.succeed(reasonCode === 0 && properties === undefined ? QOS0_RESULT : { reasonCode, properties });
+    }
+    this.checkIdle();
+  }
+
+  /** @internal */
+  _controlDone(req: ControlRequest, packet: SubackPacket | UnsubackPacket): void {
+    req.succeed(packet);
+    this.checkIdle();
+  }
+
+  /** @internal */
+  _auth(packet: AuthPacket): void {
+    const auth = this.options.authenticate;
+    const method = this.options.connectProperties?.authenticationMethod;
+    if (auth === undefined || method === undefined || packet.reasonCode !== 0x18) {
+      if (packet.reasonCode === 0) return; // re-authentication succeeded
+      this.engine.disconnect(0x8c);
+      this._closing(
+        new ConnectionError('the broker asked for authentication this session cannot answer', 0x8c),
+      );
+      return;
+    }
+    Promise.resolve()
+      .then(() =>
+        auth({ method, data: packet.properties?.authenticationData, reasonCode: packet.reasonCode ?? 0 }),
+      )
+      .then(
+        (data) => {
+          if (this.transport === undefined) return;
+          this.engine.auth({
+            type: 'auth',
+            reasonCode: 0x18,
+            properties: { authenticationMethod: method, authenticationData: data },
+          });
+        },
+        (err: unknown) => {
+          this.engine.disconnect(0x87);
+          this._closing(new ConnectionError(`authentication failed: ${(err as Error)?.message}`, 0x87));
+        },
+      );
+  }
+
+  /** @internal The engine decided the connection must end (DISCONNECT may be in the output). */
+  _closing(error: MqttError): void {
+    const t = this.transport;
+    if (t !== undefined) {
+      this._flush();
+      this.transport = undefined;
+      t.end();
+      // a peer that does not close its side gets no say in how long this takes
+      setTimeout(() => t.destroy(), 1000).unref();
+    }
+    this.lost(error);
+  }
+
+  // ---------------------------------------------------------------------------
+
+  private attach(req: ConnectRequest, transport: Transport): void {
+    if (req.settled || this.connectRequest !== req) {
+      transport.destroy();
+      return;
+    }
+    this.transport = transport;
+    transport.onData = (chunk) => this.engine.receive(chunk, Date.now());
+    transport.onDrain = noop;
+    transport.onClose = (err) => {
+      if (this.transport !== transport) return;
+      this.transport = undefined;
+      this.lost(
+        new ConnectionError(
+          `connection to ${this.url} ${err ? `failed: ${err.message}` : 'closed by the broker'}`,
+          undefined,
+          { cause: err },
+        ),
+      );
+    };
+    this.engine.open(Date.now());
+    this._flush();
+  }
+
+  /** The connection is gone: fail what waits on it, or finish a close. */
+  private lost(error: MqttError): void {
+    this.engine.connectionLost();
+    this.disarmKeepalive();
+    const req = this.connectRequest;
+    if (req !== undefined) {
+      this.connectRequest = undefined;
+      req.fail(error);
+    }
+    const closing = this._state === 'closing';
+    for (const op of this.engine.drain())
+      (op as PublishRequest | ControlRequest).fail(closing ? new ClosedError() : error);
+    this.qos0?.reject(error);
+    this.qos0 = undefined;
+    this.closeWaiter?.();
+    if (closing) return;
+    if (this._state !== 'disconnected') {
+      this.setState('disconnected');
+      this.emit('disconnect', error);
+    }
+  }
+
+  private dropTransport(): void {
+    const t = this.transport;
+    this.transport = undefined;
+    t?.destroy();
+  }
+
+  private async closeNow(timeout: number, reasonCode: number): Promise<void> {
+    const connected = this._state === 'connected';
+    this.setState('closing');
+    const req = this.connectRequest;
+    if (req !== undefined) this._cancel(req, new ClosedError('the session was closed while connecting'));
+    if (connected && timeout > 0 && this.engine.inflightCount + this.engine.pendingCount > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeout);
+        this.idleWaiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.idleWaiter = undefined;
+    }
+    const t = this.transport;
+    if (t !== undefined) {
+      this.engine.disconnect(reasonCode);
+      this._flush();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          t.destroy();
+          resolve();
+        }, 1000);
+        timer.unref();
+        this.closeWaiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        t.end();
+      });
+      this.closeWaiter = undefined;
+      this.transport = undefined;
+    }
+    this.lost(new ClosedError());
+    for (const s of this.streams) s.end();
+    this.streams.clear();
+    this.routes = [];
+    this.setState('closed');
+  }
+
+  private checkIdle(): void {
+    if (this.idleWaiter !== undefined && this.engine.inflightCount + this.engine.pendingCount === 0) {
+      this.idleWaiter();
+    }
+  }
+
+  private armKeepalive(): void {
+    const deadline = this.engine.nextDeadline();
+    if (deadline === Number.POSITIVE_INFINITY) return;
+    const entry: Timed = {
+      deadline,
+      expire: (now) => {
+        if (this.keepalive !== entry || this.engine.state !== EngineState.Connected) return;
+        this.engine.tick(now);
+        if (this.keepalive !== entry) return; // the tick closed the connection
+        entry.deadline = this.engine.nextDeadline();
+        if (entry.deadline !== Number.POSITIVE_INFINITY) sharedTimer.add(entry);
+      },
+    };
+    this.keepalive = entry;
+    sharedTimer.add(entry);
+  }
+
+  private disarmKeepalive(): void {
+    this.keepalive = undefined;
+  }
+
+  private qos0Promise(): Promise<PublishResult> {
+    let q = this.qos0;
+    if (q === undefined) {
+      let resolve!: () => void;
+      let reject!: (e: Error) => void;
+      const promise = new Promise<PublishResult>((res, rej) => {
+        resolve = () => res(QOS0_RESULT);
+        reject = rej;
+      });
+      promise.catch(noop); // fire-and-forget QoS 0 never raises an unhandled rejection
+      q = { promise, resolve, reject };
+      this.qos0 = q;
+      if (this.engine.state !== EngineState.Connected) {
+        // queued until CONNACK: accepted, resolves with the next flush
+        this._wantsFlush();
+      }
+    }
+    return q.promise;
+  }
+
+  private sendUnsubscribe(filters: string[], options: OperationOptions): Promise<void> {
+    const state = this._state;
+    if (state !== 'connected' && state !== 'connecting') return Promise.reject(this.notConnected());
+    const packet: UnsubscribePacket = { type: 'unsubscribe', packetId: 0, topicFilters: filters };
+    const req = new ControlRequest(this, packet);
+    const promise = req.start(options.timeout ?? this.options.operationTimeout, options.signal);
+    try {
+      this.engine.control(req);
+    } catch (err) {
+      req.fail(toArgumentError(err));
+    }
+    return promise.then((ack) => {
+      const codes = (ack as UnsubackPacket).reasonCodes;
+      const failed = codes?.find((c) => c >= 0x80);
+      if (failed !== undefined) {
+        throw new RejectedError(
+          `the broker refused ${req.describe()}: ${reasonCodeName(failed, 'unsuback')}`,
+          failed,
+        );
+      }
+    });
+  }
+
+  private buildPublish(
+    topic: string,
+    payload: string | Uint8Array,
+    o: PublishOptions | undefined,
+  ): PublishPacket {
+    if (typeof topic !== 'string') throw new InvalidArgumentError('topic', 'must be a string');
+    const bytes = typeof payload === 'string' ? Buffer.from(payload) : toBytes(payload, 'payload');
+    let qos: QoS = 0;
+    let retain = false;
+    let properties: PublishPacket['properties'];
+    if (o !== undefined) {
+      if (o === null || typeof o !== 'object') throw new InvalidArgumentError('options', 'must be an object');
+      if (o.qos !== undefined) {
+        if (o.qos !== 0 && o.qos !== 1 && o.qos !== 2) {
+          throw new InvalidArgumentError('options.qos', `must be 0, 1 or 2, got ${String(o.qos)}`);
+        }
+        qos = o.qos;
+      }
+      retain = o.retain === true;
+      properties = o.properties;
+      const limits = this.engine.limits;
+      if (qos > limits.maximumQoS) {
+        throw new RejectedError(`the broker accepts QoS ${limits.maximumQoS} at most, not ${qos}`, 0x9b);
+      }
+      if (retain && !limits.retainAvailable)
+        throw new RejectedError('the broker does not support retain', 0x9a);
+    }
+    return {
+      type: 'publish',
+      topic,
+      payload: bytes,
+      qos,
+      retain,
+      dup: false,
+      packetId: undefined,
+      properties,
+    };
+  }
+
+  private buildSubscribe(filters: string[], o: SubscribeOptions): SubscribePacket {
+    if (o === null || typeof o !== 'object') throw new InvalidArgumentError('options', 'must be an object');
+    const qos = o.qos ?? 0;
+    if (qos !== 0 && qos !== 1 && qos !== 2)
+      throw new InvalidArgumentError('options.qos', 'must be 0, 1 or 2');
+    const v5 = this.options.protocolVersion === 5;
+    const subscriptions: WireSubscription[] = filters.map((topicFilter) =>
+      v5
+        ? {
+            topicFilter,
+            qos,
+            noLocal: o.noLocal === true,
+            retainAsPublished: o.retainAsPublished === true,
+            retainHandling: o.retainHandling ?? 0,
+          }
+        : { topicFilter, qos },
+    );
+    if (
+      !v5 &&
+      (o.noLocal || o.retainAsPublished || o.retainHandling || o.subscriptionIdentifier || o.userProperties)
+    ) {
+      throw new InvalidArgumentError(
+        'options',
+        'noLocal, retainAsPublished, retainHandling, subscriptionIdentifier and userProperties need MQTT 5',
+      );
+    }
+    const limits = this.engine.limits;
+    for (const f of filters) {
+      if (!limits.sharedSubscriptionAvailable && f.startsWith('$share/')) {
+        throw new RejectedError(`the broker does not support shared subscriptions ('${f}')`, 0x9e);
+      }
+      if (!limits.wildcardSubscriptionAvailable && /[+#]/.test(matchFilter(f))) {
+        throw new RejectedError(`the broker does not support wildcard subscriptions ('${f}')`, 0xa2);
+      }
+    }
+    let properties: SubscribePacket['properties'];
+    if (o.subscriptionIdentifier !== undefined || o.userProperties !== undefined) {
+      if (o.subscriptionIdentifier !== undefined && !limits.subscriptionIdentifiersAvailable) {
+        throw new RejectedError('the broker does not support subscription identifiers', 0xa1);
+      }
+      properties = { subscriptionIdentifier: o.subscriptionIdentifier, userProperties: o.userProperties };
+    }
+    return { type: 'subscribe', packetId: 0, subscriptions, properties };
+  }
+
+  private notConnected(): MqttError {
+    const s = this._state;
+    if (s === 'closing' || s === 'closed') return new ClosedError();
+    return new ConnectionError(`the session is ${s}; call connect() first`);
+  }
+
+  private setState(next: SessionState): void {
+    const prev = this._state;
+    if (prev === next) return;
+    this._state = next;
+    if (this.listenerCount('state') > 0) this.safely(() => this.emit('state', next, prev));
+  }
+
+  private safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.report(err, 'a listener threw');
+    }
+  }
+
+  private report(err: unknown, what: string): void {
+    if (this.listenerCount('error') === 0) return;
+    const error =
+      err instanceof MqttError
+        ? err
+        : new MqttError('ERR_MQTT_HANDLER', `${what}: ${(err as Error)?.message}`, undefined, { cause: err });
+    try {
+      this.emit('error', error);
+    } catch {
+      // an error listener that throws has nowhere left to report to
+    }
+  }
+}
+
+/** Routes engine callbacks to the session (one object per session, no closures). */
+class SessionHandler implements EngineHandler {
+  constructor(private readonly s: Session) {}
+  wantsFlush(): void {
+    this.s._wantsFlush();
+  }
+  connack(p: ConnackPacket): void {
+    this.s._connack(p);
+  }
+  message(p: PublishPacket): void {
+    this.s._message(p);
+  }
+  published(op: PublishOp, rc: number, props: AckProperties | undefined): void {
+    if (op instanceof PublishRequest) this.s._published(op, rc, props);
+  }
+  subscribed(op: ControlOp, p: SubackPacket): void {
+    if (op instanceof ControlRequest) this.s._controlDone(op, p);
+  }
+  unsubscribed(op: ControlOp, p: UnsubackPacket): void {
+    if (op instanceof ControlRequest) this.s._controlDone(op, p);
+  }
+  auth(p: AuthPacket): void {
+    this.s._auth(p);
+  }
+  closing(error: MqttError): void {
+    this.s._closing(error);
+  }
+}
+
+function flushSession(s: Session): void {
+  s._flush();
+}
+
+function noop(): void {}
+
+function filterList(filters: string | readonly string[], field: string): string[] {
+  const list = typeof filters === 'string' ? [filters] : Array.isArray(filters) ? [...filters] : undefined;
+  if (list === undefined || list.length === 0) {
+    throw new InvalidArgumentError(field, 'must be a topic filter or a non-empty array of them');
+  }
+  for (let i = 0; i < list.length; i++) {
+    if (!isValidTopicFilter(list[i])) {
+      throw new InvalidArgumentError(
+        typeof filters === 'string' ? field : `${field}[${i}]`,
+        `'${String(list[i])}' is not a valid topic filter`,
+      );
+    }
+  }
+  return list;
+}
+
+/** An encoder complaint about what the caller passed, as the API's error. */
+function toArgumentError(err: unknown): Error {
+  if (err instanceof EncodeError) {
+    return new InvalidArgumentError(err.field, err.message.slice(err.field.length + 2), err.reasonCode, {
+      cause: err,
+    });
+  }
+  return err as Error;
+}
+
+/** The URL without user info, for messages. */
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.href;
+  } catch {
+    return url.replace(/\/\/[^@/]*@/, '//');
+  }
+}

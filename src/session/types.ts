@@ -1,0 +1,97 @@
+/** Public types of `Session`. */
+import type {
+  AckProperties,
+  ConnackProperties,
+  PublishProperties,
+  QoS,
+  SubscribeProperties,
+  UserProperty,
+} from '../codec/types.js';
+import type { MqttError } from '../errors.js';
+
+/**
+ * - `new`: constructed, never connected
+ * - `connecting`: network connection and CONNECT under way
+ * - `connected`: CONNACK received
+ * - `disconnected`: the connection ended; `connect()` may be called again
+ * - `closing` / `closed`: `close()` was called; the session is done
+ */
+export type SessionState = 'new' | 'connecting' | 'connected' | 'disconnected' | 'closing' | 'closed';
+
+/** A received application message. */
+export interface Message {
+  readonly topic: string;
+  /** A view of the received bytes; copy it to keep it beyond the handler if you reuse memory. */
+  readonly payload: Buffer;
+  readonly qos: QoS;
+  readonly retain: boolean;
+  /** Set when the broker re-sends a QoS 1/2 message it is not sure arrived. */
+  readonly dup: boolean;
+  /** MQTT 5 properties (topic alias already resolved into `topic`). */
+  readonly properties: PublishProperties | undefined;
+}
+
+export type MessageHandler = (message: Message) => void;
+
+export interface ConnackInfo {
+  sessionPresent: boolean;
+  reasonCode: number;
+  properties: ConnackProperties | undefined;
+}
+
+export interface OperationOptions {
+  /** ms to wait for the acknowledgement; 0 waits forever. @default the session's `operationTimeout` */
+  timeout?: number;
+  /** Cancels the operation: it rejects with `AbortError` (a message already sent stays in flight). */
+  signal?: AbortSignal;
+}
+
+export interface PublishOptions extends OperationOptions {
+  /** @default 0 */
+  qos?: QoS;
+  /** @default false */
+  retain?: boolean;
+  /** MQTT 5 properties: contentType, responseTopic, correlationData, messageExpiryInterval, ... */
+  properties?: PublishProperties;
+}
+
+/** How a QoS 1/2 publish ended (QoS 0: reason code 0 once written). */
+export interface PublishResult {
+  /** 0x00 Success or 0x10 No matching subscribers (MQTT 5). */
+  reasonCode: number;
+  properties: AckProperties | undefined;
+}
+
+export interface SubscribeOptions extends OperationOptions {
+  /** Maximum QoS. @default 0 */
+  qos?: QoS;
+  /** MQTT 5: do not receive own publishes. */
+  noLocal?: boolean;
+  /** MQTT 5: keep the retain flag as published. */
+  retainAsPublished?: boolean;
+  /** MQTT 5: 0 send retained messages, 1 only for a new subscription, 2 never. @default 0 */
+  retainHandling?: 0 | 1 | 2;
+  /** MQTT 5 Subscription Identifier, 1..268,435,455. */
+  subscriptionIdentifier?: number;
+  userProperties?: UserProperty[];
+}
+
+/** The result of `subscribe()`. */
+export interface Subscription {
+  readonly filters: readonly string[];
+  /** One per filter: the granted QoS (0..2) or a failure code (>= 0x80). */
+  readonly reasonCodes: readonly number[];
+  readonly properties: AckProperties | undefined;
+  /** Removes this subscription's handler; unsubscribes filters no other subscription uses. */
+  unsubscribe(options?: OperationOptions): Promise<void>;
+}
+
+export interface SessionEvents {
+  connect: [info: ConnackInfo];
+  disconnect: [error: MqttError | undefined];
+  message: [message: Message];
+  error: [error: MqttError];
+  state: [state: SessionState, previous: SessionState];
+}
+
+export type { SubscribeProperties };

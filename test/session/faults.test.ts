@@ -1,0 +1,355 @@
+/**
+ * What real brokers won't do, from a scripted fake broker: malformed
+ * packets, silence, refusals, no acknowledgements. Every operation must
+ * settle with a typed error and the process must not crash.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  AbortError,
+  ClosedError,
+  ConnectionError,
+  InvalidArgumentError,
+  type MqttError,
+  ProtocolError,
+  RejectedError,
+  TimeoutError,
+} from '../../src/errors.js';
+import { Session, type SessionOptions } from '../../src/session/index.js';
+import { type FakeBroker, startFakeBroker } from '../helpers/fake-broker.js';
+
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  await Promise.all(cleanup.splice(0).map((f) => f()));
+});
+
+async function fake(options: Parameters<typeof startFakeBroker>[0] = {}): Promise<FakeBroker> {
+  const b = await startFakeBroker(options);
+  cleanup.push(() => b.close());
+  return b;
+}
+
+function session(url: string, options: Partial<SessionOptions> = {}): Session {
+  const s = new Session({ url, ...options });
+  cleanup.push(() => s.close({ timeout: 0 }));
+  return s;
+}
+
+function nextDisconnect(s: Session): Promise<MqttError | undefined> {
+  return new Promise((resolve) => s.once('disconnect', resolve));
+}
+
+describe('connecting', () => {
+  it('times out when the broker never answers CONNECT', async () => {
+    const b = await fake();
+    const s = session(b.url, { connectTimeout: 300 });
+    const err = await s.connect().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect((err as Error).message).toMatch(/connect to mqtt:\/\/127\.0\.0\.1:\d+ timed out/);
+    expect(s.state).toBe('disconnected');
+  });
+
+  it('rejects with the reason code when the broker refuses', async () => {
+    const b = await fake();
+    const s = session(b.url);
+    const p = s.connect();
+    const conn = await b.nextConnection();
+    await conn.nextPacket('connect');
+    conn.send({
+      type: 'connack',
+      sessionPresent: false,
+      reasonCode: 0x86,
+      properties: { reasonString: 'who?' },
+    });
+    const err = await p.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectionError);
+    expect((err as ConnectionError).reasonCode).toBe(0x86);
+    expect((err as Error).message).toMatch(/Bad User Name or Password: who\?/);
+  });
+
+  it('maps a 3.1.1 return code to its MQTT 5 reason code', async () => {
+    const b = await fake({ protocolVersion: 4 });
+    const s = session(b.url, { protocolVersion: 4 });
+    const p = s.connect();
+    const conn = await b.nextConnection();
+    await conn.nextPacket('connect');
+    conn.send({ type: 'connack', sessionPresent: false, reasonCode: 5 });
+    const err = (await p.catch((e: unknown) => e)) as ConnectionError;
+    expect(err.reasonCode).toBe(0x87);
+    expect(err.message).toMatch(/not authorized/);
+  });
+
+  it('rejects when the port refuses the connection', async () => {
+    const b = await fake();
+    const url = b.url;
+    await b.close();
+    const s = session(url);
+    await expect(s.connect()).rejects.toBeInstanceOf(ConnectionError);
+  });
+
+  it('rejects connect with AbortError through its signal', async () => {
+    const b = await fake();
+    const s = session(b.url);
+    const ac = new AbortController();
+    const p = s.connect({ signal: ac.signal });
+    await (await b.nextConnection()).nextPacket('connect');
+    ac.abort();
+    await expect(p).rejects.toBeInstanceOf(AbortError);
+    expect(s.state).toBe('disconnected');
+  });
+
+  it('rejects connect with ClosedError when closed meanwhile', async () => {
+    const b = await fake();
+    const s = session(b.url);
+    const p = s.connect();
+    await (await b.nextConnection()).nextPacket('connect');
+    await s.close();
+    await expect(p).rejects.toBeInstanceOf(ClosedError);
+  });
+});
+
+describe('while connected', () => {
+  async function connected(options: Partial<SessionOptions> = {}) {
+    const b = await fake({ autoConnack: true });
+    const s = session(b.url, options);
+    await s.connect();
+    const conn = await b.nextConnection();
+    return { b, s, conn };
+  }
+
+  it('closes with 0x81 and reports a ProtocolError on a malformed packet', async () => {
+    const { s, conn } = await connected();
+    const gone = nextDisconnect(s);
+    conn.sendRaw([0x30, 0x03, 0x00, 0x05, 0x61]); // topic length 5 in a 3-byte body
+    const err = await gone;
+    expect(err).toBeInstanceOf(ProtocolError);
+    expect(err?.reasonCode).toBe(0x81);
+    const disconnect = await conn.nextPacket('disconnect');
+    expect(disconnect).toMatchObject({ type: 'disconnect', reasonCode: 0x81 });
+    await conn.closed;
+    expect(s.state).toBe('disconnected');
+  });
+
+  it('declares the connection dead when the broker goes silent', async () => {
+    const { s, conn } = await connected({ keepalive: 1 });
+    const gone = nextDisconnect(s);
+    const ping = await conn.nextPacket('pingreq', 3000);
+    expect(ping.type).toBe('pingreq');
+    const err = await gone;
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect(err?.message).toMatch(/keepalive 1 s/);
+  });
+
+  it('keeps a connection alive while the broker answers pings', async () => {
+    const b = await fake({ autoConnack: true, autoAck: true });
+    const s = session(b.url, { keepalive: 1 });
+    await s.connect();
+    const conn = await b.nextConnection();
+    await conn.nextPacket('pingreq', 3000);
+    await conn.nextPacket('pingreq', 3000);
+    expect(s.state).toBe('connected');
+  });
+
+  it('reports a server DISCONNECT with its reason', async () => {
+    const { s, conn } = await connected();
+    const gone = nextDisconnect(s);
+    conn.send({ type: 'disconnect', reasonCode: 0x98, properties: { reasonString: 'kicked' } });
+    const err = await gone;
+    expect(err).toBeInstanceOf(ConnectionError);
+    expect(err?.reasonCode).toBe(0x98);
+    expect(err?.message).toMatch(/Administrative action.*kicked/);
+  });
+
+  it('fails what is in flight when the connection drops', async () => {
+    const { s, conn } = await connected();
+    const p1 = s.publish('t', 'x', { qos: 1 });
+    const p2 = s.subscribe('f/#', { qos: 1 });
+    await conn.nextPacket('publish');
+    await conn.nextPacket('subscribe');
+    conn.destroy();
+    await expect(p1).rejects.toBeInstanceOf(ConnectionError);
+    await expect(p2).rejects.toBeInstanceOf(ConnectionError);
+    expect(s.state).toBe('disconnected');
+    await expect(s.publish('t', 'x')).rejects.toBeInstanceOf(ConnectionError);
+  });
+
+  it('times out an unacknowledged publish', async () => {
+    const { s, conn } = await connected();
+    const err = await s.publish('slow', 'x', { qos: 1, timeout: 200 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect((err as Error).message).toMatch(/publish to 'slow' \(QoS 1\) timed out/);
+    // a late PUBACK is harmless
+    const p = (await conn.nextPacket('publish')) as { packetId: number };
+    conn.send({ type: 'puback', packetId: p.packetId });
+    expect(s.state).toBe('connected');
+  });
+
+  it('aborts a publish through its signal', async () => {
+    const { s } = await connected();
+    const ac = new AbortController();
+    const p = s.publish('t', 'x', { qos: 2, signal: ac.signal });
+    ac.abort();
+    await expect(p).rejects.toBeInstanceOf(AbortError);
+  });
+
+  it('rejects with RejectedError when the broker refuses a publish or every filter', async () => {
+    const { s, conn } = await connected();
+    const p = s.publish('t', 'x', { qos: 1 });
+    const pub = (await conn.nextPacket('publish')) as { packetId: number };
+    conn.send({ type: 'puback', packetId: pub.packetId, reasonCode: 0x87 });
+    const err = (await p.catch((e: unknown) => e)) as RejectedError;
+    expect(err).toBeInstanceOf(RejectedError);
+    expect(err.reasonCode).toBe(0x87);
+
+    const sp = s.subscribe(['a', 'b'], { qos: 1 });
+    const sub = (await conn.nextPacket('subscribe')) as { packetId: number };
+    conn.send({ type: 'suback', packetId: sub.packetId, reasonCodes: [0x87, 0x80] });
+    await expect(sp).rejects.toBeInstanceOf(RejectedError);
+
+    const partial = s.subscribe(['c', 'd'], { qos: 1 });
+    const sub2 = (await conn.nextPacket('subscribe')) as { packetId: number };
+    conn.send({ type: 'suback', packetId: sub2.packetId, reasonCodes: [1, 0x87] });
+    expect((await partial).reasonCodes).toEqual([1, 0x87]);
+  });
+
+  it('close() waits for what is in flight, sends DISCONNECT and rejects what is left', async () => {
+    const { s, conn } = await connected();
+    const acked = s.publish('t', 'a', { qos: 1 });
+    const never = s.publish('t', 'b', { qos: 1 });
+    const first = (await conn.nextPacket('publish')) as { packetId: number };
+    await conn.nextPacket('publish');
+    conn.send({ type: 'puback', packetId: first.packetId });
+    const stream = s.messages();
+    await s.close({ timeout: 200 });
+    await expect(acked).resolves.toMatchObject({ reasonCode: 0 });
+    await expect(never).rejects.toBeInstanceOf(ClosedError);
+    expect(await conn.nextPacket('disconnect')).toMatchObject({ reasonCode: 0 });
+    expect(await stream.next()).toEqual({ value: undefined, done: true });
+    expect(s.state).toBe('closed');
+    await expect(s.publish('t', 'x')).rejects.toBeInstanceOf(ClosedError);
+    await expect(s.connect()).rejects.toBeInstanceOf(ClosedError);
+  });
+
+  it('survives a throwing handler and reports it as an error event', async () => {
+    const { s, conn } = await connected();
+    const errors: MqttError[] = [];
+    s.on('error', (e) => errors.push(e));
+    const sp = s.subscribe('h/#', { qos: 0 }, () => {
+      throw new Error('boom');
+    });
+    const sub = (await conn.nextPacket('subscribe')) as { packetId: number };
+    conn.send({ type: 'suback', packetId: sub.packetId, reasonCodes: [0] });
+    await sp;
+    const it = s.messages('h/#');
+    conn.send({
+      type: 'publish',
+      topic: 'h/1',
+      payload: Buffer.from('x'),
+      qos: 0,
+      retain: false,
+      dup: false,
+    });
+    const { value } = await it.next();
+    expect(value?.topic).toBe('h/1');
+    expect(errors[0].message).toMatch(/boom/);
+    expect(s.state).toBe('connected');
+  });
+
+  it('acknowledges received QoS 1 messages in one write with the rest of the turn', async () => {
+    const { s, conn } = await connected();
+    const sp = s.subscribe('q/#', { qos: 1 });
+    const sub = (await conn.nextPacket('subscribe')) as { packetId: number };
+    conn.send({ type: 'suback', packetId: sub.packetId, reasonCodes: [1] });
+    await sp;
+    let chunks = 0;
+    conn.socket.on('data', () => chunks++);
+    const got = new Promise<void>((resolve) => {
+      let n = 0;
+      s.on('message', () => {
+        if (++n === 50) resolve();
+      });
+    });
+    const burst: number[] = [];
+    for (let i = 1; i <= 50; i++) {
+      burst.push(0x32, 0x08, 0x00, 0x03, 0x71, 0x2f, 0x31, 0x00, i, 0x00); // PUBLISH QoS 1 'q/1' id i, property length 0, no payload
+    }
+    conn.sendRaw(burst);
+    await got;
+    for (let i = 1; i <= 50; i++) await conn.nextPacket('puback');
+    expect(chunks).toBe(1);
+  });
+});
+
+describe('arguments', () => {
+  it('names the option that is wrong', () => {
+    const bad: [Partial<SessionOptions>, RegExp][] = [
+      [{ keepalive: -1 }, /^keepalive: must be an integer/],
+      [{ protocolVersion: 3 as 4 }, /^protocolVersion/],
+      [{ connectTimeout: 0 }, /^connectTimeout/],
+      [{ will: { topic: 'a/#', payload: 'x' } }, /^will\.topic/],
+      [{ protocolVersion: 4, sessionExpiry: 10 }, /^sessionExpiry: is an MQTT 5 feature/],
+      [{ password: 42 as unknown as string }, /^password: must be a string, Buffer or Uint8Array/],
+      [{ authenticationData: Buffer.from('x') }, /^authenticationMethod: is required/],
+    ];
+    for (const [options, message] of bad) {
+      let err: unknown;
+      try {
+        new Session({ url: 'mqtt://127.0.0.1:1', ...options });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(InvalidArgumentError);
+      expect((err as Error).message).toMatch(message);
+    }
+  });
+
+  it('never puts the password in a message', async () => {
+    const s = new Session({
+      url: 'mqtt://user:hunter2@127.0.0.1:1',
+      password: 'hunter2',
+      connectTimeout: 2000,
+    });
+    const err = (await s.connect().catch((e: unknown) => e)) as Error;
+    expect(String(err.message)).not.toMatch(/hunter2/);
+    expect(s.url).not.toMatch(/hunter2/);
+    await s.close();
+  });
+
+  it('rejects bad topics, payloads and QoS with the field named', async () => {
+    const b = await fake({ autoConnack: true });
+    const s = session(b.url);
+    await s.connect();
+    const cases: [Promise<unknown>, RegExp][] = [
+      [s.publish('a/+', 'x'), /^topic: contains the wildcard/],
+      [s.publish('', 'x'), /^topic: is empty/],
+      [s.publish('a', 42 as unknown as string), /^payload: must be a string, Buffer or Uint8Array/],
+      [s.publish('a', 'x', { qos: 3 as 0 }), /^options\.qos/],
+      [s.publish('a', 'x', { properties: { topicAlias: 0 } }), /^properties\.topicAlias/],
+      [s.subscribe('a/#/b'), /^filters: 'a\/#\/b' is not a valid topic filter/],
+      [s.subscribe([]), /^filters: must be/],
+      [s.subscribe(['ok', 'b+']), /^filters\[1\]/],
+    ];
+    for (const [p, message] of cases) {
+      const err = await p.catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InvalidArgumentError);
+      expect((err as Error).message).toMatch(message);
+    }
+    expect(() => s.messages('x/#/y')).toThrow(InvalidArgumentError);
+    expect(s.state).toBe('connected');
+  });
+
+  it('accepts string, Buffer and Uint8Array payloads', async () => {
+    const b = await fake({ autoConnack: true, autoAck: true });
+    const s = session(b.url);
+    await s.connect();
+    const conn = await b.nextConnection();
+    await s.publish('p', 'text', { qos: 1 });
+    await s.publish('p', Buffer.from('buf'), { qos: 1 });
+    await s.publish('p', new Uint8Array([0x75, 0x38]), { qos: 1 });
+    const payloads: string[] = [];
+    for (let i = 0; i < 3; i++)
+      payloads.push(
+        ((await conn.nextPacket('publish')) as unknown as { payload: Buffer }).payload.toString(),
+      );
+    expect(payloads).toEqual(['text', 'buf', 'u8']);
+  });
+});
