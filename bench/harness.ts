@@ -106,7 +106,7 @@ export function table(rows: Row[]): string {
 }
 
 /** Writes rows to bench/results/NAME.json with the machine and Node version. */
-export function save(name: string, rows: Row[]): void {
+export function save(name: string, rows: readonly object[]): void {
   const dir = join(dirname(fileURLToPath(import.meta.url)), 'results');
   mkdirSync(dir, { recursive: true });
   const os = process.platform;
@@ -114,4 +114,93 @@ export function save(name: string, rows: Row[]): void {
     join(dir, `${name}.json`),
     `${JSON.stringify({ date: new Date().toISOString(), node: process.version, os, rows }, null, 2)}\n`,
   );
+}
+
+/** One measured run: messages, wall time and this process's CPU time. */
+export interface RunResult {
+  msgs: number;
+  ms: number;
+  cpuUs: number;
+}
+
+export interface RunRow {
+  scenario: string;
+  /** msgs/s, median of the rounds */
+  mqttkit: number;
+  peer: number;
+  peerName: string;
+  ratio: number;
+  target?: number;
+  /** client CPU per message, µs, median */
+  mqttkitCpuUs: number;
+  peerCpuUs: number;
+}
+
+/** Measures `fn` from the start of the call to its resolution, with CPU time. */
+export async function timed(msgs: number, fn: () => Promise<unknown>): Promise<RunResult> {
+  const cpu = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  await fn();
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  const c = process.cpuUsage(cpu);
+  return { msgs, ms, cpuUs: c.user + c.system };
+}
+
+/**
+ * Runs both sides `rounds` times, alternating which goes first, after one
+ * warm-up run each, and reports the medians.
+ */
+export async function compareRuns(
+  scenario: string,
+  ours: () => Promise<RunResult>,
+  peerName: string,
+  theirs: () => Promise<RunResult>,
+  options: { rounds?: number; target?: number } = {},
+): Promise<RunRow> {
+  const rounds = options.rounds ?? 3;
+  await ours();
+  await theirs();
+  const a: RunResult[] = [];
+  const b: RunResult[] = [];
+  for (let r = 0; r < rounds; r++) {
+    if (r % 2 === 0) {
+      a.push(await ours());
+      b.push(await theirs());
+    } else {
+      b.push(await theirs());
+      a.push(await ours());
+    }
+  }
+  const rate = (x: RunResult) => (x.msgs * 1000) / x.ms;
+  const cpu = (x: RunResult) => x.cpuUs / x.msgs;
+  const row: RunRow = {
+    scenario,
+    mqttkit: median(a.map(rate)),
+    peer: median(b.map(rate)),
+    peerName,
+    ratio: median(a.map(rate)) / median(b.map(rate)),
+    target: options.target,
+    mqttkitCpuUs: median(a.map(cpu)),
+    peerCpuUs: median(b.map(cpu)),
+  };
+  process.stderr.write(
+    `  ${scenario}: ${fmt(row.mqttkit)} vs ${fmt(row.peer)} msgs/s (${row.ratio.toFixed(2)}x), ` +
+      `CPU ${row.mqttkitCpuUs.toFixed(2)} vs ${row.peerCpuUs.toFixed(2)} µs/msg\n`,
+  );
+  return row;
+}
+
+/** A markdown table of run rows with throughput, ratio, target and CPU per message. */
+export function runTable(rows: RunRow[]): string {
+  const lines = [
+    '| scenario | mqttkit msgs/s | peer msgs/s | ratio | target | CPU µs/msg mqttkit | CPU µs/msg peer |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of rows) {
+    const target = r.target === undefined ? '' : `>= ${r.target}x ${r.ratio >= r.target ? 'met' : 'MISSED'}`;
+    lines.push(
+      `| ${r.scenario} | ${fmt(r.mqttkit)} | ${fmt(r.peer)} (${r.peerName}) | ${r.ratio.toFixed(2)}x | ${target} | ${r.mqttkitCpuUs.toFixed(2)} | ${r.peerCpuUs.toFixed(2)} |`,
+    );
+  }
+  return lines.join('\n');
 }
