@@ -170,8 +170,8 @@ function reserve(w: Writer, total: number): number {
   }
   w.buf = slab;
   w.pos = slabUsed;
-  // keep views 8-byte aligned, like Node's pool
-  slabUsed = (slabUsed + total + 7) & ~7;
+  // back to back, so that the packets of one turn form one run of bytes
+  slabUsed += total;
   return w.pos;
 }
 

@@ -48,6 +48,7 @@ import type {
 } from '../codec/types.js';
 import { ConnectionError, type DecodeError, type MqttError, ProtocolError, TimeoutError } from '../errors.js';
 import { MAX_PACKET_ID, PacketIdSet, PacketIds } from './inflight.js';
+import { Outbox } from './outbox.js';
 
 export const EngineState = {
   Idle: 0,
@@ -144,7 +145,7 @@ export class ClientEngine {
 
   private readonly handler: EngineHandler;
   private readonly decoder: PacketDecoder;
-  private out: Uint8Array[] = [];
+  private readonly out = new Outbox();
 
   // session state
   private readonly inflight = new PacketIds<Op>();
@@ -194,7 +195,7 @@ export class ClientEngine {
   open(now: number): void {
     this.state = EngineState.Connecting;
     this.decoder.reset();
-    this.out = [];
+    this.out.clear();
     this.quota = MAX_PACKET_ID;
     this.limits = defaultLimits(this.options.keepalive);
     this.aliasesIn = [];
@@ -220,7 +221,7 @@ export class ClientEngine {
   /** The network connection is gone. Session state stays for the next `open`. */
   connectionLost(): void {
     this.state = EngineState.Idle;
-    this.out = [];
+    this.out.clear();
     this.pingSentAt = 0;
   }
 
@@ -319,13 +320,10 @@ export class ClientEngine {
   }
 
   /** Bytes to write, in order; `now` records when they leave for keepalive. */
-  takeOutput(now: number): Uint8Array[] {
-    const out = this.out;
-    if (out.length > 0) {
-      this.out = [];
-      this.lastSent = now;
-    }
-    return out;
+  takeOutput(now: number): Buffer[] {
+    if (this.out.isEmpty) return NO_OUTPUT;
+    this.lastSent = now;
+    return this.out.take();
   }
 
   /** When `tick` must be called next (ms, same clock as `now`); Infinity when nothing is due. */
@@ -364,8 +362,9 @@ export class ClientEngine {
   // ---------------------------------------------------------------------------
 
   private send(bytes: Uint8Array): void {
+    const first = this.out.isEmpty;
     this.out.push(bytes);
-    if (this.out.length === 1) this.handler.wantsFlush();
+    if (first) this.handler.wantsFlush();
   }
 
   private fail(error: ProtocolError): void {
@@ -727,6 +726,7 @@ export class ClientEngine {
 }
 
 const PINGREQ = encode({ type: 'pingreq' }, 4);
+const NO_OUTPUT: Buffer[] = [];
 
 function defaultLimits(keepalive: number): ServerLimits {
   return {

@@ -78,6 +78,9 @@ interface Cancellable {
 /** An operation's promise, timeout and abort, in one object (no closure per message). */
 abstract class Request<T> implements Timed, Cancellable {
   deadline = 0;
+  timerBucket: Timed['timerBucket'] = undefined;
+  timerPrev: Timed | undefined = undefined;
+  timerNext: Timed | undefined = undefined;
   settled = false;
   resolve!: (value: T) => void;
   reject!: (error: Error) => void;
@@ -118,6 +121,7 @@ abstract class Request<T> implements Timed, Cancellable {
 
   private done(): void {
     this.settled = true;
+    if (this.timerBucket !== undefined) sharedTimer.remove(this);
     if (this.onAbort !== undefined) this.signal?.removeEventListener('abort', this.onAbort);
   }
 

@@ -15,6 +15,7 @@ import {
   TimeoutError,
 } from '../../src/errors.js';
 import { Session, type SessionOptions } from '../../src/session/index.js';
+import { sharedTimer } from '../../src/session/timer.js';
 import { type FakeBroker, startFakeBroker } from '../helpers/fake-broker.js';
 
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -276,6 +277,20 @@ describe('while connected', () => {
     await got;
     for (let i = 1; i <= 50; i++) await conn.nextPacket('puback');
     expect(chunks).toBe(1);
+  });
+});
+
+describe('memory', () => {
+  it('lets go of operations once they settle: the shared timer holds none of them', async () => {
+    const b = await fake({ autoConnack: true, autoAck: true });
+    const s = session(b.url, { keepalive: 0 });
+    await s.connect();
+    const before = sharedTimer.size;
+    await Promise.all(
+      Array.from({ length: 2000 }, (_, i) => s.publish('m', `${i}`, { qos: (1 + (i % 2)) as 1 | 2 })),
+    );
+    expect(sharedTimer.size).toBe(before);
+    expect(s.inflight).toBe(0);
   });
 });
 
