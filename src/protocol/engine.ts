@@ -144,6 +144,7 @@ export class ClientEngine {
   clientId: string;
 
   private readonly handler: EngineHandler;
+  private readonly connectPacket: ConnectPacket;
   private readonly decoder: PacketDecoder;
   private readonly out = new Outbox();
 
@@ -174,6 +175,19 @@ export class ClientEngine {
       maximumPacketSize: options.connectProperties?.maximumPacketSize ?? options.maximumPacketSize,
     });
     this.limits = defaultLimits(options.keepalive);
+    const o = options;
+    this.connectPacket = {
+      type: 'connect',
+      clientId: o.clientId,
+      clean: o.clean,
+      keepalive: o.keepalive,
+      username: o.username,
+      password: o.password,
+      will: o.will,
+      properties: this.version === 5 ? o.connectProperties : undefined,
+    };
+    // an invalid CONNECT (a bad will, user property, ...) throws EncodeError here, not at connect time
+    encodedSize(this.connectPacket, this.version);
   }
 
   /** Operations in flight (sent, not completely acknowledged). */
@@ -204,18 +218,7 @@ export class ClientEngine {
     this.keepaliveMs = 0;
     this.pingSentAt = 0;
     this.lastReceived = now;
-    const o = this.options;
-    const connect: ConnectPacket = {
-      type: 'connect',
-      clientId: o.clientId,
-      clean: o.clean,
-      keepalive: o.keepalive,
-      username: o.username,
-      password: o.password,
-      will: o.will,
-      properties: this.version === 5 ? o.connectProperties : undefined,
-    };
-    this.send(encode(connect, this.version));
+    this.send(encode(this.connectPacket, this.version));
   }
 
   /** The network connection is gone. Session state stays for the next `open`. */

@@ -214,7 +214,15 @@ export class Session extends EventEmitter<SessionEvents> {
     this.options = resolveOptions(options);
     this.url = redact(this.options.url);
     const o = this.options;
-    this.engine = new ClientEngine(
+    try {
+      this.engine = this.createEngine(o);
+    } catch (err) {
+      throw toArgumentError(err);
+    }
+  }
+
+  private createEngine(o: ResolvedOptions): ClientEngine {
+    return new ClientEngine(
       {
         protocolVersion: o.protocolVersion,
         clientId: o.clientId,
@@ -587,6 +595,23 @@ export class Session extends EventEmitter<SessionEvents> {
       transport.destroy();
       return;
     }
+    try {
+      this.attachTransport(transport);
+    } catch (err) {
+      // nothing here should throw; if it does, the connect fails instead of the process
+      this.connectRequest = undefined;
+      this.dropTransport();
+      this.engine.connectionLost();
+      this.setState('disconnected');
+      req.fail(
+        err instanceof MqttError
+          ? err
+          : new ConnectionError(`cannot connect to ${this.url}`, undefined, { cause: err }),
+      );
+    }
+  }
+
+  private attachTransport(transport: Transport): void {
     this.transport = transport;
     transport.onData = (chunk) => this.engine.receive(chunk, Date.now());
     transport.onDrain = noop;

@@ -304,6 +304,14 @@ describe('arguments', () => {
       [{ protocolVersion: 4, sessionExpiry: 10 }, /^sessionExpiry: is an MQTT 5 feature/],
       [{ password: 42 as unknown as string }, /^password: must be a string, Buffer or Uint8Array/],
       [{ authenticationData: Buffer.from('x') }, /^authenticationMethod: is required/],
+      [
+        { userProperties: [['ok', '\ud800']] },
+        /^properties\.userProperties\[0\]\[1\]: contains a lone surrogate/,
+      ],
+      [
+        { will: { topic: 'w', payload: 'x', properties: { topicAlias: 1 } as object } },
+        /^will\.properties\.topicAlias/,
+      ],
     ];
     for (const [options, message] of bad) {
       let err: unknown;
