@@ -222,21 +222,8 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   private createEngine(o: ResolvedOptions): ClientEngine {
-    return new ClientEngine(
-      {
-        protocolVersion: o.protocolVersion,
-        clientId: o.clientId,
-        clean: o.clean,
-        keepalive: o.keepalive,
-        username: o.username,
-        password: o.password,
-        will: o.will,
-        connectProperties: o.connectProperties,
-        topicAliases: o.topicAliases,
-        maximumPacketSize: o.maximumPacketSize,
-      },
-      new SessionHandler(this),
-    );
+    // ResolvedOptions carries every EngineOptions field under the same name
+    return new ClientEngine(o, new SessionHandler(this));
   }
 
   get state(): SessionState {
@@ -358,13 +345,7 @@ export class Session extends EventEmitter<SessionEvents> {
       return Promise.reject(err);
     }
     const req = new ControlRequest(this, packet);
-    const promise = req.start(options.timeout ?? this.options.operationTimeout, options.signal);
-    try {
-      this.engine.control(req);
-    } catch (err) {
-      req.fail(toArgumentError(err));
-    }
-    return promise.then((ack) => {
+    return this.sendControl(req, options).then((ack) => {
       const codes = (ack as SubackPacket).reasonCodes;
       if (codes.every((c) => c >= 0x80)) {
         throw new RejectedError(
@@ -746,18 +727,26 @@ export class Session extends EventEmitter<SessionEvents> {
     return q.promise;
   }
 
-  private sendUnsubscribe(filters: string[], options: OperationOptions): Promise<void> {
-    const state = this._state;
-    if (state !== 'connected' && state !== 'connecting') return Promise.reject(this.notConnected());
-    const packet: UnsubscribePacket = { type: 'unsubscribe', packetId: 0, topicFilters: filters };
-    const req = new ControlRequest(this, packet);
+  /** Starts a SUBSCRIBE or UNSUBSCRIBE: its timeout and signal, then the engine. */
+  private sendControl(
+    req: ControlRequest,
+    options: OperationOptions,
+  ): Promise<SubackPacket | UnsubackPacket> {
     const promise = req.start(options.timeout ?? this.options.operationTimeout, options.signal);
     try {
       this.engine.control(req);
     } catch (err) {
       req.fail(toArgumentError(err));
     }
-    return promise.then((ack) => {
+    return promise;
+  }
+
+  private sendUnsubscribe(filters: string[], options: OperationOptions): Promise<void> {
+    const state = this._state;
+    if (state !== 'connected' && state !== 'connecting') return Promise.reject(this.notConnected());
+    const packet: UnsubscribePacket = { type: 'unsubscribe', packetId: 0, topicFilters: filters };
+    const req = new ControlRequest(this, packet);
+    return this.sendControl(req, options).then((ack) => {
       const codes = (ack as UnsubackPacket).reasonCodes;
       const failed = codes?.find((c) => c >= 0x80);
       if (failed !== undefined) {
