@@ -621,8 +621,10 @@ export class Session extends EventEmitter<SessionEvents> {
       req.fail(error);
     }
     const closing = this._state === 'closing';
-    for (const op of this.engine.drain())
-      (op as PublishRequest | ControlRequest).fail(closing ? new ClosedError() : error);
+    for (const op of this.engine.drain()) {
+      // QoS 0 publishes without a signal are plain operations: their turn's shared promise answers for them
+      if (op instanceof Request) op.fail(closing ? new ClosedError() : error);
+    }
     this.qos0?.reject(error);
     this.qos0 = undefined;
     this.closeWaiter?.();

@@ -98,6 +98,21 @@ describe('connecting', () => {
     expect(s.state).toBe('disconnected');
   });
 
+  it('settles publishes queued while connecting when the connection fails', async () => {
+    const b = await fake();
+    const s = session(b.url);
+    const connecting = s.connect();
+    const q0 = s.publish('early', 'x');
+    const q1 = s.publish('early', 'y', { qos: 1 });
+    const conn = await b.nextConnection();
+    await conn.nextPacket('connect');
+    conn.destroy();
+    await expect(connecting).rejects.toBeInstanceOf(ConnectionError);
+    await expect(q1).rejects.toBeInstanceOf(ConnectionError);
+    await q0.catch(() => undefined); // accepted while connecting: resolved or rejected, never pending
+    expect(s.state).toBe('disconnected');
+  });
+
   it('rejects connect with ClosedError when closed meanwhile', async () => {
     const b = await fake();
     const s = session(b.url);
