@@ -145,6 +145,17 @@ describe('while connected', () => {
     expect(s.state).toBe('disconnected');
   });
 
+  it('closes with 0x95 when the broker sends a packet over the maximum packet size', async () => {
+    const { s, conn } = await connected({ maximumPacketSize: 64 });
+    expect(conn.packets[0]).toMatchObject({ type: 'connect', properties: { maximumPacketSize: 64 } });
+    const gone = nextDisconnect(s);
+    conn.send({ type: 'publish', topic: 't', payload: Buffer.alloc(200), qos: 0, retain: false, dup: false });
+    const err = await gone;
+    expect(err).toBeInstanceOf(ProtocolError);
+    expect(err?.reasonCode).toBe(0x95);
+    expect(await conn.nextPacket('disconnect')).toMatchObject({ reasonCode: 0x95 });
+  });
+
   it('declares the connection dead when the broker goes silent', async () => {
     const { s, conn } = await connected({ keepalive: 1 });
     const gone = nextDisconnect(s);
