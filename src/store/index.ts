@@ -1,0 +1,3 @@
+export { MemoryStore } from './memory.js';
+export { decodeMessage, decodeSubscription, encodeMessage, encodeSubscription } from './record.js';
+export type { PersistedSession, SessionStore, StoredMessage, StoredSubscription } from './types.js';

@@ -1,0 +1,70 @@
+/**
+ * `SessionStore`: where a session keeps what a new process with the same
+ * client id needs to resume (MQTT session state, 4.1, plus the offline
+ * queue and the subscriptions).
+ *
+ * Mutations are synchronous and buffered by the store; `flush()` is the
+ * durability barrier: it resolves once every change made before the call is
+ * durable (written, and fsynced where the store says so) and rejects with
+ * the store's error otherwise. A session with a durable store waits for
+ * `flush()` before it writes a QoS 1/2 PUBLISH to the socket, so a message
+ * the broker may have seen is always one the store can replay.
+ *
+ * One store may serve many sessions: every call names the client id.
+ */
+import type { PublishPacket, QoS, UserProperty } from '../codec/types.js';
+
+/** An outgoing message the session is responsible for, until acknowledged, dropped or expired. */
+export interface StoredMessage {
+  /** The message's place in the session's order: strictly increasing, assigned by the session. */
+  seq: number;
+  /** The message as published: topic, payload, qos, retain, properties (its packetId is not used). */
+  packet: PublishPacket;
+  /** The packet id it was sent under; 0 while queued. */
+  packetId: number;
+  /** 0 queued (not sent yet), 1 sent and awaiting PUBACK/PUBREC, 2 PUBREL sent and awaiting PUBCOMP. */
+  stage: 0 | 1 | 2;
+  /** Epoch ms after which an unsent message is dropped (MQTT 5 message expiry); 0 for never. */
+  expiresAt: number;
+}
+
+/** A subscription to restore when the broker has no session. */
+export interface StoredSubscription {
+  topicFilter: string;
+  qos: QoS;
+  noLocal?: boolean;
+  retainAsPublished?: boolean;
+  retainHandling?: 0 | 1 | 2;
+  subscriptionIdentifier?: number;
+  userProperties?: UserProperty[];
+}
+
+/** What `load()` returns: everything saved for one client id. */
+export interface PersistedSession {
+  /** In `seq` order. */
+  messages: StoredMessage[];
+  /** Incoming QoS 2 packet ids acknowledged with PUBREC and not yet released. */
+  incomingQoS2: number[];
+  subscriptions: StoredSubscription[];
+}
+
+export interface SessionStore {
+  /** True when `flush()` makes changes survive a crash of this process (file, Redis). */
+  readonly durable: boolean;
+  /** Everything saved for `clientId`; empty lists when nothing is. */
+  load(clientId: string): Promise<PersistedSession>;
+  /** Adds the message, or replaces the one with the same `seq` (packet id assigned, stage changed). */
+  putMessage(clientId: string, message: StoredMessage): void;
+  deleteMessage(clientId: string, seq: number): void;
+  addIncomingQoS2(clientId: string, packetId: number): void;
+  deleteIncomingQoS2(clientId: string, packetId: number): void;
+  /** Adds the subscription, or replaces the one with the same filter. */
+  putSubscription(clientId: string, subscription: StoredSubscription): void;
+  deleteSubscription(clientId: string, topicFilter: string): void;
+  /** Resolves once every change made before the call is durable. */
+  flush(): Promise<void>;
+  /** Forgets everything saved for `clientId` (a clean start). */
+  clear(clientId: string): Promise<void>;
+  /** Flushes and releases files, connections and timers. */
+  close(): Promise<void>;
+}
