@@ -86,6 +86,8 @@ export interface PublishOp {
   packetId: number;
   /** 0 waiting, 1 sent (awaiting PUBACK or PUBREC), 2 PUBREL sent (awaiting PUBCOMP). */
   stage: number;
+  /** Epoch ms after which the message is dropped if still waiting (message expiry); 0 or absent: never. */
+  expiresAt?: number;
 }
 
 /** A SUBSCRIBE or UNSUBSCRIBE the engine is sending. */
@@ -110,6 +112,12 @@ export interface EngineHandler {
   unsubscribed(op: ControlOp, packet: UnsubackPacket): void;
   /** An AUTH from the server (enhanced authentication). Answer with `engine.auth()`. */
   auth(packet: AuthPacket): void;
+  /** A publish got its packet id or moved to PUBREL (`op.stage`): persist it before the output is written. */
+  stored?(op: PublishOp): void;
+  /** An incoming QoS 2 id was added (PUBREC queued) or released (PUBCOMP queued). */
+  incomingQoS2?(packetId: number, added: boolean): void;
+  /** A waiting publish passed its `expiresAt` and was dropped unsent. */
+  expired?(op: PublishOp): void;
   /**
    * The connection must end: the server sent DISCONNECT, broke the protocol
    * (a DISCONNECT with the reason is already in the output), or stopped
@@ -144,7 +152,7 @@ export class ClientEngine {
   clientId: string;
 
   private readonly handler: EngineHandler;
-  private readonly connectPacket: ConnectPacket;
+  private connectPacket: ConnectPacket;
   private readonly decoder: PacketDecoder;
   private readonly out = new Outbox();
 
@@ -157,6 +165,10 @@ export class ClientEngine {
 
   // connection state
   private quota = MAX_PACKET_ID;
+  /** Payload and topic bytes of the publishes waiting. */
+  private waitingBytes = 0;
+  /** The `now` of the latest call that passed one. */
+  private now = 0;
   private aliasesIn: (string | undefined)[] = [];
   private aliasesOut = new Map<string, number>();
   private incomingUnacked = 0;
@@ -200,13 +212,57 @@ export class ClientEngine {
     return this.pending.length - this.pendingHead;
   }
 
+  /** Payload and topic bytes of the publishes waiting (the offline queue's size). */
+  get pendingBytes(): number {
+    return this.waitingBytes;
+  }
+
   /** Incoming QoS 2 messages received and not yet released (PUBREL). */
   get incomingQoS2Count(): number {
     return this.incomingQoS2.size;
   }
 
   /** Starts a new network connection: resets connection state and queues CONNECT. */
+  /** Username and password for the next CONNECT (a credentials hook, a fresh JWT). */
+  setCredentials(username: string | undefined, password: Uint8Array | undefined): void {
+    const next: ConnectPacket = { ...this.connectPacket, username, password };
+    encodedSize(next, this.version);
+    this.connectPacket = next;
+  }
+
+  /**
+   * Puts back what a previous process left in a store: publishes with a
+   * packet id and stage go in flight (replayed on the next CONNACK), the
+   * rest wait in order; incoming QoS 2 ids await their PUBREL.
+   */
+  restore(ops: readonly PublishOp[], incomingQoS2: readonly number[]): void {
+    for (const op of ops) {
+      if (op.stage > 0 && op.packetId > 0 && this.inflight.set(op.packetId, op)) continue;
+      op.stage = 0;
+      op.packetId = 0;
+      this.queue(op);
+    }
+    for (const id of incomingQoS2) this.incomingQoS2.add(id);
+  }
+
+  /**
+   * Removes the oldest publish that waits and has never been sent (offline
+   * queue overflow); undefined when there is none.
+   */
+  dropOldest(): PublishOp | undefined {
+    for (let i = this.pendingHead; i < this.pending.length; i++) {
+      const op = this.pending[i];
+      if (op.packet.type === 'publish' && op.packetId === 0) {
+        this.pending.splice(i, 1);
+        this.waitingBytes -= weight(op as PublishOp);
+        return op as PublishOp;
+      }
+    }
+    return undefined;
+  }
+
   open(now: number): void {
+    this.now = now;
     this.state = EngineState.Connecting;
     this.decoder.reset();
     this.out.clear();
@@ -231,6 +287,7 @@ export class ClientEngine {
   /** Bytes received from the network. */
   receive(chunk: Uint8Array, now: number): void {
     if (this.state === EngineState.Idle) return;
+    this.now = now;
     let packets: Packet[];
     try {
       packets = this.decoder.push(chunk);
@@ -257,7 +314,7 @@ export class ClientEngine {
     const p = op.packet;
     if (this.state !== EngineState.Connected) {
       encodedLength(p, this.version, this.limits.maximumPacketSize);
-      this.pending.push(op);
+      this.queue(op);
       return false;
     }
     if (p.qos === 0) {
@@ -266,7 +323,7 @@ export class ClientEngine {
     }
     if (this.pendingCount > 0 || this.quota === 0) {
       encodedLength(p, this.version, this.limits.maximumPacketSize);
-      this.pending.push(op);
+      this.queue(op);
       return false;
     }
     return this.sendPublish(op);
@@ -308,6 +365,7 @@ export class ClientEngine {
     const i = this.pending.indexOf(op, this.pendingHead);
     if (i === -1) return false;
     this.pending.splice(i, 1);
+    if (op.packet.type === 'publish') this.waitingBytes -= weight(op as PublishOp);
     return true;
   }
 
@@ -319,6 +377,7 @@ export class ClientEngine {
     this.incomingQoS2.clear();
     this.pending = [];
     this.pendingHead = 0;
+    this.waitingBytes = 0;
     return ops;
   }
 
@@ -343,6 +402,7 @@ export class ClientEngine {
    * outstanding and nothing arrived for 1.5 times the interval.
    */
   tick(now: number): void {
+    this.now = now;
     const k = this.keepaliveMs;
     if (this.state !== EngineState.Connected || k === 0) return;
     if (this.pingSentAt !== 0) {
@@ -485,6 +545,11 @@ export class ClientEngine {
     this.send(this.encodePublish(op.packet));
   }
 
+  private queue(op: Op): void {
+    this.pending.push(op);
+    if (op.packet.type === 'publish') this.waitingBytes += weight(op as PublishOp);
+  }
+
   /** Sends waiting operations, in order, while ids and quota last. */
   private sendPending(): void {
     while (this.pendingHead < this.pending.length && this.state === EngineState.Connected) {
@@ -501,6 +566,11 @@ export class ClientEngine {
         }
         if (pub.packet.qos > 0 && this.inflight.size === MAX_PACKET_ID) break;
         this.pendingHead++;
+        this.waitingBytes -= weight(pub);
+        if (pub.expiresAt && !this.refreshExpiry(pub)) {
+          this.handler.expired?.(pub);
+          continue;
+        }
         try {
           if (pub.packet.qos === 0) this.send(this.encodePublish(pub.packet));
           else this.sendPublish(pub);
@@ -526,7 +596,7 @@ export class ClientEngine {
   private sendPublish(op: PublishOp): boolean {
     const id = this.inflight.acquire(op);
     if (id === 0) {
-      this.pending.push(op);
+      this.queue(op);
       return false;
     }
     op.packetId = id;
@@ -541,7 +611,22 @@ export class ClientEngine {
     }
     op.stage = QOS2_PUBLISHED;
     this.quota--;
+    this.handler.stored?.(op);
     this.send(bytes);
+    return true;
+  }
+
+  /**
+   * A waiting message with an expiry: false once it has expired, otherwise
+   * its Message Expiry Interval is lowered by the time it waited (3.3.2.3.3).
+   */
+  private refreshExpiry(op: PublishOp): boolean {
+    const left = Math.ceil(((op.expiresAt as number) - this.now) / 1000);
+    if (left <= 0) return false;
+    const p = op.packet;
+    if (this.version === 5 && p.properties?.messageExpiryInterval !== undefined) {
+      p.properties = { ...p.properties, messageExpiryInterval: left };
+    }
     return true;
   }
 
@@ -634,6 +719,7 @@ export class ClientEngine {
       return this.protocolError('the server exceeded this client’s Receive Maximum', 0x93);
     }
     this.incomingQoS2.add(id);
+    this.handler.incomingQoS2?.(id, true);
     this.handler.message(p);
     this.send(encode({ type: 'pubrec', packetId: id }, this.version));
   }
@@ -644,6 +730,7 @@ export class ClientEngine {
 
   private onPubrel(id: number): void {
     const known = this.incomingQoS2.delete(id);
+    if (known) this.handler.incomingQoS2?.(id, false);
     this.send(
       encode(
         { type: 'pubcomp', packetId: id, reasonCode: known || this.version === 4 ? 0 : 0x92 },
@@ -675,6 +762,7 @@ export class ClientEngine {
       if (qos !== 2) return this.protocolError(`PUBREC for QoS ${qos} message ${p.packetId}`);
       if (rc < 0x80) {
         pub.stage = QOS2_RELEASED;
+        this.handler.stored?.(pub);
         this.send(encode({ type: 'pubrel', packetId: p.packetId }, this.version));
         return;
       }
@@ -762,6 +850,11 @@ function encodedLength(
   } finally {
     p.packetId = id as number;
   }
+}
+
+/** What a waiting publish counts for against the offline queue's byte limit. */
+function weight(op: PublishOp): number {
+  return op.packet.payload.byteLength + op.packet.topic.length;
 }
 
 /** The DISCONNECT reason for a decode error (0x84 is a CONNACK-only code). */
