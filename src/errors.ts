@@ -23,6 +23,8 @@ export const ErrorCode = {
   Aborted: 'ERR_MQTT_ABORTED',
   Closed: 'ERR_MQTT_CLOSED',
   Rejected: 'ERR_MQTT_REJECTED',
+  Dropped: 'ERR_MQTT_DROPPED',
+  Store: 'ERR_MQTT_STORE',
   InvalidArgument: 'ERR_MQTT_INVALID_ARGUMENT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -138,5 +140,27 @@ export class InvalidArgumentError extends MqttError {
 export class RejectedError extends MqttError {
   constructor(message: string, reasonCode: number) {
     super(ErrorCode.Rejected, message, reasonCode);
+  }
+}
+
+/**
+ * A publish left the offline queue unsent: `reason` says why (`'queue-full'`
+ * when the queue refused it, `'overflow'` when a newer message pushed it out,
+ * `'expired'` when its message expiry passed, `'offline'` for QoS 0 while
+ * offline without `offlineQueue.qos0`).
+ */
+export class DroppedError extends MqttError {
+  readonly reason: 'queue-full' | 'overflow' | 'expired' | 'offline';
+
+  constructor(message: string, reason: DroppedError['reason']) {
+    super(ErrorCode.Dropped, message);
+    this.reason = reason;
+  }
+}
+
+/** The session store failed (a full disk, a lost Redis): nothing it did not confirm was sent. */
+export class StoreError extends MqttError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(ErrorCode.Store, message, undefined, options);
   }
 }

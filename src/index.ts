@@ -19,12 +19,14 @@ export {
   ClosedError,
   ConnectionError,
   DecodeError,
+  DroppedError,
   EncodeError,
   ErrorCode,
   InvalidArgumentError,
   MqttError,
   ProtocolError,
   RejectedError,
+  StoreError,
   TimeoutError,
 } from './errors.js';
 export {

@@ -502,9 +502,11 @@ export class ClientEngine {
     this.quota = limits.receiveMaximum;
     this.keepaliveMs = limits.keepalive * 1000;
     this.state = EngineState.Connected;
+    // what was in flight before this CONNACK; the handler may start new operations
+    const previous = this.inflight.size > 0 ? this.inflight.values() : undefined;
     this.handler.connack(p);
     if (this.state !== EngineState.Connected) return;
-    this.replay();
+    if (previous !== undefined) this.replay(previous);
     this.sendPending();
   }
 
@@ -514,9 +516,7 @@ export class ClientEngine {
    * UNSUBSCRIBE as they were. Those beyond the send quota wait at the head
    * of the queue.
    */
-  private replay(): void {
-    if (this.inflight.size === 0) return;
-    const ops = this.inflight.values();
+  private replay(ops: Op[]): void {
     const wait: Op[] = [];
     for (const op of ops) {
       if (op.packet.type !== 'publish') {
@@ -572,8 +572,10 @@ export class ClientEngine {
           continue;
         }
         try {
-          if (pub.packet.qos === 0) this.send(this.encodePublish(pub.packet));
-          else this.sendPublish(pub);
+          if (pub.packet.qos === 0) {
+            this.send(this.encodePublish(pub.packet));
+            this.handler.published(pub, 0, undefined);
+          } else this.sendPublish(pub);
         } catch (err) {
           // limits changed since it was queued (a new connection's maximum packet size)
           this.handler.published(pub, 0x95, { reasonString: (err as Error).message });

@@ -15,6 +15,8 @@ import type {
   WillProperties,
 } from '../codec/types.js';
 import { InvalidArgumentError } from '../errors.js';
+import { MemoryStore } from '../store/memory.js';
+import type { SessionStore } from '../store/types.js';
 import type { TlsOptions, WebSocketOptions } from '../transport/types.js';
 
 /** The message sent by the broker when this session disappears without DISCONNECT. */
@@ -36,9 +38,53 @@ export type Authenticator = (challenge: {
   reasonCode: number;
 }) => Promise<Uint8Array | undefined> | Uint8Array | undefined;
 
+/** Reconnect with exponential backoff: `initialDelay * factor^(attempt - 1)`, capped, with jitter. */
+export interface ReconnectOptions {
+  /** ms before the first attempt after a loss. @default 1000 */
+  initialDelay?: number;
+  /** ms, the longest wait between attempts. @default 120000 */
+  maxDelay?: number;
+  /** @default 2 */
+  factor?: number;
+  /** Each delay is scaled by a random factor in [1 - jitter, 1 + jitter]. @default 0.25 */
+  jitter?: number;
+}
+
+/** Credentials for one connection attempt. */
+export interface Credentials {
+  username?: string;
+  password?: string | Uint8Array;
+}
+
+/** Publishes made while the session is not connected wait here, in order. */
+export interface OfflineQueueOptions {
+  /** @default 10000 */
+  maxMessages?: number;
+  /** Payload and topic bytes. @default 67108864 (64 MiB) */
+  maxBytes?: number;
+  /**
+   * When full: `'reject'` the new publish, `'drop-oldest'` queued message
+   * (its publish rejects with `DroppedError`), or `'drop-newest'` (the new
+   * one rejects with `DroppedError`). @default 'reject'
+   */
+  overflow?: 'reject' | 'drop-oldest' | 'drop-newest';
+  /** Queue QoS 0 publishes too; otherwise they are dropped while offline. @default false */
+  qos0?: boolean;
+}
+
 export interface SessionOptions {
-  /** `mqtt://`, `mqtts://`, `ws://`, `wss://`, `unix:///path` (and `tcp://`, `tls://`). */
-  url: string | URL;
+  /**
+   * `mqtt://`, `mqtts://`, `ws://`, `wss://`, `unix:///path` (and `tcp://`,
+   * `tls://`), or several: the next is tried when a connection attempt fails.
+   */
+  url: string | URL | readonly (string | URL)[];
+  /** Reconnect after a lost connection, or `false`. @default { initialDelay: 1000, maxDelay: 120000, factor: 2, jitter: 0.25 } */
+  reconnect?: ReconnectOptions | false;
+  /** Called before every connection attempt; its result replaces `username`/`password` (e.g. a fresh JWT). */
+  credentials?: () => Promise<Credentials> | Credentials;
+  /** Where in-flight messages, the offline queue and subscriptions are kept. @default a new MemoryStore */
+  store?: SessionStore;
+  offlineQueue?: OfflineQueueOptions;
   /** @default a random `mqttkit-` id */
   clientId?: string;
   /** 5 (MQTT 5.0) or 4 (MQTT 3.1.1). @default 5 */
@@ -83,7 +129,13 @@ export interface SessionOptions {
 }
 
 export interface ResolvedOptions {
+  /** The first of `urls`. */
   url: string;
+  urls: string[];
+  reconnect: Required<ReconnectOptions> | false;
+  credentials: (() => Promise<Credentials> | Credentials) | undefined;
+  store: SessionStore;
+  offlineQueue: Required<OfflineQueueOptions>;
   clientId: string;
   protocolVersion: ProtocolVersion;
   clean: boolean;
@@ -130,10 +182,59 @@ export function toBytes(value: unknown, field: string): Uint8Array {
   throw new InvalidArgumentError(field, `must be a string, Buffer or Uint8Array, got ${typeof value}`);
 }
 
+function resolveReconnect(r: ReconnectOptions | false | undefined): Required<ReconnectOptions> | false {
+  if (r === false) return false;
+  if (r !== undefined && (r === null || typeof r !== 'object')) {
+    throw new InvalidArgumentError('reconnect', 'must be an object or false');
+  }
+  const initialDelay = int(r?.initialDelay ?? 1000, 'reconnect.initialDelay', 0, 2 ** 31 - 1);
+  const maxDelay = int(r?.maxDelay ?? 120_000, 'reconnect.maxDelay', 0, 2 ** 31 - 1);
+  const factor = r?.factor ?? 2;
+  if (typeof factor !== 'number' || !(factor >= 1))
+    throw new InvalidArgumentError('reconnect.factor', 'must be >= 1');
+  const jitter = r?.jitter ?? 0.25;
+  if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1)) {
+    throw new InvalidArgumentError('reconnect.jitter', 'must be from 0 to 1');
+  }
+  return { initialDelay, maxDelay: Math.max(maxDelay, initialDelay), factor, jitter };
+}
+
 export function resolveOptions(o: SessionOptions): ResolvedOptions {
   if (o === null || typeof o !== 'object') throw new InvalidArgumentError('options', 'must be an object');
-  const url = o.url instanceof URL ? o.url.href : o.url;
-  if (typeof url !== 'string' || url.length === 0) throw new InvalidArgumentError('url', 'is required');
+  const list = Array.isArray(o.url) ? o.url : [o.url];
+  if (list.length === 0) throw new InvalidArgumentError('url', 'must name at least one broker');
+  const urls = list.map((u, i) => {
+    const s = u instanceof URL ? u.href : u;
+    if (typeof s !== 'string' || s.length === 0) {
+      throw new InvalidArgumentError(
+        Array.isArray(o.url) ? `url[${i}]` : 'url',
+        'must be a non-empty string or URL',
+      );
+    }
+    return s;
+  });
+  const url = urls[0];
+  const reconnect = resolveReconnect(o.reconnect);
+  if (o.credentials !== undefined && typeof o.credentials !== 'function') {
+    throw new InvalidArgumentError('credentials', 'must be a function');
+  }
+  const store = o.store ?? new MemoryStore();
+  if (typeof store?.load !== 'function' || typeof store.flush !== 'function') {
+    throw new InvalidArgumentError('store', 'must implement SessionStore');
+  }
+  const q = o.offlineQueue ?? {};
+  const offlineQueue: Required<OfflineQueueOptions> = {
+    maxMessages: int(q.maxMessages ?? 10_000, 'offlineQueue.maxMessages', 0, 2 ** 31 - 1),
+    maxBytes: int(q.maxBytes ?? 64 * 1024 * 1024, 'offlineQueue.maxBytes', 0, Number.MAX_SAFE_INTEGER),
+    overflow: q.overflow ?? 'reject',
+    qos0: q.qos0 ?? false,
+  };
+  if (!['reject', 'drop-oldest', 'drop-newest'].includes(offlineQueue.overflow)) {
+    throw new InvalidArgumentError(
+      'offlineQueue.overflow',
+      "must be 'reject', 'drop-oldest' or 'drop-newest'",
+    );
+  }
   const v = o.protocolVersion ?? DEFAULTS.protocolVersion;
   if (v !== 4 && v !== 5)
     throw new InvalidArgumentError('protocolVersion', `must be 4 or 5, got ${describe(v)}`);
@@ -239,6 +340,11 @@ export function resolveOptions(o: SessionOptions): ResolvedOptions {
 
   return {
     url,
+    urls,
+    reconnect,
+    credentials: o.credentials,
+    store,
+    offlineQueue,
     clientId,
     protocolVersion: v,
     clean,

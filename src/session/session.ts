@@ -35,10 +35,12 @@ import {
   AbortError,
   ClosedError,
   ConnectionError,
+  DroppedError,
   EncodeError,
   InvalidArgumentError,
   MqttError,
   RejectedError,
+  StoreError,
   TimeoutError,
 } from '../errors.js';
 import {
@@ -49,6 +51,7 @@ import {
   type PublishOp,
 } from '../protocol/engine.js';
 import { matchFilter, topicMatches } from '../router/match.js';
+import type { PersistedSession, SessionStore, StoredMessage, StoredSubscription } from '../store/types.js';
 import { openTransport } from '../transport/index.js';
 import type { Transport } from '../transport/types.js';
 import { MessageStream } from './message-stream.js';
@@ -62,6 +65,7 @@ import type {
   PublishOptions,
   PublishResult,
   SessionEvents,
+  SessionMetrics,
   SessionState,
   SubscribeOptions,
   Subscription,
@@ -132,14 +136,28 @@ abstract class Request<T> implements Timed, Cancellable {
   abstract describe(): string;
 }
 
-class PublishRequest extends Request<PublishResult> implements PublishOp {
+class PublishRequest extends Request<PublishResult> implements PublishOp, StoredMessage {
   packetId = 0;
-  stage = 0;
+  stage: 0 | 1 | 2 = 0;
+  seq = 0;
+  expiresAt = 0;
   constructor(
     session: Session,
     readonly packet: PublishPacket,
   ) {
     super(session);
+  }
+
+  /** A message a previous session left in the store: nobody waits on it. */
+  static restored(session: Session, m: StoredMessage): PublishRequest {
+    const req = new PublishRequest(session, m.packet);
+    req.seq = m.seq;
+    req.packetId = m.packetId;
+    req.stage = m.stage;
+    req.expiresAt = m.expiresAt;
+    req.resolve = noop;
+    req.reject = noop;
+    return req;
   }
   describe(): string {
     return `publish to '${this.packet.topic}' (QoS ${this.packet.qos})`;
@@ -165,6 +183,23 @@ class ControlRequest extends Request<SubackPacket | UnsubackPacket> implements C
 class ConnectRequest extends Request<ConnackInfo> {
   describe(): string {
     return `connect to ${this.session.url}`;
+  }
+}
+
+/** One connection attempt: its deadline covers transport, credentials and CONNACK. */
+class Attempt implements Timed {
+  deadline = 0;
+  done = false;
+  timerBucket: Timed['timerBucket'] = undefined;
+  timerPrev: Timed | undefined = undefined;
+  timerNext: Timed | undefined = undefined;
+  constructor(
+    readonly session: Session,
+    readonly url: string,
+  ) {}
+  expire(): void {
+    if (!this.done)
+      this.session._attemptFailed(this, new TimeoutError(`connect to ${redact(this.url)} timed out`));
   }
 }
 
@@ -208,11 +243,41 @@ export class Session extends EventEmitter<SessionEvents> {
   private closePromise: Promise<void> | undefined = undefined;
   private idleWaiter: (() => void) | undefined = undefined;
   private closeWaiter: (() => void) | undefined = undefined;
+  private readonly store: SessionStore;
+  private attempt: Attempt | undefined = undefined;
+  private connectSignal: AbortSignal | undefined = undefined;
+  /** Writes waiting behind a store flush: later output must queue behind them. */
+  private chained = 0;
+  private urlIndex = 0;
+  /** URLs tried by the current connect() call. */
+  private tried = 0;
+  private connectedOnce = false;
+  private restored = false;
+  private reconnectAttempt = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined = undefined;
+  private nextConnected:
+    | { promise: Promise<ConnackInfo>; resolve(i: ConnackInfo): void; reject(e: Error): void }
+    | undefined;
+  private seq = 0;
+  /** Active subscriptions by filter, restored when the broker has no session. */
+  private readonly subscriptions = new Map<string, StoredSubscription>();
+  private storeDirty = false;
+  private writeChain: Promise<void> = Promise.resolve();
+  private readonly counters = {
+    messagesIn: 0,
+    messagesOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    reconnects: 0,
+    errors: 0,
+    dropped: 0,
+  };
 
   constructor(options: SessionOptions) {
     super();
     this.options = resolveOptions(options);
     this.url = redact(this.options.url);
+    this.store = this.options.store;
     const o = this.options;
     try {
       this.engine = this.createEngine(o);
@@ -259,30 +324,25 @@ export class Session extends EventEmitter<SessionEvents> {
     if (state === 'closing' || state === 'closed') return Promise.reject(new ClosedError());
     if (state === 'connected' && this.lastConnack !== undefined) return Promise.resolve(this.lastConnack);
     if (state === 'connecting' && this.connectPromise !== undefined) return this.connectPromise;
+    if (state === 'reconnecting') return this.whenConnected();
     const req = new ConnectRequest(this);
     this.connectRequest = req;
-    this.connectPromise = req.start(this.options.connectTimeout, options.signal);
+    this.connectSignal = options.signal;
+    this.connectPromise = req.start(0, options.signal);
+    this.tried = 0;
     this.setState('connecting');
-    const o = this.options;
-    openTransport(o.url, {
-      tls: o.tls,
-      ws: o.ws,
-      connectTimeout: o.connectTimeout,
-      signal: options.signal,
-    }).then(
-      (transport) => this.attach(req, transport),
-      (err: Error) => {
-        if (this.connectRequest !== req || req.settled) return;
-        this.connectRequest = undefined;
-        this.setState('disconnected');
-        req.fail(
-          err instanceof MqttError
-            ? err
-            : new ConnectionError(`cannot connect to ${this.url}`, undefined, { cause: err }),
-        );
-      },
-    );
+    this.startAttempt();
     return this.connectPromise;
+  }
+
+  /** A snapshot of the session's counters. */
+  metrics(): SessionMetrics {
+    return {
+      ...this.counters,
+      inflight: this.engine.inflightCount,
+      queued: this.engine.pendingCount,
+      queuedBytes: this.engine.pendingBytes,
+    };
   }
 
   /**
@@ -294,14 +354,21 @@ export class Session extends EventEmitter<SessionEvents> {
    */
   publish(topic: string, payload: string | Uint8Array, options?: PublishOptions): Promise<PublishResult> {
     const state = this._state;
-    if (state !== 'connected' && state !== 'connecting') return Promise.reject(this.notConnected());
+    if (state !== 'connected' && state !== 'connecting' && state !== 'reconnecting') {
+      return Promise.reject(this.notConnected());
+    }
     let packet: PublishPacket;
     try {
       packet = this.buildPublish(topic, payload, options);
     } catch (err) {
       return Promise.reject(err);
     }
-    if (packet.qos === 0 && options?.signal === undefined) {
+    this.counters.messagesOut++;
+    if (state !== 'connected') {
+      const refused = this.makeRoom(packet);
+      if (refused !== undefined) return refused;
+    }
+    if (packet.qos === 0 && options?.signal === undefined && state === 'connected') {
       try {
         this.engine.publish({ packet, packetId: 0, stage: 0 });
       } catch (err) {
@@ -311,12 +378,22 @@ export class Session extends EventEmitter<SessionEvents> {
     }
     const req = new PublishRequest(this, packet);
     const promise = req.start(options?.timeout ?? this.options.operationTimeout, options?.signal);
+    const expiry = packet.properties?.messageExpiryInterval;
+    if (expiry !== undefined) req.expiresAt = Date.now() + expiry * 1000;
+    if (packet.qos > 0) {
+      req.seq = ++this.seq;
+      this.store.putMessage(this.options.clientId, req);
+      this.storeDirty = true;
+      if (this.store.durable && state !== 'connected') this._wantsFlush();
+    }
+    let sent = false;
     try {
-      this.engine.publish(req);
+      sent = this.engine.publish(req);
     } catch (err) {
+      this.forget(req);
       req.fail(toArgumentError(err));
     }
-    if (packet.qos === 0 && !req.settled) req.succeed(QOS0_RESULT);
+    if (packet.qos === 0 && sent) req.succeed(QOS0_RESULT);
     return promise;
   }
 
@@ -356,11 +433,36 @@ export class Session extends EventEmitter<SessionEvents> {
       const handle = new SubscriptionHandle(this, list, codes, ack.properties);
       if (this._state !== 'closed') {
         for (let i = 0; i < list.length; i++) {
-          if (codes[i] < 0x80) this.routes.push({ filter: list[i], handler, owner: handle });
+          if (codes[i] >= 0x80) continue;
+          this.routes.push({ filter: list[i], handler, owner: handle });
+          this.remember(packet, i);
         }
       }
       return handle;
     });
+  }
+
+  /** Keeps subscription `i` of `packet` to restore it after a reconnect without a broker session. */
+  private remember(packet: SubscribePacket, i: number): void {
+    const w = packet.subscriptions[i];
+    const sub: StoredSubscription = { topicFilter: w.topicFilter, qos: w.qos };
+    if (w.noLocal) sub.noLocal = true;
+    if (w.retainAsPublished) sub.retainAsPublished = true;
+    if (w.retainHandling) sub.retainHandling = w.retainHandling;
+    const props = packet.properties;
+    if (props?.subscriptionIdentifier !== undefined)
+      sub.subscriptionIdentifier = props.subscriptionIdentifier;
+    if (props?.userProperties !== undefined) sub.userProperties = props.userProperties;
+    this.subscriptions.set(sub.topicFilter, sub);
+    this.store.putSubscription(this.options.clientId, sub);
+    this.storeDirty = true;
+  }
+
+  private unremember(filters: readonly string[]): void {
+    for (const f of filters) {
+      if (this.subscriptions.delete(f)) this.store.deleteSubscription(this.options.clientId, f);
+    }
+    this.storeDirty = true;
   }
 
   /** Unsubscribes filters (and drops every handler bound to them). */
@@ -372,6 +474,7 @@ export class Session extends EventEmitter<SessionEvents> {
       return Promise.reject(err);
     }
     this.routes = this.routes.filter((r) => !list.includes(r.filter));
+    this.unremember(list);
     return this.sendUnsubscribe(list, options);
   }
 
@@ -411,9 +514,16 @@ export class Session extends EventEmitter<SessionEvents> {
     if (req instanceof PublishRequest || req instanceof ControlRequest) this.engine.cancel(req);
     if (req instanceof ConnectRequest && this.connectRequest === req) {
       this.connectRequest = undefined;
+      const attempt = this.attempt;
+      if (attempt !== undefined) {
+        attempt.done = true;
+        sharedTimer.remove(attempt);
+        this.attempt = undefined;
+      }
       this.dropTransport();
       this.engine.connectionLost();
-      this.setState('disconnected');
+      if (!this.connectedOnce) this.failAll(error);
+      if (this._state !== 'closing') this.setState('disconnected');
     }
     req.fail(error);
   }
@@ -424,6 +534,7 @@ export class Session extends EventEmitter<SessionEvents> {
     handle.active = false;
     this.routes = this.routes.filter((r) => r.owner !== handle);
     const unused = handle.filters.filter((f) => !this.routes.some((r) => r.filter === f));
+    this.unremember(unused);
     if (unused.length === 0 || (this._state !== 'connected' && this._state !== 'connecting')) {
       return Promise.resolve();
     }
@@ -435,7 +546,40 @@ export class Session extends EventEmitter<SessionEvents> {
     this.flushScheduled = false;
     const t = this.transport;
     const out = this.engine.takeOutput(Date.now());
-    if (t !== undefined && out.length > 0) t.write(out);
+    const durable = this.store.durable && this.storeDirty;
+    this.storeDirty = false;
+    if (t !== undefined && out.length > 0) {
+      for (let i = 0; i < out.length; i++) this.counters.bytesOut += out[i].length;
+      if (durable || this.chained > 0) {
+        // a QoS 1/2 message or incoming QoS 2 id must be durable before the broker can see it
+        this.chained++;
+        const store = this.store;
+        this.writeChain = this.writeChain
+          .then(() => (durable ? store.flush() : undefined))
+          .then(
+            () => {
+              if (this.transport === t) t.write(out);
+            },
+            (err: unknown) => {
+              const error = new StoreError('the session store failed; the connection is closed', {
+                cause: err,
+              });
+              this.report(error, '');
+              if (this.transport === t) t.destroy(error);
+            },
+          )
+          .finally(() => {
+            this.chained--;
+          });
+      } else {
+        t.write(out);
+      }
+    } else if (durable) {
+      // offline: keep the queue durable too
+      this.store
+        .flush()
+        .catch((err: unknown) => this.report(new StoreError('the session store failed', { cause: err }), ''));
+    }
     const q = this.qos0;
     if (q !== undefined) {
       this.qos0 = undefined;
@@ -453,37 +597,78 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** @internal */
   _connack(p: ConnackPacket): void {
-    const req = this.connectRequest;
+    const attempt = this.attempt;
+    if (attempt === undefined) return;
+    if (p.reasonCode !== 0) {
+      const rc = this.options.protocolVersion === 4 ? (V4_CONNACK[p.reasonCode] ?? 0x80) : p.reasonCode;
+      const why = p.properties?.reasonString;
+      this._attemptFailed(
+        attempt,
+        new ConnectionError(
+          `${redact(attempt.url)} refused the connection: ${reasonCodeName(p.reasonCode, 'connack', this.options.protocolVersion)}` +
+            (why ? `: ${why}` : ''),
+          rc,
+        ),
+      );
+      return;
+    }
+    attempt.done = true;
+    sharedTimer.remove(attempt);
+    this.attempt = undefined;
     const info: ConnackInfo = {
       sessionPresent: p.sessionPresent,
       reasonCode: p.reasonCode,
       properties: p.properties,
     };
-    if (p.reasonCode !== 0) {
-      const rc = this.options.protocolVersion === 4 ? (V4_CONNACK[p.reasonCode] ?? 0x80) : p.reasonCode;
-      const why = p.properties?.reasonString;
-      const error = new ConnectionError(
-        `${this.url} refused the connection: ${reasonCodeName(p.reasonCode, 'connack', this.options.protocolVersion)}` +
-          (why ? `: ${why}` : ''),
-        rc,
-      );
-      this.connectRequest = undefined;
-      this.dropTransport();
-      this.setState('disconnected');
-      req?.fail(error);
-      return;
-    }
+    const req = this.connectRequest;
     this.connectRequest = undefined;
+    if (this.connectedOnce) this.counters.reconnects++;
+    this.connectedOnce = true;
+    this.reconnectAttempt = 0;
     this.lastConnack = info;
     this.setState('connected');
     this.armKeepalive();
+    if (!p.sessionPresent) this.resubscribe();
     req?.succeed(info);
-    this.emit('connect', info);
+    const waiting = this.nextConnected;
+    this.nextConnected = undefined;
+    waiting?.resolve(info);
+    if (this.listenerCount('connect') > 0) this.safely(() => this.emit('connect', info));
+  }
+
+  /** @internal A connection attempt failed: the next URL, a reconnect later, or the end. */
+  _attemptFailed(attempt: Attempt, error: MqttError): void {
+    if (attempt.done || this.attempt !== attempt) return;
+    attempt.done = true;
+    sharedTimer.remove(attempt);
+    this.attempt = undefined;
+    this.dropTransport();
+    this.engine.connectionLost();
+    this.counters.errors++;
+    const urls = this.options.urls;
+    this.urlIndex = (this.urlIndex + 1) % urls.length;
+    const req = this.connectRequest;
+    if (req !== undefined) {
+      if (++this.tried < urls.length) {
+        this.startAttempt();
+        return;
+      }
+      this.connectRequest = undefined;
+      if (!this.connectedOnce) {
+        this.failAll(error);
+        this.setState('disconnected');
+        req.fail(error);
+        return;
+      }
+      req.fail(error);
+    }
+    this.scheduleReconnect(error);
   }
 
   /** @internal */
   _message(p: PublishPacket): void {
     const msg = p as unknown as Message;
+    this.counters.messagesIn++;
     if (this.listenerCount('message') > 0) this.safely(() => this.emit('message', msg));
     const routes = this.routes;
     for (let i = 0; i < routes.length; i++) {
@@ -504,6 +689,7 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** @internal */
   _published(req: PublishRequest, reasonCode: number, properties: AckProperties | undefined): void {
+    this.forget(req);
     if (reasonCode >= 0x80) {
       const why = properties?.reasonString;
       req.fail(
@@ -515,6 +701,29 @@ export class Session extends EventEmitter<SessionEvents> {
     } else if (!req.settled) {
       req.succeed(reasonCode === 0 && properties === undefined ? QOS0_RESULT : { reasonCode, properties });
     }
+    this.checkIdle();
+  }
+
+  /** @internal A publish got its packet id or reached PUBREL. */
+  _stored(req: PublishRequest): void {
+    if (!this.store.durable) return; // the memory store holds this very object
+    this.store.putMessage(this.options.clientId, req);
+    this.storeDirty = true;
+  }
+
+  /** @internal */
+  _incomingQoS2(packetId: number, added: boolean): void {
+    const id = this.options.clientId;
+    if (added) this.store.addIncomingQoS2(id, packetId);
+    else this.store.deleteIncomingQoS2(id, packetId);
+    this.storeDirty = true;
+  }
+
+  /** @internal */
+  _expired(req: PublishRequest): void {
+    this.counters.dropped++;
+    this.forget(req);
+    req.fail(new DroppedError(`publish to '${req.packet.topic}' expired before it could be sent`, 'expired'));
     this.checkIdle();
   }
 
@@ -571,68 +780,252 @@ export class Session extends EventEmitter<SessionEvents> {
 
   // ---------------------------------------------------------------------------
 
-  private attach(req: ConnectRequest, transport: Transport): void {
-    if (req.settled || this.connectRequest !== req) {
-      transport.destroy();
-      return;
-    }
-    try {
-      this.attachTransport(transport);
-    } catch (err) {
-      // nothing here should throw; if it does, the connect fails instead of the process
-      this.connectRequest = undefined;
-      this.dropTransport();
-      this.engine.connectionLost();
-      this.setState('disconnected');
-      req.fail(
-        err instanceof MqttError
-          ? err
-          : new ConnectionError(`cannot connect to ${this.url}`, undefined, { cause: err }),
+  /** Opens a connection to the current URL: store, credentials, transport, CONNECT. */
+  private startAttempt(): void {
+    const url = this.options.urls[this.urlIndex];
+    const attempt = new Attempt(this, url);
+    this.attempt = attempt;
+    attempt.deadline = Date.now() + this.options.connectTimeout;
+    sharedTimer.add(attempt);
+    const o = this.options;
+    const signal = this.connectRequest === undefined ? undefined : this.connectSignal;
+    this.prepare()
+      .then(() => openTransport(url, { tls: o.tls, ws: o.ws, connectTimeout: o.connectTimeout, signal }))
+      .then(
+        (transport) => {
+          if (attempt.done || this.attempt !== attempt) {
+            transport.destroy();
+            return;
+          }
+          this.attachTransport(attempt, transport);
+        },
+        (err: unknown) =>
+          this._attemptFailed(
+            attempt,
+            err instanceof MqttError
+              ? err
+              : new ConnectionError(`cannot connect to ${redact(url)}`, undefined, { cause: err }),
+          ),
       );
+  }
+
+  /** Before each attempt: the store (once), then fresh credentials. */
+  private async prepare(): Promise<void> {
+    if (!this.restored) {
+      this.restored = true;
+      await this.restore();
+    }
+    const hook = this.options.credentials;
+    if (hook !== undefined) {
+      let c: Awaited<ReturnType<typeof hook>>;
+      try {
+        c = await hook();
+      } catch (err) {
+        throw new ConnectionError('the credentials hook failed', 0x86, { cause: err });
+      }
+      const password = c?.password === undefined ? undefined : toBytes(c.password, 'credentials().password');
+      try {
+        this.engine.setCredentials(c?.username, password);
+      } catch (err) {
+        throw toArgumentError(err);
+      }
     }
   }
 
-  private attachTransport(transport: Transport): void {
+  /** Loads what a previous session with this client id left in the store (or clears it for a clean start). */
+  private async restore(): Promise<void> {
+    const id = this.options.clientId;
+    if (this.options.clean) {
+      await this.store.clear(id);
+      return;
+    }
+    let saved: PersistedSession;
+    try {
+      saved = await this.store.load(id);
+    } catch (err) {
+      throw new StoreError(`cannot load the session of '${id}' from the store`, { cause: err });
+    }
+    const ops = saved.messages.map((m) => PublishRequest.restored(this, m));
+    for (const op of ops) if (op.seq > this.seq) this.seq = op.seq;
+    this.engine.restore(ops, saved.incomingQoS2);
+    for (const sub of saved.subscriptions) {
+      if (!this.subscriptions.has(sub.topicFilter)) this.subscriptions.set(sub.topicFilter, sub);
+    }
+  }
+
+  private attachTransport(attempt: Attempt, transport: Transport): void {
     this.transport = transport;
-    transport.onData = (chunk) => this.engine.receive(chunk, Date.now());
+    transport.onData = (chunk) => {
+      this.counters.bytesIn += chunk.length;
+      this.engine.receive(chunk, Date.now());
+    };
     transport.onDrain = noop;
     transport.onClose = (err) => {
       if (this.transport !== transport) return;
       this.transport = undefined;
-      this.lost(
-        new ConnectionError(
-          `connection to ${this.url} ${err ? `failed: ${err.message}` : 'closed by the broker'}`,
-          undefined,
-          { cause: err },
-        ),
+      const error = new ConnectionError(
+        `connection to ${redact(attempt.url)} ${err ? `failed: ${err.message}` : 'closed by the broker'}`,
+        undefined,
+        { cause: err },
       );
+      if (this.attempt === attempt) this._attemptFailed(attempt, error);
+      else this.lost(error);
     };
     this.engine.open(Date.now());
     this._flush();
   }
 
-  /** The connection is gone: fail what waits on it, or finish a close. */
+  /** The connection is gone: reconnect, or fail what waits on it, or finish a close. */
   private lost(error: MqttError): void {
     this.engine.connectionLost();
     this.disarmKeepalive();
-    const req = this.connectRequest;
-    if (req !== undefined) {
-      this.connectRequest = undefined;
-      req.fail(error);
-    }
-    const closing = this._state === 'closing';
-    for (const op of this.engine.drain()) {
-      // QoS 0 publishes without a signal are plain operations: their turn's shared promise answers for them
-      if (op instanceof Request) op.fail(closing ? new ClosedError() : error);
-    }
     this.qos0?.reject(error);
     this.qos0 = undefined;
     this.closeWaiter?.();
-    if (closing) return;
-    if (this._state !== 'disconnected') {
-      this.setState('disconnected');
-      this.emit('disconnect', error);
+    const attempt = this.attempt;
+    if (attempt !== undefined) {
+      this._attemptFailed(attempt, error);
+      return;
     }
+    if (this._state === 'closing' || this._state === 'closed') return;
+    if (this._state !== 'connected') return;
+    this.counters.errors++;
+    if (this.options.reconnect !== false) {
+      this.setState('reconnecting');
+      this.safely(() => this.emit('disconnect', error));
+      this.safely(() => this.emit('offline'));
+      this.scheduleReconnect(error);
+      return;
+    }
+    this.failAll(error);
+    this.setState('disconnected');
+    this.safely(() => this.emit('disconnect', error));
+  }
+
+  /** Rejects every operation in flight or waiting, and forgets it in the store. */
+  private failAll(error: MqttError): void {
+    for (const op of this.engine.drain()) {
+      // QoS 0 publishes without a signal are plain operations: their turn's shared promise answers for them
+      if (op instanceof Request) {
+        if (op instanceof PublishRequest) this.forget(op);
+        op.fail(error);
+      }
+    }
+  }
+
+  private scheduleReconnect(error: MqttError): void {
+    const policy = this.options.reconnect;
+    if (policy === false || this._state === 'closing' || this._state === 'closed') {
+      this.failAll(error);
+      this.setState('disconnected');
+      return;
+    }
+    const attempt = ++this.reconnectAttempt;
+    const base = Math.min(policy.maxDelay, policy.initialDelay * policy.factor ** (attempt - 1));
+    const delay = Math.round(base * (1 - policy.jitter + 2 * policy.jitter * Math.random()));
+    this.setState('reconnecting');
+    if (this.listenerCount('reconnecting') > 0) this.safely(() => this.emit('reconnecting', attempt, delay));
+    this.reconnectTimer = setTimeout(reconnectSession, delay, this);
+  }
+
+  /** @internal */
+  _reconnectNow(): void {
+    this.reconnectTimer = undefined;
+    if (this._state !== 'reconnecting') return;
+    this.startAttempt();
+  }
+
+  /** Resolves at the next successful CONNACK; rejects when the session closes. */
+  private whenConnected(): Promise<ConnackInfo> {
+    if (this.nextConnected === undefined) {
+      let resolve!: (i: ConnackInfo) => void;
+      let reject!: (e: Error) => void;
+      const promise = new Promise<ConnackInfo>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      this.nextConnected = { promise, resolve, reject };
+    }
+    return this.nextConnected.promise;
+  }
+
+  /** Subscribes again to every active subscription (the broker has no session). */
+  private resubscribe(): void {
+    if (this.subscriptions.size === 0) return;
+    const groups = new Map<string, StoredSubscription[]>();
+    for (const sub of this.subscriptions.values()) {
+      const { topicFilter: _, ...rest } = sub;
+      const key = JSON.stringify(rest);
+      const g = groups.get(key);
+      if (g === undefined) groups.set(key, [sub]);
+      else g.push(sub);
+    }
+    for (const subs of groups.values()) {
+      const first = subs[0];
+      const packet = this.buildSubscribe(
+        subs.map((s) => s.topicFilter),
+        first,
+      );
+      const req = new ControlRequest(this, packet);
+      this.sendControl(req, {}).then(
+        (ack) => {
+          const codes = (ack as SubackPacket).reasonCodes;
+          codes.forEach((c, i) => {
+            if (c >= 0x80)
+              this.report(new RejectedError(`the broker refused to restore '${subs[i].topicFilter}'`, c), '');
+          });
+        },
+        (err: unknown) => this.report(err, 'restoring subscriptions failed'),
+      );
+    }
+  }
+
+  /** Removes a publish from the store once it is acknowledged, dropped or failed. */
+  private forget(req: PublishRequest): void {
+    if (req.seq !== 0) {
+      this.store.deleteMessage(this.options.clientId, req.seq);
+      this.storeDirty = true;
+    }
+  }
+
+  /**
+   * Offline: applies the queue's bounds to a new publish. Returns a rejected
+   * promise when the publish must not be queued, undefined when it may.
+   */
+  private makeRoom(packet: PublishPacket): Promise<PublishResult> | undefined {
+    const q = this.options.offlineQueue;
+    if (packet.qos === 0 && !q.qos0) {
+      this.counters.dropped++;
+      return handled(new DroppedError(`QoS 0 publish to '${packet.topic}' dropped while offline`, 'offline'));
+    }
+    const size = packet.payload.byteLength + packet.topic.length;
+    const full = () =>
+      this.engine.pendingCount + 1 > q.maxMessages || this.engine.pendingBytes + size > q.maxBytes;
+    if (!full()) return undefined;
+    if (q.overflow === 'drop-oldest') {
+      while (full()) {
+        const old = this.engine.dropOldest();
+        if (old === undefined) break;
+        this.counters.dropped++;
+        if (old instanceof PublishRequest) {
+          this.forget(old);
+          old.fail(
+            new DroppedError(
+              `publish to '${old.packet.topic}' dropped: the offline queue overflowed`,
+              'overflow',
+            ),
+          );
+        }
+      }
+      if (!full()) return undefined;
+    }
+    this.counters.dropped++;
+    const why = `the offline queue is full (${q.maxMessages} messages, ${q.maxBytes} bytes)`;
+    return handled(
+      q.overflow === 'reject'
+        ? new DroppedError(`publish to '${packet.topic}' refused: ${why}`, 'queue-full')
+        : new DroppedError(`publish to '${packet.topic}' dropped: ${why}`, 'overflow'),
+    );
   }
 
   private dropTransport(): void {
@@ -644,8 +1037,19 @@ export class Session extends EventEmitter<SessionEvents> {
   private async closeNow(timeout: number, reasonCode: number): Promise<void> {
     const connected = this._state === 'connected';
     this.setState('closing');
+    if (this.reconnectTimer !== undefined) {
+      clearTimeout(this.reconnectTimer);
+      this.reconnectTimer = undefined;
+    }
     const req = this.connectRequest;
     if (req !== undefined) this._cancel(req, new ClosedError('the session was closed while connecting'));
+    const attempt = this.attempt;
+    if (attempt !== undefined) {
+      attempt.done = true;
+      sharedTimer.remove(attempt);
+      this.attempt = undefined;
+      this.dropTransport();
+    }
     if (connected && timeout > 0 && this.engine.inflightCount + this.engine.pendingCount > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, timeout);
@@ -660,6 +1064,7 @@ export class Session extends EventEmitter<SessionEvents> {
     if (t !== undefined) {
       this.engine.disconnect(reasonCode);
       this._flush();
+      await this.writeChain;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           t.destroy();
@@ -675,7 +1080,19 @@ export class Session extends EventEmitter<SessionEvents> {
       this.closeWaiter = undefined;
       this.transport = undefined;
     }
-    this.lost(new ClosedError());
+    this.engine.connectionLost();
+    this.disarmKeepalive();
+    // what is left stays in the store for a session that resumes; only the promises end here
+    for (const op of this.engine.drain()) if (op instanceof Request) op.fail(new ClosedError());
+    this.qos0?.reject(new ClosedError());
+    this.qos0 = undefined;
+    this.nextConnected?.reject(new ClosedError());
+    this.nextConnected = undefined;
+    try {
+      await this.store.flush();
+    } catch (err) {
+      this.report(new StoreError('the session store failed while closing', { cause: err }), '');
+    }
     for (const s of this.streams) s.end();
     this.streams.clear();
     this.routes = [];
@@ -903,6 +1320,15 @@ class SessionHandler implements EngineHandler {
   auth(p: AuthPacket): void {
     this.s._auth(p);
   }
+  stored(op: PublishOp): void {
+    if (op instanceof PublishRequest) this.s._stored(op);
+  }
+  incomingQoS2(packetId: number, added: boolean): void {
+    this.s._incomingQoS2(packetId, added);
+  }
+  expired(op: PublishOp): void {
+    if (op instanceof PublishRequest) this.s._expired(op);
+  }
   closing(error: MqttError): void {
     this.s._closing(error);
   }
@@ -910,6 +1336,17 @@ class SessionHandler implements EngineHandler {
 
 function flushSession(s: Session): void {
   s._flush();
+}
+
+function reconnectSession(s: Session): void {
+  s._reconnectNow();
+}
+
+/** A rejected promise that never counts as an unhandled rejection (callers of fire-and-forget publishes). */
+function handled<T>(error: Error): Promise<T> {
+  const p = Promise.reject(error);
+  p.catch(noop);
+  return p;
 }
 
 function noop(): void {}

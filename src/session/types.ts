@@ -13,10 +13,20 @@ import type { MqttError } from '../errors.js';
  * - `new`: constructed, never connected
  * - `connecting`: network connection and CONNECT under way
  * - `connected`: CONNACK received
- * - `disconnected`: the connection ended; `connect()` may be called again
+ * - `reconnecting`: the connection was lost; the next attempt is scheduled
+ *   (publishes wait in the offline queue)
+ * - `disconnected`: the connection ended and no reconnect is scheduled;
+ *   `connect()` may be called again
  * - `closing` / `closed`: `close()` was called; the session is done
  */
-export type SessionState = 'new' | 'connecting' | 'connected' | 'disconnected' | 'closing' | 'closed';
+export type SessionState =
+  | 'new'
+  | 'connecting'
+  | 'connected'
+  | 'reconnecting'
+  | 'disconnected'
+  | 'closing'
+  | 'closed';
 
 /** A received application message. */
 export interface Message {
@@ -86,8 +96,33 @@ export interface Subscription {
   unsubscribe(options?: OperationOptions): Promise<void>;
 }
 
+/** A snapshot of a session's counters (`session.metrics()`). */
+export interface SessionMetrics {
+  /** Application messages received / accepted for publishing. */
+  messagesIn: number;
+  messagesOut: number;
+  /** Bytes read from / written to the network. */
+  bytesIn: number;
+  bytesOut: number;
+  /** Successful reconnects (not counting the first connect). */
+  reconnects: number;
+  /** Connections lost, attempts failed, handler and store errors. */
+  errors: number;
+  /** Publishes dropped from the offline queue (overflow, expiry, QoS 0 offline). */
+  dropped: number;
+  /** QoS 1/2 operations sent and not yet acknowledged. */
+  inflight: number;
+  /** Operations waiting (offline queue, send quota). */
+  queued: number;
+  queuedBytes: number;
+}
+
 export interface SessionEvents {
   connect: [info: ConnackInfo];
+  /** A reconnect is scheduled: `attempt` counts from 1, `delay` in ms. */
+  reconnecting: [attempt: number, delay: number];
+  /** The connection was lost and the session now queues publishes. */
+  offline: [];
   disconnect: [error: MqttError | undefined];
   message: [message: Message];
   error: [error: MqttError];

@@ -142,7 +142,7 @@ describe('while connected', () => {
     const disconnect = await conn.nextPacket('disconnect');
     expect(disconnect).toMatchObject({ type: 'disconnect', reasonCode: 0x81 });
     await conn.closed;
-    expect(s.state).toBe('disconnected');
+    expect(s.state).toBe('reconnecting');
   });
 
   it('closes with 0x95 when the broker sends a packet over the maximum packet size', async () => {
@@ -186,8 +186,8 @@ describe('while connected', () => {
     expect(err?.message).toMatch(/Administrative action.*kicked/);
   });
 
-  it('fails what is in flight when the connection drops', async () => {
-    const { s, conn } = await connected();
+  it('fails what is in flight when the connection drops and reconnect is off', async () => {
+    const { s, conn } = await connected({ reconnect: false });
     const p1 = s.publish('t', 'x', { qos: 1 });
     const p2 = s.subscribe('f/#', { qos: 1 });
     await conn.nextPacket('publish');

@@ -1,0 +1,349 @@
+/**
+ * Sessions that survive: reconnect with backoff and URL rotation,
+ * credentials per attempt, subscriptions restored, in-flight replay, the
+ * offline queue and its bounds, and resuming from a store. Driven by the
+ * fake broker, which can drop connections and answer as a broker with or
+ * without a session would.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { PublishPacket, SubscribePacket } from '../../src/codec/index.js';
+import { ClosedError, DroppedError } from '../../src/errors.js';
+import { Session, type SessionOptions } from '../../src/session/index.js';
+import { MemoryStore } from '../../src/store/index.js';
+import { type FakeBroker, type FakeConnection, startFakeBroker } from '../helpers/fake-broker.js';
+
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  await Promise.all(cleanup.splice(0).map((f) => f()));
+});
+
+async function fake(): Promise<FakeBroker> {
+  const b = await startFakeBroker({ autoAck: true });
+  cleanup.push(() => b.close());
+  return b;
+}
+
+function session(options: SessionOptions): Session {
+  const s = new Session(options);
+  cleanup.push(() => s.close({ timeout: 0 }));
+  return s;
+}
+
+const FAST = { initialDelay: 10, maxDelay: 40, factor: 2, jitter: 0 };
+
+/** Takes the next connection and answers its CONNECT. */
+async function accept(b: FakeBroker, sessionPresent = false): Promise<FakeConnection> {
+  const conn = await b.nextConnection();
+  await conn.nextPacket('connect');
+  conn.send({ type: 'connack', sessionPresent, reasonCode: 0 });
+  return conn;
+}
+
+function once<T extends unknown[]>(s: Session, event: 'reconnecting' | 'offline' | 'connect'): Promise<T> {
+  return new Promise((resolve) => s.once(event, (...args: unknown[]) => resolve(args as T)));
+}
+
+describe('reconnect', () => {
+  it('reconnects after the connection drops, with events and a count', async () => {
+    const b = await fake();
+    const s = session({ url: b.url, reconnect: FAST });
+    const c = s.connect();
+    const first = await accept(b);
+    await c;
+    const offline = once(s, 'offline');
+    const reconnecting = once<[number, number]>(s, 'reconnecting');
+    const back = once(s, 'connect');
+    first.destroy();
+    await offline;
+    expect(await reconnecting).toEqual([1, 10]);
+    expect(s.state).toBe('reconnecting');
+    await accept(b);
+    await back;
+    expect(s.state).toBe('connected');
+    expect(s.metrics().reconnects).toBe(1);
+  });
+
+  it('backs off by the factor up to the maximum delay', async () => {
+    const b = await fake();
+    const s = session({ url: b.url, reconnect: FAST });
+    const c = s.connect();
+    (await accept(b)).destroy();
+    await c.catch(() => undefined);
+    const delays: number[] = [];
+    const fourth = new Promise<void>((resolve) => {
+      s.on('reconnecting', (attempt, delay) => {
+        delays.push(delay);
+        if (attempt === 4) resolve();
+      });
+    });
+    // refuse three attempts: close each connection on its CONNECT
+    for (let i = 0; i < 3; i++) (await b.nextConnection()).destroy();
+    await fourth;
+    expect(delays).toEqual([10, 20, 40, 40]);
+  });
+
+  it('jitters each delay within the bound', async () => {
+    const b = await fake();
+    const s = session({ url: b.url, reconnect: { initialDelay: 1000, jitter: 0.5 } });
+    const c = s.connect();
+    const conn = await accept(b);
+    await c;
+    const r = once<[number, number]>(s, 'reconnecting');
+    conn.destroy();
+    const [, delay] = await r;
+    expect(delay).toBeGreaterThanOrEqual(500);
+    expect(delay).toBeLessThanOrEqual(1500);
+  });
+
+  it('rotates to the next URL when a connection attempt fails', async () => {
+    const dead = await startFakeBroker();
+    const deadUrl = dead.url;
+    await dead.close();
+    const b = await fake();
+    const s = session({ url: [deadUrl, b.url], reconnect: FAST });
+    const c = s.connect();
+    await accept(b);
+    await c;
+    expect(s.state).toBe('connected');
+  });
+
+  it('asks the credentials hook before every attempt', async () => {
+    const b = await fake();
+    let n = 0;
+    const s = session({
+      url: b.url,
+      reconnect: FAST,
+      credentials: async () => ({ username: 'dev', password: `token-${++n}` }),
+    });
+    const c = s.connect();
+    const first = await b.nextConnection();
+    const p1 = await first.nextPacket('connect');
+    first.send({ type: 'connack', sessionPresent: false, reasonCode: 0 });
+    await c;
+    first.destroy();
+    const second = await b.nextConnection();
+    const p2 = await second.nextPacket('connect');
+    expect([p1, p2].map((p) => Buffer.from((p as { password: Uint8Array }).password).toString())).toEqual([
+      'token-1',
+      'token-2',
+    ]);
+  });
+
+  it('resolves close() at once while reconnecting, and rejects what waits', async () => {
+    const b = await fake();
+    const s = session({ url: b.url, reconnect: { initialDelay: 60_000, jitter: 0 } });
+    const c = s.connect();
+    const conn = await accept(b);
+    await c;
+    const r = once(s, 'reconnecting');
+    conn.destroy();
+    await r;
+    const queued = s.publish('q', 'x', { qos: 1 });
+    const t0 = Date.now();
+    await s.close();
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(s.state).toBe('closed');
+    await expect(queued).rejects.toBeInstanceOf(ClosedError);
+    await expect(s.connect()).rejects.toBeInstanceOf(ClosedError);
+  });
+});
+
+describe('after a reconnect', () => {
+  it('restores every subscription when the broker has no session, with its options and handler', async () => {
+    const b = await fake();
+    const s = session({ url: b.url, reconnect: FAST });
+    const c = s.connect();
+    const first = await accept(b);
+    await c;
+    const got: string[] = [];
+    await s.subscribe(['a/+', 'b/#'], { qos: 1, noLocal: true }, (m) => got.push(m.topic));
+    await s.subscribe('c', { qos: 2 });
+    first.destroy();
+    const second = await accept(b, false);
+    const subs: SubscribePacket[] = [
+      (await second.nextPacket('subscribe')) as SubscribePacket,
+      (await second.nextPacket('subscribe')) as SubscribePacket,
+    ];
+    const restored = subs.flatMap((p) => p.subscriptions.map((x) => [x.topicFilter, x.qos, x.noLocal]));
+    expect(restored.sort()).toEqual([
+      ['a/+', 1, true],
+      ['b/#', 1, true],
+      ['c', 2, false],
+    ]);
+    second.send({
+      type: 'publish',
+      topic: 'a/1',
+      payload: Buffer.from('x'),
+      qos: 0,
+      retain: false,
+      dup: false,
+    });
+    const it = s.messages('a/#');
+    second.send({
+      type: 'publish',
+      topic: 'a/2',
+      payload: Buffer.from('x'),
+      qos: 0,
+      retain: false,
+      dup: false,
+    });
+    await it.next();
+    expect(got).toContain('a/2');
+  });
+
+  it('sends no SUBSCRIBE when the broker kept the session', async () => {
+    const b = await fake();
+    const s = session({ url: b.url, reconnect: FAST, clean: false, sessionExpiry: 60 });
+    const c = s.connect();
+    const first = await accept(b);
+    await c;
+    await s.subscribe('kept/#', { qos: 1 });
+    first.destroy();
+    const back = once(s, 'connect');
+    const second = await accept(b, true);
+    await back;
+    await s.publish('probe', 'x', { qos: 1 });
+    expect(second.packets.map((p) => p.type)).toEqual(['connect', 'publish']);
+  });
+
+  it('replays what was in flight, with DUP and the same packet id, before what was queued', async () => {
+    const b = await startFakeBroker();
+    cleanup.push(() => b.close());
+    const s = session({ url: b.url, reconnect: FAST, clean: false, sessionExpiry: 60 });
+    const c = s.connect();
+    const first = await accept(b);
+    await c;
+    const inflight = s.publish('order/t', 'first', { qos: 1 });
+    const sent = (await first.nextPacket('publish')) as PublishPacket;
+    const offline = once(s, 'offline');
+    first.destroy();
+    await offline;
+    const queued = s.publish('order/t', 'second', { qos: 1 });
+    expect(s.metrics().queued).toBe(1);
+    const second = await accept(b, true);
+    const replayed = (await second.nextPacket('publish')) as PublishPacket;
+    const next = (await second.nextPacket('publish')) as PublishPacket;
+    expect([replayed.dup, replayed.packetId, Buffer.from(replayed.payload).toString()]).toEqual([
+      true,
+      sent.packetId,
+      'first',
+    ]);
+    expect([next.dup, Buffer.from(next.payload).toString()]).toEqual([false, 'second']);
+    second.send({ type: 'puback', packetId: replayed.packetId as number });
+    second.send({ type: 'puback', packetId: next.packetId as number });
+    await expect(inflight).resolves.toMatchObject({ reasonCode: 0 });
+    await expect(queued).resolves.toMatchObject({ reasonCode: 0 });
+  });
+});
+
+describe('the offline queue', () => {
+  async function offline(options: Partial<SessionOptions>): Promise<{ s: Session; b: FakeBroker }> {
+    const b = await fake();
+    const s = session({ url: b.url, reconnect: { initialDelay: 60_000, jitter: 0 }, ...options });
+    const c = s.connect();
+    const conn = await accept(b);
+    await c;
+    const off = once(s, 'offline');
+    conn.destroy();
+    await off;
+    return { s, b };
+  }
+
+  it("refuses past its bounds with 'reject'", async () => {
+    const { s } = await offline({ offlineQueue: { maxMessages: 2 } });
+    const kept = [s.publish('q', '1', { qos: 1 }), s.publish('q', '2', { qos: 1 })];
+    const err = (await s.publish('q', '3', { qos: 1 }).catch((e: unknown) => e)) as DroppedError;
+    expect(err).toBeInstanceOf(DroppedError);
+    expect(err.reason).toBe('queue-full');
+    expect(s.metrics()).toMatchObject({ queued: 2, dropped: 1 });
+    for (const p of kept) p.catch(() => undefined);
+  });
+
+  it("drops the oldest with 'drop-oldest' and the newest with 'drop-newest'", async () => {
+    const a = await offline({ offlineQueue: { maxMessages: 2, overflow: 'drop-oldest' } });
+    const oldest = a.s.publish('q', '1', { qos: 1 });
+    a.s.publish('q', '2', { qos: 1 }).catch(() => undefined);
+    a.s.publish('q', '3', { qos: 1 }).catch(() => undefined);
+    const e1 = (await oldest.catch((e: unknown) => e)) as DroppedError;
+    expect(e1.reason).toBe('overflow');
+    expect(a.s.metrics().queued).toBe(2);
+
+    const n = await offline({ offlineQueue: { maxBytes: 10, overflow: 'drop-newest' } });
+    n.s.publish('q', '12345', { qos: 1 }).catch(() => undefined);
+    const e2 = (await n.s.publish('q', '123456789', { qos: 1 }).catch((e: unknown) => e)) as DroppedError;
+    expect(e2.reason).toBe('overflow');
+    expect(n.s.metrics().queuedBytes).toBe(6);
+  });
+
+  it('drops QoS 0 while offline unless asked to queue it', async () => {
+    const a = await offline({});
+    const e = (await a.s.publish('q', 'x').catch((err: unknown) => err)) as DroppedError;
+    expect(e.reason).toBe('offline');
+    const q = await offline({ offlineQueue: { qos0: true } });
+    q.s.publish('q', 'x').catch(() => undefined);
+    expect(q.s.metrics().queued).toBe(1);
+  });
+
+  it('sends queued messages in order on reconnect and drops the expired', async () => {
+    const b = await fake();
+    const s = session({ url: b.url, reconnect: { initialDelay: 1300, jitter: 0 } });
+    const c = s.connect();
+    const first = await accept(b);
+    await c;
+    const off = once(s, 'offline');
+    first.destroy();
+    await off;
+    const short = s.publish('exp/t', 'gone', { qos: 1, properties: { messageExpiryInterval: 1 } });
+    const sends = [1, 2, 3].map((i) =>
+      s.publish('exp/t', `m${i}`, { qos: 1, properties: { messageExpiryInterval: 60 } }),
+    );
+    const second = await accept(b);
+    const e = (await short.catch((err: unknown) => err)) as DroppedError;
+    expect(e.reason).toBe('expired');
+    await Promise.all(sends);
+    const wire = second.packets.filter((p) => p.type === 'publish') as PublishPacket[];
+    expect(wire.map((p) => Buffer.from(p.payload).toString())).toEqual(['m1', 'm2', 'm3']);
+    // the interval left is sent, not the original one
+    expect(wire[0].properties?.messageExpiryInterval).toBeLessThanOrEqual(59);
+  });
+});
+
+describe('resuming from a store', () => {
+  it('a new session with the same store and client id replays what the old one left', async () => {
+    const b = await startFakeBroker();
+    cleanup.push(() => b.close());
+    const store = new MemoryStore();
+    const options = {
+      url: b.url,
+      clientId: 'resume-1',
+      clean: false,
+      sessionExpiry: 60,
+      store,
+      reconnect: false,
+    } as const;
+    const a = new Session(options);
+    const c = a.connect();
+    const conn = await accept(b);
+    await c;
+    const lost = a.publish('resume/t', 'unacked', { qos: 2 });
+    const sent = (await conn.nextPacket('publish')) as PublishPacket;
+    await a.close({ timeout: 0 });
+    await expect(lost).rejects.toBeInstanceOf(ClosedError);
+    expect((await store.load('resume-1')).messages).toHaveLength(1);
+
+    const s = session(options);
+    const c2 = s.connect();
+    const conn2 = await accept(b, true);
+    await c2;
+    const replayed = (await conn2.nextPacket('publish')) as PublishPacket;
+    expect([replayed.packetId, replayed.dup, Buffer.from(replayed.payload).toString()]).toEqual([
+      sent.packetId,
+      true,
+      'unacked',
+    ]);
+    conn2.send({ type: 'pubrec', packetId: replayed.packetId as number });
+    await conn2.nextPacket('pubrel');
+    conn2.send({ type: 'pubcomp', packetId: replayed.packetId as number });
+    await expect.poll(async () => (await store.load('resume-1')).messages.length).toBe(0);
+  });
+});
