@@ -32,18 +32,32 @@ export {
 export {
   type Authenticator,
   type ConnackInfo,
+  type Credentials,
   type Message,
   type MessageHandler,
   MessageStream,
+  type OfflineQueueOptions,
   type OperationOptions,
   type PublishOptions,
   type PublishResult,
+  type ReconnectOptions,
   Session,
   type SessionEvents,
+  type SessionMetrics,
   type SessionOptions,
   type SessionState,
   type SubscribeOptions,
   type Subscription,
   type WillOptions,
 } from './session/index.js';
+export {
+  FileStore,
+  FileStoreError,
+  type FileStoreOptions,
+  MemoryStore,
+  type PersistedSession,
+  type SessionStore,
+  type StoredMessage,
+  type StoredSubscription,
+} from './store/index.js';
 export type { TlsOptions, WebSocketOptions } from './transport/types.js';

@@ -1,5 +1,13 @@
 export { MessageStream } from './message-stream.js';
-export { type Authenticator, DEFAULTS, type SessionOptions, type WillOptions } from './options.js';
+export {
+  type Authenticator,
+  type Credentials,
+  DEFAULTS,
+  type OfflineQueueOptions,
+  type ReconnectOptions,
+  type SessionOptions,
+  type WillOptions,
+} from './options.js';
 export { Session } from './session.js';
 export type {
   ConnackInfo,
@@ -9,6 +17,7 @@ export type {
   PublishOptions,
   PublishResult,
   SessionEvents,
+  SessionMetrics,
   SessionState,
   SubscribeOptions,
   Subscription,

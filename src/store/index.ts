@@ -1,3 +1,4 @@
+export { FileStore, FileStoreError, type FileStoreOptions } from './file.js';
 export { MemoryStore } from './memory.js';
 export { decodeMessage, decodeSubscription, encodeMessage, encodeSubscription } from './record.js';
 export type { PersistedSession, SessionStore, StoredMessage, StoredSubscription } from './types.js';
