@@ -32,16 +32,13 @@ import type {
   Subscription as WireSubscription,
 } from '../codec/types.js';
 import {
-  AbortError,
   ClosedError,
   ConnectionError,
   DroppedError,
-  EncodeError,
   InvalidArgumentError,
   MqttError,
   RejectedError,
   StoreError,
-  TimeoutError,
 } from '../errors.js';
 import {
   ClientEngine,
@@ -51,11 +48,21 @@ import {
   type PublishOp,
 } from '../protocol/engine.js';
 import { matchFilter, topicMatches } from '../router/match.js';
-import type { PersistedSession, SessionStore, StoredMessage, StoredSubscription } from '../store/types.js';
+import type { PersistedSession, SessionStore, StoredSubscription } from '../store/types.js';
 import { openTransport } from '../transport/index.js';
 import type { Transport } from '../transport/types.js';
 import { MessageStream } from './message-stream.js';
 import { type ResolvedOptions, resolveOptions, type SessionOptions, toBytes } from './options.js';
+import {
+  Attempt,
+  type Cancellable,
+  ConnectRequest,
+  ControlRequest,
+  PublishRequest,
+  Request,
+  type Route,
+  SubscriptionHandle,
+} from './requests.js';
 import { sharedTimer, type Timed } from './timer.js';
 import type {
   ConnackInfo,
@@ -70,158 +77,10 @@ import type {
   SubscribeOptions,
   Subscription,
 } from './types.js';
+import { filterList, handled, noop, redact, toArgumentError } from './util.js';
 
 const QOS0_RESULT: PublishResult = Object.freeze({ reasonCode: 0, properties: undefined });
 const V4_CONNACK = [0x00, 0x84, 0x85, 0x88, 0x86, 0x87];
-
-interface Cancellable {
-  readonly settled: boolean;
-  fail(error: Error): void;
-}
-
-/** An operation's promise, timeout and abort, in one object (no closure per message). */
-abstract class Request<T> implements Timed, Cancellable {
-  deadline = 0;
-  timerBucket: Timed['timerBucket'] = undefined;
-  timerPrev: Timed | undefined = undefined;
-  timerNext: Timed | undefined = undefined;
-  settled = false;
-  resolve!: (value: T) => void;
-  reject!: (error: Error) => void;
-  private signal: AbortSignal | undefined = undefined;
-  private onAbort: (() => void) | undefined = undefined;
-
-  constructor(readonly session: Session) {}
-
-  /** Creates the promise and arms timeout and signal. */
-  start(timeout: number, signal: AbortSignal | undefined): Promise<T> {
-    const promise = new Promise<T>((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
-    if (timeout > 0) {
-      this.deadline = Date.now() + timeout;
-      sharedTimer.add(this);
-    }
-    if (signal !== undefined) {
-      this.signal = signal;
-      this.onAbort = () => this.session._cancel(this, new AbortError(`${this.describe()} was aborted`));
-      signal.addEventListener('abort', this.onAbort, { once: true });
-    }
-    return promise;
-  }
-
-  succeed(value: T): void {
-    if (this.settled) return;
-    this.done();
-    this.resolve(value);
-  }
-
-  fail(error: Error): void {
-    if (this.settled) return;
-    this.done();
-    this.reject(error);
-  }
-
-  private done(): void {
-    this.settled = true;
-    if (this.timerBucket !== undefined) sharedTimer.remove(this);
-    if (this.onAbort !== undefined) this.signal?.removeEventListener('abort', this.onAbort);
-  }
-
-  expire(): void {
-    if (!this.settled) this.session._cancel(this, new TimeoutError(`${this.describe()} timed out`));
-  }
-
-  abstract describe(): string;
-}
-
-class PublishRequest extends Request<PublishResult> implements PublishOp, StoredMessage {
-  packetId = 0;
-  stage: 0 | 1 | 2 = 0;
-  seq = 0;
-  expiresAt = 0;
-  constructor(
-    session: Session,
-    readonly packet: PublishPacket,
-  ) {
-    super(session);
-  }
-
-  /** A message a previous session left in the store: nobody waits on it. */
-  static restored(session: Session, m: StoredMessage): PublishRequest {
-    const req = new PublishRequest(session, m.packet);
-    req.seq = m.seq;
-    req.packetId = m.packetId;
-    req.stage = m.stage;
-    req.expiresAt = m.expiresAt;
-    req.resolve = noop;
-    req.reject = noop;
-    return req;
-  }
-  describe(): string {
-    return `publish to '${this.packet.topic}' (QoS ${this.packet.qos})`;
-  }
-}
-
-class ControlRequest extends Request<SubackPacket | UnsubackPacket> implements ControlOp {
-  packetId = 0;
-  stage = 0;
-  constructor(
-    session: Session,
-    readonly packet: SubscribePacket | UnsubscribePacket,
-  ) {
-    super(session);
-  }
-  describe(): string {
-    const p = this.packet;
-    const filters = p.type === 'subscribe' ? p.subscriptions.map((s) => s.topicFilter) : p.topicFilters;
-    return `${p.type} ${filters.map((f) => `'${f}'`).join(', ')}`;
-  }
-}
-
-class ConnectRequest extends Request<ConnackInfo> {
-  describe(): string {
-    return `connect to ${this.session.url}`;
-  }
-}
-
-/** One connection attempt: its deadline covers transport, credentials and CONNACK. */
-class Attempt implements Timed {
-  deadline = 0;
-  done = false;
-  timerBucket: Timed['timerBucket'] = undefined;
-  timerPrev: Timed | undefined = undefined;
-  timerNext: Timed | undefined = undefined;
-  constructor(
-    readonly session: Session,
-    readonly url: string,
-  ) {}
-  expire(): void {
-    if (!this.done)
-      this.session._attemptFailed(this, new TimeoutError(`connect to ${redact(this.url)} timed out`));
-  }
-}
-
-/** A handler bound to a filter by one `subscribe()` call. */
-interface Route {
-  readonly filter: string;
-  readonly handler: MessageHandler | undefined;
-  readonly owner: SubscriptionHandle;
-}
-
-class SubscriptionHandle implements Subscription {
-  active = true;
-  constructor(
-    private readonly session: Session,
-    readonly filters: readonly string[],
-    readonly reasonCodes: readonly number[],
-    readonly properties: AckProperties | undefined,
-  ) {}
-  unsubscribe(options?: OperationOptions): Promise<void> {
-    return this.session._unsubscribeHandle(this, options);
-  }
-}
 
 export class Session extends EventEmitter<SessionEvents> {
   /** Where this session connects (without credentials). */
@@ -1340,51 +1199,4 @@ function flushSession(s: Session): void {
 
 function reconnectSession(s: Session): void {
   s._reconnectNow();
-}
-
-/** A rejected promise that never counts as an unhandled rejection (callers of fire-and-forget publishes). */
-function handled<T>(error: Error): Promise<T> {
-  const p = Promise.reject(error);
-  p.catch(noop);
-  return p;
-}
-
-function noop(): void {}
-
-function filterList(filters: string | readonly string[], field: string): string[] {
-  const list = typeof filters === 'string' ? [filters] : Array.isArray(filters) ? [...filters] : undefined;
-  if (list === undefined || list.length === 0) {
-    throw new InvalidArgumentError(field, 'must be a topic filter or a non-empty array of them');
-  }
-  for (let i = 0; i < list.length; i++) {
-    if (!isValidTopicFilter(list[i])) {
-      throw new InvalidArgumentError(
-        typeof filters === 'string' ? field : `${field}[${i}]`,
-        `'${String(list[i])}' is not a valid topic filter`,
-      );
-    }
-  }
-  return list;
-}
-
-/** An encoder complaint about what the caller passed, as the API's error. */
-function toArgumentError(err: unknown): Error {
-  if (err instanceof EncodeError) {
-    return new InvalidArgumentError(err.field, err.message.slice(err.field.length + 2), err.reasonCode, {
-      cause: err,
-    });
-  }
-  return err as Error;
-}
-
-/** The URL without user info, for messages. */
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    return u.href;
-  } catch {
-    return url.replace(/\/\/[^@/]*@/, '//');
-  }
 }

@@ -1,0 +1,51 @@
+/** Small helpers of the session layer. */
+
+import { isValidTopicFilter } from '../codec/topic.js';
+import { EncodeError, InvalidArgumentError } from '../errors.js';
+
+/** A rejected promise that never counts as an unhandled rejection (callers of fire-and-forget publishes). */
+export function handled<T>(error: Error): Promise<T> {
+  const p = Promise.reject(error);
+  p.catch(noop);
+  return p;
+}
+
+export function noop(): void {}
+
+export function filterList(filters: string | readonly string[], field: string): string[] {
+  const list = typeof filters === 'string' ? [filters] : Array.isArray(filters) ? [...filters] : undefined;
+  if (list === undefined || list.length === 0) {
+    throw new InvalidArgumentError(field, 'must be a topic filter or a non-empty array of them');
+  }
+  for (let i = 0; i < list.length; i++) {
+    if (!isValidTopicFilter(list[i])) {
+      throw new InvalidArgumentError(
+        typeof filters === 'string' ? field : `${field}[${i}]`,
+        `'${String(list[i])}' is not a valid topic filter`,
+      );
+    }
+  }
+  return list;
+}
+
+/** An encoder complaint about what the caller passed, as the API's error. */
+export function toArgumentError(err: unknown): Error {
+  if (err instanceof EncodeError) {
+    return new InvalidArgumentError(err.field, err.message.slice(err.field.length + 2), err.reasonCode, {
+      cause: err,
+    });
+  }
+  return err as Error;
+}
+
+/** The URL without user info, for messages. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.href;
+  } catch {
+    return url.replace(/\/\/[^@/]*@/, '//');
+  }
+}
