@@ -50,12 +50,15 @@ export {
   type Subscription,
   type WillOptions,
 } from './session/index.js';
+export { type JwtAlgorithm, type JwtCredentialsOptions, jwtCredentials } from './session/jwt.js';
 export {
   FileStore,
   FileStoreError,
   type FileStoreOptions,
   MemoryStore,
   type PersistedSession,
+  RedisStore,
+  type RedisStoreOptions,
   type SessionStore,
   type StoredMessage,
   type StoredSubscription,

@@ -1,0 +1,409 @@
+/**
+ * `RedisStore`: session state in Redis, so a session can resume in another
+ * process or on another machine.
+ *
+ * Three keys per client id, all sharing the hash tag `{id:<client id>}` so
+ * they live in one Redis Cluster slot (multi-key commands such as the DEL of
+ * `clear()` work on a cluster):
+ *
+ *   <prefix>{id:<base64url of the UTF-8 client id>}:m    hash seq -> message record (record.ts)
+ *   <prefix>{id:<base64url of the UTF-8 client id>}:q2   set of incoming QoS 2 packet ids
+ *   <prefix>{id:<base64url of the UTF-8 client id>}:s    hash topic filter -> subscription JSON
+ *
+ * The client id is encoded (base64url, which has no `{`, `}` or `:`) so any
+ * id, the empty one included, gives keys that no other id gives.
+ *
+ * Mutations only append commands to a pending pipeline; `flush()` sends
+ * everything pending in one round trip. A flush is not a transaction: if the
+ * connection fails in the middle, some of its commands may have been applied
+ * (every command the store sends is idempotent, so a resend is harmless).
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+import { ClosedError, InvalidArgumentError } from '../errors.js';
+import { decodeMessage, decodeSubscription, encodeMessage, encodeSubscription } from './record.js';
+import type { PersistedSession, SessionStore, StoredMessage, StoredSubscription } from './types.js';
+
+export interface RedisStoreOptions {
+  /**
+   * Where to connect (`redis://[user:password@]host:port[/db]`, `rediss://` for TLS) when the
+   * store makes its own client; `redis://127.0.0.1:6379` when neither `url` nor `client` is given.
+   */
+  url?: string;
+  /**
+   * An ioredis client to use instead of making one. The store neither configures nor closes it
+   * (nor handles its 'error' events). `flush()` and `load()` still reject once out 2 s without a
+   * ready connection, but the client's settings decide whether a connection that stops
+   * answering is ever dropped (`socketTimeout`) and when its queued commands are given up.
+   */
+  client?: Redis;
+  /** Prepended to every key. @default 'mqttkit:' */
+  prefix?: string;
+}
+
+/**
+ * How the store's own client behaves when Redis goes away: commands issued
+ * while it is disconnected wait in the offline queue (so a blip, a restart or
+ * a failover is ridden out), and every command waiting, queued or sent
+ * without an answer, fails after at most two reconnection attempts
+ * (`maxRetriesPerRequest: 1`) spaced at most 500 ms apart, each bounded by
+ * `connectTimeout`. A server that accepts the connection but stops answering
+ * is dropped after `socketTimeout`. ioredis's defaults would make a command
+ * wait for 20 attempts, or forever with `maxRetriesPerRequest: null`.
+ */
+const OWN_CLIENT_OPTIONS: RedisOptions = {
+  maxRetriesPerRequest: 1,
+  enableOfflineQueue: true,
+  retryStrategy: (times) => Math.min(times * 100, 500),
+  connectTimeout: 1_000,
+  socketTimeout: 2_000,
+};
+
+/**
+ * `flush()` and `load()` reject once they have been out this long while the
+ * connection is not ready (lost, or not yet made), whatever the client's
+ * settings; while it is ready they wait (the own client's `socketTimeout`
+ * drops a connection that stops answering). ioredis does not bound this
+ * itself for commands that were sent just before the connection was lost: it
+ * keeps them to resend once ready, and fails them only if no reconnection
+ * even gets as far as a TCP connection (a Redis behind a proxy or a load
+ * balancer that accepts and then says nothing would hold them forever).
+ */
+const OUTAGE_MS = 2_000;
+
+/** A flush or load out on the connection; `deadline` is 0 while the connection is ready. */
+interface InFlight {
+  abort(err: Error): void;
+  started: number;
+  deadline: number;
+}
+
+interface Keys {
+  m: string;
+  q2: string;
+  s: string;
+}
+
+type Pipeline = ReturnType<Redis['pipeline']>;
+
+/** One `flush()`: its outcome never rejects (the error, or undefined); `settled` once it is known. */
+interface FlushRecord {
+  settled: boolean;
+  outcome: Promise<Error | undefined>;
+}
+
+/** Lone UTF-16 surrogates: they have no UTF-8 form, so two such ids would share keys. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * A `SessionStore` in Redis. `durable` is true: a resolved `flush()` means
+ * Redis has applied every change, so the changes survive a crash of this
+ * process. They are only as durable as the Redis server's own persistence:
+ * with `appendonly yes` and `appendfsync always` they survive a crash of
+ * Redis too; with `appendfsync everysec` (the usual setting) a Redis crash can
+ * lose about the last second; with RDB snapshots only, or no persistence,
+ * everything since the last snapshot. Replication is asynchronous: a failover
+ * can lose what the old primary had not yet sent to its replica.
+ *
+ * When Redis is unreachable, `flush()` and `load()` reject once they have
+ * been out 2 s and the connection is not ready (sooner when the store's own
+ * client gives up first, as it does within a few hundred ms when connections
+ * are refused); the own client also drops a connection that stops answering
+ * for 2 s. So with the own client they never hang: a flush against a dead or
+ * hung Redis fails within about 2 s. The commands of a flush that rejected
+ * this way may still be applied when the client reconnects, in order, before
+ * any later one.
+ */
+export class RedisStore implements SessionStore {
+  readonly durable = true;
+  readonly #client: Redis;
+  readonly #owned: boolean;
+  readonly #prefix: string;
+  /** Commands appended since the last flush, and what each one is (for errors: command, key, field). */
+  #pending: Pipeline | undefined;
+  #ops: string[] = [];
+  #lastFlush: FlushRecord | undefined;
+  #lastConnectionError: Error | undefined;
+  #inFlight = new Set<InFlight>();
+  #outageTimer: NodeJS.Timeout | undefined;
+  readonly #onDown = (): void => this.#down();
+  readonly #onReady = (): void => this.#ready();
+  readonly #onError = (err: Error): void => {
+    this.#lastConnectionError = err;
+  };
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  /** The keys of the client id used last: sessions change state in bursts for one client. */
+  #cachedId: string | undefined;
+  #cachedKeys: Keys | undefined;
+
+  constructor(options: RedisStoreOptions = {}) {
+    if (typeof options !== 'object' || options === null)
+      throw new InvalidArgumentError('options', 'must be an object');
+    const { url, client, prefix = 'mqttkit:' } = options;
+    if (url !== undefined && client !== undefined)
+      throw new InvalidArgumentError('options.url', 'cannot be given with options.client');
+    if (url !== undefined && (typeof url !== 'string' || !/^rediss?:\/\//.test(url)))
+      throw new InvalidArgumentError('options.url', 'must be a redis:// or rediss:// URL');
+    if (client !== undefined && typeof (client as Partial<Redis>)?.pipeline !== 'function')
+      throw new InvalidArgumentError('options.client', 'must be an ioredis Redis client');
+    if (typeof prefix !== 'string') throw new InvalidArgumentError('options.prefix', 'must be a string');
+    this.#prefix = prefix;
+    this.#owned = client === undefined;
+    this.#client = client ?? new Redis(url ?? 'redis://127.0.0.1:6379', { ...OWN_CLIENT_OPTIONS });
+    // On its own client, connection errors reach callers through the operations that fail,
+    // the last one named in the error (and the listener stops ioredis printing each one). A
+    // client passed in keeps its own error handling.
+    if (this.#owned) this.#client.on('error', this.#onError);
+    this.#client.on('close', this.#onDown);
+    this.#client.on('end', this.#onDown);
+    this.#client.on('ready', this.#onReady);
+  }
+
+  #keys(clientId: string): Keys {
+    if (clientId === this.#cachedId && this.#cachedKeys !== undefined) return this.#cachedKeys;
+    if (typeof clientId !== 'string') throw new InvalidArgumentError('clientId', 'must be a string');
+    if (LONE_SURROGATE.test(clientId))
+      throw new InvalidArgumentError('clientId', 'is not valid UTF-16 (it holds a lone surrogate)');
+    const base = `${this.#prefix}{id:${Buffer.from(clientId, 'utf8').toString('base64url')}}:`;
+    const keys = { m: `${base}m`, q2: `${base}q2`, s: `${base}s` };
+    this.#cachedId = clientId;
+    this.#cachedKeys = keys;
+    return keys;
+  }
+
+  /** The pending pipeline, to append one command described by `op`. */
+  #queue(op: string): Pipeline {
+    if (this.#closed) throw new ClosedError('The RedisStore is closed');
+    this.#ops.push(op);
+    if (this.#pending === undefined) this.#pending = this.#client.pipeline();
+    return this.#pending;
+  }
+
+  async load(clientId: string): Promise<PersistedSession> {
+    if (this.#closed) throw new ClosedError('The RedisStore is closed');
+    const k = this.#keys(clientId);
+    // Send what is pending first: the reads then see it (one connection keeps the order).
+    const writes = this.#pending !== undefined ? this.flush() : undefined;
+    const names = [`HGETALL ${k.m}`, `SMEMBERS ${k.q2}`, `HGETALL ${k.s}`];
+    const reads = this.#track(this.#client.pipeline().hgetallBuffer(k.m).smembers(k.q2).hgetall(k.s).exec());
+    const [, results] = await Promise.all([
+      writes,
+      reads.catch((err: unknown) => {
+        throw commandError(names.join(', '), err, 3, 3, this.#lastConnectionError);
+      }),
+    ]);
+    if (results === null || results.length !== 3) throw new Error('RedisStore: load got no replies');
+    for (const [i, [err]] of results.entries()) {
+      if (err) throw commandError(names[i], err, 1, 3);
+    }
+    const messageHash = results[0][1] as Record<string, Buffer>;
+    const ids = results[1][1] as string[];
+    const subscriptionHash = results[2][1] as Record<string, string>;
+
+    const messages: StoredMessage[] = [];
+    for (const [field, record] of Object.entries(messageHash ?? {})) {
+      try {
+        messages.push(decodeMessage(record));
+      } catch (err) {
+        throw new Error(`RedisStore: ${k.m} field ${field}: ${(err as Error).message}`);
+      }
+    }
+    messages.sort((a, b) => a.seq - b.seq);
+    const incomingQoS2 = (ids ?? []).map(Number).sort((a, b) => a - b);
+    const subscriptions: StoredSubscription[] = [];
+    for (const [field, text] of Object.entries(subscriptionHash ?? {})) {
+      try {
+        subscriptions.push(decodeSubscription(text));
+      } catch (err) {
+        throw new Error(`RedisStore: ${k.s} field ${field}: ${(err as Error).message}`);
+      }
+    }
+    return { messages, incomingQoS2, subscriptions };
+  }
+
+  putMessage(clientId: string, message: StoredMessage): void {
+    const key = this.#keys(clientId).m;
+    const record = encodeMessage(message);
+    const seq = String(message.seq);
+    this.#queue(`HSET ${key} ${seq}`).hset(key, seq, record);
+  }
+
+  deleteMessage(clientId: string, seq: number): void {
+    const key = this.#keys(clientId).m;
+    this.#queue(`HDEL ${key} ${seq}`).hdel(key, String(seq));
+  }
+
+  addIncomingQoS2(clientId: string, packetId: number): void {
+    const key = this.#keys(clientId).q2;
+    this.#queue(`SADD ${key} ${packetId}`).sadd(key, String(packetId));
+  }
+
+  deleteIncomingQoS2(clientId: string, packetId: number): void {
+    const key = this.#keys(clientId).q2;
+    this.#queue(`SREM ${key} ${packetId}`).srem(key, String(packetId));
+  }
+
+  putSubscription(clientId: string, subscription: StoredSubscription): void {
+    const key = this.#keys(clientId).s;
+    const text = encodeSubscription(subscription);
+    this.#queue(`HSET ${key} ${subscription.topicFilter}`).hset(key, subscription.topicFilter, text);
+  }
+
+  deleteSubscription(clientId: string, topicFilter: string): void {
+    const key = this.#keys(clientId).s;
+    this.#queue(`HDEL ${key} ${topicFilter}`).hdel(key, topicFilter);
+  }
+
+  /**
+   * Sends every pending command in one pipeline and resolves when Redis has
+   * answered them all. Rejects with an Error naming the first command that
+   * failed (command, key and field; never the record). Flushes settle in
+   * call order: one that is called while an earlier one is still out also
+   * waits for it, and rejects with its error if it failed, since the
+   * changes made before the call are then not all in Redis.
+   */
+  flush(): Promise<void> {
+    const pipeline = this.#pending;
+    const ops = this.#ops;
+    this.#pending = undefined;
+    this.#ops = [];
+    const earlier =
+      this.#lastFlush !== undefined && !this.#lastFlush.settled ? this.#lastFlush.outcome : undefined;
+    // exec() now, not after the earlier flush: one connection keeps the order, and this
+    // flush's round trip overlaps the earlier one's.
+    const own = pipeline !== undefined ? this.#exec(pipeline, ops) : undefined;
+    const record: FlushRecord = { settled: false, outcome: Promise.resolve(undefined) };
+    record.outcome = (async () => {
+      const [before, mine] = await Promise.all([earlier, own]);
+      record.settled = true;
+      return mine ?? before;
+    })();
+    this.#lastFlush = record;
+    return record.outcome.then((err) => {
+      if (err !== undefined) throw err;
+    });
+  }
+
+  /** Execs one pipeline; the outcome is the error to report, or undefined. Never rejects. */
+  async #exec(pipeline: Pipeline, ops: string[]): Promise<Error | undefined> {
+    let results: [Error | null, unknown][] | null;
+    try {
+      results = await this.#track(pipeline.exec());
+    } catch (err) {
+      const what = ops.length > 1 ? `${ops[0]} and the ${ops.length - 1} commands after it` : ops[0];
+      return commandError(what, err, 1, 1, this.#lastConnectionError);
+    }
+    if (results === null) return new Error(`RedisStore: pipeline of ${ops.length} commands got no replies`);
+    let failed = 0;
+    let first = -1;
+    for (let i = 0; i < results.length; i++) {
+      if (results[i][0]) {
+        failed++;
+        if (first < 0) first = i;
+      }
+    }
+    if (first < 0) return undefined;
+    return commandError(ops[first], results[first][0], failed, ops.length, this.#lastConnectionError);
+  }
+
+  /** `promise`, or a rejection once it has been out OUTAGE_MS and the connection is not ready. */
+  #track<T>(promise: Promise<T>): Promise<T> {
+    const started = Date.now();
+    let entry: InFlight = { abort: () => {}, started, deadline: 0 };
+    const aborted = new Promise<never>((_, reject) => {
+      entry = { abort: reject, started, deadline: this.#client.status === 'ready' ? 0 : started + OUTAGE_MS };
+    });
+    this.#inFlight.add(entry);
+    if (entry.deadline !== 0) this.#arm();
+    return Promise.race([promise, aborted]).finally(() => {
+      this.#inFlight.delete(entry);
+    });
+  }
+
+  /** The connection was lost: what is out fails OUTAGE_MS after it was sent (at once if that is past). */
+  #down(): void {
+    for (const entry of this.#inFlight) if (entry.deadline === 0) entry.deadline = entry.started + OUTAGE_MS;
+    this.#arm();
+  }
+
+  #ready(): void {
+    this.#lastConnectionError = undefined;
+    for (const entry of this.#inFlight) entry.deadline = 0;
+    clearTimeout(this.#outageTimer);
+    this.#outageTimer = undefined;
+  }
+
+  /** One timer, for the earliest deadline; it aborts what is due and sets itself again. */
+  #arm(): void {
+    clearTimeout(this.#outageTimer);
+    this.#outageTimer = undefined;
+    let next = Number.POSITIVE_INFINITY;
+    for (const entry of this.#inFlight)
+      if (entry.deadline !== 0 && entry.deadline < next) next = entry.deadline;
+    if (next === Number.POSITIVE_INFINITY) return;
+    this.#outageTimer = setTimeout(
+      () => {
+        this.#outageTimer = undefined;
+        const now = Date.now();
+        const error = new Error(`no answer from Redis after ${OUTAGE_MS} ms, and no ready connection`);
+        for (const entry of this.#inFlight) {
+          if (entry.deadline !== 0 && entry.deadline <= now) {
+            this.#inFlight.delete(entry);
+            entry.abort(error);
+          }
+        }
+        this.#arm();
+      },
+      Math.max(0, next - Date.now()),
+    );
+  }
+
+  async clear(clientId: string): Promise<void> {
+    const k = this.#keys(clientId);
+    this.#queue(`DEL ${k.m} ${k.q2} ${k.s}`).del(k.m, k.q2, k.s);
+    await this.flush();
+  }
+
+  /** Flushes, then quits the client if the store made it (a client passed in is left open). */
+  close(): Promise<void> {
+    if (this.#closing === undefined) {
+      this.#closing = (async () => {
+        let error: unknown;
+        try {
+          await this.flush();
+        } catch (err) {
+          error = err;
+        }
+        const client = this.#client;
+        client.off('close', this.#onDown);
+        client.off('end', this.#onDown);
+        client.off('ready', this.#onReady);
+        clearTimeout(this.#outageTimer);
+        if (this.#owned) {
+          if (client.status === 'ready') await client.quit().catch(() => client.disconnect());
+          else client.disconnect();
+          // the error listener stays: errors after close are nobody's concern, and not to be printed
+        }
+        if (error !== undefined) throw error;
+      })();
+      // Mutations made while the final flush is out would never be sent.
+      this.#closed = true;
+    }
+    return this.#closing;
+  }
+}
+
+/**
+ * The Error for a failed command: `what` names it (command, key, field).
+ * The ioredis error is not attached as `cause`: it carries the command's
+ * arguments, which hold message payloads.
+ */
+function commandError(what: string, err: unknown, failed: number, total: number, connection?: Error): Error {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const more = failed > 1 ? ` (${failed} of ${total} commands failed)` : '';
+  const why =
+    connection !== undefined && connection.message !== e.message
+      ? `; last connection error: ${connection.message}`
+      : '';
+  return new Error(`RedisStore: ${what} failed${more}: ${e.name}: ${e.message}${why}`);
+}
