@@ -982,7 +982,9 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   private disarmKeepalive(): void {
+    const entry = this.keepalive;
     this.keepalive = undefined;
+    if (entry !== undefined) sharedTimer.remove(entry);
   }
 
   private qos0Promise(): Promise<PublishResult> {
