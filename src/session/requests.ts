@@ -93,6 +93,17 @@ export class PublishRequest extends Request<PublishResult> implements PublishOp,
     super(session);
   }
 
+  /** The stored form of a request: its message and state, none of its promise. */
+  static snapshot(req: PublishRequest): StoredMessage {
+    return {
+      seq: req.seq,
+      packet: req.packet,
+      packetId: req.packetId,
+      stage: req.stage,
+      expiresAt: req.expiresAt,
+    };
+  }
+
   /** A message a previous session left in the store: nobody waits on it. */
   static restored(session: Session, m: StoredMessage): PublishRequest {
     const req = new PublishRequest(session, m.packet);

@@ -241,9 +241,12 @@ export class Session extends EventEmitter<SessionEvents> {
     if (expiry !== undefined) req.expiresAt = Date.now() + expiry * 1000;
     if (packet.qos > 0) {
       req.seq = ++this.seq;
-      this.store.putMessage(this.options.clientId, req);
-      this.storeDirty = true;
-      if (this.store.durable && state !== 'connected') this._wantsFlush();
+      if (this.store.durable) {
+        // a memory store gets what is left when the session closes (see closeNow), not every message
+        this.store.putMessage(this.options.clientId, req);
+        this.storeDirty = true;
+        if (state !== 'connected') this._wantsFlush();
+      }
     }
     let sent = false;
     try {
@@ -705,6 +708,10 @@ export class Session extends EventEmitter<SessionEvents> {
       throw new StoreError(`cannot load the session of '${id}' from the store`, { cause: err });
     }
     const ops = saved.messages.map((m) => PublishRequest.restored(this, m));
+    if (!this.store.durable) {
+      // the live session owns them now; close() puts back what is left
+      for (const m of saved.messages) this.store.deleteMessage(id, m.seq);
+    }
     for (const op of ops) if (op.seq > this.seq) this.seq = op.seq;
     this.engine.restore(ops, saved.incomingQoS2);
     for (const sub of saved.subscriptions) {
@@ -841,7 +848,7 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** Removes a publish from the store once it is acknowledged, dropped or failed. */
   private forget(req: PublishRequest): void {
-    if (req.seq !== 0) {
+    if (req.seq !== 0 && this.store.durable) {
       this.store.deleteMessage(this.options.clientId, req.seq);
       this.storeDirty = true;
     }
@@ -942,7 +949,15 @@ export class Session extends EventEmitter<SessionEvents> {
     this.engine.connectionLost();
     this.disarmKeepalive();
     // what is left stays in the store for a session that resumes; only the promises end here
-    for (const op of this.engine.drain()) if (op instanceof Request) op.fail(new ClosedError());
+    const id = this.options.clientId;
+    for (const op of this.engine.drain()) {
+      if (!(op instanceof Request)) continue;
+      // what is left stays in the store for a session that resumes; a durable store has it already
+      if (op instanceof PublishRequest && op.seq !== 0 && !this.store.durable) {
+        this.store.putMessage(id, PublishRequest.snapshot(op));
+      }
+      op.fail(new ClosedError());
+    }
     this.qos0?.reject(new ClosedError());
     this.qos0 = undefined;
     this.nextConnected?.reject(new ClosedError());
