@@ -376,12 +376,7 @@ export class Session extends EventEmitter<SessionEvents> {
     if (req instanceof PublishRequest || req instanceof ControlRequest) this.engine.cancel(req);
     if (req instanceof ConnectRequest && this.connectRequest === req) {
       this.connectRequest = undefined;
-      const attempt = this.attempt;
-      if (attempt !== undefined) {
-        attempt.done = true;
-        sharedTimer.remove(attempt);
-        this.attempt = undefined;
-      }
+      if (this.attempt !== undefined) this.endAttempt(this.attempt);
       this.dropTransport();
       this.engine.connectionLost();
       if (!this.connectedOnce) this.failAll(error);
@@ -474,9 +469,7 @@ export class Session extends EventEmitter<SessionEvents> {
       );
       return;
     }
-    attempt.done = true;
-    sharedTimer.remove(attempt);
-    this.attempt = undefined;
+    this.endAttempt(attempt);
     const info: ConnackInfo = {
       sessionPresent: p.sessionPresent,
       reasonCode: p.reasonCode,
@@ -501,9 +494,7 @@ export class Session extends EventEmitter<SessionEvents> {
   /** @internal A connection attempt failed: the next URL, a reconnect later, or the end. */
   _attemptFailed(attempt: Attempt, error: MqttError): void {
     if (attempt.done || this.attempt !== attempt) return;
-    attempt.done = true;
-    sharedTimer.remove(attempt);
-    this.attempt = undefined;
+    this.endAttempt(attempt);
     this.dropTransport();
     this.engine.connectionLost();
     this.counters.errors++;
@@ -641,6 +632,13 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   // ---------------------------------------------------------------------------
+
+  /** Ends `attempt` (the current one): it leaves the timer and the session. */
+  private endAttempt(attempt: Attempt): void {
+    attempt.done = true;
+    sharedTimer.remove(attempt);
+    if (this.attempt === attempt) this.attempt = undefined;
+  }
 
   /** Opens a connection to the current URL: store, credentials, transport, CONNECT. */
   private startAttempt(): void {
@@ -909,11 +907,8 @@ export class Session extends EventEmitter<SessionEvents> {
     }
     const req = this.connectRequest;
     if (req !== undefined) this._cancel(req, new ClosedError('the session was closed while connecting'));
-    const attempt = this.attempt;
-    if (attempt !== undefined) {
-      attempt.done = true;
-      sharedTimer.remove(attempt);
-      this.attempt = undefined;
+    if (this.attempt !== undefined) {
+      this.endAttempt(this.attempt);
       this.dropTransport();
     }
     if (connected && timeout > 0 && this.engine.inflightCount + this.engine.pendingCount > 0) {

@@ -17,11 +17,12 @@
  * SIGKILLs whatever a test forgot.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
+import { findBinary } from './binaries.js';
 import { type Certs, makeCerts } from './certs.js';
 import { freePort } from './ports.js';
 
@@ -92,26 +93,9 @@ function installExitHook(): void {
   });
 }
 
-let binary: string | null | undefined;
-
 /** Path of the mosquitto binary: /usr/sbin/mosquitto or on PATH. */
 export function mosquittoPath(): string | undefined {
-  if (binary === undefined) {
-    binary = null;
-    const candidates = ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto'];
-    for (const dir of (process.env.PATH ?? '').split(delimiter))
-      if (dir !== '') candidates.push(join(dir, 'mosquitto'));
-    for (const candidate of candidates) {
-      try {
-        accessSync(candidate, constants.X_OK);
-        binary = candidate;
-        break;
-      } catch {
-        // next
-      }
-    }
-  }
-  return binary ?? undefined;
+  return findBinary('mosquitto', ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto']);
 }
 
 /** Whether mosquitto is installed; for `describe.skipIf(!hasMosquitto())`. Prints why when it is not. */

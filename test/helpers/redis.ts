@@ -18,11 +18,12 @@
  * whatever a test forgot and removes its directory.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
+import { findBinary } from './binaries.js';
 import { freePort } from './ports.js';
 
 export interface RedisServer {
@@ -72,26 +73,9 @@ function installExitHook(): void {
   }
 }
 
-let binary: string | null | undefined;
-
 /** Path of the redis-server binary: /usr/bin/redis-server or on PATH. */
 export function redisServerPath(): string | undefined {
-  if (binary === undefined) {
-    binary = null;
-    const candidates = ['/usr/bin/redis-server', '/usr/local/bin/redis-server'];
-    for (const dir of (process.env.PATH ?? '').split(delimiter))
-      if (dir !== '') candidates.push(join(dir, 'redis-server'));
-    for (const candidate of candidates) {
-      try {
-        accessSync(candidate, constants.X_OK);
-        binary = candidate;
-        break;
-      } catch {
-        // next
-      }
-    }
-  }
-  return binary ?? undefined;
+  return findBinary('redis-server', ['/usr/bin/redis-server', '/usr/local/bin/redis-server']);
 }
 
 /** Whether redis-server is installed; for `describe.skipIf(!hasRedis())`. Prints why when it is not. */
