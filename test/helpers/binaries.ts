@@ -1,4 +1,4 @@
-/** Finding the binaries the test helpers spawn. */
+/** Finding the binaries the test helpers spawn, and cleaning up after them. */
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
@@ -21,4 +21,19 @@ export function findBinary(name: string, candidates: string[]): string | undefin
   }
   found.set(name, binary);
   return binary;
+}
+
+/**
+ * Runs `cleanup` when the process ends: on 'exit', and on SIGTERM, SIGINT
+ * and SIGHUP (vitest ends its workers with SIGTERM, which skips 'exit'),
+ * after which the signal does what it would have done.
+ */
+export function onProcessEnd(cleanup: () => void): void {
+  process.once('exit', cleanup);
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      cleanup();
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    });
+  }
 }

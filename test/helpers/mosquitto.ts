@@ -22,7 +22,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { findBinary } from './binaries.js';
+import { findBinary, onProcessEnd } from './binaries.js';
 import { type Certs, makeCerts } from './certs.js';
 import { freePort } from './ports.js';
 
@@ -87,7 +87,7 @@ let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.once('exit', () => {
+  onProcessEnd(() => {
     for (const child of live) child.kill('SIGKILL');
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });

@@ -23,7 +23,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findBinary } from './binaries.js';
+import { findBinary, onProcessEnd } from './binaries.js';
 import { freePort } from './ports.js';
 
 export interface RedisServer {
@@ -58,19 +58,10 @@ let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  const cleanup = (): void => {
+  onProcessEnd(() => {
     for (const child of live) child.kill('SIGKILL');
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  };
-  process.once('exit', cleanup);
-  // Vitest ends its worker processes with SIGTERM, which skips 'exit': clean up, then let the
-  // signal do what it would have done (unless someone else handles it).
-  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-    process.once(signal, () => {
-      cleanup();
-      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-    });
-  }
+  });
 }
 
 /** Path of the redis-server binary: /usr/bin/redis-server or on PATH. */
