@@ -107,6 +107,9 @@ export class Session extends EventEmitter<SessionEvents> {
   private connectSignal: AbortSignal | undefined = undefined;
   /** Writes waiting behind a store flush: later output must queue behind them. */
   private chained = 0;
+  /** The transport's last write did not fit its buffer; cleared on drain. */
+  private backlogged = false;
+  private drainWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private urlIndex = 0;
   /** URLs tried by the current connect() call. */
   private tried = 0;
@@ -415,7 +418,7 @@ export class Session extends EventEmitter<SessionEvents> {
           .then(() => (durable ? store.flush() : undefined))
           .then(
             () => {
-              if (this.transport === t) t.write(out);
+              if (this.transport === t && !t.write(out)) this.backlogged = true;
             },
             (err: unknown) => {
               const error = new StoreError('the session store failed; the connection is closed', {
@@ -429,7 +432,7 @@ export class Session extends EventEmitter<SessionEvents> {
             this.chained--;
           });
       } else {
-        t.write(out);
+        if (!t.write(out)) this.backlogged = true;
       }
     } else if (durable) {
       // offline: keep the queue durable too
@@ -440,9 +443,20 @@ export class Session extends EventEmitter<SessionEvents> {
     const q = this.qos0;
     if (q !== undefined) {
       this.qos0 = undefined;
-      if (t !== undefined) q.resolve();
-      else q.reject(this.notConnected());
+      if (t === undefined) q.reject(this.notConnected());
+      // the socket is full: QoS 0 callers wait for it to drain, which is their backpressure
+      else if (this.backlogged) this.drainWaiters.push(q);
+      else q.resolve();
     }
+  }
+
+  /** @internal The transport's buffer emptied: release the QoS 0 publishes that waited for it. */
+  _drained(): void {
+    this.backlogged = false;
+    const waiting = this.drainWaiters;
+    if (waiting.length === 0) return;
+    this.drainWaiters = [];
+    for (const q of waiting) q.resolve();
   }
 
   /** @internal */
@@ -723,7 +737,9 @@ export class Session extends EventEmitter<SessionEvents> {
       this.counters.bytesIn += chunk.length;
       this.engine.receive(chunk, Date.now());
     };
-    transport.onDrain = noop;
+    transport.onDrain = () => {
+      if (this.transport === transport) this._drained();
+    };
     transport.onClose = (err) => {
       if (this.transport !== transport) return;
       this.transport = undefined;
@@ -745,6 +761,8 @@ export class Session extends EventEmitter<SessionEvents> {
     this.disarmKeepalive();
     this.qos0?.reject(error);
     this.qos0 = undefined;
+    this.backlogged = false;
+    for (const q of this.drainWaiters.splice(0)) q.reject(error);
     this.closeWaiter?.();
     const attempt = this.attempt;
     if (attempt !== undefined) {
@@ -955,6 +973,7 @@ export class Session extends EventEmitter<SessionEvents> {
     }
     this.qos0?.reject(new ClosedError());
     this.qos0 = undefined;
+    for (const q of this.drainWaiters.splice(0)) q.reject(new ClosedError());
     this.nextConnected?.reject(new ClosedError());
     this.nextConnected = undefined;
     try {

@@ -320,6 +320,30 @@ describe('memory', () => {
   });
 });
 
+describe('backpressure', () => {
+  it('holds QoS 0 publishes until a full socket drains', async () => {
+    const b = await fake({ autoConnack: true });
+    const s = session(b.url, { keepalive: 0 });
+    await s.connect();
+    const conn = await b.nextConnection();
+    conn.socket.pause(); // the broker stops reading: the kernel buffers fill up
+    const payload = Buffer.alloc(64 * 1024);
+    let last: Promise<unknown> = Promise.resolve();
+    for (let i = 0; i < 400; i++) last = s.publish('bp/t', payload); // 25 MiB in one turn
+    let settled = false;
+    last.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    // turns of the event loop, not time: the write has happened and found the socket full
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(settled).toBe(false);
+    conn.socket.resume();
+    await last;
+    expect(settled).toBe(true);
+  });
+});
+
 describe('arguments', () => {
   it('names the option that is wrong', () => {
     const bad: [Partial<SessionOptions>, RegExp][] = [
