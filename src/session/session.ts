@@ -48,6 +48,7 @@ import {
   type PublishOp,
 } from '../protocol/engine.js';
 import { matchFilter, topicMatches } from '../router/match.js';
+import { TopicRouter } from '../router/router.js';
 import type { PersistedSession, SessionStore, StoredSubscription } from '../store/types.js';
 import { openTransport } from '../transport/index.js';
 import type { Transport } from '../transport/types.js';
@@ -97,6 +98,8 @@ export class Session extends EventEmitter<SessionEvents> {
     | { promise: Promise<PublishResult>; resolve: () => void; reject: (e: Error) => void }
     | undefined;
   private routes: Route[] = [];
+  /** Routes with a handler, by filter: dispatch costs the topic's depth, not the number of routes. */
+  private readonly router = new TopicRouter<Route>();
   private readonly streams = new Set<MessageStream>();
   private keepalive: Timed | undefined = undefined;
   private closePromise: Promise<void> | undefined = undefined;
@@ -299,12 +302,24 @@ export class Session extends EventEmitter<SessionEvents> {
       if (this._state !== 'closed') {
         for (let i = 0; i < list.length; i++) {
           if (codes[i] >= 0x80) continue;
-          this.routes.push({ filter: list[i], handler, owner: handle });
+          const route: Route = { filter: list[i], handler, owner: handle };
+          this.routes.push(route);
+          if (handler !== undefined) this.router.add(route.filter, route);
           this.remember(packet, i);
         }
       }
       return handle;
     });
+  }
+
+  /** Removes the routes `which` selects, from the list and the router. */
+  private dropRoutes(which: (r: Route) => boolean): void {
+    const keep: Route[] = [];
+    for (const r of this.routes) {
+      if (!which(r)) keep.push(r);
+      else if (r.handler !== undefined) this.router.remove(r.filter, r);
+    }
+    this.routes = keep;
   }
 
   /** Keeps subscription `i` of `packet` to restore it after a reconnect without a broker session. */
@@ -338,7 +353,7 @@ export class Session extends EventEmitter<SessionEvents> {
     } catch (err) {
       return Promise.reject(err);
     }
-    this.routes = this.routes.filter((r) => !list.includes(r.filter));
+    this.dropRoutes((r) => list.includes(r.filter));
     this.unremember(list);
     return this.sendUnsubscribe(list, options);
   }
@@ -392,7 +407,7 @@ export class Session extends EventEmitter<SessionEvents> {
   _unsubscribeHandle(handle: SubscriptionHandle, options?: OperationOptions): Promise<void> {
     if (!handle.active) return Promise.resolve();
     handle.active = false;
-    this.routes = this.routes.filter((r) => r.owner !== handle);
+    this.dropRoutes((r) => r.owner === handle);
     const unused = handle.filters.filter((f) => !this.routes.some((r) => r.filter === f));
     this.unremember(unused);
     if (unused.length === 0 || (this._state !== 'connected' && this._state !== 'connecting')) {
@@ -536,13 +551,19 @@ export class Session extends EventEmitter<SessionEvents> {
   _message(p: PublishPacket): void {
     const msg = p as unknown as Message;
     this.counters.messagesIn++;
-    if (this.listenerCount('message') > 0) this.safely(() => this.emit('message', msg));
-    const routes = this.routes;
-    for (let i = 0; i < routes.length; i++) {
-      const r = routes[i];
-      if (r.handler !== undefined && topicMatches(r.filter, msg.topic)) {
+    if (this.listenerCount('message') > 0) {
+      try {
+        this.emit('message', msg);
+      } catch (err) {
+        this.report(err, 'a message listener threw');
+      }
+    }
+    if (this.router.size > 0) {
+      const routes = this.router.match(msg.topic);
+      for (let i = 0; i < routes.length; i++) {
+        const r = routes[i];
         try {
-          r.handler(msg);
+          (r.handler as MessageHandler)(msg);
         } catch (err) {
           this.report(err, `the handler for '${r.filter}' threw`);
         }
@@ -983,7 +1004,7 @@ export class Session extends EventEmitter<SessionEvents> {
     }
     for (const s of this.streams) s.end();
     this.streams.clear();
-    this.routes = [];
+    this.dropRoutes(() => true);
     this.setState('closed');
   }
 

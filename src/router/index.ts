@@ -1,0 +1,2 @@
+export { matchFilter, topicMatches } from './match.js';
+export { TopicRouter } from './router.js';
