@@ -31,9 +31,15 @@ class Node<T> {
   }
 }
 
+const NO_MATCH: readonly never[] = Object.freeze([]);
+
+/** Topics whose matches `lookup` remembers; the cache empties when full and on every change. */
+const CACHE_MAX = 1024;
+
 export class TopicRouter<T> {
   private readonly root = new Node<T>();
   private count = 0;
+  private readonly cache = new Map<string, readonly T[]>();
 
   /** Number of (filter, value) entries. */
   get size(): number {
@@ -42,6 +48,7 @@ export class TopicRouter<T> {
 
   /** Adds `value` under `filter` (a value added twice is matched twice). */
   add(filter: string, value: T): void {
+    this.cache.clear();
     const levels = matchFilter(filter).split('/');
     let node = this.root;
     const last = levels.length - 1;
@@ -71,26 +78,61 @@ export class TopicRouter<T> {
   /** Removes one entry of `value` under `filter`; false when there was none. */
   remove(filter: string, value: T): boolean {
     const levels = matchFilter(filter).split('/');
-    const removed = this.removeAt(this.root, levels, 0, value);
-    if (removed) this.count--;
+    const removed = this.removeAt(this.root, levels, value);
+    if (removed) {
+      this.count--;
+      this.cache.clear();
+    }
     return removed;
   }
 
-  private removeAt(node: Node<T>, levels: string[], i: number, value: T): boolean {
+  private removeAt(root: Node<T>, levels: string[], value: T): boolean {
     const last = levels.length - 1;
-    const level = levels[i];
-    if (level === '#' && i === last) return removeFrom(node, 'hash', value);
-    let next: Node<T> | undefined;
-    if (level === '+') next = node.plus;
-    else next = node.children?.get(level);
-    if (next === undefined) return false;
-    const removed =
-      i === last ? removeFrom(next, 'values', value) : this.removeAt(next, levels, i + 1, value);
-    if (removed && next.isEmpty()) {
-      if (level === '+') node.plus = undefined;
-      else node.children?.delete(level);
+    const path: Node<T>[] = [root];
+    let node = root;
+    for (let i = 0; i <= last; i++) {
+      const level = levels[i];
+      if (level === '#' && i === last) {
+        if (!removeFrom(node, 'hash', value)) return false;
+        this.prune(path, levels, i);
+        return true;
+      }
+      const next = level === '+' ? node.plus : node.children?.get(level);
+      if (next === undefined) return false;
+      node = next;
+      path.push(node);
     }
-    return removed;
+    if (!removeFrom(node, 'values', value)) return false;
+    this.prune(path, levels, levels.length);
+    return true;
+  }
+
+  /** Drops the empty nodes at the end of `path` (path[k] is reached by levels[k - 1]). */
+  private prune(path: Node<T>[], levels: string[], depth: number): void {
+    for (let k = depth; k > 0; k--) {
+      const node = path[k];
+      if (!node.isEmpty()) return;
+      const parent = path[k - 1];
+      const level = levels[k - 1];
+      if (level === '+') parent.plus = undefined;
+      else parent.children?.delete(level);
+    }
+  }
+
+  /**
+   * The values whose filter matches `topic`, remembered for the next lookup
+   * of the same topic (a stream of messages repeats its topics). The array
+   * is shared: read it, do not change it.
+   */
+  lookup(topic: string): readonly T[] {
+    let hit = this.cache.get(topic);
+    if (hit === undefined) {
+      const found = this.match(topic);
+      hit = found.length === 0 ? NO_MATCH : found;
+      if (this.cache.size >= CACHE_MAX) this.cache.clear();
+      this.cache.set(topic, hit);
+    }
+    return hit;
   }
 
   /** Every value whose filter matches `topic`, appended to `out`. */
@@ -107,17 +149,31 @@ export class TopicRouter<T> {
     return out;
   }
 
-  private walk(node: Node<T>, levels: string[], i: number, out: T[]): void {
-    const hash = node.hash;
-    if (hash !== undefined) for (let k = 0; k < hash.length; k++) out.push(hash[k]);
-    if (i === levels.length) {
-      const values = node.values;
-      if (values !== undefined) for (let k = 0; k < values.length; k++) out.push(values[k]);
-      return;
+  /** Depth-first over the trie with an explicit stack: no recursion, so any depth is safe. */
+  private walk(start: Node<T>, levels: string[], first: number, out: T[]): void {
+    const nodes: Node<T>[] = [start];
+    const depths: number[] = [first];
+    while (nodes.length > 0) {
+      const node = nodes.pop() as Node<T>;
+      const i = depths.pop() as number;
+      const hash = node.hash;
+      if (hash !== undefined) for (let k = 0; k < hash.length; k++) out.push(hash[k]);
+      if (i === levels.length) {
+        const values = node.values;
+        if (values !== undefined) for (let k = 0; k < values.length; k++) out.push(values[k]);
+        continue;
+      }
+      // push '+' first so the exact branch is walked first
+      if (node.plus !== undefined) {
+        nodes.push(node.plus);
+        depths.push(i + 1);
+      }
+      const exact = node.children?.get(levels[i]);
+      if (exact !== undefined) {
+        nodes.push(exact);
+        depths.push(i + 1);
+      }
     }
-    const exact = node.children?.get(levels[i]);
-    if (exact !== undefined) this.walk(exact, levels, i + 1, out);
-    if (node.plus !== undefined) this.walk(node.plus, levels, i + 1, out);
   }
 }
 

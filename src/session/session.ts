@@ -559,7 +559,7 @@ export class Session extends EventEmitter<SessionEvents> {
       }
     }
     if (this.router.size > 0) {
-      const routes = this.router.match(msg.topic);
+      const routes = this.router.lookup(msg.topic);
       for (let i = 0; i < routes.length; i++) {
         const r = routes[i];
         try {
