@@ -29,6 +29,7 @@ export {
   StoreError,
   TimeoutError,
 } from './errors.js';
+export { TopicRouter, topicMatches } from './router/index.js';
 export {
   type Authenticator,
   type ConnackInfo,
