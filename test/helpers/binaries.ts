@@ -1,5 +1,6 @@
 /** Finding the binaries the test helpers spawn, and cleaning up after them. */
-import { accessSync, constants } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { accessSync, constants, rmSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
 const found = new Map<string, string | undefined>();
@@ -36,4 +37,18 @@ export function onProcessEnd(cleanup: () => void): void {
       if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
     });
   }
+}
+
+/** Server processes and temporary directories the helpers own, killed and removed when the process ends. */
+export const live = new Set<ChildProcess>();
+export const dirs = new Set<string>();
+let exitHookInstalled = false;
+
+export function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  onProcessEnd(() => {
+    for (const child of live) child.kill('SIGKILL');
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
 }

@@ -17,12 +17,12 @@
  * SIGKILLs whatever a test forgot.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { findBinary, onProcessEnd } from './binaries.js';
+import { dirs, findBinary, installExitHook, live } from './binaries.js';
 import { type Certs, makeCerts } from './certs.js';
 import { freePort } from './ports.js';
 
@@ -79,19 +79,6 @@ export interface Broker {
 const START_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 5_000;
 const POLL_INTERVAL_MS = 20;
-
-const live = new Set<ChildProcess>();
-const dirs = new Set<string>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  onProcessEnd(() => {
-    for (const child of live) child.kill('SIGKILL');
-    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  });
-}
 
 /** Path of the mosquitto binary: /usr/sbin/mosquitto or on PATH. */
 export function mosquittoPath(): string | undefined {

@@ -18,12 +18,11 @@
  * whatever a test forgot and removes its directory.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findBinary, onProcessEnd } from './binaries.js';
+import { dirs, findBinary, installExitHook, live } from './binaries.js';
 import { freePort } from './ports.js';
 
 export interface RedisServer {
@@ -50,19 +49,6 @@ export interface RedisOptions {
 const START_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 5_000;
 const POLL_INTERVAL_MS = 20;
-
-const live = new Set<ChildProcess>();
-const dirs = new Set<string>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  onProcessEnd(() => {
-    for (const child of live) child.kill('SIGKILL');
-    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  });
-}
 
 /** Path of the redis-server binary: /usr/bin/redis-server or on PATH. */
 export function redisServerPath(): string | undefined {
