@@ -530,10 +530,13 @@ export class ClientEngine {
       this.quota--;
       this.resend(op as PublishOp);
     }
-    if (wait.length > 0) {
-      this.pending = wait.concat(this.pending.slice(this.pendingHead));
-      this.pendingHead = 0;
+    // what an earlier replay left waiting is in `ops` again: keep only what never got a packet id
+    const rest: Op[] = [];
+    for (let i = this.pendingHead; i < this.pending.length; i++) {
+      if (this.pending[i].packetId === 0) rest.push(this.pending[i]);
     }
+    this.pending = wait.length > 0 ? wait.concat(rest) : rest;
+    this.pendingHead = 0;
   }
 
   private resend(op: PublishOp): void {

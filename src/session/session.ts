@@ -790,7 +790,7 @@ export class Session extends EventEmitter<SessionEvents> {
       this._attemptFailed(attempt, error);
       return;
     }
-    if (this._state === 'closing' || this._state === 'closed') return;
+    // closing, closed, or an attempt that already failed: nothing more to do
     if (this._state !== 'connected') return;
     this.counters.errors++;
     if (this.options.reconnect !== false) {
@@ -1049,10 +1049,6 @@ export class Session extends EventEmitter<SessionEvents> {
       promise.catch(noop); // fire-and-forget QoS 0 never raises an unhandled rejection
       q = { promise, resolve, reject };
       this.qos0 = q;
-      if (this.engine.state !== EngineState.Connected) {
-        // queued until CONNACK: accepted, resolves with the next flush
-        this._wantsFlush();
-      }
     }
     return q.promise;
   }

@@ -52,3 +52,17 @@ export function installExitHook(): void {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 }
+
+/** Sends `signal` to `child` and waits for `exited`, with SIGKILL after `graceMs`. */
+export async function signalChild(
+  child: ChildProcess | undefined,
+  exited: Promise<unknown>,
+  signal: NodeJS.Signals,
+  graceMs: number,
+): Promise<void> {
+  if (child === undefined) return;
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}

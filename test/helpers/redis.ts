@@ -22,7 +22,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dirs, findBinary, installExitHook, live } from './binaries.js';
+import { dirs, findBinary, installExitHook, live, signalChild } from './binaries.js';
 import { freePort } from './ports.js';
 
 export interface RedisServer {
@@ -156,13 +156,8 @@ class Instance {
     }
   }
 
-  async #signal(signal: NodeJS.Signals): Promise<void> {
-    const child = this.#child;
-    if (child === undefined) return;
-    child.kill(signal);
-    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-    await this.#exited;
-    clearTimeout(timer);
+  #signal(signal: NodeJS.Signals): Promise<void> {
+    return signalChild(this.#child, this.#exited, signal, STOP_TIMEOUT_MS);
   }
 
   kill(): Promise<void> {

@@ -334,6 +334,35 @@ describe('outgoing publish', () => {
   });
 });
 
+describe('replay across several reconnects', () => {
+  it('resends each message once per connection and keeps the quota, however often the connection drops', () => {
+    const t = setup({ clean: false });
+    t.connect({ receiveMaximum: 3 });
+    const ops = [1, 2, 3].map((i) => pub(`r/${i}`, 1));
+    for (const op of ops) t.e.publish(op);
+    t.sent();
+    for (let round = 0; round < 3; round++) {
+      t.e.connectionLost();
+      t.e.open(0);
+      t.sent();
+      // a smaller window each time: the rest of the replay waits behind the quota
+      t.deliver({ type: 'connack', sessionPresent: true, reasonCode: 0, properties: { receiveMaximum: 1 } });
+      expect((t.sent() as PublishPacket[]).map((p) => p.topic)).toEqual(['r/1']);
+    }
+    t.deliver({ type: 'puback', packetId: ops[0].packetId });
+    expect((t.sent() as PublishPacket[]).map((p) => p.topic)).toEqual(['r/2']);
+    t.deliver({ type: 'puback', packetId: ops[1].packetId });
+    expect((t.sent() as PublishPacket[]).map((p) => p.topic)).toEqual(['r/3']);
+    t.deliver({ type: 'puback', packetId: ops[2].packetId });
+    expect(t.sent()).toEqual([]);
+    expect(t.e.pendingCount).toBe(0);
+    expect(t.e.inflightCount).toBe(0);
+    const next = pub('r/4', 1);
+    t.e.publish(next);
+    expect((t.sent() as PublishPacket[]).map((p) => p.topic)).toEqual(['r/4']);
+  });
+});
+
 describe('incoming publish', () => {
   const msg = (qos: 0 | 1 | 2, packetId?: number, dup = false): PublishPacket => ({
     type: 'publish',
