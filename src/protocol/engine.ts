@@ -176,6 +176,8 @@ export class ClientEngine {
   private lastSent = 0;
   private lastReceived = 0;
   private pingSentAt = 0;
+  /** ms from the latest answered PINGREQ to its PINGRESP; -1 before the first. */
+  private rtt = -1;
 
   constructor(options: EngineOptions, handler: EngineHandler) {
     this.options = options;
@@ -203,6 +205,11 @@ export class ClientEngine {
   }
 
   /** Operations in flight (sent, not completely acknowledged). */
+  /** ms the latest PINGREQ took to be answered (same clock as `now`), or undefined before the first. */
+  get roundTrip(): number | undefined {
+    return this.rtt < 0 ? undefined : this.rtt;
+  }
+
   get inflightCount(): number {
     return this.inflight.size;
   }
@@ -462,6 +469,7 @@ export class ClientEngine {
       case 'unsuback':
         return this.onControlAck(p);
       case 'pingresp':
+        if (this.pingSentAt !== 0) this.rtt = this.now - this.pingSentAt;
         this.pingSentAt = 0;
         return;
       case 'disconnect':

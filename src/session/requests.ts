@@ -86,6 +86,8 @@ export class PublishRequest extends Request<PublishResult> implements PublishOp,
   stage: 0 | 1 | 2 = 0;
   seq = 0;
   expiresAt = 0;
+  /** `performance.now()` when a QoS 1/2 publish was made (0: restored, nobody timed it). */
+  startedAt = 0;
   constructor(
     session: Session,
     readonly packet: PublishPacket,

@@ -52,6 +52,7 @@ import { TopicRouter } from '../router/router.js';
 import type { PersistedSession, SessionStore, StoredSubscription } from '../store/types.js';
 import { openTransport } from '../transport/index.js';
 import type { Transport } from '../transport/types.js';
+import { LatencyHistogram } from './latency.js';
 import { MessageStream } from './message-stream.js';
 import { type ResolvedOptions, resolveOptions, type SessionOptions, toBytes } from './options.js';
 import {
@@ -128,6 +129,11 @@ export class Session extends EventEmitter<SessionEvents> {
   private readonly subscriptions = new Map<string, StoredSubscription>();
   private storeDirty = false;
   private writeChain: Promise<void> = Promise.resolve();
+  /** Publish-to-acknowledgement times, from the first acknowledgement on. */
+  private latency: LatencyHistogram | undefined = undefined;
+  /** Counts CONNACKs: work started for one connection ignores the next. */
+  private connection = 0;
+  private _ready = false;
   private readonly counters = {
     messagesIn: 0,
     messagesOut: 0,
@@ -174,6 +180,11 @@ export class Session extends EventEmitter<SessionEvents> {
     return this.engine.limits;
   }
 
+  /** Connected, and the subscriptions the broker had lost are restored (the `ready` event). */
+  get ready(): boolean {
+    return this._ready && this._state === 'connected';
+  }
+
   /** QoS 1/2 publishes, subscribes and unsubscribes sent and not yet acknowledged. */
   get inflight(): number {
     return this.engine.inflightCount;
@@ -207,6 +218,8 @@ export class Session extends EventEmitter<SessionEvents> {
       inflight: this.engine.inflightCount,
       queued: this.engine.pendingCount,
       queuedBytes: this.engine.pendingBytes,
+      roundTrip: this.engine.roundTrip,
+      publishLatency: this.latency?.snapshot() ?? LatencyHistogram.empty(),
     };
   }
 
@@ -247,6 +260,7 @@ export class Session extends EventEmitter<SessionEvents> {
     if (expiry !== undefined) req.expiresAt = Date.now() + expiry * 1000;
     if (packet.qos > 0) {
       req.seq = ++this.seq;
+      req.startedAt = performance.now();
       if (this.store.durable) {
         // a memory store gets what is left when the session closes (see closeNow), not every message
         this.store.putMessage(this.options.clientId, req);
@@ -510,14 +524,25 @@ export class Session extends EventEmitter<SessionEvents> {
     this.connectedOnce = true;
     this.reconnectAttempt = 0;
     this.lastConnack = info;
+    const connection = ++this.connection;
+    this._ready = false;
     this.setState('connected');
     this.armKeepalive();
-    if (!p.sessionPresent) this.resubscribe();
+    const restoring = p.sessionPresent ? undefined : this.resubscribe();
     req?.succeed(info);
     const waiting = this.nextConnected;
     this.nextConnected = undefined;
     waiting?.resolve(info);
     if (this.listenerCount('connect') > 0) this.safely(() => this.emit('connect', info));
+    if (restoring === undefined) this.becomeReady(connection, info);
+    else restoring.then(() => this.becomeReady(connection, info));
+  }
+
+  /** Connected and every subscription restored (refusals were reported as `error`). */
+  private becomeReady(connection: number, info: ConnackInfo): void {
+    if (this.connection !== connection || this._state !== 'connected') return;
+    this._ready = true;
+    if (this.listenerCount('ready') > 0) this.safely(() => this.emit('ready', info));
   }
 
   /** @internal A connection attempt failed: the next URL, a reconnect later, or the end. */
@@ -587,6 +612,8 @@ export class Session extends EventEmitter<SessionEvents> {
         ),
       );
     } else if (!req.settled) {
+      if (req.startedAt !== 0)
+        (this.latency ??= new LatencyHistogram()).observe(performance.now() - req.startedAt);
       req.succeed(reasonCode === 0 && properties === undefined ? QOS0_RESULT : { reasonCode, properties });
     }
     this.checkIdle();
@@ -852,9 +879,12 @@ export class Session extends EventEmitter<SessionEvents> {
     return this.nextConnected.promise;
   }
 
-  /** Subscribes again to every active subscription (the broker has no session). */
-  private resubscribe(): void {
-    if (this.subscriptions.size === 0) return;
+  /**
+   * Subscribes again to every active subscription (the broker has no
+   * session). The promise settles when every SUBACK came back or failed.
+   */
+  private resubscribe(): Promise<unknown> | undefined {
+    if (this.subscriptions.size === 0) return undefined;
     const groups = new Map<string, StoredSubscription[]>();
     for (const sub of this.subscriptions.values()) {
       const { topicFilter: _, ...rest } = sub;
@@ -863,14 +893,21 @@ export class Session extends EventEmitter<SessionEvents> {
       if (g === undefined) groups.set(key, [sub]);
       else g.push(sub);
     }
+    const pending: Promise<void>[] = [];
     for (const subs of groups.values()) {
-      const first = subs[0];
-      const packet = this.buildSubscribe(
-        subs.map((s) => s.topicFilter),
-        first,
-      );
+      let packet: SubscribePacket;
+      try {
+        packet = this.buildSubscribe(
+          subs.map((s) => s.topicFilter),
+          subs[0],
+        );
+      } catch (err) {
+        // the new broker cannot take them (no shared or wildcard subscriptions, say)
+        this.report(err, 'restoring subscriptions failed');
+        continue;
+      }
       const req = new ControlRequest(this, packet);
-      this.sendControl(req, {}).then(
+      const done = this.sendControl(req, {}).then(
         (ack) => {
           const codes = (ack as SubackPacket).reasonCodes;
           codes.forEach((c, i) => {
@@ -880,7 +917,9 @@ export class Session extends EventEmitter<SessionEvents> {
         },
         (err: unknown) => this.report(err, 'restoring subscriptions failed'),
       );
+      pending.push(done);
     }
+    return Promise.all(pending);
   }
 
   /** Removes a publish from the store once it is acknowledged, dropped or failed. */

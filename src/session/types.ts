@@ -8,6 +8,7 @@ import type {
   UserProperty,
 } from '../codec/types.js';
 import type { MqttError } from '../errors.js';
+import type { LatencySnapshot } from './latency.js';
 
 /**
  * - `new`: constructed, never connected
@@ -115,10 +116,20 @@ export interface SessionMetrics {
   /** Operations waiting (offline queue, send quota). */
   queued: number;
   queuedBytes: number;
+  /** ms the latest keepalive PINGREQ took to be answered; undefined before the first. */
+  roundTrip: number | undefined;
+  /** Time from `publish()` to the broker's acknowledgement of QoS 1/2 publishes. */
+  publishLatency: LatencySnapshot;
 }
 
 export interface SessionEvents {
   connect: [info: ConnackInfo];
+  /**
+   * After `connect`: the subscriptions the broker had lost are restored
+   * (their SUBACKs came back; a refusal is reported as `error`). Right after
+   * `connect` when the broker kept the session or there was nothing to restore.
+   */
+  ready: [info: ConnackInfo];
   /** A reconnect is scheduled: `attempt` counts from 1, `delay` in ms. */
   reconnecting: [attempt: number, delay: number];
   /** The connection was lost and the session now queues publishes. */

@@ -497,7 +497,9 @@ describe('keepalive', () => {
     expect(t.sent(9_999)).toEqual([]);
     t.e.tick(10_000);
     expect(t.sent(10_000)).toEqual([{ type: 'pingreq' }]);
+    expect(t.e.roundTrip).toBeUndefined();
     t.deliver({ type: 'pingresp' }, 10_500);
+    expect(t.e.roundTrip).toBe(500);
     expect(t.e.nextDeadline()).toBe(20_000);
     t.e.tick(20_000);
     expect(t.sent(20_000)).toEqual([{ type: 'pingreq' }]);

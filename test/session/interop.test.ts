@@ -260,6 +260,25 @@ describe.skipIf(!hasMosquitto())('interop with MQTT.js through mosquitto', () =>
     expect(dup).toBe(0);
     expect(s.inflight).toBe(0);
   }, 60_000);
+
+  it('measures publish-to-ack latency and the keepalive round trip', async () => {
+    const s = session(broker, { keepalive: 1 });
+    await s.connect();
+    expect(s.metrics().roundTrip).toBeUndefined();
+    await Promise.all(Array.from({ length: 50 }, () => s.publish('lat/t', 'x', { qos: 1 })));
+    await s.publish('lat/t', 'x', { qos: 2 });
+    await s.publish('lat/t', 'x', { qos: 0 });
+    const m = s.metrics().publishLatency;
+    expect(m.count).toBe(51);
+    expect(m.counts.reduce((a, b) => a + b, 0)).toBe(51);
+    expect(m.counts).toHaveLength(m.bounds.length + 1);
+    expect(m.sum).toBeGreaterThan(0);
+    // the first PINGREQ goes out after a second of silence
+    await expect
+      .poll(() => s.metrics().roundTrip, { timeout: 5000, interval: 100 })
+      .toBeGreaterThanOrEqual(0);
+    expect(s.metrics().roundTrip).toBeLessThan(1000);
+  });
 });
 
 describe.skipIf(!hasMosquitto())('broker limits', () => {

@@ -191,6 +191,34 @@ describe('after a reconnect', () => {
     expect(got).toContain('a/2');
   });
 
+  it('is ready only once the restored subscriptions are acknowledged', async () => {
+    const b = await startFakeBroker();
+    cleanup.push(() => b.close());
+    const s = session({ url: b.url, reconnect: FAST });
+    const events: string[] = [];
+    s.on('connect', () => events.push('connect'));
+    s.on('ready', () => events.push('ready'));
+    const c = s.connect();
+    const first = await accept(b);
+    await c;
+    expect(events).toEqual(['connect', 'ready']);
+    expect(s.ready).toBe(true);
+    const sub = s.subscribe('a/#', { qos: 1 });
+    const p = await first.nextPacket('subscribe');
+    first.send({ type: 'suback', packetId: p.packetId, reasonCodes: [1] });
+    await sub;
+    first.destroy();
+    const second = await accept(b, false);
+    const again = await second.nextPacket('subscribe');
+    expect(events).toEqual(['connect', 'ready', 'connect']);
+    expect(s.ready).toBe(false);
+    const ready = new Promise((resolve) => s.once('ready', resolve));
+    second.send({ type: 'suback', packetId: again.packetId, reasonCodes: [1] });
+    await ready;
+    expect(events).toEqual(['connect', 'ready', 'connect', 'ready']);
+    expect(s.ready).toBe(true);
+  });
+
   it('sends no SUBSCRIBE when the broker kept the session', async () => {
     const b = await fake();
     const s = session({ url: b.url, reconnect: FAST, clean: false, sessionExpiry: 60 });
