@@ -1,9 +1,8 @@
 /**
  * mqttkit: many MQTT 3.1.1 and 5.0 sessions from one Node.js process.
  *
- * This entry point exports `Session`, the errors and the packet model; the
- * codec lives at `mqttkit/codec`. The manager, RPC and forwarding arrive in
- * later releases.
+ * This entry point exports `Session`, `SessionManager`, the stores, the
+ * errors and the packet model; the codec lives at `mqttkit/codec`.
  */
 
 export type {
@@ -29,11 +28,29 @@ export {
   StoreError,
   TimeoutError,
 } from './errors.js';
+export {
+  FleetConnectError,
+  type FleetHandler,
+  type FleetMessage,
+  type ListenOptions,
+  type ManagedSessionOptions,
+  type ManagerEventName,
+  type ManagerEvents,
+  type Route,
+  type RouteOptions,
+  RouteStream,
+  SessionManager,
+  type SessionManagerOptions,
+  type SessionOptionsBuilder,
+  type SessionSubscription,
+} from './manager/index.js';
 export { TopicRouter, topicMatches } from './router/index.js';
 export {
   type Authenticator,
   type ConnackInfo,
   type Credentials,
+  type DropPolicy,
+  type LatencySnapshot,
   type Message,
   type MessageHandler,
   MessageStream,

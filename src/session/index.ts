@@ -1,4 +1,5 @@
-export { MessageStream } from './message-stream.js';
+export { LATENCY_BOUNDS, type LatencySnapshot } from './latency.js';
+export { type DropPolicy, MessageStream } from './message-stream.js';
 export {
   type Authenticator,
   type Credentials,

@@ -2,29 +2,47 @@
  * `session.messages(filter?)`: received messages as an async iterator.
  *
  * A bounded ring of messages waits for the consumer; when it is full the
- * oldest is dropped and counted in `dropped` (a slow consumer never grows
- * memory without bound, and never stalls the session for everyone else).
+ * oldest (or, with `drop: 'drop-newest'`, the arriving) message is dropped
+ * and counted in `dropped` (a slow consumer never grows memory without
+ * bound, and never stalls the session for everyone else).
  * The iterator ends when the session closes, or when the consumer breaks
  * out of its `for await` (which calls `return()`).
  */
 import type { Message } from './types.js';
 
-export class MessageStream implements AsyncIterableIterator<Message> {
+/** Which message a full stream drops. */
+export type DropPolicy = 'drop-oldest' | 'drop-newest';
+
+export class MessageStream<T extends Message = Message> implements AsyncIterableIterator<T> {
   /** Messages dropped because the consumer was too slow. */
   dropped = 0;
+  /** Messages that reached the stream (read, waiting or dropped). */
+  received = 0;
   readonly filter: string | undefined;
 
-  private readonly ring: (Message | undefined)[];
+  private readonly ring: (T | undefined)[];
   private head = 0;
   private count = 0;
-  private waiter: ((r: IteratorResult<Message>) => void) | undefined = undefined;
+  private waiter: ((r: IteratorResult<T>) => void) | undefined = undefined;
   private done = false;
-  private readonly detach: (stream: MessageStream) => void;
+  private readonly detach: (stream: MessageStream<T>) => void;
+  private readonly dropNewest: boolean;
 
-  constructor(filter: string | undefined, capacity: number, detach: (stream: MessageStream) => void) {
+  constructor(
+    filter: string | undefined,
+    capacity: number,
+    detach: (stream: MessageStream<T>) => void,
+    drop: DropPolicy = 'drop-oldest',
+  ) {
     this.filter = filter;
     this.ring = new Array(capacity).fill(undefined);
     this.detach = detach;
+    this.dropNewest = drop === 'drop-newest';
+  }
+
+  /** True once the iteration ended (closed, or the consumer stopped). */
+  get ended(): boolean {
+    return this.done;
   }
 
   /** Messages waiting to be read. */
@@ -32,8 +50,9 @@ export class MessageStream implements AsyncIterableIterator<Message> {
     return this.count;
   }
 
-  push(msg: Message): void {
+  push(msg: T): void {
     if (this.done) return;
+    this.received++;
     const w = this.waiter;
     if (w !== undefined) {
       this.waiter = undefined;
@@ -42,6 +61,10 @@ export class MessageStream implements AsyncIterableIterator<Message> {
     }
     const cap = this.ring.length;
     if (this.count === cap) {
+      if (this.dropNewest) {
+        this.dropped++;
+        return;
+      }
       this.ring[this.head] = undefined;
       this.head = (this.head + 1) % cap;
       this.count--;
@@ -60,9 +83,9 @@ export class MessageStream implements AsyncIterableIterator<Message> {
     if (w !== undefined) w({ value: undefined, done: true });
   }
 
-  next(): Promise<IteratorResult<Message>> {
+  next(): Promise<IteratorResult<T>> {
     if (this.count > 0) {
-      const msg = this.ring[this.head] as Message;
+      const msg = this.ring[this.head] as T;
       this.ring[this.head] = undefined;
       this.head = (this.head + 1) % this.ring.length;
       this.count--;
@@ -74,7 +97,7 @@ export class MessageStream implements AsyncIterableIterator<Message> {
     });
   }
 
-  return(): Promise<IteratorResult<Message>> {
+  return(): Promise<IteratorResult<T>> {
     this.count = 0;
     this.ring.fill(undefined);
     this.end();

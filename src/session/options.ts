@@ -18,6 +18,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { MemoryStore } from '../store/memory.js';
 import type { SessionStore } from '../store/types.js';
 import type { TlsOptions, WebSocketOptions } from '../transport/types.js';
+import { parseBrokerUrl } from '../transport/url.js';
 
 /** The message sent by the broker when this session disappears without DISCONNECT. */
 export interface WillOptions {
@@ -205,11 +206,15 @@ export function resolveOptions(o: SessionOptions): ResolvedOptions {
   if (list.length === 0) throw new InvalidArgumentError('url', 'must name at least one broker');
   const urls = list.map((u, i) => {
     const s = u instanceof URL ? u.href : u;
+    const field = Array.isArray(o.url) ? `url[${i}]` : 'url';
     if (typeof s !== 'string' || s.length === 0) {
-      throw new InvalidArgumentError(
-        Array.isArray(o.url) ? `url[${i}]` : 'url',
-        'must be a non-empty string or URL',
-      );
+      throw new InvalidArgumentError(field, 'must be a non-empty string or URL');
+    }
+    try {
+      parseBrokerUrl(s); // a bad URL fails here, not at the first connect
+    } catch (err) {
+      const why = (err as Error).message.replace(/^url: /, '');
+      throw new InvalidArgumentError(field, why);
     }
     return s;
   });
