@@ -1,0 +1,942 @@
+/**
+ * Fleet configuration files: the sessions of a `SessionManager`, in YAML
+ * (`.yaml`, `.yml`) or JSON (`.json`), loaded with {@link loadFleetConfig}.
+ *
+ * ```yaml
+ * concurrency: 50              # optional: sessions connectAll() connects at once
+ * defaults:                    # optional: under every session; reconnect, tls, offlineQueue
+ *   keepalive: 30              #   and ws are merged field by field, the rest replaced
+ *   url: mqtts://broker:8883   #   anything a session has except name, clientId, subscriptions
+ *   reconnect: { initialDelay: 500, maxDelay: 30000 }
+ * sessions:
+ *   - name: plant-a            # required, unique
+ *     url: mqtts://broker:8883 # required here or in defaults; or a list, tried in turn
+ *     clientId: gw-a
+ *     protocolVersion: 5       # 5 | 4 | "3.1.1" | "5.0"
+ *     username: ${MQTT_USER}
+ *     password: ${MQTT_PASSWORD}
+ *     clean: false
+ *     sessionExpiry: 3600
+ *     keepalive: 60
+ *     connectTimeout: 10000    # ms; also operationTimeout, receiveMaximum, maximumPacketSize,
+ *                              # topicAliasMaximum, topicAliases, requestResponseInformation,
+ *                              # messageBuffer (see SessionOptions)
+ *     userProperties: { site: a }   # or a list: [[site, a], [line, "3"]]
+ *     tls: { ca: ./ca.pem, cert: ./client.pem, key: ./client.key, passphrase: "${KEY_PASS}",
+ *            rejectUnauthorized: true, servername: broker, ALPNProtocols: [mqtt] }
+ *     ws: { headers: { Authorization: "Bearer ${TOKEN}" }, protocol: mqtt }
+ *     store: { type: file, dir: ./state, fsync: batch }  # or { type: memory }
+ *                                  # or { type: redis, url: redis://host:6379, prefix: "mqttkit:" }
+ *     offlineQueue: { maxMessages: 10000, maxBytes: 1048576, overflow: drop-oldest, qos0: false }
+ *     reconnect: false         # or { initialDelay, maxDelay, factor, jitter }
+ *     will: { topic: plant/a/status, payload: offline, qos: 1, retain: true,
+ *             properties: { willDelayInterval: 5 } }
+ *     subscriptions:
+ *       - { filter: plant/a/#, qos: 1 }
+ * ```
+ *
+ * - Unknown keys are errors, so a misspelt option is never silently ignored.
+ * - `${NAME}` and `${NAME:-default}` in any string are replaced from the
+ *   environment (`default` when NAME is unset or empty; `$${` is a literal
+ *   `${`). An unset variable without a default is an error. Substitution
+ *   happens after parsing, so a value never changes the file's structure;
+ *   numbers and booleans may therefore be given as strings
+ *   (`keepalive: ${KEEPALIVE:-30}`). In YAML flow mappings (`{ … }`) quote
+ *   such strings.
+ * - `tls.ca`, `tls.cert` and `tls.key` are file paths relative to the
+ *   config file, read at load time (one path or a list), or inline PEM text
+ *   (starting with `-----BEGIN`). `store.dir` is relative to the config file.
+ * - Stores: sessions with the same `file` settings (directory and fsync) share
+ *   one `FileStore`, sessions with the same `redis` settings one Redis store;
+ *   each `memory` store is its own. A store is made when the file is loaded,
+ *   but a Redis store connects only when a session first uses it (`RedisStore`
+ *   connects in its constructor, so the loaded store makes it on first use).
+ *   The stores belong to the caller: close each distinct one once every session
+ *   using it is closed (`new Set(config.sessions.map((s) => s.store))`).
+ * - Every problem found is reported at once in one {@link ConfigError} whose
+ *   issues name the path of the bad field (`sessions[3].tls.ca: file not
+ *   found (./ca.pem)`), with the line when known. Values are never part of a
+ *   message, so passwords and keys do not leak into logs.
+ * - Each session's options are also checked by `new Session()` (MQTT 5
+ *   options with `protocolVersion: 4`, a will topic, …), and those errors are
+ *   reported under the session's path too.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, extname, resolve } from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import * as z from 'zod';
+import type { UserProperty } from '../codec/types.js';
+import { ClosedError, InvalidArgumentError, MqttError } from '../errors.js';
+import { Session } from '../session/session.js';
+import { FileStore } from '../store/file.js';
+import { MemoryStore } from '../store/memory.js';
+import { RedisStore } from '../store/redis.js';
+import type { PersistedSession, SessionStore, StoredMessage, StoredSubscription } from '../store/types.js';
+import type { TlsMaterial, TlsOptions } from '../transport/types.js';
+import type { ManagedSessionOptions, SessionManagerOptions } from './types.js';
+
+/** A loaded fleet: the manager's options and every session's options, ready for `SessionManager`. */
+export interface FleetConfig {
+  /** `concurrency` from the file, when given. */
+  manager: SessionManagerOptions;
+  /** In file order, `defaults` merged in, files read, stores made. */
+  sessions: ManagedSessionOptions[];
+}
+
+/** Options of {@link loadFleetConfig}. */
+export interface LoadFleetConfigOptions {
+  /** Where `${NAME}` references are looked up. @default process.env */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Options of {@link parseFleetConfig}. */
+export interface ParseFleetConfigOptions extends LoadFleetConfigOptions {
+  /** The directory relative paths (TLS files, store directories) start from. @default process.cwd() */
+  baseDir?: string;
+  /** Where the text came from (a file path), for messages and {@link ConfigError.source}. */
+  source?: string;
+}
+
+/** One problem in a configuration file. */
+export interface ConfigIssue {
+  /** The bad field, e.g. `sessions[3].tls.ca`; `''` for the file as a whole (syntax errors). */
+  path: string;
+  /** What is wrong; never the value itself. */
+  message: string;
+  /** 1-based line in the file, when known. */
+  line?: number;
+  /** 1-based column, for syntax errors. */
+  column?: number;
+}
+
+/**
+ * A configuration file that cannot be used: a syntax error, fields of the
+ * wrong type or out of range, unknown keys, duplicate names, unset
+ * environment variables, missing TLS files. `issues` lists every problem;
+ * the message has one line per issue, each starting with the file path
+ * (`fleet.yaml:12: sessions[3].tls.ca: file not found (./ca.pem)`).
+ */
+export class ConfigError extends MqttError {
+  declare readonly code: 'ERR_MQTT_CONFIG';
+  /** Every problem found, in file order. */
+  readonly issues: readonly ConfigIssue[];
+  /** The file path (or the `source` given to `parseFleetConfig`). */
+  readonly source: string | undefined;
+
+  constructor(issues: readonly ConfigIssue[], source?: string) {
+    super('ERR_MQTT_CONFIG', issues.map((i) => formatIssue(i, source)).join('\n'));
+    this.issues = issues;
+    this.source = source;
+  }
+}
+
+function formatIssue(issue: ConfigIssue, source: string | undefined): string {
+  let where = source ?? '';
+  if (issue.line !== undefined) {
+    const at = issue.column === undefined ? `${issue.line}` : `${issue.line}:${issue.column}`;
+    where = source === undefined ? `line ${at}` : `${source}:${at}`;
+  }
+  return [where, issue.path, issue.message].filter((s) => s !== '').join(': ');
+}
+
+/**
+ * Reads and checks the fleet configuration at `path` (YAML for `.yaml` and
+ * `.yml`, JSON for `.json`; the format is described at the top of this
+ * module). Relative paths in it start from the file's directory. Rejects
+ * with {@link ConfigError} listing every problem.
+ */
+export async function loadFleetConfig(
+  path: string,
+  options: LoadFleetConfigOptions = {},
+): Promise<FleetConfig> {
+  const ext = extname(path).toLowerCase();
+  const format = ext === '.json' ? 'json' : ext === '.yaml' || ext === '.yml' ? 'yaml' : undefined;
+  if (format === undefined) {
+    const message = `unsupported file type '${ext}' (use .yaml, .yml or .json)`;
+    throw new ConfigError([{ path: '', message }], path);
+  }
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const message = code === 'ENOENT' ? 'file not found' : `cannot read the file (${code ?? String(err)})`;
+    throw new ConfigError([{ path: '', message }], path);
+  }
+  return parseFleetConfig(text, format, { env: options.env, baseDir: dirname(resolve(path)), source: path });
+}
+
+/**
+ * Checks a fleet configuration given as text (see {@link loadFleetConfig};
+ * `baseDir` is where relative paths start). Rejects with
+ * {@link ConfigError} listing every problem.
+ */
+export async function parseFleetConfig(
+  text: string,
+  format: 'yaml' | 'json',
+  options: ParseFleetConfigOptions = {},
+): Promise<FleetConfig> {
+  if (format !== 'yaml' && format !== 'json') {
+    throw new InvalidArgumentError('format', "must be 'yaml' or 'json'");
+  }
+  const loader = new Loader(options.env ?? process.env, resolve(options.baseDir ?? process.cwd()));
+  const fail = (problems: Problem[]): ConfigError => {
+    const locate = locator(text);
+    const seen = new Set<string>();
+    const issues: ConfigIssue[] = [];
+    for (const p of problems) {
+      const issue: ConfigIssue = { path: formatPath(p.path), message: p.message };
+      const key = `${issue.path}\n${issue.message}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const at = p.line === undefined ? locate?.(p.path) : { line: p.line, column: p.column };
+      if (at !== undefined) issue.line = at.line;
+      if (at?.column !== undefined && p.line !== undefined) issue.column = at.column;
+      issues.push(issue);
+    }
+    // file order; a stable sort keeps the order of issues on one line (and of those without one)
+    issues.sort((a, b) => (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER));
+    return new ConfigError(issues, options.source);
+  };
+  const parsed = format === 'json' ? parseJson(text) : parseYaml(text);
+  if (!parsed.ok) throw fail(parsed.problems);
+  const config = await loader.load(parsed.value);
+  if (loader.problems.length > 0 || config === undefined) throw fail(loader.problems);
+  return config;
+}
+
+// ---------------------------------------------------------------------------
+// Syntax
+
+type Segment = string | number;
+
+/** An issue before formatting: the path as segments, to find its line. */
+interface Problem {
+  path: Segment[];
+  message: string;
+  line?: number;
+  column?: number;
+}
+
+type Parsed = { ok: true; value: unknown } | { ok: false; problems: Problem[] };
+
+function parseYaml(text: string): Parsed {
+  const lineCounter = new LineCounter();
+  // prettyErrors off: the pretty form quotes the source line, which may hold a password
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true });
+  if (doc.errors.length > 0) {
+    // the first error only: the ones after it are mostly its echoes
+    const first = doc.errors[0];
+    const { line, col } = lineCounter.linePos(first.pos[0]);
+    return {
+      ok: false,
+      problems: [{ path: [], message: `invalid YAML: ${yamlMessage(first.message)}`, line, column: col }],
+    };
+  }
+  try {
+    return { ok: true, value: doc.toJS() };
+  } catch (err) {
+    // e.g. too many aliases (a "billion laughs" document)
+    return {
+      ok: false,
+      problems: [{ path: [], message: `invalid YAML: ${yamlMessage((err as Error).message)}` }],
+    };
+  }
+}
+
+/** The parser's message without the source text some messages quote (a token, an escape sequence). */
+function yamlMessage(message: string): string {
+  return message
+    .replace(/: ".*$/s, '')
+    .replace(/^(Unresolved alias \(the anchor must be set before the alias\)):.*$/s, '$1')
+    .replace(
+      /^(Invalid escape sequence|Block scalar header includes extra characters|Unresolved plain scalar|Ordered maps must not include duplicate keys|Plain value cannot start with)\b.*$/s,
+      '$1',
+    );
+}
+
+function parseJson(text: string): Parsed {
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  try {
+    return { ok: true, value: JSON.parse(body) };
+  } catch (err) {
+    const pos = jsonErrorOffset(body);
+    const { line, column } = lineAndColumn(body, pos);
+    return {
+      ok: false,
+      problems: [{ path: [], message: `invalid JSON: ${jsonMessage(err)}`, line, column }],
+    };
+  }
+}
+
+/**
+ * V8's message without the source text some messages quote (`Unexpected
+ * token 'h', "{"password": hunter2}" is not valid JSON`) and without the
+ * position (given as line and column instead).
+ */
+function jsonMessage(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/^Unexpected token/.test(message) || message.includes('is not valid JSON'))
+    return 'unexpected character';
+  return message.replace(/\s*(?:in JSON )?at position \d+.*$/s, '').replace(/\s*\(line \d+ column \d+\)/, '');
+}
+
+/**
+ * The offset of the first character JSON.parse refuses: the shortest prefix
+ * that fails for a reason other than ending early, found by bisection (V8
+ * gives no position for some errors).
+ */
+function jsonErrorOffset(text: string): number {
+  const failsBefore = (length: number): boolean => {
+    try {
+      JSON.parse(text.slice(0, length));
+      return false;
+    } catch (err) {
+      const message = err instanceof Error ? err.message : '';
+      if (message.startsWith('Unexpected end of JSON input')) return false;
+      const at = /at position (\d+)/.exec(message);
+      return at === null || Number(at[1]) < length;
+    }
+  };
+  if (!failsBefore(text.length)) return text.length;
+  let lo = 1;
+  let hi = text.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (failsBefore(mid)) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo - 1;
+}
+
+function lineAndColumn(text: string, offset: number): { line: number; column: number } {
+  let line = 1;
+  let start = 0;
+  for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) {
+    line++;
+    start = i + 1;
+  }
+  return { line, column: offset - start + 1 };
+}
+
+/** Finds the line of a path in the text (JSON is YAML for this purpose), or of its nearest ancestor present. */
+function locator(
+  text: string,
+): ((path: Segment[]) => { line: number; column?: number } | undefined) | undefined {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true });
+  if (doc.errors.length > 0) return undefined;
+  return (path) => {
+    for (let n = path.length; n >= 0; n--) {
+      const node = doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+      const offset = node?.range?.[0];
+      if (offset !== undefined) return { line: lineCounter.linePos(offset).line };
+    }
+    return undefined;
+  };
+}
+
+/** `sessions[3].tls.ca`; keys that are not plain names are quoted: `headers["x y"]`. */
+function formatPath(path: readonly Segment[]): string {
+  let out = '';
+  for (const s of path) {
+    if (typeof s === 'number') out += `[${s}]`;
+    else if (/^[A-Za-z_$][\w$-]*$/.test(s)) out += out === '' ? s : `.${s}`;
+    else out += `[${JSON.stringify(s)}]`;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Schema
+
+/** Numbers may come as strings (from `${VAR}`); anything else is left for the schema to refuse. */
+function numeric(value: unknown): unknown {
+  return typeof value === 'string' && /^-?\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : value;
+}
+
+function boolish(value: unknown): unknown {
+  return value === 'true' ? true : value === 'false' ? false : value;
+}
+
+const int = (min: number, max: number) => z.preprocess(numeric, z.number().int().min(min).max(max));
+const num = (min: number, max: number) => z.preprocess(numeric, z.number().min(min).max(max));
+const bool = z.preprocess(boolish, z.boolean());
+/** A string; numbers and booleans (YAML `line: 3`) are taken as their text. */
+const text = z.preprocess(
+  (v) => (typeof v === 'number' || typeof v === 'boolean' ? String(v) : v),
+  z.string(),
+);
+const MAX_MS = 2 ** 31 - 1;
+const qos = z.preprocess(numeric, z.literal([0, 1, 2]));
+
+/** Transport schemes (as in src/transport/url.ts). */
+const SCHEMES = ['mqtt:', 'tcp:', 'mqtts:', 'tls:', 'ssl:', 'ws:', 'wss:', 'unix:', 'mqtt+unix:'];
+
+function checkUrl(value: string, ctx: z.RefinementCtx, path: Segment[]): void {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    // the text is not echoed: it may hold a password
+    ctx.addIssue({ code: 'custom', message: 'not a valid URL', path });
+    return;
+  }
+  if (!SCHEMES.includes(url.protocol)) {
+    const message = `unsupported scheme '${url.protocol}' (use ${SCHEMES.join(', ')})`;
+    ctx.addIssue({ code: 'custom', message, path });
+  }
+}
+
+const urlSchema = z
+  .union([z.string().min(1), z.array(z.string().min(1)).min(1)], {
+    error: 'expected a URL or a list of URLs',
+  })
+  .superRefine((v, ctx) => {
+    if (typeof v === 'string') checkUrl(v, ctx, []);
+    else for (const [i, u] of v.entries()) checkUrl(u, ctx, [i]);
+  });
+
+const userPropertiesSchema = z
+  .union(
+    [
+      z.record(z.string(), text),
+      z.array(z.union([z.tuple([z.string(), text]), z.strictObject({ name: z.string(), value: text })])),
+    ],
+    { error: 'expected a map of names to values, or a list of [name, value] pairs' },
+  )
+  .transform((v): UserProperty[] =>
+    Array.isArray(v)
+      ? v.map((p): UserProperty => (Array.isArray(p) ? [p[0], p[1]] : [p.name, p.value]))
+      : Object.entries(v),
+  );
+
+const tlsMaterialSchema = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], {
+  error: 'expected a file path, PEM text, or a list of them',
+});
+
+const tlsSchema = z.strictObject({
+  ca: tlsMaterialSchema.optional(),
+  cert: tlsMaterialSchema.optional(),
+  key: tlsMaterialSchema.optional(),
+  passphrase: z.string().optional(),
+  servername: z.string().optional(),
+  rejectUnauthorized: bool.optional(),
+  ALPNProtocols: z
+    .union([z.string(), z.array(z.string())], { error: 'expected a string or a list of strings' })
+    .transform((v) => (Array.isArray(v) ? v : [v]))
+    .optional(),
+});
+
+const storeSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('memory') }),
+  z.strictObject({
+    type: z.literal('file'),
+    dir: z.string().min(1),
+    fsync: z.enum(['always', 'batch', 'never']).optional(),
+  }),
+  z.strictObject({
+    type: z.literal('redis'),
+    url: z
+      .string()
+      .regex(/^rediss?:\/\//, { error: 'must be a redis:// or rediss:// URL' })
+      .optional(),
+    prefix: z.string().optional(),
+  }),
+]);
+
+const reconnectSchema = z
+  .union(
+    [
+      z.boolean(),
+      z.strictObject({
+        initialDelay: int(0, MAX_MS).optional(),
+        maxDelay: int(0, MAX_MS).optional(),
+        factor: num(1, Number.MAX_SAFE_INTEGER).optional(),
+        jitter: num(0, 1).optional(),
+      }),
+    ],
+    { error: 'expected false, true or { initialDelay, maxDelay, factor, jitter }' },
+  )
+  .transform((v) => (v === true ? {} : v));
+
+const willSchema = z.strictObject({
+  topic: z.string(),
+  payload: text.optional(),
+  qos: qos.optional(),
+  retain: bool.optional(),
+  properties: z
+    .strictObject({
+      willDelayInterval: int(0, 0xffffffff).optional(),
+      messageExpiryInterval: int(0, 0xffffffff).optional(),
+      contentType: z.string().optional(),
+      responseTopic: z.string().optional(),
+      payloadFormatIndicator: bool.optional(),
+      userProperties: userPropertiesSchema.optional(),
+    })
+    .optional(),
+});
+
+/** Everything a session and `defaults` may set. */
+const commonFields = {
+  url: urlSchema.optional(),
+  protocolVersion: z
+    .literal([5, 4, '3.1.1', '5.0', '5', '4'])
+    .transform((v): 4 | 5 => (v === 4 || v === '4' || v === '3.1.1' ? 4 : 5))
+    .optional(),
+  username: z.string().optional(),
+  password: z.string().optional(),
+  clean: bool.optional(),
+  sessionExpiry: int(0, 0xffffffff).optional(),
+  keepalive: int(0, 65_535).optional(),
+  connectTimeout: int(1, MAX_MS).optional(),
+  operationTimeout: int(0, MAX_MS).optional(),
+  receiveMaximum: int(1, 65_535).optional(),
+  maximumPacketSize: int(16, 268_435_460).optional(),
+  topicAliasMaximum: int(0, 65_535).optional(),
+  topicAliases: bool.optional(),
+  requestResponseInformation: bool.optional(),
+  messageBuffer: int(1, MAX_MS).optional(),
+  userProperties: userPropertiesSchema.optional(),
+  tls: tlsSchema.optional(),
+  ws: z
+    .strictObject({ headers: z.record(z.string(), text).optional(), protocol: z.string().optional() })
+    .optional(),
+  store: storeSchema.optional(),
+  offlineQueue: z
+    .strictObject({
+      maxMessages: int(0, MAX_MS).optional(),
+      maxBytes: int(0, Number.MAX_SAFE_INTEGER).optional(),
+      overflow: z.enum(['reject', 'drop-oldest', 'drop-newest']).optional(),
+      qos0: bool.optional(),
+    })
+    .optional(),
+  reconnect: reconnectSchema.optional(),
+  will: willSchema.optional(),
+};
+
+const defaultsSchema = z.strictObject(commonFields);
+
+const sessionSchema = z.strictObject({
+  name: z.string().min(1),
+  clientId: z.string().optional(),
+  subscriptions: z.array(z.strictObject({ filter: z.string().min(1), qos: qos.optional() })).optional(),
+  ...commonFields,
+});
+
+const topSchema = z.strictObject({
+  concurrency: int(1, MAX_MS).optional(),
+  defaults: z.unknown().optional(),
+  sessions: z.array(z.unknown()),
+});
+
+type Defaults = z.output<typeof defaultsSchema>;
+type SessionEntry = z.output<typeof sessionSchema>;
+type StoreEntry = z.output<typeof storeSchema>;
+
+/** The fields of `defaults` merged field by field into a session's own. */
+const DEEP = ['reconnect', 'tls', 'offlineQueue', 'ws'] as const;
+
+function merge(defaults: Defaults | undefined, entry: SessionEntry): SessionEntry {
+  if (defaults === undefined) return entry;
+  const merged: SessionEntry = { ...defaults, ...entry };
+  for (const key of DEEP) {
+    const a = defaults[key];
+    const b = entry[key];
+    if (a && b && typeof a === 'object' && typeof b === 'object')
+      Object.assign(merged, { [key]: { ...a, ...b } });
+  }
+  return merged;
+}
+
+// ---------------------------------------------------------------------------
+// Zod issues -> problems
+
+const EXPECTED: Record<string, string> = {
+  int: 'an integer',
+  number: 'a number',
+  string: 'a string',
+  boolean: 'true or false',
+  object: 'a map',
+  array: 'a list',
+  record: 'a map',
+  tuple: 'a list',
+};
+
+/** What a value is, without the value. */
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  switch (typeof value) {
+    case 'string':
+      return 'a string';
+    case 'number':
+      return Number.isInteger(value) ? 'an integer' : 'a number';
+    case 'boolean':
+      return 'a boolean';
+    case 'object':
+      return 'a map';
+    default:
+      return typeof value;
+  }
+}
+
+function listValues(values: readonly unknown[]): string {
+  const text = values.map((v) => String(v)).join(', ');
+  return values.length === 1 ? `expected ${text}` : `expected one of ${text}`;
+}
+
+function bound(
+  origin: string,
+  limit: number | bigint,
+  inclusive: boolean | undefined,
+  least: boolean,
+): string {
+  if (origin === 'string')
+    return least && Number(limit) <= 1
+      ? 'must not be empty'
+      : `length must be ${least ? 'at least' : 'at most'} ${limit}`;
+  if (origin === 'array')
+    return least && Number(limit) <= 1
+      ? 'must not be empty'
+      : `must have ${least ? 'at least' : 'at most'} ${limit} items`;
+  if (inclusive === false) return `must be ${least ? 'greater' : 'less'} than ${limit}`;
+  return `must be ${least ? 'at least' : 'at most'} ${limit}`;
+}
+
+/** Each zod issue as a problem under `base`, with a message that never quotes the value. */
+function fromZod(issues: readonly z.core.$ZodIssue[], base: readonly Segment[], out: Problem[]): void {
+  for (const issue of issues) {
+    const path = [...base, ...(issue.path as Segment[])];
+    switch (issue.code) {
+      case 'invalid_type':
+        out.push({
+          path,
+          message:
+            issue.input === undefined
+              ? 'required'
+              : `expected ${EXPECTED[issue.expected] ?? issue.expected}, got ${kindOf(issue.input)}`,
+        });
+        break;
+      case 'invalid_value':
+        out.push({ path, message: listValues(issue.values) });
+        break;
+      case 'unrecognized_keys':
+        for (const key of issue.keys) out.push({ path: [...path, key], message: 'unknown key' });
+        break;
+      case 'too_small':
+        out.push({ path, message: bound(issue.origin, issue.minimum, issue.inclusive, true) });
+        break;
+      case 'too_big':
+        out.push({ path, message: bound(issue.origin, issue.maximum, issue.inclusive, false) });
+        break;
+      case 'not_multiple_of':
+        out.push({ path, message: `must be a multiple of ${issue.divisor}` });
+        break;
+      case 'invalid_union': {
+        if (issue.discriminator !== undefined && 'options' in issue) {
+          const input = issue.input as Record<string, unknown> | undefined;
+          const options = (issue.options ?? []).join(', ');
+          const missing = input?.[issue.discriminator] === undefined;
+          out.push({
+            path,
+            message: missing ? `required (one of ${options})` : `expected one of ${options}`,
+          });
+          break;
+        }
+        // the branch that got past the value's type (an object or list of the right shape) says more
+        const deeper = issue.errors.filter((branch) =>
+          branch.some((e) => e.path.length > 0 || (e.code !== 'invalid_type' && e.code !== 'invalid_value')),
+        );
+        if (deeper.length === 1) fromZod(deeper[0], path, out);
+        else out.push({ path, message: issue.message });
+        break;
+      }
+      default:
+        out.push({ path, message: issue.message });
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Loading
+
+const ENV_REF = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+const PEM = '-----BEGIN';
+
+class Loader {
+  readonly problems: Problem[] = [];
+  /** Paths with an unset variable: other problems there would only repeat it. */
+  readonly #envPaths: string[] = [];
+  readonly #files = new Map<string, Promise<Buffer | NodeJS.ErrnoException>>();
+  readonly #stores = new Map<string, SessionStore>();
+
+  constructor(
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly baseDir: string,
+  ) {}
+
+  async load(raw: unknown): Promise<FleetConfig | undefined> {
+    const value = this.#substitute(raw, []);
+    const top = topSchema.safeParse(value, { reportInput: true });
+    if (!top.success) {
+      this.#zod(top.error.issues, []);
+      return undefined;
+    }
+    let defaults: Defaults | undefined;
+    let defaultsOk = true;
+    if (top.data.defaults !== undefined) {
+      const d = defaultsSchema.safeParse(top.data.defaults, { reportInput: true });
+      if (d.success) defaults = d.data;
+      else {
+        defaultsOk = false;
+        this.#zod(d.error.issues, ['defaults']);
+      }
+    }
+    const names = new Map<string, number>();
+    const defaultUrl = (top.data.defaults as { url?: unknown } | null | undefined)?.url;
+    const entries = top.data.sessions.map((rawEntry, i) => {
+      const name = (rawEntry as { name?: unknown } | null)?.name;
+      const url = (rawEntry as { url?: unknown } | null)?.url;
+      if (
+        rawEntry !== null &&
+        typeof rawEntry === 'object' &&
+        !Array.isArray(rawEntry) &&
+        url === undefined &&
+        defaultUrl === undefined
+      ) {
+        this.#report({ path: ['sessions', i, 'url'], message: 'required' });
+      }
+      if (typeof name === 'string' && name !== '') {
+        const first = names.get(name);
+        if (first === undefined) names.set(name, i);
+        else {
+          const message = `duplicate name '${name}' (also sessions[${first}])`;
+          this.#report({ path: ['sessions', i, 'name'], message });
+        }
+      }
+      const parsed = sessionSchema.safeParse(rawEntry, { reportInput: true });
+      if (parsed.success) return parsed.data;
+      this.#zod(parsed.error.issues, ['sessions', i]);
+      return undefined;
+    });
+    if (!defaultsOk) return undefined;
+    const sessions = await Promise.all(
+      entries.map((entry, i) =>
+        entry === undefined ? undefined : this.#session(merge(defaults, entry), entry, i),
+      ),
+    );
+    if (this.problems.length > 0) return undefined;
+    const manager: SessionManagerOptions = {};
+    if (top.data.concurrency !== undefined) manager.concurrency = top.data.concurrency;
+    return { manager, sessions: sessions as ManagedSessionOptions[] };
+  }
+
+  #zod(issues: readonly z.core.$ZodIssue[], base: Segment[]): void {
+    const problems: Problem[] = [];
+    fromZod(issues, base, problems);
+    for (const p of problems) this.#report(p);
+  }
+
+  /** Adds a problem, unless it is at (or under) a value with an unset variable: that one says it all. */
+  #report(problem: Problem): void {
+    const path = formatPath(problem.path);
+    if (this.#envPaths.some((e) => path === e || path.startsWith(`${e}.`) || path.startsWith(`${e}[`)))
+      return;
+    this.problems.push(problem);
+  }
+
+  /** A copy of `value` with `${NAME}` references in its strings replaced. */
+  #substitute(value: unknown, path: Segment[]): unknown {
+    if (typeof value === 'string') {
+      if (!value.includes('${')) return value;
+      return value.replace(ENV_REF, (match, name: string | undefined, fallback: string | undefined) => {
+        if (name === undefined) return '${'; // $${ is a literal ${
+        const v = this.env[name];
+        if (fallback !== undefined) return v === undefined || v === '' ? fallback : v;
+        if (v !== undefined) return v;
+        this.problems.push({ path, message: `environment variable ${name} is not set` });
+        this.#envPaths.push(formatPath(path));
+        return match;
+      });
+    }
+    if (Array.isArray(value)) return value.map((v, i) => this.#substitute(v, [...path, i]));
+    if (value !== null && typeof value === 'object') {
+      // fromEntries defines a key named __proto__ like any other (an assignment would set the prototype)
+      return Object.fromEntries(
+        Object.entries(value).map(([k, v]) => [k, this.#substitute(v, [...path, k])]),
+      );
+    }
+    return value;
+  }
+
+  /** The session's options from its merged entry (`own` is the entry before `defaults`, to tell where a field came from). */
+  async #session(
+    entry: SessionEntry,
+    own: SessionEntry,
+    i: number,
+  ): Promise<ManagedSessionOptions | undefined> {
+    const at = (...rest: Segment[]): Segment[] => ['sessions', i, ...rest];
+    let ok = true;
+    const { tls, store, will, ...rest } = entry;
+    let tlsOptions: TlsOptions | undefined;
+    if (tls !== undefined) {
+      const { ca, cert, key, ...others } = tls;
+      const files = { ca, cert, key };
+      const resolved: TlsOptions = { ...others };
+      await Promise.all(
+        (['ca', 'cert', 'key'] as const).map(async (field) => {
+          const value = files[field];
+          if (value === undefined) return;
+          const origin = own.tls?.[field] !== undefined ? at('tls', field) : ['defaults', 'tls', field];
+          const material = await this.#material(value, origin);
+          if (material === undefined) ok = false;
+          else resolved[field] = material;
+        }),
+      );
+      tlsOptions = resolved;
+    }
+    if (!ok || entry.url === undefined) return undefined; // no url: reported by load()
+
+    const options: ManagedSessionOptions = { ...rest, url: entry.url, name: entry.name };
+    if (tlsOptions !== undefined) options.tls = tlsOptions;
+    if (store !== undefined) options.store = this.#store(store);
+    if (will !== undefined) {
+      const { payload, ...w } = will;
+      options.will = { ...w, payload: payload ?? '' };
+    }
+    // the checks of new Session(), under this session's path
+    const { name: _name, subscriptions: _subscriptions, ...sessionOptions } = options;
+    try {
+      new Session(sessionOptions);
+    } catch (err) {
+      if (!(err instanceof InvalidArgumentError)) throw err;
+      // `offlineQueue.maxMessages`, `url[1]` -> path segments
+      const field = (err.field.match(/[^.[\]]+|\[\d+\]/g) ?? []).map((f) =>
+        f.startsWith('[') ? Number(f.slice(1, -1)) : f,
+      );
+      this.#report({ path: at(...field), message: err.message.slice(err.field.length + 2) });
+      return undefined;
+    }
+    return options;
+  }
+
+  /** PEM text as is; a path (or several) as the file's bytes, each file read once per load. */
+  async #material(value: string | string[], path: Segment[]): Promise<TlsMaterial | undefined> {
+    const list = Array.isArray(value) ? value : [value];
+    const out: (string | Buffer)[] = [];
+    for (let i = 0; i < list.length; i++) {
+      const item = list[i];
+      const where = Array.isArray(value) ? [...path, i] : path;
+      if (item.trimStart().startsWith(PEM)) {
+        out.push(item);
+        continue;
+      }
+      const file = resolve(this.baseDir, item);
+      let read = this.#files.get(file);
+      if (read === undefined) {
+        read = readFile(file).catch((err: NodeJS.ErrnoException) => err);
+        this.#files.set(file, read);
+      }
+      const result = await read;
+      if (Buffer.isBuffer(result)) {
+        out.push(result);
+        continue;
+      }
+      // a path is echoed, but not text that is clearly no path (a key pasted without its PEM header)
+      const shown = item.length <= 256 && !/[\r\n]/.test(item) ? ` (${item})` : '';
+      const message =
+        result.code === 'ENOENT'
+          ? `file not found${shown}`
+          : `cannot read file${shown}: ${result.code ?? 'error'}`;
+      this.#report({ path: where, message });
+    }
+    if (out.length !== list.length) return undefined;
+    return Array.isArray(value) ? out : out[0];
+  }
+
+  /** One store per distinct file or redis setting (a store serves many client ids); memory stores are not shared. */
+  #store(entry: StoreEntry): SessionStore {
+    if (entry.type === 'memory') return new MemoryStore();
+    const key =
+      entry.type === 'file'
+        ? `file\n${resolve(this.baseDir, entry.dir)}\n${entry.fsync ?? 'batch'}`
+        : `redis\n${entry.url ?? ''}\n${entry.prefix ?? ''}`;
+    let store = this.#stores.get(key);
+    if (store === undefined) {
+      store =
+        entry.type === 'file'
+          ? new FileStore(resolve(this.baseDir, entry.dir), { fsync: entry.fsync ?? 'batch' })
+          : new DeferredRedisStore({ url: entry.url, prefix: entry.prefix });
+      this.#stores.set(key, store);
+    }
+    return store;
+  }
+}
+
+/**
+ * A `RedisStore` made on first use: `RedisStore` opens its connection in
+ * its constructor, and loading a configuration should not connect anywhere.
+ */
+class DeferredRedisStore implements SessionStore {
+  readonly durable = true;
+  readonly #options: { url?: string; prefix?: string };
+  #store: RedisStore | undefined;
+  #closed = false;
+
+  constructor(options: { url?: string; prefix?: string }) {
+    this.#options = {};
+    if (options.url !== undefined) this.#options.url = options.url;
+    if (options.prefix !== undefined) this.#options.prefix = options.prefix;
+  }
+
+  #get(): RedisStore {
+    if (this.#store === undefined) {
+      if (this.#closed) throw new ClosedError('The RedisStore is closed');
+      this.#store = new RedisStore(this.#options);
+    }
+    return this.#store;
+  }
+
+  async load(clientId: string): Promise<PersistedSession> {
+    return this.#get().load(clientId);
+  }
+
+  putMessage(clientId: string, message: StoredMessage): void {
+    this.#get().putMessage(clientId, message);
+  }
+
+  deleteMessage(clientId: string, seq: number): void {
+    this.#get().deleteMessage(clientId, seq);
+  }
+
+  addIncomingQoS2(clientId: string, packetId: number): void {
+    this.#get().addIncomingQoS2(clientId, packetId);
+  }
+
+  deleteIncomingQoS2(clientId: string, packetId: number): void {
+    this.#get().deleteIncomingQoS2(clientId, packetId);
+  }
+
+  putSubscription(clientId: string, subscription: StoredSubscription): void {
+    this.#get().putSubscription(clientId, subscription);
+  }
+
+  deleteSubscription(clientId: string, topicFilter: string): void {
+    this.#get().deleteSubscription(clientId, topicFilter);
+  }
+
+  async flush(): Promise<void> {
+    // nothing was ever written when there is no store yet
+    if (this.#store !== undefined) await this.#store.flush();
+  }
+
+  async clear(clientId: string): Promise<void> {
+    return this.#get().clear(clientId);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#store !== undefined) await this.#store.close();
+  }
+}

@@ -1,0 +1,709 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { MqttError } from '../../src/errors.js';
+import {
+  ConfigError,
+  type FleetConfig,
+  loadFleetConfig,
+  parseFleetConfig,
+} from '../../src/manager/config.js';
+import type { ManagedSessionOptions } from '../../src/manager/types.js';
+import { Session } from '../../src/session/session.js';
+import { FileStore } from '../../src/store/file.js';
+import { MemoryStore } from '../../src/store/memory.js';
+import { dirs, installExitHook } from '../helpers/binaries.js';
+
+installExitHook();
+const root = mkdtempSync(join(tmpdir(), 'mqttkit-config-'));
+dirs.add(root);
+afterAll(() => {
+  rmSync(root, { recursive: true, force: true });
+  dirs.delete(root);
+});
+
+let counter = 0;
+/** A fresh directory under `root` holding `files`. */
+function folder(files: Record<string, string> = {}): string {
+  const dir = join(root, `case-${++counter}`);
+  mkdirSync(dir);
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  return dir;
+}
+
+const CA = '-----BEGIN CERTIFICATE-----\nMIIBca\n-----END CERTIFICATE-----\n';
+const CERT = '-----BEGIN CERTIFICATE-----\nMIIBcert\n-----END CERTIFICATE-----\n';
+const KEY = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  .privateKey.export({ type: 'pkcs8', format: 'pem' })
+  .toString();
+const PASSWORD = 'S3cr3t-pa55word-that-must-not-leak';
+const ENV = { MQTT_USER: 'gw-user', MQTT_PASSWORD: PASSWORD };
+
+const FLEET_YAML = `
+concurrency: 20
+defaults:
+  keepalive: 30
+  reconnect: { initialDelay: 500, maxDelay: 30000 }
+  offlineQueue: { maxMessages: 500 }
+sessions:
+  - name: plant-a
+    url: mqtts://broker:8883
+    clientId: gw-a
+    protocolVersion: 5
+    username: \${MQTT_USER}
+    password: \${MQTT_PASSWORD}
+    clean: false
+    sessionExpiry: 3600
+    keepalive: 60
+    connectTimeout: 5000
+    operationTimeout: 0
+    receiveMaximum: 100
+    maximumPacketSize: 65536
+    topicAliasMaximum: 10
+    topicAliases: false
+    requestResponseInformation: true
+    messageBuffer: 50
+    userProperties: { site: a, line: 3 }
+    tls: { ca: ./ca.pem, cert: ./client.pem, key: ./client.key, rejectUnauthorized: true, servername: broker }
+    store: { type: file, dir: ./state, fsync: batch }
+    offlineQueue: { maxBytes: 1048576, overflow: drop-oldest, qos0: false }
+    will: { topic: plant/a/status, payload: bye, qos: 1, retain: false }
+    subscriptions:
+      - { filter: plant/a/#, qos: 1 }
+      - filter: cmd/a
+  - name: plant-b
+    url: [mqtt://a.example, 'ws://b.example/mqtt']
+    protocolVersion: "3.1.1"
+    reconnect: false
+    store: { type: memory }
+  - name: plant-c
+    url: mqtt://c.example
+    reconnect: { factor: 3 }
+    store: { type: file, dir: state }
+`;
+
+/** Constructs a Session from each loaded session, as the manager will. */
+function constructAll(config: FleetConfig): Session[] {
+  return config.sessions.map((s: ManagedSessionOptions) => {
+    const { name: _name, subscriptions: _subscriptions, ...options } = s;
+    return new Session(options);
+  });
+}
+
+/** The ConfigError `promise` rejects with. */
+async function configError(promise: Promise<unknown>): Promise<ConfigError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ConfigError);
+  return err as ConfigError;
+}
+
+/** The issues of parsing `yaml`, as `path: message` lines. */
+async function problems(yaml: string, env: NodeJS.ProcessEnv = ENV, baseDir = root): Promise<string[]> {
+  const err = await configError(parseFleetConfig(yaml, 'yaml', { env, baseDir }));
+  return err.issues.map((i) => `${i.path}: ${i.message}`);
+}
+
+describe('loadFleetConfig', () => {
+  it('loads a YAML fleet: defaults merged, variables replaced, files read, stores made', async () => {
+    const dir = folder({ 'fleet.yaml': FLEET_YAML, 'ca.pem': CA, 'client.pem': CERT, 'client.key': KEY });
+    const config = await loadFleetConfig(join(dir, 'fleet.yaml'), { env: ENV });
+    expect(config.manager).toEqual({ concurrency: 20 });
+    expect(config.sessions.map((s) => s.name)).toEqual(['plant-a', 'plant-b', 'plant-c']);
+    const [a, b, c] = config.sessions;
+    expect(a).toMatchObject({
+      url: 'mqtts://broker:8883',
+      clientId: 'gw-a',
+      protocolVersion: 5,
+      username: 'gw-user',
+      password: PASSWORD,
+      clean: false,
+      sessionExpiry: 3600,
+      keepalive: 60,
+      connectTimeout: 5000,
+      operationTimeout: 0,
+      receiveMaximum: 100,
+      maximumPacketSize: 65536,
+      topicAliasMaximum: 10,
+      topicAliases: false,
+      requestResponseInformation: true,
+      messageBuffer: 50,
+      userProperties: [
+        ['site', 'a'],
+        ['line', '3'],
+      ],
+      reconnect: { initialDelay: 500, maxDelay: 30000 },
+      offlineQueue: { maxMessages: 500, maxBytes: 1048576, overflow: 'drop-oldest', qos0: false },
+      will: { topic: 'plant/a/status', payload: 'bye', qos: 1, retain: false },
+      subscriptions: [{ filter: 'plant/a/#', qos: 1 }, { filter: 'cmd/a' }],
+    });
+    expect(a.tls).toEqual({
+      ca: Buffer.from(CA),
+      cert: Buffer.from(CERT),
+      key: Buffer.from(KEY),
+      rejectUnauthorized: true,
+      servername: 'broker',
+    });
+    expect(a.store).toBeInstanceOf(FileStore);
+    expect((a.store as FileStore).dir).toBe(join(dir, 'state'));
+    expect(b).toMatchObject({
+      url: ['mqtt://a.example', 'ws://b.example/mqtt'],
+      protocolVersion: 4,
+      keepalive: 30,
+      reconnect: false,
+    });
+    expect(b.store).toBeInstanceOf(MemoryStore);
+    expect(c.reconnect).toEqual({ initialDelay: 500, maxDelay: 30000, factor: 3 });
+    // the same file store settings share one store
+    expect(c.store).toBe(a.store);
+    const sessions = constructAll(config);
+    expect(sessions.map((s) => s.protocolVersion)).toEqual([5, 4, 5]);
+    expect(sessions[0].clientId).toBe('gw-a');
+  });
+
+  it('loads the same fleet from JSON', async () => {
+    const fleet = {
+      concurrency: 5,
+      defaults: { url: 'mqtt://broker:1883', tls: { ca: './ca.pem' } },
+      sessions: [
+        { name: 'a', clientId: 'a', tls: { servername: 'x' }, protocolVersion: '5.0' },
+        { name: 'b', url: ['mqtt://b1', 'mqtt://b2'], userProperties: [['k', 'v']], keepalive: '15' },
+      ],
+    };
+    const dir = folder({ 'fleet.json': JSON.stringify(fleet, null, 2), 'ca.pem': CA });
+    const config = await loadFleetConfig(join(dir, 'fleet.json'), { env: {} });
+    expect(config.manager).toEqual({ concurrency: 5 });
+    expect(config.sessions[0]).toEqual({
+      name: 'a',
+      clientId: 'a',
+      url: 'mqtt://broker:1883',
+      protocolVersion: 5,
+      tls: { ca: Buffer.from(CA), servername: 'x' },
+    });
+    expect(config.sessions[1]).toMatchObject({
+      url: ['mqtt://b1', 'mqtt://b2'],
+      userProperties: [['k', 'v']],
+      keepalive: 15,
+      tls: { ca: Buffer.from(CA) },
+    });
+    // one read per file, shared
+    expect(config.sessions[1].tls?.ca).toBe(config.sessions[0].tls?.ca);
+    constructAll(config);
+  });
+
+  it('merges defaults under every session: objects field by field, the rest replaced', async () => {
+    const config = await parseFleetConfig(
+      `
+defaults:
+  url: mqtt://shared
+  keepalive: 30
+  clean: false
+  reconnect: { initialDelay: 100, maxDelay: 1000 }
+  offlineQueue: { maxMessages: 10, overflow: reject }
+  tls: { servername: shared, rejectUnauthorized: false }
+  ws: { protocol: mqttv5 }
+  userProperties: { a: "1" }
+sessions:
+  - name: one
+  - name: two
+    keepalive: 5
+    reconnect: { maxDelay: 9000 }
+    offlineQueue: { overflow: drop-newest }
+    tls: { rejectUnauthorized: true }
+    userProperties: { b: "2" }
+  - name: three
+    reconnect: false
+    url: [mqtt://own]
+`,
+      'yaml',
+      { env: {} },
+    );
+    const [one, two, three] = config.sessions;
+    expect(one).toEqual({
+      name: 'one',
+      url: 'mqtt://shared',
+      keepalive: 30,
+      clean: false,
+      reconnect: { initialDelay: 100, maxDelay: 1000 },
+      offlineQueue: { maxMessages: 10, overflow: 'reject' },
+      tls: { servername: 'shared', rejectUnauthorized: false },
+      ws: { protocol: 'mqttv5' },
+      userProperties: [['a', '1']],
+    });
+    expect(two).toMatchObject({
+      keepalive: 5,
+      reconnect: { initialDelay: 100, maxDelay: 9000 },
+      offlineQueue: { maxMessages: 10, overflow: 'drop-newest' },
+      tls: { servername: 'shared', rejectUnauthorized: true },
+      userProperties: [['b', '2']],
+    });
+    expect(three).toMatchObject({ reconnect: false, url: ['mqtt://own'] });
+    // merging copied: the sessions share no objects from defaults
+    expect(one.reconnect).not.toBe(two.reconnect);
+    constructAll(config);
+  });
+
+  it('replaces variables, with or without a default, from the environment', async () => {
+    const config = await parseFleetConfig(
+      `
+sessions:
+  - name: \${SITE}-gw
+    url: mqtt://\${HOST:-localhost}:\${PORT:-1883}
+    username: \${EMPTY:-fallback}
+    password: \${EMPTY}
+    keepalive: \${KEEPALIVE}
+    clean: \${CLEAN}
+    clientId: literal-$\${NOT_A_VAR}
+    will: { topic: "sites/\${SITE}/status", payload: "\${SITE} gone" }
+`,
+      'yaml',
+      { env: { SITE: 'north', PORT: '1884', EMPTY: '', KEEPALIVE: '25', CLEAN: 'false' } },
+    );
+    expect(config.sessions[0]).toMatchObject({
+      name: 'north-gw',
+      url: 'mqtt://localhost:1884',
+      username: 'fallback',
+      password: '',
+      keepalive: 25,
+      clean: false,
+      clientId: ['literal-$', '{NOT_A_VAR}'].join(''), // $${ is a literal ${
+      will: { topic: 'sites/north/status', payload: 'north gone' },
+    });
+  });
+
+  it('uses process.env by default', async () => {
+    const name = `MQTTKIT_CONFIG_TEST_${process.pid}`;
+    process.env[name] = 'from-process';
+    try {
+      const config = await parseFleetConfig(
+        `sessions: [{ name: a, url: "mqtt://h", clientId: "\${${name}}" }]`,
+        'yaml',
+      );
+      expect(config.sessions[0].clientId).toBe('from-process');
+    } finally {
+      delete process.env[name];
+    }
+  });
+
+  it('accepts inline PEM and lists of files for TLS material', async () => {
+    const dir = folder({ 'a.pem': CA, 'b.pem': CERT });
+    const config = await parseFleetConfig(
+      JSON.stringify({
+        sessions: [{ name: 'a', url: 'mqtts://h', tls: { ca: ['a.pem', './b.pem'], key: KEY, cert: CERT } }],
+      }),
+      'json',
+      { baseDir: dir, env: {} },
+    );
+    expect(config.sessions[0].tls).toEqual({
+      ca: [Buffer.from(CA), Buffer.from(CERT)],
+      key: KEY,
+      cert: CERT,
+    });
+  });
+
+  it('makes a Redis store that connects only when first used', async () => {
+    let connections = 0;
+    const sockets = new Set<Socket>();
+    const server: Server = createServer((socket) => {
+      connections++;
+      sockets.add(socket);
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    const { port } = server.address() as { port: number };
+    try {
+      const config = await parseFleetConfig(
+        `
+defaults:
+  store: { type: redis, url: "redis://127.0.0.1:${port}", prefix: "fleet:" }
+sessions:
+  - { name: a, url: "mqtt://h", clientId: a }
+  - { name: b, url: "mqtt://h", clientId: b }
+`,
+        'yaml',
+        { env: {} },
+      );
+      const store = config.sessions[0].store!;
+      expect(config.sessions[1].store).toBe(store);
+      expect(store.durable).toBe(true);
+      constructAll(config);
+      await store.flush(); // nothing written: no connection needed
+      await new Promise((r) => setTimeout(r, 100));
+      expect(connections).toBe(0);
+      const loading = store.load('a').catch(() => undefined);
+      await expect.poll(() => connections, { timeout: 5000 }).toBe(1);
+      // Redis goes away: the load fails at once, and close() has nothing to wait for
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+      await loading;
+      await store.close().catch(() => undefined);
+    } finally {
+      for (const s of sockets) s.destroy();
+      if (server.listening) await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('closes a Redis store never used without connecting', async () => {
+    const config = await parseFleetConfig(
+      'sessions: [{ name: a, url: "mqtt://h", store: { type: redis } }]',
+      'yaml',
+      {
+        env: {},
+      },
+    );
+    const store = config.sessions[0].store!;
+    await store.close();
+    await expect(store.load('a')).rejects.toThrow(/closed/);
+  });
+});
+
+describe('ConfigError', () => {
+  it('names the path of every problem at once, with the file and line', async () => {
+    const dir = folder({
+      'fleet.yaml': `sessions:
+  - name: a
+    keepalive: soon
+  - name: b
+    url: mqtt://h
+    store: { type: disk }
+`,
+    });
+    const file = join(dir, 'fleet.yaml');
+    const err = await configError(loadFleetConfig(file, { env: {} }));
+    expect(err).toBeInstanceOf(MqttError);
+    expect(err.code).toBe('ERR_MQTT_CONFIG');
+    expect(err.name).toBe('ConfigError');
+    expect(err.source).toBe(file);
+    expect(err.issues).toEqual([
+      { path: 'sessions[0].url', message: 'required', line: 2 },
+      { path: 'sessions[0].keepalive', message: 'expected a number, got a string', line: 3 },
+      { path: 'sessions[1].store.type', message: 'expected one of memory, file, redis', line: 6 },
+    ]);
+    expect(err.message.split('\n')).toEqual([
+      `${file}:2: sessions[0].url: required`,
+      `${file}:3: sessions[0].keepalive: expected a number, got a string`,
+      `${file}:6: sessions[1].store.type: expected one of memory, file, redis`,
+    ]);
+  });
+
+  it('reports missing required fields', async () => {
+    expect(await problems('sessions:\n  - url: mqtt://h\n  - name: b\n')).toEqual([
+      'sessions[0].name: required',
+      'sessions[1].url: required',
+    ]);
+    expect(await problems('concurrency: 3\n')).toEqual(['sessions: required']);
+    expect(await problems('sessions:\n  - name: a\n    url: mqtt://h\n    will: { payload: x }\n')).toEqual([
+      'sessions[0].will.topic: required',
+    ]);
+    expect(await problems('sessions: [{ name: a, url: "mqtt://h", store: {} }]\n')).toEqual([
+      'sessions[0].store.type: required (one of memory, file, redis)',
+    ]);
+    expect(await problems('')).toEqual([': expected a map, got null']);
+    expect(await problems('sessions: { a: 1 }')).toEqual(['sessions: expected a list, got a map']);
+    expect(await problems('sessions: [[]]')).toEqual(['sessions[0]: expected a map, got a list']);
+  });
+
+  it('reports wrong types and values out of range', async () => {
+    expect(
+      await problems(`
+concurrency: 0
+sessions:
+  - name: a
+    url: 42
+    clean: maybe
+    keepalive: 70000
+    sessionExpiry: 1.5
+    tls: { ca: 7 }
+    subscriptions:
+      - { filter: x, qos: 3 }
+      - { filter: "" }
+    reconnect: { jitter: 2 }
+    userProperties: [[a]]
+`),
+    ).toEqual(['concurrency: must be at least 1']);
+    expect(
+      await problems(`
+sessions:
+  - name: a
+    url: 42
+    clean: maybe
+    keepalive: 70000
+    sessionExpiry: 1.5
+    tls: { ca: 7 }
+    subscriptions:
+      - { filter: x, qos: 3 }
+      - { filter: "" }
+    reconnect: { jitter: 2 }
+    userProperties: [[a]]
+`),
+    ).toEqual([
+      'sessions[0].url: expected a URL or a list of URLs',
+      'sessions[0].clean: expected true or false, got a string',
+      'sessions[0].keepalive: must be at most 65535',
+      'sessions[0].sessionExpiry: expected an integer, got a number',
+      'sessions[0].tls.ca: expected a file path, PEM text, or a list of them',
+      'sessions[0].subscriptions[0].qos: expected one of 0, 1, 2',
+      'sessions[0].subscriptions[1].filter: must not be empty',
+      'sessions[0].reconnect.jitter: must be at most 1',
+      'sessions[0].userProperties[0][1]: required',
+    ]);
+  });
+
+  it('reports bad enum values and bad URLs', async () => {
+    expect(
+      await problems(`
+sessions:
+  - name: a
+    url: [mqtt://ok, "http://user:hunter2@h", "not a url"]
+    protocolVersion: 3
+    offlineQueue: { overflow: drop-random }
+    store: { type: file, dir: ./s, fsync: sometimes }
+  - name: b
+    url: mqtt://h
+    store: { type: redis, url: "http://r" }
+`),
+    ).toEqual([
+      "sessions[0].url[1]: unsupported scheme 'http:' (use mqtt:, tcp:, mqtts:, tls:, ssl:, ws:, wss:, unix:, mqtt+unix:)",
+      'sessions[0].url[2]: not a valid URL',
+      'sessions[0].protocolVersion: expected one of 5, 4, 3.1.1, 5.0, 5, 4',
+      'sessions[0].offlineQueue.overflow: expected one of reject, drop-oldest, drop-newest',
+      'sessions[0].store.fsync: expected one of always, batch, never',
+      'sessions[1].store.url: must be a redis:// or rediss:// URL',
+    ]);
+  });
+
+  it('reports unknown keys, at every level', async () => {
+    expect(
+      await problems(`
+concurency: 5
+defaults: { keepAlive: 3 }
+sessions:
+  - name: a
+    url: mqtt://h
+    tlss: {}
+    tls: { cafile: x }
+    store: { type: memory, dir: x }
+    will: { topic: t, payload: p, properties: { delay: 1 } }
+    subscriptions: [{ filter: x, handler: y }]
+`),
+    ).toEqual(['concurency: unknown key']);
+    expect(
+      await problems(`
+defaults: { keepAlive: 3, name: x, clientId: y }
+sessions:
+  - name: a
+    url: mqtt://h
+    tlss: {}
+    tls: { cafile: x }
+    store: { type: memory, dir: x }
+    will: { topic: t, payload: p, properties: { delay: 1 } }
+    subscriptions: [{ filter: x, handler: y }]
+`),
+    ).toEqual([
+      'defaults.keepAlive: unknown key',
+      'defaults.name: unknown key',
+      'defaults.clientId: unknown key',
+      'sessions[0].tlss: unknown key',
+      'sessions[0].tls.cafile: unknown key',
+      'sessions[0].store.dir: unknown key',
+      'sessions[0].will.properties.delay: unknown key',
+      'sessions[0].subscriptions[0].handler: unknown key',
+    ]);
+  });
+
+  it('reports a key named __proto__ like any other', async () => {
+    const err = await configError(
+      parseFleetConfig('{"sessions": [{"name": "a", "url": "mqtt://h", "__proto__": {"x": 1}}]}', 'json'),
+    );
+    expect(err.issues.map((i) => `${i.path}: ${i.message}`)).toEqual(['sessions[0].__proto__: unknown key']);
+  });
+
+  it('reports duplicate names', async () => {
+    expect(
+      await problems(`
+sessions:
+  - { name: a, url: "mqtt://h" }
+  - { name: b, url: "mqtt://h" }
+  - { name: a, url: "mqtt://h" }
+  - { name: b, url: "mqtt://h" }
+`),
+    ).toEqual([
+      "sessions[2].name: duplicate name 'a' (also sessions[0])",
+      "sessions[3].name: duplicate name 'b' (also sessions[1])",
+    ]);
+  });
+
+  it('reports missing TLS files relative to the config file, once for defaults', async () => {
+    const dir = folder({ 'ca.pem': CA, 'fleet.yaml': '' });
+    writeFileSync(
+      join(dir, 'fleet.yaml'),
+      `
+defaults:
+  tls: { cert: ./missing-cert.pem }
+sessions:
+  - { name: a, url: "mqtts://h", tls: { ca: ./ca.pem } }
+  - { name: b, url: "mqtts://h", tls: { ca: ./nope/ca.pem } }
+  - { name: c, url: "mqtts://h", tls: { key: [./ca.pem, ./gone.key] } }
+`,
+    );
+    const err = await configError(loadFleetConfig(join(dir, 'fleet.yaml'), { env: {} }));
+    expect(err.issues.map((i) => `${i.path}: ${i.message}`)).toEqual([
+      'defaults.tls.cert: file not found (./missing-cert.pem)',
+      'sessions[1].tls.ca: file not found (./nope/ca.pem)',
+      'sessions[2].tls.key[1]: file not found (./gone.key)',
+    ]);
+    expect(err.issues[1].line).toBe(6);
+  });
+
+  it('reports unset environment variables where they are used', async () => {
+    expect(
+      await problems(
+        `
+defaults:
+  keepalive: \${KEEPALIVE}
+sessions:
+  - name: a
+    url: mqtt://h
+    password: \${MQTT_PASSWORD}
+    tls: { ca: "\${CA_FILE}" }
+`,
+        {},
+      ),
+    ).toEqual([
+      'defaults.keepalive: environment variable KEEPALIVE is not set',
+      'sessions[0].password: environment variable MQTT_PASSWORD is not set',
+      'sessions[0].tls.ca: environment variable CA_FILE is not set',
+    ]);
+  });
+
+  it('reports the checks of new Session() under the session', async () => {
+    expect(
+      await problems(`
+sessions:
+  - { name: a, url: "mqtt://h", protocolVersion: 4, sessionExpiry: 60 }
+  - { name: b, url: "mqtt://h", protocolVersion: 4, password: x }
+  - { name: c, url: "mqtt://h", will: { topic: "a/+" } }
+`),
+    ).toEqual([
+      'sessions[0].sessionExpiry: is an MQTT 5 feature; protocolVersion is 4',
+      'sessions[1].password: needs a username in MQTT 3.1.1',
+      'sessions[2].will.topic: is not a valid topic name',
+    ]);
+  });
+
+  it('turns a YAML syntax error into an issue with its line', async () => {
+    const dir = folder({
+      'fleet.yaml': `sessions:
+  - name: a
+    url: mqtt://h
+    password: "${PASSWORD}
+  - name: b
+`,
+    });
+    const file = join(dir, 'fleet.yaml');
+    const err = await configError(loadFleetConfig(file, { env: {} }));
+    expect(err.issues.length).toBeGreaterThan(0);
+    expect(err.issues[0]).toMatchObject({ path: '', line: expect.any(Number) });
+    expect(err.issues[0].message).toMatch(/^invalid YAML: /);
+    expect(err.message).toMatch(
+      new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: invalid YAML`),
+    );
+    expect(err.message).not.toContain(PASSWORD);
+
+    const tab = await configError(parseFleetConfig('sessions:\n\t- name: a\n', 'yaml', { source: 'x.yaml' }));
+    expect(tab.issues[0]).toMatchObject({ path: '', line: 2, column: 1 });
+    expect(tab.message).toMatch(/^x\.yaml:2:1: invalid YAML: /);
+  });
+
+  it('turns a JSON syntax error into an issue with its line, without quoting the text', async () => {
+    const text = `{
+  "sessions": [
+    { "name": "a", "url": "mqtt://h", "password": ${PASSWORD} }
+  ]
+}`;
+    const err = await configError(parseFleetConfig(text, 'json', { source: 'fleet.json' }));
+    expect(err.issues).toEqual([
+      { path: '', message: 'invalid JSON: unexpected character', line: 3, column: 51 },
+    ]);
+    expect(err.message).toBe('fleet.json:3:51: invalid JSON: unexpected character');
+    expect(err.message).not.toContain(PASSWORD.slice(0, 8));
+
+    const trailing = await configError(parseFleetConfig('{"sessions": []}\n}', 'json'));
+    expect(trailing.issues[0]).toMatchObject({ line: 2, column: 1 });
+    expect(trailing.message).toMatch(
+      /^line 2:1: invalid JSON: Unexpected non-whitespace character after JSON$/,
+    );
+    const cut = await configError(parseFleetConfig('{"sessions": [', 'json'));
+    expect(cut.issues[0].message).toBe('invalid JSON: Unexpected end of JSON input');
+  });
+
+  it('refuses files it cannot read or whose type it does not know', async () => {
+    const dir = folder({ 'fleet.toml': 'x = 1' });
+    const toml = await configError(loadFleetConfig(join(dir, 'fleet.toml')));
+    expect(toml.issues).toEqual([
+      { path: '', message: "unsupported file type '.toml' (use .yaml, .yml or .json)" },
+    ]);
+    const missing = await configError(loadFleetConfig(join(dir, 'none.yml')));
+    expect(missing.message).toBe(`${join(dir, 'none.yml')}: file not found`);
+  });
+
+  it('never puts a secret value in a message', async () => {
+    const dir = folder({ 'client.key': KEY });
+    const env = { ...ENV, REDIS_URL: `redis://:${PASSWORD}@r:6379`, KEY_PASS: PASSWORD };
+    const yaml = `
+sessions:
+  - name: a
+    url: "mqtt://user:\${MQTT_PASSWORD}@h"
+    username: 12
+    password: 12345
+    clean: \${MQTT_PASSWORD}
+    keepalive: \${MQTT_PASSWORD}
+    protocolVersion: \${MQTT_PASSWORD}
+    tls: { key: ./client.key, passphrase: ["\${KEY_PASS}"], ca: "\${MQTT_PASSWORD}" }
+    store: { type: "\${MQTT_PASSWORD}" }
+    ws: { headers: { Authorization: 7 }, protocol: ["\${MQTT_PASSWORD}"] }
+    clientId: { secret: "\${MQTT_PASSWORD}" }
+  - name: b
+    url: "\${MQTT_PASSWORD}"
+    password: \${MQTT_PASSWORD}
+    store: { type: redis, url: "\${REDIS_URL}", prefix: 5 }
+    userProperties: { token: ["\${MQTT_PASSWORD}"] }
+  - name: c
+    url: "mqtt://h"
+    protocolVersion: 4
+    password: \${MQTT_PASSWORD}
+`;
+    const err = await configError(
+      parseFleetConfig(yaml, 'yaml', { env, baseDir: dir, source: 'fleet.yaml' }),
+    );
+    expect(err.issues.length).toBeGreaterThan(10);
+    const everything = `${err.message}\n${JSON.stringify(err.issues)}\n${String(err.stack)}`;
+    expect(everything).not.toContain(PASSWORD);
+    expect(everything).not.toContain('12345');
+    for (const line of KEY.split('\n').filter((l) => l.length > 20)) expect(everything).not.toContain(line);
+    expect(err.message).toContain('sessions[2].password: needs a username in MQTT 3.1.1');
+  });
+
+  it('never quotes the text of a YAML file with a syntax error', async () => {
+    for (const yaml of [
+      `sessions:\n  - password: "${PASSWORD}" extra\n`,
+      `sessions:\n  - password: ${PASSWORD}\n   x: 1\n`,
+      `sessions:\n  - password: "\\q${PASSWORD}"\n`,
+      `sessions:\n  - password: |x${PASSWORD}\n      b\n`,
+      `sessions:\n  - password: *${PASSWORD}\n`,
+      `sessions:\n  - name: a\n${PASSWORD}\n`,
+      `{sessions: []} ${PASSWORD}\n`,
+      `sessions: [{ password: [${PASSWORD}, {] }]\n`,
+    ]) {
+      const err = await configError(parseFleetConfig(yaml, 'yaml', { source: 'fleet.yaml' }));
+      expect(err.issues).toHaveLength(1);
+      expect(err.message).toMatch(/^fleet\.yaml:\d+(:\d+)?: invalid YAML: /);
+      expect(err.message).not.toContain(PASSWORD.slice(0, 8));
+    }
+  });
+});
