@@ -6,15 +6,26 @@
  * UNSUBSCRIBE. Ids are taken round-robin from a cursor, so an id just freed
  * is not reused at once (a late duplicate ack cannot complete the wrong
  * operation), and an id in flight is never handed out: when all 65,535 are
- * taken, `acquire` returns 0 and the caller waits.
+ * taken, `acquire` returns 0 and the caller waits. The table starts small
+ * and grows with the largest number in flight: thousands of idle sessions
+ * must not each hold 65,536 slots.
  *
  * Incoming QoS 2 ids (PUBREC sent, PUBREL not yet received) are a bitmap.
  */
 
 export const MAX_PACKET_ID = 0xffff;
 
+/** Slots of a new table: an idle session holds a few hundred bytes, not 512 KiB. */
+const INITIAL_SLOTS = 16;
+
 export class PacketIds<T> {
-  private readonly slots: (T | undefined)[] = new Array(MAX_PACKET_ID + 1).fill(undefined);
+  /**
+   * Indexed by id. Ids cycle through 1..length-1 (the window), and the
+   * table doubles whenever half of it is in flight, up to 65,536 slots: an
+   * id just freed waits for at least half a window of other ids before it
+   * is reused.
+   */
+  private slots: (T | undefined)[] = new Array(INITIAL_SLOTS).fill(undefined);
   private cursor = 0;
   private used = 0;
 
@@ -26,10 +37,13 @@ export class PacketIds<T> {
   /** Takes a free id for `op`; 0 when all are in flight. */
   acquire(op: T): number {
     if (this.used === MAX_PACKET_ID) return 0;
-    const slots = this.slots;
+    let slots = this.slots;
+    if (this.used * 2 >= slots.length - 1 && slots.length <= MAX_PACKET_ID)
+      slots = this.grow(slots.length * 2);
+    const last = slots.length - 1;
     let id = this.cursor;
     do {
-      id = id === MAX_PACKET_ID ? 1 : id + 1;
+      id = id >= last ? 1 : id + 1;
     } while (slots[id] !== undefined);
     slots[id] = op;
     this.cursor = id;
@@ -39,6 +53,7 @@ export class PacketIds<T> {
 
   /** Puts `op` under a known id (restoring state); false if the id is taken. */
   set(id: number, op: T): boolean {
+    if (id >= this.slots.length) this.grow(id + 1);
     if (this.slots[id] !== undefined) return false;
     this.slots[id] = op;
     this.used++;
@@ -46,11 +61,12 @@ export class PacketIds<T> {
   }
 
   get(id: number): T | undefined {
-    return this.slots[id];
+    return id < this.slots.length ? this.slots[id] : undefined;
   }
 
   /** Frees `id` and returns what was under it. */
   release(id: number): T | undefined {
+    if (id >= this.slots.length) return undefined;
     const op = this.slots[id];
     if (op !== undefined) {
       this.slots[id] = undefined;
@@ -63,10 +79,12 @@ export class PacketIds<T> {
   values(): T[] {
     const out: T[] = [];
     if (this.used === 0) return out;
+    const slots = this.slots;
+    const last = slots.length - 1;
     let id = this.cursor;
-    for (let n = 0; n < MAX_PACKET_ID; n++) {
-      id = id === MAX_PACKET_ID ? 1 : id + 1;
-      const op = this.slots[id];
+    for (let n = 0; n < last; n++) {
+      id = id >= last ? 1 : id + 1;
+      const op = slots[id];
       if (op !== undefined) out.push(op);
     }
     return out;
@@ -77,11 +95,24 @@ export class PacketIds<T> {
     this.slots.fill(undefined);
     this.used = 0;
   }
+
+  /** Grows the table to at least `min` slots (a power of two, at most 65,536). */
+  private grow(min: number): (T | undefined)[] {
+    let n = this.slots.length;
+    while (n < min) n *= 2;
+    n = Math.min(n, MAX_PACKET_ID + 1);
+    const next: (T | undefined)[] = new Array(n).fill(undefined);
+    const old = this.slots;
+    for (let i = 0; i < old.length; i++) next[i] = old[i];
+    this.slots = next;
+    return next;
+  }
 }
 
 /** A set of packet ids as a bitmap: incoming QoS 2 messages awaiting PUBREL. */
 export class PacketIdSet {
-  private readonly bits = new Uint32Array((MAX_PACKET_ID + 1) >>> 5);
+  /** 8 KiB, made by the first `add` (most sessions never receive QoS 2). */
+  private bits: Uint32Array | undefined = undefined;
   private count = 0;
 
   get size(): number {
@@ -89,10 +120,11 @@ export class PacketIdSet {
   }
 
   has(id: number): boolean {
-    return (this.bits[id >>> 5] & (1 << (id & 31))) !== 0;
+    return this.bits !== undefined && (this.bits[id >>> 5] & (1 << (id & 31))) !== 0;
   }
 
   add(id: number): void {
+    this.bits ??= new Uint32Array((MAX_PACKET_ID + 1) >>> 5);
     const i = id >>> 5;
     const m = 1 << (id & 31);
     if ((this.bits[i] & m) === 0) {
@@ -102,10 +134,12 @@ export class PacketIdSet {
   }
 
   delete(id: number): boolean {
+    const bits = this.bits;
+    if (bits === undefined) return false;
     const i = id >>> 5;
     const m = 1 << (id & 31);
-    if ((this.bits[i] & m) === 0) return false;
-    this.bits[i] &= ~m;
+    if ((bits[i] & m) === 0) return false;
+    bits[i] &= ~m;
     this.count--;
     return true;
   }
@@ -117,7 +151,7 @@ export class PacketIdSet {
   }
 
   clear(): void {
-    this.bits.fill(0);
+    this.bits?.fill(0);
     this.count = 0;
   }
 }
