@@ -166,6 +166,8 @@ export interface Route {
   readonly filter: string;
   readonly handler: MessageHandler | undefined;
   readonly owner: SubscriptionHandle;
+  /** The subscription identifier it was made with (MQTT 5), 0 for none. */
+  readonly id: number;
 }
 
 export class SubscriptionHandle implements Subscription {

@@ -316,7 +316,7 @@ export class Session extends EventEmitter<SessionEvents> {
       if (this._state !== 'closed') {
         for (let i = 0; i < list.length; i++) {
           if (codes[i] >= 0x80) continue;
-          const route: Route = { filter: list[i], handler, owner: handle };
+          const route: Route = { filter: list[i], handler, owner: handle, id: options.subscriptionIdentifier ?? 0 };
           this.routes.push(route);
           if (handler !== undefined) this.router.add(route.filter, route);
           this.remember(packet, i);
@@ -585,8 +585,14 @@ export class Session extends EventEmitter<SessionEvents> {
     }
     if (this.router.size > 0) {
       const routes = this.router.lookup(msg.topic);
+      // MQTT 5: a message names the subscriptions it is for; a broker sending one copy
+      // per overlapping subscription would otherwise reach each handler once per copy
+      const ids = msg.properties?.subscriptionIdentifier;
       for (let i = 0; i < routes.length; i++) {
         const r = routes[i];
+        if (r.id !== 0 && ids !== undefined && ids !== r.id && !(Array.isArray(ids) && ids.includes(r.id))) {
+          continue;
+        }
         try {
           (r.handler as MessageHandler)(msg);
         } catch (err) {

@@ -82,7 +82,12 @@ export interface SubscribeOptions extends OperationOptions {
   retainAsPublished?: boolean;
   /** MQTT 5: 0 send retained messages, 1 only for a new subscription, 2 never. @default 0 */
   retainHandling?: 0 | 1 | 2;
-  /** MQTT 5 Subscription Identifier, 1..268,435,455. */
+  /**
+   * MQTT 5 Subscription Identifier, 1..268,435,455. The handler then gets
+   * only the messages the broker sends for this subscription: with
+   * overlapping subscriptions a broker may send one copy per subscription,
+   * and each handler sees each message once.
+   */
   subscriptionIdentifier?: number;
   userProperties?: UserProperty[];
 }
