@@ -26,6 +26,7 @@ export const ErrorCode = {
   Dropped: 'ERR_MQTT_DROPPED',
   Store: 'ERR_MQTT_STORE',
   InvalidArgument: 'ERR_MQTT_INVALID_ARGUMENT',
+  Config: 'ERR_MQTT_CONFIG',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

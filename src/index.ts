@@ -29,20 +29,33 @@ export {
   TimeoutError,
 } from './errors.js';
 export {
+  type BrokerUrl,
+  ConfigError,
+  type ConfigIssue,
+  type FleetConfig,
   FleetConnectError,
   type FleetHandler,
   type FleetMessage,
   type ListenOptions,
+  type LoadFleetConfigOptions,
+  loadFleetConfig,
   type ManagedSessionOptions,
   type ManagerEventName,
   type ManagerEvents,
+  type ParseFleetConfigOptions,
+  type ProtocolVersionInput,
+  parseFleetConfig,
+  quick,
   type Route,
   type RouteOptions,
   RouteStream,
+  SessionBuilder,
   SessionManager,
   type SessionManagerOptions,
   type SessionOptionsBuilder,
   type SessionSubscription,
+  secure,
+  session,
 } from './manager/index.js';
 export { TopicRouter, topicMatches } from './router/index.js';
 export {

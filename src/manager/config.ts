@@ -66,7 +66,7 @@ import { dirname, extname, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import * as z from 'zod';
 import type { UserProperty } from '../codec/types.js';
-import { ClosedError, InvalidArgumentError, MqttError } from '../errors.js';
+import { ClosedError, ErrorCode, InvalidArgumentError, MqttError } from '../errors.js';
 import { Session } from '../session/session.js';
 import { FileStore } from '../store/file.js';
 import { MemoryStore } from '../store/memory.js';
@@ -117,14 +117,14 @@ export interface ConfigIssue {
  * (`fleet.yaml:12: sessions[3].tls.ca: file not found (./ca.pem)`).
  */
 export class ConfigError extends MqttError {
-  declare readonly code: 'ERR_MQTT_CONFIG';
+  declare readonly code: typeof ErrorCode.Config;
   /** Every problem found, in file order. */
   readonly issues: readonly ConfigIssue[];
   /** The file path (or the `source` given to `parseFleetConfig`). */
   readonly source: string | undefined;
 
   constructor(issues: readonly ConfigIssue[], source?: string) {
-    super('ERR_MQTT_CONFIG', issues.map((i) => formatIssue(i, source)).join('\n'));
+    super(ErrorCode.Config, issues.map((i) => formatIssue(i, source)).join('\n'));
     this.issues = issues;
     this.source = source;
   }

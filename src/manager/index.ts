@@ -1,3 +1,20 @@
+export {
+  type BrokerUrl,
+  type ProtocolVersionInput,
+  quick,
+  SessionBuilder,
+  secure,
+  session,
+} from './builder.js';
+export {
+  ConfigError,
+  type ConfigIssue,
+  type FleetConfig,
+  type LoadFleetConfigOptions,
+  loadFleetConfig,
+  type ParseFleetConfigOptions,
+  parseFleetConfig,
+} from './config.js';
 export { SafeEmitter } from './events.js';
 export { FleetConnectError, type Route, RouteStream, SessionManager } from './manager.js';
 export type {

@@ -8,7 +8,10 @@
  * asked for, and fans each message out to every route on the filter. The
  * subscription is made when the session is connected (at once, or at its
  * next CONNACK), the session restores it after a reconnect, and it is
- * unsubscribed when the last route on the filter stops.
+ * unsubscribed when the last route on the filter stops. With MQTT 5 each
+ * filter's subscription gets a subscription identifier: a broker that sends
+ * one copy of a message per overlapping subscription (`a/#` and `a/+`)
+ * still reaches each route once.
  *
  * Events are emitted synchronously, from the session's own callbacks; a
  * listener that throws is reported as `session_error` and cannot stop the
@@ -26,6 +29,7 @@ import {
   InvalidArgumentError,
   MqttError,
   RejectedError,
+  StoreError,
   TimeoutError,
 } from '../errors.js';
 import { MessageStream } from '../session/message-stream.js';
@@ -39,6 +43,8 @@ import type {
   SessionState,
   Subscription,
 } from '../session/types.js';
+import type { SessionStore } from '../store/types.js';
+import { type LoadFleetConfigOptions, loadFleetConfig } from './config.js';
 import { SafeEmitter } from './events.js';
 import type {
   FleetHandler,
@@ -118,6 +124,8 @@ class FilterSub {
   busy = false;
   /** The broker refused it on this connection: it counts as settled for readiness. */
   refused = false;
+  /** Its MQTT 5 subscription identifier (0: none), so overlapping filters do not deliver twice. */
+  id = 0;
   readonly dispatch: MessageHandler;
   constructor(
     readonly member: Member,
@@ -144,6 +152,8 @@ class FilterSub {
 
 class Member {
   readonly subs = new Map<string, FilterSub>();
+  /** The last subscription identifier given to one of its filters. */
+  lastId = 0;
   /** `session_ready` was emitted for the current connection. */
   ready = false;
   unbind: () => void = noop;
@@ -160,6 +170,7 @@ interface ReadyWaiter {
 }
 
 const noop = (): void => {};
+const MAX_SUBSCRIPTION_ID = 268_435_455;
 
 export class SessionManager {
   private readonly members = new Map<string, Member>();
@@ -168,12 +179,37 @@ export class SessionManager {
   private readonly events = new SafeEmitter<ManagerEvents>((err, event) => this.listenerFailed(err, event));
   private readonly concurrency: number;
   private closing: Promise<void> | undefined = undefined;
+  /** Stores the manager made (from a config file): closed after the sessions. */
+  private readonly stores = new Set<SessionStore>();
 
   constructor(options: SessionManagerOptions = {}) {
     if (options === null || typeof options !== 'object') {
       throw new InvalidArgumentError('options', 'must be an object');
     }
     this.concurrency = positiveInt(options.concurrency ?? 50, 'concurrency');
+  }
+
+  /**
+   * A manager with the fleet of a YAML or JSON file (see `loadFleetConfig`
+   * for the format): every session added, none connected. Rejects with
+   * `ConfigError`, which names the path of each bad field
+   * (`sessions[3].tls.ca: file not found (./ca.pem)`). The stores the file
+   * declares belong to the manager: `close()` closes them.
+   */
+  static async fromConfig(
+    path: string,
+    options: LoadFleetConfigOptions & SessionManagerOptions = {},
+  ): Promise<SessionManager> {
+    const config = await loadFleetConfig(path, { env: options.env });
+    const m = new SessionManager({
+      ...config.manager,
+      ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+    });
+    for (const o of config.sessions) {
+      m.add(o);
+      if (o.store !== undefined) m.stores.add(o.store);
+    }
+    return m;
   }
 
   // ---------------------------------------------------------------------------
@@ -459,6 +495,15 @@ export class SessionManager {
       m.subs.clear();
       if (this.members.get(m.name) === m) this.members.delete(m.name);
     }
+    for (const store of this.stores) {
+      try {
+        await store.close();
+      } catch (err) {
+        const error = new StoreError('closing a session store failed', { cause: err });
+        this.events.emit('session_error', { name: '', error });
+      }
+    }
+    this.stores.clear();
   }
 
   private stream(target: string | undefined, filter: string, options: ListenOptions): RouteStream {
@@ -576,6 +621,9 @@ export class SessionManager {
     fs.busy = true;
     const first = [...fs.routes][0].options;
     const old = fs.subscription;
+    if (fs.id === 0 && s.protocolVersion === 5 && s.serverLimits.subscriptionIdentifiersAvailable) {
+      fs.id = m.lastId = (m.lastId % MAX_SUBSCRIPTION_ID) + 1;
+    }
     s.subscribe(
       fs.filter,
       {
@@ -583,6 +631,7 @@ export class SessionManager {
         noLocal: first.noLocal,
         retainAsPublished: first.retainAsPublished,
         retainHandling: first.retainHandling,
+        subscriptionIdentifier: fs.id === 0 ? undefined : fs.id,
       },
       fs.dispatch,
     ).then(

@@ -2,6 +2,9 @@
  * SessionManager against a private mosquitto: sessions, routes across them,
  * readiness, events and their order, and what survives a broker restart.
  */
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ClosedError, InvalidArgumentError, TimeoutError } from '../../src/errors.js';
 import {
@@ -177,6 +180,25 @@ describe.skipIf(!hasMosquitto())('SessionManager', () => {
       const [b] = await high.done;
       expect(a.qos).toBe(2);
       expect(b).toBe(a); // the same message object for both routes
+    });
+
+    it('overlapping filters reach each route once, though the broker sends a copy per subscription', async () => {
+      const m = manager();
+      const s = m.add({ name: 'a', url: broker.url });
+      await m.connectAll();
+      const wide: string[] = [];
+      const narrow: string[] = [];
+      m.handle('ov/#', (msg) => wide.push(msg.topic), { qos: 1 });
+      m.handle('ov/+', (msg) => narrow.push(msg.topic), { qos: 1 });
+      const copies: string[] = [];
+      s.on('message', (msg) => copies.push(msg.topic));
+      await m.waitReady();
+      await pub.publish('ov/1', 'x', { qos: 1 });
+      await pub.publish('ov/2/deep', 'x', { qos: 1 });
+      await expect.poll(() => wide).toEqual(['ov/1', 'ov/2/deep']);
+      expect(narrow).toEqual(['ov/1']);
+      // mosquitto sends ov/1 twice, once for each subscription
+      expect(copies.filter((t) => t === 'ov/1')).toHaveLength(2);
     });
 
     it('stopping a route unsubscribes only when it was the last on its filter', async () => {
@@ -412,6 +434,62 @@ describe.skipIf(!hasMosquitto())('SessionManager', () => {
         await p.close();
       } finally {
         await own.stop();
+      }
+    });
+  });
+
+  describe('from a config file', () => {
+    it('loads a fleet with its defaults, stores and subscriptions', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'mqttkit-fleet-'));
+      try {
+        const file = join(dir, 'fleet.yaml');
+        writeFileSync(
+          file,
+          [
+            'concurrency: 2',
+            'defaults:',
+            // biome-ignore lint/suspicious/noTemplateCurlyInString: the config file's own syntax
+            '  url: ${BROKER_URL}',
+            '  reconnect: { initialDelay: 20 }',
+            'sessions:',
+            '  - name: cfg-a',
+            '    clean: false',
+            '    sessionExpiry: 60',
+            '    store: { type: file, dir: ./state }',
+            '    subscriptions: [{ filter: cfg/a, qos: 1 }]',
+            '  - name: cfg-b',
+            '    subscriptions: [{ filter: cfg/b, qos: 1 }]',
+          ].join('\n'),
+        );
+        const m = await SessionManager.fromConfig(file, { env: { BROKER_URL: broker.url } });
+        managers.push(m);
+        expect(m.list()).toEqual(['cfg-a', 'cfg-b']);
+        const got: string[] = [];
+        for (const [name, s] of m.entries()) s.on('message', (msg) => got.push(`${name}:${msg.topic}`));
+        await m.connectAll();
+        await m.waitReady();
+        await pub.publish('cfg/a', 'x', { qos: 1 });
+        await pub.publish('cfg/b', 'x', { qos: 1 });
+        // each session holds only the subscription its entry declares
+        await expect.poll(() => got.sort()).toEqual(['cfg-a:cfg/a', 'cfg-b:cfg/b']);
+        await m.close();
+        // the file store kept cfg-a's session (clean: false) in the directory the file named
+        expect(readdirSync(join(dir, 'state')).length).toBeGreaterThan(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('rejects a bad file with the path of each bad field', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'mqttkit-fleet-'));
+      try {
+        const file = join(dir, 'fleet.yaml');
+        writeFileSync(file, 'sessions:\n  - name: a\n    url: mqtt://x\n    tls: { ca: ./missing.pem }\n');
+        await expect(SessionManager.fromConfig(file)).rejects.toThrow(
+          /sessions\[0\]\.tls\.ca: file not found/,
+        );
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
       }
     });
   });
