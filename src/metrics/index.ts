@@ -1,0 +1,32 @@
+/**
+ * Metrics of a fleet of sessions: `FleetMetrics` samples the sessions of a
+ * `SessionManager` (or any `MetricsSource`) for counters, states and rates;
+ * `createRegistry` exposes them to Prometheus through prom-client, and
+ * `serveMetrics` / `metricsHandler` over HTTP.
+ *
+ * Built only on the public `Session` API.
+ */
+export {
+  FLEET_METRICS_DEFAULTS,
+  FleetMetrics,
+  type FleetMetricsOptions,
+  type FleetSnapshot,
+  type MetricsSource,
+  type MetricsSourceSession,
+  type Rates,
+  type RoundTripSummary,
+  SESSION_STATES,
+  type SessionSnapshot,
+  type TotalSnapshot,
+} from './fleet.js';
+export {
+  createRegistry,
+  METRIC_NAMES,
+  type MetricsHandler,
+  type MetricsServer,
+  metricsHandler,
+  PROMETHEUS_DEFAULTS,
+  type PrometheusOptions,
+  type ServeMetricsOptions,
+  serveMetrics,
+} from './prometheus.js';
