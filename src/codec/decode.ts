@@ -23,7 +23,7 @@
 import { DecodeError } from '../errors.js';
 import { readConnack, readConnect } from './connect.js';
 import { readAuth, readDisconnect } from './control.js';
-import { MALFORMED, PACKET_TOO_LARGE, Reader } from './primitives.js';
+import { EMPTY_BUFFER, MALFORMED, PACKET_TOO_LARGE, Reader } from './primitives.js';
 import { readAck, readPublish } from './publish.js';
 import { readSuback, readSubscribe, readUnsuback, readUnsubscribe } from './subscribe.js';
 import type { Packet, ProtocolVersion } from './types.js';
@@ -127,6 +127,8 @@ export class PacketDecoder {
     const out: Packet[] = [];
     try {
       this.run(buf, out);
+      // the packets hold their own views; the reader must not keep the chunk alive
+      this.reader.buf = EMPTY_BUFFER;
     } catch (err) {
       this.body = undefined;
       this.parts.length = 0;

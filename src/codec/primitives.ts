@@ -197,8 +197,11 @@ export class Writer {
  * Reads the body of one packet from `buf[pos..end)`. Every read is bounds
  * checked against `end` and throws {@link DecodeError} (0x81) past it.
  */
+/** A shared empty buffer (never written to). */
+export const EMPTY_BUFFER: Buffer = Buffer.alloc(0);
+
 export class Reader {
-  buf: Buffer = Buffer.alloc(0);
+  buf: Buffer = EMPTY_BUFFER;
   pos = 0;
   end = 0;
   /** Packet name for error messages, e.g. `PUBLISH`. */

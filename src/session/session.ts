@@ -98,11 +98,12 @@ export class Session extends EventEmitter<SessionEvents> {
   private qos0:
     | { promise: Promise<PublishResult>; resolve: () => void; reject: (e: Error) => void }
     | undefined;
-  private routes: Route[] = [];
+  // made on first use: thousands of idle sessions should not each hold empty tables
+  private routes: Route[] = NO_ROUTES;
   /** Routes with a handler, by filter: dispatch costs the topic's depth, not the number of routes. */
-  private readonly router = new TopicRouter<Route>();
-  private readonly streams = new Set<MessageStream>();
-  private keepalive: Timed | undefined = undefined;
+  private router: TopicRouter<Route> | undefined = undefined;
+  private streams: Set<MessageStream> | undefined = undefined;
+  private keepalive: Keepalive | undefined = undefined;
   private closePromise: Promise<void> | undefined = undefined;
   private idleWaiter: (() => void) | undefined = undefined;
   private closeWaiter: (() => void) | undefined = undefined;
@@ -113,7 +114,7 @@ export class Session extends EventEmitter<SessionEvents> {
   private chained = 0;
   /** The transport's last write did not fit its buffer; cleared on drain. */
   private backlogged = false;
-  private drainWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private drainWaiters: { resolve: () => void; reject: (e: Error) => void }[] | undefined = undefined;
   private urlIndex = 0;
   /** URLs tried by the current connect() call. */
   private tried = 0;
@@ -126,9 +127,9 @@ export class Session extends EventEmitter<SessionEvents> {
     | undefined;
   private seq = 0;
   /** Active subscriptions by filter, restored when the broker has no session. */
-  private readonly subscriptions = new Map<string, StoredSubscription>();
+  private subscriptions: Map<string, StoredSubscription> | undefined = undefined;
   private storeDirty = false;
-  private writeChain: Promise<void> = Promise.resolve();
+  private writeChain: Promise<void> = RESOLVED;
   /** Publish-to-acknowledgement times, from the first acknowledgement on. */
   private latency: LatencyHistogram | undefined = undefined;
   /** Counts CONNACKs: work started for one connection ignores the next. */
@@ -316,9 +317,15 @@ export class Session extends EventEmitter<SessionEvents> {
       if (this._state !== 'closed') {
         for (let i = 0; i < list.length; i++) {
           if (codes[i] >= 0x80) continue;
-          const route: Route = { filter: list[i], handler, owner: handle, id: options.subscriptionIdentifier ?? 0 };
+          const route: Route = {
+            filter: list[i],
+            handler,
+            owner: handle,
+            id: options.subscriptionIdentifier ?? 0,
+          };
+          if (this.routes === NO_ROUTES) this.routes = [];
           this.routes.push(route);
-          if (handler !== undefined) this.router.add(route.filter, route);
+          if (handler !== undefined) (this.router ??= new TopicRouter<Route>()).add(route.filter, route);
           this.remember(packet, i);
         }
       }
@@ -331,7 +338,7 @@ export class Session extends EventEmitter<SessionEvents> {
     const keep: Route[] = [];
     for (const r of this.routes) {
       if (!which(r)) keep.push(r);
-      else if (r.handler !== undefined) this.router.remove(r.filter, r);
+      else if (r.handler !== undefined) this.router?.remove(r.filter, r);
     }
     this.routes = keep;
   }
@@ -347,14 +354,14 @@ export class Session extends EventEmitter<SessionEvents> {
     if (props?.subscriptionIdentifier !== undefined)
       sub.subscriptionIdentifier = props.subscriptionIdentifier;
     if (props?.userProperties !== undefined) sub.userProperties = props.userProperties;
-    this.subscriptions.set(sub.topicFilter, sub);
+    (this.subscriptions ??= new Map()).set(sub.topicFilter, sub);
     this.store.putSubscription(this.options.clientId, sub);
     this.storeDirty = true;
   }
 
   private unremember(filters: readonly string[]): void {
     for (const f of filters) {
-      if (this.subscriptions.delete(f)) this.store.deleteSubscription(this.options.clientId, f);
+      if (this.subscriptions?.delete(f)) this.store.deleteSubscription(this.options.clientId, f);
     }
     this.storeDirty = true;
   }
@@ -382,9 +389,9 @@ export class Session extends EventEmitter<SessionEvents> {
     if (filter !== undefined && !isValidTopicFilter(filter)) {
       throw new InvalidArgumentError('filter', `'${filter}' is not a valid topic filter`);
     }
-    const stream = new MessageStream(filter, this.options.messageBuffer, (s) => this.streams.delete(s));
+    const stream = new MessageStream(filter, this.options.messageBuffer, (s) => this.streams?.delete(s));
     if (this._state === 'closed') stream.end();
-    else this.streams.add(stream);
+    else (this.streams ??= new Set()).add(stream);
     return stream;
   }
 
@@ -474,7 +481,7 @@ export class Session extends EventEmitter<SessionEvents> {
       this.qos0 = undefined;
       if (t === undefined) q.reject(this.notConnected());
       // the socket is full: QoS 0 callers wait for it to drain, which is their backpressure
-      else if (this.backlogged) this.drainWaiters.push(q);
+      else if (this.backlogged) (this.drainWaiters ??= []).push(q);
       else q.resolve();
     }
   }
@@ -483,8 +490,8 @@ export class Session extends EventEmitter<SessionEvents> {
   _drained(): void {
     this.backlogged = false;
     const waiting = this.drainWaiters;
-    if (waiting.length === 0) return;
-    this.drainWaiters = [];
+    if (waiting === undefined || waiting.length === 0) return;
+    this.drainWaiters = undefined;
     for (const q of waiting) q.resolve();
   }
 
@@ -520,6 +527,7 @@ export class Session extends EventEmitter<SessionEvents> {
     };
     const req = this.connectRequest;
     this.connectRequest = undefined;
+    this.connectPromise = undefined;
     if (this.connectedOnce) this.counters.reconnects++;
     this.connectedOnce = true;
     this.reconnectAttempt = 0;
@@ -583,8 +591,9 @@ export class Session extends EventEmitter<SessionEvents> {
         this.report(err, 'a message listener threw');
       }
     }
-    if (this.router.size > 0) {
-      const routes = this.router.lookup(msg.topic);
+    const router = this.router;
+    if (router !== undefined && router.size > 0) {
+      const routes = router.lookup(msg.topic);
       // MQTT 5: a message names the subscriptions it is for; a broker sending one copy
       // per overlapping subscription would otherwise reach each handler once per copy
       const ids = msg.properties?.subscriptionIdentifier;
@@ -600,9 +609,9 @@ export class Session extends EventEmitter<SessionEvents> {
         }
       }
     }
-    if (this.streams.size > 0) {
-      for (const s of this.streams)
-        if (s.filter === undefined || topicMatches(s.filter, msg.topic)) s.push(msg);
+    const streams = this.streams;
+    if (streams !== undefined && streams.size > 0) {
+      for (const s of streams) if (s.filter === undefined || topicMatches(s.filter, msg.topic)) s.push(msg);
     }
   }
 
@@ -781,12 +790,14 @@ export class Session extends EventEmitter<SessionEvents> {
     for (const op of ops) if (op.seq > this.seq) this.seq = op.seq;
     this.engine.restore(ops, saved.incomingQoS2);
     for (const sub of saved.subscriptions) {
-      if (!this.subscriptions.has(sub.topicFilter)) this.subscriptions.set(sub.topicFilter, sub);
+      const subs = (this.subscriptions ??= new Map());
+      if (!subs.has(sub.topicFilter)) subs.set(sub.topicFilter, sub);
     }
   }
 
   private attachTransport(attempt: Attempt, transport: Transport): void {
     this.transport = transport;
+    const url = attempt.url; // the hooks keep the URL, not the attempt, alive
     transport.onData = (chunk) => {
       this.counters.bytesIn += chunk.length;
       this.engine.receive(chunk, Date.now());
@@ -798,11 +809,13 @@ export class Session extends EventEmitter<SessionEvents> {
       if (this.transport !== transport) return;
       this.transport = undefined;
       const error = new ConnectionError(
-        `connection to ${redact(attempt.url)} ${err ? `failed: ${err.message}` : 'closed by the broker'}`,
+        `connection to ${redact(url)} ${err ? `failed: ${err.message}` : 'closed by the broker'}`,
         undefined,
         { cause: err },
       );
-      if (this.attempt === attempt) this._attemptFailed(attempt, error);
+      // before CONNACK the attempt that opened this transport is still the current one
+      const current = this.attempt;
+      if (current !== undefined) this._attemptFailed(current, error);
       else this.lost(error);
     };
     this.engine.open(Date.now());
@@ -816,7 +829,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.qos0?.reject(error);
     this.qos0 = undefined;
     this.backlogged = false;
-    for (const q of this.drainWaiters.splice(0)) q.reject(error);
+    this.rejectDrainWaiters(error);
     this.closeWaiter?.();
     const attempt = this.attempt;
     if (attempt !== undefined) {
@@ -890,9 +903,10 @@ export class Session extends EventEmitter<SessionEvents> {
    * session). The promise settles when every SUBACK came back or failed.
    */
   private resubscribe(): Promise<unknown> | undefined {
-    if (this.subscriptions.size === 0) return undefined;
+    const subscriptions = this.subscriptions;
+    if (subscriptions === undefined || subscriptions.size === 0) return undefined;
     const groups = new Map<string, StoredSubscription[]>();
-    for (const sub of this.subscriptions.values()) {
+    for (const sub of subscriptions.values()) {
       const { topicFilter: _, ...rest } = sub;
       const key = JSON.stringify(rest);
       const g = groups.get(key);
@@ -1039,7 +1053,7 @@ export class Session extends EventEmitter<SessionEvents> {
     }
     this.qos0?.reject(new ClosedError());
     this.qos0 = undefined;
-    for (const q of this.drainWaiters.splice(0)) q.reject(new ClosedError());
+    this.rejectDrainWaiters(new ClosedError());
     this.nextConnected?.reject(new ClosedError());
     this.nextConnected = undefined;
     try {
@@ -1047,10 +1061,17 @@ export class Session extends EventEmitter<SessionEvents> {
     } catch (err) {
       this.report(new StoreError('the session store failed while closing', { cause: err }), '');
     }
-    for (const s of this.streams) s.end();
-    this.streams.clear();
+    const streams = this.streams;
+    this.streams = undefined;
+    if (streams !== undefined) for (const s of streams) s.end();
     this.dropRoutes(() => true);
     this.setState('closed');
+  }
+
+  private rejectDrainWaiters(error: MqttError): void {
+    const waiting = this.drainWaiters;
+    this.drainWaiters = undefined;
+    if (waiting !== undefined) for (const q of waiting) q.reject(error);
   }
 
   private checkIdle(): void {
@@ -1062,18 +1083,19 @@ export class Session extends EventEmitter<SessionEvents> {
   private armKeepalive(): void {
     const deadline = this.engine.nextDeadline();
     if (deadline === Number.POSITIVE_INFINITY) return;
-    const entry: Timed = {
-      deadline,
-      expire: (now) => {
-        if (this.keepalive !== entry || this.engine.state !== EngineState.Connected) return;
-        this.engine.tick(now);
-        if (this.keepalive !== entry) return; // the tick closed the connection
-        entry.deadline = this.engine.nextDeadline();
-        if (entry.deadline !== Number.POSITIVE_INFINITY) sharedTimer.add(entry);
-      },
-    };
+    const entry = new Keepalive(this);
+    entry.deadline = deadline;
     this.keepalive = entry;
     sharedTimer.add(entry);
+  }
+
+  /** @internal The keepalive deadline passed: let the engine ping or give up, then re-arm. */
+  _keepaliveDue(entry: Keepalive, now: number): void {
+    if (this.keepalive !== entry || this.engine.state !== EngineState.Connected) return;
+    this.engine.tick(now);
+    if (this.keepalive !== entry) return; // the tick closed the connection
+    entry.deadline = this.engine.nextDeadline();
+    if (entry.deadline !== Number.POSITIVE_INFINITY) sharedTimer.add(entry);
   }
 
   private disarmKeepalive(): void {
@@ -1285,6 +1307,21 @@ class SessionHandler implements EngineHandler {
     this.s._closing(error);
   }
 }
+
+/** A session's keepalive entry in the shared timer (a class: no closure per session). */
+class Keepalive implements Timed {
+  deadline = 0;
+  timerBucket: Timed['timerBucket'] = undefined;
+  timerPrev: Timed | undefined = undefined;
+  timerNext: Timed | undefined = undefined;
+  constructor(private readonly session: Session) {}
+  expire(now: number): void {
+    this.session._keepaliveDue(this, now);
+  }
+}
+
+const NO_ROUTES: Route[] = [];
+const RESOLVED: Promise<void> = Promise.resolve();
 
 function flushSession(s: Session): void {
   s._flush();

@@ -4,57 +4,61 @@
  */
 import type { PersistedSession, SessionStore, StoredMessage, StoredSubscription } from './types.js';
 
+/** One client's state; each table is made by its first entry (most sessions only ever subscribe). */
 interface ClientState {
-  messages: Map<number, StoredMessage>;
-  incomingQoS2: Set<number>;
-  subscriptions: Map<string, StoredSubscription>;
+  messages: Map<number, StoredMessage> | undefined;
+  incomingQoS2: Set<number> | undefined;
+  subscriptions: Map<string, StoredSubscription> | undefined;
 }
 
 export class MemoryStore implements SessionStore {
   readonly durable = false;
-  private readonly clients = new Map<string, ClientState>();
+  private clients: Map<string, ClientState> | undefined = undefined;
 
   private client(clientId: string): ClientState {
-    let c = this.clients.get(clientId);
+    const clients = (this.clients ??= new Map());
+    let c = clients.get(clientId);
     if (c === undefined) {
-      c = { messages: new Map(), incomingQoS2: new Set(), subscriptions: new Map() };
-      this.clients.set(clientId, c);
+      c = { messages: undefined, incomingQoS2: undefined, subscriptions: undefined };
+      clients.set(clientId, c);
     }
     return c;
   }
 
   async load(clientId: string): Promise<PersistedSession> {
-    const c = this.clients.get(clientId);
-    if (c === undefined) return { messages: [], incomingQoS2: [], subscriptions: [] };
+    const c = this.clients?.get(clientId);
     return {
-      messages: [...c.messages.values()].sort((a, b) => a.seq - b.seq),
-      incomingQoS2: [...c.incomingQoS2],
-      subscriptions: [...c.subscriptions.values()],
+      messages: c?.messages === undefined ? [] : [...c.messages.values()].sort((a, b) => a.seq - b.seq),
+      incomingQoS2: c?.incomingQoS2 === undefined ? [] : [...c.incomingQoS2],
+      subscriptions: c?.subscriptions === undefined ? [] : [...c.subscriptions.values()],
     };
   }
 
   putMessage(clientId: string, message: StoredMessage): void {
-    this.client(clientId).messages.set(message.seq, message);
+    const c = this.client(clientId);
+    (c.messages ??= new Map()).set(message.seq, message);
   }
 
   deleteMessage(clientId: string, seq: number): void {
-    this.clients.get(clientId)?.messages.delete(seq);
+    this.clients?.get(clientId)?.messages?.delete(seq);
   }
 
   addIncomingQoS2(clientId: string, packetId: number): void {
-    this.client(clientId).incomingQoS2.add(packetId);
+    const c = this.client(clientId);
+    (c.incomingQoS2 ??= new Set()).add(packetId);
   }
 
   deleteIncomingQoS2(clientId: string, packetId: number): void {
-    this.clients.get(clientId)?.incomingQoS2.delete(packetId);
+    this.clients?.get(clientId)?.incomingQoS2?.delete(packetId);
   }
 
   putSubscription(clientId: string, subscription: StoredSubscription): void {
-    this.client(clientId).subscriptions.set(subscription.topicFilter, subscription);
+    const c = this.client(clientId);
+    (c.subscriptions ??= new Map()).set(subscription.topicFilter, subscription);
   }
 
   deleteSubscription(clientId: string, topicFilter: string): void {
-    this.clients.get(clientId)?.subscriptions.delete(topicFilter);
+    this.clients?.get(clientId)?.subscriptions?.delete(topicFilter);
   }
 
   flush(): Promise<void> {
@@ -62,7 +66,7 @@ export class MemoryStore implements SessionStore {
   }
 
   async clear(clientId: string): Promise<void> {
-    this.clients.delete(clientId);
+    this.clients?.delete(clientId);
   }
 
   async close(): Promise<void> {}

@@ -7,22 +7,61 @@ import type { Attempt, AttemptCallback } from './connect.js';
 import type { TransportOptions } from './types.js';
 import type { Endpoint } from './url.js';
 
+/** The transport a socket belongs to, for the shared listeners below. */
+const OWNER = Symbol('mqttkit.transport');
+type OwnedSocket = net.Socket & { [OWNER]: SocketTransport };
+
+// One set of listener functions for every socket: no closures per connection.
+function onSocketDrain(this: OwnedSocket): void {
+  this[OWNER]._drain();
+}
+function onSocketError(this: OwnedSocket, err: Error): void {
+  this[OWNER]._error(err);
+}
+function onSocketClose(this: OwnedSocket): void {
+  this[OWNER]._close();
+}
+function onSocketData(this: OwnedSocket, chunk: Buffer): void {
+  this[OWNER]._data(chunk);
+}
+
 export class SocketTransport extends BaseTransport {
   readonly kind: string;
   readonly #socket: net.Socket;
+  readonly #display: string;
   #error: Error | undefined;
 
   constructor(socket: net.Socket, kind: string, display: string) {
     super();
     this.kind = kind;
     this.#socket = socket;
-    socket.on('drain', () => this.emitDrain());
-    socket.on('error', (err: Error) => {
-      this.#error ??= new ConnectionError(`connection to ${display} failed: ${err.message}`, undefined, {
-        cause: err,
-      });
+    this.#display = display;
+    (socket as OwnedSocket)[OWNER] = this;
+    socket.on('drain', onSocketDrain);
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
+  }
+
+  /** @internal */
+  _drain(): void {
+    this.emitDrain();
+  }
+
+  /** @internal */
+  _error(err: Error): void {
+    this.#error ??= new ConnectionError(`connection to ${this.#display} failed: ${err.message}`, undefined, {
+      cause: err,
     });
-    socket.on('close', () => this.emitClose(this.#error));
+  }
+
+  /** @internal */
+  _close(): void {
+    this.emitClose(this.#error);
+  }
+
+  /** @internal */
+  _data(chunk: Buffer): void {
+    this.emitData(chunk);
   }
 
   get bufferedAmount(): number {
@@ -30,7 +69,7 @@ export class SocketTransport extends BaseTransport {
   }
 
   protected startReading(): void {
-    this.#socket.on('data', (chunk: Buffer) => this.emitData(chunk));
+    this.#socket.on('data', onSocketData);
   }
 
   write(chunks: Uint8Array | readonly Uint8Array[]): boolean {
