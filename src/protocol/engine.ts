@@ -170,7 +170,8 @@ export class ClientEngine {
   /** The `now` of the latest call that passed one. */
   private now = 0;
   private aliasesIn: (string | undefined)[] = [];
-  private aliasesOut = new Map<string, number>();
+  /** Topic aliases this client set, by topic (MQTT 5); made by the first alias. */
+  private aliasesOut: Map<string, number> | undefined = undefined;
   private incomingUnacked = 0;
   private keepaliveMs = 0;
   private lastSent = 0;
@@ -276,7 +277,7 @@ export class ClientEngine {
     this.quota = MAX_PACKET_ID;
     this.limits = defaultLimits(this.options.keepalive);
     this.aliasesIn = [];
-    this.aliasesOut.clear();
+    this.aliasesOut = undefined;
     this.incomingUnacked = 0;
     this.keepaliveMs = 0;
     this.pingSentAt = 0;
@@ -510,6 +511,12 @@ export class ClientEngine {
     this.quota = limits.receiveMaximum;
     this.keepaliveMs = limits.keepalive * 1000;
     this.state = EngineState.Connected;
+    if (!p.sessionPresent && this.incomingQoS2.size > 0) {
+      // the broker has no session: the QoS 2 ids it had not released went with it, and it may
+      // reuse them for new messages, which must not be taken for resends
+      for (const id of this.incomingQoS2.values()) this.handler.incomingQoS2?.(id, false);
+      this.incomingQoS2.clear();
+    }
     // what was in flight before this CONNACK; the handler may start new operations
     const previous = this.inflight.size > 0 ? this.inflight.values() : undefined;
     this.handler.connack(p);
@@ -665,22 +672,23 @@ export class ClientEngine {
         ? encode(p, this.version)
         : encode(p, this.version, { maximumPacketSize: max });
     }
-    let alias = this.aliasesOut.get(p.topic);
+    const aliases = (this.aliasesOut ??= new Map());
+    let alias = aliases.get(p.topic);
     let topic = '';
     if (alias === undefined) {
-      if (this.aliasesOut.size >= aliasMax) {
+      if (aliases.size >= aliasMax) {
         return max === undefined
           ? encode(p, this.version)
           : encode(p, this.version, { maximumPacketSize: max });
       }
-      alias = this.aliasesOut.size + 1;
+      alias = aliases.size + 1;
       topic = p.topic;
       const bytes = encode(
         { ...p, properties: { ...p.properties, topicAlias: alias } },
         this.version,
         max === undefined ? undefined : { maximumPacketSize: max },
       );
-      this.aliasesOut.set(topic, alias); // only once the server will have seen it
+      aliases.set(topic, alias); // only once the server will have seen it
       return bytes;
     }
     return encode(

@@ -398,6 +398,22 @@ describe('incoming publish', () => {
     expect(t.h.messages).toHaveLength(2);
   });
 
+  it('forgets unreleased QoS 2 ids when the broker comes back without the session', () => {
+    for (const sessionPresent of [true, false]) {
+      const t = setup();
+      t.connect();
+      t.deliver(msg(2, 9));
+      expect(t.sent()).toEqual([{ type: 'pubrec', packetId: 9, reasonCode: 0 }]);
+      t.e.connectionLost();
+      t.e.open(0);
+      t.sent();
+      t.deliver({ type: 'connack', sessionPresent, reasonCode: 0 });
+      // a broker with the session resends (DUP); one without may use id 9 for a new message
+      t.deliver(msg(2, 9, sessionPresent));
+      expect(t.h.messages).toHaveLength(sessionPresent ? 1 : 2);
+    }
+  });
+
   it('resolves topic aliases and rejects unknown or too large ones', () => {
     const t = setup({ connectProperties: { topicAliasMaximum: 3 } });
     t.connect();
