@@ -19,6 +19,11 @@
  * proxy.blackhole();
  * ```
  *
+ * `tap` sees every chunk the proxy passes on (not those it drops), tagged
+ * with the connection's number (1, 2, ... in accept order) and its direction:
+ * 'up' from the client to the target, 'down' back. A test can decode the
+ * traffic there, independently of the client under test.
+ *
  * Plain `node:net`, no timers. `close()` stops listening and destroys every
  * socket.
  */
@@ -42,6 +47,11 @@ export interface Proxy {
   close(): Promise<void>;
 }
 
+export interface ProxyOptions {
+  /** Called with each chunk passed on, before it is written to the other side. */
+  tap?: (connection: number, direction: 'up' | 'down', chunk: Buffer) => void;
+}
+
 /** One side of a pair: its socket and what it has told us so far. */
 interface Side {
   socket: Socket;
@@ -58,6 +68,8 @@ class Pair {
     client: Socket,
     upstream: Socket,
     readonly state: { blackholed: boolean },
+    readonly id = 0,
+    readonly tap?: ProxyOptions['tap'],
   ) {
     this.client = { socket: client, ended: false, closed: false };
     this.upstream = { socket: upstream, ended: false, closed: false };
@@ -70,8 +82,10 @@ class Pair {
   /** Relays `from` to `to`; resolves when `from` is closed. */
   #link(from: Side, to: Side): Promise<void> {
     const socket = from.socket;
+    const direction = from === this.client ? 'up' : 'down';
     socket.on('data', (chunk: Buffer) => {
       if (this.state.blackholed || to.socket.destroyed) return; // dropped
+      this.tap?.(this.id, direction, chunk);
       if (!to.socket.write(chunk)) {
         socket.pause();
         to.socket.once('drain', () => socket.resume());
@@ -114,8 +128,12 @@ class Pair {
 }
 
 /** Starts a proxy on a free loopback port, forwarding to `target` (host defaults to 127.0.0.1). */
-export function startProxy(target: { host?: string; port: number }): Promise<Proxy> {
+export function startProxy(
+  target: { host?: string; port: number },
+  options: ProxyOptions = {},
+): Promise<Proxy> {
   const host = target.host ?? '127.0.0.1';
+  let accepted = 0;
   const state = { blackholed: false };
   const pairs = new Set<Pair>();
   const refused = new Set<Socket>();
@@ -131,7 +149,7 @@ export function startProxy(target: { host?: string; port: number }): Promise<Pro
       return;
     }
     const upstream = connect({ host, port: target.port, allowHalfOpen: true });
-    const pair = new Pair(client, upstream, state);
+    const pair = new Pair(client, upstream, state, ++accepted, options.tap);
     pairs.add(pair);
     void pair.closed.then(() => pairs.delete(pair));
   });
