@@ -57,12 +57,30 @@ export {
   secure,
   session,
 } from './manager/index.js';
+export {
+  createRegistry,
+  FleetMetrics,
+  type FleetMetricsOptions,
+  type FleetSnapshot,
+  type MetricsHandler,
+  type MetricsServer,
+  type MetricsSource,
+  metricsHandler,
+  type PrometheusOptions,
+  type Rates,
+  type RoundTripSummary,
+  type ServeMetricsOptions,
+  type SessionSnapshot,
+  serveMetrics,
+  type TotalSnapshot,
+} from './metrics/index.js';
 export { TopicRouter, topicMatches } from './router/index.js';
 export {
   type Authenticator,
   type ConnackInfo,
   type Credentials,
   type DropPolicy,
+  LATENCY_BOUNDS,
   type LatencySnapshot,
   type Message,
   type MessageHandler,

@@ -20,6 +20,8 @@
  *
  * Built only on the public `Session` API.
  */
+
+import type { Registry } from 'prom-client';
 import { isValidTopicFilter } from '../codec/topic.js';
 import type { QoS } from '../codec/types.js';
 import {
@@ -32,6 +34,16 @@ import {
   StoreError,
   TimeoutError,
 } from '../errors.js';
+import { FleetMetrics, type FleetSnapshot } from '../metrics/fleet.js';
+import {
+  createRegistry,
+  type MetricsHandler,
+  type MetricsServer,
+  metricsHandler,
+  type PrometheusOptions,
+  type ServeMetricsOptions,
+  serveMetrics,
+} from '../metrics/prometheus.js';
 import { MessageStream } from '../session/message-stream.js';
 import { Session } from '../session/session.js';
 import type {
@@ -181,12 +193,17 @@ export class SessionManager {
   private closing: Promise<void> | undefined = undefined;
   /** Stores the manager made (from a config file): closed after the sessions. */
   private readonly stores = new Set<SessionStore>();
+  private readonly metricsInterval: number;
+  private sampler: FleetMetrics | undefined = undefined;
+  private promRegistry: Registry | undefined = undefined;
+  private readonly servers = new Set<MetricsServer>();
 
   constructor(options: SessionManagerOptions = {}) {
     if (options === null || typeof options !== 'object') {
       throw new InvalidArgumentError('options', 'must be an object');
     }
     this.concurrency = positiveInt(options.concurrency ?? 50, 'concurrency');
+    this.metricsInterval = positiveInt(options.metricsInterval ?? 1000, 'metricsInterval');
   }
 
   /**
@@ -439,6 +456,53 @@ export class SessionManager {
   }
 
   // ---------------------------------------------------------------------------
+  // metrics
+
+  /**
+   * Counters, states and rates of every session, and their totals. The
+   * first call starts sampling (every `metricsInterval` ms): current rates
+   * cover the last full interval, average rates the time since a session
+   * was first seen.
+   */
+  metrics(): FleetSnapshot {
+    return this.fleetMetrics().snapshot();
+  }
+
+  /**
+   * A prom-client registry with the fleet's metrics, computed at each scrape
+   * (made at the first call; `options` apply then). Every per-session series
+   * has a `session` label; removed sessions disappear.
+   */
+  registry(options?: Pick<PrometheusOptions, 'prefix' | 'defaultLabels'>): Registry {
+    this.promRegistry ??= createRegistry(this.fleetMetrics(), {
+      prefix: options?.prefix,
+      defaultLabels: options?.defaultLabels,
+    });
+    return this.promRegistry;
+  }
+
+  /** A `node:http` request handler answering with `registry()` in the text format. */
+  metricsHandler(): MetricsHandler {
+    return metricsHandler(this.registry());
+  }
+
+  /**
+   * Serves `registry()` at `http://host:port/metrics` (defaults: 127.0.0.1,
+   * port 9464; 0 picks a free port). The server closes with the manager.
+   */
+  async serveMetrics(options: Omit<ServeMetricsOptions, 'registry'> = {}): Promise<MetricsServer> {
+    if (this.closing !== undefined) throw new ClosedError('the session manager is closed');
+    const server = await serveMetrics({ ...options, registry: this.registry() });
+    this.servers.add(server);
+    return server;
+  }
+
+  private fleetMetrics(): FleetMetrics {
+    this.sampler ??= new FleetMetrics(this, { interval: this.metricsInterval });
+    return this.sampler;
+  }
+
+  // ---------------------------------------------------------------------------
   // events
 
   on<K extends keyof ManagerEvents>(event: K, listener: (e: ManagerEvents[K]) => void): this {
@@ -483,6 +547,9 @@ export class SessionManager {
 
   private async closeNow(options: { timeout?: number }): Promise<void> {
     for (const w of this.waiters) w.reject(new ClosedError('the session manager is closed'));
+    this.sampler?.stop();
+    await Promise.all([...this.servers].map((s) => s.close()));
+    this.servers.clear();
     for (const r of this.routes) {
       r.active = false;
       r.end?.();

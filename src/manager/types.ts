@@ -37,6 +37,8 @@ export interface SessionOptionsBuilder {
 export interface SessionManagerOptions {
   /** Sessions `connectAll()` connects at once. @default 50 */
   concurrency?: number;
+  /** ms between the samples `metrics()` computes current rates from. @default 1000 */
+  metricsInterval?: number;
 }
 
 /** Options of a route (`handle`, `handleTo`, `listen`, `listenTo`). */
