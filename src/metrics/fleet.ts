@@ -100,20 +100,9 @@ export interface RoundTripSummary {
 }
 
 /** The whole fleet in a `FleetSnapshot`: counters, gauges and rates summed over the sessions. */
-export interface TotalSnapshot {
-  /** Sums of the sessions' `SessionMetrics` counters and gauges. */
-  messagesIn: number;
-  messagesOut: number;
-  bytesIn: number;
-  bytesOut: number;
-  reconnects: number;
-  errors: number;
-  dropped: number;
-  inflight: number;
-  queued: number;
-  queuedBytes: number;
-  /** The sessions' publish-latency histograms added up (same `LATENCY_BOUNDS`). */
-  publishLatency: LatencySnapshot;
+export interface TotalSnapshot extends Omit<SessionMetrics, 'roundTrip'> {
+  // the SessionMetrics counters and gauges are sums over the sessions; `publishLatency`
+  // adds up their histograms (same `LATENCY_BOUNDS`)
   /** Sums of the sessions' current rates. */
   rates: Rates;
   /** Sums of the sessions' average rates. */
