@@ -1053,7 +1053,7 @@ export class Session extends EventEmitter<SessionEvents> {
     }
     this.qos0?.reject(new ClosedError());
     this.qos0 = undefined;
-    this.rejectDrainWaiters(new ClosedError());
+    if (this.drainWaiters !== undefined) this.rejectDrainWaiters(new ClosedError());
     this.nextConnected?.reject(new ClosedError());
     this.nextConnected = undefined;
     try {
