@@ -27,6 +27,7 @@ export const ErrorCode = {
   Store: 'ERR_MQTT_STORE',
   InvalidArgument: 'ERR_MQTT_INVALID_ARGUMENT',
   Config: 'ERR_MQTT_CONFIG',
+  Rpc: 'ERR_MQTT_RPC',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -163,5 +164,18 @@ export class DroppedError extends MqttError {
 export class StoreError extends MqttError {
   constructor(message: string, options?: ErrorOptions) {
     super(ErrorCode.Store, message, undefined, options);
+  }
+}
+
+/**
+ * An RPC responder answered with an error: `status` is its status code
+ * (HTTP-like: 400 bad request, 404 no route, 500 handler error, 503
+ * overloaded, 504 handler timeout), the message is its reason.
+ */
+export class RpcError extends MqttError {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(ErrorCode.Rpc, message);
+    this.status = status;
   }
 }

@@ -25,6 +25,7 @@ export {
   MqttError,
   ProtocolError,
   RejectedError,
+  RpcError,
   StoreError,
   TimeoutError,
 } from './errors.js';
@@ -75,6 +76,20 @@ export {
   type TotalSnapshot,
 } from './metrics/index.js';
 export { TopicRouter, topicMatches } from './router/index.js';
+export {
+  type RequestOptions,
+  RpcClient,
+  type RpcClientMetrics,
+  type RpcClientOptions,
+  type RpcHandler,
+  type RpcMiddleware,
+  type RpcRequest,
+  RpcResponse,
+  RpcServer,
+  type RpcServerMetrics,
+  type RpcServerOptions,
+  RpcStatusError,
+} from './rpc/index.js';
 export {
   type Authenticator,
   type ConnackInfo,

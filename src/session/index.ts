@@ -10,6 +10,7 @@ export {
   type WillOptions,
 } from './options.js';
 export { Session } from './session.js';
+export { CoarseTimer, RESOLUTION_MS, sharedTimer, type Timed } from './timer.js';
 export type {
   ConnackInfo,
   Message,

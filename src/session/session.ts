@@ -181,6 +181,11 @@ export class Session extends EventEmitter<SessionEvents> {
     return this.engine.limits;
   }
 
+  /** The last successful CONNACK (session present, properties such as Response Information). */
+  get connack(): ConnackInfo | undefined {
+    return this.lastConnack;
+  }
+
   /** Connected, and the subscriptions the broker had lost are restored (the `ready` event). */
   get ready(): boolean {
     return this._ready && this._state === 'connected';

@@ -1,0 +1,313 @@
+/**
+ * `RpcClient`: `await request(topic, payload)` over one session, with many
+ * requests in flight on one response subscription.
+ *
+ * Each request gets 128 bits of random correlation data (from a pool filled
+ * by `crypto.randomFillSync`, never reused). Its pending entry is registered
+ * before the request is published, so a response that arrives at once is
+ * never lost, and it is removed on the response, the timeout, the signal, a
+ * failed publish and `close()`: nothing is left behind. Timeouts ride the
+ * sessions' shared coarse timer; no `setTimeout` per request.
+ *
+ * With MQTT 5 the request carries Response Topic and Correlation Data, as
+ * any MQTT 5 responder expects. With MQTT 3.1.1 it is wrapped in mqttkit's
+ * envelope (see `envelope.ts`), which an mqttkit `RpcServer` understands.
+ */
+import { randomFillSync } from 'node:crypto';
+import type { PublishProperties, QoS } from '../codec/types.js';
+import { AbortError, ClosedError, InvalidArgumentError, RpcError, TimeoutError } from '../errors.js';
+import type { Session } from '../session/session.js';
+import { sharedTimer, type Timed } from '../session/timer.js';
+import type { Message, Subscription } from '../session/types.js';
+import { decodeResponse, encodeRequest } from './envelope.js';
+import type { RequestOptions, RpcClientMetrics, RpcClientOptions } from './types.js';
+
+const CORRELATION_BYTES = 16;
+const POOL_BYTES = 4096;
+const JSON_TYPE = 'application/json';
+
+/** A response to a request. */
+export class RpcResponse {
+  constructor(
+    readonly topic: string,
+    readonly payload: Buffer,
+    /** MQTT 5 properties of the response (for 3.1.1, only `contentType`). */
+    readonly properties: PublishProperties | undefined,
+  ) {}
+
+  text(): string {
+    return this.payload.toString();
+  }
+
+  json<T = unknown>(): T {
+    return JSON.parse(this.payload.toString()) as T;
+  }
+}
+
+/** A request waiting for its response: an entry in the pending map and in the shared timer. */
+class Pending implements Timed {
+  deadline = 0;
+  timerBucket: Timed['timerBucket'] = undefined;
+  timerPrev: Timed | undefined = undefined;
+  timerNext: Timed | undefined = undefined;
+  resolve!: (r: RpcResponse) => void;
+  reject!: (e: Error) => void;
+  signal: AbortSignal | undefined = undefined;
+  onAbort: (() => void) | undefined = undefined;
+  constructor(
+    readonly client: RpcClient,
+    readonly key: string,
+    readonly topic: string,
+  ) {}
+  expire(): void {
+    this.client._timedOut(this);
+  }
+}
+
+export class RpcClient {
+  readonly session: Session;
+  private readonly pending = new Map<string, Pending>();
+  private readonly timeout: number;
+  private readonly qos: QoS;
+  private readonly explicitTopic: string | undefined;
+  private topic: string | undefined = undefined;
+  private subscription: Subscription | undefined = undefined;
+  private starting: Promise<void> | undefined = undefined;
+  private closed = false;
+  private pool: Buffer = Buffer.alloc(0);
+  private poolPos = 0;
+  private readonly counters = { sent: 0, received: 0, unmatched: 0, timeouts: 0, errors: 0 };
+  private readonly onResponse = (m: Message): void => this.response(m);
+
+  constructor(session: Session, options: RpcClientOptions = {}) {
+    if (session === null || typeof session !== 'object' || typeof session.publish !== 'function') {
+      throw new InvalidArgumentError('session', 'must be a Session');
+    }
+    if (options === null || typeof options !== 'object')
+      throw new InvalidArgumentError('options', 'must be an object');
+    this.session = session;
+    this.timeout = nonNegative(options.timeout ?? 30_000, 'options.timeout');
+    this.qos = qosOf(options.qos ?? 1, 'options.qos');
+    if (options.responseTopic !== undefined) {
+      if (
+        typeof options.responseTopic !== 'string' ||
+        options.responseTopic === '' ||
+        /[+#]/.test(options.responseTopic)
+      ) {
+        throw new InvalidArgumentError('options.responseTopic', 'must be a topic name without wildcards');
+      }
+    }
+    this.explicitTopic = options.responseTopic;
+  }
+
+  /** The topic responses come back on (known once started). */
+  get responseTopic(): string | undefined {
+    return this.topic;
+  }
+
+  /**
+   * Subscribes to the response topic (the first request does it too).
+   * Rejects like `Session.subscribe` (e.g. when the session is not connected).
+   */
+  start(): Promise<void> {
+    if (this.closed) return Promise.reject(new ClosedError('the RPC client is closed'));
+    if (this.starting === undefined) {
+      const topic = this.explicitTopic ?? defaultResponseTopic(this.session);
+      this.starting = this.session.subscribe(topic, { qos: this.qos }, this.onResponse).then(
+        (sub) => {
+          this.subscription = sub;
+          this.topic = topic;
+          if (this.closed) void sub.unsubscribe().catch(() => undefined);
+        },
+        (err: unknown) => {
+          this.starting = undefined; // the next request tries again
+          throw err;
+        },
+      );
+    }
+    return this.starting;
+  }
+
+  /**
+   * Publishes a request and resolves with its response. Rejects with
+   * `RpcError` (the responder answered with an error: `status`, message),
+   * `TimeoutError`, `AbortError`, `ClosedError`, or the publish's own error.
+   */
+  request(topic: string, payload: string | Uint8Array, options: RequestOptions = {}): Promise<RpcResponse> {
+    if (this.closed) return Promise.reject(new ClosedError('the RPC client is closed'));
+    if (this.topic === undefined) return this.start().then(() => this.request(topic, payload, options));
+    if (options === null || typeof options !== 'object') {
+      return Promise.reject(new InvalidArgumentError('options', 'must be an object'));
+    }
+    const signal = options.signal;
+    if (signal?.aborted) return Promise.reject(new AbortError(`request to '${topic}' was aborted`));
+    let timeout: number;
+    let qos: QoS;
+    try {
+      timeout =
+        options.timeout === undefined ? this.timeout : nonNegative(options.timeout, 'options.timeout');
+      qos = options.qos === undefined ? this.qos : qosOf(options.qos, 'options.qos');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const correlation = this.nextCorrelation();
+    const key = correlation.toString('latin1');
+    const p = new Pending(this, key, topic);
+    const promise = new Promise<RpcResponse>((resolve, reject) => {
+      p.resolve = resolve;
+      p.reject = reject;
+    });
+    // registered before the publish: a response cannot arrive before its entry
+    this.pending.set(key, p);
+    if (timeout > 0) {
+      p.deadline = Date.now() + timeout;
+      sharedTimer.add(p);
+    }
+    if (signal !== undefined) {
+      p.signal = signal;
+      p.onAbort = () => this.settle(p, new AbortError(`request to '${topic}' was aborted`));
+      signal.addEventListener('abort', p.onAbort, { once: true });
+    }
+    const props = options.properties;
+    let published: Promise<unknown>;
+    if (this.session.protocolVersion === 5) {
+      published = this.session.publish(topic, payload, {
+        qos,
+        properties:
+          props === undefined
+            ? { responseTopic: this.topic, correlationData: correlation }
+            : { ...props, responseTopic: this.topic, correlationData: correlation },
+      });
+    } else {
+      const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
+      let wrapped: Buffer;
+      try {
+        wrapped = encodeRequest(correlation, this.topic, props?.contentType, body);
+      } catch (err) {
+        this.settle(p, new InvalidArgumentError('options.properties', (err as Error).message));
+        return promise;
+      }
+      published = this.session.publish(topic, wrapped, { qos });
+    }
+    this.counters.sent++;
+    published.then(undefined, (err: Error) => {
+      this.counters.errors++;
+      this.settle(p, err);
+    });
+    return promise;
+  }
+
+  /** `request` with a JSON body (content type `application/json`), resolving with the parsed response. */
+  async requestJson<T = unknown>(topic: string, body: unknown, options: RequestOptions = {}): Promise<T> {
+    const properties: PublishProperties = { ...options.properties, contentType: JSON_TYPE };
+    const res = await this.request(topic, JSON.stringify(body) ?? 'null', { ...options, properties });
+    return res.payload.length === 0 ? (undefined as T) : res.json<T>();
+  }
+
+  metrics(): RpcClientMetrics {
+    return { pending: this.pending.size, ...this.counters };
+  }
+
+  /** Rejects every pending request with `ClosedError` and unsubscribes the response topic. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const p of [...this.pending.values()]) this.settle(p, new ClosedError('the RPC client was closed'));
+    const sub = this.subscription;
+    this.subscription = undefined;
+    if (sub !== undefined) await sub.unsubscribe().catch(() => undefined);
+  }
+
+  /** @internal */
+  _timedOut(p: Pending): void {
+    this.counters.timeouts++;
+    this.settle(p, new TimeoutError(`no response to the request to '${p.topic}' in time`));
+  }
+
+  private response(m: Message): void {
+    let correlation: Uint8Array | undefined;
+    let payload = m.payload;
+    let properties = m.properties;
+    let status = 0;
+    let message = '';
+    if (this.session.protocolVersion === 5) {
+      correlation = properties?.correlationData;
+      const up = properties?.userProperties;
+      if (up !== undefined) {
+        for (const [k, v] of up) {
+          if (k === 'status') status = Number(v) || 0;
+          else if (k === 'error') message = v;
+        }
+      }
+    } else {
+      const r = decodeResponse(payload);
+      if (r === undefined) {
+        this.counters.unmatched++;
+        return;
+      }
+      correlation = r.correlation;
+      payload = r.body;
+      properties = r.contentType === undefined ? undefined : { contentType: r.contentType };
+      status = r.status;
+      message = r.message;
+    }
+    if (correlation === undefined) {
+      this.counters.unmatched++;
+      return;
+    }
+    const key = Buffer.from(correlation.buffer, correlation.byteOffset, correlation.byteLength).toString(
+      'latin1',
+    );
+    const p = this.pending.get(key);
+    if (p === undefined) {
+      this.counters.unmatched++;
+      return;
+    }
+    this.counters.received++;
+    if (status >= 400) {
+      this.counters.errors++;
+      this.settle(p, new RpcError(status, message || `the responder answered ${status}`));
+    } else {
+      this.settle(p, undefined, new RpcResponse(m.topic, payload, properties));
+    }
+  }
+
+  private settle(p: Pending, error: Error | undefined, response?: RpcResponse): void {
+    if (this.pending.get(p.key) !== p) return;
+    this.pending.delete(p.key);
+    sharedTimer.remove(p);
+    if (p.onAbort !== undefined) p.signal?.removeEventListener('abort', p.onAbort);
+    if (error !== undefined) p.reject(error);
+    else p.resolve(response as RpcResponse);
+  }
+
+  private nextCorrelation(): Buffer {
+    if (this.poolPos + CORRELATION_BYTES > this.pool.length) {
+      // a fresh pool each time: ids handed out earlier may still wait in the offline queue
+      this.pool = randomFillSync(Buffer.allocUnsafe(POOL_BYTES));
+      this.poolPos = 0;
+    }
+    const id = this.pool.subarray(this.poolPos, this.poolPos + CORRELATION_BYTES);
+    this.poolPos += CORRELATION_BYTES;
+    return id;
+  }
+}
+
+function defaultResponseTopic(session: Session): string {
+  const info = session.connack?.properties?.responseInformation;
+  if (info !== undefined && info !== '' && !/[+#]/.test(info)) return `${info.replace(/\/+$/, '')}/rpc/res`;
+  return `${session.clientId}/rpc/res`;
+}
+
+function nonNegative(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new InvalidArgumentError(field, `must be a number of ms >= 0, got ${String(value)}`);
+  }
+  return value;
+}
+
+export function qosOf(value: unknown, field: string): QoS {
+  if (value !== 0 && value !== 1 && value !== 2)
+    throw new InvalidArgumentError(field, `must be 0, 1 or 2, got ${String(value)}`);
+  return value;
+}

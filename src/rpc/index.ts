@@ -1,0 +1,12 @@
+export { RpcClient, RpcResponse } from './client.js';
+export { RpcServer, RpcStatusError } from './server.js';
+export type {
+  RequestOptions,
+  RpcClientMetrics,
+  RpcClientOptions,
+  RpcHandler,
+  RpcMiddleware,
+  RpcRequest,
+  RpcServerMetrics,
+  RpcServerOptions,
+} from './types.js';

@@ -1,0 +1,414 @@
+/**
+ * `RpcServer`: a route table over one session, the way a web framework
+ * serves HTTP.
+ *
+ * `route('api/devices/:id/get', handler)` subscribes `api/devices/+/get`
+ * (as `$share/{group}/api/devices/+/get` with a `group`, so several server
+ * processes share the load) and gives the handler `req.params.id`.
+ * Middleware (`use`) runs around every handler. A handler's result becomes
+ * the response: a string or bytes as they are, any other value as JSON with
+ * content type `application/json`, undefined as an empty payload.
+ *
+ * Errors: a handler that throws answers with status `err.status` (when it is
+ * an integer from 400 to 599) or 500, and the error's message; never its
+ * stack. With MQTT 5 the status and message travel as user properties
+ * `status` and `error` (PUBLISH has no reason string), and the payload is
+ * `{"error": message, "status": n}` in JSON for requesters that only read
+ * payloads. A payload that `req.json()` cannot parse answers 400, a request
+ * beyond the queue 503, a handler slower than `timeout` 504.
+ *
+ * A request without a response topic is handled and not answered. `stop()`
+ * unsubscribes, then waits for the requests already received.
+ */
+import { EventEmitter } from 'node:events';
+import { isValidTopicFilter } from '../codec/topic.js';
+import type { PublishProperties, QoS, UserProperty } from '../codec/types.js';
+import { ClosedError, InvalidArgumentError, MqttError } from '../errors.js';
+import type { Session } from '../session/session.js';
+import { sharedTimer, type Timed } from '../session/timer.js';
+import type { Message, Subscription } from '../session/types.js';
+import { qosOf } from './client.js';
+import { decodeRequest, encodeResponse } from './envelope.js';
+import type { RpcHandler, RpcMiddleware, RpcRequest, RpcServerMetrics, RpcServerOptions } from './types.js';
+
+const JSON_TYPE = 'application/json';
+const EMPTY = Buffer.alloc(0);
+
+/** An error a handler can throw to choose the response's status. */
+export class RpcStatusError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RpcStatusError';
+  }
+}
+
+interface Route {
+  readonly pattern: string;
+  readonly filter: string;
+  /** Level index of each named segment. */
+  readonly names: readonly [name: string, level: number][];
+  readonly handler: RpcHandler;
+  subscription: Subscription | undefined;
+}
+
+/** One request, from arrival to response: also its entry in the shared timer. */
+class Job implements RpcRequest, Timed {
+  deadline = 0;
+  timerBucket: Timed['timerBucket'] = undefined;
+  timerPrev: Timed | undefined = undefined;
+  timerNext: Timed | undefined = undefined;
+  answered = false;
+  private controller: AbortController | undefined = undefined;
+  params: Record<string, string> = NO_PARAMS;
+
+  constructor(
+    readonly server: RpcServer,
+    readonly route: Route,
+    readonly message: Message,
+    readonly payload: Buffer,
+    readonly properties: PublishProperties | undefined,
+    readonly responseTopic: string | undefined,
+    readonly correlation: Uint8Array | undefined,
+  ) {}
+
+  get topic(): string {
+    return this.message.topic;
+  }
+
+  get qos(): QoS {
+    return this.message.qos;
+  }
+
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    return this.controller.signal;
+  }
+
+  text(): string {
+    return this.payload.toString();
+  }
+
+  json<T = unknown>(): T {
+    try {
+      return JSON.parse(this.payload.toString()) as T;
+    } catch {
+      throw new RpcStatusError(400, 'the request payload is not valid JSON');
+    }
+  }
+
+  abort(reason: string): void {
+    this.controller?.abort(new MqttError('ERR_MQTT_RPC', reason));
+  }
+
+  expire(): void {
+    this.server._timedOut(this);
+  }
+}
+
+const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
+export class RpcServer extends EventEmitter<{ error: [error: Error] }> {
+  readonly session: Session;
+  private readonly routes: Route[] = [];
+  private readonly middleware: RpcMiddleware[] = [];
+  private readonly group: string | undefined;
+  private readonly concurrency: number;
+  private readonly maxQueue: number;
+  private readonly timeout: number;
+  private readonly qos: QoS;
+  private readonly queue: Job[] = [];
+  private queueHead = 0;
+  private active = 0;
+  private started = false;
+  private stopping: Promise<void> | undefined = undefined;
+  private idle: (() => void) | undefined = undefined;
+  private readonly counters = { received: 0, succeeded: 0, failed: 0, unanswered: 0 };
+
+  constructor(session: Session, options: RpcServerOptions = {}) {
+    super();
+    if (session === null || typeof session !== 'object' || typeof session.subscribe !== 'function') {
+      throw new InvalidArgumentError('session', 'must be a Session');
+    }
+    if (options === null || typeof options !== 'object')
+      throw new InvalidArgumentError('options', 'must be an object');
+    this.session = session;
+    if (
+      options.group !== undefined &&
+      (typeof options.group !== 'string' || !/^[^/+#]+$/.test(options.group))
+    ) {
+      throw new InvalidArgumentError('options.group', "must be a non-empty name without '/', '+' or '#'");
+    }
+    this.group = options.group;
+    this.concurrency = positive(options.concurrency ?? 256, 'options.concurrency');
+    this.maxQueue = nonNegativeInt(options.maxQueue ?? 10_000, 'options.maxQueue');
+    this.timeout = nonNegativeInt(options.timeout ?? 30_000, 'options.timeout');
+    this.qos = qosOf(options.qos ?? 1, 'options.qos');
+  }
+
+  /**
+   * Adds a route: MQTT wildcards (`+`, `#`) and named segments (`:id`, one
+   * level, like `+`). Routes added after `start()` subscribe at once (the
+   * returned promise, if awaited, says when).
+   */
+  route(pattern: string, handler: RpcHandler): Promise<void> {
+    if (typeof handler !== 'function') throw new InvalidArgumentError('handler', 'must be a function');
+    if (typeof pattern !== 'string') throw new InvalidArgumentError('pattern', 'must be a string');
+    const levels = pattern.split('/');
+    const names: [string, number][] = [];
+    const filter = levels
+      .map((level, i) => {
+        if (!level.startsWith(':')) return level;
+        const name = level.slice(1);
+        if (!/^[A-Za-z_$][\w$]*$/.test(name)) {
+          throw new InvalidArgumentError(
+            'pattern',
+            `'${level}' in '${pattern}' is not a valid parameter name`,
+          );
+        }
+        names.push([name, i]);
+        return '+';
+      })
+      .join('/');
+    if (!isValidTopicFilter(filter) || filter.startsWith('$share/')) {
+      throw new InvalidArgumentError('pattern', `'${pattern}' is not a valid route`);
+    }
+    const route: Route = { pattern, filter, names, handler, subscription: undefined };
+    this.routes.push(route);
+    return this.started ? this.subscribe(route) : Promise.resolve();
+  }
+
+  /** Adds middleware, run in the order added around every handler. */
+  use(middleware: RpcMiddleware): this {
+    if (typeof middleware !== 'function') throw new InvalidArgumentError('middleware', 'must be a function');
+    this.middleware.push(middleware);
+    return this;
+  }
+
+  /** Subscribes every route; resolves when the broker granted them. */
+  async start(): Promise<void> {
+    if (this.stopping !== undefined) throw new ClosedError('the RPC server was stopped');
+    if (this.started) return;
+    this.started = true;
+    await Promise.all(this.routes.map((r) => this.subscribe(r)));
+  }
+
+  /** Unsubscribes, then waits for the requests already received (handled and answered). */
+  stop(): Promise<void> {
+    if (this.stopping === undefined) this.stopping = this.stopNow();
+    return this.stopping;
+  }
+
+  metrics(): RpcServerMetrics {
+    return { ...this.counters, active: this.active, queued: this.queue.length - this.queueHead };
+  }
+
+  /** @internal */
+  _timedOut(job: Job): void {
+    job.abort('the request timed out');
+    this.answerError(job, 504, `the handler did not answer within ${this.timeout} ms`);
+  }
+
+  private async stopNow(): Promise<void> {
+    const subs = this.routes.map((r) => r.subscription).filter((s) => s !== undefined);
+    await Promise.all(subs.map((s) => s.unsubscribe().catch((err: unknown) => this.report(err))));
+    if (this.active + this.queue.length - this.queueHead > 0) {
+      await new Promise<void>((resolve) => {
+        this.idle = resolve;
+      });
+    }
+  }
+
+  private subscribe(route: Route): Promise<void> {
+    const filter = this.group === undefined ? route.filter : `$share/${this.group}/${route.filter}`;
+    return this.session
+      .subscribe(filter, { qos: this.qos }, (m) => this.arrive(route, m))
+      .then((sub) => {
+        route.subscription = sub;
+      });
+  }
+
+  /** A request arrived: unwrap it, then run it or queue it. */
+  private arrive(route: Route, m: Message): void {
+    this.counters.received++;
+    let payload = m.payload;
+    let properties = m.properties;
+    let responseTopic: string | undefined;
+    let correlation: Uint8Array | undefined;
+    if (this.session.protocolVersion === 5) {
+      responseTopic = properties?.responseTopic;
+      correlation = properties?.correlationData;
+    } else {
+      const r = decodeRequest(payload);
+      if (r !== undefined) {
+        payload = r.body;
+        responseTopic = r.responseTopic;
+        correlation = r.correlation;
+        properties = r.contentType === undefined ? undefined : { contentType: r.contentType };
+      }
+    }
+    const job = new Job(this, route, m, payload, properties, responseTopic, correlation);
+    if (route.names.length > 0) job.params = params(route, m.topic);
+    if (this.active < this.concurrency) {
+      this.run(job);
+    } else if (this.queue.length - this.queueHead < this.maxQueue) {
+      this.queue.push(job);
+    } else {
+      this.answerError(job, 503, 'the server is overloaded');
+    }
+  }
+
+  private run(job: Job): void {
+    this.active++;
+    if (this.timeout > 0) {
+      job.deadline = Date.now() + this.timeout;
+      sharedTimer.add(job);
+    }
+    let result: Promise<unknown>;
+    try {
+      result = Promise.resolve(this.middleware.length === 0 ? job.route.handler(job) : this.chain(job, 0));
+    } catch (err) {
+      result = Promise.reject(err);
+    }
+    result.then(
+      (value) => this.finish(job, value, undefined),
+      (err: unknown) => this.finish(job, undefined, err),
+    );
+  }
+
+  /** Middleware `i`, whose `next` runs the rest and then the handler. */
+  private chain(job: Job, i: number): unknown {
+    if (i === this.middleware.length) return job.route.handler(job);
+    let called = false;
+    return this.middleware[i](job, () => {
+      if (called) return Promise.reject(new Error('next() called twice'));
+      called = true;
+      try {
+        return Promise.resolve(this.chain(job, i + 1));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    });
+  }
+
+  private finish(job: Job, value: unknown, error: unknown): void {
+    sharedTimer.remove(job);
+    this.active--;
+    if (error !== undefined) {
+      const status =
+        error instanceof RpcStatusError || (error as { status?: unknown })?.status !== undefined
+          ? Number((error as { status: unknown }).status)
+          : 500;
+      const ok = Number.isInteger(status) && status >= 400 && status <= 599;
+      this.answerError(job, ok ? status : 500, (error as Error)?.message ?? String(error));
+    } else {
+      this.answer(job, value);
+    }
+    this.next();
+  }
+
+  private next(): void {
+    while (this.active < this.concurrency && this.queueHead < this.queue.length) {
+      const job = this.queue[this.queueHead];
+      this.queue[this.queueHead++] = undefined as unknown as Job;
+      if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+        this.queue.splice(0, this.queueHead);
+        this.queueHead = 0;
+      }
+      this.run(job);
+    }
+    if (this.idle !== undefined && this.active === 0 && this.queueHead >= this.queue.length) {
+      const idle = this.idle;
+      this.idle = undefined;
+      idle();
+    }
+  }
+
+  private answer(job: Job, value: unknown): void {
+    if (job.answered) return;
+    job.answered = true;
+    if (job.responseTopic === undefined) {
+      this.counters.unanswered++;
+      return;
+    }
+    let body: Uint8Array;
+    let contentType: string | undefined;
+    if (value === undefined || value === null) body = EMPTY;
+    else if (typeof value === 'string') body = Buffer.from(value);
+    else if (value instanceof Uint8Array) body = value;
+    else {
+      body = Buffer.from(JSON.stringify(value));
+      contentType = JSON_TYPE;
+    }
+    this.counters.succeeded++;
+    this.respond(job, 0, '', contentType, body);
+  }
+
+  private answerError(job: Job, status: number, message: string): void {
+    if (job.answered) return;
+    job.answered = true;
+    this.counters.failed++;
+    if (job.responseTopic === undefined) return;
+    this.respond(job, status, message, JSON_TYPE, Buffer.from(JSON.stringify({ error: message, status })));
+  }
+
+  private respond(
+    job: Job,
+    status: number,
+    message: string,
+    contentType: string | undefined,
+    body: Uint8Array,
+  ): void {
+    const topic = job.responseTopic as string;
+    let sent: Promise<unknown>;
+    if (this.session.protocolVersion === 5) {
+      const properties: PublishProperties = {};
+      if (job.correlation !== undefined) properties.correlationData = job.correlation;
+      if (contentType !== undefined) properties.contentType = contentType;
+      if (status !== 0) {
+        const up: UserProperty[] = [
+          ['status', String(status)],
+          ['error', message],
+        ];
+        properties.userProperties = up;
+      }
+      sent = this.session.publish(topic, body, { qos: job.qos, properties });
+    } else {
+      sent = this.session.publish(
+        topic,
+        encodeResponse(job.correlation ?? EMPTY, status, message, contentType, body),
+        { qos: job.qos },
+      );
+    }
+    sent.then(undefined, (err: unknown) => this.report(err));
+  }
+
+  private report(err: unknown): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err as Error);
+  }
+}
+
+function params(route: Route, topic: string): Record<string, string> {
+  const levels = topic.split('/');
+  // a shared subscription delivers the plain topic; the levels line up with the pattern
+  const out: Record<string, string> = {};
+  for (const [name, i] of route.names) out[name] = levels[i] ?? '';
+  return out;
+}
+
+function positive(value: unknown, field: string): number {
+  if (value === Number.POSITIVE_INFINITY) return value;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new InvalidArgumentError(field, `must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+function nonNegativeInt(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new InvalidArgumentError(field, `must be an integer >= 0, got ${String(value)}`);
+  }
+  return value;
+}

@@ -1,0 +1,98 @@
+/** Public types of `RpcClient` and `RpcServer`. */
+import type { PublishProperties, QoS } from '../codec/types.js';
+import type { Message } from '../session/types.js';
+
+export interface RpcClientOptions {
+  /**
+   * Where responses come back. @default the Response Information the broker
+   * offered in CONNACK (with `requestResponseInformation: true`) plus
+   * `/rpc/res`, else `{clientId}/rpc/res`
+   */
+  responseTopic?: string;
+  /** ms a request waits for its response. @default 30000 */
+  timeout?: number;
+  /** QoS of requests and of the response subscription. @default 1 */
+  qos?: QoS;
+}
+
+export interface RequestOptions {
+  /** ms to wait for the response; 0 waits forever. @default the client's `timeout` */
+  timeout?: number;
+  /** Cancels the request: it rejects with `AbortError` and its entry is removed. */
+  signal?: AbortSignal;
+  /** @default the client's `qos` */
+  qos?: QoS;
+  /** MQTT 5 properties of the request (userProperties, contentType, messageExpiryInterval...). */
+  properties?: PublishProperties;
+}
+
+/** Counters of an `RpcClient`. */
+export interface RpcClientMetrics {
+  /** Requests waiting for their response now. */
+  pending: number;
+  sent: number;
+  /** Responses matched to a request. */
+  received: number;
+  /** Responses whose correlation data matched no pending request (late, or for another client). */
+  unmatched: number;
+  timeouts: number;
+  /** Error responses and failed publishes. */
+  errors: number;
+}
+
+/** What a handler receives. */
+export interface RpcRequest {
+  readonly topic: string;
+  /** Named segments of the route (`api/devices/:id/get` gives `params.id`). */
+  readonly params: Readonly<Record<string, string>>;
+  readonly payload: Buffer;
+  /** MQTT 5 properties of the request (for 3.1.1, only `contentType`). */
+  readonly properties: PublishProperties | undefined;
+  readonly qos: QoS;
+  /** Where the response goes; undefined when the requester wants none. */
+  readonly responseTopic: string | undefined;
+  /** Aborted when the request times out or the server stops waiting for it. */
+  readonly signal: AbortSignal;
+  /** The raw message. */
+  readonly message: Message;
+  text(): string;
+  /** The payload as JSON; a payload that is not JSON answers 400. */
+  json<T = unknown>(): T;
+}
+
+/**
+ * Returns the response: a string or bytes as they are, any other value as
+ * JSON (content type `application/json`), undefined as an empty payload.
+ * A thrown error becomes an error response (see `RpcServer`).
+ */
+export type RpcHandler = (request: RpcRequest) => unknown;
+
+/** Runs around the handler (and later middleware): call `next()` to go on. */
+export type RpcMiddleware = (request: RpcRequest, next: () => Promise<unknown>) => unknown;
+
+export interface RpcServerOptions {
+  /** Subscribe as `$share/{group}/…` so several servers share the requests. */
+  group?: string;
+  /** Requests handled at once; the others queue. @default 256 */
+  concurrency?: number;
+  /** Requests that may wait; beyond, a request is answered 503 at once. @default 10000 */
+  maxQueue?: number;
+  /** ms a handler may take before the request is answered 504 (and its signal aborted). @default 30000 */
+  timeout?: number;
+  /** QoS of the route subscriptions. @default 1 */
+  qos?: QoS;
+}
+
+/** Counters of an `RpcServer`. */
+export interface RpcServerMetrics {
+  received: number;
+  /** Answered with a success response. */
+  succeeded: number;
+  /** Answered with an error response (handler error, bad request, timeout, overload). */
+  failed: number;
+  /** Requests without a response topic, handled and not answered. */
+  unanswered: number;
+  /** Handling now. */
+  active: number;
+  queued: number;
+}
