@@ -1,0 +1,325 @@
+/**
+ * RpcClient and RpcServer against a private mosquitto (MQTT 5), with MQTT.js
+ * requesters and responders written the way people write them, and over
+ * aedes with MQTT 3.1.1 (mqttkit's envelope).
+ */
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { AbortError, ClosedError, InvalidArgumentError, RpcError, TimeoutError } from '../../src/errors.js';
+import { RpcClient, RpcServer, RpcStatusError } from '../../src/rpc/index.js';
+import { Session } from '../../src/session/index.js';
+import { type AedesBroker, startAedes } from '../helpers/aedes.js';
+import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
+
+const open: { close(): Promise<unknown> }[] = [];
+afterEach(async () => {
+  await Promise.all(
+    open
+      .splice(0)
+      .reverse()
+      .map((o) => o.close()),
+  );
+});
+
+async function session(url: string, protocolVersion: 4 | 5 = 5): Promise<Session> {
+  const s = new Session({ url, protocolVersion });
+  open.push(s);
+  await s.connect();
+  return s;
+}
+
+function server(s: Session, options?: ConstructorParameters<typeof RpcServer>[1]): RpcServer {
+  const srv = new RpcServer(s, options);
+  open.push({ close: () => srv.stop() });
+  return srv;
+}
+
+function client(s: Session, options?: ConstructorParameters<typeof RpcClient>[1]): RpcClient {
+  const c = new RpcClient(s, options);
+  open.push(c);
+  return c;
+}
+
+describe.skipIf(!hasMosquitto())('RPC over MQTT 5 through mosquitto', () => {
+  let broker: Broker;
+  beforeAll(async () => {
+    broker = await startMosquitto();
+  });
+  afterAll(async () => {
+    await broker?.stop();
+  });
+
+  it('routes with named segments, answers JSON, and the client parses it', async () => {
+    const srv = server(await session(broker.url));
+    srv.route('api/devices/:id/get', (req) => ({ id: req.params.id, body: req.text(), topic: req.topic }));
+    srv.route('api/devices/:id/set', (req) => ({ id: req.params.id, got: req.json() }));
+    srv.route('api/raw', () => Buffer.from([1, 2, 3]));
+    srv.route('api/empty', () => undefined);
+    await srv.start();
+    const c = client(await session(broker.url));
+    const r = await c.request('api/devices/7/get', 'hello');
+    expect(r.json()).toEqual({ id: '7', body: 'hello', topic: 'api/devices/7/get' });
+    expect(r.properties?.contentType).toBe('application/json');
+    expect(await c.requestJson('api/devices/9/set', { on: true })).toEqual({ id: '9', got: { on: true } });
+    expect([...(await c.request('api/raw', '')).payload]).toEqual([1, 2, 3]);
+    expect((await c.request('api/empty', '')).payload.length).toBe(0);
+    expect(c.responseTopic).toBe(`${c.session.clientId}/rpc/res`);
+  });
+
+  it('turns thrown errors into error responses with status and message, never the stack', async () => {
+    const srv = server(await session(broker.url));
+    srv.route('e/plain', () => {
+      throw new Error('it broke');
+    });
+    srv.route('e/status', () => {
+      throw new RpcStatusError(404, 'no such device');
+    });
+    srv.route('e/async', async () => {
+      throw Object.assign(new Error('teapot'), { status: 418 });
+    });
+    srv.route('e/json', (req) => req.json());
+    await srv.start();
+    const c = client(await session(broker.url));
+    const fail = (topic: string, payload = ''): Promise<RpcError> =>
+      c.request(topic, payload).then(
+        () => new RpcError(0, 'unexpected success'),
+        (e: unknown) => e as RpcError,
+      );
+    const plain = await fail('e/plain');
+    expect(plain).toBeInstanceOf(RpcError);
+    expect([plain.status, plain.message]).toEqual([500, 'it broke']);
+    expect([(await fail('e/status')).status, (await fail('e/status')).message]).toEqual([
+      404,
+      'no such device',
+    ]);
+    expect((await fail('e/async')).status).toBe(418);
+    expect((await fail('e/json', '{nope')).status).toBe(400);
+    expect(srv.metrics()).toMatchObject({ failed: 5, succeeded: 0 });
+    // what an MQTT.js requester sees: user properties and a JSON payload, no stack
+    const raw = await mqtt.connectAsync(broker.url, { protocolVersion: 5, reconnectPeriod: 0 });
+    open.push({ close: () => raw.endAsync() });
+    await raw.subscribeAsync('raw/res', { qos: 1 });
+    const got = new Promise<mqtt.IPublishPacket>((resolve) =>
+      raw.once('message', (_t, _p, packet) => resolve(packet)),
+    );
+    await raw.publishAsync('e/plain', 'x', {
+      qos: 1,
+      properties: { responseTopic: 'raw/res', correlationData: Buffer.from('c1') },
+    });
+    const packet = await got;
+    expect(packet.properties?.userProperties).toEqual({ status: '500', error: 'it broke' });
+    expect(JSON.parse(packet.payload.toString())).toEqual({ error: 'it broke', status: 500 });
+    expect(packet.payload.toString()).not.toMatch(/at .*\.ts/);
+  });
+
+  it('answers an MQTT.js requester that uses Response Topic and Correlation Data', async () => {
+    const srv = server(await session(broker.url));
+    srv.route('svc/echo', (req) => `echo:${req.text()}`);
+    await srv.start();
+    const js = await mqtt.connectAsync(broker.url, { protocolVersion: 5, reconnectPeriod: 0 });
+    open.push({ close: () => js.endAsync() });
+    await js.subscribeAsync('js/responses', { qos: 1 });
+    const pending = new Map<string, (payload: string) => void>();
+    js.on('message', (_t, payload, packet) => {
+      const id = packet.properties?.correlationData?.toString();
+      if (id !== undefined) pending.get(id)?.(payload.toString());
+    });
+    const ask = (i: number) =>
+      new Promise<string>((resolve) => {
+        pending.set(`${i}`, resolve);
+        js.publish('svc/echo', `m${i}`, {
+          qos: 1,
+          properties: { responseTopic: 'js/responses', correlationData: Buffer.from(`${i}`) },
+        });
+      });
+    const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => ask(i)));
+    expect(answers).toEqual(Array.from({ length: 50 }, (_, i) => `echo:m${i}`));
+  });
+
+  it('calls an MQTT.js responder written the usual way', async () => {
+    const js: MqttClient = await mqtt.connectAsync(broker.url, { protocolVersion: 5, reconnectPeriod: 0 });
+    open.push({ close: () => js.endAsync() });
+    await js.subscribeAsync('jsvc/upper', { qos: 1 });
+    js.on('message', (_t, payload, packet) => {
+      const p = packet.properties;
+      if (p?.responseTopic === undefined) return;
+      js.publish(p.responseTopic, payload.toString().toUpperCase(), {
+        qos: 1,
+        properties: { correlationData: p.correlationData },
+      });
+    });
+    const c = client(await session(broker.url));
+    const results = await Promise.all(['a', 'b', 'c'].map((x) => c.request('jsvc/upper', x)));
+    expect(results.map((r) => r.text())).toEqual(['A', 'B', 'C']);
+  });
+
+  it('resolves 10,000 concurrent requests on one client, each with its own response', async () => {
+    const srv = server(await session(broker.url), { concurrency: 1000 });
+    srv.route('many/:i', (req) => req.params.i);
+    await srv.start();
+    const c = client(await session(broker.url));
+    const n = 10_000;
+    const res = await Promise.all(Array.from({ length: n }, (_, i) => c.request(`many/${i}`, '')));
+    expect(res.every((r, i) => r.text() === String(i))).toBe(true);
+    expect(c.metrics()).toMatchObject({ pending: 0, sent: n, received: n, unmatched: 0 });
+  }, 60_000);
+
+  it('leaves nothing pending after a timeout, an abort, a refused publish or close', async () => {
+    const c = client(await session(broker.url));
+    await expect(c.request('nobody/home', 'x', { timeout: 150 })).rejects.toThrow(TimeoutError);
+    const ac = new AbortController();
+    const aborted = c.request('nobody/home', 'x', { signal: ac.signal, timeout: 0 });
+    ac.abort();
+    await expect(aborted).rejects.toThrow(AbortError);
+    await expect(c.request('bad/+/topic', 'x')).rejects.toThrow(InvalidArgumentError);
+    const left = c.request('nobody/home', 'x', { timeout: 0 }).catch((e: unknown) => e);
+    expect(c.metrics().pending).toBe(1);
+    await c.close();
+    expect(await left).toBeInstanceOf(ClosedError);
+    expect(c.metrics()).toMatchObject({ pending: 0, timeouts: 1 });
+    await expect(c.request('x', 'y')).rejects.toThrow(ClosedError);
+  });
+
+  it('never loses a response that arrives before the caller awaits', async () => {
+    const srv = server(await session(broker.url));
+    srv.route('fast', () => 'quick');
+    await srv.start();
+    const c = client(await session(broker.url));
+    await c.start();
+    const p = c.request('fast', '');
+    // let the response arrive and settle before anyone awaits the promise
+    await expect.poll(() => c.metrics().received).toBe(1);
+    expect((await p).text()).toBe('quick');
+  });
+
+  it('queues past the concurrency limit and answers 503 past the queue', async () => {
+    const srv = server(await session(broker.url), { concurrency: 2, maxQueue: 3, timeout: 0 });
+    let running = 0;
+    let most = 0;
+    const release: (() => void)[] = [];
+    srv.route('slow', async () => {
+      most = Math.max(most, ++running);
+      await new Promise<void>((resolve) => release.push(resolve));
+      running--;
+      return 'done';
+    });
+    await srv.start();
+    const c = client(await session(broker.url));
+    const slow = Array.from({ length: 6 }, () =>
+      c.request('slow', '').then(
+        (r) => r.text(),
+        (e: RpcError) => e.status,
+      ),
+    );
+    // 2 run, 3 wait, the 6th is refused at once
+    expect(await slow[5]).toBe(503);
+    expect(srv.metrics()).toMatchObject({ active: 2, queued: 3 });
+    for (let i = 0; i < 5; i++) {
+      await expect.poll(() => release.length).toBeGreaterThan(0);
+      release.shift()?.();
+    }
+    expect(await Promise.all(slow.slice(0, 5))).toEqual(['done', 'done', 'done', 'done', 'done']);
+    expect(most).toBe(2);
+  });
+
+  it('answers 504 when a handler takes too long, and aborts its signal', async () => {
+    const srv = server(await session(broker.url), { timeout: 200 });
+    let aborted = false;
+    srv.route(
+      'hang',
+      (req) =>
+        new Promise((_, reject) =>
+          req.signal.addEventListener('abort', () => {
+            aborted = true;
+            reject(req.signal.reason);
+          }),
+        ),
+    );
+    await srv.start();
+    const c = client(await session(broker.url));
+    const hung = (await c.request('hang', '').catch((e: unknown) => e)) as RpcError;
+    expect([hung.status, hung.message]).toEqual([504, 'the handler did not answer within 200 ms']);
+    expect(aborted).toBe(true);
+  });
+
+  it('runs middleware around handlers, handles requests without a response topic, and stops after in-flight ones', async () => {
+    const srv = server(await session(broker.url));
+    const log: string[] = [];
+    srv.use(async (req, next) => {
+      log.push(`in ${req.topic}`);
+      const r = await next();
+      log.push(`out ${req.topic}`);
+      return r;
+    });
+    let finish!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    let fireAndForget = 0;
+    srv.route('mw/x', () => 'x');
+    srv.route('mw/notify', () => {
+      fireAndForget++;
+    });
+    srv.route('mw/slow', async () => {
+      await gate;
+      return 'late';
+    });
+    await srv.start();
+    const s = await session(broker.url);
+    const c = client(s);
+    expect((await c.request('mw/x', '')).text()).toBe('x');
+    expect(log).toEqual(['in mw/x', 'out mw/x']);
+    await s.publish('mw/notify', 'no reply wanted', { qos: 1 });
+    await expect.poll(() => fireAndForget).toBe(1);
+    expect(srv.metrics().unanswered).toBe(1);
+    const slow = c.request('mw/slow', '');
+    await expect.poll(() => srv.metrics().active).toBe(1);
+    const stopped = srv.stop();
+    let done = false;
+    void stopped.then(() => {
+      done = true;
+    });
+    await new Promise((r) => setImmediate(r));
+    expect(done).toBe(false);
+    finish();
+    await stopped;
+    expect((await slow).text()).toBe('late');
+  });
+
+  it('refuses bad routes and options with the field named', async () => {
+    const s = await session(broker.url);
+    const srv = new RpcServer(s);
+    expect(() => srv.route('a/#/b', () => 1)).toThrow(/pattern/);
+    expect(() => srv.route('a/:1x', () => 1)).toThrow(/parameter name/);
+    expect(() => srv.route('a', 5 as never)).toThrow(/handler/);
+    expect(() => new RpcServer(s, { group: 'a/b' })).toThrow(/options.group/);
+    expect(() => new RpcClient(s, { responseTopic: 'r/#' })).toThrow(/options.responseTopic/);
+    expect(() => new RpcClient(s, { timeout: -1 })).toThrow(/options.timeout/);
+  });
+});
+
+describe('RPC over MQTT 3.1.1 (mqttkit envelope) through aedes', () => {
+  let broker: AedesBroker;
+  beforeAll(async () => {
+    broker = await startAedes();
+  });
+  afterAll(async () => {
+    await broker?.stop();
+  });
+
+  it('requests, answers, errors and params work without MQTT 5 properties', async () => {
+    const srv = server(await session(broker.url, 4));
+    srv.route('v4/:name/hello', (req) => ({ hello: req.params.name, type: req.properties?.contentType }));
+    srv.route('v4/fail', () => {
+      throw new RpcStatusError(403, 'forbidden');
+    });
+    await srv.start();
+    const c = client(await session(broker.url, 4));
+    expect(await c.requestJson('v4/ada/hello', { x: 1 })).toEqual({ hello: 'ada', type: 'application/json' });
+    const err = (await c.request('v4/fail', '').catch((e: unknown) => e)) as RpcError;
+    expect([err.status, err.message]).toEqual([403, 'forbidden']);
+    const many = await Promise.all(Array.from({ length: 500 }, (_, i) => c.request(`v4/n${i}/hello`, '')));
+    expect(many.every((r, i) => (r.json() as { hello: string }).hello === `n${i}`)).toBe(true);
+    expect(c.metrics().pending).toBe(0);
+  });
+});
