@@ -191,6 +191,7 @@ export class RpcClient {
     }
     this.counters.sent++;
     published.then(undefined, (err: Error) => {
+      if (this.pending.get(key) !== p) return; // settled already (close, timeout, abort)
       this.counters.errors++;
       this.settle(p, err);
     });

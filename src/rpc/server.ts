@@ -192,7 +192,14 @@ export class RpcServer extends EventEmitter<{ error: [error: Error] }> {
     if (this.stopping !== undefined) throw new ClosedError('the RPC server was stopped');
     if (this.started) return;
     this.started = true;
-    await Promise.all(this.routes.map((r) => this.subscribe(r)));
+    try {
+      await Promise.all(
+        this.routes.map((r) => (r.subscription === undefined ? this.subscribe(r) : undefined)),
+      );
+    } catch (err) {
+      this.started = false; // start() may be called again; routes already subscribed stay
+      throw err;
+    }
   }
 
   /** Unsubscribes, then waits for the requests already received (handled and answered). */
@@ -273,8 +280,8 @@ export class RpcServer extends EventEmitter<{ error: [error: Error] }> {
       result = Promise.reject(err);
     }
     result.then(
-      (value) => this.finish(job, value, undefined),
-      (err: unknown) => this.finish(job, undefined, err),
+      (value) => this.finish(job, value, false, undefined),
+      (err: unknown) => this.finish(job, undefined, true, err),
     );
   }
 
@@ -293,16 +300,17 @@ export class RpcServer extends EventEmitter<{ error: [error: Error] }> {
     });
   }
 
-  private finish(job: Job, value: unknown, error: unknown): void {
+  private finish(job: Job, value: unknown, failed: boolean, error: unknown): void {
     sharedTimer.remove(job);
     this.active--;
-    if (error !== undefined) {
+    if (failed) {
       const status =
         error instanceof RpcStatusError || (error as { status?: unknown })?.status !== undefined
           ? Number((error as { status: unknown }).status)
           : 500;
       const ok = Number.isInteger(status) && status >= 400 && status <= 599;
-      this.answerError(job, ok ? status : 500, (error as Error)?.message ?? String(error));
+      const message = error instanceof Error ? error.message : String(error);
+      this.answerError(job, ok ? status : 500, message);
     } else {
       this.answer(job, value);
     }

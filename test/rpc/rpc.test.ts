@@ -78,6 +78,7 @@ describe.skipIf(!hasMosquitto())('RPC over MQTT 5 through mosquitto', () => {
       throw Object.assign(new Error('teapot'), { status: 418 });
     });
     srv.route('e/json', (req) => req.json());
+    srv.route('e/undefined', () => Promise.reject(undefined));
     await srv.start();
     const c = client(await session(broker.url));
     const fail = (topic: string, payload = ''): Promise<RpcError> =>
@@ -94,7 +95,8 @@ describe.skipIf(!hasMosquitto())('RPC over MQTT 5 through mosquitto', () => {
     ]);
     expect((await fail('e/async')).status).toBe(418);
     expect((await fail('e/json', '{nope')).status).toBe(400);
-    expect(srv.metrics()).toMatchObject({ failed: 5, succeeded: 0 });
+    expect((await fail('e/undefined')).status).toBe(500);
+    expect(srv.metrics()).toMatchObject({ failed: 6, succeeded: 0 });
     // what an MQTT.js requester sees: user properties and a JSON payload, no stack
     const raw = await mqtt.connectAsync(broker.url, { protocolVersion: 5, reconnectPeriod: 0 });
     open.push({ close: () => raw.endAsync() });
@@ -284,6 +286,18 @@ describe.skipIf(!hasMosquitto())('RPC over MQTT 5 through mosquitto', () => {
     finish();
     await stopped;
     expect((await slow).text()).toBe('late');
+  });
+
+  it('can start again after a start that failed', async () => {
+    const s = new Session({ url: broker.url });
+    open.push(s);
+    const srv = server(s);
+    srv.route('again', () => 'yes');
+    await expect(srv.start()).rejects.toThrow(/connect\(\) first/);
+    await s.connect();
+    await srv.start();
+    const c = client(await session(broker.url));
+    expect((await c.request('again', '')).text()).toBe('yes');
   });
 
   it('refuses bad routes and options with the field named', async () => {
