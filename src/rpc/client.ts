@@ -70,6 +70,8 @@ export class RpcClient {
   private readonly timeout: number;
   private readonly qos: QoS;
   private readonly explicitTopic: string | undefined;
+  /** Which of its session's clients this is (1, 2, ...): the default topic of the second ends in /2. */
+  private readonly index: number = 1;
   private topic: string | undefined = undefined;
   private subscription: Subscription | undefined = undefined;
   private starting: Promise<void> | undefined = undefined;
@@ -98,6 +100,10 @@ export class RpcClient {
       }
     }
     this.explicitTopic = options.responseTopic;
+    if (this.explicitTopic === undefined) {
+      this.index = (clientsPerSession.get(session) ?? 0) + 1;
+      clientsPerSession.set(session, this.index);
+    }
   }
 
   /** The topic responses come back on (known once started). */
@@ -112,7 +118,7 @@ export class RpcClient {
   start(): Promise<void> {
     if (this.closed) return Promise.reject(new ClosedError('the RPC client is closed'));
     if (this.starting === undefined) {
-      const topic = this.explicitTopic ?? defaultResponseTopic(this.session);
+      const topic = this.explicitTopic ?? defaultResponseTopic(this.session, this.index);
       this.starting = this.session.subscribe(topic, { qos: this.qos }, this.onResponse).then(
         (sub) => {
           this.subscription = sub;
@@ -294,10 +300,16 @@ export class RpcClient {
   }
 }
 
-function defaultResponseTopic(session: Session): string {
+/** RpcClients made on each session: the second and later get their own response topic. */
+const clientsPerSession = new WeakMap<Session, number>();
+
+function defaultResponseTopic(session: Session, n: number): string {
   const info = session.connack?.properties?.responseInformation;
-  if (info !== undefined && info !== '' && !/[+#]/.test(info)) return `${info.replace(/\/+$/, '')}/rpc/res`;
-  return `${session.clientId}/rpc/res`;
+  const base =
+    info !== undefined && info !== '' && !/[+#]/.test(info)
+      ? `${info.replace(/\/+$/, '')}/rpc/res`
+      : `${session.clientId}/rpc/res`;
+  return n === 1 ? base : `${base}/${n}`;
 }
 
 function nonNegative(value: unknown, field: string): number {

@@ -175,6 +175,7 @@ export class RpcServer extends EventEmitter<{ error: [error: Error] }> {
     if (!isValidTopicFilter(filter) || filter.startsWith('$share/')) {
       throw new InvalidArgumentError('pattern', `'${pattern}' is not a valid route`);
     }
+    if (this.stopping !== undefined) throw new ClosedError('the RPC server was stopped');
     const route: Route = { pattern, filter, names, handler, subscription: undefined };
     this.routes.push(route);
     return this.started ? this.subscribe(route) : Promise.resolve();

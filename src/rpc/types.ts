@@ -6,7 +6,8 @@ export interface RpcClientOptions {
   /**
    * Where responses come back. @default the Response Information the broker
    * offered in CONNACK (with `requestResponseInformation: true`) plus
-   * `/rpc/res`, else `{clientId}/rpc/res`
+   * `/rpc/res`, else `{clientId}/rpc/res`; a second client on the same
+   * session adds `/2`, a third `/3`...
    */
   responseTopic?: string;
   /** ms a request waits for its response. @default 30000 */

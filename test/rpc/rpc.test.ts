@@ -64,6 +64,15 @@ describe.skipIf(!hasMosquitto())('RPC over MQTT 5 through mosquitto', () => {
     expect([...(await c.request('api/raw', '')).payload]).toEqual([1, 2, 3]);
     expect((await c.request('api/empty', '')).payload.length).toBe(0);
     expect(c.responseTopic).toBe(`${c.session.clientId}/rpc/res`);
+    // a second client on the same session gets its own topic, and neither sees the other's responses
+    const c2 = client(c.session);
+    const [x, y] = await Promise.all([
+      c.request('api/devices/1/get', ''),
+      c2.request('api/devices/2/get', ''),
+    ]);
+    expect([x.json(), y.json()]).toMatchObject([{ id: '1' }, { id: '2' }]);
+    expect(c2.responseTopic).toBe(`${c.session.clientId}/rpc/res/2`);
+    expect([c.metrics().unmatched, c2.metrics().unmatched]).toEqual([0, 0]);
   });
 
   it('turns thrown errors into error responses with status and message, never the stack', async () => {
