@@ -104,7 +104,10 @@ export interface EngineHandler {
   wantsFlush(): void;
   /** A CONNACK arrived; `reasonCode >= 0x80` (or 1..5 in 3.1.1) means refused. */
   connack(packet: ConnackPacket): void;
-  /** An application message, topic alias resolved. Acknowledged when this returns. */
+  /**
+   * An application message, topic alias resolved. Acknowledged when this
+   * returns, unless the handler called `engine.deferAck()` meanwhile.
+   */
   message(packet: PublishPacket): void;
   /** A QoS 1/2 publish completed: PUBACK, PUBCOMP, or PUBREC with an error (`reasonCode >= 0x80`). */
   published(op: PublishOp, reasonCode: number, properties: AckProperties | undefined): void;
@@ -173,6 +176,17 @@ export class ClientEngine {
   /** Topic aliases this client set, by topic (MQTT 5); made by the first alias. */
   private aliasesOut: Map<string, number> | undefined = undefined;
   private incomingUnacked = 0;
+  /**
+   * Acknowledgements of received QoS 1/2 messages that wait for an earlier
+   * deferred one (MQTT 4.6: PUBACK and PUBREC go out in the order the
+   * PUBLISH packets came). Empty (undefined) unless `deferAck` was used.
+   */
+  private acks: IncomingAck[] | undefined = undefined;
+  /** The QoS 1/2 message being delivered now, for `deferAck`. */
+  private delivering: Delivery | undefined = undefined;
+  private readonly delivery: Delivery = { id: 0, qos: 1, token: undefined };
+  /** Counts connections: an acknowledgement deferred on one is void on the next. */
+  private connectionSeq = 0;
   private keepaliveMs = 0;
   private lastSent = 0;
   private lastReceived = 0;
@@ -279,15 +293,49 @@ export class ClientEngine {
     this.aliasesIn = [];
     this.aliasesOut = undefined;
     this.incomingUnacked = 0;
+    this.acks = undefined;
+    this.connectionSeq++;
     this.keepaliveMs = 0;
     this.pingSentAt = 0;
     this.lastReceived = now;
     this.send(encode(this.connectPacket, this.version));
   }
 
+  /**
+   * Called from `handler.message` for a QoS 1/2 message: its PUBACK (PUBREC)
+   * waits for `acknowledge(token)`, and the acknowledgements of later
+   * messages wait behind it. Returns undefined for QoS 0 or outside a
+   * delivery. A token of a lost connection is void: the server sends the
+   * message again (QoS 2 included: its id is only held once acknowledged).
+   */
+  deferAck(): IncomingAck | undefined {
+    const d = this.delivering;
+    if (d === undefined) return undefined;
+    // the delivery's own token, made only now: messages acknowledged at once allocate nothing
+    d.token ??= new IncomingAck(d.id, d.qos, this.connectionSeq);
+    return d.token;
+  }
+
+  /** Releases a deferred acknowledgement (and those queued behind it); a second call does nothing. */
+  acknowledge(token: IncomingAck): void {
+    if (token.done || token.connection !== this.connectionSeq) return;
+    token.done = true;
+    const acks = this.acks;
+    if (acks === undefined) return;
+    let n = 0;
+    while (n < acks.length && acks[n].done) {
+      this.sendAck(acks[n].id, acks[n].qos);
+      n++;
+    }
+    if (n === acks.length) this.acks = undefined;
+    else if (n > 0) acks.splice(0, n);
+  }
+
   /** The network connection is gone. Session state stays for the next `open`. */
   connectionLost(): void {
     this.state = EngineState.Idle;
+    this.acks = undefined;
+    this.delivering = undefined;
     this.out.clear();
     this.pingSentAt = 0;
   }
@@ -722,26 +770,49 @@ export class ClientEngine {
       return;
     }
     const id = p.packetId as number;
-    if (qos === 1) {
-      if (++this.incomingUnacked > this.receiveMaximum()) {
-        return this.protocolError('the server exceeded this client’s Receive Maximum', 0x93);
-      }
-      this.handler.message(p);
-      this.incomingUnacked--;
-      this.send(encode({ type: 'puback', packetId: id }, this.version));
-      return;
-    }
-    if (this.incomingQoS2.has(id)) {
+    if (qos === 2 && this.incomingQoS2.has(id)) {
       // a resend of a message already delivered: acknowledge again, deliver never
       this.send(encode({ type: 'pubrec', packetId: id }, this.version));
       return;
     }
-    if (this.incomingQoS2.size + 1 > this.receiveMaximum()) {
+    if (++this.incomingUnacked + this.incomingQoS2.size > this.receiveMaximum()) {
       return this.protocolError('the server exceeded this client’s Receive Maximum', 0x93);
     }
-    this.incomingQoS2.add(id);
-    this.handler.incomingQoS2?.(id, true);
-    this.handler.message(p);
+    const d = this.delivery;
+    d.id = id;
+    d.qos = qos;
+    d.token = undefined;
+    this.delivering = d;
+    try {
+      this.handler.message(p);
+    } finally {
+      this.delivering = undefined;
+    }
+    const token = d.token;
+    d.token = undefined;
+    if (token !== undefined && !token.done) {
+      (this.acks ??= []).push(token);
+    } else if (this.acks === undefined) {
+      this.sendAck(id, qos);
+    } else {
+      // behind a deferred one
+      const done = new IncomingAck(id, qos, this.connectionSeq);
+      done.done = true;
+      this.acks.push(done);
+    }
+  }
+
+  /** Sends the PUBACK or PUBREC of a received message (QoS 2: its id is held from now on). */
+  private sendAck(id: number, qos: 1 | 2): void {
+    this.incomingUnacked--;
+    if (qos === 1) {
+      this.send(encode({ type: 'puback', packetId: id }, this.version));
+      return;
+    }
+    if (!this.incomingQoS2.has(id)) {
+      this.incomingQoS2.add(id);
+      this.handler.incomingQoS2?.(id, true);
+    }
     this.send(encode({ type: 'pubrec', packetId: id }, this.version));
   }
 
@@ -838,6 +909,22 @@ export class ClientEngine {
 }
 
 const PINGREQ = encode({ type: 'pingreq' }, 4);
+
+interface Delivery {
+  id: number;
+  qos: 1 | 2;
+  token: IncomingAck | undefined;
+}
+
+/** A received QoS 1/2 message's acknowledgement (the token `deferAck` returns). */
+export class IncomingAck {
+  done = false;
+  constructor(
+    readonly id: number,
+    readonly qos: 1 | 2,
+    readonly connection: number,
+  ) {}
+}
 const NO_OUTPUT: Buffer[] = [];
 
 function defaultLimits(keepalive: number): ServerLimits {

@@ -24,6 +24,7 @@ import {
   type EngineHandler,
   type EngineOptions,
   EngineState,
+  type IncomingAck,
   type PublishOp,
 } from '../../src/protocol/engine.js';
 
@@ -412,6 +413,81 @@ describe('incoming publish', () => {
       t.deliver(msg(2, 9, sessionPresent));
       expect(t.h.messages).toHaveLength(sessionPresent ? 1 : 2);
     }
+  });
+
+  it('holds a deferred acknowledgement, and those after it, until it is given, in arrival order', () => {
+    const t = setup();
+    t.connect();
+    const tokens = new Map<number, IncomingAck>();
+    const defer = new Set([1, 2, 5]);
+    t.h.message = (p) => {
+      if (defer.has(p.packetId as number)) tokens.set(p.packetId as number, t.e.deferAck() as IncomingAck);
+    };
+    for (const id of [1, 2, 3]) t.deliver(msg(1, id));
+    t.deliver(msg(2, 4));
+    expect(t.sent()).toEqual([]);
+    t.e.acknowledge(tokens.get(2) as IncomingAck); // out of order: still held behind 1
+    expect(t.sent()).toEqual([]);
+    t.e.acknowledge(tokens.get(1) as IncomingAck);
+    expect(t.sent()).toEqual([
+      { type: 'puback', packetId: 1, reasonCode: 0 },
+      { type: 'puback', packetId: 2, reasonCode: 0 },
+      { type: 'puback', packetId: 3, reasonCode: 0 },
+      { type: 'pubrec', packetId: 4, reasonCode: 0 },
+    ]);
+    // with nothing deferred, acknowledgements go out at once again
+    t.deliver(msg(1, 6));
+    expect(t.sent()).toEqual([{ type: 'puback', packetId: 6, reasonCode: 0 }]);
+    t.e.acknowledge(tokens.get(1) as IncomingAck); // twice: nothing
+    expect(t.sent()).toEqual([]);
+  });
+
+  it('holds a deferred QoS 2 id only once acknowledged, and voids tokens of a lost connection', () => {
+    const t = setup();
+    t.connect();
+    let token: IncomingAck | undefined;
+    t.h.message = () => {
+      token = t.e.deferAck();
+    };
+    t.deliver(msg(2, 5));
+    expect(t.sent()).toEqual([]);
+    t.e.connectionLost();
+    t.e.open(0);
+    t.sent();
+    t.deliver({ type: 'connack', sessionPresent: true, reasonCode: 0 });
+    t.e.acknowledge(token as IncomingAck); // from the old connection: void
+    expect(t.sent()).toEqual([]);
+    // the broker sends it again and it is delivered again: it was never acknowledged
+    const first = token;
+    t.deliver(msg(2, 5, true));
+    expect(token).not.toBe(first);
+    t.e.acknowledge(token as IncomingAck);
+    expect(t.sent()).toEqual([{ type: 'pubrec', packetId: 5, reasonCode: 0 }]);
+    t.deliver(msg(2, 5, true)); // now a resend of a held id: PUBREC, no delivery
+    expect(t.sent()).toEqual([{ type: 'pubrec', packetId: 5, reasonCode: 0 }]);
+  });
+
+  it('sends at once an acknowledgement given during the delivery itself', () => {
+    const t = setup();
+    t.connect();
+    t.h.message = () => {
+      t.e.acknowledge(t.e.deferAck() as IncomingAck);
+    };
+    t.deliver(msg(1, 8));
+    expect(t.sent()).toEqual([{ type: 'puback', packetId: 8, reasonCode: 0 }]);
+  });
+
+  it('counts deferred messages against Receive Maximum', () => {
+    const t = setup({ connectProperties: { receiveMaximum: 2 } });
+    t.connect();
+    t.h.message = () => {
+      t.e.deferAck();
+    };
+    t.deliver(msg(1, 1));
+    t.deliver(msg(2, 2));
+    expect(t.h.closed).toEqual([]);
+    t.deliver(msg(1, 3));
+    expect(t.h.closed[0]?.reasonCode).toBe(0x93);
   });
 
   it('resolves topic aliases and rejects unknown or too large ones', () => {
