@@ -788,7 +788,7 @@ export class ClientEngine {
     } finally {
       this.delivering = undefined;
     }
-    const token = d.token;
+    const token = d.token as IncomingAck | undefined; // the handler may have set it
     d.token = undefined;
     if (token !== undefined && !token.done) {
       (this.acks ??= []).push(token);

@@ -168,6 +168,8 @@ export interface Route {
   readonly owner: SubscriptionHandle;
   /** The subscription identifier it was made with (MQTT 5), 0 for none. */
   readonly id: number;
+  /** Its handler acknowledges each message itself (`message.ack()`). */
+  readonly manual: boolean;
 }
 
 export class SubscriptionHandle implements Subscription {

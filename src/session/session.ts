@@ -327,6 +327,7 @@ export class Session extends EventEmitter<SessionEvents> {
             handler,
             owner: handle,
             id: options.subscriptionIdentifier ?? 0,
+            manual: options.manualAck === true,
           };
           if (this.routes === NO_ROUTES) this.routes = [];
           this.routes.push(route);
@@ -602,10 +603,16 @@ export class Session extends EventEmitter<SessionEvents> {
       // MQTT 5: a message names the subscriptions it is for; a broker sending one copy
       // per overlapping subscription would otherwise reach each handler once per copy
       const ids = msg.properties?.subscriptionIdentifier;
+      let manual = false;
       for (let i = 0; i < routes.length; i++) {
         const r = routes[i];
         if (r.id !== 0 && ids !== undefined && ids !== r.id && !(Array.isArray(ids) && ids.includes(r.id))) {
           continue;
+        }
+        if (r.manual && !manual) {
+          // before the manual handler runs: it may acknowledge at once
+          manual = true;
+          this.deferAck(p);
         }
         try {
           (r.handler as MessageHandler)(msg);
@@ -618,6 +625,13 @@ export class Session extends EventEmitter<SessionEvents> {
     if (streams !== undefined && streams.size > 0) {
       for (const s of streams) if (s.filter === undefined || topicMatches(s.filter, msg.topic)) s.push(msg);
     }
+  }
+
+  /** Gives a message bound for a manual-ack handler its `ack()`; its acknowledgement waits for it. */
+  private deferAck(p: PublishPacket): void {
+    const token = this.engine.deferAck();
+    const engine = this.engine;
+    (p as { ack?: () => void }).ack = token === undefined ? noop : () => engine.acknowledge(token);
   }
 
   /** @internal */

@@ -40,6 +40,13 @@ export interface Message {
   readonly dup: boolean;
   /** MQTT 5 properties (topic alias already resolved into `topic`). */
   readonly properties: PublishProperties | undefined;
+  /**
+   * Present on messages that reached a `manualAck` subscription: sends the
+   * PUBACK (PUBREC) now. Until then, the acknowledgements of this and of
+   * every later QoS 1/2 message wait (MQTT sends them in arrival order).
+   * Calling it again does nothing; for QoS 0 it does nothing.
+   */
+  readonly ack?: () => void;
 }
 
 export type MessageHandler = (message: Message) => void;
@@ -82,6 +89,14 @@ export interface SubscribeOptions extends OperationOptions {
   retainAsPublished?: boolean;
   /** MQTT 5: 0 send retained messages, 1 only for a new subscription, 2 never. @default 0 */
   retainHandling?: 0 | 1 | 2;
+  /**
+   * Do not acknowledge the messages of this subscription when the handler
+   * returns: the handler calls `message.ack()` when it is done with one (for
+   * instance once it is stored or forwarded). A message not acknowledged
+   * before the connection is lost is sent again by the broker. Keep the
+   * number unacknowledged below Receive Maximum.
+   */
+  manualAck?: boolean;
   /**
    * MQTT 5 Subscription Identifier, 1..268,435,455. The handler then gets
    * only the messages the broker sends for this subscription: with

@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { type Message, Session, type SessionOptions } from '../../src/session/index.js';
 import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
+import { startProxy } from '../helpers/proxy.js';
 
 const open: { close(): Promise<unknown> }[] = [];
 
@@ -260,6 +261,52 @@ describe.skipIf(!hasMosquitto())('interop with MQTT.js through mosquitto', () =>
     expect(dup).toBe(0);
     expect(s.inflight).toBe(0);
   }, 60_000);
+
+  it('gets a message it did not acknowledge (manualAck) again after a lost connection', async () => {
+    const proxy = await startProxy({ port: broker.port });
+    open.push(proxy);
+    const s = new Session({
+      url: proxy.url,
+      clientId: 'manual-ack-1',
+      clean: false,
+      sessionExpiry: 60,
+      reconnect: { initialDelay: 20, maxDelay: 100, jitter: 0 },
+    });
+    open.push(s);
+    await s.connect();
+    const got: Message[] = [];
+    let arrived: () => void = () => {};
+    await s.subscribe('ma/t', { qos: 1, manualAck: true }, (m) => {
+      got.push(m);
+      arrived();
+    });
+    const next = () =>
+      new Promise<void>((resolve) => {
+        arrived = resolve;
+      });
+    const c = await peer(broker, 5);
+    let first = next();
+    await c.publishAsync('ma/t', 'kept', { qos: 1 });
+    await first;
+    // not acknowledged: the broker keeps it and sends it again on the next connection
+    first = next();
+    proxy.cut();
+    await first;
+    expect(got.map((m) => [m.payload.toString(), m.dup])).toEqual([
+      ['kept', false],
+      ['kept', true],
+    ]);
+    got[1].ack?.();
+    // acknowledged now: after another cut it does not come back
+    await s.publish('ma/probe', 'x', { qos: 1 });
+    const reconnected = new Promise((resolve) => s.once('ready', resolve));
+    proxy.cut();
+    await reconnected;
+    const second = next();
+    await c.publishAsync('ma/t', 'after', { qos: 1 });
+    await second;
+    expect(got.map((m) => m.payload.toString())).toEqual(['kept', 'kept', 'after']);
+  });
 
   it('measures publish-to-ack latency and the keepalive round trip', async () => {
     const s = session(broker, { keepalive: 1 });

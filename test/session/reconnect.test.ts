@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PublishPacket, SubscribePacket } from '../../src/codec/index.js';
 import { ClosedError, DroppedError } from '../../src/errors.js';
-import { Session, type SessionOptions } from '../../src/session/index.js';
+import { type Message, Session, type SessionOptions } from '../../src/session/index.js';
 import { MemoryStore } from '../../src/store/index.js';
 import { type FakeBroker, type FakeConnection, startFakeBroker } from '../helpers/fake-broker.js';
 
@@ -261,6 +261,54 @@ describe('after a reconnect', () => {
     second.send({ type: 'puback', packetId: next.packetId as number });
     await expect(inflight).resolves.toMatchObject({ reasonCode: 0 });
     await expect(queued).resolves.toMatchObject({ reasonCode: 0 });
+  });
+});
+
+describe('manual acknowledgement', () => {
+  it('sends PUBACK and PUBREC only when ack() is called, in arrival order', async () => {
+    const b = await startFakeBroker();
+    cleanup.push(() => b.close());
+    const s = session({ url: b.url, reconnect: FAST });
+    const c = s.connect();
+    const conn = await accept(b);
+    await c;
+    const got: Message[] = [];
+    const auto: string[] = [];
+    const sub = s.subscribe('m/#', { qos: 2, manualAck: true }, (m) => got.push(m));
+    const req = await conn.nextPacket('subscribe');
+    conn.send({ type: 'suback', packetId: req.packetId, reasonCodes: [2] });
+    await sub;
+    const sub2 = s.subscribe('auto/#', { qos: 1 }, (m) => auto.push(m.topic));
+    const req2 = await conn.nextPacket('subscribe');
+    conn.send({ type: 'suback', packetId: req2.packetId, reasonCodes: [1] });
+    await sub2;
+    const publish = (topic: string, qos: 1 | 2, packetId: number) =>
+      conn.send({
+        type: 'publish',
+        topic,
+        payload: Buffer.from('x'),
+        qos,
+        retain: false,
+        dup: false,
+        packetId,
+      });
+    publish('m/1', 1, 11);
+    publish('m/2', 2, 12);
+    publish('auto/3', 1, 13); // not manual, but its PUBACK must wait behind the others
+    await expect.poll(() => auto).toEqual(['auto/3']);
+    expect(got.map((m) => m.topic)).toEqual(['m/1', 'm/2']);
+    got[1].ack?.(); // out of order: held
+    await s.publish('probe', 'p', { qos: 0 });
+    await conn.nextPacket('publish');
+    expect(conn.packets.filter((p) => p.type === 'puback' || p.type === 'pubrec')).toEqual([]);
+    got[0].ack?.();
+    const acks = [await conn.nextPacket(), await conn.nextPacket(), await conn.nextPacket()];
+    expect(acks.map((p) => [p.type, (p as { packetId?: number }).packetId])).toEqual([
+      ['puback', 11],
+      ['pubrec', 12],
+      ['puback', 13],
+    ]);
+    got[0].ack?.(); // again: nothing
   });
 });
 
