@@ -30,6 +30,16 @@ export {
   TimeoutError,
 } from './errors.js';
 export {
+  compileTopicMap,
+  FORWARDED_PROPERTY,
+  Forwarder,
+  type ForwarderMetrics,
+  type ForwarderOptions,
+  type ForwardMessage,
+  type TopicMap,
+  type TopicMapFunction,
+} from './forward/index.js';
+export {
   type BrokerUrl,
   ConfigError,
   type ConfigIssue,

@@ -21,6 +21,7 @@
  * Built only on the public `Session` API.
  */
 
+import { randomBytes } from 'node:crypto';
 import type { Registry } from 'prom-client';
 import { isValidTopicFilter } from '../codec/topic.js';
 import type { QoS } from '../codec/types.js';
@@ -34,6 +35,7 @@ import {
   StoreError,
   TimeoutError,
 } from '../errors.js';
+import { Forwarder, type ForwarderOptions } from '../forward/forwarder.js';
 import { FleetMetrics, type FleetSnapshot } from '../metrics/fleet.js';
 import {
   createRegistry,
@@ -197,6 +199,9 @@ export class SessionManager {
   private sampler: FleetMetrics | undefined = undefined;
   private promRegistry: Registry | undefined = undefined;
   private readonly servers = new Set<MetricsServer>();
+  private readonly forwarders = new Set<Forwarder>();
+  /** Identifies this manager in the loop marker of forwarded messages. */
+  readonly id: string = randomBytes(8).toString('hex');
 
   constructor(options: SessionManagerOptions = {}) {
     if (options === null || typeof options !== 'object') {
@@ -456,6 +461,21 @@ export class SessionManager {
   }
 
   // ---------------------------------------------------------------------------
+  // forwarding
+
+  /**
+   * A forwarder from the `from` sessions to the `to` session (see
+   * `Forwarder`); call `start()` once they are connected. It stops when the
+   * manager closes.
+   */
+  forward(options: ForwarderOptions): Forwarder {
+    if (this.closing !== undefined) throw new ClosedError('the session manager is closed');
+    const f = new Forwarder(this, options);
+    this.forwarders.add(f);
+    return f;
+  }
+
+  // ---------------------------------------------------------------------------
   // metrics
 
   /**
@@ -548,6 +568,8 @@ export class SessionManager {
   private async closeNow(options: { timeout?: number }): Promise<void> {
     for (const w of this.waiters) w.reject(new ClosedError('the session manager is closed'));
     this.sampler?.stop();
+    await Promise.all([...this.forwarders].map((f) => f.stop()));
+    this.forwarders.clear();
     await Promise.all([...this.servers].map((s) => s.close()));
     this.servers.clear();
     for (const r of this.routes) {

@@ -1,0 +1,338 @@
+/**
+ * `Forwarder`: messages from one or more source sessions, republished
+ * through a target session (which may be on another broker).
+ *
+ * At least once: the source subscription acknowledges manually, and a
+ * message's PUBACK goes to the source broker only once the target broker
+ * acknowledged the forwarded copy (QoS 0 targets: once it was written).
+ * While the target is offline or refuses, messages wait in the forwarder,
+ * unacknowledged, and are forwarded again when the target is back: the
+ * source broker's flow control (this session's Receive Maximum) is the
+ * bound, not loss. Only an explicit policy drops: `filter` (counted as
+ * `filtered`) and `transform` returning null (`dropped`).
+ *
+ * Loops: with MQTT 5 every forwarded message carries the user property
+ * `mqttkit-forwarded` with the manager's id, and a forwarder of the same
+ * manager never forwards a message that has it, so forwarders A to B and B
+ * to A on the same topics do not ping-pong. (MQTT 3.1.1 has no properties:
+ * there, keep the forwarders' topics apart.)
+ */
+import type { PublishProperties, QoS, UserProperty } from '../codec/types.js';
+import { ClosedError, InvalidArgumentError, type MqttError } from '../errors.js';
+import type { Session } from '../session/session.js';
+import type { Message, Subscription } from '../session/types.js';
+import { compileTopicMap, type TopicMap, type TopicMapFunction } from './mapping.js';
+
+/** The marker user property on forwarded messages (MQTT 5). */
+export const FORWARDED_PROPERTY = 'mqttkit-forwarded';
+
+/** A message as `filter` and `transform` see it, and as `transform` returns it. */
+export interface ForwardMessage {
+  /** The source topic (for `transform`'s result: the target topic, mapped when omitted). */
+  topic: string;
+  payload: Buffer;
+  qos: QoS;
+  retain: boolean;
+  properties: PublishProperties | undefined;
+  /** The name of the session it came from. */
+  readonly source: string;
+}
+
+export interface ForwarderOptions {
+  /** Names the forwarder in metrics and errors. */
+  name: string;
+  /** Source session names. */
+  from: string | readonly string[];
+  /** Filters subscribed on each source. */
+  topics: string | readonly string[];
+  /** Target session name. */
+  to: string;
+  /** Topic mapping (see `compileTopicMap`); a message no rule maps is forwarded to its own topic. */
+  map?: TopicMap;
+  /** False skips the message (acknowledged, counted as `filtered`). */
+  filter?: (message: ForwardMessage) => boolean;
+  /** Returns the message to forward (changed or not), or null to drop it (acknowledged, counted as `dropped`). */
+  transform?: (message: ForwardMessage) => ForwardMessage | null;
+  /** QoS of the source subscriptions and of the forwarded messages. @default 1 */
+  qos?: QoS;
+  /** Retain flag of forwarded messages: `true`, `false`, or `'keep'` the source's. @default false */
+  retain?: boolean | 'keep';
+  /** Added to each forwarded message: MQTT 5 user properties, or with `envelope` inside the JSON envelope. */
+  metadata?:
+    | Readonly<Record<string, string>>
+    | ((message: ForwardMessage) => Readonly<Record<string, string>>);
+  /**
+   * For an MQTT 3.1.1 target: send `{"topic","metadata","payload"}` JSON
+   * (payload in base64) so the metadata travels. @default false
+   */
+  envelope?: boolean;
+}
+
+/** Counters of a forwarder. */
+export interface ForwarderMetrics {
+  received: number;
+  forwarded: number;
+  /** Skipped by `filter`, or carrying this manager's forwarded marker (loops). */
+  filtered: number;
+  /** Dropped by `transform` returning null. */
+  dropped: number;
+  /** Forwards that failed and wait to be tried again (each try counts). */
+  errors: number;
+  /** Waiting for the target (offline, or to be tried again). */
+  waiting: number;
+  /** Forwarded and not yet acknowledged by the target. */
+  inflight: number;
+  /** Receive-to-target-acknowledgement time of forwarded messages, ms. */
+  latency: { count: number; sum: number; max: number };
+}
+
+/** What a forwarder needs from its manager (structural: a `SessionManager` fits). */
+export interface ForwarderHost {
+  get(name: string): Session | undefined;
+  /** The manager's id, carried in the loop marker. */
+  readonly id: string;
+}
+
+interface Item {
+  readonly msg: Message;
+  readonly source: string;
+  readonly received: number;
+}
+
+export class Forwarder {
+  readonly name: string;
+  private readonly sources: readonly string[];
+  private readonly topics: readonly string[];
+  private readonly target: string;
+  private readonly map: TopicMapFunction | undefined;
+  private readonly options: ForwarderOptions;
+  private readonly qos: QoS;
+  private subscriptions: Subscription[] = [];
+  private waiting: Item[] = [];
+  private inflight = 0;
+  private running = false;
+  private targetSession: Session | undefined = undefined;
+  private readonly onTargetReady = (): void => this.drain();
+  private readonly counters = { received: 0, forwarded: 0, filtered: 0, dropped: 0, errors: 0 };
+  private readonly latency = { count: 0, sum: 0, max: 0 };
+  /** Called with each failed forward (it waits and is tried again). */
+  onError: ((error: MqttError | Error) => void) | undefined = undefined;
+
+  constructor(
+    private readonly host: ForwarderHost,
+    options: ForwarderOptions,
+  ) {
+    if (options === null || typeof options !== 'object')
+      throw new InvalidArgumentError('options', 'must be an object');
+    if (typeof options.name !== 'string' || options.name === '') {
+      throw new InvalidArgumentError('name', 'must be a non-empty string');
+    }
+    this.name = options.name;
+    this.sources = typeof options.from === 'string' ? [options.from] : [...(options.from ?? [])];
+    if (this.sources.length === 0) throw new InvalidArgumentError('from', 'must name at least one session');
+    this.topics = typeof options.topics === 'string' ? [options.topics] : [...(options.topics ?? [])];
+    if (this.topics.length === 0) throw new InvalidArgumentError('topics', 'must name at least one filter');
+    if (typeof options.to !== 'string' || options.to === '')
+      throw new InvalidArgumentError('to', 'must name a session');
+    this.target = options.to;
+    this.map = options.map === undefined ? undefined : compileTopicMap(options.map);
+    for (const f of ['filter', 'transform', 'metadata'] as const) {
+      const v = options[f];
+      if (
+        v !== undefined &&
+        typeof v !== 'function' &&
+        !(f === 'metadata' && typeof v === 'object' && v !== null)
+      ) {
+        throw new InvalidArgumentError(f, 'must be a function');
+      }
+    }
+    const qos = options.qos ?? 1;
+    if (qos !== 0 && qos !== 1 && qos !== 2) throw new InvalidArgumentError('qos', 'must be 0, 1 or 2');
+    this.qos = qos;
+    this.options = options;
+  }
+
+  /**
+   * Subscribes on every source (they must be connected) and starts
+   * forwarding. Rejects when a session is unknown or a subscribe fails.
+   */
+  async start(): Promise<void> {
+    if (this.running) return;
+    const target = this.host.get(this.target);
+    if (target === undefined) throw new InvalidArgumentError('to', `no session named '${this.target}'`);
+    const sources = this.sources.map((name) => {
+      const s = this.host.get(name);
+      if (s === undefined) throw new InvalidArgumentError('from', `no session named '${name}'`);
+      return [name, s] as const;
+    });
+    this.running = true;
+    this.targetSession = target;
+    target.on('ready', this.onTargetReady);
+    try {
+      for (const [name, s] of sources) {
+        const sub = await s.subscribe(this.topics, { qos: this.qos, manualAck: true }, (m) =>
+          this.receive(name, m),
+        );
+        this.subscriptions.push(sub);
+      }
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  /**
+   * Unsubscribes from the sources. Messages still waiting are left
+   * unacknowledged: the source broker sends them again to the next
+   * subscriber of a persistent session.
+   */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.targetSession?.off('ready', this.onTargetReady);
+    const subs = this.subscriptions;
+    this.subscriptions = [];
+    this.waiting = [];
+    await Promise.all(subs.map((s) => s.unsubscribe().catch(() => undefined)));
+  }
+
+  metrics(): ForwarderMetrics {
+    return {
+      ...this.counters,
+      waiting: this.waiting.length,
+      inflight: this.inflight,
+      latency: { ...this.latency },
+    };
+  }
+
+  private receive(source: string, msg: Message): void {
+    this.counters.received++;
+    const up = msg.properties?.userProperties;
+    if (up !== undefined && isForwardedBy(up, this.host.id)) {
+      this.counters.filtered++;
+      msg.ack?.();
+      return;
+    }
+    const item: Item = { msg, source, received: performance.now() };
+    if (this.waiting.length > 0)
+      this.waiting.push(item); // keep the order behind what waits
+    else this.forward(item);
+  }
+
+  /** Forwards what waited, in order, now that the target is back. */
+  private drain(): void {
+    const items = this.waiting;
+    this.waiting = [];
+    for (const item of items) this.forward(item);
+  }
+
+  private forward(item: Item): void {
+    if (!this.running) return;
+    const target = this.targetSession as Session;
+    const { msg, source } = item;
+    let m: ForwardMessage = {
+      topic: msg.topic,
+      payload: msg.payload,
+      qos: this.qos,
+      retain: this.options.retain === 'keep' ? msg.retain : this.options.retain === true,
+      properties: msg.properties,
+      source,
+    };
+    const o = this.options;
+    try {
+      if (o.filter !== undefined && !o.filter(m)) {
+        this.counters.filtered++;
+        msg.ack?.();
+        return;
+      }
+      if (o.transform !== undefined) {
+        const t = o.transform(m);
+        if (t === null) {
+          this.counters.dropped++;
+          msg.ack?.();
+          return;
+        }
+        m = t;
+      }
+    } catch (err) {
+      // a throwing filter or transform is a bug in it: count it and let the message wait for a retry
+      this.failed(item, err as Error);
+      return;
+    }
+    const topic = (m.topic === msg.topic ? this.map?.(msg.topic) : undefined) ?? m.topic;
+    const metadata = typeof o.metadata === 'function' ? o.metadata(m) : o.metadata;
+    let payload: Uint8Array = m.payload;
+    let properties: PublishProperties | undefined;
+    if (target.protocolVersion === 5) {
+      const props: PublishProperties = { ...forwardableProperties(m.properties) };
+      const users: UserProperty[] = [...(props.userProperties ?? [])];
+      if (metadata !== undefined) for (const [k, v] of Object.entries(metadata)) users.push([k, v]);
+      users.push([FORWARDED_PROPERTY, this.host.id]);
+      props.userProperties = users;
+      properties = props;
+    } else if (o.envelope === true) {
+      payload = Buffer.from(
+        JSON.stringify({
+          topic: msg.topic,
+          metadata: metadata ?? {},
+          payload: Buffer.from(m.payload).toString('base64'),
+        }),
+      );
+    }
+    if (target.state !== 'connected') {
+      this.waiting.push(item);
+      return;
+    }
+    this.inflight++;
+    target.publish(topic, payload, { qos: m.qos, retain: m.retain, properties }).then(
+      () => {
+        this.inflight--;
+        this.counters.forwarded++;
+        const ms = performance.now() - item.received;
+        this.latency.count++;
+        this.latency.sum += ms;
+        if (ms > this.latency.max) this.latency.max = ms;
+        msg.ack?.();
+      },
+      (err: Error) => {
+        this.inflight--;
+        this.failed(item, err);
+      },
+    );
+  }
+
+  /** A forward failed: it waits for the target's next `ready` (or the next drain). */
+  private failed(item: Item, err: Error): void {
+    this.counters.errors++;
+    if (err instanceof ClosedError && !this.running) return;
+    this.waiting.push(item);
+    try {
+      this.onError?.(err);
+    } catch {
+      // the error hook has nowhere to report to
+    }
+    const target = this.targetSession;
+    if (target !== undefined && target.state === 'connected' && target.ready) {
+      // connected and still failing (refused, too large...): try again shortly, not in a tight loop
+      setTimeout(() => this.drain(), 1000).unref();
+    }
+  }
+}
+
+function isForwardedBy(up: readonly UserProperty[], id: string): boolean {
+  for (const [k, v] of up) if (k === FORWARDED_PROPERTY && v === id) return true;
+  return false;
+}
+
+/** The properties that describe the message itself (not the hop: aliases and subscription ids stay behind). */
+function forwardableProperties(p: PublishProperties | undefined): PublishProperties {
+  if (p === undefined) return {};
+  const out: PublishProperties = {};
+  if (p.payloadFormatIndicator !== undefined) out.payloadFormatIndicator = p.payloadFormatIndicator;
+  if (p.messageExpiryInterval !== undefined) out.messageExpiryInterval = p.messageExpiryInterval;
+  if (p.contentType !== undefined) out.contentType = p.contentType;
+  if (p.responseTopic !== undefined) out.responseTopic = p.responseTopic;
+  if (p.correlationData !== undefined) out.correlationData = p.correlationData;
+  if (p.userProperties !== undefined) out.userProperties = p.userProperties;
+  return out;
+}

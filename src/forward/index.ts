@@ -1,0 +1,9 @@
+export {
+  FORWARDED_PROPERTY,
+  Forwarder,
+  type ForwarderHost,
+  type ForwarderMetrics,
+  type ForwarderOptions,
+  type ForwardMessage,
+} from './forwarder.js';
+export { compileTopicMap, type TopicMap, type TopicMapFunction } from './mapping.js';

@@ -1,0 +1,158 @@
+/**
+ * Forwarders between two private mosquitto brokers: nothing lost while the
+ * target broker restarts, no loop between opposite forwarders, and mapping,
+ * filter, transform and metadata as seen by a subscriber on the target.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FORWARDED_PROPERTY } from '../../src/forward/index.js';
+import { SessionManager } from '../../src/manager/index.js';
+import { type Message, Session } from '../../src/session/index.js';
+import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
+
+const FAST = { initialDelay: 20, maxDelay: 200, jitter: 0 };
+
+describe.skipIf(!hasMosquitto())('Forwarder between two brokers', () => {
+  let a: Broker;
+  let b: Broker;
+  beforeAll(async () => {
+    a = await startMosquitto({ config: 'max_queued_messages 100000' });
+    b = await startMosquitto({ persistence: true, config: 'max_queued_messages 100000' });
+  });
+  afterAll(async () => {
+    await a?.stop();
+    await b?.stop();
+  });
+
+  /** A subscriber on `broker` that collects what arrives on `filter`. */
+  async function watch(broker: Broker, filter: string, clientId?: string) {
+    const s = new Session({
+      url: broker.url,
+      reconnect: FAST,
+      ...(clientId === undefined ? {} : { clientId, clean: false, sessionExpiry: 300 }),
+    });
+    await s.connect();
+    const got: Message[] = [];
+    const waiters: { n: number; resolve: () => void }[] = [];
+    await s.subscribe(filter, { qos: 1 }, (m) => {
+      got.push(m);
+      for (const w of waiters) if (got.length >= w.n) w.resolve();
+    });
+    return {
+      s,
+      got,
+      until: (n: number) =>
+        got.length >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve })),
+    };
+  }
+
+  it('loses nothing at QoS 1 while the target broker restarts', async () => {
+    const m = new SessionManager();
+    try {
+      m.add({ name: 'src', url: a.url, reconnect: FAST });
+      m.add({ name: 'dst', url: b.url, reconnect: FAST });
+      await m.connectAll();
+      const verify = await watch(b, 'kept/#', 'fwd-verifier');
+      const f = m.forward({ name: 'a-to-b', from: 'src', topics: 'kept/#', to: 'dst', qos: 1 });
+      await f.start();
+      const pub = new Session({ url: a.url });
+      await pub.connect();
+      const n = 3000;
+      const seen = new Set<string>();
+      for (let i = 0; i < n; i++) {
+        await pub.publish(`kept/${i % 7}`, `${i}`, { qos: 1 });
+        if (i === 1000) await b.restart();
+      }
+      await expect
+        .poll(
+          () => {
+            for (const msg of verify.got) seen.add(msg.payload.toString());
+            return seen.size;
+          },
+          { timeout: 30_000, interval: 100 },
+        )
+        .toBe(n);
+      expect(m.get('dst')?.metrics().reconnects).toBeGreaterThanOrEqual(1);
+      const metrics = f.metrics();
+      expect(metrics.forwarded).toBeGreaterThanOrEqual(n);
+      expect(metrics.waiting).toBe(0);
+      expect(metrics.latency.count).toBe(metrics.forwarded);
+      await pub.close();
+      await verify.s.close();
+    } finally {
+      await m.close();
+    }
+  }, 60_000);
+
+  it('does not loop between forwarders A to B and B to A on the same topics', async () => {
+    const m = new SessionManager();
+    try {
+      m.add({ name: 'A', url: a.url });
+      m.add({ name: 'B', url: b.url });
+      await m.connectAll();
+      await m.forward({ name: 'ab', from: 'A', topics: 'loop/#', to: 'B' }).start();
+      await m.forward({ name: 'ba', from: 'B', topics: 'loop/#', to: 'A' }).start();
+      const onA = await watch(a, 'loop/#');
+      const onB = await watch(b, 'loop/#');
+      const pub = new Session({ url: a.url });
+      await pub.connect();
+      await pub.publish('loop/x', 'once', { qos: 1 });
+      await pub.publish('loop/x', 'sentinel', { qos: 1 });
+      await onB.until(2);
+      await onA.until(2);
+      // a loop would have brought 'once' back to A and to B again before the sentinel went round
+      const text = (got: Message[]) => got.map((x) => x.payload.toString());
+      const more = new Session({ url: b.url });
+      await more.connect();
+      await more.publish('loop/y', 'from-b', { qos: 1 });
+      await onA.until(3);
+      await onB.until(3);
+      expect(text(onA.got)).toEqual(['once', 'sentinel', 'from-b']);
+      expect(text(onB.got)).toEqual(['once', 'sentinel', 'from-b']);
+      await Promise.all([pub.close(), more.close(), onA.s.close(), onB.s.close()]);
+    } finally {
+      await m.close();
+    }
+  });
+
+  it('maps topics, filters, transforms and adds metadata', async () => {
+    const m = new SessionManager();
+    try {
+      m.add({ name: 'src', url: a.url });
+      m.add({ name: 'dst', url: b.url });
+      await m.connectAll();
+      const f = m.forward({
+        name: 'shape',
+        from: ['src'],
+        topics: ['sensors/+/temperature'],
+        to: 'dst',
+        map: [['sensors/+/temperature', 'storage/{1}/temp']],
+        filter: (msg) => msg.payload.toString() !== 'skip',
+        transform: (msg) =>
+          msg.payload.toString() === 'drop'
+            ? null
+            : { ...msg, payload: Buffer.from(msg.payload.toString().toUpperCase()) },
+        metadata: (msg) => ({ site: 'plant-a', from: msg.source }),
+      });
+      await f.start();
+      const verify = await watch(b, 'storage/#');
+      const pub = new Session({ url: a.url });
+      await pub.connect();
+      for (const p of ['skip', 'drop', 'hot', 'cold'])
+        await pub.publish('sensors/k1/temperature', p, { qos: 1 });
+      await verify.until(2);
+      expect(verify.got.map((x) => [x.topic, x.payload.toString()])).toEqual([
+        ['storage/k1/temp', 'HOT'],
+        ['storage/k1/temp', 'COLD'],
+      ]);
+      expect(verify.got[0].properties?.userProperties).toEqual([
+        ['site', 'plant-a'],
+        ['from', 'src'],
+        [FORWARDED_PROPERTY, m.id],
+      ]);
+      expect(f.metrics()).toMatchObject({ received: 4, filtered: 1, dropped: 1, forwarded: 2, errors: 0 });
+      await Promise.all([pub.close(), verify.s.close()]);
+    } finally {
+      await m.close();
+    }
+  });
+});
