@@ -5,6 +5,15 @@
  * errors and the packet model; the codec lives at `mqttkit/codec`.
  */
 
+export {
+  BatchChannel,
+  type BatchMetrics,
+  type BatchOptions,
+  type Combine,
+  QueueChannel,
+  type QueueMetrics,
+  type QueueOptions,
+} from './channels/index.js';
 export type {
   Packet,
   PacketType,

@@ -105,6 +105,7 @@ export class Session extends EventEmitter<SessionEvents> {
   private streams: Set<MessageStream> | undefined = undefined;
   private keepalive: Keepalive | undefined = undefined;
   private closePromise: Promise<void> | undefined = undefined;
+  private closeHooks: Set<() => unknown> | undefined = undefined;
   private idleWaiter: (() => void) | undefined = undefined;
   private closeWaiter: (() => void) | undefined = undefined;
   private readonly store: SessionStore;
@@ -408,8 +409,33 @@ export class Session extends EventEmitter<SessionEvents> {
    */
   close(options: { timeout?: number; reasonCode?: number } = {}): Promise<void> {
     if (this.closePromise !== undefined) return this.closePromise;
-    this.closePromise = this.closeNow(options.timeout ?? 5000, options.reasonCode ?? 0);
+    const timeout = options.timeout ?? 5000;
+    const reasonCode = options.reasonCode ?? 0;
+    const hooks = this.closeHooks;
+    this.closeHooks = undefined;
+    this.closePromise =
+      hooks === undefined
+        ? this.closeNow(timeout, reasonCode)
+        : Promise.allSettled([...hooks].map((h) => Promise.resolve().then(h))).then((results) => {
+            for (const r of results)
+              if (r.status === 'rejected') this.report(r.reason, 'a close hook failed');
+            return this.closeNow(timeout, reasonCode);
+          });
     return this.closePromise;
+  }
+
+  /**
+   * Runs `hook` when `close()` is called, before anything closes (the
+   * session can still publish: channels flush their batches here); `close()`
+   * waits for the promise it returns. Returns the function that removes it.
+   */
+  beforeClose(hook: () => unknown): () => void {
+    if (typeof hook !== 'function') throw new InvalidArgumentError('hook', 'must be a function');
+    const hooks = (this.closeHooks ??= new Set());
+    hooks.add(hook);
+    return () => {
+      hooks.delete(hook);
+    };
   }
 
   // ---------------------------------------------------------------------------

@@ -1,0 +1,103 @@
+/** QueueChannel on a fake clock: the rate, the bounds, failures reaching the caller, offline and close. */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { QueueChannel } from '../../src/channels/index.js';
+import { ClosedError, TimeoutError } from '../../src/errors.js';
+import { FakeSession } from './fake-session.js';
+
+beforeEach(() => {
+  vi.useFakeTimers({ now: 0 });
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('QueueChannel', () => {
+  it('publishes in order, no faster than the rate', async () => {
+    const s = new FakeSession();
+    const q = new QueueChannel(s.asSession(), 'data', { rate: 100 });
+    const all = Array.from({ length: 300 }, (_, i) => q.push(`${i}`));
+    await vi.advanceTimersByTimeAsync(3000);
+    await Promise.all(all);
+    expect(s.published.map((p) => p.payload.toString())).toEqual(
+      Array.from({ length: 300 }, (_, i) => `${i}`),
+    );
+    // no second holds more than the rate (plus the one that may start it)
+    for (let t = 0; t < 3000; t += 100) {
+      const inWindow = s.published.filter((p) => p.at >= t && p.at < t + 1000).length;
+      expect(inWindow).toBeLessThanOrEqual(101);
+    }
+    const last = s.published.at(-1)?.at ?? 0;
+    expect(last).toBeGreaterThanOrEqual(2900);
+    expect(q.metrics()).toMatchObject({ pushed: 300, published: 300, queued: 0 });
+  });
+
+  it('rejects an oversize message at once, and a push that finds no room in time', async () => {
+    const s = new FakeSession();
+    const q = new QueueChannel(s.asSession(), 'data', {
+      rate: 1,
+      capacity: 1,
+      maxMessageBytes: 4,
+      enqueueTimeout: 100,
+    });
+    await expect(q.push('12345')).rejects.toThrow(/5 bytes is more than maxMessageBytes \(4\)/);
+    void q.push('a'); // goes out at once (one token)
+    void q.push('b'); // the queue is full
+    const late = q.push('c');
+    const timedOut = expect(late).rejects.toThrow(TimeoutError);
+    await vi.advanceTimersByTimeAsync(100);
+    await timedOut;
+    expect(q.metrics().rejected).toBe(2);
+  });
+
+  it('lets a push wait for room up to enqueueTimeout', async () => {
+    const s = new FakeSession();
+    const q = new QueueChannel(s.asSession(), 'data', { rate: 1, capacity: 1, enqueueTimeout: 1500 });
+    void q.push('a');
+    void q.push('b');
+    const waits = q.push('c'); // room comes at 1 s, when b goes out
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(q.metrics()).toMatchObject({ queued: 1, pushed: 3 });
+    await vi.advanceTimersByTimeAsync(1000);
+    await waits;
+    expect(s.published.map((p) => [p.payload.toString(), p.at])).toEqual([
+      ['a', 0],
+      ['b', 1000],
+      ['c', 2000],
+    ]);
+  });
+
+  it('passes a failed publish to its caller', async () => {
+    const s = new FakeSession();
+    s.autoAck = false;
+    const q = new QueueChannel(s.asSession(), 'data');
+    const p = q.push('x');
+    s.published[0].reject(new Error('refused'));
+    await expect(p).rejects.toThrow('refused');
+    expect(q.metrics().failed).toBe(1);
+  });
+
+  it('holds messages while the session is offline and sends them once it is ready', async () => {
+    const s = new FakeSession();
+    s.state = 'reconnecting';
+    const q = new QueueChannel(s.asSession(), 'data', { rate: 1000 });
+    const sent = [q.push('1'), q.push('2')];
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(s.published).toHaveLength(0);
+    s.state = 'connected';
+    s.emit('ready');
+    await vi.advanceTimersByTimeAsync(10);
+    await Promise.all(sent);
+    expect(s.published.map((p) => p.payload.toString())).toEqual(['1', '2']);
+  });
+
+  it('rejects what is still queued when the session closes', async () => {
+    const s = new FakeSession();
+    const q = new QueueChannel(s.asSession(), 'data', { rate: 1 });
+    const first = q.push('1');
+    const second = q.push('2').catch((e: unknown) => e);
+    await first;
+    await s.close();
+    expect(await second).toBeInstanceOf(ClosedError);
+    await expect(q.push('3')).rejects.toThrow(ClosedError);
+  });
+});
