@@ -168,8 +168,11 @@ class Member {
   readonly subs = new Map<string, FilterSub>();
   /** The last subscription identifier given to one of its filters. */
   lastId = 0;
-  /** `session_ready` was emitted for the current connection. */
+  /** Connected, and every subscription (its own and the routes') in place. */
   ready = false;
+  /** CONNACKs seen, and the one `session_ready` was last emitted for: once per connection. */
+  connections = 0;
+  readyEmittedFor = -1;
   unbind: () => void = noop;
   constructor(
     readonly name: string,
@@ -760,7 +763,10 @@ export class SessionManager {
     if (m.ready || !m.session.ready || this.members.get(m.name) !== m) return;
     for (const fs of m.subs.values()) if (fs.routes.size > 0 && !fs.settled) return;
     m.ready = true;
-    this.events.emit('session_ready', { name: m.name });
+    if (m.readyEmittedFor !== m.connections) {
+      m.readyEmittedFor = m.connections;
+      this.events.emit('session_ready', { name: m.name });
+    }
     for (const w of this.waiters) {
       if (w.names.delete(m.name) && w.names.size === 0) w.resolve();
     }
@@ -780,6 +786,7 @@ export class SessionManager {
     };
     const onConnect = (connack: ConnackInfo) => {
       m.ready = false;
+      m.connections++;
       for (const fs of m.subs.values()) {
         fs.refused = false;
         this.sync(fs);

@@ -62,7 +62,11 @@ export interface ManagerEvents {
   /** A connection attempt starts (the first connect or a reconnect). */
   session_connecting: { name: string };
   session_connected: { name: string; connack: ConnackInfo };
-  /** Connected, and every subscription the session holds (its own and the manager's routes) is in place. */
+  /**
+   * Connected, and every subscription the session holds (its own and the
+   * manager's routes) is in place: once per connection (a route added later
+   * makes `isReady` false until it is subscribed, without a second event).
+   */
   session_ready: { name: string };
   /** The connection was lost or ended; `error` is undefined after a clean close. */
   session_disconnected: { name: string; error: MqttError | undefined };

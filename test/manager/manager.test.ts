@@ -139,9 +139,13 @@ describe.skipIf(!hasMosquitto())('SessionManager', () => {
       const m = manager();
       m.add({ name: 'a', url: broker.url });
       m.add({ name: 'b', url: broker.url });
+      const readyEvents: string[] = [];
+      m.on('session_ready', ({ name }) => readyEvents.push(name));
       await m.connectAll();
+      await m.waitReady();
       const seen: string[] = [];
       m.handleTo('b', 'r2/#', (msg) => seen.push(`${msg.session}:${msg.topic}`));
+      expect(m.isReady('b')).toBe(false); // until the new route is subscribed
       const stream = m.listenTo('a', 'r2/#');
       await m.waitReady();
       await pub.publish('r2/1', 'x', { qos: 1 });
@@ -151,6 +155,8 @@ describe.skipIf(!hasMosquitto())('SessionManager', () => {
       await expect.poll(() => seen).toEqual(['b:r2/1']);
       await stream.stop();
       expect(stream.active).toBe(false);
+      // once per connection, however many routes came later
+      expect(readyEvents.sort()).toEqual(['a', 'b']);
       expect((await stream.next()).done).toBe(true);
     });
 
