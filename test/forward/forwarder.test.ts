@@ -114,6 +114,38 @@ describe.skipIf(!hasMosquitto())('Forwarder between two brokers', () => {
     }
   });
 
+  it('puts metadata in a JSON envelope for an MQTT 3.1.1 target that asks for it', async () => {
+    const m = new SessionManager();
+    try {
+      m.add({ name: 'src', url: a.url });
+      m.add({ name: 'old', url: b.url, protocolVersion: 4 });
+      await m.connectAll();
+      await m
+        .forward({
+          name: 'v4',
+          from: 'src',
+          topics: 'env/#',
+          to: 'old',
+          envelope: true,
+          metadata: { site: 'x' },
+        })
+        .start();
+      const verify = await watch(b, 'env/#');
+      const pub = new Session({ url: a.url });
+      await pub.connect();
+      await pub.publish('env/1', Buffer.from([0, 1, 2]), { qos: 1 });
+      await verify.until(1);
+      expect(JSON.parse(verify.got[0].payload.toString())).toEqual({
+        topic: 'env/1',
+        metadata: { site: 'x' },
+        payload: Buffer.from([0, 1, 2]).toString('base64'),
+      });
+      await Promise.all([pub.close(), verify.s.close()]);
+    } finally {
+      await m.close();
+    }
+  });
+
   it('maps topics, filters, transforms and adds metadata', async () => {
     const m = new SessionManager();
     try {
