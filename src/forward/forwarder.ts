@@ -14,13 +14,15 @@
  * Loops: with MQTT 5 every forwarded message carries the user property
  * `mqttkit-forwarded` with the manager's id, and a forwarder of the same
  * manager never forwards a message that has it, so forwarders A to B and B
- * to A on the same topics do not ping-pong. (MQTT 3.1.1 has no properties:
- * there, keep the forwarders' topics apart.)
+ * to A on the same topics do not ping-pong. MQTT 3.1.1 has no properties:
+ * there the manager's forwarders note what they publish (topic and payload
+ * hash, for a minute) and do not forward such a copy when it comes back.
  */
 import type { PublishProperties, QoS, UserProperty } from '../codec/types.js';
 import { ClosedError, InvalidArgumentError, type MqttError } from '../errors.js';
 import type { Session } from '../session/session.js';
 import type { Message, Subscription } from '../session/types.js';
+import type { LoopGuard } from './loops.js';
 import { compileTopicMap, type TopicMap, type TopicMapFunction } from './mapping.js';
 
 /** The marker user property on forwarded messages (MQTT 5). */
@@ -91,6 +93,8 @@ export interface ForwarderHost {
   get(name: string): Session | undefined;
   /** The manager's id, carried in the loop marker. */
   readonly id: string;
+  /** Shared by the manager's forwarders: loop prevention for MQTT 3.1.1 sessions. */
+  readonly loops?: LoopGuard;
 }
 
 interface Item {
@@ -208,7 +212,12 @@ export class Forwarder {
   private receive(source: string, msg: Message): void {
     this.counters.received++;
     const up = msg.properties?.userProperties;
-    if (up !== undefined && isForwardedBy(up, this.host.id)) {
+    const session = this.host.get(source);
+    const looped =
+      session?.protocolVersion === 4
+        ? this.host.loops?.seen(source, msg.topic, msg.payload) === true
+        : up !== undefined && isForwardedBy(up, this.host.id);
+    if (looped) {
       this.counters.filtered++;
       msg.ack?.();
       return;
@@ -284,6 +293,7 @@ export class Forwarder {
       return;
     }
     this.inflight++;
+    if (target.protocolVersion === 4) this.host.loops?.note(this.target, topic, payload);
     target.publish(topic, payload, { qos: m.qos, retain: m.retain, properties }).then(
       () => {
         this.inflight--;

@@ -36,6 +36,7 @@ import {
   TimeoutError,
 } from '../errors.js';
 import { Forwarder, type ForwarderOptions } from '../forward/forwarder.js';
+import { LoopGuard } from '../forward/loops.js';
 import { FleetMetrics, type FleetSnapshot } from '../metrics/fleet.js';
 import {
   createRegistry,
@@ -205,6 +206,8 @@ export class SessionManager {
   private readonly forwarders = new Set<Forwarder>();
   /** Identifies this manager in the loop marker of forwarded messages. */
   readonly id: string = randomBytes(8).toString('hex');
+  /** @internal Loop prevention for the forwarders' MQTT 3.1.1 sessions. */
+  readonly loops = new LoopGuard();
 
   constructor(options: SessionManagerOptions = {}) {
     if (options === null || typeof options !== 'object') {

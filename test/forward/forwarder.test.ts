@@ -83,36 +83,37 @@ describe.skipIf(!hasMosquitto())('Forwarder between two brokers', () => {
     }
   }, 60_000);
 
-  it('does not loop between forwarders A to B and B to A on the same topics', async () => {
-    const m = new SessionManager();
-    try {
-      m.add({ name: 'A', url: a.url });
-      m.add({ name: 'B', url: b.url });
-      await m.connectAll();
-      await m.forward({ name: 'ab', from: 'A', topics: 'loop/#', to: 'B' }).start();
-      await m.forward({ name: 'ba', from: 'B', topics: 'loop/#', to: 'A' }).start();
-      const onA = await watch(a, 'loop/#');
-      const onB = await watch(b, 'loop/#');
-      const pub = new Session({ url: a.url });
-      await pub.connect();
-      await pub.publish('loop/x', 'once', { qos: 1 });
-      await pub.publish('loop/x', 'sentinel', { qos: 1 });
-      await onB.until(2);
-      await onA.until(2);
-      // a loop would have brought 'once' back to A and to B again before the sentinel went round
-      const text = (got: Message[]) => got.map((x) => x.payload.toString());
-      const more = new Session({ url: b.url });
-      await more.connect();
-      await more.publish('loop/y', 'from-b', { qos: 1 });
-      await onA.until(3);
-      await onB.until(3);
-      expect(text(onA.got)).toEqual(['once', 'sentinel', 'from-b']);
-      expect(text(onB.got)).toEqual(['once', 'sentinel', 'from-b']);
-      await Promise.all([pub.close(), more.close(), onA.s.close(), onB.s.close()]);
-    } finally {
-      await m.close();
-    }
-  });
+  for (const version of [5, 4] as const)
+    it(`does not loop between forwarders A to B and B to A on the same topics (MQTT ${version === 5 ? '5' : '3.1.1'})`, async () => {
+      const m = new SessionManager();
+      try {
+        m.add({ name: 'A', url: a.url, protocolVersion: version });
+        m.add({ name: 'B', url: b.url, protocolVersion: version });
+        await m.connectAll();
+        await m.forward({ name: 'ab', from: 'A', topics: 'loop/#', to: 'B' }).start();
+        await m.forward({ name: 'ba', from: 'B', topics: 'loop/#', to: 'A' }).start();
+        const onA = await watch(a, 'loop/#');
+        const onB = await watch(b, 'loop/#');
+        const pub = new Session({ url: a.url });
+        await pub.connect();
+        await pub.publish('loop/x', 'once', { qos: 1 });
+        await pub.publish('loop/x', 'sentinel', { qos: 1 });
+        await onB.until(2);
+        await onA.until(2);
+        // a loop would have brought 'once' back to A and to B again before the sentinel went round
+        const text = (got: Message[]) => got.map((x) => x.payload.toString());
+        const more = new Session({ url: b.url });
+        await more.connect();
+        await more.publish('loop/y', 'from-b', { qos: 1 });
+        await onA.until(3);
+        await onB.until(3);
+        expect(text(onA.got)).toEqual(['once', 'sentinel', 'from-b']);
+        expect(text(onB.got)).toEqual(['once', 'sentinel', 'from-b']);
+        await Promise.all([pub.close(), more.close(), onA.s.close(), onB.s.close()]);
+      } finally {
+        await m.close();
+      }
+    });
 
   it('puts metadata in a JSON envelope for an MQTT 3.1.1 target that asks for it', async () => {
     const m = new SessionManager();
