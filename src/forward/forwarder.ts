@@ -19,7 +19,7 @@
  * hash, for a minute) and do not forward such a copy when it comes back.
  */
 import type { PublishProperties, QoS, UserProperty } from '../codec/types.js';
-import { ClosedError, InvalidArgumentError, type MqttError } from '../errors.js';
+import { InvalidArgumentError, type MqttError } from '../errors.js';
 import type { Session } from '../session/session.js';
 import type { Message, Subscription } from '../session/types.js';
 import type { LoopGuard } from './loops.js';
@@ -116,6 +116,7 @@ export class Forwarder {
   private inflight = 0;
   private running = false;
   private targetSession: Session | undefined = undefined;
+  private retryTimer: NodeJS.Timeout | undefined = undefined;
   private readonly onTargetReady = (): void => this.drain();
   private readonly counters = { received: 0, forwarded: 0, filtered: 0, dropped: 0, errors: 0 };
   private readonly latency = { count: 0, sum: 0, max: 0 };
@@ -186,18 +187,32 @@ export class Forwarder {
   }
 
   /**
-   * Unsubscribes from the sources. Messages still waiting are left
-   * unacknowledged: the source broker sends them again to the next
-   * subscriber of a persistent session.
+   * Unsubscribes from the sources. Messages still waiting for the target
+   * are acknowledged to their source and counted as `dropped`: MQTT
+   * acknowledges in arrival order, so leaving them unacknowledged would
+   * hold back every later message of those sessions. Stop once `waiting`
+   * is 0 to lose none.
    */
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
     this.targetSession?.off('ready', this.onTargetReady);
+    if (this.retryTimer !== undefined) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+    }
     const subs = this.subscriptions;
     this.subscriptions = [];
+    const left = this.waiting;
     this.waiting = [];
+    for (const item of left) this.release(item);
     await Promise.all(subs.map((s) => s.unsubscribe().catch(() => undefined)));
+  }
+
+  /** Gives up on an item: acknowledged to its source (so later messages are not held back), counted. */
+  private release(item: Item): void {
+    this.counters.dropped++;
+    item.msg.ack?.();
   }
 
   metrics(): ForwarderMetrics {
@@ -236,7 +251,10 @@ export class Forwarder {
   }
 
   private forward(item: Item): void {
-    if (!this.running) return;
+    if (!this.running) {
+      this.release(item);
+      return;
+    }
     const target = this.targetSession as Session;
     const { msg, source } = item;
     let m: ForwardMessage = {
@@ -248,6 +266,8 @@ export class Forwarder {
       source,
     };
     const o = this.options;
+    let topic: string;
+    let metadata: Readonly<Record<string, string>> | undefined;
     try {
       if (o.filter !== undefined && !o.filter(m)) {
         this.counters.filtered++;
@@ -263,13 +283,13 @@ export class Forwarder {
         }
         m = t;
       }
+      topic = (m.topic === msg.topic ? this.map?.(msg.topic) : undefined) ?? m.topic;
+      metadata = typeof o.metadata === 'function' ? o.metadata(m) : o.metadata;
     } catch (err) {
-      // a throwing filter or transform is a bug in it: count it and let the message wait for a retry
+      // a throwing filter, transform, map or metadata is a bug in it: count it, the message waits for a retry
       this.failed(item, err as Error);
       return;
     }
-    const topic = (m.topic === msg.topic ? this.map?.(msg.topic) : undefined) ?? m.topic;
-    const metadata = typeof o.metadata === 'function' ? o.metadata(m) : o.metadata;
     let payload: Uint8Array = m.payload;
     let properties: PublishProperties | undefined;
     if (target.protocolVersion === 5) {
@@ -314,17 +334,25 @@ export class Forwarder {
   /** A forward failed: it waits for the target's next `ready` (or the next drain). */
   private failed(item: Item, err: Error): void {
     this.counters.errors++;
-    if (err instanceof ClosedError && !this.running) return;
+    if (!this.running) {
+      this.release(item);
+      return;
+    }
     this.waiting.push(item);
     try {
       this.onError?.(err);
     } catch {
       // the error hook has nowhere to report to
     }
+    // connected and still failing (refused, too large, a throwing transform...), or a target that will
+    // not come back (closed): try again in a second, with one timer for all, never in a tight loop
     const target = this.targetSession;
-    if (target !== undefined && target.state === 'connected' && target.ready) {
-      // connected and still failing (refused, too large...): try again shortly, not in a tight loop
-      setTimeout(() => this.drain(), 1000).unref();
+    if (target !== undefined && target.state !== 'connecting' && target.state !== 'reconnecting') {
+      this.retryTimer ??= setTimeout(() => {
+        this.retryTimer = undefined;
+        this.drain();
+      }, 1000);
+      this.retryTimer.unref();
     }
   }
 }

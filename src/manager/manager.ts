@@ -31,7 +31,6 @@ import {
   ConnectionError,
   InvalidArgumentError,
   MqttError,
-  RejectedError,
   StoreError,
   TimeoutError,
 } from '../errors.js';
@@ -137,7 +136,7 @@ class FilterSub {
   subscribedQos = -1;
   /** A subscribe or unsubscribe is in flight: `sync` waits for it. */
   busy = false;
-  /** The broker refused it on this connection: it counts as settled for readiness. */
+  /** Subscribing failed on this connection (reported): it counts as settled, and the next CONNACK tries again. */
   refused = false;
   /** Its MQTT 5 subscription identifier (0: none), so overlapping filters do not deliver twice. */
   id = 0;
@@ -738,7 +737,9 @@ export class SessionManager {
         this.synced(fs);
       },
       (err: unknown) => {
-        if (err instanceof RejectedError) fs.refused = true;
+        // refused, invalid for this session (an MQTT 5 option on 3.1.1), timed out or cut off: no
+        // immediate retry (that would spin); the next CONNACK tries again
+        fs.refused = true;
         if (!(err instanceof ClosedError) && s.state === 'connected') {
           this.sessionError(m, err, `subscribing '${fs.filter}' failed`);
         }

@@ -147,6 +147,42 @@ describe.skipIf(!hasMosquitto())('Forwarder between two brokers', () => {
     }
   });
 
+  it('retries a failing forward once a second with one timer, and forwards it once it works', async () => {
+    const m = new SessionManager();
+    try {
+      m.add({ name: 'src', url: a.url });
+      m.add({ name: 'dst', url: b.url });
+      await m.connectAll();
+      let broken = true;
+      const f = m.forward({
+        name: 'flaky',
+        from: 'src',
+        topics: 'flaky/#',
+        to: 'dst',
+        transform: (msg) => {
+          if (broken) throw new Error('not yet');
+          return msg;
+        },
+      });
+      await f.start();
+      const verify = await watch(b, 'flaky/#');
+      const pub = new Session({ url: a.url });
+      await pub.connect();
+      for (let i = 0; i < 3; i++) await pub.publish('flaky/t', `${i}`, { qos: 1 });
+      // the first fails; the others queue behind it (order is kept) without trying
+      await expect.poll(() => f.metrics()).toMatchObject({ errors: 1, waiting: 3 });
+      // one retry round a second for all three (one timer per forwarder), not one timer per failure
+      await expect.poll(() => f.metrics().errors, { timeout: 3000 }).toBe(4);
+      broken = false;
+      await verify.until(3);
+      expect(verify.got.map((x) => x.payload.toString())).toEqual(['0', '1', '2']);
+      expect(f.metrics()).toMatchObject({ errors: 4, forwarded: 3, waiting: 0 });
+      await Promise.all([pub.close(), verify.s.close()]);
+    } finally {
+      await m.close();
+    }
+  });
+
   it('maps topics, filters, transforms and adds metadata', async () => {
     const m = new SessionManager();
     try {

@@ -266,6 +266,19 @@ describe.skipIf(!hasMosquitto())('SessionManager', () => {
       expect(stream.active).toBe(false);
     });
 
+    it('reports a route a session cannot subscribe (MQTT 5 options on 3.1.1) once, without retrying in a loop', async () => {
+      const m = manager();
+      m.add({ name: 'v4', url: broker.url, protocolVersion: 4 });
+      await m.connectAll();
+      const errors: string[] = [];
+      m.on('session_error', (e) => errors.push(e.error.message));
+      m.handle('nl/#', () => {}, { noLocal: true });
+      await m.waitReady(); // a failed subscribe counts as settled
+      await new Promise((resolve) => setTimeout(resolve, 50)); // the event loop still turns
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(/need MQTT 5/);
+    });
+
     it('refuses bad filters, handlers and QoS with the field named', () => {
       const m = manager();
       expect(() => m.handle('a/#/b', () => {})).toThrow(/filter/);
