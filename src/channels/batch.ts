@@ -91,15 +91,25 @@ export class BatchChannel {
 
   /**
    * Adds an item: a string or bytes, or (for `'json-array'`) any value,
-   * sent as JSON. Resolves when its message is published.
+   * sent as JSON. Resolves when its message is published. Bytes are not
+   * copied: leave them unchanged until then.
    */
   push(item: unknown): Promise<void> {
     if (this.closed) return this.refuse(new ClosedError('the batch channel is closed'));
     let bytes: Buffer;
     if (typeof item === 'string') bytes = Buffer.from(item);
     else if (item instanceof Uint8Array) bytes = Buffer.from(item.buffer, item.byteOffset, item.byteLength);
-    else if (this.combine === 'json-array') bytes = Buffer.from(JSON.stringify(item) ?? 'null');
-    else return this.refuse(new InvalidArgumentError('item', 'must be a string or bytes for this combine'));
+    else if (this.combine === 'json-array') {
+      let json: string | undefined;
+      try {
+        json = JSON.stringify(item);
+      } catch (err) {
+        return this.refuse(
+          new InvalidArgumentError('item', `cannot be sent as JSON: ${(err as Error).message}`),
+        );
+      }
+      bytes = Buffer.from(json ?? 'null');
+    } else return this.refuse(new InvalidArgumentError('item', 'must be a string or bytes for this combine'));
     const alone = bytes.length + this.bytesOfEmpty();
     if (alone > this.maxBytes) {
       return this.refuse(
@@ -135,6 +145,7 @@ export class BatchChannel {
     try {
       payload = this.join(items);
     } catch (err) {
+      this.counters.failed++;
       for (const w of waiters) w.reject(err as Error);
       return Promise.reject(err);
     }

@@ -176,6 +176,12 @@ export class QueueChannel {
     while (this.size > 0 && this.session.state === 'connected') {
       await new Promise((resolve) => setTimeout(resolve, Math.ceil(1000 / this.rate)));
     }
+    // the session went away meanwhile: what is left will not be sent by this channel
+    const left = this.queue.slice(this.head);
+    this.queue = [];
+    this.head = 0;
+    for (const e of left)
+      e.reject(new ClosedError('the queue channel was closed before this message was sent'));
     this.stopTimer();
     this.session.off('ready', this.onReady);
   }

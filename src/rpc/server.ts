@@ -61,6 +61,8 @@ class Job implements RpcRequest, Timed {
   timerPrev: Timed | undefined = undefined;
   timerNext: Timed | undefined = undefined;
   answered = false;
+  /** No longer counted as active (answered, or timed out). */
+  released = false;
   private controller: AbortController | undefined = undefined;
   params: Record<string, string> = NO_PARAMS;
 
@@ -217,6 +219,17 @@ export class RpcServer extends EventEmitter<{ error: [error: Error] }> {
   _timedOut(job: Job): void {
     job.abort('the request timed out');
     this.answerError(job, 504, `the handler did not answer within ${this.timeout} ms`);
+    // its slot goes to the next request: a handler that never settles must not hold it (or stop()) forever
+    this.release(job);
+    this.next();
+  }
+
+  /** The job no longer counts as active (once: on its result or its timeout). */
+  private release(job: Job): boolean {
+    if (job.released) return false;
+    job.released = true;
+    this.active--;
+    return true;
   }
 
   private async stopNow(): Promise<void> {
@@ -303,7 +316,7 @@ export class RpcServer extends EventEmitter<{ error: [error: Error] }> {
 
   private finish(job: Job, value: unknown, failed: boolean, error: unknown): void {
     sharedTimer.remove(job);
-    this.active--;
+    if (!this.release(job)) return; // timed out and answered already
     if (failed) {
       const status =
         error instanceof RpcStatusError || (error as { status?: unknown })?.status !== undefined
@@ -344,12 +357,21 @@ export class RpcServer extends EventEmitter<{ error: [error: Error] }> {
     }
     let body: Uint8Array;
     let contentType: string | undefined;
-    if (value === undefined || value === null) body = EMPTY;
-    else if (typeof value === 'string') body = Buffer.from(value);
-    else if (value instanceof Uint8Array) body = value;
-    else {
-      body = Buffer.from(JSON.stringify(value));
-      contentType = JSON_TYPE;
+    try {
+      if (value === undefined || value === null) body = EMPTY;
+      else if (typeof value === 'string') body = Buffer.from(value);
+      else if (value instanceof Uint8Array) body = value;
+      else {
+        const json = JSON.stringify(value);
+        if (json === undefined) throw new TypeError(`a ${typeof value} cannot be sent as JSON`);
+        body = Buffer.from(json);
+        contentType = JSON_TYPE;
+      }
+    } catch (err) {
+      // BigInt, a cycle, a function...: the handler's result cannot be sent
+      job.answered = false;
+      this.answerError(job, 500, `the handler's result cannot be sent: ${(err as Error).message}`);
+      return;
     }
     this.counters.succeeded++;
     this.respond(job, 0, '', contentType, body);

@@ -90,6 +90,26 @@ describe('QueueChannel', () => {
     expect(s.published.map((p) => p.payload.toString())).toEqual(['1', '2']);
   });
 
+  it('close() sends what waits while connected, and rejects the rest if the connection goes', async () => {
+    const s = new FakeSession();
+    const q = new QueueChannel(s.asSession(), 'data', { rate: 10 });
+    const pushes = Array.from({ length: 5 }, (_, i) =>
+      q.push(`${i}`).then(
+        () => 'sent',
+        (e: Error) => e.name,
+      ),
+    );
+    const closed = q.close();
+    await vi.advanceTimersByTimeAsync(250); // ~2 more go out
+    s.state = 'reconnecting';
+    await vi.advanceTimersByTimeAsync(1000);
+    await closed;
+    const outcome = await Promise.all(pushes);
+    expect(outcome.filter((o) => o === 'sent').length).toBe(s.published.length);
+    expect(outcome.filter((o) => o === 'ClosedError').length).toBe(5 - s.published.length);
+    expect(s.published.length).toBeGreaterThan(0);
+  });
+
   it('rejects what is still queued when the session closes', async () => {
     const s = new FakeSession();
     const q = new QueueChannel(s.asSession(), 'data', { rate: 1 });

@@ -253,6 +253,23 @@ describe.skipIf(!hasMosquitto())('RPC over MQTT 5 through mosquitto', () => {
     expect(aborted).toBe(true);
   });
 
+  it('frees the slot of a handler that never settles, and answers 500 for a result that cannot be sent', async () => {
+    const srv = server(await session(broker.url), { concurrency: 1, timeout: 200 });
+    srv.route('never', () => new Promise(() => {}));
+    srv.route('ok', () => 'fine');
+    srv.route('bigint', () => ({ n: 1n }));
+    await srv.start();
+    const c = client(await session(broker.url));
+    const stuck = c.request('never', '').catch((e: RpcError) => e.status);
+    const next = c.request('ok', ''); // queued behind it: must get the slot after the timeout
+    expect(await stuck).toBe(504);
+    expect((await next).text()).toBe('fine');
+    const big = (await c.request('bigint', '').catch((e: unknown) => e)) as RpcError;
+    expect(big.status).toBe(500);
+    expect(big.message).toMatch(/cannot be sent/);
+    await srv.stop(); // does not wait for the handler that never settles
+  });
+
   it('runs middleware around handlers, handles requests without a response topic, and stops after in-flight ones', async () => {
     const srv = server(await session(broker.url));
     const log: string[] = [];
