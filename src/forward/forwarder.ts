@@ -178,6 +178,11 @@ export class Forwarder {
         const sub = await s.subscribe(this.topics, { qos: this.qos, manualAck: true }, (m) =>
           this.receive(name, m),
         );
+        if (!this.running) {
+          // stop() came while subscribing
+          await sub.unsubscribe().catch(() => undefined);
+          return;
+        }
         this.subscriptions.push(sub);
       }
     } catch (err) {

@@ -248,6 +248,8 @@ export class RpcServer extends EventEmitter<{ error: [error: Error] }> {
       .subscribe(filter, { qos: this.qos }, (m) => this.arrive(route, m))
       .then((sub) => {
         route.subscription = sub;
+        // stop() came while this subscribe was in flight: it must not outlive the server
+        if (this.stopping !== undefined) return sub.unsubscribe().catch((err: unknown) => this.report(err));
       });
   }
 

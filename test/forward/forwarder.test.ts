@@ -176,7 +176,8 @@ describe.skipIf(!hasMosquitto())('Forwarder between two brokers', () => {
       broken = false;
       await verify.until(3);
       expect(verify.got.map((x) => x.payload.toString())).toEqual(['0', '1', '2']);
-      expect(f.metrics()).toMatchObject({ errors: 4, forwarded: 3, waiting: 0 });
+      await expect.poll(() => f.metrics().forwarded).toBe(3); // the target's PUBACKs may trail
+      expect(f.metrics()).toMatchObject({ errors: 4, waiting: 0 });
       await Promise.all([pub.close(), verify.s.close()]);
     } finally {
       await m.close();
