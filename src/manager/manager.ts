@@ -667,6 +667,8 @@ export class SessionManager {
       if (fs === undefined || !fs.routes.delete(entry)) continue;
       const p = this.sync(fs);
       if (p !== undefined) pending.push(p);
+      // the filter that kept the session from being ready may be the one that went
+      this.checkReady(m);
     }
     return Promise.all(pending).then(noop);
   }
