@@ -68,6 +68,12 @@ export interface ForwarderOptions {
    * (payload in base64) so the metadata travels. @default false
    */
   envelope?: boolean;
+  /**
+   * QoS 0 messages waiting for the target at most; past it a new QoS 0
+   * message is dropped and counted (QoS 1/2 messages are bounded by the
+   * source's Receive Maximum, since they wait unacknowledged). @default 10000
+   */
+  maxWaiting?: number;
 }
 
 /** Counters of a forwarder. */
@@ -76,7 +82,7 @@ export interface ForwarderMetrics {
   forwarded: number;
   /** Skipped by `filter`, or carrying this manager's forwarded marker (loops). */
   filtered: number;
-  /** Dropped by `transform` returning null. */
+  /** Dropped by `transform` returning null, past `maxWaiting` (QoS 0), or at `stop()`. */
   dropped: number;
   /** Forwards that failed and wait to be tried again (each try counts). */
   errors: number;
@@ -111,6 +117,7 @@ export class Forwarder {
   private readonly map: TopicMapFunction | undefined;
   private readonly options: ForwarderOptions;
   private readonly qos: QoS;
+  private readonly maxWaiting: number;
   private subscriptions: Subscription[] = [];
   private waiting: Item[] = [];
   private inflight = 0;
@@ -154,6 +161,11 @@ export class Forwarder {
     const qos = options.qos ?? 1;
     if (qos !== 0 && qos !== 1 && qos !== 2) throw new InvalidArgumentError('qos', 'must be 0, 1 or 2');
     this.qos = qos;
+    const max = options.maxWaiting ?? 10_000;
+    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1) {
+      throw new InvalidArgumentError('maxWaiting', 'must be a positive integer');
+    }
+    this.maxWaiting = max;
     this.options = options;
   }
 
@@ -240,6 +252,10 @@ export class Forwarder {
     if (looped) {
       this.counters.filtered++;
       msg.ack?.();
+      return;
+    }
+    if (msg.qos === 0 && this.waiting.length >= this.maxWaiting) {
+      this.counters.dropped++;
       return;
     }
     const item: Item = { msg, source, received: performance.now() };

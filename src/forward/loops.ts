@@ -10,8 +10,13 @@ import { createHash } from 'node:crypto';
 export class LoopGuard {
   private readonly notes = new Map<string, Map<string, { count: number; expires: number }>>();
   private sweepAt = 0;
+  private size = 0;
 
-  constructor(private readonly ttl = 60_000) {}
+  /** `max` notes at most: past it the oldest note of the session goes (a copy may then pass once). */
+  constructor(
+    private readonly ttl = 60_000,
+    private readonly max = 100_000,
+  ) {}
 
   /** A forwarder published `payload` to `topic` through `session`. */
   note(session: string, topic: string, payload: Uint8Array, now = Date.now()): void {
@@ -22,8 +27,17 @@ export class LoopGuard {
     }
     const key = fingerprint(topic, payload);
     const n = bySession.get(key);
-    if (n === undefined) bySession.set(key, { count: 1, expires: now + this.ttl });
-    else {
+    if (n === undefined) {
+      if (this.size >= this.max) {
+        const oldest = bySession.keys().next();
+        if (!oldest.done) {
+          bySession.delete(oldest.value);
+          this.size--;
+        }
+      }
+      bySession.set(key, { count: 1, expires: now + this.ttl });
+      this.size++;
+    } else {
       n.count++;
       n.expires = now + this.ttl;
     }
@@ -37,14 +51,22 @@ export class LoopGuard {
     const key = fingerprint(topic, payload);
     const n = bySession.get(key);
     if (n === undefined || n.expires <= now) return false;
-    if (--n.count === 0) bySession.delete(key);
+    if (--n.count === 0) {
+      bySession.delete(key);
+      this.size--;
+    }
     return true;
   }
 
   private sweep(now: number): void {
     this.sweepAt = now + this.ttl;
     for (const bySession of this.notes.values()) {
-      for (const [key, n] of bySession) if (n.expires <= now) bySession.delete(key);
+      for (const [key, n] of bySession) {
+        if (n.expires <= now) {
+          bySession.delete(key);
+          this.size--;
+        }
+      }
     }
   }
 }

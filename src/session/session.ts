@@ -100,6 +100,8 @@ export class Session extends EventEmitter<SessionEvents> {
     | undefined;
   // made on first use: thousands of idle sessions should not each hold empty tables
   private routes: Route[] = NO_ROUTES;
+  /** Routes whose handler acknowledges itself (`manualAck`). */
+  private manualRoutes = 0;
   /** Routes with a handler, by filter: dispatch costs the topic's depth, not the number of routes. */
   private router: TopicRouter<Route> | undefined = undefined;
   private streams: Set<MessageStream> | undefined = undefined;
@@ -332,6 +334,7 @@ export class Session extends EventEmitter<SessionEvents> {
           };
           if (this.routes === NO_ROUTES) this.routes = [];
           this.routes.push(route);
+          if (route.manual) this.manualRoutes++;
           if (handler !== undefined) (this.router ??= new TopicRouter<Route>()).add(route.filter, route);
           this.remember(packet, i);
         }
@@ -345,7 +348,10 @@ export class Session extends EventEmitter<SessionEvents> {
     const keep: Route[] = [];
     for (const r of this.routes) {
       if (!which(r)) keep.push(r);
-      else if (r.handler !== undefined) this.router?.remove(r.filter, r);
+      else {
+        if (r.handler !== undefined) this.router?.remove(r.filter, r);
+        if (r.manual) this.manualRoutes--;
+      }
     }
     this.routes = keep;
   }
@@ -629,21 +635,22 @@ export class Session extends EventEmitter<SessionEvents> {
       // MQTT 5: a message names the subscriptions it is for; a broker sending one copy
       // per overlapping subscription would otherwise reach each handler once per copy
       const ids = msg.properties?.subscriptionIdentifier;
-      let manual = false;
+      if (this.manualRoutes > 0) {
+        // before any handler runs (one may acknowledge at once): the acknowledgement waits for each
+        // manual-ack handler this message reaches
+        let manual = 0;
+        for (let i = 0; i < routes.length; i++) if (routes[i].manual && forRoute(routes[i], ids)) manual++;
+        if (manual > 0) this.deferAck(p, manual);
+      }
       for (let i = 0; i < routes.length; i++) {
         const r = routes[i];
-        if (r.id !== 0 && ids !== undefined && ids !== r.id && !(Array.isArray(ids) && ids.includes(r.id))) {
-          continue;
-        }
-        if (r.manual && !manual) {
-          // before the manual handler runs: it may acknowledge at once
-          manual = true;
-          this.deferAck(p);
-        }
+        if (!forRoute(r, ids)) continue;
         try {
           (r.handler as MessageHandler)(msg);
         } catch (err) {
           this.report(err, `the handler for '${r.filter}' threw`);
+          // a manual handler that failed will not acknowledge: its share is given, or later messages would wait
+          if (r.manual) msg.ack?.();
         }
       }
     }
@@ -653,11 +660,20 @@ export class Session extends EventEmitter<SessionEvents> {
     }
   }
 
-  /** Gives a message bound for a manual-ack handler its `ack()`; its acknowledgement waits for it. */
-  private deferAck(p: PublishPacket): void {
+  /**
+   * Gives a message bound for `handlers` manual-ack handlers its `ack()`;
+   * its acknowledgement goes out once each of them called it.
+   */
+  private deferAck(p: PublishPacket, handlers: number): void {
     const token = this.engine.deferAck();
     const engine = this.engine;
-    (p as { ack?: () => void }).ack = token === undefined ? noop : () => engine.acknowledge(token);
+    let left = handlers;
+    (p as { ack?: () => void }).ack =
+      token === undefined
+        ? noop
+        : () => {
+            if (left > 0 && --left === 0) engine.acknowledge(token);
+          };
   }
 
   /** @internal */
@@ -1366,6 +1382,11 @@ class Keepalive implements Timed {
 }
 
 const NO_ROUTES: Route[] = [];
+
+/** Whether a message carrying subscription identifiers `ids` is for route `r` (MQTT 5). */
+function forRoute(r: Route, ids: number | number[] | undefined): boolean {
+  return r.id === 0 || ids === undefined || ids === r.id || (Array.isArray(ids) && ids.includes(r.id));
+}
 const RESOLVED: Promise<void> = Promise.resolve();
 
 function flushSession(s: Session): void {

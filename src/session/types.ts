@@ -41,10 +41,12 @@ export interface Message {
   /** MQTT 5 properties (topic alias already resolved into `topic`). */
   readonly properties: PublishProperties | undefined;
   /**
-   * Present on messages that reached a `manualAck` subscription: sends the
-   * PUBACK (PUBREC) now. Until then, the acknowledgements of this and of
-   * every later QoS 1/2 message wait (MQTT sends them in arrival order).
-   * Calling it again does nothing; for QoS 0 it does nothing.
+   * Present on messages that reached a `manualAck` subscription: each
+   * manual-ack handler the message reached calls it once when done, and the
+   * PUBACK (PUBREC) goes out after the last (a manual handler that throws
+   * counts as done). Until then, the acknowledgements of this and of every
+   * later QoS 1/2 message wait (MQTT sends them in arrival order). Extra
+   * calls do nothing; for QoS 0 it does nothing.
    */
   readonly ack?: () => void;
 }

@@ -184,6 +184,25 @@ describe.skipIf(!hasMosquitto())('Forwarder between two brokers', () => {
     }
   });
 
+  it('bounds the QoS 0 messages waiting for an offline target, and counts what it drops', async () => {
+    const m = new SessionManager();
+    try {
+      m.add({ name: 'src', url: a.url });
+      m.add({ name: 'offline', url: b.url }); // never connected
+      await m.get('src')?.connect();
+      const f = m.forward({ name: 'q0', from: 'src', topics: 'q0/#', to: 'offline', qos: 0, maxWaiting: 5 });
+      await f.start();
+      const pub = new Session({ url: a.url });
+      await pub.connect();
+      for (let i = 0; i < 10; i++) await pub.publish('q0/t', `${i}`, { qos: 1 });
+      await expect.poll(() => f.metrics().received).toBe(10);
+      expect(f.metrics()).toMatchObject({ waiting: 5, dropped: 5, forwarded: 0 });
+      await pub.close();
+    } finally {
+      await m.close();
+    }
+  });
+
   it('maps topics, filters, transforms and adds metadata', async () => {
     const m = new SessionManager();
     try {

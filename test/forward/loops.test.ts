@@ -16,4 +16,15 @@ describe('LoopGuard', () => {
     g.note('B', 'u', p, 0);
     expect(g.seen('B', 'u', p, 1000)).toBe(false);
   });
+
+  it('keeps at most max notes, dropping the oldest', () => {
+    const g = new LoopGuard(60_000, 2);
+    const p = Buffer.from('x');
+    g.note('B', 'a', p, 0);
+    g.note('B', 'b', p, 0);
+    g.note('B', 'c', p, 0);
+    expect(g.seen('B', 'a', p, 1)).toBe(false);
+    expect(g.seen('B', 'b', p, 1)).toBe(true);
+    expect(g.seen('B', 'c', p, 1)).toBe(true);
+  });
 });

@@ -310,6 +310,51 @@ describe('manual acknowledgement', () => {
     ]);
     got[0].ack?.(); // again: nothing
   });
+
+  it('waits for every manual-ack handler a message reaches; one that throws counts as done', async () => {
+    const b = await startFakeBroker();
+    cleanup.push(() => b.close());
+    const s = session({ url: b.url, reconnect: FAST });
+    const c = s.connect();
+    const conn = await accept(b);
+    await c;
+    const first: Message[] = [];
+    const second: Message[] = [];
+    for (const [filter, sink] of [
+      ['w/#', first],
+      ['w/+', second],
+    ] as const) {
+      const sub = s.subscribe(filter, { qos: 1, manualAck: true }, (m) => {
+        if (m.topic === 'w/boom' && sink === second) throw new Error('handler failed');
+        sink.push(m);
+      });
+      const req = await conn.nextPacket('subscribe');
+      conn.send({ type: 'suback', packetId: req.packetId, reasonCodes: [1] });
+      await sub;
+    }
+    const publish = (topic: string, packetId: number) =>
+      conn.send({
+        type: 'publish',
+        topic,
+        payload: Buffer.from('x'),
+        qos: 1,
+        retain: false,
+        dup: false,
+        packetId,
+      });
+    publish('w/1', 21);
+    await expect.poll(() => second.length).toBe(1);
+    first[0].ack?.();
+    await s.publish('probe', 'p', { qos: 0 });
+    await conn.nextPacket('publish');
+    expect(conn.packets.some((p) => p.type === 'puback')).toBe(false); // w/+ has not acknowledged yet
+    second[0].ack?.();
+    expect((await conn.nextPacket('puback')).packetId).toBe(21);
+    publish('w/boom', 22); // w/+ throws: only w/# has to acknowledge
+    await expect.poll(() => first.length).toBe(2);
+    first[1].ack?.();
+    expect((await conn.nextPacket('puback')).packetId).toBe(22);
+  });
 });
 
 describe('the offline queue', () => {
