@@ -141,6 +141,8 @@ class FilterSub {
   /** Its MQTT 5 subscription identifier (0: none), so overlapping filters do not deliver twice. */
   id = 0;
   readonly dispatch: MessageHandler;
+  /** `stop()` calls waiting for the unsubscribe that follows an in-flight subscribe. */
+  unsubscribed: (() => void)[] | undefined = undefined;
   constructor(
     readonly member: Member,
     readonly filter: string,
@@ -692,7 +694,11 @@ export class SessionManager {
    * settles when an unsubscribe it started is done.
    */
   private sync(fs: FilterSub): Promise<void> | undefined {
-    if (fs.busy) return undefined;
+    if (fs.busy) {
+      // a subscribe is in flight: a route that stops waits for the unsubscribe that follows it
+      if (fs.routes.size === 0) return new Promise<void>((resolve) => (fs.unsubscribed ??= []).push(resolve));
+      return undefined;
+    }
     const m = fs.member;
     const s = m.session;
     if (fs.routes.size === 0) {
@@ -757,9 +763,13 @@ export class SessionManager {
     const m = fs.member;
     if (fs.routes.size === 0 && fs.subscription === undefined) {
       if (m.subs.get(fs.filter) === fs) m.subs.delete(fs.filter);
+      releaseStops(fs);
       return;
     }
-    if (this.members.get(m.name) !== m) return;
+    if (this.members.get(m.name) !== m) {
+      releaseStops(fs); // removed: its session closed, subscriptions and all
+      return;
+    }
     this.sync(fs);
     this.checkReady(m);
   }
@@ -876,6 +886,13 @@ export class RouteStream extends MessageStream<FleetMessage> implements Route {
     void this.return();
     return done;
   }
+}
+
+/** Resolves the `stop()` calls that waited on `fs`. */
+function releaseStops(fs: FilterSub): void {
+  const waiting = fs.unsubscribed;
+  fs.unsubscribed = undefined;
+  if (waiting !== undefined) for (const resolve of waiting) resolve();
 }
 
 function checkFilter(filter: unknown, field: string): string {

@@ -233,6 +233,23 @@ describe.skipIf(!hasMosquitto())('SessionManager', () => {
       expect(control).toEqual([]);
     });
 
+    it('a route stopped while its subscribe is in flight resolves stop() once the broker unsubscribed', async () => {
+      const m = manager();
+      m.add({ name: 'a', url: broker.url });
+      await m.connectAll();
+      const route = m.handle('inflight/t', () => {}); // the SUBSCRIBE is on its way
+      await route.stop();
+      // the filter is gone at the broker: a message to it reaches nobody on this session
+      const control = m.listen('inflight/ctl');
+      await m.waitReady();
+      const copies: string[] = [];
+      m.get('a')?.on('message', (msg) => copies.push(msg.topic));
+      await pub.publish('inflight/t', 'x', { qos: 1 });
+      await pub.publish('inflight/ctl', 'x', { qos: 1 });
+      expect((await control.next()).value?.topic).toBe('inflight/ctl');
+      expect(copies).toEqual(['inflight/ctl']);
+    });
+
     it('bounds a listen buffer with the drop policy and counts', async () => {
       const m = manager();
       m.add({ name: 'a', url: broker.url });
