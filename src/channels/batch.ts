@@ -11,6 +11,7 @@
  */
 import type { PublishProperties, QoS } from '../codec/types.js';
 import { ClosedError, InvalidArgumentError } from '../errors.js';
+import { int, qosOption, topicOption } from '../session/options.js';
 import type { Session } from '../session/session.js';
 
 export type Combine = 'json-array' | 'concat' | ((items: Buffer[]) => Uint8Array);
@@ -71,21 +72,15 @@ export class BatchChannel {
     topic: string,
     private readonly options: BatchOptions = {},
   ) {
-    if (typeof topic !== 'string' || topic === '' || /[+#]/.test(topic)) {
-      throw new InvalidArgumentError('topic', 'must be a topic name without wildcards');
-    }
-    this.topic = topic;
-    this.interval = positiveInt(options.interval ?? 1000, 'options.interval');
-    this.maxBytes = positiveInt(options.maxBytes ?? 65_536, 'options.maxBytes');
+    this.topic = topicOption(topic, 'topic');
+    this.interval = int(options.interval ?? 1000, 'options.interval', 1);
+    this.maxBytes = int(options.maxBytes ?? 65_536, 'options.maxBytes', 1);
     const combine = options.combine ?? 'json-array';
     if (combine !== 'json-array' && combine !== 'concat' && typeof combine !== 'function') {
       throw new InvalidArgumentError('options.combine', "must be 'json-array', 'concat' or a function");
     }
     this.combine = combine;
-    const qos = options.qos ?? 1;
-    if (qos !== 0 && qos !== 1 && qos !== 2)
-      throw new InvalidArgumentError('options.qos', 'must be 0, 1 or 2');
-    this.qos = qos;
+    this.qos = qosOption(options.qos ?? 1, 'options.qos');
     this.removeHook = session.beforeClose(() => this.close());
   }
 
@@ -215,10 +210,3 @@ const noop = (): void => {};
 const OPEN = Buffer.from('[');
 const COMMA = Buffer.from(',');
 const CLOSE = Buffer.from(']');
-
-function positiveInt(value: unknown, field: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new InvalidArgumentError(field, `must be a positive integer, got ${String(value)}`);
-  }
-  return value;
-}

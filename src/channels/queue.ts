@@ -14,6 +14,7 @@
  */
 import type { PublishProperties, QoS } from '../codec/types.js';
 import { ClosedError, InvalidArgumentError, TimeoutError } from '../errors.js';
+import { int, qosOption, topicOption } from '../session/options.js';
 import type { Session } from '../session/session.js';
 import type { PublishResult } from '../session/types.js';
 
@@ -80,10 +81,7 @@ export class QueueChannel {
     topic: string,
     private readonly options: QueueOptions = {},
   ) {
-    if (typeof topic !== 'string' || topic === '' || /[+#]/.test(topic)) {
-      throw new InvalidArgumentError('topic', 'must be a topic name without wildcards');
-    }
-    this.topic = topic;
+    this.topic = topicOption(topic, 'topic');
     const rate = options.rate ?? 100;
     if (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate)) {
       throw new InvalidArgumentError('options.rate', 'must be a positive number of messages per second');
@@ -92,10 +90,7 @@ export class QueueChannel {
     this.maxMessageBytes = int(options.maxMessageBytes ?? 4096, 'options.maxMessageBytes', 1);
     this.capacity = int(options.capacity ?? 100_000, 'options.capacity', 1);
     this.enqueueTimeout = int(options.enqueueTimeout ?? 100, 'options.enqueueTimeout', 0);
-    const qos = options.qos ?? 1;
-    if (qos !== 0 && qos !== 1 && qos !== 2)
-      throw new InvalidArgumentError('options.qos', 'must be 0, 1 or 2');
-    this.qos = qos;
+    this.qos = qosOption(options.qos ?? 1, 'options.qos');
     this.tokens = 1;
     this.lastRefill = Date.now();
     session.on('ready', this.onReady);
@@ -267,11 +262,4 @@ export class QueueChannel {
       this.timer = undefined;
     }
   }
-}
-
-function int(value: unknown, field: string, min: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new InvalidArgumentError(field, `must be an integer >= ${min}, got ${String(value)}`);
-  }
-  return value;
 }

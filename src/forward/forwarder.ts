@@ -20,6 +20,7 @@
  */
 import type { PublishProperties, QoS, UserProperty } from '../codec/types.js';
 import { InvalidArgumentError, type MqttError } from '../errors.js';
+import { int, qosOption } from '../session/options.js';
 import type { Session } from '../session/session.js';
 import type { Message, Subscription } from '../session/types.js';
 import type { LoopGuard } from './loops.js';
@@ -158,14 +159,8 @@ export class Forwarder {
         throw new InvalidArgumentError(f, 'must be a function');
       }
     }
-    const qos = options.qos ?? 1;
-    if (qos !== 0 && qos !== 1 && qos !== 2) throw new InvalidArgumentError('qos', 'must be 0, 1 or 2');
-    this.qos = qos;
-    const max = options.maxWaiting ?? 10_000;
-    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1) {
-      throw new InvalidArgumentError('maxWaiting', 'must be a positive integer');
-    }
-    this.maxWaiting = max;
+    this.qos = qosOption(options.qos ?? 1, 'qos');
+    this.maxWaiting = int(options.maxWaiting ?? 10_000, 'maxWaiting', 1);
     this.options = options;
   }
 

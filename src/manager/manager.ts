@@ -47,6 +47,7 @@ import {
   serveMetrics,
 } from '../metrics/prometheus.js';
 import { MessageStream } from '../session/message-stream.js';
+import { int, qosOption } from '../session/options.js';
 import { Session } from '../session/session.js';
 import type {
   ConnackInfo,
@@ -214,8 +215,8 @@ export class SessionManager {
     if (options === null || typeof options !== 'object') {
       throw new InvalidArgumentError('options', 'must be an object');
     }
-    this.concurrency = positiveInt(options.concurrency ?? 50, 'concurrency');
-    this.metricsInterval = positiveInt(options.metricsInterval ?? 1000, 'metricsInterval');
+    this.concurrency = int(options.concurrency ?? 50, 'concurrency', 1);
+    this.metricsInterval = int(options.metricsInterval ?? 1000, 'metricsInterval', 1);
   }
 
   /**
@@ -272,7 +273,7 @@ export class SessionManager {
       }
       return {
         filter: checkFilter(sub.filter, `${field}.filter`),
-        qos: checkQos(sub.qos, `${field}.qos`),
+        qos: qosOption(sub.qos ?? 0, `${field}.qos`),
         handler: sub.handler,
       };
     });
@@ -352,7 +353,7 @@ export class SessionManager {
    * with `FleetConnectError` naming each session that failed.
    */
   async connectAll(options: { concurrency?: number; signal?: AbortSignal } = {}): Promise<void> {
-    const limit = positiveInt(options.concurrency ?? this.concurrency, 'concurrency');
+    const limit = int(options.concurrency ?? this.concurrency, 'concurrency', 1);
     const members = [...this.members.values()];
     const failures = new Map<string, Error>();
     let next = 0;
@@ -603,7 +604,7 @@ export class SessionManager {
   }
 
   private stream(target: string | undefined, filter: string, options: ListenOptions): RouteStream {
-    const buffer = positiveInt(options.buffer ?? 1000, 'options.buffer');
+    const buffer = int(options.buffer ?? 1000, 'options.buffer', 1);
     const drop = options.drop ?? 'drop-oldest';
     if (drop !== 'drop-oldest' && drop !== 'drop-newest') {
       throw new InvalidArgumentError(
@@ -636,7 +637,7 @@ export class SessionManager {
     const entry: RouteEntry = {
       filter: checkFilter(filter, 'filter'),
       target,
-      qos: checkQos(options.qos, 'options.qos'),
+      qos: qosOption(options.qos ?? 0, 'options.qos'),
       options,
       deliver,
       active: this.closing === undefined,
@@ -902,13 +903,6 @@ function checkFilter(filter: unknown, field: string): string {
   return filter;
 }
 
-function checkQos(qos: unknown, field: string): QoS {
-  if (qos === undefined) return 0;
-  if (qos !== 0 && qos !== 1 && qos !== 2)
-    throw new InvalidArgumentError(field, `must be 0, 1 or 2, got ${String(qos)}`);
-  return qos;
-}
-
 function checkHandler(fn: unknown): FleetHandler {
   if (typeof fn !== 'function') throw new InvalidArgumentError('fn', 'must be a function');
   return fn as FleetHandler;
@@ -918,13 +912,6 @@ function checkName(name: unknown): string {
   if (typeof name !== 'string' || name.length === 0)
     throw new InvalidArgumentError('name', 'must be a non-empty string');
   return name;
-}
-
-function positiveInt(value: unknown, field: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new InvalidArgumentError(field, `must be a positive integer, got ${String(value)}`);
-  }
-  return value;
 }
 
 function abortError(signal: AbortSignal): Error {

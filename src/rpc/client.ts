@@ -14,8 +14,10 @@
  * envelope (see `envelope.ts`), which an mqttkit `RpcServer` understands.
  */
 import { randomFillSync } from 'node:crypto';
+import { isValidTopicName } from '../codec/topic.js';
 import type { PublishProperties, QoS } from '../codec/types.js';
 import { AbortError, ClosedError, InvalidArgumentError, RpcError, TimeoutError } from '../errors.js';
+import { qosOption, topicOption } from '../session/options.js';
 import type { Session } from '../session/session.js';
 import { sharedTimer, type Timed } from '../session/timer.js';
 import type { Message, Subscription } from '../session/types.js';
@@ -89,16 +91,8 @@ export class RpcClient {
       throw new InvalidArgumentError('options', 'must be an object');
     this.session = session;
     this.timeout = nonNegative(options.timeout ?? 30_000, 'options.timeout');
-    this.qos = qosOf(options.qos ?? 1, 'options.qos');
-    if (options.responseTopic !== undefined) {
-      if (
-        typeof options.responseTopic !== 'string' ||
-        options.responseTopic === '' ||
-        /[+#]/.test(options.responseTopic)
-      ) {
-        throw new InvalidArgumentError('options.responseTopic', 'must be a topic name without wildcards');
-      }
-    }
+    this.qos = qosOption(options.qos ?? 1, 'options.qos');
+    if (options.responseTopic !== undefined) topicOption(options.responseTopic, 'options.responseTopic');
     this.explicitTopic = options.responseTopic;
     if (this.explicitTopic === undefined) {
       this.index = (clientsPerSession.get(session) ?? 0) + 1;
@@ -152,7 +146,7 @@ export class RpcClient {
     try {
       timeout =
         options.timeout === undefined ? this.timeout : nonNegative(options.timeout, 'options.timeout');
-      qos = options.qos === undefined ? this.qos : qosOf(options.qos, 'options.qos');
+      qos = options.qos === undefined ? this.qos : qosOption(options.qos, 'options.qos');
     } catch (err) {
       return Promise.reject(err);
     }
@@ -306,7 +300,7 @@ const clientsPerSession = new WeakMap<Session, number>();
 function defaultResponseTopic(session: Session, n: number): string {
   const info = session.connack?.properties?.responseInformation;
   const base =
-    info !== undefined && info !== '' && !/[+#]/.test(info)
+    info !== undefined && isValidTopicName(info)
       ? `${info.replace(/\/+$/, '')}/rpc/res`
       : `${session.clientId}/rpc/res`;
   return n === 1 ? base : `${base}/${n}`;
@@ -316,11 +310,5 @@ function nonNegative(value: unknown, field: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
     throw new InvalidArgumentError(field, `must be a number of ms >= 0, got ${String(value)}`);
   }
-  return value;
-}
-
-export function qosOf(value: unknown, field: string): QoS {
-  if (value !== 0 && value !== 1 && value !== 2)
-    throw new InvalidArgumentError(field, `must be 0, 1 or 2, got ${String(value)}`);
   return value;
 }

@@ -24,10 +24,10 @@ import { EventEmitter } from 'node:events';
 import { isValidTopicFilter } from '../codec/topic.js';
 import type { PublishProperties, QoS, UserProperty } from '../codec/types.js';
 import { ClosedError, InvalidArgumentError, MqttError } from '../errors.js';
+import { int, qosOption } from '../session/options.js';
 import type { Session } from '../session/session.js';
 import { sharedTimer, type Timed } from '../session/timer.js';
 import type { Message, Subscription } from '../session/types.js';
-import { qosOf } from './client.js';
 import { decodeRequest, encodeResponse } from './envelope.js';
 import type { RpcHandler, RpcMiddleware, RpcRequest, RpcServerMetrics, RpcServerOptions } from './types.js';
 
@@ -145,9 +145,9 @@ export class RpcServer extends EventEmitter<{ error: [error: Error] }> {
     }
     this.group = options.group;
     this.concurrency = positive(options.concurrency ?? 256, 'options.concurrency');
-    this.maxQueue = nonNegativeInt(options.maxQueue ?? 10_000, 'options.maxQueue');
-    this.timeout = nonNegativeInt(options.timeout ?? 30_000, 'options.timeout');
-    this.qos = qosOf(options.qos ?? 1, 'options.qos');
+    this.maxQueue = int(options.maxQueue ?? 10_000, 'options.maxQueue', 0);
+    this.timeout = int(options.timeout ?? 30_000, 'options.timeout', 0);
+    this.qos = qosOption(options.qos ?? 1, 'options.qos');
   }
 
   /**
@@ -435,13 +435,6 @@ function positive(value: unknown, field: string): number {
   if (value === Number.POSITIVE_INFINITY) return value;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
     throw new InvalidArgumentError(field, `must be a positive integer, got ${String(value)}`);
-  }
-  return value;
-}
-
-function nonNegativeInt(value: unknown, field: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw new InvalidArgumentError(field, `must be an integer >= 0, got ${String(value)}`);
   }
   return value;
 }

@@ -165,9 +165,26 @@ export const DEFAULTS = {
   messageBuffer: 1000,
 } as const;
 
-function int(value: unknown, field: string, min: number, max: number): number {
+/** An integer option from `min` to `max`; `field` names it in the error. Used by every layer's options. */
+export function int(value: unknown, field: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new InvalidArgumentError(field, `must be an integer from ${min} to ${max}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** A QoS option (0, 1 or 2). */
+export function qosOption(value: unknown, field: string): QoS {
+  if (value !== 0 && value !== 1 && value !== 2) {
+    throw new InvalidArgumentError(field, `must be 0, 1 or 2, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** A topic to publish to: a valid topic name, no wildcards. */
+export function topicOption(value: unknown, field: string): string {
+  if (typeof value !== 'string' || !isValidTopicName(value)) {
+    throw new InvalidArgumentError(field, `must be a topic name without wildcards, got ${describe(value)}`);
   }
   return value;
 }
