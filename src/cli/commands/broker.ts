@@ -1,0 +1,44 @@
+/** `mqttkit broker`: the embedded broker alone, for trying things out. */
+import type { Command } from 'commander';
+import { collect, parseIntFlag } from '../connection.js';
+import { startEmbeddedBroker } from '../embedded-broker.js';
+import { action } from '../program.js';
+import { aborted } from '../runtime.js';
+
+interface BrokerFlags {
+  port: number;
+  bind?: string[];
+  verbose?: boolean;
+}
+
+export function registerBroker(program: Command): void {
+  const cmd = program
+    .command('broker')
+    .description('run the embedded broker (aedes, MQTT 3.1.1) on a port, until Ctrl-C')
+    .option('-p, --port <port>', 'port to listen on; 0 picks a free one', parseIntFlag(0, 65_535), 1883)
+    .option('--bind <address>', 'address to listen on, repeatable (default: 127.0.0.1 and ::1)', collect)
+    .option('--verbose', 'print client connects and disconnects to stderr')
+    .addHelpText('after', '\nExample:\n  mqttkit broker -p 1883 &\n  mqttkit sub -t "demo/#" -v');
+  action<BrokerFlags>(cmd, async (flags, context) => {
+    const log = flags.verbose ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
+    let broker: Awaited<ReturnType<typeof startEmbeddedBroker>>;
+    context.target = `port ${flags.port}`;
+    if (flags.bind !== undefined) {
+      broker = await startEmbeddedBroker({ port: flags.port, hosts: flags.bind, log });
+    } else {
+      try {
+        broker = await startEmbeddedBroker({ port: flags.port, hosts: ['127.0.0.1', '::1'], log });
+      } catch (err) {
+        // no IPv6 loopback on this machine
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'EADDRNOTAVAIL' && code !== 'EAFNOSUPPORT') throw err;
+        broker = await startEmbeddedBroker({ port: flags.port, hosts: ['127.0.0.1'], log });
+      }
+    }
+    const shown = flags.bind === undefined ? `mqtt://localhost:${broker.port}` : broker.url;
+    process.stdout.write(`mqttkit broker (aedes, MQTT 3.1.1) listening on ${shown}; Ctrl-C stops it\n`);
+    await aborted(context.signal);
+    await broker.close();
+    return 0;
+  });
+}

@@ -1,0 +1,136 @@
+/** `mqttkit sub`: subscribe and print messages, as text or JSON lines. */
+import { isUtf8 } from 'node:buffer';
+import type { Command } from 'commander';
+import { isValidTopicFilter } from '../../codec/topic.js';
+import type { PublishProperties, QoS } from '../../codec/types.js';
+import type { Message } from '../../session/types.js';
+import {
+  addConnectionFlags,
+  type ConnectionFlags,
+  collect,
+  connectSession,
+  parseIntFlag,
+  parseQos,
+  planConnection,
+} from '../connection.js';
+import { Exit, UsageError } from '../errors.js';
+import { action } from '../program.js';
+import { aborted, parseDuration } from '../runtime.js';
+
+interface SubFlags extends ConnectionFlags {
+  topic?: string[];
+  qos: QoS;
+  count?: number;
+  timeout?: number;
+  format: string;
+  topicAndPayload?: boolean;
+  /** false with --no-local */
+  local?: boolean;
+}
+
+export function registerSub(program: Command): void {
+  const cmd = program
+    .command('sub')
+    .description('subscribe and print each message, until --count messages, --timeout or Ctrl-C')
+    .option('-t, --topic <filter>', 'topic filter to subscribe to, repeatable (required)', collect)
+    .option('-q, --qos <qos>', 'maximum QoS 0, 1 or 2', parseQos, 0 as QoS)
+    .option('-C, --count <n>', 'exit after n messages', parseIntFlag(1))
+    .option(
+      '-W, --timeout <duration>',
+      'exit after this long (a bare number is seconds); 124 if --count was not reached',
+      parseDuration('s', 1),
+    )
+    .option('-F, --format <format>', 'text: the payload; json: one JSON object per line', 'text')
+    .option('-v, --topic-and-payload', 'text format: print the topic, a space, then the payload')
+    .option('--no-local', 'MQTT 5: do not receive messages this client publishes');
+  addConnectionFlags(cmd, { config: true });
+  cmd.addHelpText(
+    'after',
+    `
+JSON lines have: topic, payload (text; base64 with "encoding": "base64" when
+not UTF-8), qos, retain, and for MQTT 5 the properties (binary values base64,
+userProperties as [name, value] pairs).
+
+Examples:
+  mqttkit sub -t 'sensors/#' -v
+  mqttkit sub -t a -t b -q 1 --count 10 --format json
+  mqttkit sub -t 'devices/+/state' -W 30s -C 1      # wait up to 30 s for one message`,
+  );
+  action<SubFlags>(cmd, async (flags, context) => {
+    const filters = flags.topic ?? [];
+    if (filters.length === 0) throw new UsageError('-t/--topic is required');
+    for (const f of filters) {
+      if (!isValidTopicFilter(f))
+        throw new UsageError(`-t/--topic: not a valid topic filter: ${JSON.stringify(f)}`);
+    }
+    if (flags.format !== 'text' && flags.format !== 'json') {
+      throw new UsageError(`-F/--format: expected text or json, got ${JSON.stringify(flags.format)}`);
+    }
+    const json = flags.format === 'json';
+    const verbose = flags.topicAndPayload === true;
+    const plan = await planConnection(flags, { clientIdPrefix: 'mqttkit-sub' });
+    context.target = plan.target;
+    const session = await connectSession(plan);
+
+    let received = 0;
+    const limit = flags.count ?? Number.POSITIVE_INFINITY;
+    const done = new AbortController();
+    const out = process.stdout;
+    const handler = (msg: Message): void => {
+      if (received >= limit) return;
+      received++;
+      if (json) out.write(`${JSON.stringify(messageJson(msg))}\n`);
+      else if (verbose) out.write(`${msg.topic} ${msg.payload.toString()}\n`);
+      else out.write(Buffer.concat([msg.payload, NEWLINE]));
+      if (received >= limit) done.abort();
+    };
+    let timedOut = false;
+    const timer =
+      flags.timeout === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            done.abort();
+          }, flags.timeout);
+    try {
+      await session.subscribe(
+        filters,
+        { qos: flags.qos, noLocal: flags.local === false ? true : undefined },
+        handler,
+      );
+      await Promise.race([aborted(done.signal), aborted(context.signal)]);
+    } finally {
+      clearTimeout(timer);
+      await session.close();
+    }
+    return timedOut && flags.count !== undefined && received < flags.count ? Exit.Timeout : Exit.Ok;
+  });
+}
+
+const NEWLINE = Buffer.from('\n');
+
+/** A message as one JSON object: what `sub --format json` prints. */
+export function messageJson(msg: Message): Record<string, unknown> {
+  const text = isUtf8(msg.payload);
+  const out: Record<string, unknown> = {
+    topic: msg.topic,
+    payload: msg.payload.toString(text ? 'utf8' : 'base64'),
+  };
+  if (!text) out.encoding = 'base64';
+  out.qos = msg.qos;
+  out.retain = msg.retain;
+  if (msg.properties !== undefined) out.properties = propertiesJson(msg.properties);
+  return out;
+}
+
+function propertiesJson(p: PublishProperties): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(p)) {
+    if (value === undefined || key === 'topicAlias') continue;
+    out[key] =
+      value instanceof Uint8Array
+        ? Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64')
+        : value;
+  }
+  return out;
+}

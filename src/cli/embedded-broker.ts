@@ -1,0 +1,84 @@
+/**
+ * The embedded broker: aedes (MQTT 3.1.1) in this process, on TCP. For
+ * trying things out (`mqttkit broker`) and for `demo` and `bench` when no
+ * broker is given; not a production broker.
+ */
+import { once } from 'node:events';
+import { createServer, type Server, type Socket } from 'node:net';
+import { Aedes } from 'aedes';
+
+export interface EmbeddedBrokerOptions {
+  /** 0 picks a free port. @default 0 */
+  port?: number;
+  /** Addresses to listen on. @default ['127.0.0.1'] */
+  hosts?: readonly string[];
+  /** Called for client connects and disconnects (for `broker --verbose`). */
+  log?: (line: string) => void;
+}
+
+export interface EmbeddedBroker {
+  /** `mqtt://<first host>:<port>` */
+  readonly url: string;
+  readonly port: number;
+  /** Clients connected now. */
+  readonly clients: number;
+  /** Closes the listeners, every client connection and the broker. */
+  close(): Promise<void>;
+}
+
+export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): Promise<EmbeddedBroker> {
+  const broker = await Aedes.createBroker();
+  const sockets = new Set<Socket>();
+  const servers: Server[] = [];
+  const log = options.log;
+  if (log !== undefined) {
+    broker.on('client', (c) => log(`client connected: ${c.id}`));
+    broker.on('clientDisconnect', (c) => log(`client disconnected: ${c.id}`));
+  }
+  // a client that goes away mid-packet is not the broker's failure
+  broker.on('clientError', () => undefined);
+  broker.on('connectionError', () => undefined);
+
+  const closeAll = async (): Promise<void> => {
+    const closed = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
+    await Promise.all(closed);
+  };
+
+  let port = options.port ?? 0;
+  const hosts = options.hosts ?? ['127.0.0.1'];
+  try {
+    for (const host of hosts) {
+      const server = createServer((socket) => {
+        socket.setNoDelay(true);
+        sockets.add(socket);
+        socket.once('close', () => sockets.delete(socket));
+        broker.handle(socket);
+      });
+      servers.push(server);
+      server.listen(port, host);
+      await once(server, 'listening');
+      // every host on the same port: the first picks it when 0 was asked
+      const address = server.address();
+      if (typeof address === 'object' && address !== null) port = address.port;
+    }
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+  const first = hosts[0];
+  const host = first.includes(':') ? `[${first}]` : first;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `mqtt://${host}:${port}`,
+    port,
+    get clients() {
+      return broker.connectedClients;
+    },
+    close: () => {
+      closing ??= closeAll();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,121 @@
+/**
+ * How the command fails: exit codes, usage errors, and one clear line for
+ * every error with a hint where one helps. Nothing here prints a password,
+ * a token or a key: messages come from mqttkit's errors, which redact them.
+ */
+
+import { MqttError, RpcError } from '../errors.js';
+import { ConfigError } from '../manager/config.js';
+
+/** Exit codes of `mqttkit`. */
+export const Exit = {
+  Ok: 0,
+  /** Connection, broker or runtime failure. */
+  Error: 1,
+  /** Bad flags or arguments (usage printed). */
+  Usage: 2,
+  /** `req` got no response in time, `sub --timeout` ended before `--count` messages (as `timeout(1)`). */
+  Timeout: 124,
+  /** A second Ctrl-C: stopped without a clean shutdown. */
+  Interrupted: 130,
+} as const;
+
+/** A flag or argument the command cannot use; exits 2 with the command's usage. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** An error the command reports as it is (already one clear line), with an optional hint and exit code. */
+export class CliError extends Error {
+  override readonly name = 'CliError';
+  constructor(
+    message: string,
+    readonly hint?: string,
+    readonly exitCode: number = Exit.Error,
+  ) {
+    super(message);
+  }
+}
+
+/** Where a command was connecting, for hints. */
+export interface ErrorContext {
+  /** `host:port` or the URL the command used (no credentials). */
+  target?: string;
+}
+
+/** The message and hint for any error a command may end with. */
+export function describeError(err: unknown, context: ErrorContext = {}): { message: string; hint?: string } {
+  if (err instanceof CliError) return { message: err.message, hint: err.hint };
+  if (err instanceof ConfigError) return { message: err.message };
+  if (err instanceof RpcError) return { message: `the responder answered ${err.status}: ${err.message}` };
+  const code = errnoOf(err);
+  const target = context.target ?? 'the broker';
+  switch (code) {
+    case 'ECONNREFUSED':
+      return {
+        message: `connection refused by ${target}`,
+        hint: `is a broker running on ${target}? try \`mqttkit broker\``,
+      };
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return { message: `cannot resolve the host of ${target}`, hint: 'check -h/--host or -L/--url' };
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return {
+        message: `cannot reach ${target} (${code})`,
+        hint: 'check the host, the port and any firewall',
+      };
+    case 'EADDRINUSE':
+      return {
+        message: `${target} is already in use`,
+        hint: 'is a broker already running there? pick another with -p, or -p 0 for a free one',
+      };
+    case 'EACCES':
+      return { message: `no permission to listen on ${target}`, hint: 'ports below 1024 need privileges' };
+    case 'ECONNRESET':
+      return {
+        message: `${target} closed the connection`,
+        hint: 'does the broker expect TLS (--cafile) or WebSocket (--ws) on this port?',
+      };
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'CERT_HAS_EXPIRED':
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+      return {
+        message: `the TLS certificate of ${target} does not verify (${code})`,
+        hint: 'give the CA with --cafile, or --insecure to skip verification (testing only)',
+      };
+  }
+  if (err instanceof MqttError) {
+    switch (err.reasonCode) {
+      case 0x84:
+        return {
+          message: `${target} does not support this MQTT version`,
+          hint: 'try -V 3.1.1 (or leave -V out to fall back automatically)',
+        };
+      case 0x86:
+        return { message: `${target} refused the user name or password`, hint: 'check -u and -P' };
+      case 0x87:
+        return { message: `${target} refused: not authorized`, hint: 'check -u, -P and the broker ACLs' };
+      case 0x85:
+        return { message: `${target} refused the client id`, hint: 'try another -i, or leave it out' };
+    }
+    return { message: err.message };
+  }
+  if (err instanceof Error) return { message: err.message };
+  return { message: String(err) };
+}
+
+/** The errno-style code (`ECONNREFUSED`, a TLS code) anywhere in the error's cause chain. */
+function errnoOf(err: unknown): string | undefined {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && !code.startsWith('ERR_MQTT')) return code;
+    // AggregateError (several addresses tried): the first
+    if (e instanceof AggregateError && e.errors.length > 0) return errnoOf(e.errors[0]);
+  }
+  return undefined;
+}
