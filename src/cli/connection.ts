@@ -77,6 +77,7 @@ export function collect(value: string, previous: string[] = []): string[] {
 /** Adds the shared connection flags to a command. `config` adds `--config` and `--session`. */
 export function addConnectionFlags(cmd: Command, options: { config?: boolean } = {}): Command {
   cmd
+    .optionsGroup('Connection options:')
     .option('-h, --host <host>', 'broker host (default: localhost)')
     .option('-p, --port <port>', 'broker port (default: 1883, 8883 with TLS)', parseIntFlag(1, 65_535))
     .option('-L, --url <url>', 'broker URL: mqtt://, mqtts://, ws://, wss://, unix:// (instead of -h/-p)')
@@ -104,7 +105,7 @@ export function addConnectionFlags(cmd: Command, options: { config?: boolean } =
       .option('--config <file>', 'fleet config (YAML or JSON): connection settings of one of its sessions')
       .option('--session <name>', 'which session of --config (default: the first)');
   }
-  return cmd;
+  return cmd.optionsGroup('Options:');
 }
 
 /** Session options from the flags (and `--config`), with the printable target for messages. */
