@@ -8,10 +8,9 @@ import { readFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError as FlagError, Option } from 'commander';
 import type { ProtocolVersion, QoS } from '../codec/types.js';
 import { MqttError } from '../errors.js';
-import { loadFleetConfig } from '../manager/config.js';
 import type { ManagedSessionOptions } from '../manager/types.js';
 import type { SessionOptions } from '../session/options.js';
-import { Session } from '../session/session.js';
+import type { Session } from '../session/session.js';
 import { parseBrokerUrl } from '../transport/url.js';
 import { UsageError } from './errors.js';
 
@@ -144,7 +143,7 @@ export async function planConnection(
     try {
       parseBrokerUrl(flags.url);
     } catch (err) {
-      throw new UsageError(`-L/--url: ${(err as Error).message}`);
+      throw new UsageError(`-L/--url: ${(err as Error).message.replace(/^url: /, '')}`);
     }
     url = flags.url;
   } else if (flags.host !== undefined || flags.port !== undefined || base.url === undefined) {
@@ -219,6 +218,7 @@ async function readPem(path: string, flag: string): Promise<Buffer> {
 }
 
 async function sessionFromConfig(path: string, name: string | undefined): Promise<ManagedSessionOptions> {
+  const { loadFleetConfig } = await import('../manager/config.js');
   const config = await loadFleetConfig(path);
   const found = name === undefined ? config.sessions[0] : config.sessions.find((s) => s.name === name);
   if (found === undefined) {
@@ -242,6 +242,8 @@ export async function connectSession(
   extra: Partial<SessionOptions> = {},
 ): Promise<Session> {
   const options: SessionOptions = { ...plan.options, ...extra };
+  // loaded here, not at startup: `mqttkit --help` and usage errors stay fast
+  const { Session } = await import('../session/session.js');
   let session = new Session(options);
   if (plan.verbose) logEvents(session, plan.target);
   try {

@@ -3,9 +3,7 @@
  * every error with a hint where one helps. Nothing here prints a password,
  * a token or a key: messages come from mqttkit's errors, which redact them.
  */
-
-import { MqttError, RpcError } from '../errors.js';
-import { ConfigError } from '../manager/config.js';
+import { ErrorCode, MqttError, RpcError } from '../errors.js';
 
 /** Exit codes of `mqttkit`. */
 export const Exit = {
@@ -46,7 +44,8 @@ export interface ErrorContext {
 /** The message and hint for any error a command may end with. */
 export function describeError(err: unknown, context: ErrorContext = {}): { message: string; hint?: string } {
   if (err instanceof CliError) return { message: err.message, hint: err.hint };
-  if (err instanceof ConfigError) return { message: err.message };
+  // a ConfigError (not imported: the config module loads zod and yaml, which most commands never need)
+  if (err instanceof MqttError && err.code === ErrorCode.Config) return { message: err.message };
   if (err instanceof RpcError) return { message: `the responder answered ${err.status}: ${err.message}` };
   const code = errnoOf(err);
   const target = context.target ?? 'the broker';

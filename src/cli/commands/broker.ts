@@ -1,7 +1,7 @@
 /** `mqttkit broker`: the embedded broker alone, for trying things out. */
 import type { Command } from 'commander';
 import { collect, parseIntFlag } from '../connection.js';
-import { startEmbeddedBroker } from '../embedded-broker.js';
+import type { EmbeddedBroker } from '../embedded-broker.js';
 import { action } from '../program.js';
 import { aborted } from '../runtime.js';
 
@@ -21,7 +21,8 @@ export function registerBroker(program: Command): void {
     .addHelpText('after', '\nExample:\n  mqttkit broker -p 1883 &\n  mqttkit sub -t "demo/#" -v');
   action<BrokerFlags>(cmd, async (flags, context) => {
     const log = flags.verbose ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
-    let broker: Awaited<ReturnType<typeof startEmbeddedBroker>>;
+    const { startEmbeddedBroker } = await import('../embedded-broker.js');
+    let broker: EmbeddedBroker;
     context.target = `port ${flags.port}`;
     if (flags.bind !== undefined) {
       broker = await startEmbeddedBroker({ port: flags.port, hosts: flags.bind, log });

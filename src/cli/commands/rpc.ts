@@ -5,8 +5,7 @@ import type { Command } from 'commander';
 import { isValidTopicFilter } from '../../codec/topic.js';
 import type { PublishProperties, QoS } from '../../codec/types.js';
 import { TimeoutError } from '../../errors.js';
-import { RpcClient } from '../../rpc/client.js';
-import { RpcServer, RpcStatusError } from '../../rpc/server.js';
+import type { RpcStatusError } from '../../rpc/server.js';
 import type { RpcRequest } from '../../rpc/types.js';
 import { topicOption } from '../../session/options.js';
 import {
@@ -99,6 +98,7 @@ Examples:
     else if (flags.stdinFile) payload = await readAll(process.stdin);
 
     const session = await connectSession(plan, { reconnect: false });
+    const { RpcClient } = await import('../../rpc/client.js');
     const client = new RpcClient(session, { qos: flags.qos, responseTopic: flags.responseTopic });
     try {
       let properties: PublishProperties | undefined;
@@ -199,6 +199,7 @@ Examples:
     const plan = await planConnection(flags, { clientIdPrefix: 'mqttkit-serve' });
     context.target = plan.target;
     const session = await connectSession(plan);
+    const { RpcServer, RpcStatusError } = await import('../../rpc/server.js');
     const server = new RpcServer(session, {
       group: flags.group,
       qos: flags.qos,
@@ -208,7 +209,9 @@ Examples:
     server.on('error', (err) => process.stderr.write(`mqttkit serve: ${err.message}\n`));
     const exec = flags.exec;
     const handler =
-      exec === undefined ? (req: RpcRequest) => req.payload : (req: RpcRequest) => runCommand(exec, req);
+      exec === undefined
+        ? (req: RpcRequest) => req.payload
+        : (req: RpcRequest) => runCommand(exec, req, RpcStatusError);
     try {
       for (const p of patterns) await server.route(p, handler);
       await server.start();
@@ -232,7 +235,7 @@ function checkTopic(topic: string, flag: string): void {
 }
 
 /** Runs `command` in a shell for one request: payload in, stdout out; a failure answers 500. */
-function runCommand(command: string, req: RpcRequest): Promise<Buffer> {
+function runCommand(command: string, req: RpcRequest, StatusError: typeof RpcStatusError): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const env: NodeJS.ProcessEnv = { ...process.env, MQTT_TOPIC: req.topic };
     for (const [name, value] of Object.entries(req.params)) env[`MQTT_PARAM_${name.toUpperCase()}`] = value;
@@ -247,14 +250,14 @@ function runCommand(command: string, req: RpcRequest): Promise<Buffer> {
     req.signal.addEventListener('abort', onAbort, { once: true });
     child.on('error', (e) => {
       req.signal.removeEventListener('abort', onAbort);
-      reject(new RpcStatusError(500, `cannot run the command: ${e.message}`));
+      reject(new StatusError(500, `cannot run the command: ${e.message}`));
     });
     child.on('close', (code, signal) => {
       req.signal.removeEventListener('abort', onAbort);
       if (code === 0) return resolve(Buffer.concat(out));
       const line = Buffer.concat(err).toString().trim().split('\n')[0].slice(0, 200);
       const how = signal !== null ? `was killed by ${signal}` : `exited with status ${code}`;
-      reject(new RpcStatusError(500, line === '' ? `the command ${how}` : `the command ${how}: ${line}`));
+      reject(new StatusError(500, line === '' ? `the command ${how}` : `the command ${how}: ${line}`));
     });
     // a command that does not read its stdin must not fail the request
     child.stdin.on('error', () => undefined);

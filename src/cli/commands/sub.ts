@@ -93,11 +93,18 @@ Examples:
             done.abort();
           }, flags.timeout);
     try {
-      await session.subscribe(
+      const sub = await session.subscribe(
         filters,
         { qos: flags.qos, noLocal: flags.local === false ? true : undefined },
         handler,
       );
+      for (const [i, code] of sub.reasonCodes.entries()) {
+        if (code >= 0x80) {
+          process.stderr.write(
+            `mqttkit: the broker refused ${filters[i]} (reason code 0x${code.toString(16)})\n`,
+          );
+        } else if (plan.verbose) process.stderr.write(`subscribed to ${filters[i]} (QoS ${code})\n`);
+      }
       await Promise.race([aborted(done.signal), aborted(context.signal)]);
     } finally {
       clearTimeout(timer);
