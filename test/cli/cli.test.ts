@@ -162,7 +162,7 @@ describe.skipIf(!hasMosquitto())('against mosquitto', () => {
   const at = (): string[] => ['-h', '127.0.0.1', '-p', `${broker.port}`];
 
   beforeAll(async () => {
-    broker = await startMosquitto({ tls: true });
+    broker = await startMosquitto({ tls: true, websockets: true });
     dir = await mkdtemp(join(tmpdir(), 'mqttkit-cli-'));
   });
   afterAll(async () => {
@@ -355,6 +355,16 @@ describe.skipIf(!hasMosquitto())('against mosquitto', () => {
     const unknownCa = await runCli(['pub', ...tls, ...client, '-t', 'x', '-m', 'x']);
     expect(unknownCa.code).toBe(1);
     expect(unknownCa.stderr).toMatch(/does not verify .*\(give the CA with --cafile, or --insecure/);
+  });
+
+  it('--ws: over WebSocket, and -L with a ws:// URL', async () => {
+    const ws = ['-h', '127.0.0.1', '-p', `${broker.wsPort}`, '--ws'];
+    const sub = startCli(['sub', ...ws, '-t', 'cli/ws', '-C', '2', '--verbose']);
+    await sub.waitFor(/connected to ws:\/\/127\.0\.0\.1:\d+\/mqtt \(MQTT 5/, 'stderr');
+    await sub.waitFor(/subscribed/, 'stderr');
+    expect((await runCli(['pub', ...ws, '-t', 'cli/ws', '-m', 'flag'])).code).toBe(0);
+    expect((await runCli(['pub', '-L', `${broker.wsUrl}`, '-t', 'cli/ws', '-m', 'url'])).code).toBe(0);
+    expect((await sub.exited).stdout).toBe('flag\nurl\n');
   });
 
   it('--config: connection settings from a fleet file', async () => {
