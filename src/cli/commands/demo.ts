@@ -1,6 +1,39 @@
-/** `mqttkit demo`: not written yet. */
+/**
+ * `mqttkit demo`: a small fleet in this process (devices, an RPC API and its
+ * caller, a forwarder) on the embedded broker, or on yours with -h/-p/-L,
+ * shown live until --duration or Ctrl-C, then a summary.
+ */
 import type { Command } from 'commander';
+import { addConnectionFlags, parseIntFlag } from '../connection.js';
+import type { DemoFlags } from '../demo/run.js';
+import { action } from '../program.js';
+import { parseDuration } from '../runtime.js';
 
 export function registerDemo(program: Command): void {
-  program.command('demo').description('(not written yet)');
+  const cmd = program
+    .command('demo')
+    .description('run a small fleet on an embedded broker and watch it live, until --duration or Ctrl-C')
+    .option(
+      '-d, --duration <duration>',
+      'stop after this long (a bare number is seconds; default: until Ctrl-C)',
+      parseDuration('s', 1),
+    )
+    .option('-n, --devices <n>', 'how many devices', parseIntFlag(1, 100), 4);
+  addConnectionFlags(cmd);
+  cmd.addHelpText(
+    'after',
+    `
+Without -h, -p or -L the demo starts its own broker (aedes, MQTT 3.1.1) in
+this process on a free port, and prints how to watch it with \`mqttkit sub\`.
+With -i, the sessions' client ids are <id>-device-1, <id>-api, and so on.
+
+Examples:
+  mqttkit demo
+  mqttkit demo --duration 30s --devices 20
+  mqttkit demo -L mqtt://localhost:1883        # on your broker, MQTT 5 when it speaks it`,
+  );
+  action<DemoFlags>(cmd, async (flags, context) => {
+    const { runDemo } = await import('../demo/run.js');
+    return runDemo(flags, context);
+  });
 }
