@@ -1,6 +1,7 @@
 /**
- * Fleet configuration files: the sessions of a `SessionManager`, in YAML
- * (`.yaml`, `.yml`) or JSON (`.json`), loaded with {@link loadFleetConfig}.
+ * Fleet configuration files: the sessions of a `SessionManager` and the
+ * forwarders between them, in YAML (`.yaml`, `.yml`) or JSON (`.json`),
+ * loaded with {@link loadFleetConfig}.
  *
  * ```yaml
  * concurrency: 50              # optional: sessions connectAll() connects at once
@@ -33,6 +34,21 @@
  *             properties: { willDelayInterval: 5 } }
  *     subscriptions:
  *       - { filter: plant/a/#, qos: 1 }
+ *   - name: cloud
+ *     url: mqtts://cloud.example:8883
+ * forwarders:                  # optional: see ForwarderOptions and SessionManager.forward
+ *   - name: plants-to-cloud    # required, unique among forwarders
+ *     from: plant-a            # a session of this file, or a list: [plant-a, plant-b]
+ *     to: cloud                # a session of this file (may be one of `from`)
+ *     topics: [plant/+/temp, plant/+/alarm]   # subscribed on each source; or one filter
+ *     map:                     # optional, first match wins, in file order; or a list:
+ *       plant/+/temp: cloud/plants/{1}/temp   #   [[plant/+/temp, "cloud/plants/{1}/temp"], …]
+ *       "plant/#": cloud/raw/{#}   # unmapped topics are forwarded as they are
+ *     qos: 1                   # of the subscriptions and forwarded messages (default 1)
+ *     retain: keep             # true | false (default) | keep: the source's flag
+ *     metadata: { site: "${SITE}", via: gateway }  # MQTT 5 user properties on each copy
+ *     envelope: false          # MQTT 3.1.1 target: a JSON envelope carrying the metadata
+ *     maxWaiting: 10000        # QoS 0 messages held while the target is offline
  * ```
  *
  * - Unknown keys are errors, so a misspelt option is never silently ignored.
@@ -60,19 +76,45 @@
  * - Each session's options are also checked by `new Session()` (MQTT 5
  *   options with `protocolVersion: 4`, a will topic, …), and those errors are
  *   reported under the session's path too.
+ * - Forwarders are checked against the file: `from` and `to` must name its
+ *   sessions (`forwarders[0].to: no session named 'cloud'`), topics must be
+ *   filters, each `map` rule must compile (`compileTopicMap`'s reason under
+ *   `forwarders[1].map["a/+"]`), and `metadata` toward an MQTT 3.1.1 target
+ *   needs `envelope: true`. `filter` and `transform` are functions: they
+ *   cannot be in a file (add such a forwarder in code). Forwarding a session
+ *   to itself is allowed (a map rewriting topics on one broker): the
+ *   forwarder knows its own copies (the MQTT 5 marker, the MQTT 3.1.1 loop
+ *   guard) and does not forward them again.
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, extname, resolve } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
 import * as z from 'zod';
 import type { UserProperty } from '../codec/types.js';
 import { ClosedError, ErrorCode, InvalidArgumentError, MqttError } from '../errors.js';
+import type { ForwarderOptions } from '../forward/forwarder.js';
 import { Session } from '../session/session.js';
 import { FileStore } from '../store/file.js';
 import { MemoryStore } from '../store/memory.js';
 import { RedisStore } from '../store/redis.js';
 import type { PersistedSession, SessionStore, StoredMessage, StoredSubscription } from '../store/types.js';
 import type { TlsMaterial, TlsOptions } from '../transport/types.js';
+import { checkForwarders } from './config-forwarders.js';
+import {
+  bool,
+  fieldPath,
+  formatPath,
+  fromZod,
+  int,
+  issuesOf,
+  MAX_MS,
+  num,
+  type Problem,
+  parseJson,
+  parseYaml,
+  qos,
+  type Segment,
+  text,
+} from './config-syntax.js';
 import type { ManagedSessionOptions, SessionManagerOptions } from './types.js';
 
 /** A loaded fleet: the manager's options and every session's options, ready for `SessionManager`. */
@@ -81,6 +123,8 @@ export interface FleetConfig {
   manager: SessionManagerOptions;
   /** In file order, `defaults` merged in, files read, stores made. */
   sessions: ManagedSessionOptions[];
+  /** In file order; `from` and `to` name sessions of the file. For `SessionManager.forward`. */
+  forwarders: ForwarderOptions[];
 }
 
 /** Options of {@link loadFleetConfig}. */
@@ -180,24 +224,8 @@ export async function parseFleetConfig(
     throw new InvalidArgumentError('format', "must be 'yaml' or 'json'");
   }
   const loader = new Loader(options.env ?? process.env, resolve(options.baseDir ?? process.cwd()));
-  const fail = (problems: Problem[]): ConfigError => {
-    const locate = locator(text);
-    const seen = new Set<string>();
-    const issues: ConfigIssue[] = [];
-    for (const p of problems) {
-      const issue: ConfigIssue = { path: formatPath(p.path), message: p.message };
-      const key = `${issue.path}\n${issue.message}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      const at = p.line === undefined ? locate?.(p.path) : { line: p.line, column: p.column };
-      if (at !== undefined) issue.line = at.line;
-      if (at?.column !== undefined && p.line !== undefined) issue.column = at.column;
-      issues.push(issue);
-    }
-    // file order; a stable sort keeps the order of issues on one line (and of those without one)
-    issues.sort((a, b) => (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER));
-    return new ConfigError(issues, options.source);
-  };
+  const fail = (problems: Problem[]): ConfigError =>
+    new ConfigError(issuesOf(text, problems), options.source);
   const parsed = format === 'json' ? parseJson(text) : parseYaml(text);
   if (!parsed.ok) throw fail(parsed.problems);
   const config = await loader.load(parsed.value);
@@ -206,169 +234,7 @@ export async function parseFleetConfig(
 }
 
 // ---------------------------------------------------------------------------
-// Syntax
-
-type Segment = string | number;
-
-/** An issue before formatting: the path as segments, to find its line. */
-interface Problem {
-  path: Segment[];
-  message: string;
-  line?: number;
-  column?: number;
-}
-
-type Parsed = { ok: true; value: unknown } | { ok: false; problems: Problem[] };
-
-function parseYaml(text: string): Parsed {
-  const lineCounter = new LineCounter();
-  // prettyErrors off: the pretty form quotes the source line, which may hold a password
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true });
-  if (doc.errors.length > 0) {
-    // the first error only: the ones after it are mostly its echoes
-    const first = doc.errors[0];
-    const { line, col } = lineCounter.linePos(first.pos[0]);
-    return {
-      ok: false,
-      problems: [{ path: [], message: `invalid YAML: ${yamlMessage(first.message)}`, line, column: col }],
-    };
-  }
-  try {
-    return { ok: true, value: doc.toJS() };
-  } catch (err) {
-    // e.g. too many aliases (a "billion laughs" document)
-    return {
-      ok: false,
-      problems: [{ path: [], message: `invalid YAML: ${yamlMessage((err as Error).message)}` }],
-    };
-  }
-}
-
-/** The parser's message without the source text some messages quote (a token, an escape sequence). */
-function yamlMessage(message: string): string {
-  return message
-    .replace(/: ".*$/s, '')
-    .replace(/^(Unresolved alias \(the anchor must be set before the alias\)):.*$/s, '$1')
-    .replace(
-      /^(Invalid escape sequence|Block scalar header includes extra characters|Unresolved plain scalar|Ordered maps must not include duplicate keys|Plain value cannot start with)\b.*$/s,
-      '$1',
-    );
-}
-
-function parseJson(text: string): Parsed {
-  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  try {
-    return { ok: true, value: JSON.parse(body) };
-  } catch (err) {
-    const pos = jsonErrorOffset(body);
-    const { line, column } = lineAndColumn(body, pos);
-    return {
-      ok: false,
-      problems: [{ path: [], message: `invalid JSON: ${jsonMessage(err)}`, line, column }],
-    };
-  }
-}
-
-/**
- * V8's message without the source text some messages quote (`Unexpected
- * token 'h', "{"password": hunter2}" is not valid JSON`) and without the
- * position (given as line and column instead).
- */
-function jsonMessage(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  if (/^Unexpected token/.test(message) || message.includes('is not valid JSON'))
-    return 'unexpected character';
-  return message.replace(/\s*(?:in JSON )?at position \d+.*$/s, '').replace(/\s*\(line \d+ column \d+\)/, '');
-}
-
-/**
- * The offset of the first character JSON.parse refuses: the shortest prefix
- * that fails for a reason other than ending early, found by bisection (V8
- * gives no position for some errors).
- */
-function jsonErrorOffset(text: string): number {
-  const failsBefore = (length: number): boolean => {
-    try {
-      JSON.parse(text.slice(0, length));
-      return false;
-    } catch (err) {
-      const message = err instanceof Error ? err.message : '';
-      if (message.startsWith('Unexpected end of JSON input')) return false;
-      const at = /at position (\d+)/.exec(message);
-      return at === null || Number(at[1]) < length;
-    }
-  };
-  if (!failsBefore(text.length)) return text.length;
-  let lo = 1;
-  let hi = text.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (failsBefore(mid)) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo - 1;
-}
-
-function lineAndColumn(text: string, offset: number): { line: number; column: number } {
-  let line = 1;
-  let start = 0;
-  for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) {
-    line++;
-    start = i + 1;
-  }
-  return { line, column: offset - start + 1 };
-}
-
-/** Finds the line of a path in the text (JSON is YAML for this purpose), or of its nearest ancestor present. */
-function locator(
-  text: string,
-): ((path: Segment[]) => { line: number; column?: number } | undefined) | undefined {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true });
-  if (doc.errors.length > 0) return undefined;
-  return (path) => {
-    for (let n = path.length; n >= 0; n--) {
-      const node = doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
-      const offset = node?.range?.[0];
-      if (offset !== undefined) return { line: lineCounter.linePos(offset).line };
-    }
-    return undefined;
-  };
-}
-
-/** `sessions[3].tls.ca`; keys that are not plain names are quoted: `headers["x y"]`. */
-function formatPath(path: readonly Segment[]): string {
-  let out = '';
-  for (const s of path) {
-    if (typeof s === 'number') out += `[${s}]`;
-    else if (/^[A-Za-z_$][\w$-]*$/.test(s)) out += out === '' ? s : `.${s}`;
-    else out += `[${JSON.stringify(s)}]`;
-  }
-  return out;
-}
-
-// ---------------------------------------------------------------------------
 // Schema
-
-/** Numbers may come as strings (from `${VAR}`); anything else is left for the schema to refuse. */
-function numeric(value: unknown): unknown {
-  return typeof value === 'string' && /^-?\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : value;
-}
-
-function boolish(value: unknown): unknown {
-  return value === 'true' ? true : value === 'false' ? false : value;
-}
-
-const int = (min: number, max: number) => z.preprocess(numeric, z.number().int().min(min).max(max));
-const num = (min: number, max: number) => z.preprocess(numeric, z.number().min(min).max(max));
-const bool = z.preprocess(boolish, z.boolean());
-/** A string; numbers and booleans (YAML `line: 3`) are taken as their text. */
-const text = z.preprocess(
-  (v) => (typeof v === 'number' || typeof v === 'boolean' ? String(v) : v),
-  z.string(),
-);
-const MAX_MS = 2 ** 31 - 1;
-const qos = z.preprocess(numeric, z.literal([0, 1, 2]));
 
 /** Transport schemes (as in src/transport/url.ts). */
 const SCHEMES = ['mqtt:', 'tcp:', 'mqtts:', 'tls:', 'ssl:', 'ws:', 'wss:', 'unix:', 'mqtt+unix:'];
@@ -528,6 +394,7 @@ const topSchema = z.strictObject({
   concurrency: int(1, MAX_MS).optional(),
   defaults: z.unknown().optional(),
   sessions: z.array(z.unknown()),
+  forwarders: z.array(z.unknown()).optional(),
 });
 
 type Defaults = z.output<typeof defaultsSchema>;
@@ -547,115 +414,6 @@ function merge(defaults: Defaults | undefined, entry: SessionEntry): SessionEntr
       Object.assign(merged, { [key]: { ...a, ...b } });
   }
   return merged;
-}
-
-// ---------------------------------------------------------------------------
-// Zod issues -> problems
-
-const EXPECTED: Record<string, string> = {
-  int: 'an integer',
-  number: 'a number',
-  string: 'a string',
-  boolean: 'true or false',
-  object: 'a map',
-  array: 'a list',
-  record: 'a map',
-  tuple: 'a list',
-};
-
-/** What a value is, without the value. */
-function kindOf(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'a list';
-  switch (typeof value) {
-    case 'string':
-      return 'a string';
-    case 'number':
-      return Number.isInteger(value) ? 'an integer' : 'a number';
-    case 'boolean':
-      return 'a boolean';
-    case 'object':
-      return 'a map';
-    default:
-      return typeof value;
-  }
-}
-
-function listValues(values: readonly unknown[]): string {
-  const text = values.map((v) => String(v)).join(', ');
-  return values.length === 1 ? `expected ${text}` : `expected one of ${text}`;
-}
-
-function bound(
-  origin: string,
-  limit: number | bigint,
-  inclusive: boolean | undefined,
-  least: boolean,
-): string {
-  if (origin === 'string')
-    return least && Number(limit) <= 1
-      ? 'must not be empty'
-      : `length must be ${least ? 'at least' : 'at most'} ${limit}`;
-  if (origin === 'array')
-    return least && Number(limit) <= 1
-      ? 'must not be empty'
-      : `must have ${least ? 'at least' : 'at most'} ${limit} items`;
-  if (inclusive === false) return `must be ${least ? 'greater' : 'less'} than ${limit}`;
-  return `must be ${least ? 'at least' : 'at most'} ${limit}`;
-}
-
-/** Each zod issue as a problem under `base`, with a message that never quotes the value. */
-function fromZod(issues: readonly z.core.$ZodIssue[], base: readonly Segment[], out: Problem[]): void {
-  for (const issue of issues) {
-    const path = [...base, ...(issue.path as Segment[])];
-    switch (issue.code) {
-      case 'invalid_type':
-        out.push({
-          path,
-          message:
-            issue.input === undefined
-              ? 'required'
-              : `expected ${EXPECTED[issue.expected] ?? issue.expected}, got ${kindOf(issue.input)}`,
-        });
-        break;
-      case 'invalid_value':
-        out.push({ path, message: listValues(issue.values) });
-        break;
-      case 'unrecognized_keys':
-        for (const key of issue.keys) out.push({ path: [...path, key], message: 'unknown key' });
-        break;
-      case 'too_small':
-        out.push({ path, message: bound(issue.origin, issue.minimum, issue.inclusive, true) });
-        break;
-      case 'too_big':
-        out.push({ path, message: bound(issue.origin, issue.maximum, issue.inclusive, false) });
-        break;
-      case 'not_multiple_of':
-        out.push({ path, message: `must be a multiple of ${issue.divisor}` });
-        break;
-      case 'invalid_union': {
-        if (issue.discriminator !== undefined && 'options' in issue) {
-          const input = issue.input as Record<string, unknown> | undefined;
-          const options = (issue.options ?? []).join(', ');
-          const missing = input?.[issue.discriminator] === undefined;
-          out.push({
-            path,
-            message: missing ? `required (one of ${options})` : `expected one of ${options}`,
-          });
-          break;
-        }
-        // the branch that got past the value's type (an object or list of the right shape) says more
-        const deeper = issue.errors.filter((branch) =>
-          branch.some((e) => e.path.length > 0 || (e.code !== 'invalid_type' && e.code !== 'invalid_value')),
-        );
-        if (deeper.length === 1) fromZod(deeper[0], path, out);
-        else out.push({ path, message: issue.message });
-        break;
-      }
-      default:
-        out.push({ path, message: issue.message });
-    }
-  }
 }
 
 // ---------------------------------------------------------------------------
@@ -720,16 +478,25 @@ class Loader {
       this.#zod(parsed.error.issues, ['sessions', i]);
       return undefined;
     });
-    if (!defaultsOk) return undefined;
-    const sessions = await Promise.all(
-      entries.map((entry, i) =>
-        entry === undefined ? undefined : this.#session(merge(defaults, entry), entry, i),
-      ),
-    );
-    if (this.problems.length > 0) return undefined;
+    // with bad defaults no session is complete; the forwarders are still checked against the names
+    const sessions = defaultsOk
+      ? await Promise.all(
+          entries.map((entry, i) =>
+            entry === undefined ? undefined : this.#session(merge(defaults, entry), entry, i),
+          ),
+        )
+      : [];
+    const byName = new Map<string, ManagedSessionOptions | undefined>();
+    for (const [name, i] of names) byName.set(name, sessions[i]);
+    const forwarders = checkForwarders(top.data.forwarders ?? [], byName, (p) => this.#report(p));
+    if (!defaultsOk || this.problems.length > 0) return undefined;
     const manager: SessionManagerOptions = {};
     if (top.data.concurrency !== undefined) manager.concurrency = top.data.concurrency;
-    return { manager, sessions: sessions as ManagedSessionOptions[] };
+    return {
+      manager,
+      sessions: sessions as ManagedSessionOptions[],
+      forwarders: forwarders as ForwarderOptions[],
+    };
   }
 
   #zod(issues: readonly z.core.$ZodIssue[], base: Segment[]): void {
@@ -811,11 +578,7 @@ class Loader {
       new Session(sessionOptions);
     } catch (err) {
       if (!(err instanceof InvalidArgumentError)) throw err;
-      // `offlineQueue.maxMessages`, `url[1]` -> path segments
-      const field = (err.field.match(/[^.[\]]+|\[\d+\]/g) ?? []).map((f) =>
-        f.startsWith('[') ? Number(f.slice(1, -1)) : f,
-      );
-      this.#report({ path: at(...field), message: err.message.slice(err.field.length + 2) });
+      this.#report({ path: at(...fieldPath(err.field)), message: err.message.slice(err.field.length + 2) });
       return undefined;
     }
     return options;

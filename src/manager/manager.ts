@@ -221,8 +221,12 @@ export class SessionManager {
 
   /**
    * A manager with the fleet of a YAML or JSON file (see `loadFleetConfig`
-   * for the format): every session added, none connected. Rejects with
-   * `ConfigError`, which names the path of each bad field
+   * for the format): every session added, none connected, and the file's
+   * forwarders made. Each forwarder starts by itself once all its `from`
+   * sessions are connected (`connectAll()`, or each session's `connect()`);
+   * a start that fails (a subscription refused) is reported as
+   * `session_error` and tried again at the next connect of a source. Rejects
+   * with `ConfigError`, which names the path of each bad field
    * (`sessions[3].tls.ca: file not found (./ca.pem)`). The stores the file
    * declares belong to the manager: `close()` closes them.
    */
@@ -238,6 +242,34 @@ export class SessionManager {
     for (const o of config.sessions) {
       m.add(o);
       if (o.store !== undefined) m.stores.add(o.store);
+    }
+    for (const o of config.forwarders) {
+      const f = m.forward(o);
+      const sources = typeof o.from === 'string' ? [o.from] : [...o.from];
+      let starting = false;
+      // start() subscribes on the sources, so it waits for them; once started, the sessions restore
+      // the subscriptions after a reconnect themselves
+      const start = ({ name }: { name: string }): void => {
+        if (starting || !sources.includes(name)) return;
+        if (!sources.every((s) => m.get(s)?.state === 'connected')) return;
+        starting = true;
+        f.start().then(
+          () => m.off('session_connected', start),
+          (err: unknown) => {
+            starting = false; // again at the next connect of a source
+            if (m.closing !== undefined || err instanceof ClosedError) return;
+            const e = err as Partial<MqttError>;
+            const error = new MqttError(
+              e.code ?? 'ERR_MQTT_HANDLER',
+              `forwarder '${f.name}' did not start: ${e.message}`,
+              e.reasonCode,
+              { cause: err },
+            );
+            m.events.emit('session_error', { name, error });
+          },
+        );
+      };
+      m.on('session_connected', start);
     }
     return m;
   }

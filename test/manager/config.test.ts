@@ -3,19 +3,22 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MqttError } from '../../src/errors.js';
+import { Forwarder } from '../../src/forward/forwarder.js';
 import {
   ConfigError,
   type FleetConfig,
   loadFleetConfig,
   parseFleetConfig,
 } from '../../src/manager/config.js';
-import type { ManagedSessionOptions } from '../../src/manager/types.js';
+import { SessionManager } from '../../src/manager/manager.js';
+import type { ManagedSessionOptions, ManagerEvents } from '../../src/manager/types.js';
 import { Session } from '../../src/session/session.js';
 import { FileStore } from '../../src/store/file.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { dirs, installExitHook } from '../helpers/binaries.js';
+import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 
 installExitHook();
 const root = mkdtempSync(join(tmpdir(), 'mqttkit-config-'));
@@ -109,12 +112,31 @@ async function problems(yaml: string, env: NodeJS.ProcessEnv = ENV, baseDir = ro
   return err.issues.map((i) => `${i.path}: ${i.message}`);
 }
 
+/** The issues of parsing `yaml`, as `line: path: message` lines. */
+async function problemLines(yaml: string, env: NodeJS.ProcessEnv = ENV): Promise<string[]> {
+  const err = await configError(parseFleetConfig(yaml, 'yaml', { env, baseDir: root }));
+  return err.issues.map((i) => `${i.line}: ${i.path}: ${i.message}`);
+}
+
+/** Two sessions, then `forwarders` (YAML lines from `forwarders:` on: line 5 is the first entry). */
+function withForwarders(...lines: string[]): string {
+  return [
+    'sessions:',
+    '  - { name: plant, url: "mqtt://p" }',
+    '  - { name: cloud, url: "mqtt://c" }',
+    'forwarders:',
+    ...lines,
+    '',
+  ].join('\n');
+}
+
 describe('loadFleetConfig', () => {
   it('loads a YAML fleet: defaults merged, variables replaced, files read, stores made', async () => {
     const dir = folder({ 'fleet.yaml': FLEET_YAML, 'ca.pem': CA, 'client.pem': CERT, 'client.key': KEY });
     const config = await loadFleetConfig(join(dir, 'fleet.yaml'), { env: ENV });
     expect(config.manager).toEqual({ concurrency: 20 });
     expect(config.sessions.map((s) => s.name)).toEqual(['plant-a', 'plant-b', 'plant-c']);
+    expect(config.forwarders).toEqual([]);
     const [a, b, c] = config.sessions;
     expect(a).toMatchObject({
       url: 'mqtts://broker:8883',
@@ -304,6 +326,123 @@ sessions:
       key: KEY,
       cert: CERT,
     });
+  });
+
+  it('loads forwarders: one name or a list, maps in file order in either form, metadata', async () => {
+    const config = await parseFleetConfig(
+      `
+sessions:
+  - { name: plant-a, url: "mqtt://a" }
+  - { name: plant-b, url: "mqtt://b" }
+  - { name: cloud, url: "mqtt://c" }
+  - { name: legacy, url: "mqtt://l", protocolVersion: "3.1.1" }
+forwarders:
+  - name: up
+    from: [plant-a, plant-b]
+    to: cloud
+    topics: [plant/+/temp, "plant/+/alarm", "$share/fwd/plant/+/state"]
+    map:
+      plant/+/temp: cloud/plant/{1}/temp
+      "plant/#": raw/{#}
+      status: fleet/status
+    qos: 2
+    retain: keep
+    metadata: { site: "\${SITE}", line: 3, via: gateway }
+    envelope: false
+    maxWaiting: "\${MAX_WAITING:-500}"
+  - name: down
+    from: cloud
+    to: plant-a
+    topics: cmd/#
+    map: [[cmd/+/#, "plant/{1}/cmd/{#}"], ["cmd/#", "plant/all/{#}"]]
+    retain: "true"
+  - name: old
+    from: plant-a
+    to: legacy
+    topics: "#"
+    metadata: { site: a }
+    envelope: true
+  - { name: loopback, from: cloud, to: cloud, topics: "in/#", map: { "in/#": "out/{#}" } }
+`,
+      'yaml',
+      { env: { SITE: 'north' } },
+    );
+    expect(config.forwarders).toEqual([
+      {
+        name: 'up',
+        from: ['plant-a', 'plant-b'],
+        to: 'cloud',
+        topics: ['plant/+/temp', 'plant/+/alarm', '$share/fwd/plant/+/state'],
+        map: [
+          ['plant/+/temp', 'cloud/plant/{1}/temp'],
+          ['plant/#', 'raw/{#}'],
+          ['status', 'fleet/status'],
+        ],
+        qos: 2,
+        retain: 'keep',
+        metadata: { site: 'north', line: '3', via: 'gateway' },
+        envelope: false,
+        maxWaiting: 500,
+      },
+      {
+        name: 'down',
+        from: 'cloud',
+        to: 'plant-a',
+        topics: 'cmd/#',
+        map: [
+          ['cmd/+/#', 'plant/{1}/cmd/{#}'],
+          ['cmd/#', 'plant/all/{#}'],
+        ],
+        retain: true,
+      },
+      { name: 'old', from: 'plant-a', to: 'legacy', topics: '#', metadata: { site: 'a' }, envelope: true },
+      // a session may forward to itself: the loop marker keeps the copies from going round
+      { name: 'loopback', from: 'cloud', to: 'cloud', topics: 'in/#', map: [['in/#', 'out/{#}']] },
+    ]);
+    // what the manager does with them
+    const m = new SessionManager();
+    try {
+      for (const s of config.sessions) m.add(s);
+      for (const f of config.forwarders) expect(m.forward(f)).toBeInstanceOf(Forwarder);
+    } finally {
+      await m.close();
+    }
+  });
+
+  it('loads forwarders from JSON, and a metadata key named __proto__ as any other', async () => {
+    const fleet = {
+      sessions: [
+        { name: 'a', url: 'mqtt://a' },
+        { name: 'b', url: 'mqtt://b' },
+      ],
+      forwarders: [
+        {
+          name: 'ab',
+          from: 'a',
+          to: 'b',
+          topics: ['x/#'],
+          map: [['x/#', 'y/{#}']],
+          qos: 0,
+          metadata: JSON.parse('{"__proto__": "p", "k": "v"}'),
+        },
+      ],
+    };
+    const dir = folder({ 'fleet.json': JSON.stringify(fleet) });
+    const config = await loadFleetConfig(join(dir, 'fleet.json'), { env: {} });
+    expect(config.forwarders).toHaveLength(1);
+    const [f] = config.forwarders;
+    expect(f).toMatchObject({
+      name: 'ab',
+      from: 'a',
+      to: 'b',
+      topics: ['x/#'],
+      map: [['x/#', 'y/{#}']],
+      qos: 0,
+    });
+    expect(Object.entries(f.metadata as object)).toEqual([
+      ['__proto__', 'p'],
+      ['k', 'v'],
+    ]);
   });
 
   it('makes a Redis store that connects only when first used', async () => {
@@ -538,6 +677,168 @@ sessions:
     ]);
   });
 
+  it('reports forwarders naming sessions the file does not have, with their lines', async () => {
+    const dir = folder({
+      'fleet.yaml': withForwarders(
+        '  - name: up',
+        '    from: [plant, plant-b, plant]',
+        '    to: cloud',
+        '    topics: "#"',
+        '  - { name: down, from: cloud, to: nowhere, topics: "#" }',
+      ),
+    });
+    const file = join(dir, 'fleet.yaml');
+    const err = await configError(loadFleetConfig(file, { env: {} }));
+    expect(err.issues).toEqual([
+      { path: 'forwarders[0].from[1]', message: "no session named 'plant-b'", line: 6 },
+      { path: 'forwarders[0].from[2]', message: "duplicate session 'plant' (also from[0])", line: 6 },
+      { path: 'forwarders[1].to', message: "no session named 'nowhere'", line: 9 },
+    ]);
+    expect(err.message.split('\n')[2]).toBe(`${file}:9: forwarders[1].to: no session named 'nowhere'`);
+  });
+
+  it('reports missing fields, unknown keys, and functions a file cannot hold', async () => {
+    expect(
+      await problemLines(
+        withForwarders(
+          '  - from: plant',
+          '    topics: "#"',
+          '  - name: f',
+          '    from: plant',
+          '    to: cloud',
+          '    topics: "#"',
+          '    filter: "(m) => true"',
+          '    transform: x',
+          '    qos0: true',
+          '  - [plant, cloud]',
+        ),
+      ),
+    ).toEqual([
+      '5: forwarders[0].name: required',
+      '5: forwarders[0].to: required',
+      '11: forwarders[1].filter: is a function: set it in code (SessionManager.forward)',
+      '12: forwarders[1].transform: is a function: set it in code (SessionManager.forward)',
+      '13: forwarders[1].qos0: unknown key',
+      '14: forwarders[2]: expected a map, got a list',
+    ]);
+    expect(await problems('sessions: []\nforwarders: { a: 1 }\n')).toEqual([
+      'forwarders: expected a list, got a map',
+    ]);
+  });
+
+  it('reports bad topic filters, duplicates, and values of the wrong type or out of range', async () => {
+    expect(
+      await problemLines(
+        withForwarders(
+          '  - name: f',
+          '    from: []',
+          '    to: 7',
+          '    topics: [ok/#, "bad/#/x", "", "a+", ok/#]',
+          '    qos: 3',
+          '    retain: sometimes',
+          '    metadata: { a: [x] }',
+          '    envelope: maybe',
+          '    maxWaiting: 0',
+          '  - { name: f, from: plant, to: cloud, topics: "x/#/y", map: "a -> b" }',
+          '  - { name: "", from: [plant, ""], to: "", topics: [] }',
+        ),
+      ),
+    ).toEqual([
+      '6: forwarders[0].from: must not be empty',
+      '7: forwarders[0].to: expected a string, got an integer',
+      "8: forwarders[0].topics[1]: not a topic filter: has '#' at 4 that is not the last character",
+      '8: forwarders[0].topics[2]: must not be empty',
+      "8: forwarders[0].topics[3]: not a topic filter: has '+' at 1 that is not a whole level",
+      '8: forwarders[0].topics[4]: duplicate filter (also topics[0])',
+      '9: forwarders[0].qos: expected one of 0, 1, 2',
+      '10: forwarders[0].retain: expected true, false or keep',
+      '11: forwarders[0].metadata.a: expected a string, got a list',
+      '12: forwarders[0].envelope: expected true or false, got a string',
+      '13: forwarders[0].maxWaiting: must be at least 1',
+      "14: forwarders[1].name: duplicate name 'f' (also forwarders[0])",
+      "14: forwarders[1].topics: not a topic filter: has '#' at 2 that is not the last character",
+      '14: forwarders[1].map: expected a map of filters to templates, or a list of [filter, template] pairs',
+      '15: forwarders[2].name: must not be empty',
+      '15: forwarders[2].from[1]: must not be empty',
+      '15: forwarders[2].to: must not be empty',
+      '15: forwarders[2].topics: must not be empty',
+    ]);
+  });
+
+  it('reports the map rules compileTopicMap refuses, under the rule', async () => {
+    expect(
+      await problemLines(
+        withForwarders(
+          '  - name: f',
+          '    from: plant',
+          '    to: cloud',
+          '    topics: "#"',
+          '    map:',
+          '      a/+: "b/{1}"',
+          '      c/+: "d/{2}"',
+          '      "e/#": "f/{#}/+"',
+          '      g/+: "h/{#}"',
+          '      "$share/g/x": y',
+          '  - name: g',
+          '    from: plant',
+          '    to: cloud',
+          '    topics: "#"',
+          '    map: [[a/+, "b/{1}"], ["x/#/y", z], [a/#, ""], [a, b, c]]',
+          '  - { name: h, from: plant, to: cloud, topics: "#", map: { "42": x, "+": y } }',
+        ),
+      ),
+    ).toEqual([
+      `11: forwarders[0].map["c/+"]: '{2}' refers to a '+' that 'c/+' does not have (it has 1)`,
+      `12: forwarders[0].map["e/#"]: 'f/{#}/+' cannot be a topic name`,
+      `13: forwarders[0].map["g/+"]: '{#}' needs a filter ending in '#' ('g/+')`,
+      `14: forwarders[0].map["$share/g/x"]: '$share/g/x' is not a valid topic filter`,
+      '19: forwarders[1].map[3]: must have at most 2 items',
+      "19: forwarders[1].map[1][0]: 'x/#/y' is not a valid topic filter",
+      "19: forwarders[1].map[2][1]: '' cannot be a topic name",
+      '20: forwarders[2].map: a filter that is a number does not keep its place in a map: use a list of [filter, template] pairs',
+    ]);
+  });
+
+  it('reports metadata toward an MQTT 3.1.1 target without an envelope', async () => {
+    expect(
+      await problemLines(`
+defaults: { protocolVersion: 4 }
+sessions:
+  - { name: plant, url: "mqtt://p", protocolVersion: 5 }
+  - { name: legacy, url: "mqtt://l" }
+forwarders:
+  - { name: a, from: plant, to: legacy, topics: "#", metadata: { site: a } }
+  - { name: b, from: plant, to: legacy, topics: "#", metadata: { site: a }, envelope: true }
+  - { name: c, from: legacy, to: plant, topics: "#", metadata: { site: a } }
+`),
+    ).toEqual([
+      "7: forwarders[0].metadata: session 'legacy' uses MQTT 3.1.1, which has no user properties: set envelope: true to send it",
+    ]);
+  });
+
+  it('checks forwarders when sessions or defaults have problems, and skips fields with unset variables', async () => {
+    expect(
+      await problems(
+        `
+defaults: { keepalive: soon }
+sessions:
+  - { name: plant, url: "mqtt://p", clean: maybe }
+forwarders:
+  - { name: f, from: plant, to: "\${TARGET}", topics: "\${TOPIC}", qos: 5 }
+  - { name: g, from: plant, to: cloud, topics: "#" }
+`,
+        {},
+      ),
+    ).toEqual([
+      'defaults.keepalive: expected a number, got a string',
+      'sessions[0].clean: expected true or false, got a string',
+      'forwarders[0].to: environment variable TARGET is not set',
+      'forwarders[0].topics: environment variable TOPIC is not set',
+      'forwarders[0].qos: expected one of 0, 1, 2',
+      "forwarders[1].to: no session named 'cloud'",
+    ]);
+  });
+
   it('reports missing TLS files relative to the config file, once for defaults', async () => {
     const dir = folder({ 'ca.pem': CA, 'fleet.yaml': '' });
     writeFileSync(
@@ -704,6 +1005,76 @@ sessions:
       expect(err.issues).toHaveLength(1);
       expect(err.message).toMatch(/^fleet\.yaml:\d+(:\d+)?: invalid YAML: /);
       expect(err.message).not.toContain(PASSWORD.slice(0, 8));
+    }
+  });
+});
+
+describe.skipIf(!hasMosquitto())('SessionManager.fromConfig with forwarders', () => {
+  let broker: Broker;
+  beforeAll(async () => {
+    broker = await startMosquitto();
+  });
+  afterAll(() => broker?.stop());
+
+  it('makes the forwarders, which start once their sources are connected', async () => {
+    const dir = folder({
+      'fleet.yaml': [
+        'defaults:',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the config file's own syntax
+        '  url: ${BROKER_URL}',
+        'sessions:',
+        '  - name: src',
+        '  - name: dst',
+        'forwarders:',
+        '  - name: in-to-out',
+        '    from: src',
+        '    to: dst',
+        '    topics: cfg-fwd/in/+',
+        '    map: { cfg-fwd/in/+: "cfg-fwd/out/{1}" }',
+        '    metadata: { via: config }',
+        // on one session: the copies it receives back carry the marker and are not forwarded again
+        '  - { name: self, from: dst, to: dst, topics: "cfg-fwd/self/#", map: { "cfg-fwd/self/#": "cfg-fwd/copy/{#}" } }',
+      ].join('\n'),
+    });
+    const pub = new Session({ url: broker.url });
+    const verify = new Session({ url: broker.url });
+    const m = await SessionManager.fromConfig(join(dir, 'fleet.yaml'), { env: { BROKER_URL: broker.url } });
+    try {
+      const errors: ManagerEvents['session_error'][] = [];
+      m.on('session_error', (e) => errors.push(e));
+      await pub.connect();
+      await verify.connect();
+      const got: string[] = [];
+      let wake: () => void = () => {};
+      await verify.subscribe(['cfg-fwd/out/#', 'cfg-fwd/copy/#', 'cfg-fwd/self/#'], { qos: 1 }, (msg) => {
+        const via = msg.properties?.userProperties?.find(([k]) => k === 'via')?.[1];
+        got.push(`${msg.topic} ${msg.payload.toString()}${via === undefined ? '' : ` via=${via}`}`);
+        wake();
+      });
+      const until = (n: number) =>
+        new Promise<void>((resolve) => {
+          wake = () => got.length >= n && resolve();
+          wake();
+        });
+      // retained: delivered when the forwarders subscribe, whenever that is
+      await pub.publish('cfg-fwd/in/1', 'one', { qos: 1, retain: true });
+      await pub.publish('cfg-fwd/self/x', 'two', { qos: 1, retain: true });
+      await m.connectAll();
+      // the retained copy of cfg-fwd/self/x itself, then the two forwarded (not retained) copies
+      await until(3);
+      await pub.publish('cfg-fwd/in/2', 'three', { qos: 1 });
+      await until(4);
+      expect(got.sort()).toEqual([
+        'cfg-fwd/copy/x two',
+        'cfg-fwd/out/1 one via=config',
+        'cfg-fwd/out/2 three via=config',
+        'cfg-fwd/self/x two',
+      ]);
+      expect(errors).toEqual([]);
+    } finally {
+      await pub.publish('cfg-fwd/in/1', '', { qos: 1, retain: true });
+      await pub.publish('cfg-fwd/self/x', '', { qos: 1, retain: true });
+      await Promise.all([m.close(), pub.close(), verify.close()]);
     }
   });
 });
