@@ -107,6 +107,25 @@ export function addConnectionFlags(cmd: Command, options: { config?: boolean } =
   return cmd.optionsGroup('Options:');
 }
 
+/** `-h`, `-p` or `-L` given: the user's broker, not the embedded one (`bench`, `demo`). */
+export function brokerGiven(flags: ConnectionFlags): boolean {
+  return flags.host !== undefined || flags.port !== undefined || flags.url !== undefined;
+}
+
+/** For commands that start the embedded broker without `-h/-p/-L`: refuse flags it cannot honour. */
+export function checkEmbeddedFlags(flags: ConnectionFlags): void {
+  if (flags.ws || flags.cafile || flags.cert || flags.key || flags.insecure) {
+    throw new UsageError(
+      '--ws and the TLS flags need your broker (-h, -p or -L): the embedded one is plain TCP',
+    );
+  }
+  if (flags.mqttVersion === 5) {
+    throw new UsageError(
+      'the embedded broker (aedes) speaks MQTT 3.1.1 only: leave -V out, or give your broker',
+    );
+  }
+}
+
 /** Session options from the flags (and `--config`), with the printable target for messages. */
 export interface ConnectPlan {
   options: SessionOptions;

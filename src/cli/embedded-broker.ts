@@ -82,3 +82,19 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
     },
   };
 }
+
+/**
+ * The embedded broker on 127.0.0.1 and ::1 (so `localhost` finds it either
+ * way), or on 127.0.0.1 alone where the IPv6 loopback is missing or taken.
+ */
+export async function startLoopbackBroker(
+  options: Omit<EmbeddedBrokerOptions, 'hosts'> = {},
+): Promise<EmbeddedBroker> {
+  try {
+    return await startEmbeddedBroker({ ...options, hosts: ['127.0.0.1', '::1'] });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EADDRNOTAVAIL' && code !== 'EAFNOSUPPORT' && code !== 'EADDRINUSE') throw err;
+    return startEmbeddedBroker({ ...options, hosts: ['127.0.0.1'] });
+  }
+}

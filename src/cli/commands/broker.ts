@@ -20,25 +20,21 @@ export function registerBroker(program: Command): void {
     .option('--verbose', 'print client connects and disconnects to stderr')
     .addHelpText('after', '\nExample:\n  mqttkit broker -p 1883 &\n  mqttkit sub -t "demo/#" -v');
   action<BrokerFlags>(cmd, async (flags, context) => {
-    const log = flags.verbose ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
-    const { startEmbeddedBroker } = await import('../embedded-broker.js');
-    let broker: EmbeddedBroker;
     context.target = `port ${flags.port}`;
-    if (flags.bind !== undefined) {
-      broker = await startEmbeddedBroker({ port: flags.port, hosts: flags.bind, log });
-    } else {
-      try {
-        broker = await startEmbeddedBroker({ port: flags.port, hosts: ['127.0.0.1', '::1'], log });
-      } catch (err) {
-        // no IPv6 loopback on this machine
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'EADDRNOTAVAIL' && code !== 'EAFNOSUPPORT') throw err;
-        broker = await startEmbeddedBroker({ port: flags.port, hosts: ['127.0.0.1'], log });
-      }
-    }
+    const log = flags.verbose ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
+    const { startEmbeddedBroker, startLoopbackBroker } = await import('../embedded-broker.js');
+    const broker: EmbeddedBroker =
+      flags.bind === undefined
+        ? await startLoopbackBroker({ port: flags.port, log })
+        : await startEmbeddedBroker({ port: flags.port, hosts: flags.bind, log });
     const shown = flags.bind === undefined ? `mqtt://localhost:${broker.port}` : broker.url;
     process.stdout.write(`mqttkit broker (aedes, MQTT 3.1.1) listening on ${shown}; Ctrl-C stops it\n`);
-    await aborted(context.signal);
+    // started by another mqttkit with an IPC channel (bench): end when it does, however it ends
+    const parentGone =
+      process.send === undefined
+        ? new Promise<void>(() => undefined)
+        : new Promise<void>((resolve) => process.once('disconnect', () => resolve()));
+    await Promise.race([aborted(context.signal), parentGone]);
     await broker.close();
     return 0;
   });
