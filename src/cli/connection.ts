@@ -4,15 +4,14 @@
  * and connecting with a fallback to MQTT 3.1.1 for brokers without MQTT 5
  * when no version was asked for.
  */
-import { readFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError as FlagError, Option } from 'commander';
 import type { ProtocolVersion, QoS } from '../codec/types.js';
 import { MqttError } from '../errors.js';
-import type { ManagedSessionOptions } from '../manager/types.js';
 import type { SessionOptions } from '../session/options.js';
 import type { Session } from '../session/session.js';
 import { parseBrokerUrl } from '../transport/url.js';
 import { UsageError } from './errors.js';
+import { readInputFile } from './io.js';
 
 /** What commander gives for the shared flags. */
 export interface ConnectionFlags {
@@ -95,7 +94,7 @@ export function addConnectionFlags(cmd: Command, options: { config?: boolean } =
     .option('--insecure', 'do not verify the broker certificate (testing only)')
     .option('--ws', 'connect over WebSocket (ws://host:port/mqtt, default port 8083, 8084 with TLS)')
     .option('--will-topic <topic>', 'will message topic')
-    .option('--will-payload <text>', 'will message payload', '')
+    .option('--will-payload <text>', 'will message payload (default: empty)')
     .option('--will-qos <qos>', 'will message QoS', parseQos)
     .option('--will-retain', 'retain the will message')
     .option('--verbose', 'print connection events to stderr');
@@ -136,64 +135,66 @@ export interface ConnectPlan {
   verbose: boolean;
 }
 
-/** Builds the session options; flags given win over `--config`. Throws `UsageError` for contradictions. */
+/** What a command takes from a `--config` session: how to connect, never its identity or its store. */
+const CONFIG_FIELDS = [
+  'url',
+  'username',
+  'password',
+  'protocolVersion',
+  'keepalive',
+  'connectTimeout',
+  'tls',
+  'ws',
+] as const satisfies readonly (keyof SessionOptions)[];
+
+const TLS_SCHEMES = new Set(['mqtts:', 'tls:', 'ssl:', 'wss:']);
+const WS_SCHEMES = new Set(['ws:', 'wss:']);
+
+/**
+ * Builds the session options. From `--config` only the connection settings
+ * are taken (URL, credentials, version, keepalive, TLS, WebSocket): the
+ * client id stays a new random one unless `-i` is given, and the store is
+ * never used, so a command does not take over a running fleet's session.
+ * Flags given win: `-h`/`-p` replace the host and port of the config's URL
+ * and keep its scheme. Throws `UsageError` for contradictions, such as a TLS
+ * flag with an `mqtt://` URL.
+ */
 export async function planConnection(
   flags: ConnectionFlags,
   defaults: { clientIdPrefix?: string } = {},
 ): Promise<ConnectPlan> {
-  let base: Partial<ManagedSessionOptions> = {};
+  let base: Partial<SessionOptions> = {};
   if (flags.config !== undefined) base = await sessionFromConfig(flags.config, flags.session);
   else if (flags.session !== undefined) throw new UsageError('--session needs --config');
 
   if (flags.url !== undefined && (flags.host !== undefined || flags.port !== undefined)) {
     throw new UsageError('give either -L/--url or -h/--host and -p/--port, not both');
   }
-  const tlsWanted =
-    flags.cafile !== undefined ||
-    flags.cert !== undefined ||
-    flags.key !== undefined ||
-    flags.insecure === true;
+  const tlsFlags = tlsFlagsGiven(flags);
   if ((flags.cert === undefined) !== (flags.key === undefined)) {
     throw new UsageError('--cert and --key go together');
   }
+  const url = brokerUrl(flags, base.url, tlsFlags.length > 0);
 
-  let url: string | undefined;
-  if (flags.url !== undefined) {
-    try {
-      parseBrokerUrl(flags.url);
-    } catch (err) {
-      throw new UsageError(`-L/--url: ${(err as Error).message.replace(/^url: /, '')}`);
-    }
-    url = flags.url;
-  } else if (flags.host !== undefined || flags.port !== undefined || base.url === undefined) {
-    const host = flags.host ?? 'localhost';
-    const scheme = flags.ws ? (tlsWanted ? 'wss' : 'ws') : tlsWanted ? 'mqtts' : 'mqtt';
-    const port = flags.port ?? (flags.ws ? (tlsWanted ? 8084 : 8083) : tlsWanted ? 8883 : 1883);
-    const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-    url = `${scheme}://${h}:${port}${flags.ws ? '/mqtt' : ''}`;
-    try {
-      parseBrokerUrl(url);
-    } catch {
-      throw new UsageError(`-h/--host: not a valid host name (${JSON.stringify(host)})`);
+  const options: SessionOptions = { url };
+  for (const field of CONFIG_FIELDS) {
+    if (field !== 'url' && base[field] !== undefined) {
+      (options as unknown as Record<string, unknown>)[field] = base[field];
     }
   }
-
-  const options: SessionOptions = { ...base, url: url ?? base.url ?? 'mqtt://localhost:1883' };
-  delete (options as Partial<ManagedSessionOptions>).name;
-  delete (options as Partial<ManagedSessionOptions>).subscriptions;
   if (flags.id !== undefined) options.clientId = flags.id;
-  else if (options.clientId === undefined && defaults.clientIdPrefix !== undefined) {
+  else if (defaults.clientIdPrefix !== undefined) {
     options.clientId = `${defaults.clientIdPrefix}-${process.pid.toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
   }
   if (flags.username !== undefined) options.username = flags.username;
   if (flags.password !== undefined) options.password = flags.password;
   if (flags.mqttVersion !== undefined) options.protocolVersion = flags.mqttVersion;
   if (flags.keepalive !== undefined) options.keepalive = flags.keepalive;
-  if (tlsWanted) {
+  if (tlsFlags.length > 0) {
     const tls = { ...options.tls };
-    if (flags.cafile !== undefined) tls.ca = await readPem(flags.cafile, '--cafile');
-    if (flags.cert !== undefined) tls.cert = await readPem(flags.cert, '--cert');
-    if (flags.key !== undefined) tls.key = await readPem(flags.key, '--key');
+    if (flags.cafile !== undefined) tls.ca = await readInputFile(flags.cafile, '--cafile');
+    if (flags.cert !== undefined) tls.cert = await readInputFile(flags.cert, '--cert');
+    if (flags.key !== undefined) tls.key = await readInputFile(flags.key, '--key');
     if (flags.insecure) tls.rejectUnauthorized = false;
     options.tls = tls;
   }
@@ -204,8 +205,8 @@ export async function planConnection(
       qos: flags.willQos ?? 0,
       retain: flags.willRetain === true,
     };
-  } else if (flags.willQos !== undefined || flags.willRetain) {
-    throw new UsageError('--will-qos and --will-retain need --will-topic');
+  } else if (flags.willPayload !== undefined || flags.willQos !== undefined || flags.willRetain) {
+    throw new UsageError('--will-payload, --will-qos and --will-retain need --will-topic');
   }
   return {
     options,
@@ -213,6 +214,69 @@ export async function planConnection(
     versionFixed: options.protocolVersion !== undefined,
     verbose: flags.verbose === true,
   };
+}
+
+function tlsFlagsGiven(flags: ConnectionFlags): string[] {
+  const given: string[] = [];
+  if (flags.cafile !== undefined) given.push('--cafile');
+  if (flags.cert !== undefined) given.push('--cert');
+  if (flags.key !== undefined) given.push('--key');
+  if (flags.insecure) given.push('--insecure');
+  return given;
+}
+
+/** The URL to connect to: `-L`, or the config's with `-h`/`-p` applied, or one made from `-h`/`-p`/`--ws`/TLS. */
+function brokerUrl(
+  flags: ConnectionFlags,
+  configUrl: SessionOptions['url'] | undefined,
+  tls: boolean,
+): string | string[] {
+  if (flags.url !== undefined) return checkScheme(flags.url, '-L/--url', flags, tls);
+  if (configUrl !== undefined) {
+    const list = (Array.isArray(configUrl) ? configUrl : [configUrl]).map(String);
+    if (flags.host === undefined && flags.port === undefined) {
+      for (const u of list) checkScheme(u, `the URL in ${flags.config}`, flags, tls);
+      return list.length === 1 ? list[0] : list;
+    }
+    // -h/-p move the config's first URL elsewhere; its scheme and path (TLS, WebSocket) stay
+    const moved = new URL(list[0]);
+    if (flags.host !== undefined) moved.hostname = bracketed(flags.host);
+    if (flags.port !== undefined) moved.port = String(flags.port);
+    return checkScheme(moved.href, `the URL in ${flags.config}`, flags, tls);
+  }
+  const host = flags.host ?? 'localhost';
+  const scheme = flags.ws ? (tls ? 'wss' : 'ws') : tls ? 'mqtts' : 'mqtt';
+  const port = flags.port ?? (flags.ws ? (tls ? 8084 : 8083) : tls ? 8883 : 1883);
+  const url = `${scheme}://${bracketed(host)}:${port}${flags.ws ? '/mqtt' : ''}`;
+  try {
+    parseBrokerUrl(url);
+  } catch {
+    throw new UsageError(`-h/--host: not a valid host name (${JSON.stringify(host)})`);
+  }
+  return url;
+}
+
+function bracketed(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
+
+/** A valid broker URL that agrees with `--ws` and the TLS flags. */
+function checkScheme(url: string, where: string, flags: ConnectionFlags, tls: boolean): string {
+  let scheme: string;
+  try {
+    parseBrokerUrl(url);
+    scheme = new URL(url).protocol;
+  } catch (err) {
+    throw new UsageError(`${where}: ${(err as Error).message.replace(/^url: /, '')}`);
+  }
+  if (flags.ws && !WS_SCHEMES.has(scheme)) {
+    throw new UsageError(`--ws: ${where} is not a WebSocket URL (${scheme}//): use ws:// or wss://`);
+  }
+  if (tls && !TLS_SCHEMES.has(scheme)) {
+    const given = tlsFlagsGiven(flags).join(', ');
+    throw new UsageError(`${given}: ${where} does not use TLS (${scheme}//): use mqtts:// or wss://`);
+  }
+  return url;
 }
 
 /** The printable place a URL points at: `host:port`, the socket path, or the ws URL. */
@@ -227,18 +291,12 @@ export function targetOf(url: SessionOptions['url']): string {
   }
 }
 
-async function readPem(path: string, flag: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UsageError(`${flag}: cannot read ${path} (${code === 'ENOENT' ? 'no such file' : code})`);
-  }
-}
-
-async function sessionFromConfig(path: string, name: string | undefined): Promise<ManagedSessionOptions> {
+/** The connection settings of one session of a fleet file; the stores the file made are closed at once. */
+async function sessionFromConfig(path: string, name: string | undefined): Promise<Partial<SessionOptions>> {
   const { loadFleetConfig } = await import('../manager/config.js');
   const config = await loadFleetConfig(path);
+  const stores = new Set(config.sessions.map((s) => s.store));
+  for (const store of stores) await store?.close().catch(() => undefined);
   const found = name === undefined ? config.sessions[0] : config.sessions.find((s) => s.name === name);
   if (found === undefined) {
     const names = config.sessions.map((s) => s.name).join(', ');
@@ -248,17 +306,22 @@ async function sessionFromConfig(path: string, name: string | undefined): Promis
         : `${path} has no session named ${JSON.stringify(name)} (it has: ${names})`,
     );
   }
-  return found;
+  const picked: Partial<SessionOptions> = {};
+  for (const field of CONFIG_FIELDS) {
+    if (found[field] !== undefined) (picked as Record<string, unknown>)[field] = found[field];
+  }
+  return picked;
 }
 
 /**
- * Connects a new session. With no `-V`, a broker that refuses MQTT 5
+ * Connects a new session; `signal` (Ctrl-C) cancels the attempt. With no `-V`, a broker that refuses MQTT 5
  * (CONNACK 0x84, as MQTT 3.1.1 brokers such as aedes answer) is tried again
  * with MQTT 3.1.1, as paho falls back from 3.1.1 to 3.1.
  */
 export async function connectSession(
   plan: ConnectPlan,
   extra: Partial<SessionOptions> = {},
+  signal?: AbortSignal,
 ): Promise<Session> {
   const options: SessionOptions = { ...plan.options, ...extra };
   // loaded here, not at startup: `mqttkit --help` and usage errors stay fast
@@ -266,7 +329,7 @@ export async function connectSession(
   let session = new Session(options);
   if (plan.verbose) logEvents(session, plan.target);
   try {
-    await session.connect();
+    await session.connect({ signal });
     return session;
   } catch (err) {
     await session.close();
@@ -276,7 +339,7 @@ export async function connectSession(
   session = new Session({ ...options, protocolVersion: 4 });
   if (plan.verbose) logEvents(session, plan.target);
   try {
-    await session.connect();
+    await session.connect({ signal });
   } catch (err) {
     await session.close();
     throw err;

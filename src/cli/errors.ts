@@ -14,7 +14,11 @@ export const Exit = {
   Usage: 2,
   /** `req` got no response in time, `sub --timeout` ended before `--count` messages (as `timeout(1)`). */
   Timeout: 124,
-  /** A second Ctrl-C: stopped without a clean shutdown. */
+  /**
+   * Ctrl-C cut short a command that ends by itself (`pub` before every
+   * message was acknowledged, `req` before the response, a connect); also a
+   * second Ctrl-C, which exits without a clean shutdown.
+   */
   Interrupted: 130,
 } as const;
 

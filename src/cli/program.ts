@@ -12,8 +12,8 @@ import { registerForward } from './commands/forward.js';
 import { registerPub } from './commands/pub.js';
 import { registerReq, registerServe } from './commands/rpc.js';
 import { registerSub } from './commands/sub.js';
-import { Exit, UsageError } from './errors.js';
-import { installShutdown, printError } from './runtime.js';
+import { CliError, Exit, UsageError } from './errors.js';
+import { installShutdown, outputClosed, printError } from './runtime.js';
 
 /** What a command's action gets besides its flags. */
 export interface CommandContext {
@@ -50,9 +50,21 @@ export function action<F>(cmd: Command, run: CommandAction<F>): Command {
         exitCode = Exit.Usage;
         return;
       }
+      if (outputClosed()) {
+        // the reader of stdout went away: nothing to say to it, and no failure
+        exitCode = Exit.Ok;
+        return;
+      }
+      if (context.signal.aborted && !(err instanceof CliError)) {
+        // an operation Ctrl-C cancelled (AbortError), or one that failed while shutting down
+        process.stderr.write('mqttkit: interrupted\n');
+        exitCode = Exit.Interrupted;
+        return;
+      }
       printError(err, { target: context.target });
       exitCode = (err as { exitCode?: number }).exitCode ?? Exit.Error;
     }
+    if (outputClosed()) exitCode = Exit.Ok;
   });
 }
 

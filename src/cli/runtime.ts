@@ -16,6 +16,13 @@ export interface Shutdown {
   dispose(): void;
 }
 
+let stdoutClosed = false;
+
+/** Whoever read stdout went away (`mqttkit sub | head -1`): the command stops quietly. */
+export function outputClosed(): boolean {
+  return stdoutClosed;
+}
+
 export function installShutdown(): Shutdown {
   const controller = new AbortController();
   const onSignal = (name: NodeJS.Signals): void => {
@@ -25,13 +32,25 @@ export function installShutdown(): Shutdown {
     }
     controller.abort(new Error(name));
   };
+  // EPIPE and the like: stop as at Ctrl-C (the session still says DISCONNECT), without a stack trace
+  const onOutputError = (err: NodeJS.ErrnoException): void => {
+    stdoutClosed = true;
+    if (!controller.signal.aborted) controller.abort(err);
+  };
+  stdoutClosed = false;
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+  process.stdout.on('error', onOutputError);
   return {
     signal: controller.signal,
     dispose: () => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      process.off('SIGHUP', onSignal);
+      // a write still queued may fail after this: keep a listener, or it would throw
+      process.stdout.off('error', onOutputError);
+      process.stdout.on('error', () => undefined);
     },
   };
 }

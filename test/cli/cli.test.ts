@@ -4,7 +4,9 @@
  * side; usage errors, exit codes, error lines, and a clean Ctrl-C.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -72,6 +74,15 @@ function spawnTool(bin: string, args: string[]) {
   };
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 describe('usage', () => {
   it('exits 2 with the usage for an unknown flag', async () => {
     const r = await runCli(['pub', '--bogus']);
@@ -99,6 +110,21 @@ describe('usage', () => {
     [['pub', '-t', 'a', '-m', 'x', '--cert', 'c.pem'], /--cert and --key go together/],
     [['pub', '-t', 'a', '-m', 'x', '-V', '6'], /argument '6' is invalid. expected 5 or 3.1.1/],
     [['pub', '-t', 'a', '-m', 'x', '--interval', 'soon'], /expected a duration such as 500ms/],
+    [['pub', '-t', 'a', '-l', '--count', '2'], /--count repeats one payload: it does not go with -l/],
+    [
+      ['pub', '-t', 'a', '-m', 'x', '--will-payload', 'bye'],
+      /--will-payload, --will-qos and --will-retain need --will-topic/,
+    ],
+    [
+      ['pub', '-t', 'a', '-m', 'x', '-L', 'mqtt://h', '--cafile', 'ca.pem'],
+      /--cafile: -L\/--url does not use TLS \(mqtt:\/\/\): use mqtts:\/\/ or wss:\/\//,
+    ],
+    [['pub', '-t', 'a', '-m', 'x', '-L', 'mqtts://h', '--ws'], /--ws: -L\/--url is not a WebSocket URL/],
+    [
+      ['pub', '-t', 'a', '-m', 'x', '-V', '3.1.1', '-D', 'k=v'],
+      /-D need MQTT 5 \(this connection is MQTT 3.1.1\)/,
+    ],
+    [['req', '-t', 'a', '-V', '3.1.1', '-D', 'k=v'], /-D need MQTT 5/],
     [['sub'], /-t\/--topic is required/],
     [['sub', '-t', 'a/#/b'], /not a valid topic filter: "a\/#\/b"/],
     [['sub', '-t', 'a', '-F', 'xml'], /-F\/--format: expected text or json/],
@@ -153,6 +179,27 @@ describe('errors', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/port \d+ is already in use \(is a broker already running there\?/);
     expect((await taken.stop()).code).toBe(0);
+  });
+});
+
+describe('Ctrl-C and closed pipes', () => {
+  it('Ctrl-C while connecting to a broker that never answers: exit 130 at once', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket));
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const accepted = once(silent, 'connection');
+      const sub = startCli(['sub', '-h', '127.0.0.1', '-p', `${port}`, '-t', 'x']);
+      await accepted;
+      const r = await sub.stop('SIGINT');
+      expect(r.code).toBe(130);
+      expect(r.stderr).toBe('mqttkit: interrupted\n');
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
   });
 });
 
@@ -365,6 +412,114 @@ describe.skipIf(!hasMosquitto())('against mosquitto', () => {
     expect((await runCli(['pub', ...ws, '-t', 'cli/ws', '-m', 'flag'])).code).toBe(0);
     expect((await runCli(['pub', '-L', `${broker.wsUrl}`, '-t', 'cli/ws', '-m', 'url'])).code).toBe(0);
     expect((await sub.exited).stdout).toBe('flag\nurl\n');
+  });
+
+  it('sub: a message matching two filters is printed once per copy the broker sends, not per filter', async () => {
+    for (const [version, expected] of [
+      ['3.1.1', ['cli/dup/x', 'cli/dup/y']],
+      // MQTT 5: mosquitto sends one copy per matching subscription, as mosquitto_sub shows
+      ['5', ['cli/dup/x', 'cli/dup/x', 'cli/dup/y']],
+    ] as const) {
+      const sub = startCli([
+        'sub',
+        ...at(),
+        '-V',
+        version,
+        '-t',
+        'cli/dup/#',
+        '-t',
+        'cli/dup/x',
+        '-v',
+        '-C',
+        `${expected.length}`,
+        '--verbose',
+      ]);
+      await sub.waitFor(/subscribed to cli\/dup\/x/, 'stderr');
+      expect((await runCli(['pub', ...at(), '-t', 'cli/dup/x', '-m', 'm'])).code).toBe(0);
+      expect((await runCli(['pub', ...at(), '-t', 'cli/dup/y', '-m', 'm'])).code).toBe(0);
+      const r = await sub.exited;
+      expect(
+        r.stdout
+          .trim()
+          .split('\n')
+          .map((l) => l.split(' ')[0]),
+      ).toEqual(expected);
+    }
+  });
+
+  it('sub | head -1: the reader goes away, sub ends quietly with exit 0', async () => {
+    const sub = startCli(['sub', ...at(), '-t', 'cli/pipe', '--verbose']);
+    await sub.waitFor(/subscribed/, 'stderr');
+    expect((await runCli(['pub', ...at(), '-t', 'cli/pipe', '-m', 'first'])).code).toBe(0);
+    await sub.waitFor(/first/);
+    sub.child.stdout?.destroy(); // as head does after its line
+    // the next writes fail with EPIPE
+    expect((await runCli(['pub', ...at(), '-t', 'cli/pipe', '-m', 'second', '--count', '3'])).code).toBe(0);
+    const r = await sub.exited;
+    expect(r.code).toBe(0);
+    expect(r.stderr).not.toMatch(/Error|EPIPE/);
+  });
+
+  it('pub -l: Ctrl-C ends an open stdin cleanly; the lines typed so far are published', async () => {
+    const sub = startCli(['sub', ...at(), '-t', 'cli/typed', '-C', '2', '--verbose']);
+    await sub.waitFor(/subscribed/, 'stderr');
+    const pub = startCli(['pub', ...at(), '-t', 'cli/typed', '-l', '-q', '1', '--verbose'], {
+      openStdin: true,
+    });
+    await pub.waitFor(/connected to/, 'stderr');
+    pub.child.stdin?.write('one\ntwo\n');
+    expect((await sub.exited).stdout).toBe('one\ntwo\n');
+    const r = await pub.stop('SIGINT');
+    expect(r.code).toBe(0);
+  });
+
+  it('serve --exec: a command past the timeout is answered 504 and ends with what it started', async () => {
+    const pidFile = join(dir, 'sleep.pid');
+    const serve = startCli([
+      'serve',
+      ...at(),
+      '-t',
+      'cli/slow',
+      '-W',
+      '500ms',
+      '--exec',
+      `sleep 30 & echo $! > ${pidFile}; wait`,
+    ]);
+    await serve.waitFor(/serving/, 'stderr');
+    const r = await runCli(['req', ...at(), '-t', 'cli/slow', '-W', '5s']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/the responder answered 504/);
+    const pid = Number((await readFile(pidFile, 'utf8')).trim());
+    // SIGTERM to the group: the background sleep goes with the shell
+    await expect.poll(() => alive(pid), { timeout: 5000 }).toBe(false);
+    expect((await serve.stop()).code).toBe(0);
+  });
+
+  it('--config takes the connection, not the session: a random client id, -h/-p move its URL and keep TLS', async () => {
+    const certs = broker.certs!;
+    const file = join(dir, 'tls-fleet.yaml');
+    await writeFile(
+      file,
+      `sessions:\n  - name: gw\n    url: mqtts://nowhere.invalid:1\n    clientId: gateway-1\n    tls: { ca: ${certs.ca.certPath} }\n    store: { type: file, dir: ./state }\n`,
+    );
+    const r = await runCli([
+      'pub',
+      '--config',
+      file,
+      '-h',
+      'localhost',
+      '-p',
+      `${broker.tlsPort}`,
+      '-t',
+      'cli/cfg',
+      '-m',
+      'x',
+      '--verbose',
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(
+      new RegExp(`connected to mqtts://localhost:${broker.tlsPort} \\(MQTT 5, client id mqttkit-pub-`),
+    );
   });
 
   it('--config: connection settings from a fleet file', async () => {

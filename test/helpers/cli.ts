@@ -21,8 +21,10 @@ export interface CliResult {
 }
 
 export interface CliOptions {
-  /** Written to stdin, which is then closed (stdin is closed at once without it). */
+  /** Written to stdin, which is then closed (stdin is closed at once without it, unless `openStdin`). */
   input?: string | Buffer;
+  /** Leave stdin open: the test writes to `child.stdin` (a terminal the user types into). */
+  openStdin?: boolean;
   env?: NodeJS.ProcessEnv;
   /** ms before the child is SIGKILLed (the test then fails on its result). @default 20000 */
   timeout?: number;
@@ -64,7 +66,7 @@ export function startCli(args: readonly string[], options: CliOptions = {}): Run
     changed();
   });
   if (options.input !== undefined) child.stdin?.end(options.input);
-  else child.stdin?.end();
+  else if (!options.openStdin) child.stdin?.end();
   const timer = setTimeout(() => child.kill('SIGKILL'), options.timeout ?? 20_000);
   const exited = new Promise<CliResult>((resolve) => {
     child.on('close', (code, signal) => {

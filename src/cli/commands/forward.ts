@@ -106,7 +106,12 @@ export function registerForward(program: Command): void {
       for (const [f, o] of forwarders) {
         if (context.signal.aborted) break;
         try {
-          await f.start(); // resolves once the sources acknowledged the subscriptions
+          // resolves once the sources acknowledged the subscriptions; Ctrl-C does not wait for it
+          const starting = f.start();
+          starting.catch(() => undefined);
+          await Promise.race([starting, aborted(context.signal)]);
+          if (context.signal.aborted) break;
+          await starting;
         } catch (err) {
           if (context.signal.aborted) break;
           throw new CliError(`forwarder ${f.name} did not start: ${describeError(err).message}`);

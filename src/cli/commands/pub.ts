@@ -1,11 +1,7 @@
 /** `mqttkit pub`: publish one message, many, a file, stdin, or stdin line by line. */
-import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import type { PublishProperties, QoS } from '../../codec/types.js';
-import { topicOption } from '../../session/options.js';
-import type { Session } from '../../session/session.js';
+import type { QoS } from '../../codec/types.js';
 import {
   addConnectionFlags,
   type ConnectionFlags,
@@ -15,9 +11,10 @@ import {
   parseQos,
   planConnection,
 } from '../connection.js';
-import { UsageError } from '../errors.js';
+import { Exit, UsageError } from '../errors.js';
+import { checkTopicName, interrupted, payloadSource, publishProperties, readPayload } from '../io.js';
 import { action } from '../program.js';
-import { parseDuration, sleep, Window } from '../runtime.js';
+import { aborted, parseDuration, sleep, Window } from '../runtime.js';
 
 interface PubFlags extends ConnectionFlags {
   topic?: string;
@@ -70,98 +67,65 @@ Examples:
   mqttkit pub -t load --size 1024 --count 100 --interval 10ms
   mqttkit pub -t cmd -m on -D source=cli -D user=ann -V 5`,
   );
-  action<PubFlags>(cmd, async (flags, context) => {
+  action<PubFlags>(cmd, async (flags, context, command) => {
     if (flags.topic === undefined) throw new UsageError('-t/--topic is required');
-    try {
-      topicOption(flags.topic, 'topic');
-    } catch {
-      throw new UsageError(
-        `-t/--topic: not a topic name to publish to (no + or #): ${JSON.stringify(flags.topic)}`,
-      );
+    checkTopicName(flags.topic, '-t/--topic');
+    const source = payloadSource(flags);
+    if (source === undefined) throw new UsageError('give the payload: -m, -f, -s, -l, -n or --size');
+    if (source === '-l' && command.getOptionValueSource('count') === 'cli') {
+      throw new UsageError('--count repeats one payload: it does not go with -l (each line is a message)');
     }
-    const sources = [
-      flags.message !== undefined && '-m',
-      flags.stdinFile && '-s',
-      flags.stdinLine && '-l',
-      flags.file !== undefined && '-f',
-      flags.nullMessage && '-n',
-      flags.size !== undefined && '--size',
-    ].filter((s): s is string => typeof s === 'string');
-    if (sources.length === 0) throw new UsageError('give the payload: -m, -f, -s, -l, -n or --size');
-    if (sources.length > 1) throw new UsageError(`give one payload source, not ${sources.join(' and ')}`);
-
     const plan = await planConnection(flags, { clientIdPrefix: 'mqttkit-pub' });
     context.target = plan.target;
-    // read the payload before connecting: a missing file is a usage error, not a half-done publish
-    let payload: Buffer | undefined;
-    if (flags.message !== undefined) payload = Buffer.from(flags.message);
-    else if (flags.nullMessage) payload = Buffer.alloc(0);
-    else if (flags.size !== undefined) payload = randomBytes(flags.size);
-    else if (flags.file !== undefined) payload = await readPayloadFile(flags.file);
-    else if (flags.stdinFile) payload = await readAll(process.stdin);
+    if (flags.mqttVersion === 4) publishProperties(flags, 4); // a usage error before connecting
+    // read the payload first: a missing file is a usage error, not a half-done publish
+    const payload = await readPayload(flags, context.signal);
 
-    const session = await connectSession(plan, { reconnect: { initialDelay: 500, maxDelay: 5000 } });
+    const session = await connectSession(
+      plan,
+      { reconnect: { initialDelay: 500, maxDelay: 5000 } },
+      context.signal,
+    );
+    const window = new Window(WINDOW);
+    let sent = 0;
     try {
-      const properties = publishProperties(flags, session);
+      const properties = publishProperties(flags, session.protocolVersion);
       const publish = { qos: flags.qos, retain: flags.retain === true, properties };
-      const window = new Window(WINDOW);
-      const send = async (body: Buffer): Promise<void> => {
+      const topic = flags.topic;
+      const send = async (body: Buffer): Promise<boolean> => {
+        if (sent > 0 && flags.interval > 0 && !(await sleep(flags.interval, context.signal))) return false;
         await window.room();
-        if (window.error !== undefined) throw window.error;
-        window.add(session.publish(flags.topic as string, body, publish));
+        if (window.error !== undefined || context.signal.aborted) return false;
+        window.add(session.publish(topic, body, publish));
+        sent++;
+        return true;
       };
-      if (flags.stdinLine) {
+      if (payload === undefined) {
+        // -l: each line a message; Ctrl-C closes stdin's reader
         const lines = createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY });
-        for await (const line of lines) {
-          if (context.signal.aborted) break;
-          if (line !== '') await send(Buffer.from(line));
+        const stop = (): void => {
+          lines.close();
+          process.stdin.destroy();
+        };
+        context.signal.addEventListener('abort', stop, { once: true });
+        try {
+          for await (const line of lines) if (line !== '' && !(await send(Buffer.from(line)))) break;
+        } finally {
+          context.signal.removeEventListener('abort', stop);
         }
       } else {
-        for (let i = 0; i < flags.count && !context.signal.aborted; i++) {
-          if (i > 0 && flags.interval > 0 && !(await sleep(flags.interval, context.signal))) break;
-          await send(payload as Buffer);
-        }
+        for (let i = 0; i < flags.count; i++) if (!(await send(payload))) break;
       }
-      await window.drain();
-      if (window.error !== undefined) throw window.error;
+      // wait for the acknowledgements, unless Ctrl-C: then close() gives them its grace period
+      await Promise.race([window.drain(), aborted(context.signal)]);
     } finally {
       await session.close();
     }
-    return 0;
+    await window.drain(); // settled by close(): the rest rejected
+    if (window.error !== undefined && !context.signal.aborted) throw window.error;
+    const done = sent - window.failed;
+    const wanted = payload === undefined ? sent : flags.count;
+    if (done < wanted) throw interrupted(`after ${done} of ${wanted} messages were published`);
+    return Exit.Ok;
   });
-}
-
-function publishProperties(flags: PubFlags, session: Session): PublishProperties | undefined {
-  const wanted =
-    flags.userProperty !== undefined ||
-    flags.contentType !== undefined ||
-    flags.expiry !== undefined ||
-    flags.responseTopic !== undefined;
-  if (!wanted) return undefined;
-  if (session.protocolVersion !== 5) {
-    throw new UsageError(
-      '-D, --content-type, --expiry and --response-topic need MQTT 5 (the broker speaks 3.1.1)',
-    );
-  }
-  const p: PublishProperties = {};
-  if (flags.userProperty !== undefined) p.userProperties = flags.userProperty;
-  if (flags.contentType !== undefined) p.contentType = flags.contentType;
-  if (flags.expiry !== undefined) p.messageExpiryInterval = flags.expiry;
-  if (flags.responseTopic !== undefined) p.responseTopic = flags.responseTopic;
-  return p;
-}
-
-async function readPayloadFile(path: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UsageError(`-f/--file: cannot read ${path} (${code === 'ENOENT' ? 'no such file' : code})`);
-  }
-}
-
-export async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-  return Buffer.concat(chunks);
 }

@@ -1,13 +1,11 @@
 /** `mqttkit req` (one request, print the response) and `mqttkit serve` (a responder: echo or a command). */
-import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { type ChildProcess, spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { isValidTopicFilter } from '../../codec/topic.js';
-import type { PublishProperties, QoS } from '../../codec/types.js';
+import type { QoS } from '../../codec/types.js';
 import { TimeoutError } from '../../errors.js';
 import type { RpcStatusError } from '../../rpc/server.js';
 import type { RpcRequest } from '../../rpc/types.js';
-import { topicOption } from '../../session/options.js';
 import {
   addConnectionFlags,
   type ConnectionFlags,
@@ -19,10 +17,16 @@ import {
   planConnection,
 } from '../connection.js';
 import { CliError, Exit, UsageError } from '../errors.js';
+import {
+  checkFormat,
+  checkTopicName,
+  messageJson,
+  payloadSource,
+  publishProperties,
+  readPayload,
+} from '../io.js';
 import { action } from '../program.js';
 import { aborted, parseDuration } from '../runtime.js';
-import { readAll } from './pub.js';
-import { messageJson } from './sub.js';
 
 interface ReqFlags extends ConnectionFlags {
   topic?: string;
@@ -76,37 +80,22 @@ Examples:
   );
   action<ReqFlags>(cmd, async (flags, context) => {
     if (flags.topic === undefined) throw new UsageError('-t/--topic is required');
-    checkTopic(flags.topic, '-t/--topic');
-    if (flags.responseTopic !== undefined) checkTopic(flags.responseTopic, '--response-topic');
-    const sources = [flags.message !== undefined, flags.stdinFile === true, flags.file !== undefined].filter(
-      Boolean,
-    );
-    if (sources.length > 1) throw new UsageError('give one payload source: -m, -s or -f');
-    if (flags.format !== 'text' && flags.format !== 'json') {
-      throw new UsageError(`-F/--format: expected text or json, got ${JSON.stringify(flags.format)}`);
-    }
+    checkTopicName(flags.topic, '-t/--topic');
+    if (flags.responseTopic !== undefined) checkTopicName(flags.responseTopic, '--response-topic');
+    payloadSource(flags);
+    const format = checkFormat(flags.format);
     const plan = await planConnection(flags, { clientIdPrefix: 'mqttkit-req' });
     context.target = plan.target;
-    let payload: Buffer = Buffer.alloc(0);
-    if (flags.message !== undefined) payload = Buffer.from(flags.message);
-    else if (flags.file !== undefined)
-      payload = await readFile(flags.file).catch((err: NodeJS.ErrnoException) => {
-        throw new UsageError(
-          `-f/--file: cannot read ${flags.file} (${err.code === 'ENOENT' ? 'no such file' : err.code})`,
-        );
-      });
-    else if (flags.stdinFile) payload = await readAll(process.stdin);
+    if (flags.mqttVersion === 4) publishProperties({ userProperty: flags.userProperty }, 4);
+    const payload = (await readPayload(flags, context.signal)) ?? Buffer.alloc(0);
 
-    const session = await connectSession(plan, { reconnect: false });
+    const session = await connectSession(plan, { reconnect: false }, context.signal);
     const { RpcClient } = await import('../../rpc/client.js');
     const client = new RpcClient(session, { qos: flags.qos, responseTopic: flags.responseTopic });
     try {
-      let properties: PublishProperties | undefined;
-      if (flags.userProperty !== undefined || flags.contentType !== undefined) {
-        properties = {};
-        if (flags.userProperty !== undefined) properties.userProperties = flags.userProperty;
-        if (flags.contentType !== undefined) properties.contentType = flags.contentType;
-      }
+      // user properties need MQTT 5; the content type also travels in the 3.1.1 envelope
+      let properties = publishProperties({ userProperty: flags.userProperty }, session.protocolVersion);
+      if (flags.contentType !== undefined) properties = { ...properties, contentType: flags.contentType };
       const response = await client
         .request(flags.topic, payload, { timeout: flags.timeout, signal: context.signal, properties })
         .catch((err: unknown) => {
@@ -119,19 +108,8 @@ Examples:
           }
           throw err;
         });
-      if (flags.format === 'json') {
-        const msg = {
-          topic: response.topic,
-          payload: response.payload,
-          properties: response.properties,
-          qos: flags.qos,
-          retain: false,
-          dup: false,
-        };
-        const json = messageJson(msg);
-        delete json.qos;
-        delete json.retain;
-        process.stdout.write(`${JSON.stringify(json)}\n`);
+      if (format === 'json') {
+        process.stdout.write(`${JSON.stringify(messageJson(response))}\n`);
       } else {
         process.stdout.write(Buffer.concat([response.payload, Buffer.from('\n')]));
       }
@@ -198,7 +176,7 @@ Examples:
     }
     const plan = await planConnection(flags, { clientIdPrefix: 'mqttkit-serve' });
     context.target = plan.target;
-    const session = await connectSession(plan);
+    const session = await connectSession(plan, {}, context.signal);
     const { RpcServer, RpcStatusError } = await import('../../rpc/server.js');
     const server = new RpcServer(session, {
       group: flags.group,
@@ -208,16 +186,21 @@ Examples:
     });
     server.on('error', (err) => process.stderr.write(`mqttkit serve: ${err.message}\n`));
     const exec = flags.exec;
+    const running = new Set<ChildProcess>();
     const handler =
       exec === undefined
         ? (req: RpcRequest) => req.payload
-        : (req: RpcRequest) => runCommand(exec, req, RpcStatusError);
+        : (req: RpcRequest) => runCommand(exec, req, RpcStatusError, running);
     try {
       for (const p of patterns) await server.route(p, handler);
       await server.start();
       const mode = exec === undefined ? 'echoing' : `answering with \`${exec}\``;
       process.stderr.write(`serving ${patterns.join(', ')} on ${plan.target}, ${mode}; Ctrl-C stops\n`);
       await aborted(context.signal);
+      if (running.size > 0) {
+        process.stderr.write(`stopping: ${running.size} command(s) still running are terminated\n`);
+      }
+      for (const child of running) killGroup(child);
     } finally {
       await server.stop();
       await session.close();
@@ -226,33 +209,32 @@ Examples:
   });
 }
 
-function checkTopic(topic: string, flag: string): void {
-  try {
-    topicOption(topic, flag);
-  } catch {
-    throw new UsageError(`${flag}: not a topic name (no + or #): ${JSON.stringify(topic)}`);
-  }
-}
-
 /** Runs `command` in a shell for one request: payload in, stdout out; a failure answers 500. */
-function runCommand(command: string, req: RpcRequest, StatusError: typeof RpcStatusError): Promise<Buffer> {
+function runCommand(
+  command: string,
+  req: RpcRequest,
+  StatusError: typeof RpcStatusError,
+  running: Set<ChildProcess>,
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const env: NodeJS.ProcessEnv = { ...process.env, MQTT_TOPIC: req.topic };
     for (const [name, value] of Object.entries(req.params)) env[`MQTT_PARAM_${name.toUpperCase()}`] = value;
-    const child = spawn('/bin/sh', ['-c', command], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    // its own process group: a timeout or Ctrl-C ends the command and whatever it started
+    const child = spawn('/bin/sh', ['-c', command], { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    running.add(child);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));
     child.stderr.on('data', (c: Buffer) => err.push(c));
-    const onAbort = (): void => {
-      child.kill('SIGTERM');
-    };
+    const onAbort = (): void => killGroup(child);
     req.signal.addEventListener('abort', onAbort, { once: true });
     child.on('error', (e) => {
+      running.delete(child);
       req.signal.removeEventListener('abort', onAbort);
       reject(new StatusError(500, `cannot run the command: ${e.message}`));
     });
     child.on('close', (code, signal) => {
+      running.delete(child);
       req.signal.removeEventListener('abort', onAbort);
       if (code === 0) return resolve(Buffer.concat(out));
       const line = Buffer.concat(err).toString().trim().split('\n')[0].slice(0, 200);
@@ -263,4 +245,21 @@ function runCommand(command: string, req: RpcRequest, StatusError: typeof RpcSta
     child.stdin.on('error', () => undefined);
     child.stdin.end(req.payload);
   });
+}
+
+/** SIGTERM to the command's process group, SIGKILL 2 s later if it is still there. */
+function killGroup(child: ChildProcess): void {
+  const pid = child.pid;
+  if (pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const signal = (name: NodeJS.Signals): void => {
+    try {
+      process.kill(-pid, name);
+    } catch {
+      // already gone
+    }
+  };
+  signal('SIGTERM');
+  const timer = setTimeout(() => signal('SIGKILL'), 2000);
+  timer.unref();
+  child.once('exit', () => clearTimeout(timer));
 }

@@ -1,8 +1,7 @@
 /** `mqttkit sub`: subscribe and print messages, as text or JSON lines. */
-import { isUtf8 } from 'node:buffer';
 import type { Command } from 'commander';
 import { isValidTopicFilter } from '../../codec/topic.js';
-import type { PublishProperties, QoS } from '../../codec/types.js';
+import type { QoS } from '../../codec/types.js';
 import type { Message } from '../../session/types.js';
 import {
   addConnectionFlags,
@@ -14,6 +13,7 @@ import {
   planConnection,
 } from '../connection.js';
 import { Exit, UsageError } from '../errors.js';
+import { checkFormat, messageJson } from '../io.js';
 import { action } from '../program.js';
 import { aborted, parseDuration } from '../runtime.js';
 
@@ -63,21 +63,25 @@ Examples:
       if (!isValidTopicFilter(f))
         throw new UsageError(`-t/--topic: not a valid topic filter: ${JSON.stringify(f)}`);
     }
-    if (flags.format !== 'text' && flags.format !== 'json') {
-      throw new UsageError(`-F/--format: expected text or json, got ${JSON.stringify(flags.format)}`);
-    }
-    const json = flags.format === 'json';
+    const json = checkFormat(flags.format) === 'json';
     const verbose = flags.topicAndPayload === true;
     const plan = await planConnection(flags, { clientIdPrefix: 'mqttkit-sub' });
     context.target = plan.target;
-    const session = await connectSession(plan);
+    const session = await connectSession(plan, {}, context.signal);
+    if (flags.local === false && session.protocolVersion !== 5) {
+      await session.close();
+      throw new UsageError('--no-local needs MQTT 5 (this connection is MQTT 3.1.1)');
+    }
 
     let received = 0;
     const limit = flags.count ?? Number.POSITIVE_INFINITY;
     const done = new AbortController();
     const out = process.stdout;
+    // one message matching several of the filters reaches the handler once per filter: print it once
+    let last: Message | undefined;
     const handler = (msg: Message): void => {
-      if (received >= limit) return;
+      if (received >= limit || msg === last) return;
+      last = msg;
       received++;
       if (json) out.write(`${JSON.stringify(messageJson(msg))}\n`);
       else if (verbose) out.write(`${msg.topic} ${msg.payload.toString()}\n`);
@@ -95,7 +99,7 @@ Examples:
     try {
       const sub = await session.subscribe(
         filters,
-        { qos: flags.qos, noLocal: flags.local === false ? true : undefined },
+        { qos: flags.qos, noLocal: flags.local === false ? true : undefined, signal: context.signal },
         handler,
       );
       for (const [i, code] of sub.reasonCodes.entries()) {
@@ -115,29 +119,3 @@ Examples:
 }
 
 const NEWLINE = Buffer.from('\n');
-
-/** A message as one JSON object: what `sub --format json` prints. */
-export function messageJson(msg: Message): Record<string, unknown> {
-  const text = isUtf8(msg.payload);
-  const out: Record<string, unknown> = {
-    topic: msg.topic,
-    payload: msg.payload.toString(text ? 'utf8' : 'base64'),
-  };
-  if (!text) out.encoding = 'base64';
-  out.qos = msg.qos;
-  out.retain = msg.retain;
-  if (msg.properties !== undefined) out.properties = propertiesJson(msg.properties);
-  return out;
-}
-
-function propertiesJson(p: PublishProperties): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(p)) {
-    if (value === undefined || key === 'topicAlias') continue;
-    out[key] =
-      value instanceof Uint8Array
-        ? Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64')
-        : value;
-  }
-  return out;
-}
