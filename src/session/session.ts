@@ -85,7 +85,7 @@ const QOS0_RESULT: PublishResult = Object.freeze({ reasonCode: 0, properties: un
 const V4_CONNACK = [0x00, 0x84, 0x85, 0x88, 0x86, 0x87];
 
 export class Session extends EventEmitter<SessionEvents> {
-  /** Where this session connects (without credentials). */
+  /** Where this session connects (without credentials, query or fragment). */
   readonly url: string;
   private readonly options: ResolvedOptions;
   private readonly engine: ClientEngine;

@@ -38,14 +38,19 @@ export function toArgumentError(err: unknown): Error {
   return err as Error;
 }
 
-/** The URL without user info, for messages. */
+/**
+ * The URL without user info, query or fragment, for messages: a WebSocket
+ * URL may carry a token or a signature in its query (presigned URLs).
+ */
 export function redact(url: string): string {
   try {
     const u = new URL(url);
     u.username = '';
     u.password = '';
+    u.search = '';
+    u.hash = '';
     return u.href;
   } catch {
-    return url.replace(/\/\/[^@/]*@/, '//');
+    return url.replace(/\/\/[^@/]*@/, '//').replace(/[?#].*$/s, '');
   }
 }

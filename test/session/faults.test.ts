@@ -387,6 +387,15 @@ describe('arguments', () => {
     await s.close();
   });
 
+  it('never puts a token from the URL query in a message (presigned WebSocket URLs)', async () => {
+    const s = new Session({ url: 'ws://127.0.0.1:1/mqtt?X-Amz-Signature=s3cr3t#frag', connectTimeout: 2000 });
+    const err = (await s.connect().catch((e: unknown) => e)) as Error;
+    expect(err.message).toMatch(/ws:\/\/127\.0\.0\.1:1\/mqtt/);
+    expect(err.message).not.toMatch(/s3cr3t|frag/);
+    expect(s.url).toBe('ws://127.0.0.1:1/mqtt');
+    await s.close();
+  });
+
   it('rejects bad topics, payloads and QoS with the field named', async () => {
     const b = await fake({ autoConnack: true });
     const s = session(b.url);
