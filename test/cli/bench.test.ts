@@ -7,6 +7,7 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Session } from '../../src/session/session.js';
+import { startAedes } from '../helpers/aedes.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { freePort } from '../helpers/ports.js';
@@ -137,6 +138,16 @@ function connectError(port: number): Promise<string | undefined> {
     });
     socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code));
   });
+}
+
+/** Whether connects to the port are refused within `ms`: tried again every 25 ms until then. */
+async function refusedWithin(port: number, ms: number): Promise<boolean> {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    if ((await connectError(port)) === 'ECONNREFUSED') return true;
+    if (performance.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
 }
 
 const EMBEDDED =
@@ -373,6 +384,16 @@ describe('bench with no broker given: the embedded broker in a child process', (
     expect(await connectError(Number(port))).toBe('ECONNREFUSED');
   });
 
+  it('the broker child ends by itself when the bench is SIGKILLed (no handler of the bench runs)', async () => {
+    const cli = startCli(['bench', 'pub', '-d', '30s', '-q', '1', '-c', '2', '--json']);
+    const [, port] = await cli.waitFor(EMBEDDED, 'stderr');
+    expect(await connectError(Number(port))).toBeUndefined();
+    const r = await cli.stop('SIGKILL');
+    expect(r.signal).toBe('SIGKILL');
+    // its IPC channel to the bench closed: `mqttkit broker` closes and exits
+    expect(await refusedWithin(Number(port), 5000)).toBe(true);
+  });
+
   it('bench conn fails with exit 1 when nothing can connect', async () => {
     const port = await freePort();
     const r = await runCli(['bench', 'conn', '-p', String(port), '-h', '127.0.0.1', '-c', '5']);
@@ -389,12 +410,38 @@ describe('bench flags', () => {
     [['bench', 'pub', '-q', '3'], /expected 0, 1 or 2/],
     [['bench', 'sub', '-t', 'a/#'], /not a topic prefix/],
     [['bench', 'rpc', '--inflight', '0'], /integer from 1/],
+    // no broker given: flags the embedded broker cannot honour, refused before it starts
+    [['bench', 'pub', '-V', '5'], /the embedded broker \(aedes\) speaks MQTT 3\.1\.1 only/],
+    [['bench', 'sub', '--ws'], /--ws and the TLS flags need your broker/],
   ])('%j exits 2 with the usage', async (args, message) => {
     const r = await runCli(args);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
     expect(r.stderr).toMatch(/Usage: mqttkit bench (pub|sub|rpc)/);
-    expect(r.stderr).not.toMatch(/embedded broker/);
+    expect(r.stderr).not.toMatch(/no broker given/);
     expect(r.stdout).toBe('');
+  });
+});
+
+describe('bench output', () => {
+  it('shows the broker without credentials or the query string (it may hold a token)', async () => {
+    const aedes = await startAedes();
+    try {
+      const url = `mqtt://user:pw@127.0.0.1:${aedes.port}/?token=SECRET`;
+      const json = await runCli(['bench', 'pub', '-L', url, '-n', '10', '--json']);
+      expect(json.code, json.stderr).toBe(0);
+      expect(report(json.stdout, 'pub').broker).toBe(`mqtt://127.0.0.1:${aedes.port}`);
+      const text = await runCli(['bench', 'pub', '-L', url, '-n', '10', '-c', '1']);
+      expect(text.code, text.stderr).toBe(0);
+      expect(text.stdout).toMatch(
+        new RegExp(`^bench pub +mqtt://127\\.0\\.0\\.1:${aedes.port}, MQTT 3\\.1\\.1,`),
+      );
+      for (const out of [json.stdout + json.stderr, text.stdout + text.stderr]) {
+        expect(out).not.toContain('SECRET');
+        expect(out).not.toContain('pw');
+      }
+    } finally {
+      await aedes.stop();
+    }
   });
 });

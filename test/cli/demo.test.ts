@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Session } from '../../src/session/session.js';
 import type { Message } from '../../src/session/types.js';
+import { startAedes } from '../helpers/aedes.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 
@@ -99,6 +100,25 @@ describe('mqttkit demo', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('connection refused by 127.0.0.1:1');
     expect(refused.stdout).not.toContain('summary');
+  });
+});
+
+describe('mqttkit demo on a broker given by -L', () => {
+  it('prints the broker and the sub hint without credentials or the query string', async () => {
+    const aedes = await startAedes();
+    try {
+      const url = `mqtt://user:hunter2@127.0.0.1:${aedes.port}/?token=SECRET`;
+      const r = await runCli(['demo', '-L', url, '--duration', '1', '--devices', '1']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain(
+        `broker 127.0.0.1:${aedes.port} (MQTT 3.1.1) — try: mqttkit sub -L mqtt://127.0.0.1:${aedes.port} -t 'demo/#' -v`,
+      );
+      for (const secret of ['SECRET', 'hunter2']) {
+        expect(r.stdout + r.stderr).not.toContain(secret);
+      }
+    } finally {
+      await aedes.stop();
+    }
   });
 });
 

@@ -3,6 +3,8 @@
  * child process, so the broker's work does not share the event loop (or
  * the CPU time) being measured. The child runs in its own process group,
  * so a Ctrl-C at the terminal reaches only the bench, which then stops it.
+ * It holds an IPC channel to the bench and ends when that closes, so it
+ * goes with the bench however the bench ends (SIGKILL, SIGHUP, a crash).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { CliError } from '../errors.js';
@@ -19,11 +21,12 @@ const START_TIMEOUT_MS = 15_000;
 export async function startBrokerChild(signal: AbortSignal): Promise<BrokerChild> {
   const args = [...process.execArgv, process.argv[1], 'broker', '-p', '0', '--bind', '127.0.0.1'];
   const child = spawn(process.execPath, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // the channel: `mqttkit broker` ends when it closes (see commands/broker.ts)
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     detached: true,
     env: { ...process.env, NO_COLOR: '1' },
   });
-  // whatever way this process ends, the broker ends with it
+  // an exit of this process that runs its handlers: the broker ends at once, not on the channel's close
   const killOnExit = (): void => {
     child.kill('SIGKILL');
   };

@@ -9,19 +9,7 @@ import { sleep } from '../runtime.js';
 import { BENCH_SESSION, clientId, closeAll, openSessions } from './connect.js';
 import { Latency } from './latency.js';
 import { Progress } from './progress.js';
-import {
-  cpuLine,
-  cpuPer,
-  errorsLine,
-  int,
-  latencyLine,
-  mqttVersion,
-  perSecond,
-  type Report,
-  round1,
-  seconds,
-  stoppedLine,
-} from './report.js';
+import { int, perSecond, type Report, report, round1, seconds } from './report.js';
 import { Run } from './run.js';
 
 export interface ConnOptions {
@@ -38,31 +26,24 @@ export interface ConnOptions {
 export async function benchConn(o: ConnOptions, plan: ConnectPlan): Promise<Report> {
   const run = new Run({ rate: o.rate, signal: o.signal, target: plan.target });
   let sessions: Session[] = [];
-  let progress: Progress | undefined;
   try {
     // one untimed connection first: a broker that cannot be reached fails the command at once,
     // and a broker without MQTT 5 is found out before the timed connects
     const probe = await connectSession(plan, { ...BENCH_SESSION, clientId: clientId(plan, 'probe', 0) });
-    const url = probe.url;
-    const version = mqttVersion(probe.protocolVersion);
     await probe.close();
 
     const latency = new Latency('connect');
     let connected = 0;
-    progress = Progress.create(
-      {
+    run.begin(
+      Progress.create(run, {
         label: 'bench conn',
         unit: 'conn/s',
         total: o.connections,
         duration: undefined,
         value: () => connected + run.errors,
-        elapsed: () => run.elapsed,
-        errors: () => run.errors,
-      },
-      o.json,
+        json: o.json,
+      }),
     );
-    progress?.start();
-    run.begin();
     sessions = await openSessions(plan, {
       role: 'c',
       from: 0,
@@ -77,8 +58,6 @@ export async function benchConn(o: ConnOptions, plan: ConnectPlan): Promise<Repo
     });
     run.end();
     const connectErrors = run.errors;
-    progress?.stop();
-    progress = undefined;
 
     let heldMs = 0;
     if (o.hold !== undefined && !run.interrupted && sessions.length > 0) {
@@ -93,52 +72,41 @@ export async function benchConn(o: ConnOptions, plan: ConnectPlan): Promise<Repo
 
     const durationMs = run.elapsed;
     const connectRate = perSecond(sessions.length, durationMs);
-    const summary = latency.summary();
-    const cpu = cpuPer(run, sessions.length);
-    const nothing = sessions.length === 0 && !run.interrupted;
-    return {
-      exitCode: nothing ? 1 : 0,
-      json: {
-        command: 'conn',
-        broker: url,
-        mqttVersion: version,
+    return report(run, {
+      command: 'conn',
+      // closed, but it knows where it connected and with which MQTT version
+      session: probe,
+      setup:
+        `${int(o.connections)} connections, ${int(o.concurrency)} at a time` +
+        (o.rate > 0 ? `, ${int(o.rate)} conn/s asked` : ''),
+      fields: {
         connections: o.connections,
         concurrency: o.concurrency,
         rate: o.rate > 0 ? o.rate : null,
         connected: sessions.length,
-        errors: run.errors,
-        firstError: run.firstError ?? null,
-        durationMs: round1(durationMs),
-        connectRate,
-        heldMs: o.hold === undefined ? null : round1(heldMs),
-        closeMs: round1(closeMs),
-        latency: summary,
-        cpuMicrosPerConnection: cpu,
-        interrupted: run.interrupted,
       },
       lines: [
-        [
-          'bench conn',
-          `${url}, MQTT ${version}, ${int(o.connections)} connections, ${int(o.concurrency)} at a time` +
-            (o.rate > 0 ? `, ${int(o.rate)} conn/s asked` : ''),
-        ],
         [
           'connected',
           `${int(sessions.length)} of ${int(o.connections)}` +
             (o.hold !== undefined ? `, held ${seconds(heldMs)}` : '') +
             (lostWhileHeld > 0 ? `, ${int(lostWhileHeld)} lost while held` : ''),
         ],
-        ['errors', errorsLine(run)],
-        ['duration', `${seconds(durationMs)} to connect, ${seconds(closeMs)} to close all`],
-        ['connect rate', `${int(connectRate)} conn/s`],
-        ['latency', latencyLine(summary, 'none (nothing connected)')],
-        ['client CPU', cpuLine(cpu, 'connection')],
-        ...stoppedLine(run),
       ],
-    };
+      durationMs,
+      durationLine: `${seconds(durationMs)} to connect, ${seconds(closeMs)} to close all`,
+      rates: {
+        connectRate,
+        heldMs: o.hold === undefined ? null : round1(heldMs),
+        closeMs: round1(closeMs),
+      },
+      rateLine: ['connect rate', `${int(connectRate)} conn/s`],
+      latency: latency.summary(),
+      noLatency: 'none (nothing connected)',
+      cpu: { field: 'cpuMicrosPerConnection', per: sessions.length, unit: 'connection' },
+      exitCode: sessions.length === 0 && !run.interrupted ? 1 : 0,
+    });
   } finally {
-    progress?.stop();
-    run.stop();
     run.dispose();
     await closeAll(sessions, run, 0);
   }

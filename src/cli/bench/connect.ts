@@ -11,6 +11,9 @@ import type { Latency } from './latency.js';
 import { now } from './payload.js';
 import type { Pacer, Run } from './run.js';
 
+/** Connects at once while opening the sessions of pub, sub and rpc. */
+export const CONNECT_CONCURRENCY = 100;
+
 /** Options every bench session gets: a lost connection is an error of the run, not something to hide. */
 export const BENCH_SESSION: Partial<SessionOptions> = { reconnect: false };
 
@@ -24,6 +27,27 @@ export async function connectFirst(plan: ConnectPlan, role: string, run: Run): P
   const session = await connectSession(plan, { ...BENCH_SESSION, clientId: clientId(plan, role, 0) });
   watch(session, plan, run);
   return session;
+}
+
+/**
+ * Opens `count` sessions into `sessions` (for the caller's `finally` to
+ * close): the first alone, its failure the command's, then the rest
+ * CONNECT_CONCURRENCY at a time. Resolves with the first.
+ */
+export async function connectSessions(
+  plan: ConnectPlan,
+  run: Run,
+  role: string,
+  count: number,
+  sessions: Session[],
+): Promise<Session> {
+  const first = await connectFirst(plan, role, run);
+  sessions.push(first);
+  if (count > 1) {
+    const o = { role, from: 1, count: count - 1, concurrency: CONNECT_CONCURRENCY, run };
+    sessions.push(...(await openSessions(plan, o)));
+  }
+  return first;
 }
 
 /** Counts a lost connection as an error of the run (and prints it with --verbose). */

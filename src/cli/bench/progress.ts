@@ -4,6 +4,7 @@
  * by one timer a few times a second.
  */
 import cliProgress from 'cli-progress';
+import type { Run } from './run.js';
 
 export interface ProgressSource {
   /** What the bar shows, e.g. `bench pub`. */
@@ -15,9 +16,8 @@ export interface ProgressSource {
   duration: number | undefined;
   /** Done so far. */
   value(): number;
-  /** ms since the measured phase started (0 before). */
-  elapsed(): number;
-  errors(): number;
+  /** --json: no progress line. */
+  json: boolean;
 }
 
 const TICK_MS = 250;
@@ -29,7 +29,10 @@ export class Progress {
   private timer: NodeJS.Timeout | undefined = undefined;
   private readonly samples: { t: number; v: number }[] = [];
 
-  private constructor(private readonly source: ProgressSource) {
+  private constructor(
+    private readonly source: ProgressSource,
+    private readonly run: Run,
+  ) {
     this.bar = new cliProgress.SingleBar({
       format: `${source.label} [{bar}] {percentage}% | {done} | {rate} | errors {errors} | {time}`,
       stream: process.stderr,
@@ -43,10 +46,13 @@ export class Progress {
     });
   }
 
-  /** A progress line when stderr is a terminal and the output is for people; undefined otherwise. */
-  static create(source: ProgressSource, json: boolean): Progress | undefined {
-    if (json || !process.stderr.isTTY) return undefined;
-    return new Progress(source);
+  /**
+   * A progress line for `run` (its elapsed time, its errors and timeouts) when
+   * stderr is a terminal and the output is for people; undefined otherwise.
+   */
+  static create(run: Run, source: ProgressSource): Progress | undefined {
+    if (source.json || !process.stderr.isTTY) return undefined;
+    return new Progress(source, run);
   }
 
   start(): void {
@@ -69,7 +75,7 @@ export class Progress {
     if (this.samples.length > WINDOW + 1) this.samples.shift();
     const first = this.samples[0];
     const rate = t > first.t ? ((v - first.v) * 1000) / (t - first.t) : 0;
-    const position = s.total !== undefined ? v : Math.min(s.elapsed() / 1000, this.bar.getTotal());
+    const position = s.total !== undefined ? v : Math.min(this.run.elapsed / 1000, this.bar.getTotal());
     this.bar.update(position, this.payload(rate));
   }
 
@@ -77,12 +83,17 @@ export class Progress {
     const s = this.source;
     const v = s.value();
     const done = s.total !== undefined ? `${fmt(v)}/${fmt(s.total)}` : fmt(v);
-    const secs = s.elapsed() / 1000;
+    const secs = this.run.elapsed / 1000;
     const time =
       s.duration !== undefined
         ? `${secs.toFixed(1)}/${(s.duration / 1000).toFixed(0)} s`
         : `${secs.toFixed(1)} s`;
-    return { done, rate: `${fmt(Math.round(rate))} ${s.unit}`, errors: fmt(s.errors()), time };
+    return {
+      done,
+      rate: `${fmt(Math.round(rate))} ${s.unit}`,
+      errors: fmt(this.run.errors + this.run.timeouts),
+      time,
+    };
   }
 }
 

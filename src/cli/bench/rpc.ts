@@ -12,27 +12,14 @@ import type { RpcRequest } from '../../rpc/types.js';
 import type { Session } from '../../session/session.js';
 import type { ConnectPlan } from '../connection.js';
 import { CliError } from '../errors.js';
-import { closeAll, connectFirst, openSessions } from './connect.js';
+import { CONNECT_CONCURRENCY, closeAll, connectFirst, openSessions } from './connect.js';
 import { Lane } from './lane.js';
 import { Latency } from './latency.js';
 import { now, sentAt } from './payload.js';
 import { Progress } from './progress.js';
-import { CONNECT_CONCURRENCY, type CommonOptions, GRACE_MS } from './pub.js';
+import type { CommonOptions } from './pub.js';
 import { pump } from './pump.js';
-import {
-  cpuLine,
-  cpuPer,
-  errorsLine,
-  int,
-  latencyLine,
-  mb,
-  mqttVersion,
-  perSecond,
-  type Report,
-  round1,
-  seconds,
-  stoppedLine,
-} from './report.js';
+import { int, mb, perSecond, type Report, report, seconds } from './report.js';
 import { Run } from './run.js';
 
 export interface RpcOptions extends CommonOptions {
@@ -56,7 +43,6 @@ export async function benchRpc(o: RpcOptions, plan: ConnectPlan): Promise<Report
   const clients: RpcClient[] = [];
   let serverSession: Session | undefined;
   let server: RpcServer | undefined;
-  let progress: Progress | undefined;
   const requestTopic = `${o.topic}/rpc`;
   try {
     let first: Session;
@@ -95,20 +81,16 @@ export async function benchRpc(o: RpcOptions, plan: ConnectPlan): Promise<Report
     await Promise.all(clients.map((c) => c.start()));
 
     const latency = new Latency('request-to-response');
-    progress = Progress.create(
-      {
+    run.begin(
+      Progress.create(run, {
         label: 'bench rpc',
         unit: 'req/s',
         total: o.count,
         duration: o.duration,
         value: () => run.done,
-        elapsed: () => run.elapsed,
-        errors: () => run.errors + run.timeouts,
-      },
-      o.json,
+        json: o.json,
+      }),
     );
-    progress?.start();
-    run.begin();
     const handlers = {
       succeeded(slot: { sentAt: number }, response: RpcResponse) {
         const ts = sentAt(response.payload);
@@ -138,24 +120,20 @@ export async function benchRpc(o: RpcOptions, plan: ConnectPlan): Promise<Report
         },
       );
     });
-    await Promise.race([Promise.all(loops), run.graceAfterInterrupt(GRACE_MS)]);
-    run.end();
-    run.stop();
-    progress?.stop();
-    progress = undefined;
+    await run.finish(Promise.all(loops));
 
     const durationMs = run.elapsed;
     const throughput = perSecond(run.done, durationMs);
-    const summary = latency.summary();
-    const cpu = cpuPer(run, run.done);
-    const version = mqttVersion(first.protocolVersion);
     const n = sessions.length;
-    return {
-      exitCode: run.done === 0 && run.sent > 0 && !run.interrupted ? 1 : 0,
-      json: {
-        command: 'rpc',
-        broker: first.url,
-        mqttVersion: version,
+    return report(run, {
+      command: 'rpc',
+      session: first,
+      setup:
+        `${n} client${n === 1 ? '' : 's'}, ` +
+        `${o.serve ? 'echo server in this process' : 'server elsewhere'}, QoS ${o.qos}, ` +
+        `${o.size}-byte payloads, ${o.inflight} in flight each` +
+        (o.rate > 0 ? `, ${int(o.rate)} req/s asked` : ''),
+      fields: {
         connections: n,
         served: o.serve,
         qos: o.qos,
@@ -165,38 +143,26 @@ export async function benchRpc(o: RpcOptions, plan: ConnectPlan): Promise<Report
         requests: run.sent,
         responses: run.done,
         timeouts: run.timeouts,
-        errors: run.errors,
-        firstError: run.firstError ?? null,
-        durationMs: round1(durationMs),
-        throughput,
-        bytesPerSecond: Math.round(throughput * o.size),
-        latency: summary,
-        cpuMicrosPerMessage: cpu,
-        interrupted: run.interrupted,
       },
       lines: [
-        [
-          'bench rpc',
-          `${first.url}, MQTT ${version}, ${n} client${n === 1 ? '' : 's'}, ` +
-            `${o.serve ? 'echo server in this process' : 'server elsewhere'}, QoS ${o.qos}, ` +
-            `${o.size}-byte payloads, ${o.inflight} in flight each` +
-            (o.rate > 0 ? `, ${int(o.rate)} req/s asked` : ''),
-        ],
         [
           'requests',
           `${int(run.sent)} sent, ${int(run.done)} answered, ${int(run.timeouts)} timed out (after ${seconds(o.timeout)})`,
         ],
-        ['errors', errorsLine(run)],
-        ['duration', seconds(durationMs)],
-        ['throughput', `${int(throughput)} req/s, ${mb(throughput * o.size)} of response payload`],
-        ['latency', latencyLine(summary, 'none (no response)')],
-        ['client CPU', cpuLine(cpu, o.serve ? 'request (clients and server)' : 'request')],
-        ...stoppedLine(run),
       ],
-    };
+      durationMs,
+      rates: { throughput, bytesPerSecond: Math.round(throughput * o.size) },
+      rateLine: ['throughput', `${int(throughput)} req/s, ${mb(throughput * o.size)} of response payload`],
+      latency: latency.summary(),
+      noLatency: 'none (no response)',
+      cpu: {
+        field: 'cpuMicrosPerMessage',
+        per: run.done,
+        unit: o.serve ? 'request (clients and server)' : 'request',
+      },
+      exitCode: run.done === 0 && run.sent > 0 && !run.interrupted ? 1 : 0,
+    });
   } finally {
-    progress?.stop();
-    run.stop();
     run.dispose();
     run.closing = true;
     await Promise.all(clients.map((c) => c.close()));

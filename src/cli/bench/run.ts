@@ -44,6 +44,15 @@ export class Pacer {
   }
 }
 
+/** The progress line, as the run starts and stops it. */
+export interface Ticker {
+  start(): void;
+  stop(): void;
+}
+
+/** How long in-flight work may still finish after Ctrl-C. */
+export const GRACE_MS = 2000;
+
 export interface RunOptions {
   /** Messages (requests) in total; undefined with `duration`. */
   count?: number;
@@ -81,6 +90,7 @@ export class Run {
   readonly duration: number | undefined;
   private remaining: number;
   private timer: NodeJS.Timeout | undefined = undefined;
+  private progress: Ticker | undefined = undefined;
   private cpu: NodeJS.CpuUsage | undefined = undefined;
   private cpuMicros = 0;
   private readonly stopWaiters: (() => void)[] = [];
@@ -102,8 +112,10 @@ export class Run {
     else this.signal.addEventListener('abort', this.onAbort, { once: true });
   }
 
-  /** Starts the measured phase: the clock, the CPU counter, the -d timer and the pacer. */
-  begin(): void {
+  /** Starts the measured phase: the clock, the CPU counter, the -d timer, the pacer and the progress line. */
+  begin(progress?: Ticker): void {
+    this.progress = progress;
+    progress?.start();
     this.startedAt = performance.now();
     this.cpu = process.cpuUsage();
     this.pacer?.begin();
@@ -112,8 +124,9 @@ export class Run {
     }
   }
 
-  /** Ends the measured phase (the first call counts). */
+  /** Ends the measured phase (the first call counts) and takes the progress line away. */
   end(at = performance.now()): void {
+    this.stopProgress();
     if (this.endedAt !== 0 || this.startedAt === 0) return;
     this.endedAt = at;
     const cpu = process.cpuUsage(this.cpu);
@@ -145,6 +158,13 @@ export class Run {
     this.firstError ??= describeError(err, { target: this.target }).message;
   }
 
+  /** Waits for `work` (after Ctrl-C, GRACE_MS at most), then ends the measured phase and stops the run. */
+  async finish(work: Promise<unknown>): Promise<void> {
+    await Promise.race([work, this.graceAfterInterrupt(GRACE_MS)]);
+    this.end();
+    this.stop();
+  }
+
   /** Stops the sends (idempotent). */
   stop(): void {
     if (this.stopping) return;
@@ -168,8 +188,15 @@ export class Run {
     });
   }
 
+  /** For the `finally` of a bench: stops the run and the progress line, and lets go of the signal. */
   dispose(): void {
-    clearTimeout(this.timer);
+    this.stop();
+    this.stopProgress();
     this.signal.removeEventListener('abort', this.onAbort);
+  }
+
+  private stopProgress(): void {
+    this.progress?.stop();
+    this.progress = undefined;
   }
 }

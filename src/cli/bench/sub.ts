@@ -10,27 +10,14 @@ import type { Session } from '../../session/session.js';
 import type { Message } from '../../session/types.js';
 import type { ConnectPlan } from '../connection.js';
 import { CliError } from '../errors.js';
-import { closeAll, connectFirst, openSessions } from './connect.js';
+import { CONNECT_CONCURRENCY, closeAll, connectSessions, openSessions } from './connect.js';
 import { Latency } from './latency.js';
 import { now, sentAt } from './payload.js';
 import { Progress } from './progress.js';
-import { CONNECT_CONCURRENCY, type CommonOptions, GRACE_MS } from './pub.js';
+import type { CommonOptions } from './pub.js';
 import { publishLoop } from './pump.js';
-import {
-  cpuLine,
-  cpuPer,
-  errorsLine,
-  int,
-  latencyLine,
-  mb,
-  mqttVersion,
-  perSecond,
-  type Report,
-  round1,
-  seconds,
-  stoppedLine,
-} from './report.js';
-import { Run } from './run.js';
+import { int, mb, perSecond, type Report, report, seconds } from './report.js';
+import { GRACE_MS, Run } from './run.js';
 
 export interface SubOptions extends CommonOptions {
   publishers: number;
@@ -53,7 +40,6 @@ export async function benchSub(o: SubOptions, plan: ConnectPlan): Promise<Report
   const subscribers: Session[] = [];
   const publishers: Session[] = [];
   const latency = new Latency('end-to-end');
-  let progress: Progress | undefined;
   let checker: NodeJS.Timeout | undefined;
   // what the subscribers have seen: epoch ms of the first and the last bench message
   let firstAt = 0;
@@ -75,18 +61,7 @@ export async function benchSub(o: SubOptions, plan: ConnectPlan): Promise<Report
     if (++run.received >= target) finish();
   };
   try {
-    const first = await connectFirst(plan, 's', run);
-    subscribers.push(first);
-    if (o.connections > 1) {
-      const rest = await openSessions(plan, {
-        role: 's',
-        from: 1,
-        count: o.connections - 1,
-        concurrency: CONNECT_CONCURRENCY,
-        run,
-      });
-      subscribers.push(...rest);
-    }
+    const first = await connectSessions(plan, run, 's', o.connections, subscribers);
     const filter = `${o.topic}/#`;
     await Promise.all(subscribers.map((s) => s.subscribe(filter, { qos: o.qos }, onMessage)));
     if (!o.publish) {
@@ -115,20 +90,16 @@ export async function benchSub(o: SubOptions, plan: ConnectPlan): Promise<Report
     const subs = subscribers.length;
     // -n messages published, each to every subscriber (listening only: -n per subscriber)
     const total = o.count === undefined ? undefined : o.count * subs;
-    progress = Progress.create(
-      {
+    run.begin(
+      Progress.create(run, {
         label: 'bench sub',
         unit: 'msg/s',
         total,
         duration: o.duration,
         value: () => run.received,
-        elapsed: () => run.elapsed,
-        errors: () => run.errors,
-      },
-      o.json,
+        json: o.json,
+      }),
     );
-    progress?.start();
-    run.begin();
     const publishStart = now();
     let publishedAt = 0;
     let publishing: Promise<unknown> = Promise.resolve();
@@ -162,28 +133,25 @@ export async function benchSub(o: SubOptions, plan: ConnectPlan): Promise<Report
     await Promise.race([publishing, run.graceAfterInterrupt(GRACE_MS)]);
     run.end(lastAt === 0 ? undefined : lastAt - performance.timeOrigin);
     clearInterval(checker);
-    progress?.stop();
-    progress = undefined;
 
     const durationMs = lastAt === 0 ? 0 : o.publish ? lastAt - publishStart : lastAt - firstAt;
     const throughput = perSecond(run.received, durationMs);
-    const summary = latency.summary();
-    const cpu = cpuPer(run, run.received);
     const sent = o.publish ? run.sent : null;
     const expected = o.publish ? run.sent * subs : total === undefined || run.interrupted ? null : total;
     const lost = expected === null ? null : Math.max(0, expected - run.received);
-    const version = mqttVersion(first.protocolVersion);
-    const who = `${subs} subscriber${subs === 1 ? '' : 's'}`;
-    const pubs = o.publish
-      ? `${publishers.length} publisher${publishers.length === 1 ? '' : 's'}`
-      : 'listening only';
-    return {
-      json: {
-        command: 'sub',
-        broker: first.url,
-        mqttVersion: version,
+    const pubs = publishers.length;
+    return report(run, {
+      command: 'sub',
+      session: first,
+      setup:
+        `${subs} subscriber${subs === 1 ? '' : 's'}, ` +
+        (o.publish ? `${pubs} publisher${pubs === 1 ? '' : 's'}` : 'listening only') +
+        `, QoS ${o.qos}` +
+        (o.publish ? `, ${o.size}-byte payloads` : '') +
+        (o.publish && o.rate > 0 ? `, ${int(o.rate)} msg/s asked` : ''),
+      fields: {
         connections: subs,
-        publishers: o.publish ? publishers.length : 0,
+        publishers: o.publish ? pubs : 0,
         qos: o.qos,
         size: o.publish ? o.size : null,
         sent,
@@ -192,22 +160,8 @@ export async function benchSub(o: SubOptions, plan: ConnectPlan): Promise<Report
         expected,
         lost,
         foreign,
-        errors: run.errors,
-        firstError: run.firstError ?? null,
-        durationMs: round1(durationMs),
-        throughput,
-        bytesPerSecond: o.publish ? Math.round(throughput * o.size) : null,
-        latency: summary,
-        cpuMicrosPerMessage: cpu,
-        interrupted: run.interrupted,
       },
       lines: [
-        [
-          'bench sub',
-          `${first.url}, MQTT ${version}, ${who}, ${pubs}, QoS ${o.qos}` +
-            (o.publish ? `, ${o.size}-byte payloads` : '') +
-            (o.publish && o.rate > 0 ? `, ${int(o.rate)} msg/s asked` : ''),
-        ],
         [
           'messages',
           (sent === null ? '' : `${int(sent)} published, `) +
@@ -215,21 +169,19 @@ export async function benchSub(o: SubOptions, plan: ConnectPlan): Promise<Report
             (expected === null ? '' : ` of ${int(expected)}, ${int(lost ?? 0)} lost`) +
             (foreign > 0 ? ` (${int(foreign)} others ignored)` : ''),
         ],
-        ['errors', errorsLine(run)],
-        ['duration', seconds(durationMs)],
-        [
-          'throughput',
-          `${int(throughput)} msg/s received${o.publish ? `, ${mb(throughput * o.size)} of payload` : ''}`,
-        ],
-        ['latency', latencyLine(summary, 'none (nothing received)')],
-        ['client CPU', cpuLine(cpu, 'msg received')],
-        ...stoppedLine(run),
       ],
-    };
+      durationMs,
+      rates: { throughput, bytesPerSecond: o.publish ? Math.round(throughput * o.size) : null },
+      rateLine: [
+        'throughput',
+        `${int(throughput)} msg/s received${o.publish ? `, ${mb(throughput * o.size)} of payload` : ''}`,
+      ],
+      latency: latency.summary(),
+      noLatency: 'none (nothing received)',
+      cpu: { field: 'cpuMicrosPerMessage', per: run.received, unit: 'msg received' },
+    });
   } finally {
     clearInterval(checker);
-    progress?.stop();
-    run.stop();
     run.dispose();
     await closeAll(publishers, run, run.interrupted ? 0 : undefined);
     await closeAll(subscribers, run, 0);

@@ -12,8 +12,10 @@ import type { CommonOptions } from '../bench/pub.js';
 import type { Report } from '../bench/report.js';
 import {
   addConnectionFlags,
+  brokerGiven,
   type ConnectionFlags,
   type ConnectPlan,
+  checkEmbeddedFlags,
   parseIntFlag,
   parseQos,
   planConnection,
@@ -69,7 +71,7 @@ const INTERRUPTED: Fields[number] = [
 
 const PUB_JSON: Fields = [
   ['command', '"pub"'],
-  ['broker', 'the broker URL (no credentials)'],
+  ['broker', 'the broker URL (no credentials, no query)'],
   ['mqttVersion', '"5" or "3.1.1", as the broker accepted'],
   ['connections', 'sessions that connected and published'],
   ['qos, size', 'QoS; payload bytes of each message'],
@@ -177,13 +179,13 @@ function jsonHelp(fields: Fields): string {
   return out.join('\n');
 }
 
-const BROKER_NOTE = `With none of -h, -p, -L (nor --ws or TLS flags), bench starts the embedded
-broker (aedes, MQTT 3.1.1) in a child process, prints its address to stderr,
-and stops it at the end. Each message carries a 16-byte header (magic, sequence
-number, send time as ms since the epoch), so --size is at least ${HEADER_SIZE}.
-Ctrl-C stops a run early and still prints the summary. Exit codes: 0 the run
-completed (errors are in the summary), 1 nothing could connect (or, for rpc,
-nothing answered), 2 bad flags.`;
+const BROKER_NOTE = `With none of -h, -p, -L, bench starts the embedded broker (aedes, MQTT
+3.1.1, plain TCP: no --ws, TLS flags or -V 5) in a child process, prints its
+address to stderr, and stops it at the end. Each message carries a 16-byte
+header (magic, sequence number, send time as ms since the epoch), so --size
+is at least ${HEADER_SIZE}. Ctrl-C stops a run early and still prints the summary.
+Exit codes: 0 the run completed (errors are in the summary), 1 nothing could
+connect (or, for rpc, nothing answered), 2 bad flags.`;
 
 export function registerBench(program: Command): void {
   const bench = program
@@ -425,15 +427,9 @@ async function withBroker(
   context: CommandContext,
   bench: (plan: ConnectPlan) => Promise<Report>,
 ): Promise<number> {
-  const given =
-    flags.host !== undefined ||
-    flags.port !== undefined ||
-    flags.url !== undefined ||
-    flags.ws === true ||
-    flags.cafile !== undefined ||
-    flags.cert !== undefined ||
-    flags.insecure === true;
+  const given = brokerGiven(flags);
   // flag checks first: bad flags must not start a broker
+  if (!given) checkEmbeddedFlags(flags);
   let plan = await planConnection(flags, { clientIdPrefix: 'mqttkit-bench' });
   const broker = given
     ? undefined
@@ -445,7 +441,7 @@ async function withBroker(
       );
       // aedes speaks MQTT 3.1.1 only: no MQTT 5 attempt to be refused first
       plan = await planConnection(
-        { ...flags, url: broker.url, mqttVersion: flags.mqttVersion ?? 4 },
+        { ...flags, url: broker.url, mqttVersion: 4 },
         { clientIdPrefix: 'mqttkit-bench' },
       );
     }

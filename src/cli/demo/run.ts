@@ -3,9 +3,17 @@
  * command runs, so other commands start without the fleet's modules.
  */
 import pc from 'picocolors';
-import { type ConnectionFlags, connectSession, planConnection, targetOf } from '../connection.js';
-import { type EmbeddedBroker, startEmbeddedBroker } from '../embedded-broker.js';
-import { Exit, UsageError } from '../errors.js';
+import { parseBrokerUrl } from '../../transport/url.js';
+import {
+  brokerGiven,
+  type ConnectionFlags,
+  checkEmbeddedFlags,
+  connectSession,
+  planConnection,
+  targetOf,
+} from '../connection.js';
+import { type EmbeddedBroker, startLoopbackBroker } from '../embedded-broker.js';
+import { Exit } from '../errors.js';
 import type { CommandContext } from '../program.js';
 import { aborted, sleep } from '../runtime.js';
 import { DemoFleet, TELEMETRY_RATE } from './fleet.js';
@@ -17,19 +25,8 @@ export interface DemoFlags extends ConnectionFlags {
 }
 
 export async function runDemo(flags: DemoFlags, context: CommandContext): Promise<number> {
-  const external = flags.host !== undefined || flags.port !== undefined || flags.url !== undefined;
-  if (!external) {
-    if (flags.ws || flags.cafile || flags.cert || flags.key || flags.insecure) {
-      throw new UsageError(
-        '--ws and the TLS flags need your broker (-h, -p or -L): the embedded one is plain TCP',
-      );
-    }
-    if (flags.mqttVersion === 5) {
-      throw new UsageError(
-        'the embedded broker (aedes) speaks MQTT 3.1.1 only: leave -V out, or give your broker',
-      );
-    }
-  }
+  const external = brokerGiven(flags);
+  if (!external) checkEmbeddedFlags(flags);
   const plan = await planConnection(flags);
   const out = new LiveOutput(process.stdout.isTTY === true);
   let broker: EmbeddedBroker | undefined;
@@ -53,7 +50,7 @@ export async function runDemo(flags: DemoFlags, context: CommandContext): Promis
       `broker ${plan.target} (${version}) ${pc.dim('—')} try: mqttkit sub ${watchFlags(flags)} -t 'demo/#' -v`,
     );
   } else {
-    broker = await startBroker();
+    broker = await startLoopbackBroker();
     plan.options.url = broker.url;
     plan.options.protocolVersion = 4;
     context.target = targetOf(broker.url);
@@ -142,30 +139,10 @@ export async function runDemo(flags: DemoFlags, context: CommandContext): Promis
   return Exit.Ok;
 }
 
-/** The embedded broker on a free port, on both loopbacks so `-p PORT` finds it as localhost. */
-async function startBroker(): Promise<EmbeddedBroker> {
-  try {
-    return await startEmbeddedBroker({ hosts: ['127.0.0.1', '::1'] });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    // no IPv6 loopback here, or its port taken there
-    if (code !== 'EADDRNOTAVAIL' && code !== 'EAFNOSUPPORT' && code !== 'EADDRINUSE') throw err;
-    return startEmbeddedBroker();
-  }
-}
-
-/** How `mqttkit sub` reaches the same broker (without credentials). */
+/** How `mqttkit sub` reaches the same broker (without credentials or the URL's query: they may be secrets). */
 function watchFlags(flags: DemoFlags): string {
-  if (flags.url !== undefined) {
-    try {
-      const u = new URL(flags.url);
-      u.username = '';
-      u.password = '';
-      return `-L ${u.href}`;
-    } catch {
-      return `-L ${flags.url}`;
-    }
-  }
+  // planConnection has parsed the URL already
+  if (flags.url !== undefined) return `-L ${parseBrokerUrl(flags.url).display}`;
   const parts: string[] = [];
   if (flags.host !== undefined) parts.push(`-h ${flags.host}`);
   if (flags.port !== undefined) parts.push(`-p ${flags.port}`);
