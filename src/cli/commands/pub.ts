@@ -12,24 +12,22 @@ import {
   planConnection,
 } from '../connection.js';
 import { Exit, UsageError } from '../errors.js';
-import { checkTopicName, interrupted, payloadSource, publishProperties, readPayload } from '../io.js';
+import {
+  checkTopicName,
+  interrupted,
+  type PayloadFlags,
+  type PropertyFlags,
+  payloadSource,
+  publishProperties,
+  readPayload,
+} from '../io.js';
 import { action } from '../program.js';
 import { aborted, parseDuration, sleep, Window } from '../runtime.js';
 
-interface PubFlags extends ConnectionFlags {
+interface PubFlags extends ConnectionFlags, PayloadFlags, PropertyFlags {
   topic?: string;
-  message?: string;
-  stdinFile?: boolean;
-  stdinLine?: boolean;
-  file?: string;
-  nullMessage?: boolean;
-  size?: number;
   qos: QoS;
   retain?: boolean;
-  userProperty?: [string, string][];
-  contentType?: string;
-  expiry?: number;
-  responseTopic?: string;
   count: number;
   interval: number;
 }

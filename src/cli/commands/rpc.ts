@@ -21,6 +21,8 @@ import {
   checkFormat,
   checkTopicName,
   messageJson,
+  type PayloadFlags,
+  type PropertyFlags,
   payloadSource,
   publishProperties,
   readPayload,
@@ -28,16 +30,13 @@ import {
 import { action } from '../program.js';
 import { aborted, parseDuration } from '../runtime.js';
 
-interface ReqFlags extends ConnectionFlags {
+interface ReqFlags
+  extends ConnectionFlags,
+    Pick<PayloadFlags, 'message' | 'stdinFile' | 'file'>,
+    Pick<PropertyFlags, 'userProperty' | 'contentType' | 'responseTopic'> {
   topic?: string;
-  message?: string;
-  stdinFile?: boolean;
-  file?: string;
   qos: QoS;
   timeout: number;
-  userProperty?: [string, string][];
-  contentType?: string;
-  responseTopic?: string;
   format: string;
 }
 
