@@ -3,7 +3,6 @@ import { AbortError, ConnectionError, InvalidArgumentError, TimeoutError } from 
 import { connectSocket } from './socket.js';
 import type { Transport, TransportOptions } from './types.js';
 import { parseBrokerUrl } from './url.js';
-import { connectWebSocket, validateWebSocketOptions } from './websocket.js';
 
 /** Reports the outcome of a connection attempt; later calls are ignored. */
 export type AttemptCallback = (error: Error | undefined, transport?: Transport) => void;
@@ -38,7 +37,9 @@ export async function openTransport(url: string | URL, options: TransportOptions
   if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout <= 0) {
     throw new InvalidArgumentError('options.connectTimeout', 'must be a positive number of milliseconds');
   }
-  if (ep.kind === 'ws' || ep.kind === 'wss') validateWebSocketOptions(options.ws);
+  // the WebSocket layer (and `ws`) loads at the first ws:// or wss:// connect: TCP users never pay for it
+  const websocket = ep.kind === 'ws' || ep.kind === 'wss' ? await import('./websocket.js') : undefined;
+  websocket?.validateWebSocketOptions(options.ws);
   const signal = options.signal;
   if (signal?.aborted) throw new AbortError(`connect to ${ep.display} aborted`, { cause: signal.reason });
 
@@ -77,8 +78,8 @@ export async function openTransport(url: string | URL, options: TransportOptions
 
     try {
       attempt =
-        ep.kind === 'ws' || ep.kind === 'wss'
-          ? connectWebSocket(ep, options, done)
+        websocket !== undefined
+          ? websocket.connectWebSocket(ep, options, done)
           : connectSocket(ep, options, done);
     } catch (err) {
       // Options the TLS or WebSocket layer refuses at once (a key that does
