@@ -90,14 +90,20 @@ Examples:
       const properties = publishProperties(flags, session.protocolVersion);
       const publish = { qos: flags.qos, retain: flags.retain === true, properties };
       const topic = flags.topic;
-      const send = async (body: Buffer): Promise<boolean> => {
-        if (sent > 0 && flags.interval > 0 && !(await sleep(flags.interval, context.signal))) return false;
-        await window.room();
+      const publishNow = (body: Buffer): boolean => {
         if (window.error !== undefined || context.signal.aborted) return false;
         window.add(session.publish(topic, body, publish));
         sent++;
         return true;
       };
+      const sendLater = async (body: Buffer): Promise<boolean> => {
+        if (sent > 0 && flags.interval > 0 && !(await sleep(flags.interval, context.signal))) return false;
+        await window.room();
+        return publishNow(body);
+      };
+      // no promise per message while the window has room: a long -l stream is CPU-bound here
+      const send = (body: Buffer): boolean | Promise<boolean> =>
+        flags.interval === 0 && window.inflight < window.limit ? publishNow(body) : sendLater(body);
       if (payload === undefined) {
         // -l: each line a message; Ctrl-C closes stdin's reader
         const lines = createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY });
@@ -107,12 +113,19 @@ Examples:
         };
         context.signal.addEventListener('abort', stop, { once: true });
         try {
-          for await (const line of lines) if (line !== '' && !(await send(Buffer.from(line)))) break;
+          for await (const line of lines) {
+            if (line === '') continue;
+            const ok = send(Buffer.from(line));
+            if (ok === false || (ok !== true && !(await ok))) break;
+          }
         } finally {
           context.signal.removeEventListener('abort', stop);
         }
       } else {
-        for (let i = 0; i < flags.count; i++) if (!(await send(payload))) break;
+        for (let i = 0; i < flags.count; i++) {
+          const ok = send(payload);
+          if (ok === false || (ok !== true && !(await ok))) break;
+        }
       }
       // wait for the acknowledgements, unless Ctrl-C: then close() gives them its grace period
       await Promise.race([window.drain(), aborted(context.signal)]);
