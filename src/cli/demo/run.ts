@@ -146,5 +146,9 @@ function watchFlags(flags: DemoFlags): string {
   const parts: string[] = [];
   if (flags.host !== undefined) parts.push(`-h ${flags.host}`);
   if (flags.port !== undefined) parts.push(`-p ${flags.port}`);
+  if (flags.ws) parts.push('--ws');
+  if (flags.cafile !== undefined) parts.push(`--cafile ${flags.cafile}`);
+  if (flags.insecure) parts.push('--insecure');
+  if (flags.username !== undefined) parts.push(`-u ${flags.username}`); // never the password
   return parts.join(' ');
 }
