@@ -148,6 +148,7 @@ function watchFlags(flags: DemoFlags): string {
   if (flags.port !== undefined) parts.push(`-p ${flags.port}`);
   if (flags.ws) parts.push('--ws');
   if (flags.cafile !== undefined) parts.push(`--cafile ${flags.cafile}`);
+  if (flags.cert !== undefined) parts.push(`--cert ${flags.cert} --key ${flags.key}`);
   if (flags.insecure) parts.push('--insecure');
   if (flags.username !== undefined) parts.push(`-u ${flags.username}`); // never the password
   return parts.join(' ');
