@@ -141,9 +141,9 @@ export async function runDemo(flags: DemoFlags, context: CommandContext): Promis
 
 /** How `mqttkit sub` reaches the same broker (without credentials or the URL's query: they may be secrets). */
 function watchFlags(flags: DemoFlags): string {
-  // planConnection has parsed the URL already
-  if (flags.url !== undefined) return `-L ${parseBrokerUrl(flags.url).display}`;
   const parts: string[] = [];
+  // planConnection has parsed the URL already
+  if (flags.url !== undefined) parts.push(`-L ${parseBrokerUrl(flags.url).display}`);
   if (flags.host !== undefined) parts.push(`-h ${flags.host}`);
   if (flags.port !== undefined) parts.push(`-p ${flags.port}`);
   if (flags.ws) parts.push('--ws');
