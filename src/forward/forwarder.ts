@@ -112,9 +112,12 @@ interface Item {
 
 export class Forwarder {
   readonly name: string;
-  private readonly sources: readonly string[];
-  private readonly topics: readonly string[];
-  private readonly target: string;
+  /** The source session names (`from`). */
+  readonly sources: readonly string[];
+  /** The filters subscribed on each source. */
+  readonly topics: readonly string[];
+  /** The target session name (`to`). */
+  readonly target: string;
   private readonly map: TopicMapFunction | undefined;
   private readonly options: ForwarderOptions;
   private readonly qos: QoS;
@@ -123,6 +126,7 @@ export class Forwarder {
   private waiting: Item[] = [];
   private inflight = 0;
   private running = false;
+  private starting: Promise<void> | undefined = undefined;
   private targetSession: Session | undefined = undefined;
   private retryTimer: NodeJS.Timeout | undefined = undefined;
   private readonly onTargetReady = (): void => this.drain();
@@ -167,9 +171,20 @@ export class Forwarder {
   /**
    * Subscribes on every source (they must be connected) and starts
    * forwarding. Rejects when a session is unknown or a subscribe fails.
+   * A call while a start is in flight gets that start: every caller
+   * resolves once the subscriptions are acknowledged.
    */
-  async start(): Promise<void> {
-    if (this.running) return;
+  start(): Promise<void> {
+    if (this.starting === undefined) {
+      this.starting = this.subscribeAll().catch((err: unknown) => {
+        this.starting = undefined; // a later start() tries again
+        throw err;
+      });
+    }
+    return this.starting;
+  }
+
+  private async subscribeAll(): Promise<void> {
     const target = this.host.get(this.target);
     if (target === undefined) throw new InvalidArgumentError('to', `no session named '${this.target}'`);
     const sources = this.sources.map((name) => {
@@ -206,6 +221,7 @@ export class Forwarder {
    * is 0 to lose none.
    */
   async stop(): Promise<void> {
+    this.starting = undefined; // start() again subscribes anew
     if (!this.running) return;
     this.running = false;
     this.targetSession?.off('ready', this.onTargetReady);

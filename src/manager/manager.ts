@@ -205,7 +205,7 @@ export class SessionManager {
   private sampler: FleetMetrics | undefined = undefined;
   private promRegistry: Registry | undefined = undefined;
   private readonly servers = new Set<MetricsServer>();
-  private readonly forwarders = new Set<Forwarder>();
+  private readonly forwarderSet = new Set<Forwarder>();
   /** Identifies this manager in the loop marker of forwarded messages. */
   readonly id: string = randomBytes(8).toString('hex');
   /** @internal Loop prevention for the forwarders' MQTT 3.1.1 sessions. */
@@ -511,8 +511,13 @@ export class SessionManager {
   forward(options: ForwarderOptions): Forwarder {
     if (this.closing !== undefined) throw new ClosedError('the session manager is closed');
     const f = new Forwarder(this, options);
-    this.forwarders.add(f);
+    this.forwarderSet.add(f);
     return f;
+  }
+
+  /** The forwarders made by `forward()` (and `fromConfig`), in the order they were made, until `close()`. */
+  forwarders(): Forwarder[] {
+    return [...this.forwarderSet];
   }
 
   // ---------------------------------------------------------------------------
@@ -608,8 +613,8 @@ export class SessionManager {
   private async closeNow(options: { timeout?: number }): Promise<void> {
     for (const w of this.waiters) w.reject(new ClosedError('the session manager is closed'));
     this.sampler?.stop();
-    await Promise.all([...this.forwarders].map((f) => f.stop()));
-    this.forwarders.clear();
+    await Promise.all([...this.forwarderSet].map((f) => f.stop()));
+    this.forwarderSet.clear();
     await Promise.all([...this.servers].map((s) => s.close()));
     this.servers.clear();
     for (const r of this.routes) {

@@ -45,6 +45,34 @@ describe.skipIf(!hasMosquitto())('Forwarder between two brokers', () => {
     };
   }
 
+  it('start() while a start is in flight joins it; the manager lists its forwarders', async () => {
+    const m = new SessionManager();
+    try {
+      m.add({ name: 'src', url: a.url, reconnect: FAST });
+      m.add({ name: 'dst', url: b.url, reconnect: FAST });
+      await m.connectAll();
+      const f = m.forward({ name: 'join', from: 'src', topics: ['join/a', 'join/b'], to: 'dst' });
+      expect(m.forwarders()).toEqual([f]);
+      expect([f.sources, f.topics, f.target]).toEqual([['src'], ['join/a', 'join/b'], 'dst']);
+      const first = f.start();
+      const second = f.start();
+      // the second caller is told the subscriptions are in place only when they are
+      expect(second).toBe(first);
+      await second;
+      const verify = await watch(b, 'join/#');
+      const pub = new Session({ url: a.url });
+      await pub.connect();
+      await pub.publish('join/a', 'x', { qos: 1 });
+      await verify.until(1);
+      expect(verify.got[0].topic).toBe('join/a');
+      await pub.close();
+      await verify.s.close();
+    } finally {
+      await m.close();
+    }
+    expect(m.forwarders()).toEqual([]);
+  });
+
   it('loses nothing at QoS 1 while the target broker restarts', async () => {
     const m = new SessionManager();
     try {

@@ -4,9 +4,8 @@
  * stderr.
  */
 import type { Command } from 'commander';
-import type { Forwarder, ForwarderMetrics, ForwarderOptions } from '../../forward/forwarder.js';
+import type { ForwarderMetrics } from '../../forward/forwarder.js';
 import type { SessionManager } from '../../manager/manager.js';
-import type { SessionStore } from '../../store/types.js';
 import { targetOf } from '../connection.js';
 import { CliError, describeError, Exit, UsageError } from '../errors.js';
 import { action } from '../program.js';
@@ -64,31 +63,20 @@ export function registerForward(program: Command): void {
     if (flags.config === undefined) throw new UsageError('--config is required');
     const path = flags.config;
     // loaded here, not at startup: other commands start without zod, yaml and the manager
-    const { loadFleetConfig } = await import('../../manager/config.js');
     const { FleetConnectError, SessionManager } = await import('../../manager/manager.js');
-    const config = await loadFleetConfig(path);
-    const stores = new Set<SessionStore>();
-    for (const s of config.sessions) if (s.store !== undefined) stores.add(s.store);
-    if (config.forwarders.length === 0) {
-      await closeStores(stores);
-      throw new UsageError(`${path} has no forwarders`);
-    }
+    // the sessions, their stores (closed with the manager) and the forwarders, which start once their
+    // sources are connected
+    const manager = await SessionManager.fromConfig(path);
     const log = (line: string): void => {
       process.stderr.write(`${line}\n`);
     };
-    const manager = new SessionManager(config.manager);
-    const forwarders: [Forwarder, ForwarderOptions][] = [];
     try {
-      const targets = new Map<string, string>();
-      for (const o of config.sessions) {
-        manager.add(o);
-        targets.set(o.name, targetOf(o.url));
-      }
-      watch(manager, targets, flags.verbose === true, log);
-      for (const o of config.forwarders) {
-        const f = manager.forward(o);
-        if (flags.verbose) f.onError = (err) => log(`forwarder ${f.name}: ${err.message} (waiting to retry)`);
-        forwarders.push([f, o]);
+      const forwarders = manager.forwarders();
+      if (forwarders.length === 0) throw new UsageError(`${path} has no forwarders`);
+      watch(manager, flags.verbose === true, log);
+      if (flags.verbose) {
+        for (const f of forwarders)
+          f.onError = (err) => log(`forwarder ${f.name}: ${err.message} (waiting to retry)`);
       }
       try {
         await manager.connectAll({ signal: context.signal });
@@ -96,17 +84,18 @@ export function registerForward(program: Command): void {
         if (context.signal.aborted) return Exit.Ok;
         if (!(err instanceof FleetConnectError)) throw err;
         const lines = [...err.failures].map(([name, e]) => {
-          const { message, hint } = describeError(e, { target: targets.get(name) });
+          const { message, hint } = describeError(e, { target: targetOf(manager.get(name)?.url ?? '') });
           return `  ${name}: ${message}${hint === undefined ? '' : ` (${hint})`}`;
         });
         const n = err.failures.size;
         const head = `${n} of ${manager.size} session${manager.size === 1 ? '' : 's'} did not connect:`;
         throw new CliError([head, ...lines].join('\n'));
       }
-      for (const [f, o] of forwarders) {
+      for (const f of forwarders) {
         if (context.signal.aborted) break;
         try {
-          // resolves once the sources acknowledged the subscriptions; Ctrl-C does not wait for it
+          // joins the start fromConfig began: resolves once the sources acknowledged the subscriptions;
+          // Ctrl-C does not wait for it
           const starting = f.start();
           starting.catch(() => undefined);
           await Promise.race([starting, aborted(context.signal)]);
@@ -116,42 +105,35 @@ export function registerForward(program: Command): void {
           if (context.signal.aborted) break;
           throw new CliError(`forwarder ${f.name} did not start: ${describeError(err).message}`);
         }
-        log(`forwarding ${f.name}: ${list(o.from)} -> ${o.to} (${list(o.topics)})`);
+        log(`forwarding ${f.name}: ${f.sources.join(', ')} -> ${f.target} (${f.topics.join(', ')})`);
       }
       const timer =
         flags.stats === undefined
           ? undefined
           : setInterval(() => {
-              for (const [f] of forwarders) log(`stats ${f.name}: ${counters(f.metrics())}`);
+              for (const f of forwarders) log(`stats ${f.name}: ${counters(f.metrics())}`);
             }, flags.stats);
       await aborted(context.signal);
       clearInterval(timer);
-      // stops the forwarders, then sends DISCONNECT once what is in flight is acknowledged
+      // stops the forwarders, sends DISCONNECT once what is in flight is acknowledged, closes the stores
       await manager.close();
-      await closeStores(stores);
-      for (const [f] of forwarders) log(`stopped ${f.name}: ${counters(f.metrics())}`);
+      for (const f of forwarders) log(`stopped ${f.name}: ${counters(f.metrics())}`);
       return Exit.Ok;
     } finally {
       await manager.close();
-      await closeStores(stores);
     }
   });
 }
 
 /** Prints the manager's session events: errors always, connects and disconnects with --verbose. */
-function watch(
-  manager: SessionManager,
-  targets: ReadonlyMap<string, string>,
-  verbose: boolean,
-  log: (line: string) => void,
-): void {
+function watch(manager: SessionManager, verbose: boolean, log: (line: string) => void): void {
   manager.on('session_error', ({ name, error }) => {
     log(`mqttkit: ${name === '' ? '' : `${name}: `}${error.message}`);
   });
   if (!verbose) return;
   manager.on('session_connected', ({ name }) => {
     const version = manager.get(name)?.protocolVersion === 4 ? 'MQTT 3.1.1' : 'MQTT 5';
-    log(`connected ${name} to ${targets.get(name)} (${version})`);
+    log(`connected ${name} to ${targetOf(manager.get(name)?.url ?? '')} (${version})`);
   });
   manager.on('session_disconnected', ({ name, error }) => {
     log(`disconnected ${name}${error === undefined ? '' : `: ${error.message}`}`);
@@ -161,23 +143,6 @@ function watch(
   });
 }
 
-function list(value: string | readonly string[]): string {
-  return typeof value === 'string' ? value : value.join(', ');
-}
-
 function counters(m: ForwarderMetrics): string {
   return `received ${m.received}, forwarded ${m.forwarded}, filtered ${m.filtered}, dropped ${m.dropped}, errors ${m.errors}, waiting ${m.waiting}`;
-}
-
-/** Closes each store once (a closed store's close() is a no-op); failures are printed, not thrown. */
-async function closeStores(stores: Set<SessionStore>): Promise<void> {
-  const all = [...stores];
-  stores.clear();
-  for (const store of all) {
-    try {
-      await store.close();
-    } catch (err) {
-      process.stderr.write(`mqttkit: closing a session store failed: ${describeError(err).message}\n`);
-    }
-  }
 }
