@@ -205,7 +205,7 @@ describe('startAedes', () => {
     try {
       expect(aedes.url).toBe(`mqtt://127.0.0.1:${aedes.port}`);
       const client = await connect(aedes.url);
-      expect(aedes.broker.connectedClients).toBe(1);
+      expect(aedes.clients).toBe(1);
       expect(await roundTrip(client)).toBe('ping');
       const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
       await aedes.stop();
