@@ -3,7 +3,6 @@
  * broker as child processes, with mosquitto and its own clients on the other
  * side; usage errors, exit codes, error lines, and a clean Ctrl-C.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
@@ -11,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PacketDecoder } from '../../src/codec/index.js';
-import { findBinary, installExitHook, live } from '../helpers/binaries.js';
-import { runCli, startCli } from '../helpers/cli.js';
+import { findBinary } from '../helpers/binaries.js';
+import { runCli, startCli, startProcess } from '../helpers/cli.js';
 import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { freePort } from '../helpers/ports.js';
 import { startProxy } from '../helpers/proxy.js';
@@ -21,58 +20,6 @@ const mosquittoSub = findBinary('mosquitto_sub', []);
 /** mosquitto_sub's stdout is block-buffered into a pipe: stdbuf makes it line-buffered, so SUBACK shows at once. */
 const stdbuf = findBinary('stdbuf', []);
 const mosquittoPub = findBinary('mosquitto_pub', []);
-
-/** A mosquitto client process: its stdout so far, and its exit code. */
-function spawnTool(bin: string, args: string[]) {
-  installExitHook();
-  const child: ChildProcess = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  live.add(child);
-  let stdout = '';
-  let stderr = '';
-  const waiters = new Set<() => void>();
-  const wake = (): void => {
-    for (const w of [...waiters]) w();
-  };
-  child.stdout?.on('data', (c: Buffer) => {
-    stdout += c.toString();
-    wake();
-  });
-  child.stderr?.on('data', (c: Buffer) => {
-    stderr += c.toString();
-  });
-  let ended = false;
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  const exited = new Promise<number | null>((resolve) =>
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      live.delete(child);
-      ended = true;
-      wake();
-      resolve(code);
-    }),
-  );
-  return {
-    get stdout() {
-      return stdout;
-    },
-    exited,
-    waitFor(pattern: RegExp): Promise<void> {
-      return new Promise((resolve, reject) => {
-        const check = (): void => {
-          if (pattern.test(stdout)) {
-            waiters.delete(check);
-            resolve();
-          } else if (ended) {
-            waiters.delete(check);
-            reject(new Error(`${bin} ${args.join(' ')} ended before ${pattern}: ${stdout}${stderr}`));
-          }
-        };
-        waiters.add(check);
-        check();
-      });
-    },
-  };
-}
 
 function alive(pid: number): boolean {
   try {
@@ -220,7 +167,7 @@ describe.skipIf(!hasMosquitto())('against mosquitto', () => {
   it.skipIf(mosquittoSub === undefined)(
     'pub: a message, stdin lines and a file, read by mosquitto_sub',
     async () => {
-      const sub = spawnTool(stdbuf as string, [
+      const sub = startProcess(stdbuf as string, [
         '-oL',
         mosquittoSub as string,
         ...at(),
@@ -236,7 +183,7 @@ describe.skipIf(!hasMosquitto())('against mosquitto', () => {
       const file = join(dir, 'payload.txt');
       await writeFile(file, 'from a file');
       expect((await runCli(['pub', ...at(), '-t', 'cli/pub/file', '-f', file])).code).toBe(0);
-      expect(await sub.exited).toBe(0);
+      expect((await sub.exited).code).toBe(0);
       const received = sub.stdout.split('\n').filter((l) => l.startsWith('cli/pub/'));
       expect(received).toEqual([
         'cli/pub/one hello',
@@ -264,7 +211,8 @@ describe.skipIf(!hasMosquitto())('against mosquitto', () => {
         '--verbose',
       ]);
       await sub.waitFor(/subscribed to cli\/sub\/# \(QoS 1\)/, 'stderr');
-      const pub = (args: string[]) => spawnTool(mosquittoPub as string, [...at(), '-V', '5', ...args]).exited;
+      const pub = async (args: string[]) =>
+        (await startProcess(mosquittoPub as string, [...at(), '-V', '5', ...args]).exited).code;
       expect(
         await pub(['-t', 'cli/sub/a', '-m', 'text', '-q', '1', '-D', 'publish', 'user-property', 'k', 'v']),
       ).toBe(0);

@@ -44,10 +44,19 @@ export interface RunningCli {
   stop(signal?: NodeJS.Signals): Promise<CliResult>;
 }
 
+/** Starts `mqttkit args` (colours off). */
 export function startCli(args: readonly string[], options: CliOptions = {}): RunningCli {
+  return startProcess(process.execPath, [CLI, ...args], {
+    ...options,
+    env: { NO_COLOR: '1', ...options.env },
+  });
+}
+
+/** Starts any program the same way (mosquitto_pub and mosquitto_sub as peers of the CLI). */
+export function startProcess(command: string, args: readonly string[], options: CliOptions = {}): RunningCli {
   installExitHook();
-  const child = spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, NO_COLOR: '1', ...options.env },
+  const child = spawn(command, args, {
+    env: { ...process.env, ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   live.add(child);
@@ -98,7 +107,7 @@ export function startCli(args: readonly string[], options: CliOptions = {}): Run
             waiters.delete(check);
             reject(
               new Error(
-                `mqttkit ${args.join(' ')} ended before ${pattern} appeared\nstdout: ${running.stdout}\nstderr: ${running.stderr}`,
+                `${command} ${args.join(' ')} ended before ${pattern} appeared\nstdout: ${running.stdout}\nstderr: ${running.stderr}`,
               ),
             );
           }
