@@ -77,15 +77,29 @@ Examples:
     const limit = flags.count ?? Number.POSITIVE_INFINITY;
     const done = new AbortController();
     const out = process.stdout;
+    // the messages of one turn of the event loop go out in one write (cork), payloads not copied
+    let corked = false;
+    const uncork = (): void => {
+      corked = false;
+      out.uncork();
+    };
     // one message matching several of the filters reaches the handler once per filter: print it once
     let last: Message | undefined;
     const handler = (msg: Message): void => {
       if (received >= limit || msg === last) return;
       last = msg;
       received++;
+      if (!corked) {
+        corked = true;
+        out.cork();
+        setImmediate(uncork);
+      }
       if (json) out.write(`${JSON.stringify(messageJson(msg))}\n`);
-      else if (verbose) out.write(`${msg.topic} ${msg.payload.toString()}\n`);
-      else out.write(Buffer.concat([msg.payload, NEWLINE]));
+      else {
+        if (verbose) out.write(`${msg.topic} `);
+        out.write(msg.payload);
+        out.write(NEWLINE);
+      }
       if (received >= limit) done.abort();
     };
     let timedOut = false;
@@ -113,6 +127,7 @@ Examples:
     } finally {
       clearTimeout(timer);
       await session.close();
+      if (corked) uncork();
     }
     return timedOut && flags.count !== undefined && received < flags.count ? Exit.Timeout : Exit.Ok;
   });
