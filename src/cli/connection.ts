@@ -113,7 +113,7 @@ export function brokerGiven(flags: ConnectionFlags): boolean {
 
 /** For commands that start the embedded broker without `-h/-p/-L`: refuse flags it cannot honour. */
 export function checkEmbeddedFlags(flags: ConnectionFlags): void {
-  if (flags.ws || flags.cafile || flags.cert || flags.key || flags.insecure) {
+  if (flags.ws || tlsFlagsGiven(flags).length > 0) {
     throw new UsageError(
       '--ws and the TLS flags need your broker (-h, -p or -L): the embedded one is plain TCP',
     );
