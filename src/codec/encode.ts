@@ -16,6 +16,7 @@ import {
   resetTopicQueue,
   writeAck,
   writePublish,
+  writePublishHead,
 } from './publish.js';
 import {
   measureSuback,
@@ -27,7 +28,7 @@ import {
   writeUnsuback,
   writeUnsubscribe,
 } from './subscribe.js';
-import type { Packet, ProtocolVersion } from './types.js';
+import type { Packet, ProtocolVersion, PublishPacket } from './types.js';
 
 export interface EncodeOptions {
   /**
@@ -200,6 +201,39 @@ export function encode(
   const start = reserve(w, total);
   write(w, packet, protocolVersion, rem);
   return output(w, start, total);
+}
+
+/**
+ * Encodes a PUBLISH without its payload: the fixed header (whose remaining
+ * length counts the payload), the topic, the packet id and the properties.
+ * Send `packet.payload` right after it, as its own chunk (one `writev`), and
+ * the payload is never copied: what large messages want. Validates and
+ * limits the size as {@link encode} does.
+ *
+ * ```ts
+ * socket.cork();
+ * socket.write(encodePublishHead(packet, 5));
+ * socket.write(packet.payload);
+ * socket.uncork();
+ * ```
+ */
+export function encodePublishHead(
+  packet: PublishPacket,
+  protocolVersion: ProtocolVersion = 5,
+  options?: EncodeOptions,
+): Uint8Array {
+  checkVersion(protocolVersion);
+  if (packet?.type !== 'publish') throw new EncodeError('type', "must be 'publish'");
+  sizes.reset();
+  resetTopicQueue();
+  const rem = measurePublish(packet, protocolVersion);
+  const head = packetLength(rem, options?.maximumPacketSize) - packet.payload.byteLength;
+  const w = writer;
+  const start = reserve(w, head);
+  w.u8(publishHeader(packet));
+  w.vbi(rem);
+  writePublishHead(w, packet, protocolVersion);
+  return output(w, start, head);
 }
 
 /**

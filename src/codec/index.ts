@@ -10,7 +10,7 @@
  */
 export { DecodeError, EncodeError, MqttError } from '../errors.js';
 export { MAX_PACKET_SIZE, PacketDecoder, type PacketDecoderOptions } from './decode.js';
-export { type EncodeOptions, encode, encodeBatch, encodedSize } from './encode.js';
+export { type EncodeOptions, encode, encodeBatch, encodedSize, encodePublishHead } from './encode.js';
 export { MAX_VBI } from './primitives.js';
 export { propertyId } from './properties.js';
 export { isValidReasonCode, ReasonCode, reasonCodeName } from './reason-codes.js';

@@ -182,7 +182,7 @@ export class Writer {
   /** Raw bytes, no prefix. */
   bytes(d: Uint8Array): void {
     const n = d.byteLength;
-    if (n < 32) {
+    if (n < 16) {
       const b = this.buf;
       const p = this.pos;
       for (let i = 0; i < n; i++) b[p + i] = d[i];

@@ -27,7 +27,7 @@
  */
 
 import { PacketDecoder } from '../codec/decode.js';
-import { encode, encodedSize } from '../codec/encode.js';
+import { type EncodeOptions, encode, encodedSize, encodePublishHead } from '../codec/encode.js';
 import { reasonCodeName } from '../codec/reason-codes.js';
 import type {
   AckPacket,
@@ -145,6 +145,12 @@ export interface ServerLimits {
 
 const QOS2_PUBLISHED = 1;
 const QOS2_RELEASED = 2;
+/**
+ * Payloads from this size on are not copied into the encoded packet: they
+ * follow its head as their own chunk, written with it in one writev. Below
+ * it, one copy into the slab is cheaper than a chunk of its own.
+ */
+const SEPARATE_PAYLOAD = 1024;
 
 export class ClientEngine {
   readonly options: EngineOptions;
@@ -374,7 +380,7 @@ export class ClientEngine {
       return false;
     }
     if (p.qos === 0) {
-      this.send(this.encodePublish(p));
+      this.sendEncoded(p, this.encodePublish(p));
       return true;
     }
     if (this.pendingCount > 0 || this.quota === 0) {
@@ -608,7 +614,7 @@ export class ClientEngine {
       return;
     }
     op.packet.dup = true;
-    this.send(this.encodePublish(op.packet));
+    this.sendEncoded(op.packet, this.encodePublish(op.packet));
   }
 
   private queue(op: Op): void {
@@ -639,7 +645,7 @@ export class ClientEngine {
         }
         try {
           if (pub.packet.qos === 0) {
-            this.send(this.encodePublish(pub.packet));
+            this.sendEncoded(pub.packet, this.encodePublish(pub.packet));
             this.handler.published(pub, 0, undefined);
           } else this.sendPublish(pub);
         } catch (err) {
@@ -680,7 +686,7 @@ export class ClientEngine {
     op.stage = QOS2_PUBLISHED;
     this.quota--;
     this.handler.stored?.(op);
-    this.send(bytes);
+    this.sendEncoded(op.packet, bytes);
     return true;
   }
 
@@ -711,39 +717,38 @@ export class ClientEngine {
     return true;
   }
 
-  /** Encodes a PUBLISH for this connection: topic alias applied, size limit enforced. */
+  /**
+   * Encodes a PUBLISH for this connection: topic alias applied, size limit
+   * enforced. A payload of {@link SEPARATE_PAYLOAD} bytes or more is left
+   * out, to follow as its own chunk ({@link sendEncoded}).
+   */
   private encodePublish(p: PublishPacket): Uint8Array {
-    const max = this.limits.maximumPacketSize;
     const aliasMax = this.limits.topicAliasMaximum;
-    if (aliasMax === 0 || this.version === 4 || p.topic.length === 0) {
-      return max === undefined
-        ? encode(p, this.version)
-        : encode(p, this.version, { maximumPacketSize: max });
-    }
+    if (aliasMax === 0 || this.version === 4 || p.topic.length === 0) return this.encodeAs(p);
     const aliases = (this.aliasesOut ??= new Map());
-    let alias = aliases.get(p.topic);
-    let topic = '';
+    const alias = aliases.get(p.topic);
     if (alias === undefined) {
-      if (aliases.size >= aliasMax) {
-        return max === undefined
-          ? encode(p, this.version)
-          : encode(p, this.version, { maximumPacketSize: max });
-      }
-      alias = aliases.size + 1;
-      topic = p.topic;
-      const bytes = encode(
-        { ...p, properties: { ...p.properties, topicAlias: alias } },
-        this.version,
-        max === undefined ? undefined : { maximumPacketSize: max },
-      );
-      aliases.set(topic, alias); // only once the server will have seen it
+      if (aliases.size >= aliasMax) return this.encodeAs(p);
+      const next = aliases.size + 1;
+      const bytes = this.encodeAs({ ...p, properties: { ...p.properties, topicAlias: next } });
+      aliases.set(p.topic, next); // only once the server will have seen it
       return bytes;
     }
-    return encode(
-      { ...p, topic, properties: { ...p.properties, topicAlias: alias } },
-      this.version,
-      max === undefined ? undefined : { maximumPacketSize: max },
-    );
+    return this.encodeAs({ ...p, topic: '', properties: { ...p.properties, topicAlias: alias } });
+  }
+
+  private encodeAs(p: PublishPacket): Uint8Array {
+    const max = this.limits.maximumPacketSize;
+    const options: EncodeOptions | undefined = max === undefined ? undefined : { maximumPacketSize: max };
+    return p.payload.byteLength >= SEPARATE_PAYLOAD
+      ? encodePublishHead(p, this.version, options)
+      : encode(p, this.version, options);
+  }
+
+  /** Sends what {@link encodePublish} made of `p`, and the payload after it if it was left out. */
+  private sendEncoded(p: PublishPacket, bytes: Uint8Array): void {
+    this.send(bytes);
+    if (p.payload.byteLength >= SEPARATE_PAYLOAD) this.send(p.payload);
   }
 
   private onPublish(p: PublishPacket): void {

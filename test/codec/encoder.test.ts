@@ -2,14 +2,17 @@
  * The encoder's shortcuts must not change what it accepts: validated topics
  * are cached, small packets share a slab.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   EncodeError,
   encode,
   encodeBatch,
+  encodePublishHead,
   PacketDecoder,
   type PublishPacket,
 } from '../../src/codec/index.js';
+import { packetArb } from './arbitraries.js';
 
 function publish(topic: string, properties?: PublishPacket['properties']): PublishPacket {
   return { type: 'publish', topic, payload: Buffer.from('p'), qos: 0, retain: false, dup: false, properties };
@@ -59,5 +62,31 @@ describe('slab', () => {
     const big = encode({ ...publish('a'), payload: Buffer.alloc(10_000) }, 4);
     expect(big.byteOffset).toBe(0);
     expect(big.byteLength).toBe(big.buffer.byteLength);
+  });
+});
+
+describe('encodePublishHead', () => {
+  it.each([4, 5] as const)('head + payload is what encode writes, for any PUBLISH (v%s)', (v) => {
+    fc.assert(
+      fc.property(packetArb('publish', v), (p) => {
+        const whole = Buffer.from(encode(p, v));
+        const head = Buffer.from(encodePublishHead(p as PublishPacket, v));
+        expect(Buffer.concat([head, (p as PublishPacket).payload])).toEqual(whole);
+      }),
+    );
+  });
+
+  it('a 64 KiB payload: the head holds none of it', () => {
+    const p = { ...publish('big/t'), payload: Buffer.alloc(65_536, 1), qos: 1 as const, packetId: 9 };
+    const head = encodePublishHead(p, 4);
+    expect(head.byteLength).toBe(1 + 3 + 2 + 5 + 2);
+    expect(encodePublishHead(p, 5).byteLength).toBe(1 + 3 + 2 + 5 + 2 + 1);
+  });
+
+  it('validates and limits the size as encode does', () => {
+    const p = { ...publish('big/t'), payload: Buffer.alloc(5000) };
+    expect(() => encodePublishHead(p, 5, { maximumPacketSize: 5000 })).toThrow(/maximum packet size is 5000/);
+    expect(() => encodePublishHead({ ...p, topic: 'a/+' }, 5)).toThrow(EncodeError);
+    expect(() => encodePublishHead({ type: 'puback', packetId: 1 } as never, 5)).toThrow(/must be 'publish'/);
   });
 });

@@ -290,6 +290,107 @@ describe('outgoing publish', () => {
     ]);
   });
 
+  describe('large payloads leave uncopied', () => {
+    /** The output chunk that is `payload`'s own memory, if any. */
+    const share = (chunks: Buffer[], payload: Buffer) =>
+      chunks.filter(
+        (c) =>
+          c.buffer === payload.buffer &&
+          c.byteOffset === payload.byteOffset &&
+          c.byteLength === payload.byteLength,
+      );
+
+    it.each([
+      ['QoS 0', 0, 4],
+      ['QoS 1', 1, 4],
+      ['QoS 2, MQTT 5', 2, 5],
+      ['QoS 1, MQTT 5', 1, 5],
+    ] as const)('%s: 1 KiB and 64 KiB payloads are written as they are', (_, qos, version) => {
+      const t = setup({ protocolVersion: version });
+      t.connect();
+      const big = Buffer.alloc(64 * 1024, 7);
+      const kib = Buffer.alloc(1024, 8);
+      const a = pub('big/a', qos);
+      a.packet.payload = big;
+      const b = pub('big/b', qos);
+      b.packet.payload = kib;
+      t.e.publish(a);
+      t.e.publish(b);
+      const chunks = t.e.takeOutput(0);
+      expect(share(chunks, big)).toHaveLength(1);
+      expect(share(chunks, kib)).toHaveLength(1);
+      // and the broker reads two whole, correct packets
+      const wire = new PacketDecoder({ protocolVersion: version }).push(
+        Buffer.concat(chunks),
+      ) as PublishPacket[];
+      expect(
+        wire.map((p) => [p.topic, p.qos, Buffer.from(p.payload).equals(p.topic === 'big/a' ? big : kib)]),
+      ).toEqual([
+        ['big/a', qos, true],
+        ['big/b', qos, true],
+      ]);
+    });
+
+    it('a small payload is copied into the packet, one chunk for many packets', () => {
+      const t = setup();
+      t.connect();
+      for (let i = 0; i < 10; i++) t.e.publish(pub('small', 1, 'x'.repeat(100)));
+      expect(t.e.takeOutput(0)).toHaveLength(1);
+    });
+
+    it('with a topic alias, from the queue, and when replayed with DUP', () => {
+      const t = setup({ clean: false });
+      t.e.open(0);
+      t.sent();
+      const big = Buffer.alloc(4096, 1);
+      const ops = [pub('alias/t', 1), pub('alias/t', 1)];
+      for (const op of ops) {
+        op.packet.payload = big;
+        t.e.publish(op); // queued: no CONNACK yet
+      }
+      t.deliver({
+        type: 'connack',
+        sessionPresent: false,
+        reasonCode: 0,
+        properties: { topicAliasMaximum: 4 },
+      });
+      let chunks = t.e.takeOutput(0);
+      expect(share(chunks, big)).toHaveLength(2);
+      const decoder = new PacketDecoder({ protocolVersion: 5 });
+      expect(
+        (decoder.push(Buffer.concat(chunks)) as PublishPacket[]).map((p) => [
+          p.topic,
+          p.properties?.topicAlias,
+          p.payload.byteLength,
+        ]),
+      ).toEqual([
+        ['alias/t', 1, 4096],
+        ['', 1, 4096],
+      ]);
+      t.e.connectionLost();
+      t.e.open(1000);
+      t.sent();
+      t.deliver({ type: 'connack', sessionPresent: true, reasonCode: 0 });
+      chunks = t.e.takeOutput(1000);
+      expect(share(chunks, big)).toHaveLength(2);
+      expect(
+        (new PacketDecoder({ protocolVersion: 5 }).push(Buffer.concat(chunks)) as PublishPacket[]).map(
+          (p) => [p.dup, p.packetId, p.payload.byteLength],
+        ),
+      ).toEqual(ops.map((op) => [true, op.packetId, 4096]));
+    });
+
+    it('a large payload over the maximum packet size is refused before anything is written', () => {
+      const t = setup();
+      t.connect({ maximumPacketSize: 2000 });
+      const op = pub('big', 1);
+      op.packet.payload = Buffer.alloc(2000);
+      expect(() => t.e.publish(op)).toThrow(/maximum packet size is 2000/);
+      expect(t.e.takeOutput(0)).toEqual([]);
+      expect(t.e.inflightCount).toBe(0);
+    });
+  });
+
   it('queues before CONNACK and sends on it', () => {
     const t = setup();
     t.e.open(0);
