@@ -165,7 +165,8 @@ export class Attempt implements Timed {
 export interface Route {
   readonly filter: string;
   readonly handler: MessageHandler | undefined;
-  readonly owner: SubscriptionHandle;
+  /** Its subscribe() call's handle, once the SUBACK came (the route is in place from the SUBSCRIBE on). */
+  owner: SubscriptionHandle | undefined;
   /** The subscription identifier it was made with (MQTT 5), 0 for none. */
   readonly id: number;
   /** Its handler acknowledges each message itself (`message.ack()`). */

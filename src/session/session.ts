@@ -238,6 +238,11 @@ export class Session extends EventEmitter<SessionEvents> {
    * `InvalidArgumentError` (bad topic, payload or options, or too large for
    * the broker), `RejectedError` (the broker refused it), `TimeoutError`,
    * `AbortError`, `ConnectionError` or `ClosedError`.
+   *
+   * A payload of 1 KiB or more is written to the socket as it is, never
+   * copied (a smaller one is copied into the packet): do not modify the
+   * buffer until the promise settles (at QoS 1/2 a resend after a
+   * reconnect sends it again).
    */
   publish(topic: string, payload: string | Uint8Array, options?: PublishOptions): Promise<PublishResult> {
     const state = this._state;
@@ -293,6 +298,10 @@ export class Session extends EventEmitter<SessionEvents> {
    * that match them (every message also goes to `message` listeners and
    * `messages()` iterators). Resolves with the broker's reason code per
    * filter; rejects with `RejectedError` when every filter was refused.
+   * The handler is in place from the moment the SUBSCRIBE is sent, so it
+   * also gets what the broker sends before or with its SUBACK (retained
+   * messages, a stream already flowing); a refused filter's handler is
+   * removed with the SUBACK.
    */
   subscribe(
     filters: string | readonly string[],
@@ -313,34 +322,50 @@ export class Session extends EventEmitter<SessionEvents> {
       return Promise.reject(err);
     }
     const req = new ControlRequest(this, packet);
-    return this.sendControl(req, options).then((ack) => {
-      const codes = (ack as SubackPacket).reasonCodes;
-      if (codes.every((c) => c >= 0x80)) {
-        throw new RejectedError(
-          `the broker refused ${req.describe()}: ${codes.map((c) => reasonCodeName(c, 'suback')).join(', ')}`,
-          codes[0],
-        );
-      }
-      const handle = new SubscriptionHandle(this, list, codes, ack.properties);
-      if (this._state !== 'closed') {
-        for (let i = 0; i < list.length; i++) {
-          if (codes[i] >= 0x80) continue;
-          const route: Route = {
-            filter: list[i],
-            handler,
-            owner: handle,
-            id: options.subscriptionIdentifier ?? 0,
-            manual: options.manualAck === true,
-          };
-          if (this.routes === NO_ROUTES) this.routes = [];
-          this.routes.push(route);
-          if (route.manual) this.manualRoutes++;
-          if (handler !== undefined) (this.router ??= new TopicRouter<Route>()).add(route.filter, route);
-          this.remember(packet, i);
+    // The routes are in place from the SUBSCRIBE on: the broker may send matching messages before
+    // its SUBACK (3.8.4), and those right after it arrive in the same read, before a promise resolves.
+    const added: Route[] = [];
+    for (const filter of list) {
+      const route: Route = {
+        filter,
+        handler,
+        owner: undefined,
+        id: options.subscriptionIdentifier ?? 0,
+        manual: options.manualAck === true,
+      };
+      if (this.routes === NO_ROUTES) this.routes = [];
+      this.routes.push(route);
+      if (route.manual) this.manualRoutes++;
+      if (handler !== undefined) (this.router ??= new TopicRouter<Route>()).add(filter, route);
+      added.push(route);
+    }
+    return this.sendControl(req, options).then(
+      (ack) => {
+        const codes = (ack as SubackPacket).reasonCodes;
+        this.dropRoutes((r) => {
+          const i = added.indexOf(r);
+          return i !== -1 && !(codes[i] < 0x80);
+        });
+        if (codes.every((c) => c >= 0x80)) {
+          throw new RejectedError(
+            `the broker refused ${req.describe()}: ${codes.map((c) => reasonCodeName(c, 'suback')).join(', ')}`,
+            codes[0],
+          );
         }
-      }
-      return handle;
-    });
+        const handle = new SubscriptionHandle(this, list, codes, ack.properties);
+        for (let i = 0; i < added.length; i++) {
+          if (codes[i] >= 0x80) continue;
+          added[i].owner = handle;
+          // a session closed meanwhile has dropped its routes and keeps no subscriptions
+          if (this._state !== 'closed') this.remember(packet, i);
+        }
+        return handle;
+      },
+      (err: unknown) => {
+        this.dropRoutes((r) => added.includes(r));
+        throw err;
+      },
+    );
   }
 
   /** Removes the routes `which` selects, from the list and the router. */
@@ -869,6 +894,8 @@ export class Session extends EventEmitter<SessionEvents> {
     transport.onClose = (err) => {
       if (this.transport !== transport) return;
       this.transport = undefined;
+      // the end of the session's own close(): nobody is told, so no error (and its stack trace) is made
+      if (this._state === 'closing' && this.attempt === undefined) return this.lost(undefined);
       const error = new ConnectionError(
         `connection to ${redact(url)} ${err ? `failed: ${err.message}` : 'closed by the broker'}`,
         undefined,
@@ -883,15 +910,24 @@ export class Session extends EventEmitter<SessionEvents> {
     this._flush();
   }
 
-  /** The connection is gone: reconnect, or fail what waits on it, or finish a close. */
-  private lost(error: MqttError): void {
+  /**
+   * The connection is gone: reconnect, or fail what waits on it, or finish a
+   * close. `error` is undefined only for the end of close(), which fails
+   * what still waits itself (with ClosedError).
+   */
+  private lost(error: MqttError | undefined): void {
     this.engine.connectionLost();
     this.disarmKeepalive();
-    this.qos0?.reject(error);
-    this.qos0 = undefined;
     this.backlogged = false;
-    this.rejectDrainWaiters(error);
+    if (error !== undefined) {
+      this.qos0?.reject(error);
+      this.qos0 = undefined;
+      this.rejectDrainWaiters(error);
+    }
     this.closeWaiter?.();
+    // close() waiting for acknowledgements: none can come any more (a closing session does not reconnect)
+    if (this._state === 'closing') this.idleWaiter?.();
+    if (error === undefined) return;
     const attempt = this.attempt;
     if (attempt !== undefined) {
       this._attemptFailed(attempt, error);

@@ -43,6 +43,17 @@ export function toArgumentError(err: unknown): Error {
  * URL may carry a token or a signature in its query (presigned URLs).
  */
 export function redact(url: string): string {
+  if (url === lastUrl) return lastRedacted;
+  lastRedacted = redactNow(url);
+  lastUrl = url;
+  return lastRedacted;
+}
+
+/** The last URL redacted: sessions of a fleet share theirs. */
+let lastUrl: string | undefined;
+let lastRedacted = '';
+
+function redactNow(url: string): string {
   try {
     const u = new URL(url);
     u.username = '';

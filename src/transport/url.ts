@@ -6,15 +6,15 @@ export type TransportKind = 'tcp' | 'tls' | 'ws' | 'wss' | 'unix';
 
 /** Where to connect, from a broker URL. */
 export interface Endpoint {
-  kind: TransportKind;
+  readonly kind: TransportKind;
   /** Host name or IP address, without IPv6 brackets; '' for unix. */
-  host: string;
+  readonly host: string;
   /** TCP port; 0 for unix. */
-  port: number;
+  readonly port: number;
   /** Unix socket path (unix) or HTTP path with query (ws, wss). */
-  path: string;
+  readonly path: string;
   /** The URL without userinfo, query or fragment: safe for messages and logs. */
-  display: string;
+  readonly display: string;
 }
 
 const SCHEMES: Record<string, { kind: TransportKind; port: number }> = {
@@ -35,6 +35,20 @@ const SCHEMES: Record<string, { kind: TransportKind; port: number }> = {
  * `display`. Throws {@link InvalidArgumentError} (`url`).
  */
 export function parseBrokerUrl(input: string | URL): Endpoint {
+  // a fleet opens thousands of sessions to one URL: parsed once (the endpoint is frozen)
+  if (input === lastInput) return lastEndpoint as Endpoint;
+  const ep = Object.freeze(parse(input));
+  if (typeof input === 'string') {
+    lastInput = input;
+    lastEndpoint = ep;
+  }
+  return ep;
+}
+
+let lastInput: string | undefined;
+let lastEndpoint: Endpoint | undefined;
+
+function parse(input: string | URL): Endpoint {
   let url: URL;
   try {
     url = typeof input === 'string' ? new URL(input) : new URL(input.href);

@@ -5,6 +5,12 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  encode,
+  type PublishPacket,
+  type SubscribePacket,
+  type UnsubscribePacket,
+} from '../../src/codec/index.js';
+import {
   AbortError,
   ClosedError,
   ConnectionError,
@@ -33,6 +39,23 @@ function session(url: string, options: Partial<SessionOptions> = {}): Session {
   const s = new Session({ url, ...options });
   cleanup.push(() => s.close({ timeout: 0 }));
   return s;
+}
+
+/** A QoS 0 PUBLISH from the broker. */
+function pubPacket(topic: string): PublishPacket {
+  return { type: 'publish', topic, payload: Buffer.from('x'), qos: 0, retain: false, dup: false };
+}
+
+/** Resolves when the session has read a message on `topic` (its 'message' event sees every message). */
+function arrived(s: Session, topic: string): Promise<void> {
+  return new Promise((resolve) => {
+    const on = (m: { topic: string }) => {
+      if (m.topic !== topic) return;
+      s.off('message', on);
+      resolve();
+    };
+    s.on('message', on);
+  });
 }
 
 function nextDisconnect(s: Session): Promise<MqttError | undefined> {
@@ -156,6 +179,69 @@ describe('while connected', () => {
     expect(await conn.nextPacket('disconnect')).toMatchObject({ reasonCode: 0x95 });
   });
 
+  it('hands a subscription the messages sent before its SUBACK and with it in one read', async () => {
+    const { s, conn } = await connected();
+    const got: string[] = [];
+    const pub = (payload: string, qos: 0 | 1 = 0, packetId?: number) =>
+      encode(
+        {
+          type: 'publish',
+          topic: 'early/t',
+          payload: Buffer.from(payload),
+          qos,
+          packetId,
+          retain: false,
+          dup: false,
+        },
+        5,
+      );
+    const subscribed = s.subscribe('early/#', { qos: 1 }, (m) => got.push(m.payload.toString()));
+    const sub = (await conn.nextPacket('subscribe')) as SubscribePacket;
+    // one write: a message before the SUBACK (3.8.4 allows it), the SUBACK, and two after it
+    conn.sendRaw(
+      Buffer.concat([
+        pub('before', 1, 7),
+        encode({ type: 'suback', packetId: sub.packetId, reasonCodes: [1] }, 5),
+        pub('after-1'),
+        pub('after-2', 1, 8),
+      ]),
+    );
+    const handle = await subscribed;
+    expect(got).toEqual(['before', 'after-1', 'after-2']);
+    // both QoS 1 messages acknowledged
+    expect((await conn.nextPacket('puback')).packetId).toBe(7);
+    expect((await conn.nextPacket('puback')).packetId).toBe(8);
+    // and the route belongs to the handle: unsubscribing ends it
+    await Promise.all([
+      handle.unsubscribe(),
+      conn
+        .nextPacket('unsubscribe')
+        .then((u) =>
+          conn.send({ type: 'unsuback', packetId: (u as UnsubscribePacket).packetId, reasonCodes: [0] }),
+        ),
+    ]);
+    const read = arrived(s, 'early/end');
+    conn.sendRaw(Buffer.concat([pub('gone'), encode(pubPacket('early/end'), 5)]));
+    await read; // both read: the session's 'message' event sees every message
+    expect(got).toEqual(['before', 'after-1', 'after-2']);
+  });
+
+  it('a refused or failed subscribe leaves no handler behind', async () => {
+    const { s, conn } = await connected();
+    const got: string[] = [];
+    const refused = s.subscribe(['ok/#', 'no/#'], { qos: 0 }, (m) => got.push(m.topic));
+    const sub = (await conn.nextPacket('subscribe')) as SubscribePacket;
+    conn.send({ type: 'suback', packetId: sub.packetId, reasonCodes: [0, 0x87] });
+    await refused;
+    const failed = s.subscribe('late/#', { qos: 0, timeout: 200 }, (m) => got.push(m.topic));
+    await conn.nextPacket('subscribe'); // never answered
+    await expect(failed).rejects.toBeInstanceOf(TimeoutError);
+    const read = arrived(s, 'end');
+    for (const topic of ['ok/1', 'no/1', 'late/1', 'end']) conn.send(pubPacket(topic));
+    await read;
+    expect(got).toEqual(['ok/1']);
+  });
+
   it('declares the connection dead when the broker goes silent', async () => {
     const { s, conn } = await connected({ keepalive: 1 });
     const gone = nextDisconnect(s);
@@ -254,6 +340,17 @@ describe('while connected', () => {
     expect(s.state).toBe('closed');
     await expect(s.publish('t', 'x')).rejects.toBeInstanceOf(ClosedError);
     await expect(s.connect()).rejects.toBeInstanceOf(ClosedError);
+  });
+
+  it('close() stops waiting for acknowledgements once the connection is gone', async () => {
+    const { s, conn } = await connected();
+    const never = s.publish('t', 'b', { qos: 1 });
+    await conn.nextPacket('publish');
+    const closed = s.close({ timeout: 60_000 }); // far longer than the test may take
+    conn.destroy(); // nothing in flight can be acknowledged any more
+    await closed;
+    await expect(never).rejects.toBeInstanceOf(ClosedError);
+    expect(s.state).toBe('closed');
   });
 
   it('survives a throwing handler and reports it as an error event', async () => {

@@ -39,6 +39,17 @@ async function accept(b: FakeBroker, sessionPresent = false): Promise<FakeConnec
   return conn;
 }
 
+/** A session connected to a fake broker that acknowledges nothing by itself. */
+async function connectedToFake(): Promise<{ s: Session; conn: FakeConnection }> {
+  const b = await startFakeBroker();
+  cleanup.push(() => b.close());
+  const s = session({ url: b.url, reconnect: FAST });
+  const c = s.connect();
+  const conn = await accept(b);
+  await c;
+  return { s, conn };
+}
+
 function once<T extends unknown[]>(s: Session, event: 'reconnecting' | 'offline' | 'connect'): Promise<T> {
   return new Promise((resolve) => s.once(event, (...args: unknown[]) => resolve(args as T)));
 }
@@ -266,12 +277,7 @@ describe('after a reconnect', () => {
 
 describe('manual acknowledgement', () => {
   it('sends PUBACK and PUBREC only when ack() is called, in arrival order', async () => {
-    const b = await startFakeBroker();
-    cleanup.push(() => b.close());
-    const s = session({ url: b.url, reconnect: FAST });
-    const c = s.connect();
-    const conn = await accept(b);
-    await c;
+    const { s, conn } = await connectedToFake();
     const got: Message[] = [];
     const auto: string[] = [];
     const sub = s.subscribe('m/#', { qos: 2, manualAck: true }, (m) => got.push(m));
@@ -312,12 +318,7 @@ describe('manual acknowledgement', () => {
   });
 
   it('waits for every manual-ack handler a message reaches; one that throws counts as done', async () => {
-    const b = await startFakeBroker();
-    cleanup.push(() => b.close());
-    const s = session({ url: b.url, reconnect: FAST });
-    const c = s.connect();
-    const conn = await accept(b);
-    await c;
+    const { s, conn } = await connectedToFake();
     const first: Message[] = [];
     const second: Message[] = [];
     for (const [filter, sink] of [
