@@ -10,7 +10,7 @@ import {
   type ProtocolVersion,
   type PublishPacket,
 } from '../src/codec/index.js';
-import { compare, type Row, save, table } from './harness.js';
+import { compare, fromCompare, type Row, save, table } from './harness.js';
 
 const topic = 'sensors/device-42/temperature';
 const payload = Buffer.from('0123456789abcdef'); // 16 bytes
@@ -178,4 +178,7 @@ for (const version of [4, 5] as const) {
 
 if (sink === 0) throw new Error('nothing was measured');
 console.log(table(rows));
-save('codec', rows);
+save(
+  'codec',
+  rows.map((r) => fromCompare(r)),
+);

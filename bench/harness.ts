@@ -45,9 +45,10 @@ function measure(fn: () => unknown, ms: number): number {
   return (calls * 1e9) / Number(elapsed);
 }
 
-function median(xs: number[]): number {
+/** The median; of an even count, the mean of the middle two. */
+export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 export function compare(
@@ -105,14 +106,66 @@ export function table(rows: Row[]): string {
   return lines.join('\n');
 }
 
-/** Writes rows to bench/results/NAME.json with the machine and Node version. */
-export function save(name: string, rows: readonly object[]): void {
+/**
+ * One row of the suite's table (`npm run bench` prints every benchmark's rows
+ * in one table and collects them in `bench/results/latest.json`).
+ */
+export interface SuiteRow {
+  scenario: string;
+  /** The cells as printed, units included. */
+  mqttkit: string;
+  peer: string;
+  /** Who the peer is: `MQTT.js`, `mqtt-packet`, `raw limit`, ... */
+  peerName: string;
+  /** How many times better mqttkit does, whatever the unit (peer/mqttkit where lower is better). */
+  ratio?: number;
+  /** The target as printed: `>= 3x`, `<= 1/2`, `>= 0.9x raw limit`. */
+  target?: string;
+  met?: boolean;
+  /** Client CPU per message (or request), µs. */
+  cpuUs?: { mqttkit?: number; peer?: number };
+  /** The numbers behind the cells. */
+  values?: Record<string, number | undefined>;
+}
+
+/** A ratio target: `>= 3x` where higher is better, `<= 1/3` where lower is. */
+export function targetText(target: number, lowerIsBetter = false): string {
+  return lowerIsBetter ? `<= 1/${target}` : `>= ${target}x`;
+}
+
+export function fromCompare(r: Row, unit = 'ops/s'): SuiteRow {
+  return {
+    scenario: r.scenario,
+    mqttkit: `${fmt(r.mqttkit)} ${unit}`,
+    peer: `${fmt(r.peer)} ${unit}`,
+    peerName: r.peerName,
+    ratio: r.ratio,
+    ...(r.target !== undefined && { target: targetText(r.target), met: r.ratio >= r.target }),
+    values: { mqttkit: r.mqttkit, peer: r.peer },
+  };
+}
+
+export function fromRun(r: RunRow): SuiteRow {
+  return {
+    ...fromCompare(r, 'msgs/s'),
+    cpuUs: { mqttkit: r.mqttkitCpuUs, peer: r.peerCpuUs },
+  };
+}
+
+/**
+ * Writes a benchmark's rows to bench/results/NAME.json with the date, Node
+ * version and platform; `details` holds whatever else the run recorded.
+ */
+export function save(name: string, rows: readonly SuiteRow[], details?: unknown): void {
   const dir = join(dirname(fileURLToPath(import.meta.url)), 'results');
   mkdirSync(dir, { recursive: true });
-  const os = process.platform;
   writeFileSync(
     join(dir, `${name}.json`),
-    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, os, rows }, null, 2)}\n`,
+    `${JSON.stringify(
+      { date: new Date().toISOString(), node: process.version, os: process.platform, rows, details },
+      null,
+      2,
+    )}\n`,
   );
 }
 

@@ -4,7 +4,7 @@
  * MQTT.js side by side. Target: >= 3x MQTT.js.
  */
 import { Session } from '../src/session/index.js';
-import { compareRuns, type RunResult, type RunRow, runTable, save, timed } from './harness.js';
+import { compareRuns, fromRun, type RunResult, type RunRow, runTable, save, timed } from './harness.js';
 import { mqttjsReceive } from './mqttjs-side.js';
 import { type BenchServer, startSource } from './servers/spawn.js';
 
@@ -63,4 +63,4 @@ try {
   await source.stop();
 }
 console.log(runTable(rows));
-save('receive', rows);
+save('receive', rows.map(fromRun));

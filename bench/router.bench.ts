@@ -13,7 +13,7 @@
 import { Qlobber } from 'qlobber';
 import { topicMatches } from '../src/router/match.js';
 import { TopicRouter } from '../src/router/router.js';
-import { compare, type Row, save, table } from './harness.js';
+import { compare, fromCompare, type Row, save, table } from './harness.js';
 
 // ---- deterministic data ----
 
@@ -172,4 +172,7 @@ rows.push(
 
 if (sink === 0) throw new Error('nothing was measured');
 console.log(table(rows));
-save('router', rows);
+save(
+  'router',
+  rows.map((r) => fromCompare(r)),
+);

@@ -29,7 +29,7 @@ const PUBACK_TYPE = 4;
 const PUBLISH_TYPE = 3;
 
 /** Splits a byte stream into MQTT packets: `onPacket(first byte, buffer, body start, body end)`. */
-class Frames {
+export class Frames {
   private rest: Buffer | undefined = undefined;
 
   constructor(private readonly onPacket: (first: number, buf: Buffer, start: number, end: number) => void) {}
@@ -124,7 +124,8 @@ const scratch: Publish = {
   end: 0,
 };
 
-function readVbi(buf: Buffer, p: number): [value: number, next: number] {
+/** A variable byte integer at `p`: its value and where the next field starts. */
+export function readVbi(buf: Buffer, p: number): [value: number, next: number] {
   let value = 0;
   let mul = 1;
   let b = 0;
@@ -167,8 +168,8 @@ function parsePublish(first: number, buf: Buffer, start: number, end: number): P
   return out;
 }
 
-/** A socket with MQTT 5 CONNECT/CONNACK and one SUBSCRIBE/SUBACK done. */
-async function open(url: string, clientId: string, filter: string): Promise<Socket> {
+/** A TCP connection to the broker at `url` (mqtt://host:port), Nagle off. */
+export async function rawSocket(url: string): Promise<Socket> {
   const u = new URL(url);
   const socket = connect(Number(u.port || 1883), u.hostname);
   socket.setNoDelay(true);
@@ -176,6 +177,12 @@ async function open(url: string, clientId: string, filter: string): Promise<Sock
     socket.once('connect', resolve);
     socket.once('error', reject);
   });
+  return socket;
+}
+
+/** A socket with MQTT 5 CONNECT/CONNACK and one SUBSCRIBE/SUBACK done. */
+async function open(url: string, clientId: string, filter: string): Promise<Socket> {
+  const socket = await rawSocket(url);
   const replies: number[] = [];
   let wake: (() => void) | undefined;
   const frames = new Frames((first, buf, start) => {

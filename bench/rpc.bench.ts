@@ -44,7 +44,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startMosquitto } from '../test/helpers/mosquitto.js';
-import { save } from './harness.js';
+import { median, type SuiteRow, save } from './harness.js';
 import type { ChildConfig, Lib, RunResult } from './rpc-child.js';
 import { RpcChild } from './rpc-spawn.js';
 import { processCpuMs } from './sessions-spawn.js';
@@ -120,11 +120,6 @@ interface Run {
   errors: number;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
 const rate = (n: number): string =>
   n >= 1e5 ? `${(n / 1e3).toFixed(0)}k` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : n.toFixed(0);
 const micros = (us: number): string => (us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${us.toFixed(0)} µs`);
@@ -192,16 +187,7 @@ async function runLib(
   return runs;
 }
 
-interface Row {
-  scenario: string;
-  mqttkit: string;
-  mqttjs: string;
-  /** How many times better mqttkit does. */
-  ratio: number | undefined;
-  target?: string;
-  met?: boolean;
-  values?: { mqttkit?: number; mqttjs?: number; raw?: number };
-}
+type Row = SuiteRow;
 
 function buildRows(runs: Run[]): Row[] {
   const pick = (lib: Lib, qos: 0 | 1, c: number, f: (r: Run) => number | undefined): number | undefined => {
@@ -237,7 +223,8 @@ function buildRows(runs: Run[]): Row[] {
     const row: Row = {
       scenario: `${scenario}, concurrency ${c}, QoS ${qos}${peer === 'mqttjs-nodelay' ? ', vs MQTT.js with setNoDelay(true)' : ''}`,
       mqttkit: show(k, format),
-      mqttjs: show(j, format),
+      peer: show(j, format),
+      peerName: peer === 'mqttjs-nodelay' ? 'MQTT.js with setNoDelay(true)' : 'MQTT.js',
       ratio,
       ...(target !== undefined && {
         target: higherIsBetter ? `>= ${target}x` : `<= 1/${target}`,
@@ -251,7 +238,7 @@ function buildRows(runs: Run[]): Row[] {
   const addCpu = (peer: Lib, qos: 0 | 1, c: number): void => {
     const row = add(peer, 'CPU per request (requester + responder)', qos, c, cpu, (n) => n.toFixed(1), false);
     row.mqttkit = cpuCell(qos, c, 'mqttkit');
-    row.mqttjs = cpuCell(qos, c, peer);
+    row.peer = cpuCell(qos, c, peer);
   };
   const usual = 'mqttjs';
   for (const qos of QOS) {
@@ -285,38 +272,46 @@ function buildRows(runs: Run[]): Row[] {
     }
   }
   // the raw limit: what the broker allows, and how much of it each library reaches
+  /** A row of how far each library gets from the raw limit of `f`. */
+  const fromLimit = (
+    qos: 0 | 1,
+    c: number,
+    f: (r: Run) => number,
+    format: (n: number) => string,
+    scenario: (limit: string) => string,
+    cell: (v: number, limit: number) => string,
+  ): void => {
+    const limit = pick('raw', qos, c, f);
+    const k = pick('mqttkit', qos, c, f);
+    const j = pick('mqttjs', qos, c, f);
+    const against = (v: number | undefined) =>
+      v === undefined || limit === undefined ? '—' : cell(v, limit);
+    rows.push({
+      scenario: `raw limit: ${scenario(show(limit, format))}, concurrency ${c}, QoS ${qos}`,
+      mqttkit: against(k),
+      peer: against(j),
+      peerName: 'MQTT.js',
+      values: { mqttkit: k, mqttjs: j, raw: limit },
+    });
+  };
+  const share = (v: number, limit: number) => `${((100 * v) / limit).toFixed(0)}% of it`;
+  const times = (v: number, limit: number) => `${(v / limit).toFixed(1)}x it`;
   for (const qos of QOS) {
-    for (const c of CONCURRENCY) {
-      const limit = pick('raw', qos, c, (r) => r.reqPerSec);
-      const k = pick('mqttkit', qos, c, (r) => r.reqPerSec);
-      const j = pick('mqttjs', qos, c, (r) => r.reqPerSec);
-      const share = (v: number | undefined) =>
-        v === undefined || limit === undefined ? '—' : `${((100 * v) / limit).toFixed(0)}% of it`;
-      rows.push({
-        scenario: `raw limit: ${show(limit, rate)} req/s, concurrency ${c}, QoS ${qos}`,
-        mqttkit: share(k),
-        mqttjs: share(j),
-        ratio: undefined,
-        values: { mqttkit: k, mqttjs: j, raw: limit },
-      });
-    }
+    for (const c of CONCURRENCY)
+      fromLimit(
+        qos,
+        c,
+        (r) => r.reqPerSec,
+        rate,
+        (l) => `${l} req/s`,
+        share,
+      );
     for (const c of CONCURRENCY) {
       for (const [name, f] of [
         ['p50', (r: Run) => r.p50],
         ['p99', (r: Run) => r.p99],
       ] as const) {
-        const limit = pick('raw', qos, c, f);
-        const k = pick('mqttkit', qos, c, f);
-        const j = pick('mqttjs', qos, c, f);
-        const times = (v: number | undefined) =>
-          v === undefined || limit === undefined ? '—' : `${(v / limit).toFixed(1)}x it`;
-        rows.push({
-          scenario: `raw limit: ${name} latency ${show(limit, micros)}, concurrency ${c}, QoS ${qos}`,
-          mqttkit: times(k),
-          mqttjs: times(j),
-          ratio: undefined,
-          values: { mqttkit: k, mqttjs: j, raw: limit },
-        });
+        fromLimit(qos, c, f, micros, (l) => `${name} latency ${l}`, times);
       }
     }
     for (const c of CONCURRENCY) {
@@ -327,8 +322,8 @@ function buildRows(runs: Run[]): Row[] {
           `raw limit: CPU per request ${show(rawCpu, (n) => `${n.toFixed(1)} µs`)} (requester + responder), ` +
           `mosquitto ${show(rawBroker, (n) => `${n.toFixed(1)} µs`)}, concurrency ${c}, QoS ${qos}`,
         mqttkit: '',
-        mqttjs: '',
-        ratio: undefined,
+        peer: '',
+        peerName: 'raw limit',
         values: { raw: rawCpu },
       });
     }
@@ -341,7 +336,7 @@ function table(rows: Row[]): string {
   for (const r of rows) {
     const target = r.target === undefined ? '' : `${r.target} ${r.met ? 'met' : 'MISSED'}`;
     lines.push(
-      `| ${r.scenario} | ${r.mqttkit} | ${r.mqttjs} | ${r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}x`} | ${target} |`,
+      `| ${r.scenario} | ${r.mqttkit} | ${r.peer} | ${r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}x`} | ${target} |`,
     );
   }
   return lines.join('\n');
@@ -367,13 +362,10 @@ async function main(): Promise<void> {
   );
   console.log(table(rows));
   if (FULL) {
-    save('rpc', [
-      ...rows,
-      {
-        config: { rounds: ROUNDS, warmupMs: WARMUP_MS, durationMs: DURATION_MS, maxInflight: MAX_INFLIGHT },
-        runs,
-      },
-    ]);
+    save('rpc', rows, {
+      config: { rounds: ROUNDS, warmupMs: WARMUP_MS, durationMs: DURATION_MS, maxInflight: MAX_INFLIGHT },
+      runs,
+    });
   } else {
     console.log('\n(a partial run: bench/results/rpc.json left as it was)');
   }

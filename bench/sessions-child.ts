@@ -56,6 +56,8 @@ export interface ChildResult {
   slowestConnectMs: number;
   /** This process's CPU time (user + system) over the connect phase, µs. */
   connectCpuUs: number;
+  /** The user part of it (the rest is the kernel's: sockets, TCP handshakes on loopback), µs. */
+  connectUserUs: number;
   /** ms from the first close call to the last one settled. */
   closeMs: number;
   /** This process's CPU time over the close phase, µs. */
@@ -244,6 +246,7 @@ async function main(): Promise<ChildResult> {
     midpointMs,
     slowestConnectMs,
     connectCpuUs: cpu1.user + cpu1.system,
+    connectUserUs: cpu1.user,
     closeMs,
     closeCpuUs: cpu3.user + cpu3.system,
     errors,
