@@ -19,10 +19,12 @@
  * proxy.blackhole();
  * ```
  *
- * `tap` sees every chunk the proxy passes on (not those it drops), tagged
- * with the connection's number (1, 2, ... in accept order) and its direction:
- * 'up' from the client to the target, 'down' back. A test can decode the
- * traffic there, independently of the client under test.
+ * `tap` sees every chunk the proxy reads, tagged with the connection's
+ * number (1, 2, ... in accept order), its direction ('up' from the client to
+ * the target, 'down' back) and whether it was dropped (blackholed, or the
+ * other side already closed). A test can decode the traffic there,
+ * independently of the client under test: what a client sent is seen even
+ * when the broker it was meant for had gone.
  *
  * Plain `node:net`, no timers. `close()` stops listening and destroys every
  * socket.
@@ -48,8 +50,8 @@ export interface Proxy {
 }
 
 export interface ProxyOptions {
-  /** Called with each chunk passed on, before it is written to the other side. */
-  tap?: (connection: number, direction: 'up' | 'down', chunk: Buffer) => void;
+  /** Called with each chunk read, before it is written to the other side (`dropped`: it is not). */
+  tap?: (connection: number, direction: 'up' | 'down', chunk: Buffer, dropped: boolean) => void;
 }
 
 /** One side of a pair: its socket and what it has told us so far. */
@@ -84,8 +86,9 @@ class Pair {
     const socket = from.socket;
     const direction = from === this.client ? 'up' : 'down';
     socket.on('data', (chunk: Buffer) => {
-      if (this.state.blackholed || to.socket.destroyed) return; // dropped
-      this.tap?.(this.id, direction, chunk);
+      const dropped = this.state.blackholed || to.socket.destroyed;
+      this.tap?.(this.id, direction, chunk, dropped);
+      if (dropped) return;
       if (!to.socket.write(chunk)) {
         socket.pause();
         to.socket.once('drain', () => socket.resume());

@@ -20,8 +20,12 @@
  * So the subscriber's traffic goes through a proxy that decodes what the
  * broker and the client send, independently of the client under test, and
  * a duplicate is put down to the broker only when the wire shows exactly
- * that: between the two copies (same packet id), the broker's PUBREL and
- * the client's PUBCOMP for that id. Every other QoS 2 duplicate fails the test.
+ * that: between the two copies (same packet id), the broker's PUBREL, passed
+ * on to the client, and the client's PUBCOMP for that id. The PUBCOMP counts
+ * even when the proxy could not pass it on because the broker had just gone
+ * (it proves the client completed the message; the broker sent its PUBREL
+ * first, so it must not send the PUBLISH again). Every other QoS 2
+ * duplicate fails the test.
  */
 import { describe, expect, it } from 'vitest';
 import { type Packet, PacketDecoder } from '../../src/codec/index.js';
@@ -35,7 +39,10 @@ describe.skipIf(!hasMosquitto())('broker restarts', () => {
   it('loses nothing and duplicates no QoS 2 message across 5 restarts of a persistent mosquitto', async () => {
     const broker = await startMosquitto({ persistence: true, config: 'max_queued_messages 100000' });
     const wire = new Wire();
-    const proxy = await startProxy({ port: broker.port }, { tap: (c, d, chunk) => wire.push(c, d, chunk) });
+    const proxy = await startProxy(
+      { port: broker.port },
+      { tap: (c, d, chunk, dropped) => wire.push(c, d, chunk, dropped) },
+    );
     const sub = new Session({
       url: proxy.url,
       clientId: 'survival-sub',
@@ -140,7 +147,12 @@ class Wire {
   private readonly pubcomps = new Map<number, number[]>();
   private failed: string | undefined;
 
-  push(conn: number, direction: 'up' | 'down', chunk: Buffer): void {
+  /**
+   * `dropped`: the proxy did not pass the chunk on. It is still decoded (the stream goes on after it);
+   * a dropped PUBLISH or PUBREL from the broker is not recorded (the client never saw it), a dropped
+   * PUBCOMP from the client is (the client sent it).
+   */
+  push(conn: number, direction: 'up' | 'down', chunk: Buffer, dropped: boolean): void {
     if (this.failed !== undefined) return;
     const key = `${conn}${direction}`;
     let decoder = this.decoders.get(key);
@@ -154,6 +166,7 @@ class Wire {
     }
     for (const p of packets) {
       const seq = ++this.seq;
+      if (direction === 'down' && dropped) continue;
       if (direction === 'down' && p.type === 'publish' && p.qos === 2) {
         const text = Buffer.from(p.payload).toString();
         let copies = this.publishes.get(text);
@@ -166,7 +179,7 @@ class Wire {
 
   /**
    * Sorts the duplicates among `seen` (delivery counts by payload) into those the broker
-   * re-sent after completing them (PUBREL sent and PUBCOMP received on the wire between
+   * re-sent after completing them (its PUBREL passed on and the client's PUBCOMP sent between
    * two copies under the same id) and the rest, described packet by packet.
    */
   explain(
