@@ -2,7 +2,7 @@
  * An in-process aedes broker on a free loopback port: the CLI's embedded
  * broker (`src/cli/embedded-broker.ts`), under the name the tests use.
  */
-import { startEmbeddedBroker } from '../../src/cli/embedded-broker.js';
+import { startEmbeddedBroker } from '../../src/broker/index.js';
 
 export interface AedesBroker {
   /** `mqtt://127.0.0.1:<port>` */

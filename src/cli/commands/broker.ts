@@ -1,7 +1,7 @@
 /** `mqttkit broker`: the embedded broker alone, for trying things out. */
 import type { Command } from 'commander';
 import { collect, parseIntFlag } from '../connection.js';
-import type { EmbeddedBroker } from '../embedded-broker.js';
+import type { EmbeddedBroker } from '../../broker/index.js';
 import { action } from '../program.js';
 import { aborted } from '../runtime.js';
 
@@ -22,7 +22,7 @@ export function registerBroker(program: Command): void {
   action<BrokerFlags>(cmd, async (flags, context) => {
     context.target = `port ${flags.port}`;
     const log = flags.verbose ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
-    const { startEmbeddedBroker, startLoopbackBroker } = await import('../embedded-broker.js');
+    const { startEmbeddedBroker, startLoopbackBroker } = await import('../../broker/index.js');
     const broker: EmbeddedBroker =
       flags.bind === undefined
         ? await startLoopbackBroker({ port: flags.port, log })

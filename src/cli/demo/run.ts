@@ -12,7 +12,7 @@ import {
   planConnection,
   targetOf,
 } from '../connection.js';
-import { type EmbeddedBroker, startLoopbackBroker } from '../embedded-broker.js';
+import { type EmbeddedBroker, startLoopbackBroker } from '../../broker/index.js';
 import { Exit } from '../errors.js';
 import type { CommandContext } from '../program.js';
 import { aborted, sleep } from '../runtime.js';

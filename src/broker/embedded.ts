@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Aedes } from 'aedes';
 
+/** Where the embedded broker listens, and what it reports. */
 export interface EmbeddedBrokerOptions {
   /** 0 picks a free port. @default 0 */
   port?: number;
@@ -16,6 +17,7 @@ export interface EmbeddedBrokerOptions {
   log?: (line: string) => void;
 }
 
+/** A running embedded broker. */
 export interface EmbeddedBroker {
   /** `mqtt://<first host>:<port>` */
   readonly url: string;
@@ -26,6 +28,11 @@ export interface EmbeddedBroker {
   close(): Promise<void>;
 }
 
+/**
+ * Starts an aedes broker (MQTT 3.1.1) listening on `options.hosts` (127.0.0.1
+ * by default) on one port, a free one unless `options.port` is given. Close
+ * it with `close()`; clients still connected are disconnected.
+ */
 export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): Promise<EmbeddedBroker> {
   const broker = await Aedes.createBroker();
   const sockets = new Set<Socket>();
