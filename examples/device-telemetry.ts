@@ -3,15 +3,19 @@
  * data queued at a bounded rate, credentials fetched before every connect
  * (a JWT in real life), reconnect with backoff. Runs for a few seconds.
  *
- *   npx tsx examples/device-telemetry.ts     # MQTT_URL, default mqtt://127.0.0.1:1883
+ *   npx tsx examples/device-telemetry.ts     # an embedded broker, or MQTT_URL (MQTT 5)
+ *   EXAMPLE_SECONDS=10 npx tsx examples/device-telemetry.ts
  */
-import { Session } from '../src/index.js';
+import { Session } from 'mqttkit';
+import { exampleBroker } from './broker.js';
 
-const url = process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883';
-const seconds = Number(process.env.SECONDS ?? 3);
+const broker = await exampleBroker();
+const { url, protocolVersion } = broker;
+const seconds = Number(process.env.EXAMPLE_SECONDS ?? 3);
 
 const device = new Session({
   url,
+  protocolVersion,
   clientId: 'device-42',
   keepalive: 30,
   reconnect: { initialDelay: 500, maxDelay: 30_000 },
@@ -25,15 +29,18 @@ device.on('reconnecting', (attempt, delay) =>
 await device.connect();
 
 // a listener on the cloud side, to show what arrives
-const cloud = new Session({ url });
+const cloud = new Session({ url, protocolVersion });
 await cloud.connect();
 let states = 0;
 let readings = 0;
+let caughtUp: (() => void) | undefined;
+let want = { states: Number.POSITIVE_INFINITY, readings: Number.POSITIVE_INFINITY };
 await cloud.subscribe('devices/42/#', { qos: 1 }, (msg) => {
   if (msg.topic.endsWith('/state')) {
     states++;
     console.log(`cloud: state batch of ${JSON.parse(msg.payload.toString()).length} snapshots`);
   } else readings++;
+  if (states >= want.states && readings >= want.readings) caughtUp?.();
 });
 
 const state = device.batch('devices/42/state', { interval: 1000, maxBytes: 65_536 });
@@ -53,8 +60,14 @@ while (Date.now() - started < seconds * 1000) {
 }
 
 await device.close(); // flushes the last state batch
-await new Promise((resolve) => setTimeout(resolve, 200));
+// the cloud may still be reading the last messages: wait until it has all the device published
+await new Promise<void>((resolve) => {
+  caughtUp = resolve;
+  want = { states: state.metrics().published, readings: data.metrics().published };
+  if (states >= want.states && readings >= want.readings) resolve();
+});
 console.log(`device: state ${JSON.stringify(state.metrics())}`);
 console.log(`device: data ${JSON.stringify(data.metrics())}`);
 console.log(`cloud: ${states} state messages, ${readings} readings`);
 await cloud.close();
+await broker.close();

@@ -4,16 +4,21 @@
  * Prometheus endpoint.
  *
  *   npx tsx examples/multi-session-forwarding.ts
- *   # EDGE_URL and CLOUD_URL, both default mqtt://127.0.0.1:1883
+ *   # two embedded brokers, or EDGE_URL and CLOUD_URL (MQTT 5; the same URL twice works too)
+ *
+ * With an MQTT 3.1.1 cloud (the embedded broker) the metadata cannot travel
+ * as user properties: the forwarder wraps each message in a JSON envelope
+ * (`envelope: true`) and the cloud side reads it from there.
  */
-import { Session, SessionManager } from '../src/index.js';
+import { type Message, Session, SessionManager } from 'mqttkit';
+import { exampleBroker } from './broker.js';
 
-const edgeUrl = process.env.EDGE_URL ?? 'mqtt://127.0.0.1:1883';
-const cloudUrl = process.env.CLOUD_URL ?? 'mqtt://127.0.0.1:1883';
+const edge = await exampleBroker('EDGE_URL');
+const cloud = await exampleBroker('CLOUD_URL');
 
 const m = new SessionManager();
-m.add({ name: 'edge', url: edgeUrl });
-m.add({ name: 'cloud', url: cloudUrl });
+m.add({ name: 'edge', url: edge.url, protocolVersion: edge.protocolVersion });
+m.add({ name: 'cloud', url: cloud.url, protocolVersion: cloud.protocolVersion });
 m.on('session_ready', ({ name }) => console.log(`${name} ready`));
 await m.connectAll();
 
@@ -24,22 +29,36 @@ const forwarder = m.forward({
   to: 'cloud',
   map: [['sensors/+/temperature', 'plants/a/{1}/temp']],
   metadata: (msg) => ({ site: 'plant-a', via: msg.source }),
+  envelope: cloud.protocolVersion === 4,
   qos: 1,
 });
+
+/** The value and the site of a forwarded reading: from user properties (MQTT 5) or the envelope (3.1.1). */
+function reading(msg: Message): { value: string; site: string | undefined } {
+  if (msg.properties?.userProperties !== undefined) {
+    const site = msg.properties.userProperties.find(([k]) => k === 'site')?.[1];
+    return { value: msg.payload.toString(), site };
+  }
+  const envelope = JSON.parse(msg.payload.toString()) as {
+    metadata: Record<string, string>;
+    payload: string;
+  };
+  return { value: Buffer.from(envelope.payload, 'base64').toString(), site: envelope.metadata.site };
+}
 await forwarder.start();
 
 const seen = new Promise<void>((resolve) => {
   let n = 0;
   m.handleTo('cloud', 'plants/a/#', (msg) => {
-    const site = msg.properties?.userProperties?.find(([k]) => k === 'site')?.[1];
-    console.log(`cloud got ${msg.topic} = ${msg.payload.toString()} (site ${site})`);
+    const { value, site } = reading(msg);
+    console.log(`cloud got ${msg.topic} = ${value} (site ${site})`);
     if (++n === 3) resolve();
   });
 });
 await m.waitReady();
 
 // a sensor on the edge broker
-const sensor = new Session({ url: edgeUrl });
+const sensor = new Session({ url: edge.url, protocolVersion: edge.protocolVersion });
 await sensor.connect();
 for (const [id, t] of [
   ['k1', 21.5],
@@ -62,3 +81,4 @@ console.log(`forwarder: ${JSON.stringify(forwarder.metrics())}`);
 
 await sensor.close();
 await m.close(); // stops the forwarder and the metrics endpoint too
+await Promise.all([edge.close(), cloud.close()]);

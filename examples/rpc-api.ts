@@ -2,14 +2,17 @@
  * A device API over MQTT, served and called the way a web framework is:
  * routes with parameters, JSON bodies, middleware, errors with a status.
  *
- *   npx tsx examples/rpc-api.ts          # MQTT_URL, default mqtt://127.0.0.1:1883
+ *   npx tsx examples/rpc-api.ts          # an embedded broker, or MQTT_URL (MQTT 5)
+ *
+ * With MQTT 5 a request carries its response topic and correlation data as
+ * properties; with MQTT 3.1.1 (the embedded broker) client and server put
+ * them in a small JSON envelope instead, with no change to this code.
  *
  * The server and the client each have their own Session, as two services
  * would; here they share a process so the example runs on its own.
  */
-import { RpcClient, RpcError, RpcServer, RpcStatusError, Session } from '../src/index.js';
-
-const url = process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883';
+import { RpcClient, RpcError, RpcServer, RpcStatusError, Session } from 'mqttkit';
+import { exampleBroker } from './broker.js';
 
 interface Device {
   id: string;
@@ -89,8 +92,10 @@ async function serve(session: Session): Promise<RpcServer> {
 }
 
 async function main(): Promise<void> {
-  const serverSession = new Session({ url, clientId: `rpc-api-server-${process.pid}` });
-  const clientSession = new Session({ url, clientId: `rpc-api-client-${process.pid}` });
+  const broker = await exampleBroker();
+  const { url, protocolVersion } = broker;
+  const serverSession = new Session({ url, protocolVersion, clientId: `rpc-api-server-${process.pid}` });
+  const clientSession = new Session({ url, protocolVersion, clientId: `rpc-api-client-${process.pid}` });
   await Promise.all([serverSession.connect(), clientSession.connect()]);
   const server = await serve(serverSession);
   const client = new RpcClient(clientSession, { timeout: 5000 });
@@ -125,6 +130,7 @@ async function main(): Promise<void> {
     await client.close();
     await server.stop();
     await Promise.all([clientSession.close(), serverSession.close()]);
+    await broker.close();
   }
 }
 

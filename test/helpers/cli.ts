@@ -26,6 +26,8 @@ export interface CliOptions {
   /** Leave stdin open: the test writes to `child.stdin` (a terminal the user types into). */
   openStdin?: boolean;
   env?: NodeJS.ProcessEnv;
+  /** Working directory. @default this process's */
+  cwd?: string;
   /** ms before the child is SIGKILLed (the test then fails on its result). @default 20000 */
   timeout?: number;
 }
@@ -57,6 +59,7 @@ export function startProcess(command: string, args: readonly string[], options: 
   installExitHook();
   const child = spawn(command, args, {
     env: { ...process.env, ...options.env },
+    cwd: options.cwd,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   live.add(child);

@@ -1,0 +1,28 @@
+/**
+ * Where the examples connect (not an example itself).
+ *
+ * - With `MQTT_URL` set (or the variable an example names, such as
+ *   `EDGE_URL`), to that broker, with MQTT 5 (`MQTT_VERSION=4` for 3.1.1).
+ * - Without it, to an embedded broker (aedes, MQTT 3.1.1) started in this
+ *   process on a free port, so an example runs with nothing installed.
+ */
+import type { ProtocolVersion } from 'mqttkit';
+import { startEmbeddedBroker } from 'mqttkit/broker';
+
+export interface ExampleBroker {
+  url: string;
+  protocolVersion: ProtocolVersion;
+  /** Stops the embedded broker; nothing for a broker given by URL. */
+  close(): Promise<void>;
+}
+
+export async function exampleBroker(variable = 'MQTT_URL'): Promise<ExampleBroker> {
+  const url = process.env[variable];
+  if (url !== undefined && url !== '') {
+    const protocolVersion = process.env.MQTT_VERSION === '4' ? 4 : 5;
+    return { url, protocolVersion, close: async () => {} };
+  }
+  const broker = await startEmbeddedBroker();
+  console.log(`(${variable} not set: an embedded MQTT 3.1.1 broker at ${broker.url})`);
+  return { url: broker.url, protocolVersion: 4, close: () => broker.close() };
+}
