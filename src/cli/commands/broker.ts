@@ -1,7 +1,7 @@
 /** `mqttkit broker`: the embedded broker alone, for trying things out. */
 import type { Command } from 'commander';
-import { collect, parseIntFlag } from '../connection.js';
 import type { EmbeddedBroker } from '../../broker/index.js';
+import { collect, parseIntFlag } from '../connection.js';
 import { action } from '../program.js';
 import { aborted } from '../runtime.js';
 

@@ -3,6 +3,7 @@
  * command runs, so other commands start without the fleet's modules.
  */
 import pc from 'picocolors';
+import { type EmbeddedBroker, startLoopbackBroker } from '../../broker/index.js';
 import { parseBrokerUrl } from '../../transport/url.js';
 import {
   brokerGiven,
@@ -12,7 +13,6 @@ import {
   planConnection,
   targetOf,
 } from '../connection.js';
-import { type EmbeddedBroker, startLoopbackBroker } from '../../broker/index.js';
 import { Exit } from '../errors.js';
 import type { CommandContext } from '../program.js';
 import { aborted, sleep } from '../runtime.js';
