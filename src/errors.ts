@@ -15,18 +15,31 @@
 
 /** Stable error codes. */
 export const ErrorCode = {
+  /** {@link DecodeError}: bytes from the network that are not a valid packet. */
   Decode: 'ERR_MQTT_DECODE',
+  /** {@link EncodeError}: a packet the encoder was asked to write is not valid. */
   Encode: 'ERR_MQTT_ENCODE',
+  /** {@link ProtocolError}: the peer broke the protocol, or the server sent DISCONNECT. */
   Protocol: 'ERR_MQTT_PROTOCOL',
+  /** {@link ConnectionError}: the connection failed, was lost or was refused. */
   Connection: 'ERR_MQTT_CONNECTION',
+  /** {@link TimeoutError}: an operation ran out of time. */
   Timeout: 'ERR_MQTT_TIMEOUT',
+  /** {@link AbortError}: an operation was cancelled through its `AbortSignal`. */
   Aborted: 'ERR_MQTT_ABORTED',
+  /** {@link ClosedError}: the session was closed. */
   Closed: 'ERR_MQTT_CLOSED',
+  /** {@link RejectedError}: the server refused an operation with a reason code. */
   Rejected: 'ERR_MQTT_REJECTED',
+  /** {@link DroppedError}: a publish left the offline queue unsent. */
   Dropped: 'ERR_MQTT_DROPPED',
+  /** {@link StoreError}: the session store failed. */
   Store: 'ERR_MQTT_STORE',
+  /** {@link InvalidArgumentError}: an argument or option is not valid. */
   InvalidArgument: 'ERR_MQTT_INVALID_ARGUMENT',
+  /** {@link ConfigError}: a fleet config file or object is not valid. */
   Config: 'ERR_MQTT_CONFIG',
+  /** {@link RpcError}: an RPC responder answered with an error status. */
   Rpc: 'ERR_MQTT_RPC',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -44,6 +57,7 @@ export class MqttError extends Error {
     this.reasonCode = reasonCode;
   }
 
+  /** The class name (`TimeoutError`, `RejectedError`, ...), as stack traces and `util.inspect` show it. */
   override get name(): string {
     return this.constructor.name;
   }
@@ -71,6 +85,7 @@ export class DecodeError extends MqttError {
  * `subscriptions[2].topicFilter`).
  */
 export class EncodeError extends MqttError {
+  /** Path of the offending field in the packet, e.g. `properties.topicAlias` or `packets[3].topic`. */
   readonly field: string;
 
   constructor(field: string, message: string, reasonCode?: number) {
@@ -126,6 +141,7 @@ export class ClosedError extends MqttError {
  * a QoS. `field` names it (`options.keepalive`, `topic`).
  */
 export class InvalidArgumentError extends MqttError {
+  /** The option or argument that is wrong, e.g. `keepalive`, `offlineQueue.maxBytes`, `topic`. */
   readonly field: string;
 
   constructor(field: string, message: string, reasonCode?: number, options?: ErrorOptions) {
@@ -152,6 +168,7 @@ export class RejectedError extends MqttError {
  * offline without `offlineQueue.qos0`).
  */
 export class DroppedError extends MqttError {
+  /** Why the publish was dropped; see the class description. */
   readonly reason: 'queue-full' | 'overflow' | 'expired' | 'offline';
 
   constructor(message: string, reason: DroppedError['reason']) {
@@ -173,6 +190,10 @@ export class StoreError extends MqttError {
  * overloaded, 504 handler timeout), the message is its reason.
  */
 export class RpcError extends MqttError {
+  /**
+   * Status code of the responder's answer, 400..599: 400, 404, 500, 503, 504, or one a handler
+   * chose with `RpcStatusError`.
+   */
   readonly status: number;
   constructor(status: number, message: string) {
     super(ErrorCode.Rpc, message);

@@ -3,6 +3,8 @@
  *
  * This entry point exports `Session`, `SessionManager`, the stores, the
  * errors and the packet model; the codec lives at `mqttkit/codec`.
+ *
+ * @module mqttkit
  */
 
 export {

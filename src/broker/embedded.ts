@@ -21,6 +21,7 @@ export interface EmbeddedBrokerOptions {
 export interface EmbeddedBroker {
   /** `mqtt://<first host>:<port>` */
   readonly url: string;
+  /** The port it listens on (the free one picked when `options.port` was 0). */
   readonly port: number;
   /** Clients connected now. */
   readonly clients: number;

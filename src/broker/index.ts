@@ -16,7 +16,7 @@
  * await broker.close();
  * ```
  *
- * @module
+ * @module mqttkit/broker
  */
 export {
   type EmbeddedBroker,

@@ -14,8 +14,14 @@ import { ClosedError, InvalidArgumentError } from '../errors.js';
 import { int, qosOption, topicOption } from '../session/options.js';
 import type { Session } from '../session/session.js';
 
+/**
+ * How {@link BatchChannel} joins a batch's items into one payload: `'json-array'`
+ * (`[a,b,c]`, each item JSON text), `'concat'` (the bytes end to end), or a
+ * function given the items' bytes in push order that returns the payload.
+ */
 export type Combine = 'json-array' | 'concat' | ((items: Buffer[]) => Uint8Array);
 
+/** Options of `session.batch(topic, options)`; see {@link BatchChannel}. */
 export interface BatchOptions {
   /** ms between publishes of a non-empty batch. @default 1000 */
   interval?: number;
@@ -30,10 +36,13 @@ export interface BatchOptions {
   combine?: Combine;
   /** @default 1 */
   qos?: QoS;
+  /** Publish each batch as a retained message. @default false */
   retain?: boolean;
+  /** MQTT 5 properties sent with every batch message (e.g. `contentType`). */
   properties?: PublishProperties;
 }
 
+/** Counters of a {@link BatchChannel} since it was created, from {@link BatchChannel.metrics}. */
 export interface BatchMetrics {
   /** Items accepted. */
   pushed: number;
@@ -45,6 +54,7 @@ export interface BatchMetrics {
   failed: number;
   /** Items waiting in the current batch. */
   pending: number;
+  /** Bytes of the items waiting in the current batch, without the `[`, `,` and `]` of `'json-array'`. */
   pendingBytes: number;
 }
 
@@ -53,7 +63,24 @@ interface Waiter {
   reject(e: Error): void;
 }
 
+/**
+ * Items accumulated and published as one message every `interval` ms, or as
+ * soon as the next item would make the message larger than `maxBytes`
+ * (device state reported about once a second). Made by
+ * `session.batch(topic, options)`.
+ *
+ * {@link BatchChannel.push} resolves when the message carrying the item is
+ * published (acknowledged at QoS 1/2) and rejects with that publish's error.
+ * An item larger than `maxBytes` on its own is refused at once with
+ * {@link InvalidArgumentError}. The batch is flushed when the session closes
+ * (or on {@link BatchChannel.flush} / {@link BatchChannel.close}); while the
+ * session reconnects, batches wait in its offline queue like any publish.
+ *
+ * @throws {@link InvalidArgumentError} from the constructor (and
+ *   `session.batch`) when the topic or an option is not valid.
+ */
 export class BatchChannel {
+  /** Topic name every batch is published to. */
   readonly topic: string;
   private readonly interval: number;
   private readonly maxBytes: number;
@@ -168,6 +195,7 @@ export class BatchChannel {
     await this.flush().catch(() => undefined);
   }
 
+  /** Counters and what waits in the current batch, as a new object. */
   metrics(): BatchMetrics {
     return { ...this.counters, pending: this.items.length, pendingBytes: this.bytes };
   }

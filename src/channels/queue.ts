@@ -18,6 +18,7 @@ import { int, qosOption, topicOption } from '../session/options.js';
 import type { Session } from '../session/session.js';
 import type { PublishResult } from '../session/types.js';
 
+/** Options of `session.queue(topic, options)`; see {@link QueueChannel}. */
 export interface QueueOptions {
   /** Messages per second at most. @default 100 */
   rate?: number;
@@ -29,15 +30,21 @@ export interface QueueOptions {
   enqueueTimeout?: number;
   /** @default 1 */
   qos?: QoS;
+  /** Publish each message as a retained message. @default false */
   retain?: boolean;
+  /** MQTT 5 properties sent with every message of the queue. */
   properties?: PublishProperties;
 }
 
+/** Counters of a {@link QueueChannel} since it was created, from {@link QueueChannel.metrics}. */
 export interface QueueMetrics {
+  /** Messages accepted into the queue. */
   pushed: number;
   /** Refused: too large, no room in time, closed. */
   rejected: number;
+  /** Messages published (acknowledged at QoS 1/2). */
   published: number;
+  /** Messages whose publish failed (the push rejected with the publish's error). */
   failed: number;
   /** Waiting to be published. */
   queued: number;
@@ -56,7 +63,24 @@ interface RoomWaiter {
   timer: NodeJS.Timeout;
 }
 
+/**
+ * A FIFO of messages published at most `rate` per second (device data, up
+ * to about 100 messages a second). Made by `session.queue(topic, options)`.
+ *
+ * {@link QueueChannel.push} rejects at once a message larger than
+ * `maxMessageBytes` ({@link InvalidArgumentError}); when the queue holds
+ * `capacity` messages it waits up to `enqueueTimeout` ms for room and then
+ * rejects with {@link TimeoutError}. Otherwise it resolves when the message
+ * is published (acknowledged at QoS 1/2) and rejects with the publish's
+ * error. While the session is not connected the queue holds its messages
+ * and starts again when the session is ready. When the session closes, the
+ * messages still queued are rejected with {@link ClosedError}.
+ *
+ * @throws {@link InvalidArgumentError} from the constructor (and
+ *   `session.queue`) when the topic or an option is not valid.
+ */
 export class QueueChannel {
+  /** Topic name every message is published to. */
   readonly topic: string;
   private readonly rate: number;
   private readonly maxMessageBytes: number;
@@ -98,7 +122,7 @@ export class QueueChannel {
     this.removeHook = session.beforeClose(() => this.close({ drop: true }));
   }
 
-  /** Queues a message; resolves when it is published (see the module doc for the errors). */
+  /** Queues a message; resolves when it is published (see {@link QueueChannel} for the errors). */
   push(payload: string | Uint8Array): Promise<PublishResult> {
     if (this.closed) return this.refuse(new ClosedError('the queue channel is closed'));
     const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
@@ -144,6 +168,7 @@ export class QueueChannel {
     return this.queue.length - this.head;
   }
 
+  /** Counters, and what is queued and in flight now, as a new object. */
   metrics(): QueueMetrics {
     return { ...this.counters, queued: this.size, inflight: this.inflight };
   }

@@ -28,6 +28,7 @@ import { readAck, readPublish } from './publish.js';
 import { readSuback, readSubscribe, readUnsuback, readUnsubscribe } from './subscribe.js';
 import type { Packet, ProtocolVersion } from './types.js';
 
+/** Options of {@link PacketDecoder}. */
 export interface PacketDecoderOptions {
   /**
    * Protocol level of the connection. A decoded CONNECT switches the decoder
@@ -79,9 +80,23 @@ const NAMES = [
 /** Required fixed-header flags per type (-1: any, PUBLISH). */
 const FLAGS = [0, 0, 0, -1, 0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, 0];
 
+/**
+ * Bytes to packets, across any split of the input: push chunks as they arrive
+ * and get back the packets they complete. Payloads and binary fields of the
+ * decoded packets are views of the pushed chunks (no copy), so a chunk must not
+ * be modified after it is pushed.
+ *
+ * Any input that is not a valid packet throws {@link DecodeError}, whose
+ * `reasonCode` is the one to disconnect with; the decoder then stays failed
+ * and throws the same error on every later push until {@link PacketDecoder.reset}.
+ *
+ * @throws TypeError from the constructor when `protocolVersion` is not 4 or 5
+ *   or `maximumPacketSize` is not an integer of at least 2.
+ */
 export class PacketDecoder {
   /** Protocol level packets are decoded for; updated by a decoded CONNECT. */
   protocolVersion: ProtocolVersion;
+  /** Largest packet in bytes, fixed header included, that {@link PacketDecoder.push} accepts. */
   readonly maximumPacketSize: number;
 
   private readonly reader = new Reader();

@@ -30,6 +30,7 @@ import {
 } from './subscribe.js';
 import type { Packet, ProtocolVersion, PublishPacket } from './types.js';
 
+/** Options of {@link encode}, {@link encodeBatch}, {@link encodedSize} and {@link encodePublishHead}. */
 export interface EncodeOptions {
   /**
    * Largest packet, in bytes, the receiver accepts (its Maximum Packet Size).

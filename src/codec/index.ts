@@ -7,6 +7,8 @@
  * const decoder = new PacketDecoder({ protocolVersion: 5, maximumPacketSize: 1 << 20 });
  * for (const packet of decoder.push(chunk)) { ... }
  * ```
+ *
+ * @module mqttkit/codec
  */
 export { DecodeError, EncodeError, MqttError } from '../errors.js';
 export { MAX_PACKET_SIZE, PacketDecoder, type PacketDecoderOptions } from './decode.js';

@@ -93,7 +93,10 @@ function encodeTopic(topic: string, aliased: boolean): Uint8Array {
     const plus = topic.indexOf('+');
     const hash = topic.indexOf('#');
     const i = plus === -1 ? hash : hash === -1 ? plus : Math.min(plus, hash);
-    throw new EncodeError('topic', `contains the wildcard '${topic[i]}' at ${i}; topic names cannot`);
+    throw new EncodeError(
+      'topic',
+      `contains the wildcard '${topic[i]}' at ${i}; a topic name cannot hold wildcards (only a filter can)`,
+    );
   }
   const len = flags === 0 && n <= 0xffff ? n : utf8Length(topic, 'topic');
   const bytes = Buffer.allocUnsafeSlow(2 + len);

@@ -4,51 +4,101 @@
  * (0, 1, 2, 0x80) have their own tables.
  */
 
+/**
+ * MQTT 5 reason codes by name (spec 2.4), e.g. `ReasonCode.QuotaExceeded` is
+ * 0x97. Codes below 0x80 mean success, 0x80 and above failure. Several names
+ * share 0x00; {@link reasonCodeName} gives the spec's text for a code.
+ */
 export const ReasonCode = {
+  /** 0x00: the operation succeeded (CONNACK, PUBACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK, AUTH). */
   Success: 0x00,
+  /** 0x00 in DISCONNECT: closing normally; the will is not sent. */
   NormalDisconnection: 0x00,
+  /** 0x00 in SUBACK: subscribed, maximum QoS 0. */
   GrantedQoS0: 0x00,
+  /** 0x01 in SUBACK: subscribed, maximum QoS 1. */
   GrantedQoS1: 0x01,
+  /** 0x02 in SUBACK: subscribed, maximum QoS 2. */
   GrantedQoS2: 0x02,
+  /** 0x04 in DISCONNECT from a client: close, but have the server publish the will. */
   DisconnectWithWillMessage: 0x04,
+  /** 0x10 in PUBACK/PUBREC: accepted, but nobody subscribes to the topic. */
   NoMatchingSubscribers: 0x10,
+  /** 0x11 in UNSUBACK: there was no such subscription. */
   NoSubscriptionExisted: 0x11,
+  /** 0x18 in AUTH: enhanced authentication goes on with another step. */
   ContinueAuthentication: 0x18,
+  /** 0x19 in AUTH from a client: start re-authentication on a connected session. */
   ReAuthenticate: 0x19,
+  /** 0x80: failed, and the sender will not say why. */
   UnspecifiedError: 0x80,
+  /** 0x81: a packet could not be parsed as the spec requires. */
   MalformedPacket: 0x81,
+  /** 0x82: a well-formed packet that the protocol does not allow here. */
   ProtocolError: 0x82,
+  /** 0x83: valid, but refused by the receiver's own rules. */
   ImplementationSpecificError: 0x83,
+  /** 0x84 in CONNACK: the server does not speak the requested protocol level. */
   UnsupportedProtocolVersion: 0x84,
+  /** 0x85 in CONNACK: the client id is well-formed but not allowed. */
   ClientIdentifierNotValid: 0x85,
+  /** 0x86 in CONNACK: the server does not accept the user name or password. */
   BadUserNameOrPassword: 0x86,
+  /** 0x87: the client is not allowed to do this. */
   NotAuthorized: 0x87,
+  /** 0x88 in CONNACK: the server cannot serve now. */
   ServerUnavailable: 0x88,
+  /** 0x89: the server is busy; try later. */
   ServerBusy: 0x89,
+  /** 0x8A in CONNACK: this client is banned. */
   Banned: 0x8a,
+  /** 0x8B in DISCONNECT: the server is shutting down. */
   ServerShuttingDown: 0x8b,
+  /** 0x8C: the authentication method is not supported or does not match the one in use. */
   BadAuthenticationMethod: 0x8c,
+  /** 0x8D in DISCONNECT: nothing was received within 1.5 times the keepalive. */
   KeepAliveTimeout: 0x8d,
+  /** 0x8E in DISCONNECT: another connection with the same client id took the session. */
   SessionTakenOver: 0x8e,
+  /** 0x8F: the topic filter is well-formed but not accepted by the server. */
   TopicFilterInvalid: 0x8f,
+  /** 0x90: the topic name is well-formed but not accepted. */
   TopicNameInvalid: 0x90,
+  /** 0x91: the packet identifier is already in use. */
   PacketIdentifierInUse: 0x91,
+  /** 0x92 in PUBREL/PUBCOMP: no QoS 2 flow with this packet identifier. */
   PacketIdentifierNotFound: 0x92,
+  /** 0x93 in DISCONNECT: more unacknowledged QoS 1/2 publishes than Receive Maximum allows. */
   ReceiveMaximumExceeded: 0x93,
+  /** 0x94 in DISCONNECT: a topic alias of 0, above the maximum, or not yet defined. */
   TopicAliasInvalid: 0x94,
+  /** 0x95: a packet exceeds the receiver's Maximum Packet Size. */
   PacketTooLarge: 0x95,
+  /** 0x96 in DISCONNECT: the message rate is too high. */
   MessageRateTooHigh: 0x96,
+  /** 0x97: an administrative quota was exceeded. */
   QuotaExceeded: 0x97,
+  /** 0x98 in DISCONNECT: the connection was closed by an administrator. */
   AdministrativeAction: 0x98,
+  /** 0x99: the payload does not match the Payload Format Indicator (not UTF-8). */
   PayloadFormatInvalid: 0x99,
+  /** 0x9A: the server does not support retained messages. */
   RetainNotSupported: 0x9a,
+  /** 0x9B: the QoS is above the server's Maximum QoS. */
   QoSNotSupported: 0x9b,
+  /** 0x9C: connect to another server for now (see the Server Reference property). */
   UseAnotherServer: 0x9c,
+  /** 0x9D: connect to another server from now on (see the Server Reference property). */
   ServerMoved: 0x9d,
+  /** 0x9E: the server does not support shared subscriptions. */
   SharedSubscriptionsNotSupported: 0x9e,
+  /** 0x9F: connections are made too fast; slow down. */
   ConnectionRateExceeded: 0x9f,
+  /** 0xA0 in DISCONNECT: the connection may not last longer. */
   MaximumConnectTime: 0xa0,
+  /** 0xA1: the server does not support subscription identifiers. */
   SubscriptionIdentifiersNotSupported: 0xa1,
+  /** 0xA2: the server does not support wildcard subscriptions. */
   WildcardSubscriptionsNotSupported: 0xa2,
 } as const;
 

@@ -19,7 +19,8 @@ export function topicNameProblem(topic: string): string | undefined {
   if (topic.length === 0) return 'is empty';
   for (let i = 0; i < topic.length; i++) {
     const c = topic.charCodeAt(i);
-    if (c === PLUS || c === HASH) return `contains the wildcard '${topic[i]}' at ${i}; topic names cannot`;
+    if (c === PLUS || c === HASH)
+      return `contains the wildcard '${topic[i]}' at ${i}; a topic name cannot hold wildcards (only a filter can)`;
   }
   return undefined;
 }
@@ -57,14 +58,25 @@ function plainFilterProblem(filter: string, start: number): string | undefined {
   return undefined;
 }
 
+/**
+ * Whether `topic` is a string valid as a PUBLISH topic name: non-empty, no `+` or `#`. See {@link
+ * topicNameProblem} for why not.
+ */
 export function isValidTopicName(topic: string): boolean {
   return typeof topic === 'string' && topicNameProblem(topic) === undefined;
 }
 
+/**
+ * Whether `filter` is a string valid as a SUBSCRIBE topic filter, shared subscriptions included.
+ * See {@link topicFilterProblem} for why not.
+ */
 export function isValidTopicFilter(filter: string): boolean {
   return typeof filter === 'string' && topicFilterProblem(filter) === undefined;
 }
 
+/**
+ * The parts of a shared subscription filter `$share/{group}/{filter}`, from {@link parseSharedSubscription}.
+ */
 export interface SharedSubscription {
   /** The ShareName. */
   group: string;

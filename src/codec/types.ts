@@ -11,6 +11,7 @@
 /** MQTT protocol level: 4 is MQTT 3.1.1, 5 is MQTT 5.0. */
 export type ProtocolVersion = 4 | 5;
 
+/** Quality of service: 0 at most once, 1 at least once, 2 exactly once. */
 export type QoS = 0 | 1 | 2;
 
 /** Name of each packet type, indexed by its control packet type number (1..15). */
@@ -33,6 +34,7 @@ export const PACKET_TYPES = [
   'auth',
 ] as const;
 
+/** The `type` of a {@link Packet}: the lower-case packet name, `'connect'` to `'auth'`. */
 export type PacketType = Exclude<(typeof PACKET_TYPES)[number], 'reserved'>;
 
 /** A user property: name and value, in wire order; names may repeat. */
@@ -102,6 +104,7 @@ export interface AllProperties {
   sharedSubscriptionAvailable?: boolean;
 }
 
+/** MQTT 5 properties a CONNECT may carry. */
 export type ConnectProperties = Pick<
   AllProperties,
   | 'sessionExpiryInterval'
@@ -115,6 +118,7 @@ export type ConnectProperties = Pick<
   | 'maximumPacketSize'
 >;
 
+/** MQTT 5 properties of the will message, sent in CONNECT and given to the will's subscribers. */
 export type WillProperties = Pick<
   AllProperties,
   | 'payloadFormatIndicator'
@@ -126,6 +130,7 @@ export type WillProperties = Pick<
   | 'userProperties'
 >;
 
+/** MQTT 5 properties a CONNACK may carry: what the server grants and supports. */
 export type ConnackProperties = Pick<
   AllProperties,
   | 'sessionExpiryInterval'
@@ -147,6 +152,7 @@ export type ConnackProperties = Pick<
   | 'sharedSubscriptionAvailable'
 >;
 
+/** MQTT 5 properties a PUBLISH may carry. */
 export type PublishProperties = Pick<
   AllProperties,
   | 'payloadFormatIndicator'
@@ -162,91 +168,141 @@ export type PublishProperties = Pick<
 /** PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK and UNSUBACK. */
 export type AckProperties = Pick<AllProperties, 'reasonString' | 'userProperties'>;
 
+/** MQTT 5 properties a SUBSCRIBE may carry. */
 export type SubscribeProperties = Pick<AllProperties, 'userProperties'> & {
   /** 0x0B, 1..268,435,455: exactly one in a SUBSCRIBE. */
   subscriptionIdentifier?: number;
 };
 
+/** MQTT 5 properties an UNSUBSCRIBE may carry. */
 export type UnsubscribeProperties = Pick<AllProperties, 'userProperties'>;
 
+/** MQTT 5 properties a DISCONNECT may carry. */
 export type DisconnectProperties = Pick<
   AllProperties,
   'sessionExpiryInterval' | 'reasonString' | 'userProperties' | 'serverReference'
 >;
 
+/** MQTT 5 properties an AUTH may carry. */
 export type AuthProperties = Pick<
   AllProperties,
   'authenticationMethod' | 'authenticationData' | 'reasonString' | 'userProperties'
 >;
 
+/**
+ * The will message as carried in CONNECT: published by the server when the connection ends without
+ * a DISCONNECT.
+ */
 export interface Will {
+  /** Topic name (no wildcards) the will is published to. */
   topic: string;
+  /** Will message payload; at most 65,535 bytes. */
   payload: Uint8Array;
+  /** QoS the will is published with. */
   qos: QoS;
+  /** Publish the will as a retained message. */
   retain: boolean;
   /** MQTT 5 only. */
   properties?: WillProperties;
 }
 
+/** CONNECT: the first packet a client sends on a connection. */
 export interface ConnectPacket {
+  /** Discriminant of the {@link Packet} union. */
   type: 'connect';
   /**
    * Protocol level on the wire. Set by the decoder; when encoding it may be
    * left out (the encoder's version is used) but must agree when present.
    */
   protocolVersion?: ProtocolVersion;
+  /**
+   * Client identifier; may be empty (the server then assigns one in MQTT 5, or requires `clean` in 3.1.1).
+   */
   clientId: string;
   /** Clean Session (3.1.1) / Clean Start (5). */
   clean: boolean;
   /** Seconds, 0..65,535; 0 turns keepalive off. */
   keepalive: number;
+  /** User name, absent when none is sent. */
   username?: string;
+  /** Password as bytes, absent when none is sent. In MQTT 3.1.1 it needs a `username`. */
   password?: Uint8Array;
+  /** The will message, absent when none is set. */
   will?: Will;
+  /** MQTT 5 only. */
   properties?: ConnectProperties;
 }
 
+/** CONNACK: the server's answer to CONNECT. */
 export interface ConnackPacket {
+  /** Discriminant of the {@link Packet} union. */
   type: 'connack';
+  /** The server resumed a session it kept for this client id (always false with a clean start). */
   sessionPresent: boolean;
   /** 3.1.1 return code (0..5) or MQTT 5 reason code. */
   reasonCode: number;
+  /** MQTT 5 only. */
   properties?: ConnackProperties;
 }
 
+/** PUBLISH: an application message, in either direction. */
 export interface PublishPacket {
+  /** Discriminant of the {@link Packet} union. */
   type: 'publish';
+  /**
+   * Topic name, no wildcards. May be empty in MQTT 5 when `properties.topicAlias` names a topic already sent.
+   */
   topic: string;
+  /** Message payload; any bytes, possibly empty. */
   payload: Uint8Array;
+  /** Delivery guarantee of this message. */
   qos: QoS;
+  /**
+   * The RETAIN flag: the server keeps this message for future subscribers (or, received, it is a
+   * retained one).
+   */
   retain: boolean;
+  /** The DUP flag: this is a re-delivery of a QoS 1 or 2 message. Must be false for QoS 0. */
   dup: boolean;
   /** 1..65,535; required for QoS 1 and 2. Not sent for QoS 0 (ignored if given). */
   packetId?: number;
+  /** MQTT 5 only. */
   properties?: PublishProperties;
 }
 
 interface AckBase {
+  /** 1..65,535: the packet identifier of the flow this acknowledges. */
   packetId: number;
   /** MQTT 5 reason code; 0 (Success) when absent. Must be 0 for 3.1.1. */
   reasonCode?: number;
+  /** MQTT 5 only. */
   properties?: AckProperties;
 }
 
+/** PUBACK: acknowledges a QoS 1 PUBLISH. */
 export interface PubackPacket extends AckBase {
+  /** Discriminant of the {@link Packet} union. */
   type: 'puback';
 }
+/** PUBREC: first answer to a QoS 2 PUBLISH (received). */
 export interface PubrecPacket extends AckBase {
+  /** Discriminant of the {@link Packet} union. */
   type: 'pubrec';
 }
+/** PUBREL: answer to PUBREC in a QoS 2 flow (release). */
 export interface PubrelPacket extends AckBase {
+  /** Discriminant of the {@link Packet} union. */
   type: 'pubrel';
 }
+/** PUBCOMP: last packet of a QoS 2 flow (complete). */
 export interface PubcompPacket extends AckBase {
+  /** Discriminant of the {@link Packet} union. */
   type: 'pubcomp';
 }
 
+/** One topic filter of a SUBSCRIBE, with its subscription options. */
 export interface Subscription {
+  /** Topic filter, possibly with wildcards or a `$share/{group}/` prefix. */
   topicFilter: string;
   /** Maximum QoS. */
   qos: QoS;
@@ -258,59 +314,87 @@ export interface Subscription {
   retainHandling?: 0 | 1 | 2;
 }
 
+/** SUBSCRIBE: asks the server for messages matching one or more topic filters. */
 export interface SubscribePacket {
+  /** Discriminant of the {@link Packet} union. */
   type: 'subscribe';
+  /** 1..65,535; the SUBACK carries the same id. */
   packetId: number;
+  /** At least one; the SUBACK answers each in order. */
   subscriptions: Subscription[];
+  /** MQTT 5 only. */
   properties?: SubscribeProperties;
 }
 
+/** SUBACK: the server's answer to SUBSCRIBE. */
 export interface SubackPacket {
+  /** Discriminant of the {@link Packet} union. */
   type: 'suback';
+  /** The packet identifier of the SUBSCRIBE answered. */
   packetId: number;
   /** One per subscription: granted QoS (0..2) or a failure code (>= 0x80). */
   reasonCodes: number[];
+  /** MQTT 5 only. */
   properties?: AckProperties;
 }
 
+/** UNSUBSCRIBE: removes subscriptions by their exact topic filter. */
 export interface UnsubscribePacket {
+  /** Discriminant of the {@link Packet} union. */
   type: 'unsubscribe';
+  /** 1..65,535; the UNSUBACK carries the same id. */
   packetId: number;
+  /** At least one filter, as it was subscribed (not matched against). */
   topicFilters: string[];
+  /** MQTT 5 only. */
   properties?: UnsubscribeProperties;
 }
 
+/** UNSUBACK: the server's answer to UNSUBSCRIBE. */
 export interface UnsubackPacket {
+  /** Discriminant of the {@link Packet} union. */
   type: 'unsuback';
+  /** The packet identifier of the UNSUBSCRIBE answered. */
   packetId: number;
   /** MQTT 5: one per topic filter. 3.1.1 has none (decoded as absent). */
   reasonCodes?: number[];
+  /** MQTT 5 only. */
   properties?: AckProperties;
 }
 
+/** PINGREQ: the client's keepalive probe. */
 export interface PingreqPacket {
+  /** Discriminant of the {@link Packet} union. */
   type: 'pingreq';
 }
 
+/** PINGRESP: the server's answer to PINGREQ. */
 export interface PingrespPacket {
+  /** Discriminant of the {@link Packet} union. */
   type: 'pingresp';
 }
 
+/** DISCONNECT: the end of a connection; in MQTT 5 either side may send it, with a reason. */
 export interface DisconnectPacket {
+  /** Discriminant of the {@link Packet} union. */
   type: 'disconnect';
   /** MQTT 5 reason code; 0 (Normal disconnection) when absent. */
   reasonCode?: number;
+  /** MQTT 5 only. */
   properties?: DisconnectProperties;
 }
 
 /** MQTT 5 only. */
 export interface AuthPacket {
+  /** Discriminant of the {@link Packet} union. */
   type: 'auth';
   /** 0x00 Success, 0x18 Continue authentication, 0x19 Re-authenticate. */
   reasonCode?: number;
+  /** Carries the `authenticationMethod` and the exchange's `authenticationData`. */
   properties?: AuthProperties;
 }
 
+/** Any MQTT control packet; switch on `type` to narrow it. */
 export type Packet =
   | ConnectPacket
   | ConnackPacket

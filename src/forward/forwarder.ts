@@ -33,14 +33,23 @@ export const FORWARDED_PROPERTY = 'mqttkit-forwarded';
 export interface ForwardMessage {
   /** The source topic (for `transform`'s result: the target topic, mapped when omitted). */
   topic: string;
+  /** The payload; a view of the received bytes, so copy it before changing it in place. */
   payload: Buffer;
+  /** QoS the message is forwarded with: the forwarder's `qos`, not the QoS it was received with. */
   qos: QoS;
+  /** Retain flag it is forwarded with, from the forwarder's `retain` option (`'keep'`: the source's flag). */
   retain: boolean;
+  /**
+   * MQTT 5 properties as received. A 5.0 target gets the ones describing the message (payload
+   * format, expiry, content type, response topic, correlation data, user properties); topic aliases
+   * and subscription identifiers stay behind.
+   */
   properties: PublishProperties | undefined;
   /** The name of the session it came from. */
   readonly source: string;
 }
 
+/** Options of {@link SessionManager.forward}: from which sessions and topics, to which session, and how. */
 export interface ForwarderOptions {
   /** Names the forwarder in metrics and errors. */
   name: string;
@@ -79,7 +88,9 @@ export interface ForwarderOptions {
 
 /** Counters of a forwarder. */
 export interface ForwarderMetrics {
+  /** Messages received from the sources. */
   received: number;
+  /** Messages the target acknowledged (QoS 0: wrote), each then acknowledged to its source. */
   forwarded: number;
   /** Skipped by `filter`, or carrying this manager's forwarded marker (loops). */
   filtered: number;
@@ -92,7 +103,14 @@ export interface ForwarderMetrics {
   /** Forwarded and not yet acknowledged by the target. */
   inflight: number;
   /** Receive-to-target-acknowledgement time of forwarded messages, ms. */
-  latency: { count: number; sum: number; max: number };
+  latency: {
+    /** Messages measured. */
+    count: number;
+    /** Sum of their times, ms: `sum / count` is the mean. */
+    sum: number;
+    /** The longest time, ms. */
+    max: number;
+  };
 }
 
 /** What a forwarder needs from its manager (structural: a `SessionManager` fits). */
@@ -110,7 +128,37 @@ interface Item {
   readonly received: number;
 }
 
+/**
+ * Messages from one or more source sessions, republished through a target
+ * session (which may be on another broker). Made by
+ * {@link SessionManager.forward}: call {@link Forwarder.start} once its
+ * sessions are connected (a fleet config's `forwarders` start by
+ * themselves). It stops when the manager closes.
+ *
+ * At least once: the source subscription acknowledges manually, and a
+ * message's PUBACK goes to the source broker only once the target broker
+ * acknowledged the forwarded copy (QoS 0 targets: once it was written).
+ * While the target is offline or refuses, messages wait in the forwarder,
+ * unacknowledged, and are forwarded again when the target is back (a target
+ * that is connected and still fails is retried every second): the source
+ * broker's flow control (the source session's Receive Maximum) is the
+ * bound, not loss. Only an explicit policy drops: `filter` (counted as
+ * `filtered`) and `transform` returning null (`dropped`). A `filter`,
+ * `transform`, `map` or `metadata` that throws counts as an error and the
+ * message waits to be tried again.
+ *
+ * Loops: with MQTT 5 every forwarded message carries the user property
+ * {@link FORWARDED_PROPERTY} with the manager's id, and a forwarder of the
+ * same manager never forwards a message that has it, so forwarders A to B
+ * and B to A on the same topics do not ping-pong. MQTT 3.1.1 has no
+ * properties: there the manager's forwarders note what they publish (topic
+ * and payload hash, for a minute) and do not forward such a copy when it
+ * comes back.
+ *
+ * @throws {@link InvalidArgumentError} from the constructor when an option is not valid.
+ */
 export class Forwarder {
+  /** The forwarder's `name` option: names it in metrics and errors. */
   readonly name: string;
   /** The source session names (`from`). */
   readonly sources: readonly string[];
@@ -243,6 +291,7 @@ export class Forwarder {
     item.msg.ack?.();
   }
 
+  /** Counters since the forwarder was made, and what waits and is in flight now, as a new object. */
   metrics(): ForwarderMetrics {
     return {
       ...this.counters,

@@ -26,6 +26,12 @@ import { InvalidArgumentError } from '../errors.js';
 /** A function form: the target topic, or undefined to leave the message unmapped. */
 export type TopicMapFunction = (topic: string) => string | undefined;
 
+/**
+ * Where forwarded messages go: a list of `[filter, template]` rules tried in
+ * order (the first whose filter matches wins), or a function. In a template,
+ * `{1}` is the level the filter's first `+` matched, `{2}` the second's, and
+ * `{#}` the levels its `#` matched. See {@link compileTopicMap}.
+ */
 export type TopicMap = readonly (readonly [filter: string, template: string])[] | TopicMapFunction;
 
 interface Rule {

@@ -74,6 +74,7 @@ import type {
 
 /** A route across sessions: `stop()` ends it and unsubscribes filters no other route uses. */
 export interface Route {
+  /** The topic filter the route receives messages for. */
   readonly filter: string;
   /** The session it is bound to (`handleTo`, `listenTo`), or undefined for every session. */
   readonly session: string | undefined;
@@ -192,6 +193,39 @@ interface ReadyWaiter {
 const noop = (): void => {};
 const MAX_SUBSCRIPTION_ID = 268_435_455;
 
+/**
+ * Many named sessions in one process, with routes across them, readiness,
+ * events, forwarders and fleet metrics.
+ *
+ * ```ts
+ * const manager = new SessionManager();
+ * for (let i = 0; i < 100; i++) manager.add({ name: `device-${i}`, url: 'mqtt://localhost:1883' });
+ * manager.handle('cmd/#', (m) => console.log(m.session, m.topic));
+ * await manager.connectAll();
+ * await manager.waitReady();
+ * await manager.publishTo('device-7', 'state/device-7', 'on', { qos: 1 });
+ * await manager.close();
+ * ```
+ *
+ * A route ({@link SessionManager.handle}, {@link SessionManager.handleTo},
+ * {@link SessionManager.listen}, {@link SessionManager.listenTo}) is a
+ * filter and a consumer. For each session it applies to, the manager holds
+ * one subscription per filter, at the highest QoS any route on that filter
+ * asked for, and fans each message out to every route on the filter. The
+ * subscription is made when the session is connected (at once, or at its
+ * next CONNACK), the session restores it after a reconnect, and it is
+ * unsubscribed when the last route on the filter stops. With MQTT 5 each
+ * filter's subscription gets a subscription identifier: a broker that sends
+ * one copy of a message per overlapping subscription (`a/#` and `a/+`)
+ * still reaches each route once.
+ *
+ * Events ({@link ManagerEvents}) are emitted synchronously, from the
+ * sessions' own callbacks; a listener that throws is reported as
+ * `session_error` and cannot stop the others, and a listener may call back
+ * into the manager (`get`, `waitReady`, `remove`, `handle`...).
+ *
+ * @throws {@link InvalidArgumentError} from the constructor when an option is not valid.
+ */
 export class SessionManager {
   private readonly members = new Map<string, Member>();
   private readonly routes = new Set<RouteEntry>();
@@ -350,10 +384,12 @@ export class SessionManager {
     return true;
   }
 
+  /** The session added under `name`, or undefined. */
   get(name: string): Session | undefined {
     return this.members.get(name)?.session;
   }
 
+  /** Whether a session named `name` was added (and not removed). */
   has(name: string): boolean {
     return this.members.has(name);
   }
@@ -368,6 +404,7 @@ export class SessionManager {
     for (const [name, m] of this.members) yield [name, m.session];
   }
 
+  /** Number of sessions. */
   get size(): number {
     return this.members.size;
   }
@@ -570,16 +607,19 @@ export class SessionManager {
   // ---------------------------------------------------------------------------
   // events
 
+  /** Calls `listener` on every `event` (see {@link ManagerEvents}); returns the manager. */
   on<K extends keyof ManagerEvents>(event: K, listener: (e: ManagerEvents[K]) => void): this {
     this.events.on(event, listener);
     return this;
   }
 
+  /** Calls `listener` on the next `event` only; returns the manager. */
   once<K extends keyof ManagerEvents>(event: K, listener: (e: ManagerEvents[K]) => void): this {
     this.events.once(event, listener);
     return this;
   }
 
+  /** Removes a listener added with `on` or `once`; returns the manager. */
   off<K extends keyof ManagerEvents>(event: K, listener: (e: ManagerEvents[K]) => void): this {
     this.events.off(event, listener);
     return this;
@@ -912,6 +952,7 @@ export class RouteStream extends MessageStream<FleetMessage> implements Route {
     this.getRoute = route;
   }
 
+  /** The topic filter the stream receives messages for. */
   declare readonly filter: string;
 
   get active(): boolean {

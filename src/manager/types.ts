@@ -11,10 +11,15 @@ export interface FleetMessage extends Message {
   readonly session: string;
 }
 
+/**
+ * Receives the messages of a route (`handle`, `handleTo`) or of a session's own `subscriptions`.
+ * Called synchronously; one that throws is reported as `session_error`.
+ */
 export type FleetHandler = (message: FleetMessage) => void;
 
 /** A subscription a managed session holds from its first connect on (as a `handleTo` route). */
 export interface SessionSubscription {
+  /** Topic filter, wildcards and `$share/` included. */
   filter: string;
   /** @default 0 */
   qos?: QoS;
@@ -26,14 +31,20 @@ export interface SessionSubscription {
 export interface ManagedSessionOptions extends SessionOptions {
   /** Unique within the manager: `get(name)`, `handleTo(name, …)`, the `session` label of metrics. */
   name: string;
+  /**
+   * Subscriptions the session holds from its first connect on, each as a `handleTo` route that ends
+   * when the session is removed.
+   */
   subscriptions?: readonly SessionSubscription[];
 }
 
 /** Anything with a `build()` giving managed session options: the fluent `session('name')…` builder. */
 export interface SessionOptionsBuilder {
+  /** The options to add the session with; called once by {@link SessionManager.add}. */
   build(): ManagedSessionOptions;
 }
 
+/** Options of `new SessionManager()`. */
 export interface SessionManagerOptions {
   /** Sessions `connectAll()` connects at once. @default 50 */
   concurrency?: number;
@@ -56,24 +67,92 @@ export interface ListenOptions extends RouteOptions {
   drop?: 'drop-oldest' | 'drop-newest';
 }
 
+/**
+ * The events of {@link SessionManager}, by name, with the object each
+ * listener receives: every session's events, named by the session's `name`.
+ * Listen with {@link SessionManager.on}. Listeners run synchronously; one
+ * that throws is reported as `session_error` and cannot stop the others.
+ */
 export interface ManagerEvents {
-  session_added: { name: string; session: Session };
-  session_removed: { name: string };
+  /** A session was added (`add()`, or a config file's sessions). */
+  session_added: {
+    /** The session's name. */
+    name: string;
+    /** The session, not yet connected. */
+    session: Session;
+  };
+  /** A session was closed and removed by `remove()`. */
+  session_removed: {
+    /** The removed session's name. */
+    name: string;
+  };
   /** A connection attempt starts (the first connect or a reconnect). */
-  session_connecting: { name: string };
-  session_connected: { name: string; connack: ConnackInfo };
+  session_connecting: {
+    /** The session's name. */
+    name: string;
+  };
+  /**
+   * A CONNACK accepted a connection of the session (subscriptions may still be on their way: see
+   * `session_ready`).
+   */
+  session_connected: {
+    /** The session's name. */
+    name: string;
+    /** What the broker answered. */
+    connack: ConnackInfo;
+  };
   /**
    * Connected, and every subscription the session holds (its own and the
    * manager's routes) is in place: once per connection (a route added later
    * makes `isReady` false until it is subscribed, without a second event).
    */
-  session_ready: { name: string };
+  session_ready: {
+    /** The session's name. */
+    name: string;
+  };
   /** The connection was lost or ended; `error` is undefined after a clean close. */
-  session_disconnected: { name: string; error: MqttError | undefined };
+  session_disconnected: {
+    /** The session's name. */
+    name: string;
+    /** Why the connection was lost; undefined when the session was closed. */
+    error: MqttError | undefined;
+  };
   /** A reconnect is scheduled: `attempt` counts from 1, `delay` in ms. */
-  session_reconnecting: { name: string; attempt: number; delay: number };
-  session_state_changed: { name: string; previous: SessionState; state: SessionState };
-  session_error: { name: string; error: MqttError };
+  session_reconnecting: {
+    /** The session's name. */
+    name: string;
+    /** 1 for the first attempt after a loss, then 2, 3, ... until one connects. */
+    attempt: number;
+    /** ms until the attempt, backoff and jitter applied. */
+    delay: number;
+  };
+  /** The session's {@link SessionState} changed. */
+  session_state_changed: {
+    /** The session's name. */
+    name: string;
+    /** The state it left. */
+    previous: SessionState;
+    /** The state it is in now. */
+    state: SessionState;
+  };
+  /**
+   * A failure with nobody else to tell: a session's `error` event (a
+   * handler that threw, a subscription that could not be restored, a store
+   * error), a route handler that threw, a route's subscribe or unsubscribe
+   * that failed, a forwarder of a config file that did not start, a store
+   * of a config file that failed to close, or a manager event listener that
+   * threw.
+   */
+  session_error: {
+    /** The session's name; `''` for a manager event listener that threw or a store that failed to close. */
+    name: string;
+    /**
+     * What failed; `ERR_MQTT_HANDLER` for a handler or listener that threw (the thrown value is its
+     * `cause`).
+     */
+    error: MqttError;
+  };
 }
 
+/** The name of a {@link SessionManager} event, e.g. `'session_ready'`. */
 export type ManagerEventName = keyof ManagerEvents;

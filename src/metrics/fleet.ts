@@ -29,6 +29,7 @@ import type { SessionMetrics, SessionState } from '../session/types.js';
 export interface MetricsSourceSession {
   /** The session's counters, read once per sample and per snapshot. */
   metrics(): SessionMetrics;
+  /** The session's state, counted in `TotalSnapshot.states`. */
   readonly state: SessionState;
   /** Connected and subscriptions in place; when absent, `state === 'connected'` stands for it. */
   readonly ready?: boolean;
@@ -92,8 +93,11 @@ export interface SessionSnapshot extends SessionMetrics {
 
 /** Round-trip times of the sessions that measured one, in ms. */
 export interface RoundTripSummary {
+  /** The shortest session round trip, ms. */
   min: number;
+  /** The longest session round trip, ms. */
   max: number;
+  /** The mean over the sessions that have one, ms. */
   mean: number;
   /** How many sessions have a round-trip time. */
   sessions: number;
@@ -123,6 +127,7 @@ export interface FleetSnapshot {
   at: number;
   /** By session name, in the order of the source. */
   sessions: Record<string, SessionSnapshot>;
+  /** The sums over every session in `sessions`. */
   total: TotalSnapshot;
 }
 

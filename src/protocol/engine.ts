@@ -131,13 +131,21 @@ export interface EngineHandler {
 
 /** Limits the server announced in CONNACK (MQTT 5), or the protocol's defaults. */
 export interface ServerLimits {
+  /** QoS 1/2 publishes the server accepts unacknowledged at once (its Receive Maximum). @default 65535 */
   receiveMaximum: number;
+  /** Largest packet the server accepts, bytes; undefined when it set no limit. */
   maximumPacketSize: number | undefined;
+  /** Topic aliases this client may use towards the server; 0 when none (or `topicAliases: false`). */
   topicAliasMaximum: number;
+  /** Highest QoS the server supports. @default 2 */
   maximumQoS: 0 | 1 | 2;
+  /** The server supports retained messages. @default true */
   retainAvailable: boolean;
+  /** The server supports wildcard subscriptions. @default true */
   wildcardSubscriptionAvailable: boolean;
+  /** The server supports subscription identifiers. @default true */
   subscriptionIdentifiersAvailable: boolean;
+  /** The server supports shared subscriptions. @default true */
   sharedSubscriptionAvailable: boolean;
   /** Seconds; the keepalive in force (Server Keep Alive overrides ours). */
   keepalive: number;

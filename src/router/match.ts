@@ -13,6 +13,13 @@ export function matchFilter(filter: string): string {
   return slash === -1 ? filter : filter.slice(slash + 1);
 }
 
+/**
+ * Whether `topic` matches `filter` (spec 4.7): `+` matches one level, `#`
+ * the rest including the parent level (`a/#` matches `a`), a filter starting
+ * with a wildcard does not match a topic starting with `$`, and
+ * `$share/{group}/{filter}` matches as its filter. For many filters, use a
+ * {@link TopicRouter}.
+ */
 export function topicMatches(filter: string, topic: string): boolean {
   const f = matchFilter(filter);
   const fl = f.length;

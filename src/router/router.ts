@@ -36,6 +36,24 @@ const NO_MATCH: readonly never[] = Object.freeze([]);
 /** Topics whose matches `lookup` remembers; the cache empties when full and on every change. */
 const CACHE_MAX = 1024;
 
+/**
+ * A topic trie from MQTT topic filters to values (handlers, routes): what
+ * sessions use to dispatch messages. Matching a topic costs its depth and the
+ * wildcards on its path, not the number of filters.
+ *
+ * ```ts
+ * const router = new TopicRouter<string>();
+ * router.add('sensors/+/temperature', 'temp');
+ * router.add('sensors/#', 'all');
+ * router.lookup('sensors/a/temperature'); // ['all', 'temp'] (order not guaranteed)
+ * ```
+ *
+ * `+` matches one level, `#` the rest including the parent level (`a/#`
+ * matches `a`); a topic starting with `$` is not matched by a filter starting
+ * with a wildcard (4.7.2); a shared subscription `$share/{group}/{filter}` is
+ * stored under its filter. Filters are not validated: check them with
+ * `isValidTopicFilter` from `mqttkit/codec` first.
+ */
 export class TopicRouter<T> {
   private readonly root = new Node<T>();
   private count = 0;

@@ -28,19 +28,26 @@ const CORRELATION_BYTES = 16;
 const POOL_BYTES = 4096;
 const JSON_TYPE = 'application/json';
 
-/** A response to a request. */
+/**
+ * A successful response to a request: what {@link RpcClient.request} resolves with. An error
+ * response rejects with {@link RpcError} instead.
+ */
 export class RpcResponse {
   constructor(
+    /** The response topic it arrived on. */
     readonly topic: string,
+    /** The response body; with MQTT 3.1.1, already taken out of mqttkit's envelope. */
     readonly payload: Buffer,
     /** MQTT 5 properties of the response (for 3.1.1, only `contentType`). */
     readonly properties: PublishProperties | undefined,
   ) {}
 
+  /** The payload as UTF-8 text. */
   text(): string {
     return this.payload.toString();
   }
 
+  /** The payload parsed as JSON (not checked against `T`). @throws SyntaxError when it is not JSON. */
   json<T = unknown>(): T {
     return JSON.parse(this.payload.toString()) as T;
   }
@@ -66,7 +73,27 @@ class Pending implements Timed {
   }
 }
 
+/**
+ * `await request(topic, payload)` over one session, with many requests in
+ * flight on one response subscription.
+ *
+ * ```ts
+ * const rpc = new RpcClient(session);
+ * const res = await rpc.request('api/devices/42/get', '', { timeout: 5000 });
+ * const updated = await rpc.requestJson('api/devices/42/update', { name: 'pump' }); // JSON in and out
+ * ```
+ *
+ * Each request gets 128 bits of random correlation data; its pending entry is
+ * removed on the response, the timeout, the signal, a failed publish and
+ * {@link RpcClient.close}: nothing is left behind. With MQTT 5 the request
+ * carries Response Topic and Correlation Data, as any MQTT 5 responder
+ * expects. With MQTT 3.1.1 it is wrapped in mqttkit's envelope, which an
+ * mqttkit {@link RpcServer} understands.
+ *
+ * @throws {@link InvalidArgumentError} from the constructor when an option is not valid.
+ */
 export class RpcClient {
+  /** The session requests are published and responses received on. */
   readonly session: Session;
   private readonly pending = new Map<string, Pending>();
   private readonly timeout: number;
@@ -205,6 +232,7 @@ export class RpcClient {
     return res.payload.length === 0 ? (undefined as T) : res.json<T>();
   }
 
+  /** Counters since the client was made, and the requests pending now, as a new object. */
   metrics(): RpcClientMetrics {
     return { pending: this.pending.size, ...this.counters };
   }

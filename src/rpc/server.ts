@@ -37,6 +37,7 @@ const EMPTY = Buffer.alloc(0);
 /** An error a handler can throw to choose the response's status. */
 export class RpcStatusError extends Error {
   constructor(
+    /** The response status, an integer from 400 to 599 (another value answers 500). */
     readonly status: number,
     message: string,
   ) {
@@ -112,7 +113,45 @@ class Job implements RpcRequest, Timed {
 
 const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
-export class RpcServer extends EventEmitter<{ error: [error: Error] }> {
+/**
+ * A route table over one session, the way a web framework serves HTTP.
+ *
+ * ```ts
+ * const server = new RpcServer(session, { group: 'api' });
+ * server.use((req, next) => {
+ *   if (req.params.id === '0') throw new RpcStatusError(404, 'no such device');
+ *   return next();
+ * });
+ * await server.route('api/devices/:id/get', (req) => ({ id: req.params.id, on: true }));
+ * await server.start();
+ * ```
+ *
+ * `route('api/devices/:id/get', handler)` subscribes `api/devices/+/get`
+ * (as `$share/{group}/api/devices/+/get` with a `group`, so several server
+ * processes share the load) and gives the handler `req.params.id`.
+ * Middleware ({@link RpcServer.use}) runs around every handler. A handler's
+ * result becomes the response: a string or bytes as they are, any other
+ * value as JSON with content type `application/json`, undefined as an empty
+ * payload.
+ *
+ * Errors: a handler that throws answers with status `err.status` (when it is
+ * an integer from 400 to 599, as {@link RpcStatusError} sets it) or 500, and
+ * the error's message; never its stack. With MQTT 5 the status and message
+ * travel as user properties `status` and `error`, and the payload is
+ * `{"error": message, "status": n}` in JSON for requesters that only read
+ * payloads. A payload that `req.json()` cannot parse answers 400, a request
+ * beyond the queue 503, a handler slower than `timeout` 504.
+ *
+ * A request without a response topic is handled and not answered.
+ * Responses that cannot be sent are reported as the `error` event.
+ *
+ * @throws {@link InvalidArgumentError} from the constructor when an option is not valid.
+ */
+export class RpcServer extends EventEmitter<{
+  /** A response could not be published, or an unsubscribe at `stop()` failed. */
+  error: [error: Error];
+}> {
+  /** The session the routes are subscribed and the responses published on. */
   readonly session: Session;
   private readonly routes: Route[] = [];
   private readonly middleware: RpcMiddleware[] = [];
@@ -211,6 +250,7 @@ export class RpcServer extends EventEmitter<{ error: [error: Error] }> {
     return this.stopping;
   }
 
+  /** Counters since the server was made, and what is active and queued now, as a new object. */
   metrics(): RpcServerMetrics {
     return { ...this.counters, active: this.active, queued: this.queue.length - this.queueHead };
   }

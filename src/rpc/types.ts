@@ -2,6 +2,7 @@
 import type { PublishProperties, QoS } from '../codec/types.js';
 import type { Message } from '../session/types.js';
 
+/** Options of {@link RpcClient}. */
 export interface RpcClientOptions {
   /**
    * Where responses come back. @default the Response Information the broker
@@ -16,6 +17,7 @@ export interface RpcClientOptions {
   qos?: QoS;
 }
 
+/** Options of {@link RpcClient.request} and {@link RpcClient.requestJson}. */
 export interface RequestOptions {
   /** ms to wait for the response; 0 waits forever. @default the client's `timeout` */
   timeout?: number;
@@ -31,11 +33,13 @@ export interface RequestOptions {
 export interface RpcClientMetrics {
   /** Requests waiting for their response now. */
   pending: number;
+  /** Requests published. */
   sent: number;
   /** Responses matched to a request. */
   received: number;
   /** Responses whose correlation data matched no pending request (late, or for another client). */
   unmatched: number;
+  /** Requests that got no response within their timeout. */
   timeouts: number;
   /** Error responses and failed publishes. */
   errors: number;
@@ -43,12 +47,15 @@ export interface RpcClientMetrics {
 
 /** What a handler receives. */
 export interface RpcRequest {
+  /** The topic the request was published to (the route pattern's filled-in form). */
   readonly topic: string;
   /** Named segments of the route (`api/devices/:id/get` gives `params.id`). */
   readonly params: Readonly<Record<string, string>>;
+  /** The request body; with MQTT 3.1.1, already taken out of mqttkit's envelope. */
   readonly payload: Buffer;
   /** MQTT 5 properties of the request (for 3.1.1, only `contentType`). */
   readonly properties: PublishProperties | undefined;
+  /** QoS the request was received with. */
   readonly qos: QoS;
   /** Where the response goes; undefined when the requester wants none. */
   readonly responseTopic: string | undefined;
@@ -56,6 +63,7 @@ export interface RpcRequest {
   readonly signal: AbortSignal;
   /** The raw message. */
   readonly message: Message;
+  /** The payload as UTF-8 text. */
   text(): string;
   /** The payload as JSON; a payload that is not JSON answers 400. */
   json<T = unknown>(): T;
@@ -71,6 +79,7 @@ export type RpcHandler = (request: RpcRequest) => unknown;
 /** Runs around the handler (and later middleware): call `next()` to go on. */
 export type RpcMiddleware = (request: RpcRequest, next: () => Promise<unknown>) => unknown;
 
+/** Options of {@link RpcServer}. */
 export interface RpcServerOptions {
   /** Subscribe as `$share/{group}/…` so several servers share the requests. */
   group?: string;
@@ -86,6 +95,7 @@ export interface RpcServerOptions {
 
 /** Counters of an `RpcServer`. */
 export interface RpcServerMetrics {
+  /** Requests received on the routes. */
   received: number;
   /** Answered with a success response. */
   succeeded: number;
@@ -95,5 +105,6 @@ export interface RpcServerMetrics {
   unanswered: number;
   /** Handling now. */
   active: number;
+  /** Waiting for a free handler slot (`concurrency`), at most `maxQueue`. */
   queued: number;
 }

@@ -20,8 +20,10 @@ import { InvalidArgumentError } from '../errors.js';
 /** A private key already parsed: a Node.js `KeyObject` or a Web Crypto `CryptoKey`. */
 export type KeyLike = KeyObject | webcrypto.CryptoKey;
 
+/** The JWS algorithms {@link jwtCredentials} signs with: RS256 (RSA) or ES256 (ECDSA P-256). */
 export type JwtAlgorithm = 'RS256' | 'ES256';
 
+/** Options of {@link jwtCredentials}: the key, the algorithm and the claims of each token. */
 export interface JwtCredentialsOptions {
   /** RS256 (RSA PKCS#1 v1.5 with SHA-256) or ES256 (ECDSA on P-256 with SHA-256). */
   algorithm: JwtAlgorithm;
@@ -44,7 +46,9 @@ export interface JwtCredentialsOptions {
   claims?: Record<string, unknown>;
 }
 
+/** Credentials for one connection attempt, as {@link SessionOptions.credentials} takes them. */
 export interface JwtCredentials {
+  /** The `username` option (`'unused'` by default: such brokers ignore it). */
   username: string;
   /** A compact JWS: `header.payload.signature`. */
   password: string;

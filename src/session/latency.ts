@@ -17,6 +17,7 @@ export interface LatencySnapshot {
   readonly counts: number[];
   /** Sum of the observed latencies, ms. */
   readonly sum: number;
+  /** Number of observations: the sum of `counts`. */
   readonly count: number;
 }
 

@@ -13,11 +13,30 @@ import type { Message } from './types.js';
 /** Which message a full stream drops. */
 export type DropPolicy = 'drop-oldest' | 'drop-newest';
 
+/**
+ * Received messages as an async iterator: what `session.messages(filter?)`
+ * returns (and, as {@link RouteStream}, a manager's `listen`).
+ *
+ * A bounded ring of messages waits for the consumer; when it is full the
+ * oldest (or, with `drop: 'drop-newest'`, the arriving) message is dropped
+ * and counted in `dropped`: a slow consumer never grows memory without
+ * bound, and never stalls the session for everyone else. The iteration ends
+ * when the session closes, or when the consumer breaks out of its
+ * `for await` (which calls `return()`).
+ *
+ * ```ts
+ * await session.subscribe('sensors/#', { qos: 1 });
+ * for await (const m of session.messages('sensors/#')) {
+ *   console.log(m.topic, m.payload.toString());
+ * }
+ * ```
+ */
 export class MessageStream<T extends Message = Message> implements AsyncIterableIterator<T> {
   /** Messages dropped because the consumer was too slow. */
   dropped = 0;
   /** Messages that reached the stream (read, waiting or dropped). */
   received = 0;
+  /** The topic filter messages must match to reach the stream; undefined for every message. */
   readonly filter: string | undefined;
 
   private readonly ring: (T | undefined)[];
@@ -50,6 +69,10 @@ export class MessageStream<T extends Message = Message> implements AsyncIterable
     return this.count;
   }
 
+  /**
+   * Delivers a message to the stream (the session calls this as messages arrive; it does nothing
+   * once the stream ended).
+   */
   push(msg: T): void {
     if (this.done) return;
     this.received++;
@@ -83,6 +106,10 @@ export class MessageStream<T extends Message = Message> implements AsyncIterable
     if (w !== undefined) w({ value: undefined, done: true });
   }
 
+  /**
+   * The next message: a buffered one at once, otherwise the next to arrive; `done` once the stream
+   * ended and its buffer is empty.
+   */
   next(): Promise<IteratorResult<T>> {
     if (this.count > 0) {
       const msg = this.ring[this.head] as T;
@@ -97,6 +124,10 @@ export class MessageStream<T extends Message = Message> implements AsyncIterable
     });
   }
 
+  /**
+   * Stops the iteration: drops the buffered messages, ends the stream and detaches it from the
+   * session (`for await` calls it on `break`).
+   */
   return(): Promise<IteratorResult<T>> {
     this.count = 0;
     this.ring.fill(undefined);
@@ -105,6 +136,7 @@ export class MessageStream<T extends Message = Message> implements AsyncIterable
     return Promise.resolve({ value: undefined, done: true });
   }
 
+  /** The stream itself: it is its own iterator, so it can be iterated once. */
   [Symbol.asyncIterator](): this {
     return this;
   }

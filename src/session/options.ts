@@ -22,7 +22,9 @@ import { parseBrokerUrl } from '../transport/url.js';
 
 /** The message sent by the broker when this session disappears without DISCONNECT. */
 export interface WillOptions {
+  /** Topic name (no wildcards) the will is published to. */
   topic: string;
+  /** The will message; a string is sent as UTF-8. */
   payload: string | Uint8Array;
   /** @default 0 */
   qos?: QoS;
@@ -53,7 +55,12 @@ export interface ReconnectOptions {
 
 /** Credentials for one connection attempt. */
 export interface Credentials {
+  /** User name for this attempt; none is sent when absent. */
   username?: string;
+  /**
+   * Password for this attempt (a string is sent as UTF-8); none is sent when absent. MQTT 3.1.1
+   * needs a `username` with it.
+   */
   password?: string | Uint8Array;
 }
 
@@ -73,6 +80,12 @@ export interface OfflineQueueOptions {
   qos0?: boolean;
 }
 
+/**
+ * Options of `new Session()`: where to connect and how the session behaves.
+ * Only `url` is required. Checked in the constructor: a problem throws
+ * {@link InvalidArgumentError} naming the option, and secrets (password,
+ * keys) never appear in its message.
+ */
 export interface SessionOptions {
   /**
    * `mqtt://`, `mqtts://`, `ws://`, `wss://`, `unix:///path` (and `tcp://`,
@@ -85,6 +98,10 @@ export interface SessionOptions {
   credentials?: () => Promise<Credentials> | Credentials;
   /** Where in-flight messages, the offline queue and subscriptions are kept. @default a new MemoryStore */
   store?: SessionStore;
+  /**
+   * Bounds of the queue publishes wait in while the session is connecting or reconnecting.
+   * @default { maxMessages: 10000, maxBytes: 67108864, overflow: 'reject', qos0: false }
+   */
   offlineQueue?: OfflineQueueOptions;
   /** @default a random `mqttkit-` id */
   clientId?: string;
@@ -96,8 +113,11 @@ export interface SessionOptions {
   sessionExpiry?: number;
   /** Seconds; 0 turns keepalive off. @default 60 */
   keepalive?: number;
+  /** User name sent in CONNECT (see `credentials` for one that changes per attempt). */
   username?: string;
+  /** Password sent in CONNECT (a string is sent as UTF-8). MQTT 3.1.1 needs a `username` with it. */
   password?: string | Uint8Array;
+  /** A message the broker publishes when this session disappears without DISCONNECT. */
   will?: WillOptions;
   /** ms until the CONNACK, from the start of the network connection. @default 30000 */
   connectTimeout?: number;

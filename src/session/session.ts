@@ -84,6 +84,36 @@ import { filterList, handled, noop, redact, toArgumentError } from './util.js';
 const QOS0_RESULT: PublishResult = Object.freeze({ reasonCode: 0, properties: undefined });
 const V4_CONNACK = [0x00, 0x84, 0x85, 0x88, 0x86, 0x87];
 
+/**
+ * One MQTT 3.1.1 or 5.0 session over many network connections in its life:
+ * connect, publish, subscribe, reconnect with backoff, and a store that keeps
+ * in-flight messages, the offline queue and subscriptions.
+ *
+ * ```ts
+ * const session = new Session({ url: 'mqtt://localhost:1883', clientId: 'device-1' });
+ * await session.connect();
+ * await session.subscribe('cmd/device-1/#', { qos: 1 }, (m) => console.log(m.topic, m.payload.toString()));
+ * await session.publish('state/device-1', JSON.stringify({ on: true }), { qos: 1 });
+ * await session.close();
+ * ```
+ *
+ * - Output leaves once per turn of the event loop: everything produced in a
+ *   turn (publishes, acknowledgements of received messages) goes out in one
+ *   socket write.
+ * - While the session is connecting or reconnecting, publishes wait in the
+ *   offline queue (`offlineQueue`); in any other state but `connected` they
+ *   reject.
+ * - After a reconnect the session re-sends what was in flight, oldest
+ *   first, and restores subscriptions the broker no longer has; the `ready`
+ *   event says when they are in place.
+ * - Every operation settles: acknowledged, refused ({@link RejectedError}),
+ *   timed out ({@link TimeoutError}), aborted ({@link AbortError}),
+ *   connection lost ({@link ConnectionError}) or closed ({@link ClosedError}).
+ *
+ * Events: see {@link SessionEvents}.
+ *
+ * @throws {@link InvalidArgumentError} from the constructor when an option is not valid.
+ */
 export class Session extends EventEmitter<SessionEvents> {
   /** Where this session connects (without credentials, query or fragment). */
   readonly url: string;
@@ -166,6 +196,7 @@ export class Session extends EventEmitter<SessionEvents> {
     return new ClientEngine(o, new SessionHandler(this));
   }
 
+  /** Where the session is in its life; see {@link SessionState}. Changes are the `state` event. */
   get state(): SessionState {
     return this._state;
   }
@@ -175,6 +206,7 @@ export class Session extends EventEmitter<SessionEvents> {
     return this.engine.clientId;
   }
 
+  /** The protocol level from the options: 5 (MQTT 5.0) or 4 (MQTT 3.1.1). */
   get protocolVersion(): 4 | 5 {
     return this.options.protocolVersion;
   }
@@ -434,9 +466,11 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   /**
-   * Ends the session: waits up to `timeout` ms for operations in flight,
-   * sends DISCONNECT, closes the connection, rejects whatever is left with
-   * `ClosedError` and ends the `messages()` iterators. Always resolves.
+   * Ends the session: waits up to `timeout` ms (default 5000) for
+   * operations in flight, sends DISCONNECT (with `reasonCode`, default 0),
+   * closes the connection, rejects whatever is left with `ClosedError` and
+   * ends the `messages()` iterators. Always resolves; later calls return
+   * the same promise.
    */
   close(options: { timeout?: number; reasonCode?: number } = {}): Promise<void> {
     if (this.closePromise !== undefined) return this.closePromise;

@@ -31,10 +31,16 @@ export type SessionState =
 
 /** A received application message. */
 export interface Message {
+  /** The topic it was published to (an MQTT 5 topic alias is already resolved). */
   readonly topic: string;
   /** A view of the received bytes; copy it to keep it beyond the handler if you reuse memory. */
   readonly payload: Buffer;
+  /** QoS it was delivered with: the lower of the publisher's and the subscription's. */
   readonly qos: QoS;
+  /**
+   * A retained message the broker sent because of a new subscription (or, with `retainAsPublished`,
+   * the publisher's flag).
+   */
   readonly retain: boolean;
   /** Set when the broker re-sends a QoS 1/2 message it is not sure arrived. */
   readonly dup: boolean;
@@ -51,14 +57,33 @@ export interface Message {
   readonly ack?: () => void;
 }
 
+/**
+ * Receives the messages of a subscription. Called synchronously as each arrives; a handler that
+ * throws is reported as the session's `error` event and the message is still acknowledged (without
+ * `manualAck`).
+ */
 export type MessageHandler = (message: Message) => void;
 
+/**
+ * What the broker answered to a successful CONNECT: `connect()`'s result, the `connect` and `ready`
+ * events, {@link Session.connack}.
+ */
 export interface ConnackInfo {
+  /**
+   * The broker resumed a session it kept for this client id; subscriptions the broker lost are
+   * restored by the session either way.
+   */
   sessionPresent: boolean;
+  /** 0 for a successful connection (MQTT 5 reason code, or the 3.1.1 return code). */
   reasonCode: number;
+  /**
+   * MQTT 5 CONNACK properties: Assigned Client Identifier, Server Keep Alive, Receive Maximum,
+   * Response Information, ...; undefined for 3.1.1.
+   */
   properties: ConnackProperties | undefined;
 }
 
+/** Options of every operation that waits for the broker: `publish`, `subscribe`, `unsubscribe`. */
 export interface OperationOptions {
   /** ms to wait for the acknowledgement; 0 waits forever. @default the session's `operationTimeout` */
   timeout?: number;
@@ -66,6 +91,7 @@ export interface OperationOptions {
   signal?: AbortSignal;
 }
 
+/** Options of {@link Session.publish}. */
 export interface PublishOptions extends OperationOptions {
   /** @default 0 */
   qos?: QoS;
@@ -79,9 +105,14 @@ export interface PublishOptions extends OperationOptions {
 export interface PublishResult {
   /** 0x00 Success or 0x10 No matching subscribers (MQTT 5). */
   reasonCode: number;
+  /**
+   * MQTT 5 properties of the PUBACK/PUBREC (a Reason String, user properties); undefined when there
+   * were none.
+   */
   properties: AckProperties | undefined;
 }
 
+/** Options of {@link Session.subscribe}. */
 export interface SubscribeOptions extends OperationOptions {
   /** Maximum QoS. @default 0 */
   qos?: QoS;
@@ -106,14 +137,17 @@ export interface SubscribeOptions extends OperationOptions {
    * and each handler sees each message once.
    */
   subscriptionIdentifier?: number;
+  /** MQTT 5 user properties sent with the SUBSCRIBE. */
   userProperties?: UserProperty[];
 }
 
 /** The result of `subscribe()`. */
 export interface Subscription {
+  /** The filters subscribed, in the order given. */
   readonly filters: readonly string[];
   /** One per filter: the granted QoS (0..2) or a failure code (>= 0x80). */
   readonly reasonCodes: readonly number[];
+  /** MQTT 5 properties of the SUBACK (a Reason String, user properties), undefined when none. */
   readonly properties: AckProperties | undefined;
   /** Removes this subscription's handler; unsubscribes filters no other subscription uses. */
   unsubscribe(options?: OperationOptions): Promise<void>;
@@ -123,9 +157,11 @@ export interface Subscription {
 export interface SessionMetrics {
   /** Application messages received / accepted for publishing. */
   messagesIn: number;
+  /** Application messages accepted by `publish()` (counted with `messagesIn`). */
   messagesOut: number;
   /** Bytes read from / written to the network. */
   bytesIn: number;
+  /** Bytes written to the network (counted with `bytesIn`). */
   bytesOut: number;
   /** Successful reconnects (not counting the first connect). */
   reconnects: number;
@@ -137,6 +173,10 @@ export interface SessionMetrics {
   inflight: number;
   /** Operations waiting (offline queue, send quota). */
   queued: number;
+  /**
+   * Payload and topic bytes of the publishes waiting (the offline queue's size, bounded by
+   * `offlineQueue.maxBytes`).
+   */
   queuedBytes: number;
   /** ms the latest keepalive PINGREQ took to be answered; undefined before the first. */
   roundTrip: number | undefined;
@@ -144,7 +184,13 @@ export interface SessionMetrics {
   publishLatency: LatencySnapshot;
 }
 
+/**
+ * The events of {@link Session} (a typed `EventEmitter`): the event name and
+ * its listener's arguments. Listeners run synchronously; one that throws is
+ * reported as `error` and cannot stop the others.
+ */
 export interface SessionEvents {
+  /** A CONNACK accepted a connection (the first or a reconnect). */
   connect: [info: ConnackInfo];
   /**
    * After `connect`: the subscriptions the broker had lost are restored
@@ -156,9 +202,22 @@ export interface SessionEvents {
   reconnecting: [attempt: number, delay: number];
   /** The connection was lost and the session now queues publishes. */
   offline: [];
+  /**
+   * The connection was lost (`error` says why): the session reconnects, or ends in state
+   * `disconnected` without `reconnect`. Not emitted by `close()`.
+   */
   disconnect: [error: MqttError | undefined];
+  /**
+   * Every received message, whichever subscription it is for (also delivered to handlers and
+   * `messages()` iterators).
+   */
   message: [message: Message];
+  /**
+   * A failure with nobody else to tell: a handler or listener that threw, a subscription that could
+   * not be restored, a store error.
+   */
   error: [error: MqttError];
+  /** The {@link SessionState} changed. */
   state: [state: SessionState, previous: SessionState];
 }
 

@@ -55,6 +55,7 @@ import { StoreError } from '../errors.js';
 import { decodeMessage, decodeSubscription, encodeMessage, encodeSubscription } from './record.js';
 import type { PersistedSession, SessionStore, StoredMessage, StoredSubscription } from './types.js';
 
+/** Options of {@link FileStore}. */
 export interface FileStoreOptions {
   /**
    * 'batch' (default): `flush()` fdatasyncs, and flushes that arrive while
@@ -79,6 +80,7 @@ export class FileStoreError extends StoreError {
   readonly errno: string | undefined;
   constructor(
     action: string,
+    /** The file or directory the operation failed on. */
     readonly path: string,
     cause: unknown,
   ) {
@@ -316,6 +318,21 @@ function fileName(clientId: string): string {
   return `${prefix}-${hash}.log`;
 }
 
+/**
+ * A {@link SessionStore} in append-only log files, one per client id in
+ * `dir` (made when needed), that survive a crash of the process and, with
+ * `fsync`, of the machine. `flush()` writes each client's changes with one
+ * `write` and (unless `fsync` is `'never'`) `fdatasync`s; flushes that
+ * arrive while one is in flight share the next round. A log is compacted
+ * when it grows past `compactAt` and more than twice its live state. A torn
+ * or corrupt tail (a crash in the middle of a write) is cut off on load.
+ *
+ * One `FileStore` per directory at a time: the files are not locked. Each
+ * client with something written keeps one file handle open until `clear()`
+ * or `close()`. Failures of the file system reject with {@link FileStoreError}.
+ *
+ * @throws TypeError from the constructor when `fsync` or `compactAt` is not valid.
+ */
 export class FileStore implements SessionStore {
   readonly durable = true;
   private readonly fsync: 'always' | 'batch' | 'never';
@@ -328,6 +345,7 @@ export class FileStore implements SessionStore {
   private closed = false;
 
   constructor(
+    /** The directory holding the log files. */
     readonly dir: string,
     options: FileStoreOptions = {},
   ) {

@@ -11,6 +11,11 @@ interface ClientState {
   subscriptions: Map<string, StoredSubscription> | undefined;
 }
 
+/**
+ * A {@link SessionStore} in this process's memory, the default of every
+ * session. It survives a new `Session` with the same client id and store,
+ * not a crash of the process: `durable` is false, and `flush()` resolves at once.
+ */
 export class MemoryStore implements SessionStore {
   readonly durable = false;
   private clients: Map<string, ClientState> | undefined = undefined;

@@ -23,6 +23,7 @@ import { ClosedError, InvalidArgumentError } from '../errors.js';
 import { decodeMessage, decodeSubscription, encodeMessage, encodeSubscription } from './record.js';
 import type { PersistedSession, SessionStore, StoredMessage, StoredSubscription } from './types.js';
 
+/** Options of {@link RedisStore}: its own connection (`url`) or your ioredis `client`, and a key prefix. */
 export interface RedisStoreOptions {
   /**
    * Where to connect (`redis://[user:password@]host:port[/db]`, `rediss://` for TLS) when the

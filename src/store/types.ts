@@ -30,12 +30,19 @@ export interface StoredMessage {
 
 /** A subscription to restore when the broker has no session. */
 export interface StoredSubscription {
+  /** The filter as subscribed; the key: one stored subscription per filter. */
   topicFilter: string;
+  /** Maximum QoS subscribed with. */
   qos: QoS;
+  /** MQTT 5 No Local option, as subscribed. */
   noLocal?: boolean;
+  /** MQTT 5 Retain As Published option, as subscribed. */
   retainAsPublished?: boolean;
+  /** MQTT 5 Retain Handling option, as subscribed. */
   retainHandling?: 0 | 1 | 2;
+  /** MQTT 5 Subscription Identifier the filter was subscribed with. */
   subscriptionIdentifier?: number;
+  /** MQTT 5 user properties the SUBSCRIBE carried. */
   userProperties?: UserProperty[];
 }
 
@@ -45,9 +52,26 @@ export interface PersistedSession {
   messages: StoredMessage[];
   /** Incoming QoS 2 packet ids acknowledged with PUBREC and not yet released. */
   incomingQoS2: number[];
+  /** Subscriptions to restore when the broker has no session for the client; in no particular order. */
   subscriptions: StoredSubscription[];
 }
 
+/**
+ * Where a session keeps what a new process with the same client id needs to
+ * resume: the MQTT session state (unacknowledged messages, incoming QoS 2
+ * packet ids), the offline queue and the subscriptions. Pass one as
+ * {@link SessionOptions.store}; {@link MemoryStore} is the default,
+ * {@link FileStore} and {@link RedisStore} survive a crash of the process.
+ *
+ * Mutations are synchronous and buffered by the store; `flush()` is the
+ * durability barrier: it resolves once every change made before the call is
+ * durable and rejects with the store's error otherwise. A session with a
+ * durable store waits for `flush()` before it writes a QoS 1/2 PUBLISH to the
+ * socket, so a message the broker may have seen is always one the store can
+ * replay. One store may serve many sessions: every call names the client id.
+ *
+ * Implement it to keep sessions elsewhere.
+ */
 export interface SessionStore {
   /** True when `flush()` makes changes survive a crash of this process (file, Redis). */
   readonly durable: boolean;
@@ -55,11 +79,18 @@ export interface SessionStore {
   load(clientId: string): Promise<PersistedSession>;
   /** Adds the message, or replaces the one with the same `seq` (packet id assigned, stage changed). */
   putMessage(clientId: string, message: StoredMessage): void;
+  /** Forgets the message with this `seq` (acknowledged, dropped or expired); nothing when there is none. */
   deleteMessage(clientId: string, seq: number): void;
+  /**
+   * Records an incoming QoS 2 packet id answered with PUBREC, so a resent PUBLISH with it is not
+   * delivered twice.
+   */
   addIncomingQoS2(clientId: string, packetId: number): void;
+  /** Forgets an incoming QoS 2 packet id: its PUBREL arrived and the flow is complete. */
   deleteIncomingQoS2(clientId: string, packetId: number): void;
   /** Adds the subscription, or replaces the one with the same filter. */
   putSubscription(clientId: string, subscription: StoredSubscription): void;
+  /** Forgets the subscription to `topicFilter` (unsubscribed); nothing when there is none. */
   deleteSubscription(clientId: string, topicFilter: string): void;
   /** Resolves once every change made before the call is durable. */
   flush(): Promise<void>;
