@@ -87,6 +87,7 @@ export {
   type MetricsHandler,
   type MetricsServer,
   type MetricsSource,
+  type MetricsSourceSession,
   metricsHandler,
   type PrometheusOptions,
   type Rates,
@@ -96,6 +97,7 @@ export {
   serveMetrics,
   type TotalSnapshot,
 } from './metrics/index.js';
+export type { ServerLimits } from './protocol/engine.js';
 export { TopicRouter, topicMatches } from './router/index.js';
 export {
   type RequestOptions,
@@ -135,7 +137,13 @@ export {
   type Subscription,
   type WillOptions,
 } from './session/index.js';
-export { type JwtAlgorithm, type JwtCredentialsOptions, jwtCredentials } from './session/jwt.js';
+export {
+  type JwtAlgorithm,
+  type JwtCredentials,
+  type JwtCredentialsOptions,
+  jwtCredentials,
+  type KeyLike,
+} from './session/jwt.js';
 export {
   FileStore,
   FileStoreError,
@@ -148,4 +156,4 @@ export {
   type StoredMessage,
   type StoredSubscription,
 } from './store/index.js';
-export type { TlsOptions, WebSocketOptions } from './transport/types.js';
+export type { TlsMaterial, TlsOptions, WebSocketOptions } from './transport/types.js';
