@@ -42,7 +42,8 @@ export class MessageStream<T extends Message = Message> implements AsyncIterable
   private readonly ring: (T | undefined)[];
   private head = 0;
   private count = 0;
-  private waiter: ((r: IteratorResult<T>) => void) | undefined = undefined;
+  /** Callers of next() waiting for a message, oldest first (almost always none or one). */
+  private readonly waiters: ((r: IteratorResult<T>) => void)[] = [];
   private done = false;
   private readonly detach: (stream: MessageStream<T>) => void;
   private readonly dropNewest: boolean;
@@ -76,10 +77,8 @@ export class MessageStream<T extends Message = Message> implements AsyncIterable
   push(msg: T): void {
     if (this.done) return;
     this.received++;
-    const w = this.waiter;
-    if (w !== undefined) {
-      this.waiter = undefined;
-      w({ value: msg, done: false });
+    if (this.waiters.length !== 0) {
+      (this.waiters.shift() as (r: IteratorResult<T>) => void)({ value: msg, done: false });
       return;
     }
     const cap = this.ring.length;
@@ -101,9 +100,7 @@ export class MessageStream<T extends Message = Message> implements AsyncIterable
   end(): void {
     if (this.done) return;
     this.done = true;
-    const w = this.waiter;
-    this.waiter = undefined;
-    if (w !== undefined) w({ value: undefined, done: true });
+    for (const w of this.waiters.splice(0)) w({ value: undefined, done: true });
   }
 
   /**
@@ -120,7 +117,7 @@ export class MessageStream<T extends Message = Message> implements AsyncIterable
     }
     if (this.done) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve) => {
-      this.waiter = resolve;
+      this.waiters.push(resolve);
     });
   }
 
