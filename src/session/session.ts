@@ -287,11 +287,11 @@ export class Session extends EventEmitter<SessionEvents> {
     } catch (err) {
       return Promise.reject(err);
     }
-    this.counters.messagesOut++;
     if (state !== 'connected') {
       const refused = this.makeRoom(packet);
       if (refused !== undefined) return refused;
     }
+    this.counters.messagesOut++;
     if (packet.qos === 0 && options?.signal === undefined && state === 'connected') {
       try {
         this.engine.publish({ packet, packetId: 0, stage: 0 });
