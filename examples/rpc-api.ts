@@ -6,7 +6,8 @@
  *
  * With MQTT 5 a request carries its response topic and correlation data as
  * properties; with MQTT 3.1.1 (the embedded broker) client and server put
- * them in a small JSON envelope instead, with no change to this code.
+ * them in a small binary envelope ahead of the body instead, with no change
+ * to this code.
  *
  * The server and the client each have their own Session, as two services
  * would; here they share a process so the example runs on its own.
