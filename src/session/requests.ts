@@ -17,7 +17,7 @@ import type { StoredMessage } from '../store/types.js';
 import type { Session } from './session.js';
 import { sharedTimer, type Timed } from './timer.js';
 import type { ConnackInfo, MessageHandler, OperationOptions, PublishResult, Subscription } from './types.js';
-import { noop, redact } from './util.js';
+import { noop, quoted, redact } from './util.js';
 
 export interface Cancellable {
   readonly settled: boolean;
@@ -134,7 +134,7 @@ export class ControlRequest extends Request<SubackPacket | UnsubackPacket> imple
   describe(): string {
     const p = this.packet;
     const filters = p.type === 'subscribe' ? p.subscriptions.map((s) => s.topicFilter) : p.topicFilters;
-    return `${p.type} ${filters.map((f) => `'${f}'`).join(', ')}`;
+    return `${p.type} ${quoted(filters)}`;
   }
 }
 

@@ -32,6 +32,7 @@ import type {
   Subscription as WireSubscription,
 } from '../codec/types.js';
 import {
+  AbortError,
   ClosedError,
   ConnectionError,
   DroppedError,
@@ -79,7 +80,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from './types.js';
-import { filterList, handled, noop, redact, toArgumentError } from './util.js';
+import { filterList, handled, noop, quoted, redact, toArgumentError } from './util.js';
 
 const QOS0_RESULT: PublishResult = Object.freeze({ reasonCode: 0, properties: undefined });
 const V4_CONNACK = [0x00, 0x84, 0x85, 0x88, 0x86, 0x87];
@@ -287,6 +288,7 @@ export class Session extends EventEmitter<SessionEvents> {
     } catch (err) {
       return Promise.reject(err);
     }
+    if (options?.signal?.aborted === true) return abortedBefore(`publish to '${topic}'`, options.signal);
     if (state !== 'connected') {
       const refused = this.makeRoom(packet);
       if (refused !== undefined) return refused;
@@ -353,6 +355,7 @@ export class Session extends EventEmitter<SessionEvents> {
     } catch (err) {
       return Promise.reject(err);
     }
+    if (options.signal?.aborted === true) return abortedBefore(`subscribe ${quoted(list)}`, options.signal);
     const req = new ControlRequest(this, packet);
     // The routes are in place from the SUBSCRIBE on: the broker may send matching messages before
     // its SUBACK (3.8.4), and those right after it arrive in the same read, before a promise resolves.
@@ -444,6 +447,7 @@ export class Session extends EventEmitter<SessionEvents> {
     } catch (err) {
       return Promise.reject(err);
     }
+    if (options.signal?.aborted === true) return abortedBefore(`unsubscribe ${quoted(list)}`, options.signal);
     this.dropRoutes((r) => list.includes(r.filter));
     this.unremember(list);
     return this.sendUnsubscribe(list, options);
@@ -1465,4 +1469,9 @@ function flushSession(s: Session): void {
 
 function reconnectSession(s: Session): void {
   s._reconnectNow();
+}
+
+/** An operation whose signal was aborted before it started: nothing is sent. */
+function abortedBefore(what: string, signal: AbortSignal): Promise<never> {
+  return Promise.reject(new AbortError(`${what} was aborted before it was sent`, { cause: signal.reason }));
 }

@@ -65,3 +65,8 @@ function redactNow(url: string): string {
     return url.replace(/\/\/[^@/]*@/, '//').replace(/[?#].*$/s, '');
   }
 }
+
+/** Filters as they appear in messages: `'a/#', 'b/+'`. */
+export function quoted(filters: readonly string[]): string {
+  return filters.map((f) => `'${f}'`).join(', ');
+}

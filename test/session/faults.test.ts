@@ -304,6 +304,29 @@ describe('while connected', () => {
     await expect(p).rejects.toBeInstanceOf(AbortError);
   });
 
+  it('refuses at once, sending nothing, an operation whose signal is already aborted', async () => {
+    const { s, conn } = await connected();
+    const signal = AbortSignal.abort();
+    const calls = [
+      s.publish('t', 'x', { signal }),
+      s.publish('t', 'x', { qos: 1, signal }),
+      s.subscribe('t', { qos: 1, signal }, () => {}),
+      s.unsubscribe('t', { signal }),
+    ];
+    const errors = await Promise.all(calls.map((p) => (p as Promise<unknown>).catch((e: unknown) => e)));
+    expect(errors.map((e) => (e as Error).message)).toEqual([
+      "publish to 't' was aborted before it was sent",
+      "publish to 't' was aborted before it was sent",
+      "subscribe 't' was aborted before it was sent",
+      "unsubscribe 't' was aborted before it was sent",
+    ]);
+    for (const e of errors) expect(e).toBeInstanceOf(AbortError);
+    // the first publish after them is the next operation's, and no SUBSCRIBE or UNSUBSCRIBE went out
+    s.publish('after', 'y', { qos: 1 }).catch(() => undefined);
+    expect(await conn.nextPacket('publish')).toMatchObject({ topic: 'after' });
+    expect(conn.packets.filter((p) => p.type !== 'connect' && p.type !== 'publish')).toEqual([]);
+  });
+
   it('rejects with RejectedError when the broker refuses a publish or every filter', async () => {
     const { s, conn } = await connected();
     const p = s.publish('t', 'x', { qos: 1 });
