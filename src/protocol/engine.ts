@@ -399,10 +399,15 @@ export class ClientEngine {
     return this.sendPublish(op);
   }
 
-  /** Sends a SUBSCRIBE or UNSUBSCRIBE, or queues it while there is no packet id or connection. */
-  control(op: ControlOp): boolean {
+  /**
+   * Sends a SUBSCRIBE or UNSUBSCRIBE, or queues it while there is no packet
+   * id or connection. `ahead`: send it before what is queued (the
+   * subscriptions a session restores after a reconnect, which the messages
+   * queued meanwhile, and the replies to them, must find in place).
+   */
+  control(op: ControlOp, ahead = false): boolean {
     encodedLength(op.packet, this.version, this.limits.maximumPacketSize);
-    if (this.state !== EngineState.Connected || this.pendingCount > 0) {
+    if (this.state !== EngineState.Connected || (this.pendingCount > 0 && !ahead)) {
       this.pending.push(op);
       return false;
     }

@@ -1035,7 +1035,8 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /**
    * Subscribes again to every active subscription (the broker has no
-   * session). The promise settles when every SUBACK came back or failed.
+   * session), before anything else is sent on the new connection. The
+   * promise settles when every SUBACK came back or failed.
    */
   private resubscribe(): Promise<unknown> | undefined {
     const subscriptions = this.subscriptions;
@@ -1062,7 +1063,9 @@ export class Session extends EventEmitter<SessionEvents> {
         continue;
       }
       const req = new ControlRequest(this, packet);
-      const done = this.sendControl(req, {}).then(
+      // ahead of the replayed and queued publishes: a message published while offline to one of
+      // these filters (or a request whose reply comes back on one) must find it in place
+      const done = this.sendControl(req, {}, true).then(
         (ack) => {
           const codes = (ack as SubackPacket).reasonCodes;
           codes.forEach((c, i) => {
@@ -1255,14 +1258,15 @@ export class Session extends EventEmitter<SessionEvents> {
     return q.promise;
   }
 
-  /** Starts a SUBSCRIBE or UNSUBSCRIBE: its timeout and signal, then the engine. */
+  /** Starts a SUBSCRIBE or UNSUBSCRIBE: its timeout and signal, then the engine (`ahead`: before what is queued). */
   private sendControl(
     req: ControlRequest,
     options: OperationOptions,
+    ahead = false,
   ): Promise<SubackPacket | UnsubackPacket> {
     const promise = req.start(options.timeout ?? this.options.operationTimeout, options.signal);
     try {
-      this.engine.control(req);
+      this.engine.control(req, ahead);
     } catch (err) {
       req.fail(toArgumentError(err));
     }

@@ -202,6 +202,23 @@ describe('after a reconnect', () => {
     expect(got).toContain('a/2');
   });
 
+  it('restores the subscriptions before it sends what was in flight or queued', async () => {
+    const b = await fake();
+    const s = session({ url: b.url, reconnect: FAST });
+    const c = s.connect();
+    const first = await accept(b);
+    await c;
+    await s.subscribe('own/#', { qos: 1 });
+    const offline = once(s, 'offline');
+    first.destroy();
+    await offline;
+    // published while offline to its own filter: the broker must have the subscription first
+    const queued = s.publish('own/t', 'queued', { qos: 1 });
+    const second = await accept(b, false);
+    await queued;
+    expect(second.packets.map((p) => p.type)).toEqual(['connect', 'subscribe', 'publish']);
+  });
+
   it('is ready only once the restored subscriptions are acknowledged', async () => {
     const b = await startFakeBroker();
     cleanup.push(() => b.close());
