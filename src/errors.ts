@@ -186,12 +186,15 @@ export class StoreError extends MqttError {
 
 /**
  * An RPC responder answered with an error: `status` is its status code
- * (HTTP-like: 400 bad request, 404 no route, 500 handler error, 503
- * overloaded, 504 handler timeout), the message is its reason.
+ * (HTTP-like: 400 a payload `req.json()` could not parse, 500 a handler
+ * that threw, 503 the server's queue full, 504 a handler too slow, or what a
+ * handler chose with `RpcStatusError`, such as 404), the message is its
+ * reason. A request to a topic no server routes is not answered at all: it
+ * ends with `TimeoutError`.
  */
 export class RpcError extends MqttError {
   /**
-   * Status code of the responder's answer, 400..599: 400, 404, 500, 503, 504, or one a handler
+   * Status code of the responder's answer, 400..599: 400, 500, 503, 504, or one a handler
    * chose with `RpcStatusError`.
    */
   readonly status: number;

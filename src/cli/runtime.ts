@@ -3,7 +3,7 @@
  * duration flags, and a window that keeps a bounded number of operations in
  * flight.
  */
-import { InvalidArgumentError as FlagError } from 'commander';
+import { InvalidArgumentError as FlagError, Option } from 'commander';
 import pc from 'picocolors';
 import { describeError, type ErrorContext } from './errors.js';
 
@@ -102,6 +102,16 @@ export function parseDuration(bareUnit: 'ms' | 's', min = 0) {
     }
     return Math.round(ms);
   };
+}
+
+/**
+ * A timeout flag (a bare number is seconds) whose default, in ms, shows in
+ * the help as a duration (`default: 10s`), not as a bare number that reads as
+ * seconds.
+ */
+export function timeoutOption(flags: string, description: string, defaultMs: number): Option {
+  const shown = defaultMs % 1000 === 0 ? `${defaultMs / 1000}s` : `${defaultMs}ms`;
+  return new Option(flags, description).argParser(parseDuration('s', 1)).default(defaultMs, shown);
 }
 
 /**

@@ -22,7 +22,7 @@ import {
 } from '../connection.js';
 import { UsageError } from '../errors.js';
 import { action, type CommandContext } from '../program.js';
-import { parseDuration } from '../runtime.js';
+import { parseDuration, timeoutOption } from '../runtime.js';
 
 interface BenchFlags extends ConnectionFlags {
   connections: number;
@@ -321,11 +321,12 @@ Examples:
       .description('request/response: -c RpcClients against an echo RpcServer; request-to-response latency'),
     { inflight: 10, qos: 1 },
   )
-    .option(
-      '-W, --timeout <duration>',
-      'how long a request waits for its response (a bare number is seconds)',
-      parseDuration('s', 1),
-      10_000,
+    .addOption(
+      timeoutOption(
+        '-W, --timeout <duration>',
+        'how long a request waits for its response (a bare number is seconds)',
+        10_000,
+      ),
     )
     .option('--no-serve', 'no server in this process: one runs elsewhere (mqttkit serve -t <prefix>/rpc)');
   addConnectionFlags(rpc);

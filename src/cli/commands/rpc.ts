@@ -28,7 +28,7 @@ import {
   readPayload,
 } from '../io.js';
 import { action } from '../program.js';
-import { aborted, parseDuration } from '../runtime.js';
+import { aborted, timeoutOption } from '../runtime.js';
 
 interface ReqFlags
   extends ConnectionFlags,
@@ -49,11 +49,12 @@ export function registerReq(program: Command): void {
     .option('-s, --stdin-file', 'the request payload is all of stdin')
     .option('-f, --file <path>', 'the request payload is the contents of a file')
     .option('-q, --qos <qos>', 'QoS of the request and the response subscription', parseQos, 1 as QoS)
-    .option(
-      '-W, --timeout <duration>',
-      'how long to wait for the response (a bare number is seconds)',
-      parseDuration('s', 1),
-      10_000,
+    .addOption(
+      timeoutOption(
+        '-W, --timeout <duration>',
+        'how long to wait for the response (a bare number is seconds)',
+        10_000,
+      ),
     )
     .option(
       '-D, --user-property <name=value>',
@@ -145,11 +146,12 @@ export function registerServe(program: Command): void {
     .option('-g, --group <name>', 'share the requests with other servers of this group ($share/<name>/...)')
     .option('-q, --qos <qos>', 'QoS of the request subscriptions', parseQos, 1 as QoS)
     .option('--concurrency <n>', 'requests handled at once', parseIntFlag(1, 100_000), 64)
-    .option(
-      '-W, --timeout <duration>',
-      'a request slower than this is answered 504 (a bare number is seconds)',
-      parseDuration('s', 1),
-      30_000,
+    .addOption(
+      timeoutOption(
+        '-W, --timeout <duration>',
+        'a request slower than this is answered 504 (a bare number is seconds)',
+        30_000,
+      ),
     );
   addConnectionFlags(cmd, { config: true });
   cmd.addHelpText(
