@@ -8,7 +8,7 @@
  *   EXAMPLE_SECONDS=10 npx tsx examples/fleet-from-config.ts
  */
 import { fileURLToPath } from 'node:url';
-import { ConfigError, type Message, SessionManager } from 'mqttkit';
+import { ConfigError, readForwarded, SessionManager } from 'mqttkit';
 import { exampleBroker } from './broker.js';
 
 const broker = await exampleBroker();
@@ -69,8 +69,10 @@ m.handleTo(
   'archive/+/telemetry',
   (msg) => {
     archived++;
-    const { reading, site } = forwarded(msg);
-    if (archived <= devices.length) console.log(`archive: ${msg.topic} ${reading} (site ${site})`);
+    // the payload and metadata, from MQTT 5 user properties or the 3.1.1 envelope
+    const f = readForwarded(msg);
+    if (archived <= devices.length)
+      console.log(`archive: ${msg.topic} ${f?.payload} (site ${f?.metadata.site})`);
     if (archived >= expected) archivedAll();
   },
   { qos: 1 },
@@ -107,13 +109,3 @@ console.log(`forwarder: ${JSON.stringify({ ...forwarder.metrics(), latency: unde
 console.log(`archive: ${archived} of ${sent} readings`);
 await m.close(); // stops routes and forwarder, closes every session and the file's stores
 await broker.close();
-
-/** The reading and its site from a forwarded message: MQTT 5 user properties, or the 3.1.1 envelope. */
-function forwarded(msg: Message): { reading: string; site: string | undefined } {
-  const users = msg.properties?.userProperties;
-  if (users !== undefined) {
-    return { reading: msg.payload.toString(), site: users.find(([k]) => k === 'site')?.[1] };
-  }
-  const env = JSON.parse(msg.payload.toString()) as { metadata: Record<string, string>; payload: string };
-  return { reading: Buffer.from(env.payload, 'base64').toString(), site: env.metadata.site };
-}

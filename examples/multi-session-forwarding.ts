@@ -8,9 +8,9 @@
  *
  * With an MQTT 3.1.1 cloud (the embedded broker) the metadata cannot travel
  * as user properties: the forwarder wraps each message in a JSON envelope
- * (`envelope: true`) and the cloud side reads it from there.
+ * (`envelope: true`). `readForwarded` reads either form on the cloud side.
  */
-import { type Message, Session, SessionManager } from 'mqttkit';
+import { readForwarded, Session, SessionManager } from 'mqttkit';
 import { exampleBroker } from './broker.js';
 
 const edge = await exampleBroker('EDGE_URL');
@@ -32,26 +32,14 @@ const forwarder = m.forward({
   envelope: cloud.protocolVersion === 4,
   qos: 1,
 });
-
-/** The value and the site of a forwarded reading: from user properties (MQTT 5) or the envelope (3.1.1). */
-function reading(msg: Message): { value: string; site: string | undefined } {
-  if (msg.properties?.userProperties !== undefined) {
-    const site = msg.properties.userProperties.find(([k]) => k === 'site')?.[1];
-    return { value: msg.payload.toString(), site };
-  }
-  const envelope = JSON.parse(msg.payload.toString()) as {
-    metadata: Record<string, string>;
-    payload: string;
-  };
-  return { value: Buffer.from(envelope.payload, 'base64').toString(), site: envelope.metadata.site };
-}
 await forwarder.start();
 
 const seen = new Promise<void>((resolve) => {
   let n = 0;
   m.handleTo('cloud', 'plants/a/#', (msg) => {
-    const { value, site } = reading(msg);
-    console.log(`cloud got ${msg.topic} = ${value} (site ${site})`);
+    // the metadata: MQTT 5 user properties, or the envelope's (3.1.1)
+    const forwarded = readForwarded(msg);
+    console.log(`cloud got ${msg.topic} = ${forwarded?.payload} (site ${forwarded?.metadata.site})`);
     if (++n === 3) resolve();
   });
 });

@@ -43,10 +43,12 @@ export {
 export {
   compileTopicMap,
   FORWARDED_PROPERTY,
+  type ForwardedContent,
   Forwarder,
   type ForwarderMetrics,
   type ForwarderOptions,
   type ForwardMessage,
+  readForwarded,
   type TopicMap,
   type TopicMapFunction,
 } from './forward/index.js';

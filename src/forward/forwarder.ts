@@ -23,11 +23,9 @@ import { InvalidArgumentError, type MqttError } from '../errors.js';
 import { int, qosOption } from '../session/options.js';
 import type { Session } from '../session/session.js';
 import type { Message, Subscription } from '../session/types.js';
+import { envelope, FORWARDED_PROPERTY } from './envelope.js';
 import type { LoopGuard } from './loops.js';
 import { compileTopicMap, type TopicMap, type TopicMapFunction } from './mapping.js';
-
-/** The marker user property on forwarded messages (MQTT 5). */
-export const FORWARDED_PROPERTY = 'mqttkit-forwarded';
 
 /** A message as `filter` and `transform` see it, and as `transform` returns it. */
 export interface ForwardMessage {
@@ -235,6 +233,17 @@ export class Forwarder {
   private async subscribeAll(): Promise<void> {
     const target = this.host.get(this.target);
     if (target === undefined) throw new InvalidArgumentError('to', `no session named '${this.target}'`);
+    if (
+      this.options.metadata !== undefined &&
+      this.options.envelope !== true &&
+      target.protocolVersion === 4
+    ) {
+      // it would be dropped from every message without a word
+      throw new InvalidArgumentError(
+        'metadata',
+        `session '${this.target}' uses MQTT 3.1.1, which has no user properties: set envelope: true to send it`,
+      );
+    }
     const sources = this.sources.map((name) => {
       const s = this.host.get(name);
       if (s === undefined) throw new InvalidArgumentError('from', `no session named '${name}'`);
@@ -381,13 +390,7 @@ export class Forwarder {
       props.userProperties = users;
       properties = props;
     } else if (o.envelope === true) {
-      payload = Buffer.from(
-        JSON.stringify({
-          topic: msg.topic,
-          metadata: metadata ?? {},
-          payload: Buffer.from(m.payload).toString('base64'),
-        }),
-      );
+      payload = envelope(msg.topic, metadata ?? {}, m.payload);
     }
     if (target.state !== 'connected') {
       this.waiting.push(item);

@@ -1,5 +1,5 @@
+export { FORWARDED_PROPERTY, type ForwardedContent, readForwarded } from './envelope.js';
 export {
-  FORWARDED_PROPERTY,
   Forwarder,
   type ForwarderHost,
   type ForwarderMetrics,

@@ -4,7 +4,8 @@
  * filter, transform and metadata as seen by a subscriber on the target.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FORWARDED_PROPERTY } from '../../src/forward/index.js';
+import { InvalidArgumentError } from '../../src/errors.js';
+import { FORWARDED_PROPERTY, readForwarded } from '../../src/forward/index.js';
 import { SessionManager } from '../../src/manager/index.js';
 import { type Message, Session } from '../../src/session/index.js';
 import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
@@ -169,7 +170,29 @@ describe.skipIf(!hasMosquitto())('Forwarder between two brokers', () => {
         metadata: { site: 'x' },
         payload: Buffer.from([0, 1, 2]).toString('base64'),
       });
+      expect(readForwarded(verify.got[0])).toEqual({
+        sourceTopic: 'env/1',
+        metadata: { site: 'x' },
+        payload: Buffer.from([0, 1, 2]),
+      });
       await Promise.all([pub.close(), verify.s.close()]);
+    } finally {
+      await m.close();
+    }
+  });
+
+  it('refuses to start with metadata toward an MQTT 3.1.1 target without the envelope', async () => {
+    const m = new SessionManager();
+    try {
+      m.add({ name: 'src', url: a.url });
+      m.add({ name: 'old', url: b.url, protocolVersion: 4 });
+      await m.connectAll();
+      const f = m.forward({ name: 'lossy', from: 'src', topics: 'x/#', to: 'old', metadata: { site: 'x' } });
+      const err = (await f.start().catch((e: unknown) => e)) as InvalidArgumentError;
+      expect(err).toBeInstanceOf(InvalidArgumentError);
+      expect(err.message).toBe(
+        "metadata: session 'old' uses MQTT 3.1.1, which has no user properties: set envelope: true to send it",
+      );
     } finally {
       await m.close();
     }
@@ -266,6 +289,10 @@ describe.skipIf(!hasMosquitto())('Forwarder between two brokers', () => {
         ['from', 'src'],
         [FORWARDED_PROPERTY, m.id],
       ]);
+      expect(readForwarded(verify.got[0])).toMatchObject({
+        metadata: { site: 'plant-a', from: 'src' },
+        payload: Buffer.from('HOT'),
+      });
       // the target's PUBACK may come after the subscriber got the message
       await expect.poll(() => f.metrics().forwarded).toBe(2);
       expect(f.metrics()).toMatchObject({ received: 4, filtered: 1, dropped: 1, errors: 0 });
