@@ -82,6 +82,16 @@ export interface ForwarderOptions {
    * source's Receive Maximum, since they wait unacknowledged). @default 10000
    */
   maxWaiting?: number;
+  /**
+   * Tries of one message before the forwarder gives it up: acknowledges it to
+   * its source, counts it in `dropped` and goes on with the next. A failure
+   * no retry can mend gives up at once whatever this says: the target refused
+   * the message before sending it (`InvalidArgumentError`: too large for the
+   * target broker, a mapped topic that is not valid). @default Infinity (a
+   * failing message is tried again, once a second, and holds back the later
+   * messages of its source until it goes through)
+   */
+  maxAttempts?: number;
 }
 
 /** Counters of a forwarder. */
@@ -92,9 +102,12 @@ export interface ForwarderMetrics {
   forwarded: number;
   /** Skipped by `filter`, or carrying this manager's forwarded marker (loops). */
   filtered: number;
-  /** Dropped by `transform` returning null, past `maxWaiting` (QoS 0), or at `stop()`. */
+  /**
+   * Dropped by `transform` returning null, past `maxWaiting` (QoS 0), at
+   * `stop()`, or given up after failing (see `maxAttempts`).
+   */
   dropped: number;
-  /** Forwards that failed and wait to be tried again (each try counts). */
+  /** Forwards that failed (each try counts; `onError` gets each one). */
   errors: number;
   /** Waiting for the target (offline, or to be tried again). */
   waiting: number;
@@ -124,6 +137,8 @@ interface Item {
   readonly msg: Message;
   readonly source: string;
   readonly received: number;
+  /** Failed tries so far. */
+  attempts: number;
 }
 
 /**
@@ -168,6 +183,7 @@ export class Forwarder {
   private readonly options: ForwarderOptions;
   private readonly qos: QoS;
   private readonly maxWaiting: number;
+  private readonly maxAttempts: number;
   private subscriptions: Subscription[] = [];
   private waiting: Item[] = [];
   private inflight = 0;
@@ -211,6 +227,10 @@ export class Forwarder {
     }
     this.qos = qosOption(options.qos ?? 1, 'qos');
     this.maxWaiting = int(options.maxWaiting ?? 10_000, 'maxWaiting', 1);
+    this.maxAttempts =
+      options.maxAttempts === undefined || options.maxAttempts === Number.POSITIVE_INFINITY
+        ? Number.POSITIVE_INFINITY
+        : int(options.maxAttempts, 'maxAttempts', 1);
     this.options = options;
   }
 
@@ -327,7 +347,7 @@ export class Forwarder {
       this.counters.dropped++;
       return;
     }
-    const item: Item = { msg, source, received: performance.now() };
+    const item: Item = { msg, source, received: performance.now(), attempts: 0 };
     if (this.waiting.length > 0)
       this.waiting.push(item); // keep the order behind what waits
     else this.forward(item);
@@ -415,19 +435,27 @@ export class Forwarder {
     );
   }
 
-  /** A forward failed: it waits for the target's next `ready` (or the next drain). */
+  /**
+   * A forward failed: it waits for the target's next `ready` (or the next
+   * drain), or is given up when no retry can mend it or it has had its tries.
+   */
   private failed(item: Item, err: Error): void {
     this.counters.errors++;
     if (!this.running) {
       this.release(item);
       return;
     }
-    this.waiting.push(item);
     try {
       this.onError?.(err);
     } catch {
       // the error hook has nowhere to report to
     }
+    if (++item.attempts >= this.maxAttempts || err instanceof InvalidArgumentError) {
+      this.counters.dropped++;
+      item.msg.ack?.();
+      return;
+    }
+    this.waiting.push(item);
     // connected and still failing (refused, too large, a throwing transform...), or a target that will
     // not come back (closed): try again in a second, with one timer for all, never in a tight loop
     const target = this.targetSession;

@@ -36,6 +36,7 @@ const forwarderShape = {
   metadata: z.record(z.string(), text).optional(),
   envelope: bool.optional(),
   maxWaiting: int(1, Number.MAX_SAFE_INTEGER).optional(),
+  maxAttempts: int(1, Number.MAX_SAFE_INTEGER).optional(),
 };
 
 const forwarderSchema = z.strictObject(forwarderShape);

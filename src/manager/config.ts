@@ -49,6 +49,7 @@
  *     metadata: { site: "${SITE}", via: gateway }  # MQTT 5 user properties on each copy
  *     envelope: false          # MQTT 3.1.1 target: a JSON envelope carrying the metadata
  *     maxWaiting: 10000        # QoS 0 messages held while the target is offline
+ *     maxAttempts: 5           # tries of one message before it is given up (default: no limit)
  * ```
  *
  * - Unknown keys are errors, so a misspelt option is never silently ignored.

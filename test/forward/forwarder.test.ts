@@ -235,6 +235,72 @@ describe.skipIf(!hasMosquitto())('Forwarder between two brokers', () => {
     }
   });
 
+  it('gives up at once a message the target refuses before sending it, and goes on', async () => {
+    const m = new SessionManager();
+    try {
+      m.add({ name: 'src', url: a.url });
+      m.add({ name: 'dst', url: b.url });
+      await m.connectAll();
+      const errors: Error[] = [];
+      const f = m.forward({
+        name: 'invalid',
+        from: 'src',
+        topics: 'inv/#',
+        to: 'dst',
+        // a transform that makes a topic no broker takes: no retry can mend it
+        transform: (msg) => (msg.payload.toString() === 'bad' ? { ...msg, topic: 'inv/+' } : msg),
+      });
+      f.onError = (err) => errors.push(err);
+      await f.start();
+      const verify = await watch(b, 'inv/#');
+      const pub = new Session({ url: a.url });
+      await pub.connect();
+      for (const p of ['bad', 'ok1', 'ok2']) await pub.publish('inv/t', p, { qos: 1 });
+      await verify.until(2);
+      expect(verify.got.map((x) => x.payload.toString())).toEqual(['ok1', 'ok2']);
+      await expect.poll(() => f.metrics().forwarded).toBe(2);
+      expect(f.metrics()).toMatchObject({ errors: 1, dropped: 1, waiting: 0 });
+      expect(errors.map((e) => e.constructor.name)).toEqual(['InvalidArgumentError']);
+      await Promise.all([pub.close(), verify.s.close()]);
+    } finally {
+      await m.close();
+    }
+  });
+
+  it('gives up a message after maxAttempts failed tries, acknowledges it and forwards the next', async () => {
+    const m = new SessionManager();
+    try {
+      m.add({ name: 'src', url: a.url });
+      m.add({ name: 'dst', url: b.url });
+      await m.connectAll();
+      const f = m.forward({
+        name: 'poison',
+        from: 'src',
+        topics: 'poison/#',
+        to: 'dst',
+        maxAttempts: 2,
+        transform: (msg) => {
+          if (msg.payload.toString() === 'poison') throw new Error('cannot transform');
+          return msg;
+        },
+      });
+      await f.start();
+      const verify = await watch(b, 'poison/#');
+      const pub = new Session({ url: a.url });
+      await pub.connect();
+      for (const p of ['poison', 'ok1', 'ok2']) await pub.publish('poison/t', p, { qos: 1 });
+      // the first try fails and the others wait behind it; the retry a second later is its last
+      await expect.poll(() => f.metrics()).toMatchObject({ errors: 1, waiting: 3 });
+      await verify.until(2);
+      expect(verify.got.map((x) => x.payload.toString())).toEqual(['ok1', 'ok2']);
+      await expect.poll(() => f.metrics().forwarded).toBe(2);
+      expect(f.metrics()).toMatchObject({ errors: 2, dropped: 1, waiting: 0 });
+      await Promise.all([pub.close(), verify.s.close()]);
+    } finally {
+      await m.close();
+    }
+  });
+
   it('bounds the QoS 0 messages waiting for an offline target, and counts what it drops', async () => {
     const m = new SessionManager();
     try {

@@ -350,6 +350,7 @@ forwarders:
     metadata: { site: "\${SITE}", line: 3, via: gateway }
     envelope: false
     maxWaiting: "\${MAX_WAITING:-500}"
+    maxAttempts: 5
   - name: down
     from: cloud
     to: plant-a
@@ -383,6 +384,7 @@ forwarders:
         metadata: { site: 'north', line: '3', via: 'gateway' },
         envelope: false,
         maxWaiting: 500,
+        maxAttempts: 5,
       },
       {
         name: 'down',
