@@ -20,7 +20,7 @@
  * reason code to disconnect with; the decoder then stays failed and throws
  * the same error on every later push.
  */
-import { DecodeError } from '../errors.js';
+import { DecodeError, InvalidArgumentError } from '../errors.js';
 import { readConnack, readConnect } from './connect.js';
 import { readAuth, readDisconnect } from './control.js';
 import { EMPTY_BUFFER, MALFORMED, PACKET_TOO_LARGE, Reader } from './primitives.js';
@@ -90,7 +90,7 @@ const FLAGS = [0, 0, 0, -1, 0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, 0];
  * `reasonCode` is the one to disconnect with; the decoder then stays failed
  * and throws the same error on every later push until {@link PacketDecoder.reset}.
  *
- * @throws TypeError from the constructor when `protocolVersion` is not 4 or 5
+ * @throws InvalidArgumentError from the constructor when `protocolVersion` is not 4 or 5
  *   or `maximumPacketSize` is not an integer of at least 2.
  */
 export class PacketDecoder {
@@ -114,10 +114,11 @@ export class PacketDecoder {
 
   constructor(options: PacketDecoderOptions = {}) {
     const v = options.protocolVersion ?? 5;
-    if (v !== 4 && v !== 5) throw new TypeError(`protocolVersion must be 4 or 5, got ${String(v)}`);
+    if (v !== 4 && v !== 5)
+      throw new InvalidArgumentError('protocolVersion', `must be 4 or 5, got ${String(v)}`);
     const max = options.maximumPacketSize ?? MAX_PACKET_SIZE;
     if (!Number.isInteger(max) || max < 2) {
-      throw new TypeError(`maximumPacketSize must be an integer >= 2, got ${String(max)}`);
+      throw new InvalidArgumentError('maximumPacketSize', `must be an integer >= 2, got ${String(max)}`);
     }
     this.protocolVersion = v;
     this.maximumPacketSize = max;
@@ -299,6 +300,6 @@ function fail(message: string): never {
 
 function toBuffer(chunk: Uint8Array): Buffer {
   if (!(chunk instanceof Uint8Array))
-    throw new TypeError('PacketDecoder.push expects a Uint8Array or Buffer');
+    throw new InvalidArgumentError('chunk', 'PacketDecoder.push expects a Uint8Array or Buffer');
   return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
 }

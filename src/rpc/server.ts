@@ -192,7 +192,11 @@ export class RpcServer extends EventEmitter<{
   /**
    * Adds a route: MQTT wildcards (`+`, `#`) and named segments (`:id`, one
    * level, like `+`). Routes added after `start()` subscribe at once (the
-   * returned promise, if awaited, says when).
+   * returned promise, if awaited, says when). A bad pattern or handler
+   * throws `InvalidArgumentError` at once, and a call after `stop()`
+   * `ClosedError`: a route table fails where it is written, whether its
+   * calls are awaited or not (a rejected promise nobody awaits would end
+   * the process later, far from the mistake).
    */
   route(pattern: string, handler: RpcHandler): Promise<void> {
     if (typeof handler !== 'function') throw new InvalidArgumentError('handler', 'must be a function');

@@ -51,7 +51,7 @@ import { createHash } from 'node:crypto';
 import { type FileHandle, mkdir, open, readFile, rename, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as zlib from 'node:zlib';
-import { StoreError } from '../errors.js';
+import { InvalidArgumentError, StoreError } from '../errors.js';
 import { decodeMessage, decodeSubscription, encodeMessage, encodeSubscription } from './record.js';
 import type { PersistedSession, SessionStore, StoredMessage, StoredSubscription } from './types.js';
 
@@ -331,7 +331,7 @@ function fileName(clientId: string): string {
  * client with something written keeps one file handle open until `clear()`
  * or `close()`. Failures of the file system reject with {@link FileStoreError}.
  *
- * @throws TypeError from the constructor when `fsync` or `compactAt` is not valid.
+ * @throws InvalidArgumentError from the constructor when `fsync` or `compactAt` is not valid.
  */
 export class FileStore implements SessionStore {
   readonly durable = true;
@@ -351,9 +351,9 @@ export class FileStore implements SessionStore {
   ) {
     const fsync = options.fsync ?? 'batch';
     if (fsync !== 'always' && fsync !== 'batch' && fsync !== 'never')
-      throw new TypeError(`FileStore: fsync must be 'always', 'batch' or 'never', not ${String(fsync)}`);
+      throw new InvalidArgumentError('fsync', `must be 'always', 'batch' or 'never', not ${String(fsync)}`);
     const compactAt = options.compactAt ?? 4 * 1024 * 1024;
-    if (!(compactAt > 0)) throw new TypeError('FileStore: compactAt must be a positive number of bytes');
+    if (!(compactAt > 0)) throw new InvalidArgumentError('compactAt', 'must be a positive number of bytes');
     this.fsync = fsync;
     this.compactAt = compactAt;
     this.onSync = options.onSync;

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DecodeError, encode, PacketDecoder, type PublishPacket } from '../../src/codec/index.js';
+import { InvalidArgumentError } from '../../src/errors.js';
 
 function publish(payload: Buffer, properties?: PublishPacket['properties']): PublishPacket {
   return {
@@ -18,6 +19,16 @@ function publish(payload: Buffer, properties?: PublishPacket['properties']): Pub
     properties,
   };
 }
+
+describe('options', () => {
+  it('refuses a bad protocol version, maximum packet size or chunk with InvalidArgumentError', () => {
+    expect(() => new PacketDecoder({ protocolVersion: 3 as 4 })).toThrow(
+      new InvalidArgumentError('protocolVersion', 'must be 4 or 5, got 3'),
+    );
+    expect(() => new PacketDecoder({ maximumPacketSize: 1 })).toThrow(InvalidArgumentError);
+    expect(() => new PacketDecoder().push('text' as unknown as Uint8Array)).toThrow(InvalidArgumentError);
+  });
+});
 
 describe('large packets', () => {
   it('does not allocate what a header merely announces', () => {

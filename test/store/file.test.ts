@@ -11,6 +11,7 @@ import {
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
+import { InvalidArgumentError } from '../../src/errors.js';
 import { FileStore, FileStoreError, type FileStoreOptions } from '../../src/store/file.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import type { SessionStore } from '../../src/store/types.js';
@@ -168,6 +169,28 @@ describe('FileStore durability', () => {
 });
 
 describe('FileStore fsync', () => {
+  it('refuses bad options with InvalidArgumentError naming the option', () => {
+    const dir = tempDir('options');
+    const bad = [
+      [
+        { fsync: 'sometimes' as FileStoreOptions['fsync'] },
+        "fsync: must be 'always', 'batch' or 'never', not sometimes",
+      ],
+      [{ compactAt: 0 }, 'compactAt: must be a positive number of bytes'],
+    ] as const;
+    for (const [options, message] of bad) {
+      const err = (() => {
+        try {
+          new FileStore(dir, options);
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(err).toBeInstanceOf(InvalidArgumentError);
+      expect((err as Error).message).toBe(message);
+    }
+  });
+
   for (const fsync of ['always', 'batch', 'never'] as const) {
     it(`'${fsync}' writes, syncs as told and reloads`, async () => {
       const dir = tempDir();
