@@ -874,7 +874,12 @@ export class Session extends EventEmitter<SessionEvents> {
   private async prepare(): Promise<void> {
     if (!this.restored) {
       this.restored = true;
-      await this.restore();
+      try {
+        await this.restore();
+      } catch (err) {
+        this.restored = false; // the next attempt loads it again: never go on without what it holds
+        throw err;
+      }
     }
     const hook = this.options.credentials;
     if (hook !== undefined) {

@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PublishPacket, SubscribePacket } from '../../src/codec/index.js';
-import { ClosedError, DroppedError } from '../../src/errors.js';
+import { ClosedError, DroppedError, StoreError } from '../../src/errors.js';
 import { type Message, Session, type SessionOptions } from '../../src/session/index.js';
 import { MemoryStore } from '../../src/store/index.js';
 import { type FakeBroker, type FakeConnection, startFakeBroker } from '../helpers/fake-broker.js';
@@ -484,5 +484,34 @@ describe('resuming from a store', () => {
     await conn2.nextPacket('pubrel');
     conn2.send({ type: 'pubcomp', packetId: replayed.packetId as number });
     await expect.poll(async () => (await store.load('resume-1')).messages.length).toBe(0);
+  });
+
+  it('loads the store again at the next connect when loading it failed', async () => {
+    const b = await startFakeBroker();
+    cleanup.push(() => b.close());
+    const store = new MemoryStore();
+    const options = { url: b.url, clientId: 'flaky-store', clean: false, sessionExpiry: 60, store } as const;
+    const a = new Session({ ...options, reconnect: false });
+    const c = a.connect();
+    const conn = await accept(b);
+    await c;
+    void a.publish('flaky/t', 'left', { qos: 1 }).catch(() => undefined);
+    await conn.nextPacket('publish');
+    await a.close({ timeout: 0 });
+
+    let loads = 0;
+    const load = store.load.bind(store);
+    store.load = (id) => (++loads === 1 ? Promise.reject(new Error('disk unavailable')) : load(id));
+    const s = session({ ...options, reconnect: false });
+    const err = (await s.connect().catch((e: unknown) => e)) as StoreError;
+    expect(err).toBeInstanceOf(StoreError);
+    expect(err.message).toBe("cannot load the session of 'flaky-store' from the store");
+    const c2 = s.connect();
+    const conn2 = await accept(b, true);
+    await c2;
+    // loaded this time: what the first session left is sent again
+    const replayed = (await conn2.nextPacket('publish')) as PublishPacket;
+    expect([replayed.dup, Buffer.from(replayed.payload).toString()]).toEqual([true, 'left']);
+    expect(loads).toBe(2);
   });
 });
