@@ -1401,6 +1401,7 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   private report(err: unknown, what: string): void {
+    this.counters.errors++;
     if (this.listenerCount('error') === 0) return;
     const error =
       err instanceof MqttError

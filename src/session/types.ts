@@ -165,7 +165,7 @@ export interface SessionMetrics {
   bytesOut: number;
   /** Successful reconnects (not counting the first connect). */
   reconnects: number;
-  /** Connections lost, attempts failed, handler and store errors. */
+  /** Connections lost, attempts failed, and every `error` event: handlers that threw, store failures, refused restores. */
   errors: number;
   /** Publishes dropped from the offline queue (overflow, expiry, QoS 0 offline). */
   dropped: number;

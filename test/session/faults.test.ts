@@ -376,7 +376,7 @@ describe('while connected', () => {
     expect(s.state).toBe('closed');
   });
 
-  it('survives a throwing handler and reports it as an error event', async () => {
+  it('survives a throwing handler, reports it as an error event and counts it in errors', async () => {
     const { s, conn } = await connected();
     const errors: MqttError[] = [];
     s.on('error', (e) => errors.push(e));
@@ -398,6 +398,7 @@ describe('while connected', () => {
     const { value } = await it.next();
     expect(value?.topic).toBe('h/1');
     expect(errors[0].message).toMatch(/boom/);
+    expect(s.metrics().errors).toBe(1);
     expect(s.state).toBe('connected');
   });
 
