@@ -18,7 +18,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { MemoryStore } from '../store/memory.js';
 import type { SessionStore } from '../store/types.js';
 import type { TlsOptions, WebSocketOptions } from '../transport/types.js';
-import { parseBrokerUrl } from '../transport/url.js';
+import { parseBrokerUrl, urlCredentials } from '../transport/url.js';
 
 /** The message sent by the broker when this session disappears without DISCONNECT. */
 export interface WillOptions {
@@ -155,6 +155,8 @@ export interface ResolvedOptions {
   urls: string[];
   reconnect: Required<ReconnectOptions> | false;
   credentials: (() => Promise<Credentials> | Credentials) | undefined;
+  /** Each attempt takes username and password from its URL's userinfo (none given otherwise). */
+  urlCredentials: boolean;
   store: SessionStore;
   offlineQueue: Required<OfflineQueueOptions>;
   clientId: string;
@@ -297,6 +299,22 @@ export function resolveOptions(o: SessionOptions): ResolvedOptions {
   if (v === 4 && password !== undefined && o.username === undefined) {
     throw new InvalidArgumentError('password', 'needs a username in MQTT 3.1.1');
   }
+  // no username, password or hook given: the userinfo of each URL is the CONNECT's (as MQTT.js does)
+  const fromUrls =
+    o.username === undefined &&
+    o.password === undefined &&
+    o.credentials === undefined &&
+    urls.some((u, i) => {
+      const c = urlCredentials(u);
+      if (c === undefined) return false;
+      if (v === 4 && c.password !== undefined && c.username === undefined) {
+        throw new InvalidArgumentError(
+          Array.isArray(o.url) ? `url[${i}]` : 'url',
+          'has a password without a username, which MQTT 3.1.1 does not allow',
+        );
+      }
+      return true;
+    });
   const connectTimeout = int(o.connectTimeout ?? DEFAULTS.connectTimeout, 'connectTimeout', 1, 2 ** 31 - 1);
   const operationTimeout = int(
     o.operationTimeout ?? DEFAULTS.operationTimeout,
@@ -385,6 +403,7 @@ export function resolveOptions(o: SessionOptions): ResolvedOptions {
     urls,
     reconnect,
     credentials: o.credentials,
+    urlCredentials: fromUrls,
     store,
     offlineQueue,
     clientId,

@@ -53,6 +53,7 @@ import { TopicRouter } from '../router/router.js';
 import type { PersistedSession, SessionStore, StoredSubscription } from '../store/types.js';
 import { openTransport } from '../transport/index.js';
 import type { Transport } from '../transport/types.js';
+import { urlCredentials } from '../transport/url.js';
 import { LatencyHistogram } from './latency.js';
 import { MessageStream } from './message-stream.js';
 import { type ResolvedOptions, resolveOptions, type SessionOptions, toBytes } from './options.js';
@@ -850,7 +851,7 @@ export class Session extends EventEmitter<SessionEvents> {
     sharedTimer.add(attempt);
     const o = this.options;
     const signal = this.connectRequest === undefined ? undefined : this.connectSignal;
-    this.prepare()
+    this.prepare(url)
       .then(() => openTransport(url, { tls: o.tls, ws: o.ws, connectTimeout: o.connectTimeout, signal }))
       .then(
         (transport) => {
@@ -870,8 +871,8 @@ export class Session extends EventEmitter<SessionEvents> {
       );
   }
 
-  /** Before each attempt: the store (once), then fresh credentials. */
-  private async prepare(): Promise<void> {
+  /** Before each attempt: the store (once), then fresh credentials (from the hook, or from the URL). */
+  private async prepare(url: string): Promise<void> {
     if (!this.restored) {
       this.restored = true;
       try {
@@ -882,19 +883,26 @@ export class Session extends EventEmitter<SessionEvents> {
       }
     }
     const hook = this.options.credentials;
-    if (hook !== undefined) {
+    let username: string | undefined;
+    let password: Uint8Array | undefined;
+    if (this.options.urlCredentials) {
+      const c = urlCredentials(url);
+      username = c?.username;
+      password = c?.password === undefined ? undefined : Buffer.from(c.password);
+    } else if (hook !== undefined) {
       let c: Awaited<ReturnType<typeof hook>>;
       try {
         c = await hook();
       } catch (err) {
         throw new ConnectionError('the credentials hook failed', 0x86, { cause: err });
       }
-      const password = c?.password === undefined ? undefined : toBytes(c.password, 'credentials().password');
-      try {
-        this.engine.setCredentials(c?.username, password);
-      } catch (err) {
-        throw toArgumentError(err);
-      }
+      username = c?.username;
+      password = c?.password === undefined ? undefined : toBytes(c.password, 'credentials().password');
+    } else return;
+    try {
+      this.engine.setCredentials(username, password);
+    } catch (err) {
+      throw toArgumentError(err);
     }
   }
 

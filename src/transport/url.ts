@@ -31,8 +31,9 @@ const SCHEMES: Record<string, { kind: TransportKind; port: number }> = {
 
 /**
  * Parses a broker URL. Userinfo (`mqtt://user:pass@host`) is accepted and
- * ignored here (the session sends it in CONNECT); it is never part of
- * `display`. Throws {@link InvalidArgumentError} (`url`).
+ * left out here: the session takes it as the CONNECT's username and
+ * password ({@link urlCredentials}); it is never part of `display`. Throws
+ * {@link InvalidArgumentError} (`url`).
  */
 export function parseBrokerUrl(input: string | URL): Endpoint {
   // a fleet opens thousands of sessions to one URL: parsed once (the endpoint is frozen)
@@ -100,4 +101,25 @@ function parse(input: string | URL): Endpoint {
     };
   }
   return { kind: scheme.kind, host, port, path: '', display: `${url.protocol}//${hostPort}` };
+}
+
+/**
+ * The username and password in a URL's userinfo (`mqtt://user:pass@host`,
+ * percent-decoded), or undefined when it has none. For the session's
+ * CONNECT only: they never reach a message.
+ */
+export function urlCredentials(
+  url: string,
+): { username: string | undefined; password: string | undefined } | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return undefined;
+  }
+  if (u.username === '' && u.password === '') return undefined;
+  return {
+    username: u.username === '' ? undefined : decodeURIComponent(u.username),
+    password: u.password === '' ? undefined : decodeURIComponent(u.password),
+  };
 }

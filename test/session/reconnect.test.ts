@@ -140,6 +140,44 @@ describe('reconnect', () => {
     ]);
   });
 
+  it("takes username and password from each URL's userinfo when none is given, never showing them", async () => {
+    const b = await fake();
+    const other = await fake();
+    const at = (broker: FakeBroker, userinfo: string) => broker.url.replace('mqtt://', `mqtt://${userinfo}@`);
+    // the first URL refuses: the second attempt uses the second URL's userinfo
+    const s = session({
+      url: [at(b, 'ann:s%40cret'), at(other, 'bob:pw2')],
+      reconnect: FAST,
+    });
+    expect(s.url).not.toContain('s%40cret');
+    const c = s.connect();
+    const first = await b.nextConnection();
+    const p1 = (await first.nextPacket('connect')) as { username?: string; password?: Uint8Array };
+    first.destroy();
+    const second = await other.nextConnection();
+    const p2 = (await second.nextPacket('connect')) as { username?: string; password?: Uint8Array };
+    second.send({ type: 'connack', sessionPresent: false, reasonCode: 0 });
+    await c;
+    expect([p1, p2].map((p) => [p.username, Buffer.from(p.password ?? []).toString()])).toEqual([
+      ['ann', 's@cret'],
+      ['bob', 'pw2'],
+    ]);
+
+    // given options win over the URL
+    const t = session({ url: at(b, 'ann:s%40cret'), username: 'given', reconnect: false });
+    const c2 = t.connect();
+    const conn = await b.nextConnection();
+    const p3 = (await conn.nextPacket('connect')) as { username?: string; password?: Uint8Array };
+    conn.send({ type: 'connack', sessionPresent: false, reasonCode: 0 });
+    await c2;
+    expect([p3.username, p3.password]).toEqual(['given', undefined]);
+
+    // MQTT 3.1.1 has no password without a username: refused up front, the URL not echoed
+    expect(() => new Session({ url: at(b, ':only-pw'), protocolVersion: 4 })).toThrow(
+      'url: has a password without a username, which MQTT 3.1.1 does not allow',
+    );
+  });
+
   it('resolves close() at once while reconnecting, and rejects what waits', async () => {
     const b = await fake();
     const s = session({ url: b.url, reconnect: { initialDelay: 60_000, jitter: 0 } });
