@@ -19,7 +19,7 @@ export const ErrorCode = {
   Decode: 'ERR_MQTT_DECODE',
   /** {@link EncodeError}: a packet the encoder was asked to write is not valid. */
   Encode: 'ERR_MQTT_ENCODE',
-  /** {@link ProtocolError}: the peer broke the protocol, or the server sent DISCONNECT. */
+  /** {@link ProtocolError}: the peer broke the protocol. */
   Protocol: 'ERR_MQTT_PROTOCOL',
   /** {@link ConnectionError}: the connection failed, was lost or was refused. */
   Connection: 'ERR_MQTT_CONNECTION',
@@ -96,8 +96,10 @@ export class EncodeError extends MqttError {
 
 /**
  * The peer broke the protocol (a malformed packet, an unexpected packet, a
- * topic alias it never set up), or the server ended the connection with a
- * DISCONNECT. `reasonCode` says why.
+ * topic alias it never set up; an RPC response that is not the JSON
+ * `requestJson` asked for). `reasonCode` says why, where MQTT gives one. A
+ * server that ends the connection with DISCONNECT gives a
+ * {@link ConnectionError} with its reason code.
  */
 export class ProtocolError extends MqttError {
   constructor(message: string, reasonCode?: number, options?: ErrorOptions) {

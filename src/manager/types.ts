@@ -86,7 +86,7 @@ export interface ManagerEvents {
     /** The removed session's name. */
     name: string;
   };
-  /** A connection attempt starts (the first connect or a reconnect). */
+  /** `connect()` starts connecting the session (reconnect attempts are `session_reconnecting`). */
   session_connecting: {
     /** The session's name. */
     name: string;

@@ -16,7 +16,14 @@
 import { randomFillSync } from 'node:crypto';
 import { isValidTopicName } from '../codec/topic.js';
 import type { PublishProperties, QoS } from '../codec/types.js';
-import { AbortError, ClosedError, InvalidArgumentError, RpcError, TimeoutError } from '../errors.js';
+import {
+  AbortError,
+  ClosedError,
+  InvalidArgumentError,
+  ProtocolError,
+  RpcError,
+  TimeoutError,
+} from '../errors.js';
 import { qosOption, topicOption } from '../session/options.js';
 import type { Session } from '../session/session.js';
 import { sharedTimer, type Timed } from '../session/timer.js';
@@ -225,11 +232,26 @@ export class RpcClient {
     return promise;
   }
 
-  /** `request` with a JSON body (content type `application/json`), resolving with the parsed response. */
+  /**
+   * `request` with a JSON body (content type `application/json`), resolving
+   * with the parsed response (undefined for an empty one). Rejects as
+   * `request` does, and with `ProtocolError` when the response is not JSON.
+   */
   async requestJson<T = unknown>(topic: string, body: unknown, options: RequestOptions = {}): Promise<T> {
     const properties: PublishProperties = { ...options.properties, contentType: JSON_TYPE };
     const res = await this.request(topic, JSON.stringify(body) ?? 'null', { ...options, properties });
-    return res.payload.length === 0 ? (undefined as T) : res.json<T>();
+    if (res.payload.length === 0) return undefined as T;
+    try {
+      return res.json<T>();
+    } catch (err) {
+      throw new ProtocolError(
+        `the response to '${topic}' is not JSON: ${(err as Error).message}`,
+        undefined,
+        {
+          cause: err,
+        },
+      );
+    }
   }
 
   /** Counters since the client was made, and the requests pending now, as a new object. */

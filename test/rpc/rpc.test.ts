@@ -5,7 +5,14 @@
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { AbortError, ClosedError, InvalidArgumentError, RpcError, TimeoutError } from '../../src/errors.js';
+import {
+  AbortError,
+  ClosedError,
+  InvalidArgumentError,
+  ProtocolError,
+  RpcError,
+  TimeoutError,
+} from '../../src/errors.js';
 import { RpcClient, RpcServer, RpcStatusError } from '../../src/rpc/index.js';
 import { Session } from '../../src/session/index.js';
 import { type AedesBroker, startAedes } from '../helpers/aedes.js';
@@ -63,6 +70,11 @@ describe.skipIf(!hasMosquitto())('RPC over MQTT 5 through mosquitto', () => {
     expect(await c.requestJson('api/devices/9/set', { on: true })).toEqual({ id: '9', got: { on: true } });
     expect([...(await c.request('api/raw', '')).payload]).toEqual([1, 2, 3]);
     expect((await c.request('api/empty', '')).payload.length).toBe(0);
+    expect(await c.requestJson('api/empty', null)).toBeUndefined();
+    // a response that is not JSON is a typed error naming the request, not a bare SyntaxError
+    const notJson = (await c.requestJson('api/raw', null).catch((e: unknown) => e)) as ProtocolError;
+    expect(notJson).toBeInstanceOf(ProtocolError);
+    expect(notJson.message).toMatch(/^the response to 'api\/raw' is not JSON: /);
     expect(c.responseTopic).toBe(`${c.session.clientId}/rpc/res`);
     // a second client on the same session gets its own topic, and neither sees the other's responses
     const c2 = client(c.session);
