@@ -947,11 +947,15 @@ export class Session extends EventEmitter<SessionEvents> {
       this.transport = undefined;
       // the end of the session's own close(): nobody is told, so no error (and its stack trace) is made
       if (this._state === 'closing' && this.attempt === undefined) return this.lost(undefined);
-      const error = new ConnectionError(
-        `connection to ${redact(url)} ${err ? `failed: ${err.message}` : 'closed by the broker'}`,
-        undefined,
-        { cause: err },
-      );
+      // a transport's own ConnectionError already says which connection failed and why
+      const error =
+        err instanceof ConnectionError
+          ? err
+          : new ConnectionError(
+              `connection to ${redact(url)} ${err ? `failed: ${err.message}` : 'closed by the broker'}`,
+              undefined,
+              { cause: err },
+            );
       // before CONNACK the attempt that opened this transport is still the current one
       const current = this.attempt;
       if (current !== undefined) this._attemptFailed(current, error);

@@ -70,6 +70,15 @@ describe.skipIf(!hasMosquitto())('transports', () => {
     expect(s.state).toBe('disconnected');
     await s.close();
   });
+
+  it('is refused by a broker that requires a client certificate, with one clear message', async () => {
+    const s = new Session({ url: broker.tlsUrl!, tls: { ca: broker.certs!.ca.cert }, reconnect: false });
+    const err = (await s.connect().catch((e: unknown) => e)) as ConnectionError;
+    expect(err).toBeInstanceOf(ConnectionError);
+    expect(err.message).toMatch(new RegExp(`^connection to ${broker.tlsUrl} (failed|closed)`));
+    expect(err.message.split('connection to').length).toBe(2); // said once, not once per layer
+    await s.close();
+  });
 });
 
 describe('aedes (MQTT 3.1.1)', () => {
