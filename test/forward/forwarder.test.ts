@@ -5,7 +5,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/errors.js';
-import { FORWARDED_PROPERTY, readForwarded } from '../../src/forward/index.js';
+import {
+  FORWARDED_PROPERTY,
+  type Forwarder,
+  type ForwarderOptions,
+  readForwarded,
+} from '../../src/forward/index.js';
 import { SessionManager } from '../../src/manager/index.js';
 import { type Message, Session } from '../../src/session/index.js';
 import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
@@ -235,70 +240,73 @@ describe.skipIf(!hasMosquitto())('Forwarder between two brokers', () => {
     }
   });
 
-  it('gives up at once a message the target refuses before sending it, and goes on', async () => {
+  /**
+   * Forwards `payloads`, published in turn on `<name>/t` of broker a, from a session on a to one on b
+   * through a forwarder with `options`, and waits until `arrive` of them reached b. `during` runs once
+   * they are all published.
+   */
+  async function forwardPayloads(
+    name: string,
+    options: Partial<ForwarderOptions>,
+    payloads: string[],
+    arrive: number,
+    during?: (f: Forwarder) => Promise<void>,
+  ) {
     const m = new SessionManager();
     try {
       m.add({ name: 'src', url: a.url });
       m.add({ name: 'dst', url: b.url });
       await m.connectAll();
       const errors: Error[] = [];
-      const f = m.forward({
-        name: 'invalid',
-        from: 'src',
-        topics: 'inv/#',
-        to: 'dst',
-        // a transform that makes a topic no broker takes: no retry can mend it
-        transform: (msg) => (msg.payload.toString() === 'bad' ? { ...msg, topic: 'inv/+' } : msg),
-      });
+      const f = m.forward({ name, from: 'src', topics: `${name}/#`, to: 'dst', ...options });
       f.onError = (err) => errors.push(err);
       await f.start();
-      const verify = await watch(b, 'inv/#');
+      const verify = await watch(b, `${name}/#`);
       const pub = new Session({ url: a.url });
       await pub.connect();
-      for (const p of ['bad', 'ok1', 'ok2']) await pub.publish('inv/t', p, { qos: 1 });
-      await verify.until(2);
-      expect(verify.got.map((x) => x.payload.toString())).toEqual(['ok1', 'ok2']);
-      await expect.poll(() => f.metrics().forwarded).toBe(2);
-      expect(f.metrics()).toMatchObject({ errors: 1, dropped: 1, waiting: 0 });
-      expect(errors.map((e) => e.constructor.name)).toEqual(['InvalidArgumentError']);
+      for (const p of payloads) await pub.publish(`${name}/t`, p, { qos: 1 });
+      await during?.(f);
+      await verify.until(arrive);
+      // the target's PUBACKs may trail what the subscriber got
+      await expect.poll(() => f.metrics().forwarded).toBe(arrive);
       await Promise.all([pub.close(), verify.s.close()]);
+      return { got: verify.got.map((x) => x.payload.toString()), metrics: f.metrics(), errors };
     } finally {
       await m.close();
     }
+  }
+
+  it('gives up at once a message the target refuses before sending it, and goes on', async () => {
+    // a transform that makes a topic no broker takes: no retry can mend it
+    const r = await forwardPayloads(
+      'inv',
+      { transform: (msg) => (msg.payload.toString() === 'bad' ? { ...msg, topic: 'inv/+' } : msg) },
+      ['bad', 'ok1', 'ok2'],
+      2,
+    );
+    expect(r.got).toEqual(['ok1', 'ok2']);
+    expect(r.metrics).toMatchObject({ errors: 1, dropped: 1, waiting: 0 });
+    expect(r.errors.map((e) => e.constructor.name)).toEqual(['InvalidArgumentError']);
   });
 
   it('gives up a message after maxAttempts failed tries, acknowledges it and forwards the next', async () => {
-    const m = new SessionManager();
-    try {
-      m.add({ name: 'src', url: a.url });
-      m.add({ name: 'dst', url: b.url });
-      await m.connectAll();
-      const f = m.forward({
-        name: 'poison',
-        from: 'src',
-        topics: 'poison/#',
-        to: 'dst',
+    const r = await forwardPayloads(
+      'poison',
+      {
         maxAttempts: 2,
         transform: (msg) => {
           if (msg.payload.toString() === 'poison') throw new Error('cannot transform');
           return msg;
         },
-      });
-      await f.start();
-      const verify = await watch(b, 'poison/#');
-      const pub = new Session({ url: a.url });
-      await pub.connect();
-      for (const p of ['poison', 'ok1', 'ok2']) await pub.publish('poison/t', p, { qos: 1 });
+      },
+      ['poison', 'ok1', 'ok2'],
+      2,
       // the first try fails and the others wait behind it; the retry a second later is its last
-      await expect.poll(() => f.metrics()).toMatchObject({ errors: 1, waiting: 3 });
-      await verify.until(2);
-      expect(verify.got.map((x) => x.payload.toString())).toEqual(['ok1', 'ok2']);
-      await expect.poll(() => f.metrics().forwarded).toBe(2);
-      expect(f.metrics()).toMatchObject({ errors: 2, dropped: 1, waiting: 0 });
-      await Promise.all([pub.close(), verify.s.close()]);
-    } finally {
-      await m.close();
-    }
+      (f) => expect.poll(() => f.metrics()).toMatchObject({ errors: 1, waiting: 3 }),
+    );
+    expect(r.got).toEqual(['ok1', 'ok2']);
+    expect(r.metrics).toMatchObject({ errors: 2, dropped: 1, waiting: 0 });
+    expect(r.errors.map((e) => e.message)).toEqual(['cannot transform', 'cannot transform']);
   });
 
   it('bounds the QoS 0 messages waiting for an offline target, and counts what it drops', async () => {
