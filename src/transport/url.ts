@@ -119,7 +119,16 @@ export function urlCredentials(
   }
   if (u.username === '' && u.password === '') return undefined;
   return {
-    username: u.username === '' ? undefined : decodeURIComponent(u.username),
-    password: u.password === '' ? undefined : decodeURIComponent(u.password),
+    username: u.username === '' ? undefined : decode(u.username),
+    password: u.password === '' ? undefined : decode(u.password),
   };
+}
+
+/** Percent-decoded, or as written when it is not valid percent-encoding (`a%ZZ`). */
+function decode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }

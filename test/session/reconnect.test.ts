@@ -172,6 +172,15 @@ describe('reconnect', () => {
     await c2;
     expect([p3.username, p3.password]).toEqual(['given', undefined]);
 
+    // not valid percent-encoding: taken as written, never a crash
+    const raw = session({ url: at(b, 'a%ZZ:p%'), reconnect: false });
+    const c3 = raw.connect();
+    const conn3 = await b.nextConnection();
+    const p4 = (await conn3.nextPacket('connect')) as { username?: string; password?: Uint8Array };
+    conn3.send({ type: 'connack', sessionPresent: false, reasonCode: 0 });
+    await c3;
+    expect([p4.username, Buffer.from(p4.password ?? []).toString()]).toEqual(['a%ZZ', 'p%']);
+
     // MQTT 3.1.1 has no password without a username: refused up front, the URL not echoed
     expect(() => new Session({ url: at(b, ':only-pw'), protocolVersion: 4 })).toThrow(
       'url: has a password without a username, which MQTT 3.1.1 does not allow',
