@@ -300,21 +300,21 @@ export function resolveOptions(o: SessionOptions): ResolvedOptions {
     throw new InvalidArgumentError('password', 'needs a username in MQTT 3.1.1');
   }
   // no username, password or hook given: the userinfo of each URL is the CONNECT's (as MQTT.js does)
-  const fromUrls =
-    o.username === undefined &&
-    o.password === undefined &&
-    o.credentials === undefined &&
-    urls.some((u, i) => {
+  let fromUrls = false;
+  if (o.username === undefined && o.password === undefined && o.credentials === undefined) {
+    urls.forEach((u, i) => {
       const c = urlCredentials(u);
-      if (c === undefined) return false;
+      if (c === undefined) return;
+      fromUrls = true;
+      // every URL, not only the first with userinfo: each attempt sends its own
       if (v === 4 && c.password !== undefined && c.username === undefined) {
         throw new InvalidArgumentError(
           Array.isArray(o.url) ? `url[${i}]` : 'url',
           'has a password without a username, which MQTT 3.1.1 does not allow',
         );
       }
-      return true;
     });
+  }
   const connectTimeout = int(o.connectTimeout ?? DEFAULTS.connectTimeout, 'connectTimeout', 1, 2 ** 31 - 1);
   const operationTimeout = int(
     o.operationTimeout ?? DEFAULTS.operationTimeout,

@@ -185,6 +185,10 @@ describe('reconnect', () => {
     expect(() => new Session({ url: at(b, ':only-pw'), protocolVersion: 4 })).toThrow(
       'url: has a password without a username, which MQTT 3.1.1 does not allow',
     );
+    // checked for every URL, also after one with a username
+    expect(() => new Session({ url: [at(b, 'ann:pw'), at(other, ':only-pw')], protocolVersion: 4 })).toThrow(
+      'url[1]: has a password without a username, which MQTT 3.1.1 does not allow',
+    );
   });
 
   it('resolves close() at once while reconnecting, and rejects what waits', async () => {
