@@ -44,6 +44,9 @@ export const ErrorCode = {
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
+/** @internal How the message of a connection the broker closed without answering CONNECT ends. */
+export const CLOSED_BEFORE_CONNACK = 'closed by the broker before CONNACK';
+
 /** Base class of every error mqttkit throws or rejects with. */
 export class MqttError extends Error {
   /** Stable machine-readable code, e.g. `ERR_MQTT_DECODE`. */
@@ -167,11 +170,12 @@ export class RejectedError extends MqttError {
  * A publish left the offline queue unsent: `reason` says why (`'queue-full'`
  * when the queue refused it, `'overflow'` when a newer message pushed it out,
  * `'expired'` when its message expiry passed, `'offline'` for QoS 0 while
- * offline without `offlineQueue.qos0`).
+ * offline without `offlineQueue.qos0`, `'attempts'` when `maxDeliveryAttempts`
+ * connections in a row ended before the broker acknowledged it).
  */
 export class DroppedError extends MqttError {
   /** Why the publish was dropped; see the class description. */
-  readonly reason: 'queue-full' | 'overflow' | 'expired' | 'offline';
+  readonly reason: 'queue-full' | 'overflow' | 'expired' | 'offline' | 'attempts';
 
   constructor(message: string, reason: DroppedError['reason']) {
     super(ErrorCode.Dropped, message);

@@ -6,7 +6,6 @@
  */
 import { type Command, InvalidArgumentError as FlagError, Option } from 'commander';
 import type { ProtocolVersion, QoS } from '../codec/types.js';
-import { MqttError } from '../errors.js';
 import type { SessionOptions } from '../session/options.js';
 import type { Session } from '../session/session.js';
 import { parseBrokerUrl } from '../transport/url.js';
@@ -314,9 +313,11 @@ async function sessionFromConfig(path: string, name: string | undefined): Promis
 }
 
 /**
- * Connects a new session; `signal` (Ctrl-C) cancels the attempt. With no `-V`, a broker that refuses MQTT 5
- * (CONNACK 0x84, as MQTT 3.1.1 brokers such as aedes answer) is tried again
- * with MQTT 3.1.1, as paho falls back from 3.1.1 to 3.1.
+ * Connects a new session; `signal` (Ctrl-C) cancels the attempt. With no `-V`
+ * the session uses `protocolVersion: 'auto'`: a broker that refuses MQTT 5
+ * (CONNACK 0x84 as aedes answers, or a close before CONNACK as RabbitMQ 3
+ * does) is tried again at once with MQTT 3.1.1, and later sessions of the
+ * command use the version that connected.
  */
 export async function connectSession(
   plan: ConnectPlan,
@@ -324,28 +325,27 @@ export async function connectSession(
   signal?: AbortSignal,
 ): Promise<Session> {
   const options: SessionOptions = { ...plan.options, ...extra };
+  if (!plan.versionFixed) options.protocolVersion = 'auto';
   // loaded here, not at startup: `mqttkit --help` and usage errors stay fast
   const { Session } = await import('../session/session.js');
-  let session = new Session(options);
-  if (plan.verbose) logEvents(session, plan.target);
-  try {
-    await session.connect({ signal });
-    return session;
-  } catch (err) {
-    await session.close();
-    if (plan.versionFixed || !(err instanceof MqttError) || err.reasonCode !== 0x84) throw err;
+  const session = new Session(options);
+  if (plan.verbose) {
+    logEvents(session, plan.target);
+    session.on('fallback', (reason) => {
+      const how = reason.reasonCode === 0x84 ? 'Unsupported Protocol Version' : 'closed before CONNACK';
+      process.stderr.write(`${plan.target} refused MQTT 5 (${how}); connecting with MQTT 3.1.1\n`);
+    });
   }
-  if (plan.verbose) process.stderr.write(`${plan.target} refused MQTT 5; connecting with MQTT 3.1.1\n`);
-  session = new Session({ ...options, protocolVersion: 4 });
-  if (plan.verbose) logEvents(session, plan.target);
   try {
     await session.connect({ signal });
   } catch (err) {
     await session.close();
     throw err;
   }
-  plan.options.protocolVersion = 4; // later sessions of this command connect with 3.1.1 at once
-  plan.versionFixed = true;
+  if (!plan.versionFixed) {
+    plan.options.protocolVersion = session.protocolVersion; // later sessions of this command connect with it at once
+    plan.versionFixed = true;
+  }
   return session;
 }
 

@@ -3,7 +3,7 @@
  * every error with a hint where one helps. Nothing here prints a password,
  * a token or a key: messages come from mqttkit's errors, which redact them.
  */
-import { ErrorCode, MqttError, RpcError } from '../errors.js';
+import { CLOSED_BEFORE_CONNACK, ConnectionError, ErrorCode, MqttError, RpcError } from '../errors.js';
 
 /** Exit codes of `mqttkit`. */
 export const Exit = {
@@ -105,6 +105,14 @@ export function describeError(err: unknown, context: ErrorContext = {}): { messa
         return { message: `${target} refused: not authorized`, hint: 'check -u, -P and the broker ACLs' };
       case 0x85:
         return { message: `${target} refused the client id`, hint: 'try another -i, or leave it out' };
+    }
+    if (err instanceof ConnectionError && err.message.includes(CLOSED_BEFORE_CONNACK)) {
+      return {
+        message: err.message,
+        hint:
+          'the broker hung up without answering CONNECT: is this an MQTT port? does it expect TLS (--cafile) ' +
+          'or WebSocket (--ws)? a broker without MQTT 5 (RabbitMQ 3, NATS) needs -V 3.1.1, or leave -V out',
+      };
     }
     return { message: err.message };
   }

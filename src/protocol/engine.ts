@@ -76,7 +76,31 @@ export interface EngineOptions {
   topicAliases?: boolean;
   /** Largest packet accepted from the server (3.1.1; MQTT 5 takes it from `connectProperties`). */
   maximumPacketSize?: number;
+  /**
+   * QoS 1/2 publishes in flight at once. MQTT 3.1.1 has no Receive Maximum,
+   * so this is the whole window there ({@link DEFAULT_MAX_INFLIGHT} when
+   * absent); with MQTT 5 it only lowers the server's Receive Maximum.
+   */
+  maxInflight?: number;
+  /** Highest QoS the server takes, when it cannot say so itself (3.1.1). @default 2 */
+  maximumQoS?: 0 | 1 | 2;
+  /**
+   * A QoS 1/2 publish sent on this many connections that all ended before
+   * acknowledging it is given up (`handler.abandoned`); 0: never. @default 0
+   */
+  maxDeliveryAttempts?: number;
 }
+
+/**
+ * The send window of an MQTT 3.1.1 session when `maxInflight` is not set.
+ * 3.1.1 brokers announce no limit but have one: mosquitto 2 takes 20 QoS
+ * 1/2 messages in flight per client by default (`max_inflight_messages`)
+ * and answers the rest with PUBREC or PUBACK while dropping them; EMQX keeps
+ * at most 100 QoS 2 messages awaiting PUBREL (`max_awaiting_rel`); HiveMQ
+ * announces a Receive Maximum of 10 to MQTT 5 clients. 20 stays within all
+ * of them that speak 3.1.1.
+ */
+export const DEFAULT_MAX_INFLIGHT = 20;
 
 /** A PUBLISH the engine is sending. The owner creates it; the engine fills in the rest. */
 export interface PublishOp {
@@ -86,6 +110,10 @@ export interface PublishOp {
   packetId: number;
   /** 0 waiting, 1 sent (awaiting PUBACK or PUBREC), 2 PUBREL sent (awaiting PUBCOMP). */
   stage: number;
+  /** Connections that ended after this stage was sent on them and before it was acknowledged. */
+  attempts?: number;
+  /** The connection (engine's count) this stage was last sent on; 0 before the first send. */
+  sentOn?: number;
   /** Epoch ms after which the message is dropped if still waiting (message expiry); 0 or absent: never. */
   expiresAt?: number;
 }
@@ -121,6 +149,11 @@ export interface EngineHandler {
   incomingQoS2?(packetId: number, added: boolean): void;
   /** A waiting publish passed its `expiresAt` and was dropped unsent. */
   expired?(op: PublishOp): void;
+  /**
+   * A publish reached `maxDeliveryAttempts`: every connection it was sent on
+   * ended before acknowledging it. It is out of the engine (packet id freed).
+   */
+  abandoned?(op: PublishOp): void;
   /**
    * The connection must end: the server sent DISCONNECT, broke the protocol
    * (a DISCONNECT with the reason is already in the output), or stopped
@@ -162,7 +195,8 @@ const SEPARATE_PAYLOAD = 1024;
 
 export class ClientEngine {
   readonly options: EngineOptions;
-  readonly version: ProtocolVersion;
+  /** The protocol level of the next connection; changed only by {@link useVersion}. */
+  version: ProtocolVersion;
   state: EngineState = EngineState.Idle;
   limits: ServerLimits;
   /** Client identifier in use (the server may assign one). */
@@ -180,7 +214,21 @@ export class ClientEngine {
   private pending: Op[] = [];
   private pendingHead = 0;
 
+  /** Highest QoS the server takes: the option, lowered for good when a server answers QoS 2 with PUBACK. */
+  private maxQoS: 0 | 1 | 2;
+  /**
+   * The last connection ended with publishes sent on it and not
+   * acknowledged: the next one sends the oldest alone, and opens its window
+   * when that one moves forward. A message the server kills connections
+   * over (a poison message) is then the only one its deaths count against.
+   */
+  private probing = false;
+  /** The connection whose end was last counted against the publishes sent on it. */
+  private counted = 0;
+
   // connection state
+  /** QoS 1/2 publishes this connection may have in flight: the server's Receive Maximum and `maxInflight`. */
+  private window = MAX_PACKET_ID;
   private quota = MAX_PACKET_ID;
   /** Payload and topic bytes of the publishes waiting. */
   private waitingBytes = 0;
@@ -217,7 +265,8 @@ export class ClientEngine {
       protocolVersion: options.protocolVersion,
       maximumPacketSize: options.connectProperties?.maximumPacketSize ?? options.maximumPacketSize,
     });
-    this.limits = defaultLimits(options.keepalive);
+    this.maxQoS = options.maximumQoS ?? 2;
+    this.limits = defaultLimits(options.keepalive, this.maxQoS);
     const o = options;
     this.connectPacket = {
       type: 'connect',
@@ -258,7 +307,22 @@ export class ClientEngine {
     return this.incomingQoS2.size;
   }
 
-  /** Starts a new network connection: resets connection state and queues CONNECT. */
+  /**
+   * Switches the protocol level for the next connection (`protocolVersion:
+   * 'auto'` falling back to 3.1.1). Only while idle; session state stays.
+   */
+  useVersion(version: ProtocolVersion): void {
+    if (this.state !== EngineState.Idle || version === this.version) return;
+    this.version = version;
+    this.decoder.protocolVersion = version;
+    const will = this.options.will;
+    this.connectPacket = {
+      ...this.connectPacket,
+      will: will === undefined || version === 5 ? will : { ...will, properties: undefined },
+      properties: version === 5 ? this.options.connectProperties : undefined,
+    };
+  }
+
   /** Username and password for the next CONNECT (a credentials hook, a fresh JWT). */
   setCredentials(username: string | undefined, password: Uint8Array | undefined): void {
     const next: ConnectPacket = { ...this.connectPacket, username, password };
@@ -303,7 +367,7 @@ export class ClientEngine {
     this.decoder.reset();
     this.out.clear();
     this.quota = MAX_PACKET_ID;
-    this.limits = defaultLimits(this.options.keepalive);
+    this.limits = defaultLimits(this.options.keepalive, this.maxQoS);
     this.aliasesIn = [];
     this.aliasesOut = undefined;
     this.incomingUnacked = 0;
@@ -345,8 +409,17 @@ export class ClientEngine {
     else if (n > 0) acks.splice(0, n);
   }
 
-  /** The network connection is gone. Session state stays for the next `open`. */
-  connectionLost(): void {
+  /**
+   * The network connection is gone. Session state stays for the next `open`.
+   * `failed`: it ended without this client closing it, so each publish sent
+   * on it and not acknowledged counts a delivery attempt; those that reach
+   * `maxDeliveryAttempts` are abandoned.
+   */
+  connectionLost(failed = true): void {
+    if (failed && this.counted !== this.connectionSeq) {
+      this.counted = this.connectionSeq;
+      this.countAttempts();
+    }
     this.state = EngineState.Idle;
     this.acks = undefined;
     this.delivering = undefined;
@@ -575,7 +648,10 @@ export class ClientEngine {
       if (props.serverKeepAlive !== undefined) limits.keepalive = props.serverKeepAlive;
       if (props.assignedClientIdentifier !== undefined) this.clientId = props.assignedClientIdentifier;
     }
-    this.quota = limits.receiveMaximum;
+    if (limits.maximumQoS > this.maxQoS) limits.maximumQoS = this.maxQoS;
+    const cap = this.options.maxInflight ?? (this.version === 4 ? DEFAULT_MAX_INFLIGHT : MAX_PACKET_ID);
+    this.window = Math.min(limits.receiveMaximum, cap);
+    this.quota = this.probing ? 1 : this.window;
     this.keepaliveMs = limits.keepalive * 1000;
     this.state = EngineState.Connected;
     if (!p.sessionPresent && this.incomingQoS2.size > 0) {
@@ -622,12 +698,44 @@ export class ClientEngine {
   }
 
   private resend(op: PublishOp): void {
+    op.sentOn = this.connectionSeq;
     if (op.stage === QOS2_RELEASED) {
       this.send(encode({ type: 'pubrel', packetId: op.packetId }, this.version));
       return;
     }
     op.packet.dup = true;
     this.sendEncoded(op.packet, this.encodePublish(op.packet));
+  }
+
+  /** A publish moved forward on this connection: a probing connection opens its whole window. */
+  private progressed(): void {
+    if (this.probing) {
+      this.probing = false;
+      this.quota += this.window - 1;
+    }
+  }
+
+  /**
+   * The connection ended: each publish sent on it and not acknowledged
+   * counts an attempt, and is abandoned at `maxDeliveryAttempts`; the next
+   * connection probes (see `probing`).
+   */
+  private countAttempts(): void {
+    if (this.inflight.size === 0) return;
+    const max = this.options.maxDeliveryAttempts ?? 0;
+    let struck = false;
+    for (const op of this.inflight.values()) {
+      if (op.packet.type !== 'publish') continue;
+      const pub = op as PublishOp;
+      if (pub.sentOn !== this.connectionSeq) continue;
+      struck = true;
+      pub.attempts = (pub.attempts ?? 0) + 1;
+      if (max > 0 && pub.attempts >= max) {
+        this.inflight.release(pub.packetId);
+        this.handler.abandoned?.(pub);
+      }
+    }
+    this.probing = struck;
   }
 
   private queue(op: Op): void {
@@ -697,6 +805,7 @@ export class ClientEngine {
       throw err;
     }
     op.stage = QOS2_PUBLISHED;
+    op.sentOn = this.connectionSeq;
     this.quota--;
     this.handler.stored?.(op);
     this.sendEncoded(op.packet, bytes);
@@ -867,11 +976,18 @@ export class ClientEngine {
     const rc = p.reasonCode ?? 0;
     const qos = pub.packet.qos;
     if (p.type === 'puback') {
-      if (qos !== 1) return this.protocolError(`PUBACK for QoS ${qos} message ${p.packetId}`);
+      if (qos === 2 && pub.stage === QOS2_PUBLISHED) {
+        // a server without QoS 2 (RabbitMQ 3) takes it as QoS 1 and says so with PUBACK: the
+        // message is delivered, and this server is sent QoS 1 at most from now on
+        this.maxQoS = 1;
+        if (this.limits.maximumQoS > 1) this.limits.maximumQoS = 1;
+      } else if (qos !== 1) return this.protocolError(`PUBACK for QoS ${qos} message ${p.packetId}`);
     } else if (p.type === 'pubrec') {
       if (qos !== 2) return this.protocolError(`PUBREC for QoS ${qos} message ${p.packetId}`);
       if (rc < 0x80) {
         pub.stage = QOS2_RELEASED;
+        pub.attempts = 0;
+        this.progressed();
         this.handler.stored?.(pub);
         this.send(encode({ type: 'pubrel', packetId: p.packetId }, this.version));
         return;
@@ -881,6 +997,7 @@ export class ClientEngine {
     }
     this.inflight.release(p.packetId);
     this.quota++;
+    this.progressed();
     this.handler.published(pub, rc, p.properties);
     if (this.pendingHead < this.pending.length) this.sendPending();
   }
@@ -945,12 +1062,12 @@ export class IncomingAck {
 }
 const NO_OUTPUT: Buffer[] = [];
 
-function defaultLimits(keepalive: number): ServerLimits {
+function defaultLimits(keepalive: number, maximumQoS: 0 | 1 | 2): ServerLimits {
   return {
     receiveMaximum: MAX_PACKET_ID,
     maximumPacketSize: undefined,
     topicAliasMaximum: 0,
-    maximumQoS: 2,
+    maximumQoS,
     retainAvailable: true,
     wildcardSubscriptionAvailable: true,
     subscriptionIdentifiersAvailable: true,

@@ -51,6 +51,12 @@ export interface ReconnectOptions {
   factor?: number;
   /** Each delay is scaled by a random factor in [1 - jitter, 1 + jitter]. @default 0.25 */
   jitter?: number;
+  /**
+   * ms a connection must stay up before the backoff starts again from
+   * `initialDelay`: a broker that accepts and then drops every connection
+   * meets a growing delay, not a storm. @default 10000
+   */
+  resetAfter?: number;
 }
 
 /** Credentials for one connection attempt. */
@@ -105,8 +111,13 @@ export interface SessionOptions {
   offlineQueue?: OfflineQueueOptions;
   /** @default a random `mqttkit-` id */
   clientId?: string;
-  /** 5 (MQTT 5.0) or 4 (MQTT 3.1.1). @default 5 */
-  protocolVersion?: ProtocolVersion;
+  /**
+   * 5 (MQTT 5.0), 4 (MQTT 3.1.1), or `'auto'`: MQTT 5, falling back to 3.1.1
+   * when the broker refuses it the 3.1.1 way (CONNACK 0x01) or closes the
+   * connection before CONNACK; the first version that connects is kept for
+   * the session's life (`session.protocolVersion`). @default 5
+   */
+  protocolVersion?: ProtocolVersion | 'auto';
   /** Clean Start (5) / Clean Session (3.1.1). @default true */
   clean?: boolean;
   /** Seconds the broker keeps the session after a disconnect (MQTT 5). @default 0 */
@@ -125,6 +136,27 @@ export interface SessionOptions {
   operationTimeout?: number;
   /** Largest number of unacknowledged QoS 1/2 messages the broker may send at once (MQTT 5). @default 65535 */
   receiveMaximum?: number;
+  /**
+   * QoS 1/2 publishes in flight at once. MQTT 3.1.1 brokers announce no
+   * limit but drop what goes past theirs (mosquitto: 20), so 3.1.1 sessions
+   * send at most this many; MQTT 5 sessions follow the broker's Receive
+   * Maximum, lowered to this when set. @default 20 (3.1.1), the broker's Receive Maximum (5)
+   */
+  maxInflight?: number;
+  /**
+   * Highest QoS the broker takes, for a 3.1.1 broker that cannot say so (an
+   * MQTT 5 CONNACK's Maximum QoS wins when lower): a publish above it rejects
+   * with `RejectedError` 0x9B before anything is sent. @default 2
+   */
+  maximumQoS?: QoS;
+  /**
+   * A QoS 1/2 publish sent on this many connections that all ended before
+   * the broker acknowledged it is given up: it rejects with `DroppedError`
+   * (reason `'attempts'`) and leaves the store. Guards against a message the
+   * broker closes the connection over, which would otherwise be replayed for
+   * ever. 0: no limit. @default 5
+   */
+  maxDeliveryAttempts?: number;
   /** Largest packet accepted from the broker, in bytes. @default 268435460 */
   maximumPacketSize?: number;
   /** Topic aliases the broker may use towards this client (MQTT 5). @default 64 */
@@ -161,6 +193,11 @@ export interface ResolvedOptions {
   offlineQueue: Required<OfflineQueueOptions>;
   clientId: string;
   protocolVersion: ProtocolVersion;
+  /** `protocolVersion: 'auto'`: fall back to 3.1.1 until a connection succeeds. */
+  autoVersion: boolean;
+  maxInflight: number | undefined;
+  maximumQoS: QoS;
+  maxDeliveryAttempts: number;
   clean: boolean;
   keepalive: number;
   username: string | undefined;
@@ -185,6 +222,8 @@ export const DEFAULTS = {
   operationTimeout: 60_000,
   topicAliasMaximum: 64,
   messageBuffer: 1000,
+  maxDeliveryAttempts: 5,
+  resetAfter: 10_000,
 } as const;
 
 /** An integer option from `min` to `max`; `field` names it in the error. Used by every layer's options. */
@@ -236,7 +275,8 @@ function resolveReconnect(r: ReconnectOptions | false | undefined): Required<Rec
   if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1)) {
     throw new InvalidArgumentError('reconnect.jitter', 'must be from 0 to 1');
   }
-  return { initialDelay, maxDelay: Math.max(maxDelay, initialDelay), factor, jitter };
+  const resetAfter = int(r?.resetAfter ?? DEFAULTS.resetAfter, 'reconnect.resetAfter', 0, 2 ** 31 - 1);
+  return { initialDelay, maxDelay: Math.max(maxDelay, initialDelay), factor, jitter, resetAfter };
 }
 
 export function resolveOptions(o: SessionOptions): ResolvedOptions {
@@ -279,9 +319,10 @@ export function resolveOptions(o: SessionOptions): ResolvedOptions {
       "must be 'reject', 'drop-oldest' or 'drop-newest'",
     );
   }
-  const v = o.protocolVersion ?? DEFAULTS.protocolVersion;
-  if (v !== 4 && v !== 5)
-    throw new InvalidArgumentError('protocolVersion', `must be 4 or 5, got ${describe(v)}`);
+  const asked = o.protocolVersion ?? DEFAULTS.protocolVersion;
+  if (asked !== 4 && asked !== 5 && asked !== 'auto')
+    throw new InvalidArgumentError('protocolVersion', `must be 4, 5 or 'auto', got ${describe(asked)}`);
+  const v: ProtocolVersion = asked === 'auto' ? 5 : asked;
   const clientId = o.clientId ?? `mqttkit-${randomBytes(6).toString('hex')}`;
   if (typeof clientId !== 'string' || Buffer.byteLength(clientId) > 65_535 || clientId.includes('\0')) {
     throw new InvalidArgumentError('clientId', 'must be a string of at most 65535 bytes without U+0000');
@@ -398,10 +439,22 @@ export function resolveOptions(o: SessionOptions): ResolvedOptions {
     throw new InvalidArgumentError('authenticate', 'must be a function');
   }
 
+  const maxInflight = o.maxInflight === undefined ? undefined : int(o.maxInflight, 'maxInflight', 1, 65_535);
+  const maximumQoS = qosOption(o.maximumQoS ?? 2, 'maximumQoS');
+  const maxDeliveryAttempts = int(
+    o.maxDeliveryAttempts ?? DEFAULTS.maxDeliveryAttempts,
+    'maxDeliveryAttempts',
+    0,
+    2 ** 31 - 1,
+  );
   return {
     url,
     urls,
     reconnect,
+    autoVersion: asked === 'auto',
+    maxInflight,
+    maximumQoS,
+    maxDeliveryAttempts,
     credentials: o.credentials,
     urlCredentials: fromUrls,
     store,

@@ -86,6 +86,8 @@ export class PublishRequest extends Request<PublishResult> implements PublishOp,
   stage: 0 | 1 | 2 = 0;
   seq = 0;
   expiresAt = 0;
+  attempts = 0;
+  sentOn = 0;
   /** `performance.now()` when a QoS 1/2 publish was made (0: restored, nobody timed it). */
   startedAt = 0;
   constructor(
@@ -148,6 +150,8 @@ export class ConnectRequest extends Request<ConnackInfo> {
 export class Attempt implements Timed {
   deadline = 0;
   done = false;
+  /** The network connection is open and CONNECT went out: a close now is the broker's answer. */
+  opened = false;
   timerBucket: Timed['timerBucket'] = undefined;
   timerPrev: Timed | undefined = undefined;
   timerNext: Timed | undefined = undefined;

@@ -33,6 +33,7 @@ import type {
 } from '../codec/types.js';
 import {
   AbortError,
+  CLOSED_BEFORE_CONNACK,
   ClosedError,
   ConnectionError,
   DroppedError,
@@ -154,6 +155,10 @@ export class Session extends EventEmitter<SessionEvents> {
   /** URLs tried by the current connect() call. */
   private tried = 0;
   private connectedOnce = false;
+  /** Date.now() of the latest successful CONNACK. */
+  private connectedAt = 0;
+  /** `protocolVersion: 'auto'` fell back to 3.1.1 in this round of attempts, for this reason. */
+  private fallbackReason: MqttError | undefined = undefined;
   private restored = false;
   private reconnectAttempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined = undefined;
@@ -208,9 +213,12 @@ export class Session extends EventEmitter<SessionEvents> {
     return this.engine.clientId;
   }
 
-  /** The protocol level from the options: 5 (MQTT 5.0) or 4 (MQTT 3.1.1). */
+  /**
+   * The protocol level in use: 5 (MQTT 5.0) or 4 (MQTT 3.1.1). With
+   * `protocolVersion: 'auto'` it is 5 until a broker refused it, then 4.
+   */
   get protocolVersion(): 4 | 5 {
-    return this.options.protocolVersion;
+    return this.engine.version;
   }
 
   /** The broker's limits from the last CONNACK. */
@@ -609,12 +617,13 @@ export class Session extends EventEmitter<SessionEvents> {
     const attempt = this.attempt;
     if (attempt === undefined) return;
     if (p.reasonCode !== 0) {
-      const rc = this.options.protocolVersion === 4 ? (V4_CONNACK[p.reasonCode] ?? 0x80) : p.reasonCode;
+      const version = this.engine.version;
+      const rc = version === 4 ? (V4_CONNACK[p.reasonCode] ?? 0x80) : p.reasonCode;
       const why = p.properties?.reasonString;
       this._attemptFailed(
         attempt,
         new ConnectionError(
-          `${redact(attempt.url)} refused the connection: ${reasonCodeName(p.reasonCode, 'connack', this.options.protocolVersion)}` +
+          `${redact(attempt.url)} refused the connection: ${reasonCodeName(p.reasonCode, 'connack', version)}` +
             (why ? `: ${why}` : ''),
           rc,
         ),
@@ -626,13 +635,15 @@ export class Session extends EventEmitter<SessionEvents> {
       sessionPresent: p.sessionPresent,
       reasonCode: p.reasonCode,
       properties: p.properties,
+      protocolVersion: this.engine.version,
     };
     const req = this.connectRequest;
     this.connectRequest = undefined;
     this.connectPromise = undefined;
     if (this.connectedOnce) this.counters.reconnects++;
     this.connectedOnce = true;
-    this.reconnectAttempt = 0;
+    this.fallbackReason = undefined;
+    this.connectedAt = Date.now();
     this.lastConnack = info;
     const connection = ++this.connection;
     this._ready = false;
@@ -656,12 +667,35 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   /** @internal A connection attempt failed: the next URL, a reconnect later, or the end. */
-  _attemptFailed(attempt: Attempt, error: MqttError): void {
+  _attemptFailed(attempt: Attempt, failure: MqttError): void {
     if (attempt.done || this.attempt !== attempt) return;
     this.endAttempt(attempt);
     this.dropTransport();
     this.engine.connectionLost();
     this.counters.errors++;
+    let error = failure;
+    if (this.options.autoVersion && !this.connectedOnce) {
+      if (this.engine.version === 5 && attempt.opened && refusesMqtt5(error)) {
+        // 'auto': the same broker again at once, with 3.1.1
+        this.engine.useVersion(4);
+        this.fallbackReason = error;
+        if (this.listenerCount('fallback') > 0) this.safely(() => this.emit('fallback', error));
+        this.startAttempt();
+        return;
+      }
+      const first = this.fallbackReason;
+      if (first !== undefined) {
+        // 3.1.1 failed too: say both, and start the next round with MQTT 5 again (the first
+        // refusal may have been the network's, not the broker's)
+        this.fallbackReason = undefined;
+        this.engine.useVersion(5);
+        error = new ConnectionError(
+          `${error.message} (with MQTT 3.1.1, after MQTT 5 failed: ${first.message})`,
+          error.reasonCode,
+          { cause: error },
+        );
+      }
+    }
     const urls = this.options.urls;
     this.urlIndex = (this.urlIndex + 1) % urls.length;
     const req = this.connectRequest;
@@ -754,7 +788,12 @@ export class Session extends EventEmitter<SessionEvents> {
     } else if (!req.settled) {
       if (req.startedAt !== 0)
         (this.latency ??= new LatencyHistogram()).observe(performance.now() - req.startedAt);
-      req.succeed(reasonCode === 0 && properties === undefined ? QOS0_RESULT : { reasonCode, properties });
+      if (req.packet.qos === 2 && req.stage === 1) {
+        // completed by a PUBACK: the broker took it at QoS 1 (see the engine)
+        req.succeed({ reasonCode, properties, qos: 1 });
+      } else {
+        req.succeed(reasonCode === 0 && properties === undefined ? QOS0_RESULT : { reasonCode, properties });
+      }
     }
     this.checkIdle();
   }
@@ -779,6 +818,19 @@ export class Session extends EventEmitter<SessionEvents> {
     this.counters.dropped++;
     this.forget(req);
     req.fail(new DroppedError(`publish to '${req.packet.topic}' expired before it could be sent`, 'expired'));
+    this.checkIdle();
+  }
+
+  /** @internal A publish reached `maxDeliveryAttempts` (the engine has let go of it). */
+  _abandoned(req: PublishRequest): void {
+    this.counters.dropped++;
+    this.forget(req);
+    req.fail(
+      new DroppedError(
+        `publish to '${req.packet.topic}' given up: ${req.attempts} connections ended before the broker acknowledged it`,
+        'attempts',
+      ),
+    );
     this.checkIdle();
   }
 
@@ -934,6 +986,7 @@ export class Session extends EventEmitter<SessionEvents> {
 
   private attachTransport(attempt: Attempt, transport: Transport): void {
     this.transport = transport;
+    attempt.opened = true;
     const url = attempt.url; // the hooks keep the URL, not the attempt, alive
     transport.onData = (chunk) => {
       this.counters.bytesIn += chunk.length;
@@ -947,17 +1000,17 @@ export class Session extends EventEmitter<SessionEvents> {
       this.transport = undefined;
       // the end of the session's own close(): nobody is told, so no error (and its stack trace) is made
       if (this._state === 'closing' && this.attempt === undefined) return this.lost(undefined);
+      // before CONNACK the attempt that opened this transport is still the current one
+      const current = this.attempt;
       // a transport's own ConnectionError already says which connection failed and why
       const error =
         err instanceof ConnectionError
           ? err
           : new ConnectionError(
-              `connection to ${redact(url)} ${err ? `failed: ${err.message}` : 'closed by the broker'}`,
+              `connection to ${redact(url)} ${err ? `failed: ${err.message}` : current !== undefined ? CLOSED_BEFORE_CONNACK : 'closed by the broker'}`,
               undefined,
               { cause: err },
             );
-      // before CONNACK the attempt that opened this transport is still the current one
-      const current = this.attempt;
       if (current !== undefined) this._attemptFailed(current, error);
       else this.lost(error);
     };
@@ -971,7 +1024,7 @@ export class Session extends EventEmitter<SessionEvents> {
    * what still waits itself (with ClosedError).
    */
   private lost(error: MqttError | undefined): void {
-    this.engine.connectionLost();
+    this.engine.connectionLost(error !== undefined);
     this.disarmKeepalive();
     this.backlogged = false;
     if (error !== undefined) {
@@ -991,7 +1044,11 @@ export class Session extends EventEmitter<SessionEvents> {
     // closing, closed, or an attempt that already failed: nothing more to do
     if (this._state !== 'connected') return;
     this.counters.errors++;
-    if (this.options.reconnect !== false) {
+    // the backoff starts again only after a connection that lasted: a broker that accepts and
+    // drops every connection meets a growing delay, not a storm
+    const policy = this.options.reconnect;
+    if (policy !== false && Date.now() - this.connectedAt >= policy.resetAfter) this.reconnectAttempt = 0;
+    if (policy !== false) {
       this.setState('reconnecting');
       this.safely(() => this.emit('disconnect', error));
       this.safely(() => this.emit('offline'));
@@ -1194,7 +1251,7 @@ export class Session extends EventEmitter<SessionEvents> {
       this.closeWaiter = undefined;
       this.transport = undefined;
     }
-    this.engine.connectionLost();
+    this.engine.connectionLost(false);
     this.disarmKeepalive();
     // what is left stays in the store for a session that resumes; only the promises end here
     const id = this.options.clientId;
@@ -1351,7 +1408,7 @@ export class Session extends EventEmitter<SessionEvents> {
     const qos = o.qos ?? 0;
     if (qos !== 0 && qos !== 1 && qos !== 2)
       throw new InvalidArgumentError('options.qos', 'must be 0, 1 or 2');
-    const v5 = this.options.protocolVersion === 5;
+    const v5 = this.engine.version === 5;
     const subscriptions: WireSubscription[] = filters.map((topicFilter) =>
       v5
         ? {
@@ -1460,6 +1517,9 @@ class SessionHandler implements EngineHandler {
   expired(op: PublishOp): void {
     if (op instanceof PublishRequest) this.s._expired(op);
   }
+  abandoned(op: PublishOp): void {
+    if (op instanceof PublishRequest) this.s._abandoned(op);
+  }
   closing(error: MqttError): void {
     this.s._closing(error);
   }
@@ -1491,6 +1551,14 @@ function flushSession(s: Session): void {
 
 function reconnectSession(s: Session): void {
   s._reconnectNow();
+}
+
+/**
+ * How a broker that does not speak MQTT 5 answers its CONNECT: a 3.1.1
+ * CONNACK 0x01 (read as 0x84), or a close before any CONNACK (RabbitMQ 3).
+ */
+function refusesMqtt5(error: MqttError): boolean {
+  return error instanceof ConnectionError && (error.reasonCode === 0x84 || error.reasonCode === undefined);
 }
 
 /** An operation whose signal was aborted before it started: nothing is sent. */

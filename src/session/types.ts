@@ -81,6 +81,8 @@ export interface ConnackInfo {
    * Response Information, ...; undefined for 3.1.1.
    */
   properties: ConnackProperties | undefined;
+  /** The protocol level in use: 5, or 4 (3.1.1; also after `protocolVersion: 'auto'` fell back). */
+  protocolVersion: 4 | 5;
 }
 
 /** Options of every operation that waits for the broker: `publish`, `subscribe`, `unsubscribe`. */
@@ -110,6 +112,12 @@ export interface PublishResult {
    * were none.
    */
   properties: AckProperties | undefined;
+  /**
+   * 1 when a QoS 2 publish was acknowledged at QoS 1: the broker has no QoS 2
+   * (RabbitMQ 3 answers it with PUBACK). The message is delivered; later QoS 2
+   * publishes to this broker reject with `RejectedError` 0x9B. Absent otherwise.
+   */
+  qos?: 1;
 }
 
 /** Options of {@link Session.subscribe}. */
@@ -198,6 +206,12 @@ export interface SessionEvents {
    * `connect` when the broker kept the session or there was nothing to restore.
    */
   ready: [info: ConnackInfo];
+  /**
+   * `protocolVersion: 'auto'`: the broker refused MQTT 5 (`reason` says how: a
+   * CONNACK 0x84, or the connection closed before CONNACK), and the session
+   * tries MQTT 3.1.1 at once.
+   */
+  fallback: [reason: MqttError];
   /** A reconnect is scheduled: `attempt` counts from 1, `delay` in ms. */
   reconnecting: [attempt: number, delay: number];
   /** The connection was lost and the session now queues publishes. */

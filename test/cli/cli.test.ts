@@ -5,7 +5,7 @@
  */
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { type AddressInfo, createServer, type Socket } from 'node:net';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -533,7 +533,9 @@ describe('the embedded broker', () => {
     const [, port] = await broker.waitFor(/listening on mqtt:\/\/localhost:(\d+)/);
     const sub = startCli(['sub', '-p', port, '-t', 'embedded/#', '-v', '-C', '2', '-q', '1', '--verbose']);
     await sub.waitFor(/subscribed to embedded\/# \(QoS 1\)/, 'stderr');
-    expect(sub.stderr).toContain('refused MQTT 5; connecting with MQTT 3.1.1');
+    expect(sub.stderr).toMatch(
+      /refused MQTT 5 \(Unsupported Protocol Version\); connecting with MQTT 3\.1\.1/,
+    );
     expect((await runCli(['pub', '-p', port, '-t', 'embedded/a', '-m', 'one', '-q', '1'])).code).toBe(0);
     expect((await runCli(['pub', '-p', port, '-t', 'embedded/b', '-m', 'two', '-q', '2'])).code).toBe(0);
     const r = await sub.exited;
@@ -552,5 +554,35 @@ describe('the embedded broker', () => {
       `mqttkit: localhost:${port} does not support this MQTT version (try -V 3.1.1 (or leave -V out to fall back automatically))\n`,
     );
     expect((await broker.stop()).code).toBe(0);
+  });
+
+  it('a broker that hangs up on CONNECT (RabbitMQ 3 with MQTT 5): -V 5 gets a hint, no -V connects with 3.1.1', async () => {
+    // the embedded broker behind a gate that closes every connection whose CONNECT asks for MQTT 5
+    const broker = startCli(['broker', '-p', '0']);
+    const [, upstream] = await broker.waitFor(/listening on mqtt:\/\/localhost:(\d+)/);
+    const gate = createServer((client) => {
+      client.once('data', (first) => {
+        // byte 8 of a CONNECT with a one-byte remaining length is the protocol level
+        if (first[8] === 5) return client.destroy();
+        const up = connect(Number(upstream), '127.0.0.1', () => up.write(first));
+        client.pipe(up).pipe(client);
+        up.on('error', () => client.destroy());
+        client.on('error', () => up.destroy());
+      });
+    });
+    await new Promise<void>((resolve) => gate.listen(0, '127.0.0.1', resolve));
+    const port = String((gate.address() as AddressInfo).port);
+    try {
+      const fixed = await runCli(['pub', '-p', port, '-V', '5', '-t', 'a', '-m', 'x']);
+      expect(fixed.code).toBe(1);
+      expect(fixed.stderr).toMatch(/closed by the broker before CONNACK/);
+      expect(fixed.stderr).toMatch(/is this an MQTT port\?.*needs -V 3\.1\.1, or leave -V out/);
+      const auto = await runCli(['pub', '-p', port, '-t', 'a', '-m', 'x', '--verbose']);
+      expect(auto.code).toBe(0);
+      expect(auto.stderr).toMatch(/refused MQTT 5 \(closed before CONNACK\); connecting with MQTT 3\.1\.1/);
+    } finally {
+      await new Promise((resolve) => gate.close(resolve));
+      await broker.stop();
+    }
   });
 });

@@ -1,0 +1,65 @@
+/**
+ * Sessions against the fake broker, for the session tests: each session and
+ * broker made here is closed after the test (`afterEach(cleanupAll)`).
+ */
+import type { SessionOptions } from '../../src/session/index.js';
+import { Session } from '../../src/session/index.js';
+import { type FakeBroker, type FakeConnection, startFakeBroker } from '../helpers/fake-broker.js';
+
+const cleanup: (() => Promise<unknown>)[] = [];
+
+/** Closes what the test made; call from `afterEach`. */
+export async function cleanupAll(): Promise<void> {
+  await Promise.all(cleanup.splice(0).map((f) => f()));
+}
+
+/** Runs `f` after the test. */
+export function afterTest(f: () => Promise<unknown>): void {
+  cleanup.push(f);
+}
+
+/** A fake broker that answers the routine acknowledgements itself. */
+export async function fake(
+  options: Parameters<typeof startFakeBroker>[0] = { autoAck: true },
+): Promise<FakeBroker> {
+  const b = await startFakeBroker(options);
+  cleanup.push(() => b.close());
+  return b;
+}
+
+export function session(options: SessionOptions): Session {
+  const s = new Session(options);
+  cleanup.push(() => s.close({ timeout: 0 }));
+  return s;
+}
+
+/** Reconnect at once and without jitter: delays 10, 20, 40, 40 ms. */
+export const FAST = { initialDelay: 10, maxDelay: 40, factor: 2, jitter: 0 };
+
+/** Takes the next connection and answers its CONNECT. */
+export async function accept(b: FakeBroker, sessionPresent = false): Promise<FakeConnection> {
+  const conn = await b.nextConnection();
+  await conn.nextPacket('connect');
+  conn.send({ type: 'connack', sessionPresent, reasonCode: 0 });
+  return conn;
+}
+
+/** A session connected to a fake broker that acknowledges nothing by itself. */
+export async function connectedToFake(
+  options: Partial<SessionOptions> = {},
+): Promise<{ s: Session; conn: FakeConnection; b: FakeBroker }> {
+  const b = await fake({});
+  const s = session({ url: b.url, reconnect: FAST, ...options });
+  const c = s.connect();
+  const conn = await accept(b);
+  await c;
+  return { s, conn, b };
+}
+
+/** The next `event` of `s`, with its arguments. */
+export function once<T extends unknown[]>(
+  s: Session,
+  event: 'reconnecting' | 'offline' | 'connect' | 'fallback',
+): Promise<T> {
+  return new Promise((resolve) => s.once(event, (...args: unknown[]) => resolve(args as T)));
+}
