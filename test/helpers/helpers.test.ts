@@ -1,6 +1,7 @@
 /**
  * The test helpers start real brokers that a real client (MQTT.js) can use:
- * mosquitto on every listener kind, restarted and killed, and aedes.
+ * mosquitto on every listener kind, restarted and killed, aedes, nats-server
+ * with MQTT and JetStream, and find the machine's RabbitMQ MQTT listener.
  */
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -9,7 +10,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startAedes } from './aedes.js';
 import { hasOpenssl } from './certs.js';
 import { type Broker, hasMosquitto, startMosquitto } from './mosquitto.js';
+import { hasNats, type NatsServer, startNats } from './nats.js';
 import { freePort } from './ports.js';
+import { RABBITMQ_MQTT_PORT, rabbitMq } from './rabbitmq.js';
 
 const clients: MqttClient[] = [];
 
@@ -213,6 +216,81 @@ describe('startAedes', () => {
       expect(await refused(aedes.port)).toBe(true);
     } finally {
       await aedes.stop();
+    }
+  });
+});
+
+describe.skipIf(!hasNats())('startNats', () => {
+  let nats: NatsServer;
+  beforeAll(async () => {
+    nats = await startNats();
+  });
+  afterAll(() => nats?.stop());
+
+  it('serves MQTT 3.1.1 on 127.0.0.1 with JetStream in its directory', async () => {
+    expect(nats.url).toBe(`mqtt://127.0.0.1:${nats.port}`);
+    expect(await roundTrip(await connect(nats.url, { protocolVersion: 4 }))).toBe('ping');
+    expect(nats.log()).toMatch(/Version:\s+2\.\d+\.\d+/);
+    expect(nats.log()).toContain(`Store Directory: "${nats.dir}/jetstream`);
+    expect(nats.log()).toContain(`Listening for MQTT clients on mqtt://127.0.0.1:${nats.port}`);
+  });
+
+  it('keeps a persistent session and its queued message across restart() and kill()', async () => {
+    const session = { clientId: 'helpers-nats-persistent', clean: false, protocolVersion: 4 as const };
+    const subscriber = await connect(nats.url, session);
+    await subscriber.subscribeAsync('helpers/queued', { qos: 1 });
+    await subscriber.endAsync();
+    await (await connect(nats.url, { protocolVersion: 4 })).publishAsync('helpers/queued', 'kept', {
+      qos: 1,
+    });
+    const pid = nats.pid;
+    await nats.restart();
+    expect(nats.pid).toBeDefined();
+    expect(nats.pid).not.toBe(pid);
+    const received = new Promise<string>((resolve) => {
+      const client = mqtt.connect(nats.url, { ...session, reconnectPeriod: 0 });
+      clients.push(client);
+      client.once('message', (_topic, payload) => resolve(payload.toString()));
+    });
+    expect(await received).toBe('kept');
+
+    await nats.kill();
+    expect(nats.pid).toBeUndefined();
+    expect(await refused(nats.port)).toBe(true);
+    await nats.restart();
+    expect(await roundTrip(await connect(nats.url, { protocolVersion: 4 }), 'helpers/after-kill')).toBe(
+      'ping',
+    );
+  });
+
+  it('stop() ends the process and removes its directory', async () => {
+    const other = await startNats();
+    const pid = other.pid!;
+    await other.stop();
+    expect(existsSync(other.dir)).toBe(false);
+    expect(() => process.kill(pid, 0)).toThrow();
+    expect(await refused(other.port)).toBe(true);
+    await other.stop();
+  });
+});
+
+describe('rabbitMq', () => {
+  it(`finds the MQTT listener on ${RABBITMQ_MQTT_PORT} and makes names no other test uses`, async () => {
+    const rabbit = await rabbitMq();
+    expect(rabbit.url).toBe(`mqtt://127.0.0.1:${RABBITMQ_MQTT_PORT}`);
+    const topic = rabbit.unique('helpers');
+    expect(rabbit.unique('helpers')).not.toBe(topic);
+    expect(await roundTrip(await connect(rabbit.url, { protocolVersion: 4 }), topic)).toBe('ping');
+  });
+
+  it('says to run .ci/run when nothing answers on the port', async () => {
+    const saved = process.env.RABBITMQ_MQTT_PORT;
+    process.env.RABBITMQ_MQTT_PORT = String(await freePort());
+    try {
+      await expect(rabbitMq()).rejects.toThrow(/not reachable on 127\.0\.0\.1:\d+ .*bash \.ci\/run/);
+    } finally {
+      if (saved === undefined) delete process.env.RABBITMQ_MQTT_PORT;
+      else process.env.RABBITMQ_MQTT_PORT = saved;
     }
   });
 });

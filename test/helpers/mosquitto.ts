@@ -16,15 +16,14 @@
  * file, so a test can crash the broker and bring it back. A process-exit hook
  * SIGKILLs whatever a test forgot.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
-import { tmpdir, userInfo } from 'node:os';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { dirs, findBinary, installExitHook, live, signalChild } from './binaries.js';
+import { findBinary } from './binaries.js';
 import { type Certs, makeCerts } from './certs.js';
-import { freePort } from './ports.js';
+import { accepts, freePort } from './ports.js';
+import { inTempDir, removeDir, retryOnPortClash, ServerProcess } from './server-process.js';
 
 export interface MosquittoOptions {
   /** A TLS listener (`tlsUrl`); `requireCertificate` demands a client certificate signed by `certs.ca`. */
@@ -76,10 +75,6 @@ export interface Broker {
   log(): string;
 }
 
-const START_TIMEOUT_MS = 10_000;
-const STOP_TIMEOUT_MS = 5_000;
-const POLL_INTERVAL_MS = 20;
-
 /** Path of the mosquitto binary: /usr/sbin/mosquitto or on PATH. */
 export function mosquittoPath(): string | undefined {
   return findBinary('mosquitto', ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto']);
@@ -103,14 +98,10 @@ interface Ports {
 export async function startMosquitto(options: MosquittoOptions = {}): Promise<Broker> {
   const bin = mosquittoPath();
   if (bin === undefined) throw new Error('startMosquitto: mosquitto is not installed');
-  installExitHook();
-  const dir = await mkdtemp(join(tmpdir(), 'mqttkit-mosq-'));
-  dirs.add(dir);
-  try {
+  return inTempDir('mqttkit-mosq-', async (dir) => {
     const certs = options.tls ? (options.certs ?? (await makeCerts(dir))) : undefined;
     if (options.persistence) await mkdir(join(dir, 'data'));
-    // A port freed by freePort() can be taken before mosquitto binds it: retry with new ones.
-    for (let tries = 1; ; tries++) {
+    return retryOnPortClash(async () => {
       const ports: Ports = { port: await freePort() };
       if (options.tls) ports.tlsPort = await freePort();
       if (options.websockets) ports.wsPort = await freePort();
@@ -121,20 +112,14 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Br
         return instance.broker();
       } catch (err) {
         await instance.kill();
-        if (tries >= 3 || !/address already in use/i.test(instance.log())) throw err;
+        throw err;
       }
-    }
-  } catch (err) {
-    dirs.delete(dir);
-    await rm(dir, { recursive: true, force: true });
-    throw err;
-  }
+    });
+  });
 }
 
 class Instance {
-  #child: ChildProcess | undefined;
-  #exited: Promise<void> = Promise.resolve();
-  #output = '';
+  #process: ServerProcess | undefined;
   #stopped = false;
   readonly #configPath: string;
   readonly #logPath: string;
@@ -201,55 +186,24 @@ class Instance {
     if (this.#stopped) throw new Error('mosquitto: stop() was called; start a new broker');
     await writeFile(this.#configPath, this.#config());
     if (this.#unixPath !== undefined) await rm(this.#unixPath, { force: true });
-    const child = spawn(this.bin, ['-c', this.#configPath], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      cwd: this.dir,
-    });
-    this.#child = child;
-    live.add(child);
-    const collect = (chunk: Buffer): void => {
-      if (this.#output.length < 1 << 20) this.#output += chunk.toString('utf8');
-    };
-    child.stdout?.on('data', collect);
-    child.stderr?.on('data', collect);
-    let exitInfo: string | undefined;
-    this.#exited = new Promise((resolve) => {
-      child.once('error', (err) => {
-        exitInfo = `spawn failed: ${err.message}`;
-        live.delete(child);
-        resolve();
-      });
-      child.once('exit', (code, signal) => {
-        exitInfo = `exited with ${signal ?? `code ${code}`}`;
-        live.delete(child);
-        if (this.#child === child) this.#child = undefined;
-        resolve();
-      });
-    });
-
+    const proc = new ServerProcess('mosquitto', this.bin, ['-c', this.#configPath], this.dir);
+    this.#process = proc;
     const targets: Array<{ port: number } | { path: string }> = [{ port: this.ports.port }];
     for (const port of [this.ports.tlsPort, this.ports.wsPort, this.ports.wssPort]) {
       if (port !== undefined) targets.push({ port });
     }
     if (this.#unixPath !== undefined) targets.push({ path: this.#unixPath });
-    const deadline = Date.now() + START_TIMEOUT_MS;
     for (const target of targets) {
-      for (;;) {
-        if (exitInfo !== undefined)
-          throw new Error(`mosquitto ${exitInfo} while starting (in ${this.dir}). Log:\n${this.log()}`);
-        if (await accepts(target)) break;
-        if (Date.now() > deadline) {
-          throw new Error(
-            `mosquitto did not accept connections on ${JSON.stringify(target)} within ${START_TIMEOUT_MS} ms (in ${this.dir}). Log:\n${this.log()}`,
-          );
-        }
-        await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
-      }
+      await proc.waitUntil(
+        () => accepts(target),
+        `accept connections on ${JSON.stringify(target)}`,
+        () => this.log(),
+      );
     }
   }
 
   #signal(signal: NodeJS.Signals): Promise<void> {
-    return signalChild(this.#child, this.#exited, signal, STOP_TIMEOUT_MS);
+    return this.#process?.signal(signal) ?? Promise.resolve();
   }
 
   kill(): Promise<void> {
@@ -264,8 +218,7 @@ class Instance {
   async stop(): Promise<void> {
     this.#stopped = true;
     await this.#signal('SIGTERM');
-    dirs.delete(this.dir);
-    await rm(this.dir, { recursive: true, force: true });
+    await removeDir(this.dir);
   }
 
   log(): string {
@@ -275,12 +228,13 @@ class Instance {
     } catch {
       // not written yet, or removed by stop()
     }
-    return this.#output === '' ? file : `${file}${file === '' ? '' : '\n'}[output]\n${this.#output}`;
+    const output = this.#process?.output ?? '';
+    return output === '' ? file : `${file}${file === '' ? '' : '\n'}[output]\n${output}`;
   }
 
   broker(): Broker {
     const { ports } = this;
-    const pid = (): number | undefined => this.#child?.pid;
+    const pid = (): number | undefined => this.#process?.pid;
     return {
       url: `mqtt://127.0.0.1:${ports.port}`,
       port: ports.port,
@@ -316,19 +270,4 @@ function userLine(): string[] {
   } catch {
     return []; // no passwd entry for this uid
   }
-}
-
-/** Whether a connection to the target succeeds now (closed again at once). */
-function accepts(target: { port: number } | { path: string }): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = 'port' in target ? connect(target.port, '127.0.0.1') : connect(target.path);
-    const timer = setTimeout(() => finish(false), 500);
-    const finish = (ok: boolean): void => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.once('connect', () => finish(true));
-    socket.once('error', () => finish(false));
-  });
 }

@@ -1,5 +1,5 @@
 /** Free TCP ports on the loopback interface, for servers the tests start. */
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 
 /**
  * A port that was free on 127.0.0.1 a moment ago: listen on port 0, read the
@@ -16,5 +16,20 @@ export function freePort(): Promise<number> {
       const port = typeof address === 'object' && address !== null ? address.port : 0;
       server.close(() => (port > 0 ? resolve(port) : reject(new Error('no port from listen(0)'))));
     });
+  });
+}
+
+/** Whether a connection to the loopback port (or Unix socket) succeeds now; it is closed again at once. */
+export function accepts(target: { port: number } | { path: string }): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = 'port' in target ? connect(target.port, '127.0.0.1') : connect(target.path);
+    const timer = setTimeout(() => finish(false), 500);
+    const finish = (ok: boolean): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once('connect', () => finish(true));
+    socket.once('error', () => finish(false));
   });
 }

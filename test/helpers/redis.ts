@@ -17,13 +17,10 @@
  * (also run on SIGTERM, SIGINT and SIGHUP, which skip 'exit') SIGKILLs
  * whatever a test forgot and removes its directory.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { dirs, findBinary, installExitHook, live, signalChild } from './binaries.js';
+import { findBinary } from './binaries.js';
 import { freePort } from './ports.js';
+import { inTempDir, removeDir, retryOnPortClash, ServerProcess } from './server-process.js';
 
 export interface RedisServer {
   /** `redis://127.0.0.1:<port>` */
@@ -46,10 +43,6 @@ export interface RedisOptions {
   args?: string[];
 }
 
-const START_TIMEOUT_MS = 10_000;
-const STOP_TIMEOUT_MS = 5_000;
-const POLL_INTERVAL_MS = 20;
-
 /** Path of the redis-server binary: /usr/bin/redis-server or on PATH. */
 export function redisServerPath(): string | undefined {
   return findBinary('redis-server', ['/usr/bin/redis-server', '/usr/local/bin/redis-server']);
@@ -67,32 +60,22 @@ export function hasRedis(): boolean {
 export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
   const bin = redisServerPath();
   if (bin === undefined) throw new Error('startRedis: redis-server is not installed');
-  installExitHook();
-  const dir = await mkdtemp(join(tmpdir(), 'mqttkit-redis-'));
-  dirs.add(dir);
-  try {
-    // A port freed by freePort() can be taken before redis binds it: retry with new ones.
-    for (let tries = 1; ; tries++) {
+  return inTempDir('mqttkit-redis-', (dir) =>
+    retryOnPortClash(async () => {
       const instance = new Instance(bin, dir, await freePort(), options.args ?? []);
       try {
         await instance.start();
         return instance.server();
       } catch (err) {
         await instance.kill();
-        if (tries >= 3 || !/address already in use/i.test(instance.log())) throw err;
+        throw err;
       }
-    }
-  } catch (err) {
-    dirs.delete(dir);
-    await rm(dir, { recursive: true, force: true });
-    throw err;
-  }
+    }),
+  );
 }
 
 class Instance {
-  #child: ChildProcess | undefined;
-  #exited: Promise<void> = Promise.resolve();
-  #output = '';
+  #process: ServerProcess | undefined;
 
   constructor(
     readonly bin: string,
@@ -119,45 +102,17 @@ class Instance {
       '',
       ...this.extraArgs,
     ];
-    const child = spawn(this.bin, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: this.dir });
-    this.#child = child;
-    live.add(child);
-    const collect = (chunk: Buffer): void => {
-      if (this.#output.length < 1 << 20) this.#output += chunk.toString('utf8');
-    };
-    child.stdout?.on('data', collect);
-    child.stderr?.on('data', collect);
-    let exitInfo: string | undefined;
-    this.#exited = new Promise((resolve) => {
-      child.once('error', (err) => {
-        exitInfo = `spawn failed: ${err.message}`;
-        live.delete(child);
-        resolve();
-      });
-      child.once('exit', (code, signal) => {
-        exitInfo = `exited with ${signal ?? `code ${code}`}`;
-        live.delete(child);
-        if (this.#child === child) this.#child = undefined;
-        resolve();
-      });
-    });
-
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    for (;;) {
-      if (exitInfo !== undefined)
-        throw new Error(`redis-server ${exitInfo} while starting (in ${this.dir}). Log:\n${this.log()}`);
-      if (await answersPing(this.port)) return;
-      if (Date.now() > deadline) {
-        throw new Error(
-          `redis-server did not answer PING on 127.0.0.1:${this.port} within ${START_TIMEOUT_MS} ms (in ${this.dir}). Log:\n${this.log()}`,
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
-    }
+    const proc = new ServerProcess('redis-server', this.bin, args, this.dir);
+    this.#process = proc;
+    await proc.waitUntil(
+      () => answersPing(this.port),
+      `answer PING on 127.0.0.1:${this.port}`,
+      () => this.log(),
+    );
   }
 
   #signal(signal: NodeJS.Signals): Promise<void> {
-    return signalChild(this.#child, this.#exited, signal, STOP_TIMEOUT_MS);
+    return this.#process?.signal(signal) ?? Promise.resolve();
   }
 
   kill(): Promise<void> {
@@ -166,16 +121,15 @@ class Instance {
 
   async stop(): Promise<void> {
     await this.#signal('SIGTERM');
-    dirs.delete(this.dir);
-    await rm(this.dir, { recursive: true, force: true });
+    await removeDir(this.dir);
   }
 
   log(): string {
-    return this.#output;
+    return this.#process?.output ?? '';
   }
 
   server(): RedisServer {
-    const pid = (): number | undefined => this.#child?.pid;
+    const pid = (): number | undefined => this.#process?.pid;
     return {
       url: `redis://127.0.0.1:${this.port}`,
       port: this.port,

@@ -1,0 +1,159 @@
+/**
+ * A private nats-server with its MQTT support for interop tests, spawned with
+ * a generated configuration in a temporary directory: `server_name`, a client
+ * port and an `mqtt` listener on free loopback ports, JetStream (which NATS's
+ * MQTT needs for sessions, retained messages and QoS 1) storing in the
+ * directory.
+ *
+ * ```ts
+ * describe.skipIf(!hasNats())('with NATS', () => {
+ *   let nats: NatsServer;
+ *   beforeAll(async () => { nats = await startNats(); });
+ *   afterAll(() => nats.stop());
+ * });
+ * ```
+ *
+ * What NATS 2.9's MQTT does: 3.1.1 only, QoS 0 and 1 (a QoS 2 PUBLISH makes
+ * it close the connection; a QoS 2 subscription is granted QoS 1), retained
+ * messages, wills, persistent sessions kept in JetStream.
+ *
+ * `stop()` ends the server (SIGTERM) and removes its directory; `kill()`
+ * (SIGKILL) and `restart()` keep the directory, the ports and JetStream's
+ * files. A process-exit hook SIGKILLs whatever a test forgot.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { findBinary } from './binaries.js';
+import { accepts, freePort } from './ports.js';
+import { inTempDir, removeDir, retryOnPortClash, ServerProcess } from './server-process.js';
+
+export interface NatsServer {
+  /** `mqtt://127.0.0.1:<port>`: the MQTT listener. */
+  url: string;
+  /** The MQTT listener's port. */
+  port: number;
+  /** `nats://127.0.0.1:<natsPort>`: the NATS client listener. */
+  natsUrl: string;
+  natsPort: number;
+  /** The server's temporary directory (configuration, JetStream store). */
+  dir: string;
+  /** The process id while the server runs. */
+  readonly pid: number | undefined;
+  /** SIGTERM, wait for the exit, remove the directory. Safe to call twice. */
+  stop(): Promise<void>;
+  /** SIGKILL and wait for the exit; `restart()` brings it back. */
+  kill(): Promise<void>;
+  /** Stop (SIGTERM) if running, then start again on the same ports with the same JetStream store. */
+  restart(): Promise<void>;
+  /** Everything the server printed. */
+  log(): string;
+}
+
+/** Path of the nats-server binary: /usr/sbin/nats-server or on PATH. */
+export function natsServerPath(): string | undefined {
+  return findBinary('nats-server', ['/usr/sbin/nats-server', '/usr/local/bin/nats-server']);
+}
+
+/** Whether nats-server is installed; for `describe.skipIf(!hasNats())`. Prints why when it is not. */
+export function hasNats(): boolean {
+  const found = natsServerPath() !== undefined;
+  if (!found)
+    console.warn('nats-server not found (/usr/sbin/nats-server or PATH): skipping tests that need it');
+  return found;
+}
+
+/** Starts a nats-server. Rejects, with its log, if the MQTT port does not accept connections within 10 s. */
+export async function startNats(): Promise<NatsServer> {
+  const bin = natsServerPath();
+  if (bin === undefined) throw new Error('startNats: nats-server is not installed');
+  return inTempDir('mqttkit-nats-', (dir) =>
+    retryOnPortClash(async () => {
+      const instance = new Instance(bin, dir, await freePort(), await freePort());
+      try {
+        await instance.start();
+        return instance.server();
+      } catch (err) {
+        await instance.kill();
+        throw err;
+      }
+    }),
+  );
+}
+
+class Instance {
+  #process: ServerProcess | undefined;
+  #stopped = false;
+  readonly #configPath: string;
+
+  constructor(
+    readonly bin: string,
+    readonly dir: string,
+    readonly natsPort: number,
+    readonly mqttPort: number,
+  ) {
+    this.#configPath = join(dir, 'nats.conf');
+  }
+
+  #config(): string {
+    return `${[
+      // MQTT needs JetStream, and JetStream a server name.
+      'server_name: mqttkit_test',
+      `listen: "127.0.0.1:${this.natsPort}"`,
+      `jetstream { store_dir: ${JSON.stringify(join(this.dir, 'jetstream'))}, max_mem: 64MB, max_file: 1GB }`,
+      `mqtt { listen: "127.0.0.1:${this.mqttPort}" }`,
+    ].join('\n')}\n`;
+  }
+
+  async start(): Promise<void> {
+    if (this.#stopped) throw new Error('nats-server: stop() was called; start a new server');
+    await writeFile(this.#configPath, this.#config());
+    const proc = new ServerProcess('nats-server', this.bin, ['-c', this.#configPath], this.dir);
+    this.#process = proc;
+    await proc.waitUntil(
+      () => accepts({ port: this.mqttPort }),
+      `accept MQTT connections on 127.0.0.1:${this.mqttPort}`,
+      () => this.log(),
+    );
+  }
+
+  #signal(signal: NodeJS.Signals): Promise<void> {
+    return this.#process?.signal(signal) ?? Promise.resolve();
+  }
+
+  kill(): Promise<void> {
+    return this.#signal('SIGKILL');
+  }
+
+  async restart(): Promise<void> {
+    await this.#signal('SIGTERM');
+    await this.start();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#signal('SIGTERM');
+    await removeDir(this.dir);
+  }
+
+  log(): string {
+    return this.#process?.output ?? '';
+  }
+
+  server(): NatsServer {
+    const pid = (): number | undefined => this.#process?.pid;
+    return {
+      url: `mqtt://127.0.0.1:${this.mqttPort}`,
+      port: this.mqttPort,
+      natsUrl: `nats://127.0.0.1:${this.natsPort}`,
+      natsPort: this.natsPort,
+      dir: this.dir,
+      get pid() {
+        return pid();
+      },
+      stop: () => this.stop(),
+      kill: () => this.kill(),
+      restart: () => this.restart(),
+      log: () => this.log(),
+    };
+  }
+}
