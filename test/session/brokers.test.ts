@@ -305,19 +305,6 @@ describe.each(CASES.filter((c) => c.available()))('$name', (b) => {
 });
 
 /**
- * Options added on the lead's branch for issue 16 (`maximumQoS`,
- * `maxDeliveryAttempts`, `protocolVersion: 'auto'`), typed here so that this
- * file compiles before the merge; afterwards they are plain `SessionOptions`.
- */
-function laterOptions(options: {
-  maximumQoS?: 0 | 1 | 2;
-  maxDeliveryAttempts?: number;
-  protocolVersion?: 4 | 5 | 'auto';
-}): Partial<SessionOptions> {
-  return options as unknown as Partial<SessionOptions>;
-}
-
-/**
  * What mqttkit does about a broker's missing QoS 2 and MQTT 5: the
  * `maximumQoS` option, a QoS 2 publish completed by the broker's PUBACK, the
  * poison-message guard (`maxDeliveryAttempts`), `protocolVersion: 'auto'`.
@@ -338,7 +325,7 @@ describe('known limits', () => {
 
     it(`connects with protocolVersion 'auto' and speaks MQTT ${expected === 5 ? '5' : '3.1.1'}`, async () => {
       const p = t.unique('auto');
-      const s = await connected(laterOptions({ protocolVersion: 'auto' }));
+      const s = await connected({ protocolVersion: 'auto' });
       expect(s.protocolVersion).toBe(expected);
       const c = await peer();
       await c.subscribeAsync(`${p}/t`, { qos: 1 });
@@ -352,7 +339,7 @@ describe('known limits', () => {
     it('with maximumQoS: 1, refuses a QoS 2 publish with RejectedError 0x9b before anything is sent', async () => {
       const p = t.unique('maxqos');
       const proxy = await proxied();
-      const s = await connected({ url: proxy.url, ...laterOptions({ maximumQoS: 1 }) });
+      const s = await connected({ url: proxy.url, maximumQoS: 1 });
       const err = await s.publish(`${p}/t`, 'two', { qos: 2, timeout: 5_000 }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(RejectedError);
       expect((err as RejectedError).reasonCode).toBe(0x9b);
@@ -387,7 +374,7 @@ describe('known limits', () => {
         const s = session({
           url: proxy.url,
           reconnect: { initialDelay: 20, maxDelay: 50, jitter: 0 },
-          ...laterOptions({ maxDeliveryAttempts: 2 }),
+          maxDeliveryAttempts: 2,
         });
         await s.connect();
         const err = await s.publish(`${p}/t`, 'two', { qos: 2, timeout: 10_000 }).catch((e: unknown) => e);
