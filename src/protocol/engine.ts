@@ -77,9 +77,9 @@ export interface EngineOptions {
   /** Largest packet accepted from the server (3.1.1; MQTT 5 takes it from `connectProperties`). */
   maximumPacketSize?: number;
   /**
-   * QoS 1/2 publishes in flight at once. MQTT 3.1.1 has no Receive Maximum,
-   * so this is the whole window there ({@link DEFAULT_MAX_INFLIGHT} when
-   * absent); with MQTT 5 it only lowers the server's Receive Maximum.
+   * QoS 1/2 publishes in flight at once. MQTT 3.1.1 has no Receive Maximum:
+   * without this, QoS 2 publishes there are held to {@link DEFAULT_MAX_INFLIGHT}
+   * and QoS 1 to none. With MQTT 5 it only lowers the server's Receive Maximum.
    */
   maxInflight?: number;
   /** Highest QoS the server takes, when it cannot say so itself (3.1.1). @default 2 */
@@ -92,13 +92,12 @@ export interface EngineOptions {
 }
 
 /**
- * The send window of an MQTT 3.1.1 session when `maxInflight` is not set.
- * 3.1.1 brokers announce no limit but have one: mosquitto 2 takes 20 QoS
- * 1/2 messages in flight per client by default (`max_inflight_messages`)
- * and answers the rest with PUBREC or PUBACK while dropping them; EMQX keeps
- * at most 100 QoS 2 messages awaiting PUBREL (`max_awaiting_rel`); HiveMQ
- * announces a Receive Maximum of 10 to MQTT 5 clients. 20 stays within all
- * of them that speak 3.1.1.
+ * QoS 2 publishes an MQTT 3.1.1 session has in flight when `maxInflight` is
+ * not set. 3.1.1 brokers announce no limit but have one for the QoS 2
+ * messages they hold until PUBREL: mosquitto 2 takes 20 per client by
+ * default (`max_inflight_messages`) and answers the rest with PUBREC while
+ * dropping them; EMQX holds 100 (`max_awaiting_rel`). QoS 1 messages are
+ * done at PUBACK and held by neither, so they are not limited.
  */
 export const DEFAULT_MAX_INFLIGHT = 20;
 
@@ -229,7 +228,10 @@ export class ClientEngine {
   // connection state
   /** QoS 1/2 publishes this connection may have in flight: the server's Receive Maximum and `maxInflight`. */
   private window = MAX_PACKET_ID;
+  /** Room left in `window`. */
   private quota = MAX_PACKET_ID;
+  /** Room left for QoS 2 publishes (see {@link DEFAULT_MAX_INFLIGHT}); never above `quota`'s window. */
+  private quota2 = MAX_PACKET_ID;
   /** Payload and topic bytes of the publishes waiting. */
   private waitingBytes = 0;
   /** The `now` of the latest call that passed one. */
@@ -367,6 +369,7 @@ export class ClientEngine {
     this.decoder.reset();
     this.out.clear();
     this.quota = MAX_PACKET_ID;
+    this.quota2 = MAX_PACKET_ID;
     this.limits = defaultLimits(this.options.keepalive, this.maxQoS);
     this.aliasesIn = [];
     this.aliasesOut = undefined;
@@ -464,7 +467,7 @@ export class ClientEngine {
       this.sendEncoded(p, this.encodePublish(p));
       return true;
     }
-    if (this.pendingCount > 0 || this.quota === 0) {
+    if (this.pendingCount > 0 || this.full(p.qos)) {
       encodedLength(p, this.version, this.limits.maximumPacketSize);
       this.queue(op);
       return false;
@@ -649,9 +652,11 @@ export class ClientEngine {
       if (props.assignedClientIdentifier !== undefined) this.clientId = props.assignedClientIdentifier;
     }
     if (limits.maximumQoS > this.maxQoS) limits.maximumQoS = this.maxQoS;
-    const cap = this.options.maxInflight ?? (this.version === 4 ? DEFAULT_MAX_INFLIGHT : MAX_PACKET_ID);
+    const cap = this.options.maxInflight ?? MAX_PACKET_ID;
     this.window = Math.min(limits.receiveMaximum, cap);
     this.quota = this.probing ? 1 : this.window;
+    this.quota2 =
+      this.version === 4 && this.options.maxInflight === undefined ? DEFAULT_MAX_INFLIGHT : this.window;
     this.keepaliveMs = limits.keepalive * 1000;
     this.state = EngineState.Connected;
     if (!p.sessionPresent && this.incomingQoS2.size > 0) {
@@ -681,11 +686,12 @@ export class ClientEngine {
         this.send(encode(op.packet, this.version));
         continue;
       }
-      if (this.quota === 0) {
+      const qos = (op as PublishOp).packet.qos;
+      if (this.full(qos)) {
         wait.push(op);
         continue;
       }
-      this.quota--;
+      this.take(qos);
       this.resend(op as PublishOp);
     }
     // what an earlier replay left waiting is in `ops` again: keep only what never got a packet id
@@ -705,6 +711,17 @@ export class ClientEngine {
     }
     op.packet.dup = true;
     this.sendEncoded(op.packet, this.encodePublish(op.packet));
+  }
+
+  /** No room to send a publish at `qos` now. */
+  private full(qos: number): boolean {
+    return this.quota === 0 || (qos === 2 && this.quota2 === 0);
+  }
+
+  /** A QoS 1/2 publish goes out: it takes its room in the window. */
+  private take(qos: number): void {
+    this.quota--;
+    if (qos === 2) this.quota2--;
   }
 
   /** A publish moved forward on this connection: a probing connection opens its whole window. */
@@ -749,10 +766,10 @@ export class ClientEngine {
       const op = this.pending[this.pendingHead];
       if (op.packet.type === 'publish') {
         const pub = op as PublishOp;
-        if (pub.packet.qos > 0 && this.quota === 0) break;
+        if (pub.packet.qos > 0 && this.full(pub.packet.qos)) break;
         if (pub.packetId !== 0) {
           // replayed at the head of the queue: it has its packet id
-          this.quota--;
+          this.take(pub.packet.qos);
           this.pendingHead++;
           this.resend(pub);
           continue;
@@ -806,7 +823,7 @@ export class ClientEngine {
     }
     op.stage = QOS2_PUBLISHED;
     op.sentOn = this.connectionSeq;
-    this.quota--;
+    this.take(op.packet.qos);
     this.handler.stored?.(op);
     this.sendEncoded(op.packet, bytes);
     return true;
@@ -997,6 +1014,7 @@ export class ClientEngine {
     }
     this.inflight.release(p.packetId);
     this.quota++;
+    if (qos === 2) this.quota2++;
     this.progressed();
     this.handler.published(pub, rc, p.properties);
     if (this.pendingHead < this.pending.length) this.sendPending();

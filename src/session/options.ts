@@ -137,10 +137,12 @@ export interface SessionOptions {
   /** Largest number of unacknowledged QoS 1/2 messages the broker may send at once (MQTT 5). @default 65535 */
   receiveMaximum?: number;
   /**
-   * QoS 1/2 publishes in flight at once. MQTT 3.1.1 brokers announce no
-   * limit but drop what goes past theirs (mosquitto: 20), so 3.1.1 sessions
-   * send at most this many; MQTT 5 sessions follow the broker's Receive
-   * Maximum, lowered to this when set. @default 20 (3.1.1), the broker's Receive Maximum (5)
+   * QoS 1/2 publishes in flight at once. MQTT 5 sessions follow the broker's
+   * Receive Maximum, lowered to this when set. MQTT 3.1.1 brokers announce
+   * no limit but drop the QoS 2 messages past theirs while acknowledging them
+   * (mosquitto holds 20 awaiting PUBREL), so without this option a 3.1.1
+   * session has at most 20 QoS 2 publishes in flight, and QoS 1 unlimited.
+   * @default the broker's Receive Maximum (5); 20 QoS 2, QoS 1 unlimited (3.1.1)
    */
   maxInflight?: number;
   /**

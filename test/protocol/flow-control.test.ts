@@ -12,7 +12,7 @@ function publishes(packets: { type: string }[]): PublishPacket[] {
 }
 
 describe('send window', () => {
-  it('MQTT 3.1.1 sends at most 20 QoS 1/2 publishes in flight by default, the rest as acks free room', () => {
+  it('MQTT 3.1.1 sends at most 20 QoS 2 publishes in flight by default, the rest as acks free room', () => {
     const t = setup({ protocolVersion: 4 });
     t.connect();
     const ops = Array.from({ length: 50 }, () => pub('w/t', 2));
@@ -27,10 +27,25 @@ describe('send window', () => {
     expect(publishes(t.sent())).toHaveLength(1);
   });
 
-  it('maxInflight sets the 3.1.1 window', () => {
+  it('MQTT 3.1.1 does not hold QoS 1 back by default, and keeps the order behind a waiting QoS 2', () => {
+    const t = setup({ protocolVersion: 4 });
+    t.connect();
+    for (let i = 0; i < 500; i++) t.e.publish(pub('w/one', 1));
+    expect(publishes(t.sent())).toHaveLength(500);
+    for (let i = 0; i < DEFAULT_MAX_INFLIGHT + 1; i++) t.e.publish(pub('w/two', 2));
+    t.e.publish(pub('w/one', 1));
+    const sent = publishes(t.sent());
+    expect(sent.map((p) => p.qos)).toEqual(Array(DEFAULT_MAX_INFLIGHT).fill(2));
+    t.deliver({ type: 'pubrec', packetId: sent[0].packetId as number });
+    t.sent();
+    t.deliver({ type: 'pubcomp', packetId: sent[0].packetId as number });
+    expect(publishes(t.sent()).map((p) => p.qos)).toEqual([2, 1]);
+  });
+
+  it('maxInflight sets the 3.1.1 window for QoS 1 and 2', () => {
     const t = setup({ protocolVersion: 4, maxInflight: 3 });
     t.connect();
-    for (let i = 0; i < 10; i++) t.e.publish(pub('w/t', 1));
+    for (let i = 0; i < 10; i++) t.e.publish(pub('w/t', i % 2 === 0 ? 1 : 2));
     expect(publishes(t.sent())).toHaveLength(3);
   });
 
