@@ -163,7 +163,19 @@ export class Session extends EventEmitter<SessionEvents> {
   private seq = 0;
   /** Active subscriptions by filter, restored when the broker has no session. */
   private subscriptions: Map<string, StoredSubscription> | undefined = undefined;
+  /** The store has changes no flush was asked for yet. */
   private storeDirty = false;
+  /**
+   * A flush failed (or its turn's connection went away before it ran) and no
+   * flush succeeded since: the store holds changes not known to be durable,
+   * so every output waits for a successful flush, even a turn's that changed
+   * nothing itself.
+   */
+  private storeBehind = false;
+  /** The connection whose output a failed flush held back: nothing more is written to it. */
+  private storeFailedOn: Transport | undefined = undefined;
+  /** QoS 1/2 publishes acknowledged whose deletion from a durable store is not flushed yet. */
+  private completed: PublishRequest[] | undefined = undefined;
   private writeChain: Promise<void> = RESOLVED;
   /** Publish-to-acknowledgement times, from the first acknowledgement on. */
   private latency: LatencyHistogram | undefined = undefined;
@@ -539,44 +551,30 @@ export class Session extends EventEmitter<SessionEvents> {
     return this.sendUnsubscribe(unused, options ?? {});
   }
 
-  /** @internal */
+  /**
+   * @internal Once per turn: the turn's output goes to the socket, after a
+   * store flush when the store changed (write-ahead: no packet that depends
+   * on a change leaves before the change is durable), and the publishes
+   * acknowledged in the turn resolve once their deletion is flushed.
+   */
   _flush(): void {
     this.flushScheduled = false;
     const t = this.transport;
     const out = this.engine.takeOutput(Date.now());
     const durable = this.store.durable && this.storeDirty;
     this.storeDirty = false;
-    if (t !== undefined && out.length > 0) {
-      for (let i = 0; i < out.length; i++) this.counters.bytesOut += out[i].length;
-      if (durable || this.chained > 0) {
-        // a QoS 1/2 message or incoming QoS 2 id must be durable before the broker can see it
-        this.chained++;
-        const store = this.store;
-        this.writeChain = this.writeChain
-          .then(() => (durable ? store.flush() : undefined))
-          .then(
-            () => {
-              if (this.transport === t && !t.write(out)) this.backlogged = true;
-            },
-            (err: unknown) => {
-              const error = new StoreError('the session store failed; the connection is closed', {
-                cause: err,
-              });
-              this.report(error, '');
-              if (this.transport === t) t.destroy(error);
-            },
-          )
-          .finally(() => {
-            this.chained--;
-          });
-      } else {
-        if (!t.write(out)) this.backlogged = true;
-      }
-    } else if (durable) {
-      // offline: keep the queue durable too
-      this.store
-        .flush()
-        .catch((err: unknown) => this.report(new StoreError('the session store failed', { cause: err }), ''));
+    const done = this.completed;
+    this.completed = undefined;
+    if (durable || this.chained > 0 || this.storeBehind || done !== undefined) {
+      this.chained++;
+      this.writeChain = this.writeChain
+        .then(() => this.afterStore(t, out, durable, done))
+        .then(undefined, (err: unknown) => this.report(err, 'writing to the connection failed'))
+        .finally(() => {
+          this.chained--;
+        });
+    } else if (t !== undefined && out.length > 0) {
+      this.write(t, out);
     }
     const q = this.qos0;
     if (q !== undefined) {
@@ -585,6 +583,67 @@ export class Session extends EventEmitter<SessionEvents> {
       // the socket is full: QoS 0 callers wait for it to drain, which is their backpressure
       else if (this.backlogged) (this.drainWaiters ??= []).push(q);
       else q.resolve();
+    }
+  }
+
+  /**
+   * One turn's output, in the write chain: flushes the store if the turn
+   * changed it (or an earlier flush failed), then writes the output to `t`
+   * if it is still the connection, and resolves the turn's completed
+   * publishes. A failed flush is reported and keeps everything for the next
+   * one (stores keep failed changes); `t` is closed, so the session
+   * reconnects with its backoff, and its CONNECT too waits for a flush that
+   * succeeds.
+   */
+  private afterStore(
+    t: Transport | undefined,
+    out: Buffer[],
+    durable: boolean,
+    done: PublishRequest[] | undefined,
+  ): Promise<void> | undefined {
+    // the connection this output was for is gone (or failed): the output goes with it
+    const gone = t !== undefined && (this.transport !== t || this.storeFailedOn === t);
+    if (gone && done === undefined) {
+      if (durable) this.storeBehind = true; // a later turn flushes before anything that needs it
+      return undefined;
+    }
+    if (!durable && !this.storeBehind && done === undefined) {
+      if (t !== undefined && out.length > 0) this.write(t, out);
+      return undefined;
+    }
+    return this.store.flush().then(
+      () => {
+        this.storeBehind = false;
+        if (!gone && t !== undefined && out.length > 0 && this.transport === t) this.write(t, out);
+        if (done !== undefined) this.succeedCompleted(done);
+      },
+      (err: unknown) => {
+        this.storeBehind = true;
+        if (done !== undefined) this.completed = done.concat(this.completed ?? []);
+        const live = !gone && t !== undefined && this.transport === t;
+        const error = new StoreError(
+          live ? 'the session store failed; the connection is closed' : 'the session store failed',
+          { cause: err },
+        );
+        this.report(error, '');
+        if (live) {
+          this.storeFailedOn = t;
+          t.destroy(error);
+        }
+      },
+    );
+  }
+
+  private write(t: Transport, out: Buffer[]): void {
+    for (let i = 0; i < out.length; i++) this.counters.bytesOut += out[i].length;
+    if (!t.write(out)) this.backlogged = true;
+  }
+
+  /** Resolves publishes whose completion the store has made durable. */
+  private succeedCompleted(done: PublishRequest[]): void {
+    for (let i = 0; i < done.length; i++) {
+      const req = done[i];
+      req.succeed(req.result ?? QOS0_RESULT);
     }
   }
 
@@ -754,7 +813,13 @@ export class Session extends EventEmitter<SessionEvents> {
     } else if (!req.settled) {
       if (req.startedAt !== 0)
         (this.latency ??= new LatencyHistogram()).observe(performance.now() - req.startedAt);
-      req.succeed(reasonCode === 0 && properties === undefined ? QOS0_RESULT : { reasonCode, properties });
+      const result = reasonCode === 0 && properties === undefined ? QOS0_RESULT : { reasonCode, properties };
+      if (req.seq !== 0 && this.store.durable) {
+        // resolved by the flush that makes its deletion durable: a crash before it would send it again
+        req.result = result;
+        (this.completed ??= []).push(req);
+        this._wantsFlush();
+      } else req.succeed(result);
     }
     this.checkIdle();
   }
@@ -1211,10 +1276,22 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this.drainWaiters !== undefined) this.rejectDrainWaiters(new ClosedError());
     this.nextConnected?.reject(new ClosedError());
     this.nextConnected = undefined;
+    await this.writeChain;
+    const done = this.completed;
+    this.completed = undefined;
     try {
       await this.store.flush();
+      if (done !== undefined) this.succeedCompleted(done);
     } catch (err) {
-      this.report(new StoreError('the session store failed while closing', { cause: err }), '');
+      const error = new StoreError('the session store failed while closing', { cause: err });
+      this.report(error, '');
+      if (done !== undefined) {
+        const lost = new StoreError(
+          'the broker acknowledged the publish, but the session store could not record it: a session that resumes from this store may send it again',
+          { cause: err },
+        );
+        for (const req of done) req.fail(lost);
+      }
     }
     const streams = this.streams;
     this.streams = undefined;
