@@ -12,6 +12,10 @@
  * - Time: operation timeouts, the connect timeout and keepalive are entries
  *   of the process-wide coarse timer, not a timer per message.
  * - QoS 0 publishes of one turn share one promise, settled by the flush.
+ * - Write-ahead, with a durable store: a turn's output waits for a store
+ *   flush when the store changed, and QoS 1/2 publishes completed in the
+ *   turn resolve after it. A failed flush holds back all later output (the
+ *   next connections' CONNECT included) until a flush succeeds.
  * - Every operation settles: acknowledged, refused (`RejectedError`), timed
  *   out (`TimeoutError`), aborted (`AbortError`), connection lost
  *   (`ConnectionError`) or closed (`ClosedError`).
@@ -280,7 +284,8 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /**
    * Publishes a message. QoS 0 resolves once written to the network; QoS 1
-   * resolves on PUBACK, QoS 2 on PUBCOMP. Rejects with
+   * resolves on PUBACK, QoS 2 on PUBCOMP (with a durable store, once the
+   * store has also recorded that the message is done). Rejects with
    * `InvalidArgumentError` (bad topic, payload or options, or too large for
    * the broker), `RejectedError` (the broker refused it), `TimeoutError`,
    * `AbortError`, `ConnectionError` or `ClosedError`.
