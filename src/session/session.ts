@@ -571,9 +571,12 @@ export class Session extends EventEmitter<SessionEvents> {
     const done = this.completed;
     this.completed = undefined;
     if (durable || this.chained > 0 || this.storeBehind || done !== undefined) {
+      // the flush starts now, overlapping those of earlier turns (a store settles flushes in call
+      // order, each covering every change made before it); the write waits its turn
+      const flushed = durable || this.storeBehind ? this.flushStore() : undefined;
       this.chained++;
       this.writeChain = this.writeChain
-        .then(() => this.afterStore(t, out, durable, done))
+        .then(() => this.afterStore(t, out, flushed, done))
         .then(undefined, (err: unknown) => this.report(err, 'writing to the connection failed'))
         .finally(() => {
           this.chained--;
@@ -592,51 +595,56 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   /**
-   * One turn's output, in the write chain: flushes the store if the turn
-   * changed it (or an earlier flush failed), then writes the output to `t`
-   * if it is still the connection, and resolves the turn's completed
-   * publishes. A failed flush is reported and keeps everything for the next
-   * one (stores keep failed changes); `t` is closed, so the session
+   * One turn's output, in the write chain: once the turn's store flush (if
+   * the turn changed the store, or an earlier flush failed) succeeded, writes
+   * the output to `t` if it is still the connection, and resolves the turn's
+   * completed publishes. A failed flush is reported and keeps everything for
+   * the next one (stores keep failed changes); `t` is closed, so the session
    * reconnects with its backoff, and its CONNECT too waits for a flush that
    * succeeds.
    */
   private afterStore(
     t: Transport | undefined,
     out: Buffer[],
-    durable: boolean,
+    flushed: Promise<unknown> | undefined,
     done: PublishRequest[] | undefined,
   ): Promise<void> | undefined {
     // the connection this output was for is gone (or failed): the output goes with it
     const gone = t !== undefined && (this.transport !== t || this.storeFailedOn === t);
-    if (gone && done === undefined) {
-      if (durable) this.storeBehind = true; // a later turn flushes before anything that needs it
-      return undefined;
+    if (flushed === undefined) {
+      if (!this.storeBehind && done === undefined) {
+        if (!gone && t !== undefined && out.length > 0) this.write(t, out);
+        return undefined;
+      }
+      // nothing to write and nothing to resolve: a later turn flushes before anything that needs it
+      if (gone && done === undefined) return undefined;
+      flushed = this.flushStore();
     }
-    if (!durable && !this.storeBehind && done === undefined) {
-      if (t !== undefined && out.length > 0) this.write(t, out);
-      return undefined;
-    }
-    return this.store.flush().then(
-      () => {
+    return flushed.then((err) => {
+      if (err === undefined) {
         this.storeBehind = false;
         if (!gone && t !== undefined && out.length > 0 && this.transport === t) this.write(t, out);
         if (done !== undefined) this.succeedCompleted(done);
-      },
-      (err: unknown) => {
-        this.storeBehind = true;
-        if (done !== undefined) this.completed = done.concat(this.completed ?? []);
-        const live = !gone && t !== undefined && this.transport === t;
-        const error = new StoreError(
-          live ? 'the session store failed; the connection is closed' : 'the session store failed',
-          { cause: err },
-        );
-        this.report(error, '');
-        if (live) {
-          this.storeFailedOn = t;
-          t.destroy(error);
-        }
-      },
-    );
+        return;
+      }
+      this.storeBehind = true;
+      if (done !== undefined) this.completed = done.concat(this.completed ?? []);
+      const live = !gone && t !== undefined && this.transport === t;
+      const error = new StoreError(
+        live ? 'the session store failed; the connection is closed' : 'the session store failed',
+        { cause: err },
+      );
+      this.report(error, '');
+      if (live) {
+        this.storeFailedOn = t;
+        t.destroy(error);
+      }
+    });
+  }
+
+  /** Flushes the store; the promise never rejects: it resolves with the error, or undefined. */
+  private flushStore(): Promise<unknown> {
+    return this.store.flush().then(noError, storeFailure);
   }
 
   private write(t: Transport, out: Buffer[]): void {
@@ -1566,6 +1574,9 @@ function forRoute(r: Route, ids: number | number[] | undefined): boolean {
   return r.id === 0 || ids === undefined || ids === r.id || (Array.isArray(ids) && ids.includes(r.id));
 }
 const RESOLVED: Promise<void> = Promise.resolve();
+const noError = (): undefined => undefined;
+/** A flush's rejection as a value (never undefined, which means success). */
+const storeFailure = (err: unknown): unknown => err ?? new Error('the store failed');
 
 function flushSession(s: Session): void {
   s._flush();
