@@ -170,10 +170,9 @@ export class Session extends EventEmitter<SessionEvents> {
   /** The store has changes no flush was asked for yet. */
   private storeDirty = false;
   /**
-   * A flush failed (or its turn's connection went away before it ran) and no
-   * flush succeeded since: the store holds changes not known to be durable,
-   * so every output waits for a successful flush, even a turn's that changed
-   * nothing itself.
+   * A flush failed and none succeeded since: the store holds changes not
+   * known to be durable, so every output waits for a successful flush, even
+   * a turn's that changed nothing itself.
    */
   private storeBehind = false;
   /** The connection whose output a failed flush held back: nothing more is written to it. */
