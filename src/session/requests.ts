@@ -90,6 +90,8 @@ export class PublishRequest extends Request<PublishResult> implements PublishOp,
   sentOn = 0;
   /** `performance.now()` when a QoS 1/2 publish was made (0: restored, nobody timed it). */
   startedAt = 0;
+  /** The broker's answer, kept while the store makes the completion durable. */
+  result: PublishResult | undefined = undefined;
   constructor(
     session: Session,
     readonly packet: PublishPacket,

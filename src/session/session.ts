@@ -12,6 +12,10 @@
  * - Time: operation timeouts, the connect timeout and keepalive are entries
  *   of the process-wide coarse timer, not a timer per message.
  * - QoS 0 publishes of one turn share one promise, settled by the flush.
+ * - Write-ahead, with a durable store: a turn's output waits for a store
+ *   flush when the store changed, and QoS 1/2 publishes completed in the
+ *   turn resolve after it. A failed flush holds back all later output (the
+ *   next connections' CONNECT included) until a flush succeeds.
  * - Every operation settles: acknowledged, refused (`RejectedError`), timed
  *   out (`TimeoutError`), aborted (`AbortError`), connection lost
  *   (`ConnectionError`) or closed (`ClosedError`).
@@ -168,7 +172,18 @@ export class Session extends EventEmitter<SessionEvents> {
   private seq = 0;
   /** Active subscriptions by filter, restored when the broker has no session. */
   private subscriptions: Map<string, StoredSubscription> | undefined = undefined;
+  /** The store has changes no flush was asked for yet. */
   private storeDirty = false;
+  /**
+   * A flush failed and none succeeded since: the store holds changes not
+   * known to be durable, so every output waits for a successful flush, even
+   * a turn's that changed nothing itself.
+   */
+  private storeBehind = false;
+  /** The connection whose output a failed flush held back: nothing more is written to it. */
+  private storeFailedOn: Transport | undefined = undefined;
+  /** QoS 1/2 publishes acknowledged whose deletion from a durable store is not flushed yet. */
+  private completed: PublishRequest[] | undefined = undefined;
   private writeChain: Promise<void> = RESOLVED;
   /** Publish-to-acknowledgement times, from the first acknowledgement on. */
   private latency: LatencyHistogram | undefined = undefined;
@@ -276,7 +291,8 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /**
    * Publishes a message. QoS 0 resolves once written to the network; QoS 1
-   * resolves on PUBACK, QoS 2 on PUBCOMP. Rejects with
+   * resolves on PUBACK, QoS 2 on PUBCOMP (with a durable store, once the
+   * store has also recorded that the message is done). Rejects with
    * `InvalidArgumentError` (bad topic, payload or options, or too large for
    * the broker), `RejectedError` (the broker refused it), `TimeoutError`,
    * `AbortError`, `ConnectionError` or `ClosedError`.
@@ -547,44 +563,33 @@ export class Session extends EventEmitter<SessionEvents> {
     return this.sendUnsubscribe(unused, options ?? {});
   }
 
-  /** @internal */
+  /**
+   * @internal Once per turn: the turn's output goes to the socket, after a
+   * store flush when the store changed (write-ahead: no packet that depends
+   * on a change leaves before the change is durable), and the publishes
+   * acknowledged in the turn resolve once their deletion is flushed.
+   */
   _flush(): void {
     this.flushScheduled = false;
     const t = this.transport;
     const out = this.engine.takeOutput(Date.now());
     const durable = this.store.durable && this.storeDirty;
     this.storeDirty = false;
-    if (t !== undefined && out.length > 0) {
-      for (let i = 0; i < out.length; i++) this.counters.bytesOut += out[i].length;
-      if (durable || this.chained > 0) {
-        // a QoS 1/2 message or incoming QoS 2 id must be durable before the broker can see it
-        this.chained++;
-        const store = this.store;
-        this.writeChain = this.writeChain
-          .then(() => (durable ? store.flush() : undefined))
-          .then(
-            () => {
-              if (this.transport === t && !t.write(out)) this.backlogged = true;
-            },
-            (err: unknown) => {
-              const error = new StoreError('the session store failed; the connection is closed', {
-                cause: err,
-              });
-              this.report(error, '');
-              if (this.transport === t) t.destroy(error);
-            },
-          )
-          .finally(() => {
-            this.chained--;
-          });
-      } else {
-        if (!t.write(out)) this.backlogged = true;
-      }
-    } else if (durable) {
-      // offline: keep the queue durable too
-      this.store
-        .flush()
-        .catch((err: unknown) => this.report(new StoreError('the session store failed', { cause: err }), ''));
+    const done = this.completed;
+    this.completed = undefined;
+    if (durable || this.chained > 0 || this.storeBehind || done !== undefined) {
+      // the flush starts now, overlapping those of earlier turns (a store settles flushes in call
+      // order, each covering every change made before it); the write waits its turn
+      const flushed = durable || this.storeBehind ? this.flushStore() : undefined;
+      this.chained++;
+      this.writeChain = this.writeChain
+        .then(() => this.afterStore(t, out, flushed, done))
+        .then(undefined, (err: unknown) => this.report(err, 'writing to the connection failed'))
+        .finally(() => {
+          this.chained--;
+        });
+    } else if (t !== undefined && out.length > 0) {
+      this.write(t, out);
     }
     const q = this.qos0;
     if (q !== undefined) {
@@ -593,6 +598,72 @@ export class Session extends EventEmitter<SessionEvents> {
       // the socket is full: QoS 0 callers wait for it to drain, which is their backpressure
       else if (this.backlogged) (this.drainWaiters ??= []).push(q);
       else q.resolve();
+    }
+  }
+
+  /**
+   * One turn's output, in the write chain: once the turn's store flush (if
+   * the turn changed the store, or an earlier flush failed) succeeded, writes
+   * the output to `t` if it is still the connection, and resolves the turn's
+   * completed publishes. A failed flush is reported and keeps everything for
+   * the next one (stores keep failed changes); `t` is closed, so the session
+   * reconnects with its backoff, and its CONNECT too waits for a flush that
+   * succeeds.
+   */
+  private afterStore(
+    t: Transport | undefined,
+    out: Buffer[],
+    flushed: Promise<unknown> | undefined,
+    done: PublishRequest[] | undefined,
+  ): Promise<void> | undefined {
+    // the connection this output was for is gone (or failed): the output goes with it
+    const gone = t !== undefined && (this.transport !== t || this.storeFailedOn === t);
+    if (flushed === undefined) {
+      if (!this.storeBehind && done === undefined) {
+        if (!gone && t !== undefined && out.length > 0) this.write(t, out);
+        return undefined;
+      }
+      // nothing to write and nothing to resolve: a later turn flushes before anything that needs it
+      if (gone && done === undefined) return undefined;
+      flushed = this.flushStore();
+    }
+    return flushed.then((err) => {
+      if (err === undefined) {
+        this.storeBehind = false;
+        if (!gone && t !== undefined && out.length > 0 && this.transport === t) this.write(t, out);
+        if (done !== undefined) this.succeedCompleted(done);
+        return;
+      }
+      this.storeBehind = true;
+      if (done !== undefined) this.completed = done.concat(this.completed ?? []);
+      const live = !gone && t !== undefined && this.transport === t;
+      const error = new StoreError(
+        live ? 'the session store failed; the connection is closed' : 'the session store failed',
+        { cause: err },
+      );
+      this.report(error, '');
+      if (live) {
+        this.storeFailedOn = t;
+        t.destroy(error);
+      }
+    });
+  }
+
+  /** Flushes the store; the promise never rejects: it resolves with the error, or undefined. */
+  private flushStore(): Promise<unknown> {
+    return this.store.flush().then(noError, storeFailure);
+  }
+
+  private write(t: Transport, out: Buffer[]): void {
+    for (let i = 0; i < out.length; i++) this.counters.bytesOut += out[i].length;
+    if (!t.write(out)) this.backlogged = true;
+  }
+
+  /** Resolves publishes whose completion the store has made durable. */
+  private succeedCompleted(done: PublishRequest[]): void {
+    for (let i = 0; i < done.length; i++) {
+      const req = done[i];
+      req.succeed(req.result ?? QOS0_RESULT);
     }
   }
 
@@ -788,12 +859,18 @@ export class Session extends EventEmitter<SessionEvents> {
     } else if (!req.settled) {
       if (req.startedAt !== 0)
         (this.latency ??= new LatencyHistogram()).observe(performance.now() - req.startedAt);
-      if (req.packet.qos === 2 && req.stage === 1) {
-        // completed by a PUBACK: the broker took it at QoS 1 (see the engine)
-        req.succeed({ reasonCode, properties, qos: 1 });
-      } else {
-        req.succeed(reasonCode === 0 && properties === undefined ? QOS0_RESULT : { reasonCode, properties });
-      }
+      const result: PublishResult =
+        req.packet.qos === 2 && req.stage === 1
+          ? { reasonCode, properties, qos: 1 } // completed by a PUBACK: the broker took it at QoS 1 (see the engine)
+          : reasonCode === 0 && properties === undefined
+            ? QOS0_RESULT
+            : { reasonCode, properties };
+      if (req.seq !== 0 && this.store.durable) {
+        // resolved by the flush that makes its deletion durable: a crash before it would send it again
+        req.result = result;
+        (this.completed ??= []).push(req);
+        this._wantsFlush();
+      } else req.succeed(result);
     }
     this.checkIdle();
   }
@@ -1024,7 +1101,9 @@ export class Session extends EventEmitter<SessionEvents> {
    * what still waits itself (with ClosedError).
    */
   private lost(error: MqttError | undefined): void {
-    this.engine.connectionLost(error !== undefined);
+    // closed by this session (close(), or its store failing before the output left) counts no
+    // delivery attempt against what was in flight
+    this.engine.connectionLost(error !== undefined && !(error.cause instanceof StoreError));
     this.disarmKeepalive();
     this.backlogged = false;
     if (error !== undefined) {
@@ -1268,10 +1347,22 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this.drainWaiters !== undefined) this.rejectDrainWaiters(new ClosedError());
     this.nextConnected?.reject(new ClosedError());
     this.nextConnected = undefined;
+    await this.writeChain;
+    const done = this.completed;
+    this.completed = undefined;
     try {
       await this.store.flush();
+      if (done !== undefined) this.succeedCompleted(done);
     } catch (err) {
-      this.report(new StoreError('the session store failed while closing', { cause: err }), '');
+      const error = new StoreError('the session store failed while closing', { cause: err });
+      this.report(error, '');
+      if (done !== undefined) {
+        const lost = new StoreError(
+          'the broker acknowledged the publish, but the session store could not record it: a session that resumes from this store may send it again',
+          { cause: err },
+        );
+        for (const req of done) req.fail(lost);
+      }
     }
     const streams = this.streams;
     this.streams = undefined;
@@ -1544,6 +1635,9 @@ function forRoute(r: Route, ids: number | number[] | undefined): boolean {
   return r.id === 0 || ids === undefined || ids === r.id || (Array.isArray(ids) && ids.includes(r.id));
 }
 const RESOLVED: Promise<void> = Promise.resolve();
+const noError = (): undefined => undefined;
+/** A flush's rejection as a value (never undefined, which means success). */
+const storeFailure = (err: unknown): unknown => err ?? new Error('the store failed');
 
 function flushSession(s: Session): void {
   s._flush();

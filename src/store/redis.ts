@@ -13,10 +13,24 @@
  * The client id is encoded (base64url, which has no `{`, `}` or `:`) so any
  * id, the empty one included, gives keys that no other id gives.
  *
- * Mutations only append commands to a pending pipeline; `flush()` sends
- * everything pending in one round trip. A flush is not a transaction: if the
- * connection fails in the middle, some of its commands may have been applied
- * (every command the store sends is idempotent, so a resend is harmless).
+ * Mutations only append commands to a log of changes; `flush()` sends the
+ * ones not sent yet as one pipeline, in one round trip. A flush is not a
+ * transaction: if the connection fails in the middle, some of its commands
+ * may have been applied, and ioredis may still send those it holds once it
+ * reconnects (before any later command). Every command is a last-writer-wins
+ * write of one key or field (HSET, HDEL, SADD, SREM, DEL), so the store keeps
+ * each change in the log until a flush that covers it succeeds:
+ *
+ *   log:  [ confirmed ... | base ........ sent ........ end ]
+ *                          \_ out or failed _/\_ pending _/
+ *
+ * A failed flush sets `sent` back to `base`: the next one sends every
+ * unconfirmed change again, oldest first, then the new ones. Re-applying a
+ * run of such writes in order leaves each key as its last write says,
+ * whichever of them had been applied before, so nothing an earlier failure
+ * half-did can outlive a later change. A flush confirms its changes (moves
+ * `base`) only when its own pipeline succeeded and everything before it was
+ * confirmed: flushes settle in call order.
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import { ClosedError, InvalidArgumentError } from '../errors.js';
@@ -92,6 +106,55 @@ interface FlushRecord {
   outcome: Promise<Error | undefined>;
 }
 
+const HSET = 0;
+const HDEL = 1;
+const SADD = 2;
+const SREM = 3;
+const DEL = 4;
+const NAMES = ['HSET', 'HDEL', 'SADD', 'SREM', 'DEL'];
+
+/**
+ * One change: a command on `key` with `field` (DEL: the second key) and
+ * `value` (HSET: the record; DEL: the third key). Kept until a flush that
+ * sent it is confirmed.
+ */
+class Change {
+  constructor(
+    readonly command: number,
+    readonly key: string,
+    readonly field: string,
+    readonly value: Buffer | string | undefined,
+  ) {}
+
+  /** Appends the command to `p`. */
+  addTo(p: Pipeline): void {
+    switch (this.command) {
+      case HSET:
+        p.hset(this.key, this.field, this.value as Buffer | string);
+        return;
+      case HDEL:
+        p.hdel(this.key, this.field);
+        return;
+      case SADD:
+        p.sadd(this.key, this.field);
+        return;
+      case SREM:
+        p.srem(this.key, this.field);
+        return;
+      default:
+        p.del(this.key, this.field, this.value as string);
+    }
+  }
+
+  /** Command, key and field, for errors: never the record. */
+  describe(): string {
+    const name = NAMES[this.command];
+    return this.command === DEL
+      ? `${name} ${this.key} ${this.field} ${this.value as string}`
+      : `${name} ${this.key} ${this.field}`;
+  }
+}
+
 /** Lone UTF-16 surrogates: they have no UTF-8 form, so two such ids would share keys. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -110,18 +173,22 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * client gives up first, as it does within a few hundred ms when connections
  * are refused); the own client also drops a connection that stops answering
  * for 2 s. So with the own client they never hang: a flush against a dead or
- * hung Redis fails within about 2 s. The commands of a flush that rejected
- * this way may still be applied when the client reconnects, in order, before
- * any later one.
+ * hung Redis fails within about 2 s. A failed flush loses nothing: its
+ * changes are sent again, in order and before any later change, by every
+ * flush until one succeeds (so a change Redis refuses, such as an HSET on a
+ * key of another type, fails every flush until the key is fixed).
  */
 export class RedisStore implements SessionStore {
   readonly durable = true;
   readonly #client: Redis;
   readonly #owned: boolean;
   readonly #prefix: string;
-  /** Commands appended since the last flush, and what each one is (for errors: command, key, field). */
-  #pending: Pipeline | undefined;
-  #ops: string[] = [];
+  /** Changes not yet confirmed, oldest first; `#log[0]` is change number `#base`. */
+  #log: Change[] = [];
+  /** Number of the oldest change not confirmed (every one before it is in Redis). */
+  #base = 0;
+  /** Number of the first change no flush has sent since the last failure. */
+  #sent = 0;
   #lastFlush: FlushRecord | undefined;
   #lastConnectionError: Error | undefined;
   #inFlight = new Set<InFlight>();
@@ -172,19 +239,17 @@ export class RedisStore implements SessionStore {
     return keys;
   }
 
-  /** The pending pipeline, to append one command described by `op`. */
-  #queue(op: string): Pipeline {
+  /** Appends a change to the log. */
+  #queue(command: number, key: string, field: string, value?: Buffer | string): void {
     if (this.#closed) throw new ClosedError('The RedisStore is closed');
-    this.#ops.push(op);
-    if (this.#pending === undefined) this.#pending = this.#client.pipeline();
-    return this.#pending;
+    this.#log.push(new Change(command, key, field, value));
   }
 
   async load(clientId: string): Promise<PersistedSession> {
     if (this.#closed) throw new ClosedError('The RedisStore is closed');
     const k = this.#keys(clientId);
     // Send what is pending first: the reads then see it (one connection keeps the order).
-    const writes = this.#pending !== undefined ? this.flush() : undefined;
+    const writes = this.#sent < this.#base + this.#log.length ? this.flush() : undefined;
     const names = [`HGETALL ${k.m}`, `SMEMBERS ${k.q2}`, `HGETALL ${k.s}`];
     const reads = this.#track(this.#client.pipeline().hgetallBuffer(k.m).smembers(k.q2).hgetall(k.s).exec());
     const [, results] = await Promise.all([
@@ -223,61 +288,67 @@ export class RedisStore implements SessionStore {
   }
 
   putMessage(clientId: string, message: StoredMessage): void {
-    const key = this.#keys(clientId).m;
-    const record = encodeMessage(message);
-    const seq = String(message.seq);
-    this.#queue(`HSET ${key} ${seq}`).hset(key, seq, record);
+    this.#queue(HSET, this.#keys(clientId).m, String(message.seq), encodeMessage(message));
   }
 
   deleteMessage(clientId: string, seq: number): void {
-    const key = this.#keys(clientId).m;
-    this.#queue(`HDEL ${key} ${seq}`).hdel(key, String(seq));
+    this.#queue(HDEL, this.#keys(clientId).m, String(seq));
   }
 
   addIncomingQoS2(clientId: string, packetId: number): void {
-    const key = this.#keys(clientId).q2;
-    this.#queue(`SADD ${key} ${packetId}`).sadd(key, String(packetId));
+    this.#queue(SADD, this.#keys(clientId).q2, String(packetId));
   }
 
   deleteIncomingQoS2(clientId: string, packetId: number): void {
-    const key = this.#keys(clientId).q2;
-    this.#queue(`SREM ${key} ${packetId}`).srem(key, String(packetId));
+    this.#queue(SREM, this.#keys(clientId).q2, String(packetId));
   }
 
   putSubscription(clientId: string, subscription: StoredSubscription): void {
     const key = this.#keys(clientId).s;
-    const text = encodeSubscription(subscription);
-    this.#queue(`HSET ${key} ${subscription.topicFilter}`).hset(key, subscription.topicFilter, text);
+    this.#queue(HSET, key, subscription.topicFilter, encodeSubscription(subscription));
   }
 
   deleteSubscription(clientId: string, topicFilter: string): void {
-    const key = this.#keys(clientId).s;
-    this.#queue(`HDEL ${key} ${topicFilter}`).hdel(key, topicFilter);
+    this.#queue(HDEL, this.#keys(clientId).s, topicFilter);
   }
 
   /**
-   * Sends every pending command in one pipeline and resolves when Redis has
+   * Sends every change not sent yet in one pipeline (after a failed flush:
+   * every change not confirmed, oldest first) and resolves when Redis has
    * answered them all. Rejects with an Error naming the first command that
    * failed (command, key and field; never the record). Flushes settle in
    * call order: one that is called while an earlier one is still out also
    * waits for it, and rejects with its error if it failed, since the
-   * changes made before the call are then not all in Redis.
+   * changes made before the call are then not all in Redis. The changes of
+   * a failed flush are kept and sent again by the next one.
    */
   flush(): Promise<void> {
-    const pipeline = this.#pending;
-    const ops = this.#ops;
-    this.#pending = undefined;
-    this.#ops = [];
+    const from = this.#sent;
+    const to = this.#base + this.#log.length;
+    this.#sent = to;
     const earlier =
       this.#lastFlush !== undefined && !this.#lastFlush.settled ? this.#lastFlush.outcome : undefined;
     // exec() now, not after the earlier flush: one connection keeps the order, and this
     // flush's round trip overlaps the earlier one's.
-    const own = pipeline !== undefined ? this.#exec(pipeline, ops) : undefined;
+    let own: Promise<Error | undefined> | undefined;
+    if (from < to) {
+      const changes = this.#log.slice(from - this.#base);
+      const pipeline = this.#client.pipeline();
+      for (const c of changes) c.addTo(pipeline);
+      own = this.#exec(pipeline, changes);
+    }
     const record: FlushRecord = { settled: false, outcome: Promise.resolve(undefined) };
     record.outcome = (async () => {
       const [before, mine] = await Promise.all([earlier, own]);
       record.settled = true;
-      return mine ?? before;
+      // everything before `from` must be confirmed too, by the earlier flushes
+      const error =
+        mine ??
+        (this.#base < from ? (before ?? new Error('RedisStore: an earlier flush failed')) : undefined);
+      if (error === undefined) this.#confirm(to);
+      // send every change not confirmed again, in order, with the next flush
+      else if (this.#sent > this.#base) this.#sent = this.#base;
+      return error;
     })();
     this.#lastFlush = record;
     return record.outcome.then((err) => {
@@ -285,16 +356,28 @@ export class RedisStore implements SessionStore {
     });
   }
 
+  /** Every change before number `to` is in Redis: drops them from the log. */
+  #confirm(to: number): void {
+    if (to <= this.#base) return;
+    const n = to - this.#base;
+    if (n >= this.#log.length) this.#log = [];
+    else this.#log.splice(0, n);
+    this.#base = to;
+    if (this.#sent < to) this.#sent = to;
+  }
+
   /** Execs one pipeline; the outcome is the error to report, or undefined. Never rejects. */
-  async #exec(pipeline: Pipeline, ops: string[]): Promise<Error | undefined> {
+  async #exec(pipeline: Pipeline, changes: Change[]): Promise<Error | undefined> {
     let results: [Error | null, unknown][] | null;
     try {
       results = await this.#track(pipeline.exec());
     } catch (err) {
-      const what = ops.length > 1 ? `${ops[0]} and the ${ops.length - 1} commands after it` : ops[0];
+      const first = changes[0].describe();
+      const what = changes.length > 1 ? `${first} and the ${changes.length - 1} commands after it` : first;
       return commandError(what, err, 1, 1, this.#lastConnectionError);
     }
-    if (results === null) return new Error(`RedisStore: pipeline of ${ops.length} commands got no replies`);
+    if (results === null)
+      return new Error(`RedisStore: pipeline of ${changes.length} commands got no replies`);
     let failed = 0;
     let first = -1;
     for (let i = 0; i < results.length; i++) {
@@ -304,7 +387,13 @@ export class RedisStore implements SessionStore {
       }
     }
     if (first < 0) return undefined;
-    return commandError(ops[first], results[first][0], failed, ops.length, this.#lastConnectionError);
+    return commandError(
+      changes[first].describe(),
+      results[first][0],
+      failed,
+      changes.length,
+      this.#lastConnectionError,
+    );
   }
 
   /** `promise`, or a rejection once it has been out OUTAGE_MS and the connection is not ready. */
@@ -361,7 +450,7 @@ export class RedisStore implements SessionStore {
 
   async clear(clientId: string): Promise<void> {
     const k = this.#keys(clientId);
-    this.#queue(`DEL ${k.m} ${k.q2} ${k.s}`).del(k.m, k.q2, k.s);
+    this.#queue(DEL, k.m, k.q2, k.s);
     await this.flush();
   }
 

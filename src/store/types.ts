@@ -8,7 +8,9 @@
  * durable (written, and fsynced where the store says so) and rejects with
  * the store's error otherwise. A session with a durable store waits for
  * `flush()` before it writes a QoS 1/2 PUBLISH to the socket, so a message
- * the broker may have seen is always one the store can replay.
+ * the broker may have seen is always one the store can replay. A flush that
+ * fails loses nothing: the changes it did not make durable are applied, in
+ * order, by the next flush.
  *
  * One store may serve many sessions: every call names the client id.
  */
@@ -66,9 +68,13 @@ export interface PersistedSession {
  * Mutations are synchronous and buffered by the store; `flush()` is the
  * durability barrier: it resolves once every change made before the call is
  * durable and rejects with the store's error otherwise. A session with a
- * durable store waits for `flush()` before it writes a QoS 1/2 PUBLISH to the
- * socket, so a message the broker may have seen is always one the store can
- * replay. One store may serve many sessions: every call names the client id.
+ * durable store waits for `flush()` before it writes any packet that depends
+ * on a change (a QoS 1/2 PUBLISH, PUBREL, PUBREC, PUBCOMP), so a message the
+ * broker may have seen is always one the store can replay, and resolves a
+ * `publish()` once the deletion of its message is flushed. A flush that
+ * rejects must keep the changes it did not make durable and apply them, in
+ * order, with the next flush. One store may serve many sessions: every call
+ * names the client id.
  *
  * Implement it to keep sessions elsewhere.
  */
@@ -92,7 +98,10 @@ export interface SessionStore {
   putSubscription(clientId: string, subscription: StoredSubscription): void;
   /** Forgets the subscription to `topicFilter` (unsubscribed); nothing when there is none. */
   deleteSubscription(clientId: string, topicFilter: string): void;
-  /** Resolves once every change made before the call is durable. */
+  /**
+   * Resolves once every change made before the call is durable. When it rejects, the changes it
+   * did not make durable are kept and applied, in order, by the next flush.
+   */
   flush(): Promise<void>;
   /** Forgets everything saved for `clientId` (a clean start). */
   clear(clientId: string): Promise<void>;

@@ -13,7 +13,9 @@
  *
  * `stop()` ends the server (SIGTERM) and removes its directory; `kill()`
  * (SIGKILL) crashes it, for tests of what a client does when Redis goes away
- * (`stop()` afterwards still removes the directory). A process-exit hook
+ * (`stop()` afterwards still removes the directory); `restart()` brings it
+ * back on the same port and directory (with `--appendonly yes` in `args`,
+ * with the data it had). A process-exit hook
  * (also run on SIGTERM, SIGINT and SIGHUP, which skip 'exit') SIGKILLs
  * whatever a test forgot and removes its directory.
  */
@@ -34,6 +36,8 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** SIGKILL and wait for the exit (a crash: clients see their connections reset and refused). */
   kill(): Promise<void>;
+  /** Stop (SIGTERM) if running, then start again on the same port, directory and arguments. */
+  restart(): Promise<void>;
   /** Everything the server printed (its log goes to stdout). */
   log(): string;
 }
@@ -119,6 +123,11 @@ class Instance {
     return this.#signal('SIGKILL');
   }
 
+  async restart(): Promise<void> {
+    await this.#signal('SIGTERM');
+    await this.start();
+  }
+
   async stop(): Promise<void> {
     await this.#signal('SIGTERM');
     await removeDir(this.dir);
@@ -139,6 +148,7 @@ class Instance {
       },
       stop: () => this.stop(),
       kill: () => this.kill(),
+      restart: () => this.restart(),
       log: () => this.log(),
     };
   }

@@ -4,60 +4,14 @@
  * subscriber, QoS 1 at least once, QoS 2 exactly once. Once with FileStore,
  * once with RedisStore. Counted, not timed.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Session } from '../../src/session/index.js';
 import { hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { hasRedis, startRedis } from '../helpers/redis.js';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..');
-
-function child(args: string[]): {
-  proc: ChildProcess;
-  lines: string[];
-  line(match: RegExp): Promise<string>;
-} {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(here, 'crash-child.ts'), ...args], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const lines: string[] = [];
-  const waiters: { match: RegExp; resolve(l: string): void; reject(e: Error): void }[] = [];
-  let buf = '';
-  proc.stdout?.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let nl = buf.indexOf('\n');
-    while (nl !== -1) {
-      const l = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      lines.push(l);
-      for (const w of waiters.splice(0)) {
-        if (w.match.test(l)) w.resolve(l);
-        else waiters.push(w);
-      }
-      nl = buf.indexOf('\n');
-    }
-  });
-  proc.on('exit', () => {
-    for (const w of waiters.splice(0))
-      w.reject(new Error(`child exited before '${w.match}'; said ${lines.join(' | ')}`));
-  });
-  return {
-    proc,
-    lines,
-    line: (match) =>
-      new Promise((resolve, reject) => {
-        const found = lines.find((l) => match.test(l));
-        if (found !== undefined) resolve(found);
-        else waiters.push({ match, resolve, reject });
-      }),
-  };
-}
+import { child } from './crash-rig.js';
 
 async function crashAndResume(url: string, where: string, clientId: string): Promise<void> {
   const sub = new Session({ url, clientId: `${clientId}-sub`, clean: false, sessionExpiry: 3600 });

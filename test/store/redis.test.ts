@@ -80,7 +80,8 @@ describe.skipIf(!hasRedis())('RedisStore', () => {
       expect(order).toEqual([1, 2, 3]);
 
       // a string where the store keeps its hash: HSET fails with WRONGTYPE
-      await admin.set(`${prefix}{id:${Buffer.from('broken').toString('base64url')}}:m`, 'not a hash');
+      const brokenKey = `${prefix}{id:${Buffer.from('broken').toString('base64url')}}:m`;
+      await admin.set(brokenKey, 'not a hash');
       store.putMessage('broken', message(7, {}, { payload: Buffer.from('very secret payload') }));
       const failing = store.flush();
       store.putMessage('fine', message(1));
@@ -93,10 +94,13 @@ describe.skipIf(!hasRedis())('RedisStore', () => {
       expect(error?.message).not.toContain('secret');
       // the changes made before `later` was called are not all in Redis: it says so
       await expect(later).rejects.toBe(error);
-      // its own command went through, and a flush after the failure was reported starts afresh
-      expect((await store.load('fine')).messages).toHaveLength(1);
+      // the failed change is kept: every flush sends it again, and fails, until the key is fixed
       store.putMessage('fine', message(2));
+      await expect(store.flush()).rejects.toThrow(/WRONGTYPE/);
+      await admin.del(brokenKey);
       await expect(store.flush()).resolves.toBeUndefined();
+      expect((await store.load('broken')).messages.map((m) => m.seq)).toEqual([7]);
+      expect((await store.load('fine')).messages.map((m) => m.seq)).toEqual([1, 2]);
     } finally {
       await store.close();
     }
@@ -116,8 +120,50 @@ describe.skipIf(!hasRedis())('RedisStore', () => {
       expect(Date.now() - started).toBeLessThan(2_500);
       await expect(store.load('k')).rejects.toThrow(/RedisStore: .* failed/);
       expect(Date.now() - started).toBeLessThan(5_000);
+      // what it could not write is not given up quietly: close says so too
+      await expect(store.close()).rejects.toThrow(/RedisStore: HSET .*:m 2 failed: /);
     } finally {
-      await store.close();
+      await store.close().catch(() => {});
+      await doomed.stop();
+    }
+  });
+
+  it('sends the changes of failed flushes again, oldest first, once Redis is back', async () => {
+    // appendonly: what Redis had confirmed survives its crash
+    const doomed = await startRedis({ args: ['--appendonly', 'yes'] });
+    const store = new RedisStore({ url: doomed.url, prefix: uniquePrefix() });
+    try {
+      store.putMessage('again', message(7, { packetId: 7, stage: 1 }));
+      await store.flush();
+      await doomed.kill();
+
+      // two flushes out at once, both failing: the second deletes what the first changes
+      store.putMessage('again', message(7, { packetId: 7, stage: 2 }));
+      const first = store.flush();
+      store.deleteMessage('again', 7);
+      store.addIncomingQoS2('again', 3);
+      const second = store.flush();
+      await expect(first).rejects.toThrow(/RedisStore: HSET .*:m 7 failed/);
+      await expect(second).rejects.toThrow(/RedisStore: .* failed/);
+
+      await doomed.restart();
+      store.putMessage('again', message(8));
+      // the client reconnects on its own schedule: a flush before that may still fail
+      const deadline = Date.now() + 10_000;
+      while (
+        !(await store.flush().then(
+          () => true,
+          () => false,
+        ))
+      ) {
+        if (Date.now() > deadline) throw new Error('the store did not recover within 10 s');
+      }
+      // HSET 7, HDEL 7 and SADD 3 went again, in that order, before HSET 8
+      const saved = await store.load('again');
+      expect(saved.messages.map((m) => m.seq)).toEqual([8]);
+      expect(saved.incomingQoS2).toEqual([3]);
+    } finally {
+      await store.close().catch(() => {});
       await doomed.stop();
     }
   });
