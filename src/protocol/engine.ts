@@ -47,6 +47,7 @@ import type {
   Will,
 } from '../codec/types.js';
 import { ConnectionError, type DecodeError, type MqttError, ProtocolError, TimeoutError } from '../errors.js';
+import { ANSWER_BYTES, describeAnswer, describeUnanswered, isMqttAnswer } from './answer.js';
 import { MAX_PACKET_ID, PacketIdSet, PacketIds } from './inflight.js';
 import { Outbox } from './outbox.js';
 
@@ -207,6 +208,8 @@ export class ClientEngine {
   private pingSentAt = 0;
   /** ms from the latest answered PINGREQ to its PINGRESP; -1 before the first. */
   private rtt = -1;
+  /** The first bytes of the connection while waiting for CONNACK, to say what a server that is not MQTT sent. */
+  private head: Buffer | undefined = undefined;
 
   constructor(options: EngineOptions, handler: EngineHandler) {
     this.options = options;
@@ -256,6 +259,16 @@ export class ClientEngine {
   /** Incoming QoS 2 messages received and not yet released (PUBREL). */
   get incomingQoS2Count(): number {
     return this.incomingQoS2.size;
+  }
+
+  /**
+   * While no CONNACK came on this connection: what the server sent instead,
+   * described for an error message (`it sent "HTTP/1.1 ..."; is this an
+   * MQTT port?`); undefined when it sent nothing, or CONNACK came.
+   */
+  get unansweredConnect(): string | undefined {
+    const head = this.head;
+    return head === undefined ? undefined : describeUnanswered(head);
   }
 
   /** Starts a new network connection: resets connection state and queues CONNECT. */
@@ -312,6 +325,7 @@ export class ClientEngine {
     this.keepaliveMs = 0;
     this.pingSentAt = 0;
     this.lastReceived = now;
+    this.head = undefined;
     this.send(encode(this.connectPacket, this.version));
   }
 
@@ -348,6 +362,7 @@ export class ClientEngine {
   /** The network connection is gone. Session state stays for the next `open`. */
   connectionLost(): void {
     this.state = EngineState.Idle;
+    this.head = undefined;
     this.acks = undefined;
     this.delivering = undefined;
     this.out.clear();
@@ -358,14 +373,18 @@ export class ClientEngine {
   receive(chunk: Uint8Array, now: number): void {
     if (this.state === EngineState.Idle) return;
     this.now = now;
+    if (this.state === EngineState.Connecting) this.keepHead(chunk);
     let packets: Packet[];
     try {
       packets = this.decoder.push(chunk);
     } catch (err) {
       const e = err as DecodeError;
-      this.fail(
-        new ProtocolError(`malformed packet from the server: ${e.message}`, e.reasonCode, { cause: e }),
-      );
+      const head = this.head;
+      const message =
+        head !== undefined && !isMqttAnswer(head[0])
+          ? `the server did not answer CONNECT with a CONNACK: ${describeAnswer(head)}`
+          : `malformed packet from the server: ${e.message}`;
+      this.fail(new ProtocolError(message, e.reasonCode, { cause: e }));
       return;
     }
     this.lastReceived = now;
@@ -517,12 +536,26 @@ export class ClientEngine {
     this.fail(new ProtocolError(message, reasonCode));
   }
 
+  /** Keeps the first bytes of a connection that has no CONNACK yet (one more than shown). */
+  private keepHead(chunk: Uint8Array): void {
+    const head = this.head;
+    const have = head === undefined ? 0 : head.length;
+    if (have > ANSWER_BYTES) return;
+    const take = Math.min(chunk.byteLength, ANSWER_BYTES + 1 - have);
+    const next = Buffer.allocUnsafe(have + take);
+    if (head !== undefined) head.copy(next);
+    next.set(chunk.subarray(0, take), have);
+    this.head = next;
+  }
+
   private handle(p: Packet): void {
     if (this.state === EngineState.Connecting) {
       if (p.type === 'connack') return this.onConnack(p);
       if (p.type === 'auth') return this.handler.auth(p);
       if (p.type === 'disconnect') return this.onDisconnect(p);
-      return this.protocolError(`${p.type.toUpperCase()} before CONNACK`);
+      return this.protocolError(
+        `the server did not answer CONNECT with a CONNACK but with ${p.type.toUpperCase()}: ${describeAnswer(this.head as Buffer)}`,
+      );
     }
     switch (p.type) {
       case 'publish':
@@ -550,6 +583,7 @@ export class ClientEngine {
   }
 
   private onConnack(p: ConnackPacket): void {
+    this.head = undefined;
     if (p.reasonCode !== 0) {
       this.state = EngineState.Idle;
       this.handler.connack(p);

@@ -820,6 +820,11 @@ export class Session extends EventEmitter<SessionEvents> {
       );
   }
 
+  /** @internal What the server sent instead of CONNACK on the current attempt, described; undefined if nothing. */
+  get _unansweredConnect(): string | undefined {
+    return this.engine.unansweredConnect;
+  }
+
   /** @internal The engine decided the connection must end (DISCONNECT may be in the output). */
   _closing(error: MqttError): void {
     const t = this.transport;
@@ -948,11 +953,13 @@ export class Session extends EventEmitter<SessionEvents> {
       // the end of the session's own close(): nobody is told, so no error (and its stack trace) is made
       if (this._state === 'closing' && this.attempt === undefined) return this.lost(undefined);
       // a transport's own ConnectionError already says which connection failed and why
+      const answer = this.attempt === undefined ? undefined : this.engine.unansweredConnect;
       const error =
         err instanceof ConnectionError
           ? err
           : new ConnectionError(
-              `connection to ${redact(url)} ${err ? `failed: ${err.message}` : 'closed by the broker'}`,
+              `connection to ${redact(url)} ${err ? `failed: ${err.message}` : 'closed by the broker'}` +
+                (answer === undefined ? '' : ` without a CONNACK: ${answer}`),
               undefined,
               { cause: err },
             );
