@@ -589,6 +589,10 @@ export class ClientEngine {
       this.handler.connack(p);
       return;
     }
+    if (p.sessionPresent && this.connectPacket.clean) {
+      // MQTT-3.2.2-4 (5.0); 3.1.1 forbids it too (MQTT-3.2.2-1): there is no session to resume
+      return this.protocolError('the server answered a clean start with Session Present 1');
+    }
     const props = p.properties;
     const limits = this.limits;
     if (props !== undefined) {

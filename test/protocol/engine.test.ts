@@ -502,7 +502,7 @@ describe('incoming publish', () => {
 
   it('forgets unreleased QoS 2 ids when the broker comes back without the session', () => {
     for (const sessionPresent of [true, false]) {
-      const t = setup();
+      const t = setup({ clean: false });
       t.connect();
       t.deliver(msg(2, 9));
       expect(t.sent()).toEqual([{ type: 'pubrec', packetId: 9, reasonCode: 0 }]);
@@ -544,7 +544,7 @@ describe('incoming publish', () => {
   });
 
   it('holds a deferred QoS 2 id only once acknowledged, and voids tokens of a lost connection', () => {
-    const t = setup();
+    const t = setup({ clean: false });
     t.connect();
     let token: IncomingAck | undefined;
     t.h.message = () => {
