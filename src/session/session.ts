@@ -81,7 +81,15 @@ import type {
   SubscribeOptions,
   Subscription,
 } from './types.js';
-import { filterList, handled, noop, quoted, redact, toArgumentError } from './util.js';
+import {
+  filterList,
+  handled,
+  noop,
+  quoted,
+  redact,
+  refuseClientProperties,
+  toArgumentError,
+} from './util.js';
 
 const QOS0_RESULT: PublishResult = Object.freeze({ reasonCode: 0, properties: undefined });
 const V4_CONNACK = [0x00, 0x84, 0x85, 0x88, 0x86, 0x87];
@@ -1334,6 +1342,7 @@ export class Session extends EventEmitter<SessionEvents> {
       }
       retain = o.retain === true;
       properties = o.properties;
+      if (properties != null) refuseClientProperties(properties);
       const limits = this.engine.limits;
       if (qos > limits.maximumQoS) {
         throw new RejectedError(`the broker accepts QoS ${limits.maximumQoS} at most, not ${qos}`, 0x9b);
