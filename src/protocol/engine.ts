@@ -261,6 +261,11 @@ export class ClientEngine {
     return this.incomingQoS2.size;
   }
 
+  /** Bytes of an incomplete packet held by the decoder. */
+  get bufferedBytes(): number {
+    return this.decoder.buffered;
+  }
+
   /**
    * While no CONNACK came on this connection: what the server sent instead,
    * described for an error message (`it sent "HTTP/1.1 ..."; is this an
@@ -383,7 +388,7 @@ export class ClientEngine {
       const message =
         head !== undefined && !isMqttAnswer(head[0])
           ? `the server did not answer CONNECT with a CONNACK: ${describeAnswer(head)}`
-          : `malformed packet from the server: ${e.message}`;
+          : `malformed packet from the server: ${e.message}${e.reasonCode === 0x95 ? tooLargeHint(this.version) : ''}`;
       this.fail(new ProtocolError(message, e.reasonCode, { cause: e }));
       return;
     }
@@ -1019,6 +1024,13 @@ function encodedLength(
 /** What a waiting publish counts for against the offline queue's byte limit. */
 function weight(op: PublishOp): number {
   return op.packet.payload.byteLength + op.packet.topic.length;
+}
+
+/** What a packet over this client's maximum packet size means, per version. */
+function tooLargeHint(version: ProtocolVersion): string {
+  return version === 4
+    ? '; MQTT 3.1.1 cannot tell the broker this limit, so a message it keeps for this session (queued or retained) comes again after each reconnect: raise maximumPacketSize to receive it'
+    : '; the server ignored the Maximum Packet Size this client announced in CONNECT';
 }
 
 /** The DISCONNECT reason for a decode error (0x84 is a CONNACK-only code). */

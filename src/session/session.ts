@@ -93,6 +93,8 @@ import {
 
 const QOS0_RESULT: PublishResult = Object.freeze({ reasonCode: 0, properties: undefined });
 const V4_CONNACK = [0x00, 0x84, 0x85, 0x88, 0x86, 0x87];
+/** The smallest WebSocket message limit, whatever maximumPacketSize: room for a batch of small packets. */
+const WS_MESSAGE_FLOOR = 1024 * 1024;
 
 /**
  * One MQTT 3.1.1 or 5.0 session over many network connections in its life:
@@ -865,7 +867,16 @@ export class Session extends EventEmitter<SessionEvents> {
     const o = this.options;
     const signal = this.connectRequest === undefined ? undefined : this.connectSignal;
     this.prepare(url)
-      .then(() => openTransport(url, { tls: o.tls, ws: o.ws, connectTimeout: o.connectTimeout, signal }))
+      .then(() =>
+        openTransport(url, {
+          tls: o.tls,
+          ws: o.ws,
+          connectTimeout: o.connectTimeout,
+          signal,
+          // one WebSocket message holds a packet, or a few small ones written together
+          maxMessage: Math.max(o.maximumPacketSize, WS_MESSAGE_FLOOR),
+        }),
+      )
       .then(
         (transport) => {
           if (attempt.done || this.attempt !== attempt) {
