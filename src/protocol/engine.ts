@@ -894,6 +894,11 @@ export class ClientEngine {
 
   private onPublishAck(p: AckPacket): void {
     const op = this.inflight.get(p.packetId);
+    if (op !== undefined && op.packet.type !== 'publish') {
+      return this.protocolError(
+        `${p.type.toUpperCase()} for packet id ${p.packetId} of a ${op.packet.type.toUpperCase()}`,
+      );
+    }
     if (op === undefined || op.packet.type !== 'publish') {
       if (p.type === 'pubrec') {
         // the server has a message we do not know: release it so it can finish

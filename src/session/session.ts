@@ -38,6 +38,7 @@ import {
   DroppedError,
   InvalidArgumentError,
   MqttError,
+  ProtocolError,
   RejectedError,
   StoreError,
 } from '../errors.js';
@@ -804,9 +805,10 @@ export class Session extends EventEmitter<SessionEvents> {
     const method = this.options.connectProperties?.authenticationMethod;
     if (auth === undefined || method === undefined || packet.reasonCode !== 0x18) {
       if (packet.reasonCode === 0) return; // re-authentication succeeded
-      this.engine.disconnect(0x8c);
+      // an AUTH this session did not ask for is a protocol error (4.12); 0x8C is no DISCONNECT code
+      this.engine.disconnect(0x82);
       this._closing(
-        new ConnectionError('the broker asked for authentication this session cannot answer', 0x8c),
+        new ProtocolError('the broker asked for authentication this session cannot answer', 0x82),
       );
       return;
     }
