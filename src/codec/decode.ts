@@ -39,6 +39,9 @@ export interface PacketDecoderOptions {
   /**
    * Largest packet in bytes (fixed header included) that is accepted; a
    * larger one throws {@link DecodeError} 0x95 as soon as its header is read.
+   * The default accepts anything MQTT can express; a `Session` passes its own
+   * `maximumPacketSize` (16 MiB by default), and so should any client of a
+   * peer it does not trust.
    * @default 268435460 (the largest packet MQTT can express)
    */
   maximumPacketSize?: number;

@@ -47,6 +47,7 @@ import type {
   Will,
 } from '../codec/types.js';
 import { ConnectionError, type DecodeError, type MqttError, ProtocolError, TimeoutError } from '../errors.js';
+import { ANSWER_BYTES, describeAnswer, describeUnanswered, isMqttAnswer } from './answer.js';
 import { MAX_PACKET_ID, PacketIdSet, PacketIds } from './inflight.js';
 import { Outbox } from './outbox.js';
 
@@ -257,6 +258,8 @@ export class ClientEngine {
   private pingSentAt = 0;
   /** ms from the latest answered PINGREQ to its PINGRESP; -1 before the first. */
   private rtt = -1;
+  /** The first bytes of the connection while waiting for CONNACK, to say what a server that is not MQTT sent. */
+  private head: Buffer | undefined = undefined;
 
   constructor(options: EngineOptions, handler: EngineHandler) {
     this.options = options;
@@ -325,6 +328,22 @@ export class ClientEngine {
     };
   }
 
+  /** Bytes of an incomplete packet held by the decoder. */
+  get bufferedBytes(): number {
+    return this.decoder.buffered;
+  }
+
+  /**
+   * While no CONNACK came on this connection: what the server sent instead,
+   * described for an error message (`it sent "HTTP/1.1 ..."; is this an
+   * MQTT port?`); undefined when it sent nothing, or CONNACK came.
+   */
+  get unansweredConnect(): string | undefined {
+    const head = this.head;
+    return head === undefined ? undefined : describeUnanswered(head);
+  }
+
+  /** Starts a new network connection: resets connection state and queues CONNECT. */
   /** Username and password for the next CONNECT (a credentials hook, a fresh JWT). */
   setCredentials(username: string | undefined, password: Uint8Array | undefined): void {
     const next: ConnectPacket = { ...this.connectPacket, username, password };
@@ -379,6 +398,7 @@ export class ClientEngine {
     this.keepaliveMs = 0;
     this.pingSentAt = 0;
     this.lastReceived = now;
+    this.head = undefined;
     this.send(encode(this.connectPacket, this.version));
   }
 
@@ -424,6 +444,7 @@ export class ClientEngine {
       this.countAttempts();
     }
     this.state = EngineState.Idle;
+    this.head = undefined;
     this.acks = undefined;
     this.delivering = undefined;
     this.out.clear();
@@ -434,14 +455,18 @@ export class ClientEngine {
   receive(chunk: Uint8Array, now: number): void {
     if (this.state === EngineState.Idle) return;
     this.now = now;
+    if (this.state === EngineState.Connecting) this.keepHead(chunk);
     let packets: Packet[];
     try {
       packets = this.decoder.push(chunk);
     } catch (err) {
       const e = err as DecodeError;
-      this.fail(
-        new ProtocolError(`malformed packet from the server: ${e.message}`, e.reasonCode, { cause: e }),
-      );
+      const head = this.head;
+      const message =
+        head !== undefined && !isMqttAnswer(head[0])
+          ? `the server did not answer CONNECT with a CONNACK: ${describeAnswer(head)}`
+          : `malformed packet from the server: ${e.message}${e.reasonCode === 0x95 ? tooLargeHint(this.version) : ''}`;
+      this.fail(new ProtocolError(message, e.reasonCode, { cause: e }));
       return;
     }
     this.lastReceived = now;
@@ -593,12 +618,26 @@ export class ClientEngine {
     this.fail(new ProtocolError(message, reasonCode));
   }
 
+  /** Keeps the first bytes of a connection that has no CONNACK yet (one more than shown). */
+  private keepHead(chunk: Uint8Array): void {
+    const head = this.head;
+    const have = head === undefined ? 0 : head.length;
+    if (have > ANSWER_BYTES) return;
+    const take = Math.min(chunk.byteLength, ANSWER_BYTES + 1 - have);
+    const next = Buffer.allocUnsafe(have + take);
+    if (head !== undefined) head.copy(next);
+    next.set(chunk.subarray(0, take), have);
+    this.head = next;
+  }
+
   private handle(p: Packet): void {
     if (this.state === EngineState.Connecting) {
       if (p.type === 'connack') return this.onConnack(p);
       if (p.type === 'auth') return this.handler.auth(p);
       if (p.type === 'disconnect') return this.onDisconnect(p);
-      return this.protocolError(`${p.type.toUpperCase()} before CONNACK`);
+      return this.protocolError(
+        `the server did not answer CONNECT with a CONNACK but with ${p.type.toUpperCase()}: ${describeAnswer(this.head as Buffer)}`,
+      );
     }
     switch (p.type) {
       case 'publish':
@@ -626,10 +665,15 @@ export class ClientEngine {
   }
 
   private onConnack(p: ConnackPacket): void {
+    this.head = undefined;
     if (p.reasonCode !== 0) {
       this.state = EngineState.Idle;
       this.handler.connack(p);
       return;
+    }
+    if (p.sessionPresent && this.connectPacket.clean) {
+      // MQTT-3.2.2-4 (5.0); 3.1.1 forbids it too (MQTT-3.2.2-1): there is no session to resume
+      return this.protocolError('the server answered a clean start with Session Present 1');
     }
     const props = p.properties;
     const limits = this.limits;
@@ -977,6 +1021,11 @@ export class ClientEngine {
 
   private onPublishAck(p: AckPacket): void {
     const op = this.inflight.get(p.packetId);
+    if (op !== undefined && op.packet.type !== 'publish') {
+      return this.protocolError(
+        `${p.type.toUpperCase()} for packet id ${p.packetId} of a ${op.packet.type.toUpperCase()}`,
+      );
+    }
     if (op === undefined || op.packet.type !== 'publish') {
       if (p.type === 'pubrec') {
         // the server has a message we do not know: release it so it can finish
@@ -1116,6 +1165,13 @@ function encodedLength(
 /** What a waiting publish counts for against the offline queue's byte limit. */
 function weight(op: PublishOp): number {
   return op.packet.payload.byteLength + op.packet.topic.length;
+}
+
+/** What a packet over this client's maximum packet size means, per version. */
+function tooLargeHint(version: ProtocolVersion): string {
+  return version === 4
+    ? '; MQTT 3.1.1 cannot tell the broker this limit, so a message it keeps for this session (queued or retained) comes again after each reconnect: raise maximumPacketSize to receive it'
+    : '; the server ignored the Maximum Packet Size this client announced in CONNECT';
 }
 
 /** The DISCONNECT reason for a decode error (0x84 is a CONNACK-only code). */

@@ -159,7 +159,12 @@ export interface SessionOptions {
    * ever. 0: no limit. @default 5
    */
   maxDeliveryAttempts?: number;
-  /** Largest packet accepted from the broker, in bytes. @default 268435460 */
+  /**
+   * Largest packet accepted from the broker, in bytes (16 to 268435460). A larger one closes the
+   * connection with 0x95 as soon as its fixed header is read, before its body is buffered. MQTT 5
+   * announces it in CONNECT, so the broker never sends a larger packet (it drops such a message for
+   * this session instead); MQTT 3.1.1 cannot announce it. @default 16777216 (16 MiB)
+   */
   maximumPacketSize?: number;
   /** Topic aliases the broker may use towards this client (MQTT 5). @default 64 */
   topicAliasMaximum?: number;
@@ -213,7 +218,7 @@ export interface ResolvedOptions {
   tls: TlsOptions | undefined;
   ws: WebSocketOptions | undefined;
   messageBuffer: number;
-  maximumPacketSize: number | undefined;
+  maximumPacketSize: number;
 }
 
 export const DEFAULTS = {
@@ -226,6 +231,12 @@ export const DEFAULTS = {
   messageBuffer: 1000,
   maxDeliveryAttempts: 5,
   resetAfter: 10_000,
+  /**
+   * 16 MiB: a bound on what one broker can make a session buffer. Far above what managed brokers
+   * deliver (AWS IoT Core 128 KB, EMQX's default max_packet_size 1 MB), and room for the files and
+   * images sent through mosquitto or HiveMQ, whose defaults have no limit (256 MiB).
+   */
+  maximumPacketSize: 16 * 1024 * 1024,
 } as const;
 
 /** An integer option from `min` to `max`; `field` names it in the error. Used by every layer's options. */
@@ -399,9 +410,13 @@ export function resolveOptions(o: SessionOptions): ResolvedOptions {
     if (o.receiveMaximum !== undefined) {
       connectProperties.receiveMaximum = int(o.receiveMaximum, 'receiveMaximum', 1, 65_535);
     }
-    if (o.maximumPacketSize !== undefined) {
-      connectProperties.maximumPacketSize = int(o.maximumPacketSize, 'maximumPacketSize', 16, 268_435_460);
-    }
+    // always announced: a conforming broker then never sends more than this client accepts
+    connectProperties.maximumPacketSize = int(
+      o.maximumPacketSize ?? DEFAULTS.maximumPacketSize,
+      'maximumPacketSize',
+      16,
+      268_435_460,
+    );
     if (o.requestResponseInformation) connectProperties.requestResponseInformation = true;
     if (o.userProperties !== undefined) connectProperties.userProperties = o.userProperties;
     if (o.authenticationMethod !== undefined) {
@@ -433,10 +448,12 @@ export function resolveOptions(o: SessionOptions): ResolvedOptions {
         throw new InvalidArgumentError(name, 'is an MQTT 5 feature; protocolVersion is 4');
     }
   }
-  const maximumPacketSize =
-    o.maximumPacketSize === undefined
-      ? undefined
-      : int(o.maximumPacketSize, 'maximumPacketSize', 16, 268_435_460);
+  const maximumPacketSize = int(
+    o.maximumPacketSize ?? DEFAULTS.maximumPacketSize,
+    'maximumPacketSize',
+    16,
+    268_435_460,
+  );
   if (o.authenticate !== undefined && typeof o.authenticate !== 'function') {
     throw new InvalidArgumentError('authenticate', 'must be a function');
   }

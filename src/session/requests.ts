@@ -162,8 +162,15 @@ export class Attempt implements Timed {
     readonly url: string,
   ) {}
   expire(): void {
-    if (!this.done)
-      this.session._attemptFailed(this, new TimeoutError(`connect to ${redact(this.url)} timed out`));
+    if (this.done) return;
+    const answer = this.session._unansweredConnect;
+    this.session._attemptFailed(
+      this,
+      new TimeoutError(
+        `connect to ${redact(this.url)} timed out` +
+          (answer === undefined ? '' : ` waiting for CONNACK: ${answer}`),
+      ),
+    );
   }
 }
 

@@ -43,6 +43,7 @@ import {
   DroppedError,
   InvalidArgumentError,
   MqttError,
+  ProtocolError,
   RejectedError,
   StoreError,
 } from '../errors.js';
@@ -86,10 +87,20 @@ import type {
   SubscribeOptions,
   Subscription,
 } from './types.js';
-import { filterList, handled, noop, quoted, redact, toArgumentError } from './util.js';
+import {
+  filterList,
+  handled,
+  noop,
+  quoted,
+  redact,
+  refuseClientProperties,
+  toArgumentError,
+} from './util.js';
 
 const QOS0_RESULT: PublishResult = Object.freeze({ reasonCode: 0, properties: undefined });
 const V4_CONNACK = [0x00, 0x84, 0x85, 0x88, 0x86, 0x87];
+/** The smallest WebSocket message limit, whatever maximumPacketSize: room for a batch of small packets. */
+const WS_MESSAGE_FLOOR = 1024 * 1024;
 
 /**
  * One MQTT 3.1.1 or 5.0 session over many network connections in its life:
@@ -923,9 +934,10 @@ export class Session extends EventEmitter<SessionEvents> {
     const method = this.options.connectProperties?.authenticationMethod;
     if (auth === undefined || method === undefined || packet.reasonCode !== 0x18) {
       if (packet.reasonCode === 0) return; // re-authentication succeeded
-      this.engine.disconnect(0x8c);
+      // an AUTH this session did not ask for is a protocol error (4.12); 0x8C is no DISCONNECT code
+      this.engine.disconnect(0x82);
       this._closing(
-        new ConnectionError('the broker asked for authentication this session cannot answer', 0x8c),
+        new ProtocolError('the broker asked for authentication this session cannot answer', 0x82),
       );
       return;
     }
@@ -947,6 +959,11 @@ export class Session extends EventEmitter<SessionEvents> {
           this._closing(new ConnectionError(`authentication failed: ${(err as Error)?.message}`, 0x87));
         },
       );
+  }
+
+  /** @internal What the server sent instead of CONNACK on the current attempt, described; undefined if nothing. */
+  get _unansweredConnect(): string | undefined {
+    return this.engine.unansweredConnect;
   }
 
   /** @internal The engine decided the connection must end (DISCONNECT may be in the output). */
@@ -981,7 +998,16 @@ export class Session extends EventEmitter<SessionEvents> {
     const o = this.options;
     const signal = this.connectRequest === undefined ? undefined : this.connectSignal;
     this.prepare(url)
-      .then(() => openTransport(url, { tls: o.tls, ws: o.ws, connectTimeout: o.connectTimeout, signal }))
+      .then(() =>
+        openTransport(url, {
+          tls: o.tls,
+          ws: o.ws,
+          connectTimeout: o.connectTimeout,
+          signal,
+          // one WebSocket message holds a packet, or a few small ones written together
+          maxMessage: Math.max(o.maximumPacketSize, WS_MESSAGE_FLOOR),
+        }),
+      )
       .then(
         (transport) => {
           if (attempt.done || this.attempt !== attempt) {
@@ -1080,11 +1106,12 @@ export class Session extends EventEmitter<SessionEvents> {
       // before CONNACK the attempt that opened this transport is still the current one
       const current = this.attempt;
       // a transport's own ConnectionError already says which connection failed and why
+      const answer = this.attempt === undefined ? undefined : this.engine.unansweredConnect;
       const error =
         err instanceof ConnectionError
           ? err
           : new ConnectionError(
-              `connection to ${redact(url)} ${err ? `failed: ${err.message}` : current !== undefined ? CLOSED_BEFORE_CONNACK : 'closed by the broker'}`,
+              `connection to ${redact(url)} ${err ? `failed: ${err.message}` : current === undefined ? 'closed by the broker' : answer === undefined ? CLOSED_BEFORE_CONNACK : `${CLOSED_BEFORE_CONNACK}: ${answer}`}`,
               undefined,
               { cause: err },
             );
@@ -1475,6 +1502,7 @@ export class Session extends EventEmitter<SessionEvents> {
       }
       retain = o.retain === true;
       properties = o.properties;
+      if (properties != null) refuseClientProperties(properties);
       const limits = this.engine.limits;
       if (qos > limits.maximumQoS) {
         throw new RejectedError(`the broker accepts QoS ${limits.maximumQoS} at most, not ${qos}`, 0x9b);

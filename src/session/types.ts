@@ -99,7 +99,11 @@ export interface PublishOptions extends OperationOptions {
   qos?: QoS;
   /** @default false */
   retain?: boolean;
-  /** MQTT 5 properties: contentType, responseTopic, correlationData, messageExpiryInterval, ... */
+  /**
+   * MQTT 5 properties: contentType, responseTopic, correlationData, messageExpiryInterval, ...
+   * `subscriptionIdentifier` (a client must not send one, MQTT-3.3.4-6) and `topicAlias` (the
+   * session assigns aliases, see `topicAliases`) are refused with `InvalidArgumentError`.
+   */
   properties?: PublishProperties;
 }
 

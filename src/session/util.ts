@@ -28,6 +28,30 @@ export function filterList(filters: string | readonly string[], field: string): 
   return list;
 }
 
+/**
+ * PUBLISH properties only the server side or the engine may set. A
+ * Subscription Identifier in a client's PUBLISH is a protocol error
+ * (MQTT-3.3.4-6). Topic aliases belong to the connection: the engine assigns
+ * them (option `topicAliases`), maps them anew on each connection and
+ * replays a message with its full topic; one set by hand would be sent as
+ * it is, past the broker's Topic Alias Maximum or to a connection that never
+ * saw it mapped.
+ */
+export function refuseClientProperties(p: { subscriptionIdentifier?: unknown; topicAlias?: unknown }): void {
+  if (p.subscriptionIdentifier !== undefined) {
+    throw new InvalidArgumentError(
+      'properties.subscriptionIdentifier',
+      'a client must not send it in PUBLISH (MQTT-3.3.4-6); the broker adds it to the messages it delivers',
+    );
+  }
+  if (p.topicAlias !== undefined) {
+    throw new InvalidArgumentError(
+      'properties.topicAlias',
+      'is assigned by the session (option topicAliases), not per publish',
+    );
+  }
+}
+
 /** An encoder complaint about what the caller passed, as the API's error. */
 export function toArgumentError(err: unknown): Error {
   if (err instanceof EncodeError) {

@@ -136,8 +136,16 @@ export function connectSocket(ep: Endpoint, options: TransportOptions, done: Att
     socket.off('close', onClose);
     done(undefined, new SocketTransport(socket, ep.kind, ep.display));
   };
+  // TCP came up: a TLS handshake that fails now may have reached a port without TLS
+  let tcpUp = false;
+  if (ep.kind === 'tls') socket.once('connect', () => (tcpUp = true));
   const onError = (err: Error): void => {
-    done(new ConnectionError(`cannot connect to ${ep.display}: ${err.message}`, undefined, { cause: err }));
+    const hint = tcpUp ? plainPortHint(err) : '';
+    done(
+      new ConnectionError(`cannot connect to ${ep.display}: ${err.message}${hint}`, undefined, {
+        cause: err,
+      }),
+    );
   };
   const onClose = (): void => {
     done(new ConnectionError(`cannot connect to ${ep.display}: closed while connecting`));
@@ -151,4 +159,20 @@ export function connectSocket(ep: Endpoint, options: TransportOptions, done: Att
       socket.destroy();
     },
   };
+}
+
+/**
+ * A TLS handshake on an open TCP connection that failed the way a port
+ * without TLS makes it fail: an answer that is not a TLS record (an HTTP
+ * server, an MQTT broker writing back), or a close (a plain MQTT broker
+ * drops a connection whose first packet, a ClientHello, is not CONNECT).
+ */
+function plainPortHint(err: Error): string {
+  const code = (err as { code?: unknown }).code;
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG') {
+    return ' (the server answered without TLS: for a plain port use mqtt://)';
+  }
+  if (code === 'ECONNRESET')
+    return ' (closed during the TLS handshake: if this is a plain MQTT port, use mqtt://)';
+  return '';
 }

@@ -65,4 +65,9 @@ export interface TransportOptions {
   signal?: AbortSignal;
   /** TCP_NODELAY, default true */
   noDelay?: boolean;
+  /**
+   * WebSocket: the largest message accepted, in bytes, refused from its frame header before it is
+   * buffered. @default 268435460 (the largest MQTT packet)
+   */
+  maxMessage?: number;
 }

@@ -41,9 +41,12 @@ export class WebSocketTransport extends BaseTransport {
       else this.emitData(data);
     });
     ws.on('error', (err: Error) => {
-      this.#error ??= new ConnectionError(`connection to ${display} failed: ${err.message}`, undefined, {
-        cause: err,
-      });
+      const tooLarge = (err as { code?: unknown }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
+      this.#error ??= new ConnectionError(
+        `connection to ${display} failed: ${err.message}${tooLarge ? ' (the WebSocket message limit follows maximumPacketSize)' : ''}`,
+        tooLarge ? 0x95 : undefined,
+        { cause: err },
+      );
     });
     ws.on('close', (code: number, reason: Buffer) => {
       if (this.#error === undefined && !CLEAN_CLOSE_CODES.has(code)) {
@@ -135,8 +138,8 @@ export function connectWebSocket(ep: Endpoint, options: TransportOptions, done: 
   const wsOptions: WebSocket.ClientOptions = {
     headers: options.ws?.headers,
     perMessageDeflate: false,
-    // One message may carry a packet of the largest size MQTT allows.
-    maxPayload: MAX_PACKET_SIZE,
+    // ws buffers a whole message before it is read: this bounds what one message can make it hold
+    maxPayload: options.maxMessage ?? MAX_PACKET_SIZE,
   };
   if (ep.kind === 'wss') {
     const t = options.tls ?? {};

@@ -4,7 +4,7 @@
  * says is encoded and fed in.
  */
 import { describe, expect, it } from 'vitest';
-import { EncodeError, PacketDecoder, type PublishPacket } from '../../src/codec/index.js';
+import { EncodeError, encode, PacketDecoder, type PublishPacket } from '../../src/codec/index.js';
 import { ConnectionError, ProtocolError, TimeoutError } from '../../src/errors.js';
 import { type ControlOp, EngineState, type IncomingAck } from '../../src/protocol/engine.js';
 
@@ -401,7 +401,7 @@ describe('incoming publish', () => {
 
   it('forgets unreleased QoS 2 ids when the broker comes back without the session', () => {
     for (const sessionPresent of [true, false]) {
-      const t = setup();
+      const t = setup({ clean: false });
       t.connect();
       t.deliver(msg(2, 9));
       expect(t.sent()).toEqual([{ type: 'pubrec', packetId: 9, reasonCode: 0 }]);
@@ -443,7 +443,7 @@ describe('incoming publish', () => {
   });
 
   it('holds a deferred QoS 2 id only once acknowledged, and voids tokens of a lost connection', () => {
-    const t = setup();
+    const t = setup({ clean: false });
     t.connect();
     let token: IncomingAck | undefined;
     t.h.message = () => {
@@ -660,5 +660,105 @@ describe('MQTT 3.1.1', () => {
     t.e.receive(Buffer.from([0x00, 0x00]), 0);
     expect(t.h.closed[0].reasonCode).toBe(0x81);
     expect(t.sent()).toEqual([]);
+  });
+});
+
+describe('a server that breaks the rules', () => {
+  it('refuses Session Present 1 in answer to a clean start: DISCONNECT 0x82 (MQTT 5), a plain close (3.1.1)', () => {
+    for (const version of [5, 4] as const) {
+      const t = setup({ protocolVersion: version, clean: true });
+      t.e.open(0);
+      t.sent();
+      t.deliver({ type: 'connack', sessionPresent: true, reasonCode: 0 });
+      expect(t.h.connacks).toEqual([]);
+      expect(t.h.closed[0]).toBeInstanceOf(ProtocolError);
+      expect(t.h.closed[0].message).toMatch(/answered a clean start with Session Present 1/);
+      expect(t.e.state).toBe(EngineState.Idle);
+      expect(t.sent()).toEqual(version === 5 ? [{ type: 'disconnect', reasonCode: 0x82 }] : []);
+    }
+    // resuming a session: Session Present 1 is the answer hoped for
+    const t = setup({ clean: false });
+    t.e.open(0);
+    t.deliver({ type: 'connack', sessionPresent: true, reasonCode: 0 });
+    expect(t.e.state).toBe(EngineState.Connected);
+  });
+
+  it('says what a server that is not MQTT answered, from the first bytes across chunks', () => {
+    const t = setup();
+    t.e.open(0);
+    t.sent();
+    t.e.receive(Buffer.from('HTTP/1.1 400 Bad'), 0); // 'H' (0x48) reads as a PUBACK with flags 0x8
+    t.e.receive(Buffer.from(' Request\r\nConnection: close\r\n\r\n'), 0);
+    expect(t.h.closed).toHaveLength(1);
+    const err = t.h.closed[0];
+    expect(err).toBeInstanceOf(ProtocolError);
+    expect(err.reasonCode).toBe(0x81);
+    expect(err.message).toBe(
+      'the server did not answer CONNECT with a CONNACK: it sent "HTTP/1.1 400 Bad"; is this an MQTT port?',
+    );
+    // the first chunk alone already failed: later ones are not read
+    expect(t.sent()).toEqual([{ type: 'disconnect', reasonCode: 0x81 }]);
+  });
+
+  it('keeps the first bytes only until CONNACK: a malformed packet later is described as one', () => {
+    const t = setup();
+    t.connect();
+    expect(t.e.unansweredConnect).toBeUndefined();
+    t.e.receive(Buffer.from('HTTP/1.1'), 0);
+    expect(t.h.closed[0].message).toBe(
+      'malformed packet from the server: PUBACK has fixed header flags 0x8, must be 0x0',
+    );
+  });
+
+  it('describes an answer that began like an MQTT packet and never completed', () => {
+    const t = setup();
+    t.e.open(0);
+    t.e.receive(Buffer.from([0x20, 0x09, 0x00]), 0);
+    expect(t.e.unansweredConnect).toBe('it sent 3 bytes of a CONNACK, never the rest');
+    t.e.connectionLost();
+    expect(t.e.unansweredConnect).toBeUndefined();
+  });
+
+  it('refuses a 200 MB packet at its fixed header: nothing of the body is buffered', () => {
+    const t = setup({ connectProperties: { maximumPacketSize: 16 * 1024 * 1024 } });
+    t.connect();
+    t.e.receive(Buffer.from([0x30, 0x80, 0x84, 0xaf]), 0); // the remaining length, not complete yet
+    expect(t.h.closed).toEqual([]);
+    t.e.receive(Buffer.concat([Buffer.from([0x5f]), Buffer.alloc(64 * 1024)]), 0);
+    expect(t.h.closed[0].reasonCode).toBe(0x95);
+    expect(t.h.closed[0].message).toMatch(
+      /PUBLISH of 200000005 bytes exceeds the maximum packet size of 16777216/,
+    );
+    expect(t.sent()).toEqual([{ type: 'disconnect', reasonCode: 0x95 }]);
+    expect(t.e.bufferedBytes).toBeLessThanOrEqual(5);
+  });
+
+  it('a packet trickling in one byte a second keeps a connection alive and is read whole', () => {
+    const t = setup({ keepalive: 10 });
+    t.connect(undefined, 0);
+    const bytes = encode(
+      {
+        type: 'publish',
+        topic: 'slow',
+        payload: Buffer.from('drip'),
+        qos: 1,
+        packetId: 3,
+        retain: false,
+        dup: false,
+      },
+      5,
+    );
+    let now = 0;
+    for (const b of bytes) {
+      now += 1000;
+      t.e.tick(now);
+      t.e.receive(Buffer.from([b]), now);
+    }
+    expect(t.h.closed).toEqual([]);
+    expect(t.h.messages.map((m) => [m.topic, m.payload.toString()])).toEqual([['slow', 'drip']]);
+    // then silence: the PINGREQ goes unanswered and the connection is dead 1.5 keepalives after the last byte
+    t.e.tick(now + 10_000);
+    t.e.tick(now + 15_000);
+    expect(t.h.closed[0]).toBeInstanceOf(TimeoutError);
   });
 });
