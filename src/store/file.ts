@@ -7,28 +7,18 @@
  * the id's first characters with anything outside `[A-Za-z0-9_-]` replaced
  * by `_` (only there for people listing the directory).
  *
- * Log format: a sequence of records, big-endian,
+ * The log format, and how a log with damage in it is read, are in
+ * `file-log.ts` (pure). This file does the I/O.
  *
- *   length u32 | crc32 u32 | type u8 | payload (length - 1 bytes)
- *
- * where `length` counts the type byte and the payload, and the CRC-32 covers
- * the same bytes. Types:
- *
- *   1 header          'MQKS' | version u8 (1) | client id (UTF-8)   always first
- *   2 put message     `encodeMessage(m)` from record.ts
- *   3 delete message  seq f64
- *   4 add QoS 2       packet id u16
- *   5 delete QoS 2    packet id u16
- *   6 put sub         `encodeSubscription(s)` (UTF-8 JSON)
- *   7 delete sub      topic filter (UTF-8)
- *   8 clear           empty: forget everything before it
- *
- * Every record is a last-writer-wins change to one key (or to everything),
- * so replaying a record twice changes nothing: compaction relies on it.
- *
- * Reading stops at the first record that is torn (its length runs past the
- * end of the file), corrupt (CRC mismatch) or undecodable; the file is
- * truncated there so later appends are not hidden behind the garbage.
+ * Loading: the log is read once per client, the first time it is loaded or
+ * written. A torn tail is cut off (truncate). Damage in the middle (or in
+ * the header), or a log of format version 1, makes a rewrite: the log is
+ * first hard-linked (copied where links fail) to `<log>.damaged-<time>` when
+ * something was skipped, then what was read is written to `<log>.tmp`,
+ * fsynced and renamed over the log, as compaction does. A crash in between
+ * leaves the damaged log in place, to be recovered again. When the copy
+ * cannot be made the log is left as it is (appends after the damage are
+ * read as well), so the damaged bytes are never lost.
  *
  * Writes: mutations are synchronous; they encode a record into a per-client
  * buffer list and update an in-memory mirror. `flush()` writes each client's
@@ -39,8 +29,11 @@
  * write+fsync round per file it involves.
  *
  * Compaction: after a round, when a log is over `compactAt` bytes and more
- * than twice what its live state needs, the live state is written to
- * `<log>.tmp`, fsynced, renamed over the log and the directory fsynced.
+ * than twice what its live state needs, the live state (the mirror, not the
+ * file's bytes: damage that appeared in the file since it was read is not
+ * carried over) is written to `<log>.tmp`, fsynced, renamed over the log and
+ * the directory fsynced. The log is the old file or the new one, whole,
+ * whatever the moment of a crash.
  *
  * One `FileStore` per directory at a time: the files are not locked.
  * Each client with something written keeps one file handle open until
@@ -48,11 +41,40 @@
  */
 
 import { createHash } from 'node:crypto';
-import { type FileHandle, mkdir, open, readFile, rename, rm, truncate } from 'node:fs/promises';
+import { EventEmitter } from 'node:events';
+import { constants } from 'node:fs';
+import {
+  copyFile,
+  type FileHandle,
+  link,
+  mkdir,
+  open,
+  readFile,
+  rename,
+  rm,
+  truncate,
+} from 'node:fs/promises';
 import { join } from 'node:path';
-import * as zlib from 'node:zlib';
 import { InvalidArgumentError, StoreError } from '../errors.js';
-import { decodeMessage, decodeSubscription, encodeMessage, encodeSubscription } from './record.js';
+import {
+  ADD_QOS2,
+  DELETE_MESSAGE,
+  DELETE_QOS2,
+  DELETE_SUBSCRIPTION,
+  f64Record,
+  headerRecord,
+  type LogRange,
+  type LogRead,
+  LogRefusedError,
+  Mirror,
+  PUT_MESSAGE,
+  readLog,
+  record,
+  snapshot,
+  subscriptionRecord,
+  u16Record,
+} from './file-log.js';
+import { encodeMessage } from './record.js';
 import type { PersistedSession, SessionStore, StoredMessage, StoredSubscription } from './types.js';
 
 /** Options of {@link FileStore}. */
@@ -68,10 +90,64 @@ export interface FileStoreOptions {
   compactAt?: number;
   /**
    * For tests and instrumentation: called after every successful fsync,
-   * with what was synced: a log file, a compacted log before its rename, or
-   * the directory.
+   * with what was synced: a log file, a compacted (or recovered) log before
+   * its rename, a copy of a damaged log, or the directory.
    */
-  onSync?: (kind: 'log' | 'compact' | 'dir', path: string) => void;
+  onSync?: (kind: 'log' | 'compact' | 'damaged' | 'dir', path: string) => void;
+}
+
+/**
+ * What the `'damage'` event of {@link FileStore} reports: a log read with
+ * damage in it (once per log, when it is first loaded or written).
+ * Offsets are into the log as it was, which `savedTo` keeps.
+ */
+export interface FileStoreDamage {
+  /** The client id whose log it is. */
+  clientId: string;
+  /** The log file. */
+  path: string;
+  /**
+   * The log as it was before recovery (`<path>.damaged-<time>`), when
+   * something in the middle was skipped; undefined for a torn tail alone, or
+   * when the copy could not be made (then the log keeps the damaged bytes
+   * and the same damage is reported again at the next load).
+   */
+  savedTo: string | undefined;
+  /**
+   * Damaged runs skipped in the middle of the log. One changed byte makes
+   * one run: the record that holds it. Whatever those records changed is
+   * undone: a put is lost (the message or subscription keeps its previous
+   * version, or is absent), a delete is not done (the message is back and
+   * will be sent again).
+   */
+  skipped: LogRange[];
+  /** The damaged end of the log (a write cut short by a crash), cut off; undefined when there was none. */
+  torn: LogRange | undefined;
+  /**
+   * The log did not start with a valid header. Its records are read all the
+   * same: the file's name is the hash of the client id.
+   */
+  headerDamaged: boolean;
+}
+
+/** Counts of {@link FileStore.stats}, since the store was made. */
+export interface FileStoreStats {
+  /** Damaged runs skipped in the middle of logs (the header included). */
+  skippedRegions: number;
+  /** Bytes in those runs. */
+  skippedBytes: number;
+  /** Torn tails cut off the end of logs. */
+  tornTails: number;
+  /** Bytes in those tails. */
+  tornBytes: number;
+  /** Logs kept aside as `<log>.damaged-<time>`. */
+  savedFiles: number;
+}
+
+/** The events of {@link FileStore}, with the arguments their listeners get. */
+export interface FileStoreEvents {
+  /** A log was read with damage in it; see {@link FileStoreDamage}. */
+  damage: [damage: FileStoreDamage];
 }
 
 /** A failure of the file system, naming the file; `cause` is the fs error. */
@@ -87,181 +163,6 @@ export class FileStoreError extends StoreError {
     const detail = cause instanceof Error ? cause.message : String(cause);
     super(`FileStore: cannot ${action} ${path}: ${detail}`, { cause });
     this.errno = (cause as NodeJS.ErrnoException | undefined)?.code;
-  }
-}
-
-// --- records ---------------------------------------------------------------
-
-const HEADER = 1;
-const PUT_MESSAGE = 2;
-const DELETE_MESSAGE = 3;
-const ADD_QOS2 = 4;
-const DELETE_QOS2 = 5;
-const PUT_SUBSCRIPTION = 6;
-const DELETE_SUBSCRIPTION = 7;
-const CLEAR = 8;
-
-const MAGIC = Buffer.from('MQKS', 'latin1');
-const VERSION = 1;
-/** length + crc + type */
-const RECORD_OVERHEAD = 9;
-const QOS2_RECORD_BYTES = RECORD_OVERHEAD + 2;
-
-const crc32: (data: Uint8Array) => number =
-  typeof zlib.crc32 === 'function' ? (data) => zlib.crc32(data) : tableCrc32;
-
-let crcTable: Uint32Array | undefined;
-
-/** CRC-32 (IEEE 802.3, as zlib) for Node versions without `zlib.crc32`. */
-function tableCrc32(data: Uint8Array): number {
-  if (crcTable === undefined) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  let crc = 0xffffffff;
-  for (let i = 0; i < data.length; i++) crc = crcTable[(crc ^ data[i]) & 0xff] ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
-}
-
-function record(type: number, payload: Uint8Array): Buffer {
-  const b = Buffer.allocUnsafe(RECORD_OVERHEAD + payload.length);
-  b.writeUInt32BE(1 + payload.length, 0);
-  b[8] = type;
-  b.set(payload, RECORD_OVERHEAD);
-  b.writeUInt32BE(crc32(b.subarray(8)), 4);
-  return b;
-}
-
-function headerRecord(clientId: string): Buffer {
-  return record(HEADER, Buffer.concat([MAGIC, Buffer.of(VERSION), Buffer.from(clientId, 'utf8')]));
-}
-
-function f64Record(type: number, value: number): Buffer {
-  const p = Buffer.allocUnsafe(8);
-  p.writeDoubleBE(value, 0);
-  return record(type, p);
-}
-
-function u16Record(type: number, value: number): Buffer {
-  const p = Buffer.allocUnsafe(2);
-  p.writeUInt16BE(value, 0);
-  return record(type, p);
-}
-
-/**
- * Calls `visit` for each whole, CRC-valid record of `buf` from `offset`,
- * stopping at the first that is not or that `visit` throws on. Returns the
- * offset just past the last record accepted.
- */
-function scan(
-  buf: Buffer,
-  offset: number,
-  visit: (type: number, payload: Buffer, bytes: number) => void,
-): number {
-  while (buf.length - offset >= RECORD_OVERHEAD) {
-    const length = buf.readUInt32BE(offset);
-    if (length < 1 || length > buf.length - offset - 8) break;
-    const body = buf.subarray(offset + 8, offset + 8 + length);
-    if (crc32(body) !== buf.readUInt32BE(offset + 4)) break;
-    try {
-      visit(body[0], body.subarray(1), 8 + length);
-    } catch {
-      break;
-    }
-    offset += 8 + length;
-  }
-  return offset;
-}
-
-// --- state -------------------------------------------------------------------
-
-/** One client's live state, with the bytes each entry takes in a compacted log. */
-class Mirror {
-  readonly messages = new Map<number, { message: StoredMessage; bytes: number }>();
-  readonly incoming = new Set<number>();
-  readonly subscriptions = new Map<string, { subscription: StoredSubscription; bytes: number }>();
-  /** Bytes of the records a compacted log needs, without its header. */
-  bytes = 0;
-
-  putMessage(message: StoredMessage, bytes: number): void {
-    const old = this.messages.get(message.seq);
-    if (old !== undefined) this.bytes -= old.bytes;
-    this.messages.set(message.seq, { message, bytes });
-    this.bytes += bytes;
-  }
-
-  deleteMessage(seq: number): void {
-    const old = this.messages.get(seq);
-    if (old === undefined) return;
-    this.bytes -= old.bytes;
-    this.messages.delete(seq);
-  }
-
-  addIncoming(packetId: number): void {
-    if (this.incoming.has(packetId)) return;
-    this.incoming.add(packetId);
-    this.bytes += QOS2_RECORD_BYTES;
-  }
-
-  deleteIncoming(packetId: number): void {
-    if (this.incoming.delete(packetId)) this.bytes -= QOS2_RECORD_BYTES;
-  }
-
-  putSubscription(subscription: StoredSubscription, bytes: number): void {
-    const old = this.subscriptions.get(subscription.topicFilter);
-    if (old !== undefined) this.bytes -= old.bytes;
-    this.subscriptions.set(subscription.topicFilter, { subscription, bytes });
-    this.bytes += bytes;
-  }
-
-  deleteSubscription(topicFilter: string): void {
-    const old = this.subscriptions.get(topicFilter);
-    if (old === undefined) return;
-    this.bytes -= old.bytes;
-    this.subscriptions.delete(topicFilter);
-  }
-
-  clear(): void {
-    this.messages.clear();
-    this.incoming.clear();
-    this.subscriptions.clear();
-    this.bytes = 0;
-  }
-
-  /** Replays one (non-header) record; throws on one it cannot decode. */
-  apply(type: number, payload: Buffer, bytes: number): void {
-    switch (type) {
-      case PUT_MESSAGE:
-        this.putMessage(decodeMessage(payload), bytes);
-        return;
-      case DELETE_MESSAGE:
-        if (payload.length !== 8) throw new Error('bad delete message record');
-        this.deleteMessage(payload.readDoubleBE(0));
-        return;
-      case ADD_QOS2:
-        if (payload.length !== 2) throw new Error('bad QoS 2 record');
-        this.addIncoming(payload.readUInt16BE(0));
-        return;
-      case DELETE_QOS2:
-        if (payload.length !== 2) throw new Error('bad QoS 2 record');
-        this.deleteIncoming(payload.readUInt16BE(0));
-        return;
-      case PUT_SUBSCRIPTION:
-        this.putSubscription(decodeSubscription(payload.toString('utf8')), bytes);
-        return;
-      case DELETE_SUBSCRIPTION:
-        this.deleteSubscription(payload.toString('utf8'));
-        return;
-      case CLEAR:
-        this.clear();
-        return;
-      default:
-        throw new Error(`unknown record type ${type}`);
-    }
   }
 }
 
@@ -324,8 +225,20 @@ function fileName(clientId: string): string {
  * `fsync`, of the machine. `flush()` writes each client's changes with one
  * `write` and (unless `fsync` is `'never'`) `fdatasync`s; flushes that
  * arrive while one is in flight share the next round. A log is compacted
- * when it grows past `compactAt` and more than twice its live state. A torn
- * or corrupt tail (a crash in the middle of a write) is cut off on load.
+ * when it grows past `compactAt` and more than twice its live state.
+ *
+ * Damage: every record carries a sync marker, its length and a CRC-32, so
+ * a log with damaged bytes is read past them. A torn tail (a crash in the
+ * middle of a write) is cut off. Damage in the middle or in the header is
+ * skipped: every intact record is kept, the log is saved aside as
+ * `<log>.damaged-<time>` and rewritten without the damage. Either is
+ * reported once, by the `'damage'` event ({@link FileStoreDamage}) and in
+ * {@link FileStore.stats}; a listener that throws cannot fail the load (its
+ * error is rethrown on the next tick). A skipped record's change is undone:
+ * a skipped delete brings its message back (sent again, so a QoS 2 message
+ * may then arrive twice). Logs of format version 1 are read and rewritten
+ * in version 2. `clear()` leaves the `.damaged-*` files: remove them
+ * yourself.
  *
  * One `FileStore` per directory at a time: the files are not locked. Each
  * client with something written keeps one file handle open until `clear()`
@@ -333,7 +246,7 @@ function fileName(clientId: string): string {
  *
  * @throws InvalidArgumentError from the constructor when `fsync` or `compactAt` is not valid.
  */
-export class FileStore implements SessionStore {
+export class FileStore extends EventEmitter<FileStoreEvents> implements SessionStore {
   readonly durable = true;
   private readonly fsync: 'always' | 'batch' | 'never';
   private readonly compactAt: number;
@@ -341,6 +254,13 @@ export class FileStore implements SessionStore {
   private readonly clients = new Map<string, Client>();
   /** Clients with pending records or rounds under way. */
   private readonly active = new Set<Client>();
+  private readonly counts: FileStoreStats = {
+    skippedRegions: 0,
+    skippedBytes: 0,
+    tornTails: 0,
+    tornBytes: 0,
+    savedFiles: 0,
+  };
   private dirMade: Promise<void> | undefined;
   private closed = false;
 
@@ -354,9 +274,15 @@ export class FileStore implements SessionStore {
       throw new InvalidArgumentError('fsync', `must be 'always', 'batch' or 'never', not ${String(fsync)}`);
     const compactAt = options.compactAt ?? 4 * 1024 * 1024;
     if (!(compactAt > 0)) throw new InvalidArgumentError('compactAt', 'must be a positive number of bytes');
+    super();
     this.fsync = fsync;
     this.compactAt = compactAt;
     this.onSync = options.onSync;
+  }
+
+  /** What recovery has skipped and cut since this store was made (see the `'damage'` event). */
+  stats(): FileStoreStats {
+    return { ...this.counts };
   }
 
   /** The log file of `clientId` (which may not exist yet). */
@@ -405,7 +331,7 @@ export class FileStore implements SessionStore {
 
   putSubscription(clientId: string, subscription: StoredSubscription): void {
     this.assertOpen();
-    const r = record(PUT_SUBSCRIPTION, Buffer.from(encodeSubscription(subscription), 'utf8'));
+    const r = subscriptionRecord(subscription);
     const c = this.append(clientId, r);
     if (c.ready) c.mirror.putSubscription(subscription, r.length);
   }
@@ -572,7 +498,7 @@ export class FileStore implements SessionStore {
     return round;
   }
 
-  /** Reads the log into the mirror (once), truncating a torn or corrupt tail. */
+  /** Reads the log into the mirror (once), recovering from damage (see the module comment). */
   private async prepare(c: Client): Promise<void> {
     if (c.ready) return;
     let data: Buffer;
@@ -582,39 +508,116 @@ export class FileStore implements SessionStore {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new FileStoreError('read', c.file, err);
       data = Buffer.alloc(0);
     }
-    const mirror = new Mirror();
-    let owner: Buffer | undefined;
-    let version = VERSION;
-    let end = scan(data, 0, (type, payload) => {
-      if (type !== HEADER || payload.length < 5 || !payload.subarray(0, 4).equals(MAGIC))
-        throw new Error('no header');
-      version = payload[4];
-      owner = payload.subarray(5);
-    });
-    // a whole header of another format version: leave the file alone
-    if (version !== VERSION)
-      throw new FileStoreError('read', c.file, new Error(`unsupported log version ${version}`));
-    if (owner !== undefined) {
-      if (!owner.equals(Buffer.from(c.id, 'utf8')))
-        throw new FileStoreError(
-          'use',
-          c.file,
-          new Error(`it holds client id ${JSON.stringify(owner.toString())}`),
-        );
-      end = scan(data, end, (type, payload, bytes) => mirror.apply(type, payload, bytes));
+    let read: LogRead;
+    try {
+      read = readLog(data, c.id);
+    } catch (err) {
+      // a whole header of another client or format version: leave the file alone
+      if (err instanceof LogRefusedError) throw new FileStoreError(err.action, c.file, err);
+      throw err;
     }
-    if (end < data.length) {
+    const mirror = read.mirror;
+    let size = read.end;
+    let savedTo: string | undefined;
+    let rewritten = false;
+    if (read.skipped.length > 0) savedTo = await this.saveAside(c.file).catch(() => undefined);
+    // with the damaged bytes kept elsewhere (or none skipped), write the log again without them
+    if (
+      read.version === 1 ||
+      savedTo !== undefined ||
+      (read.headerDamaged && read.skipped.length === 0 && size > 0)
+    ) {
+      const log = snapshot(c.header, mirror);
       try {
-        await truncate(c.file, end);
+        await this.replace(c.file, log);
+        rewritten = true;
+        size = log.length;
+      } catch (err) {
+        // a version 1 log cannot take version 2 appends
+        if (read.version === 1)
+          throw err instanceof FileStoreError ? err : new FileStoreError('rewrite', c.file, err);
+      }
+      if (rewritten) await this.syncDir().catch(noop);
+    }
+    if (!rewritten && read.torn !== undefined) {
+      try {
+        await truncate(c.file, read.end);
       } catch (err) {
         throw new FileStoreError('truncate', c.file, err);
       }
     }
     // what was changed while the file was read
-    for (const r of c.pending) scan(r, 0, (type, payload, bytes) => mirror.apply(type, payload, bytes));
+    for (const r of c.pending) mirror.replay(r);
     c.mirror = mirror;
-    c.size = end;
+    c.size = size;
     c.ready = true;
+    if (read.skipped.length > 0 || read.torn !== undefined || read.headerDamaged)
+      this.report(c, read, savedTo);
+  }
+
+  /** Counts and emits what `prepare` found. */
+  private report(c: Client, read: LogRead, savedTo: string | undefined): void {
+    const n = this.counts;
+    for (const r of read.skipped) {
+      n.skippedRegions++;
+      n.skippedBytes += r.bytes;
+    }
+    if (read.torn !== undefined) {
+      n.tornTails++;
+      n.tornBytes += read.torn.bytes;
+    }
+    if (savedTo !== undefined) n.savedFiles++;
+    const damage: FileStoreDamage = {
+      clientId: c.id,
+      path: c.file,
+      savedTo,
+      skipped: read.skipped,
+      torn: read.torn,
+      headerDamaged: read.headerDamaged,
+    };
+    try {
+      this.emit('damage', damage);
+    } catch (err) {
+      // a listener's bug must not fail the load: it surfaces as an uncaught exception instead
+      process.nextTick(() => {
+        throw err;
+      });
+    }
+  }
+
+  /**
+   * Keeps the log as it is now in `<log>.damaged-<time>`: a hard link (the
+   * log is about to be replaced by a rename), or a copy where links fail.
+   */
+  private async saveAside(file: string): Promise<string> {
+    const stamp = new Date().toISOString().replace(/[-:.]/g, '');
+    for (let i = 0; ; i++) {
+      const aside = `${file}.damaged-${stamp}${i === 0 ? '' : `-${i}`}`;
+      try {
+        await link(file, aside);
+        return aside;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST' && i < 100) continue;
+        if (code === 'EEXIST') throw err;
+      }
+      try {
+        await copyFile(file, aside, constants.COPYFILE_EXCL);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST' && i < 100) continue;
+        throw err;
+      }
+      if (this.fsync !== 'never') {
+        const fh = await open(aside, 'r+');
+        try {
+          await fh.datasync();
+        } finally {
+          await fh.close();
+        }
+        this.onSync?.('damaged', aside);
+      }
+      return aside;
+    }
   }
 
   private async writeRound(c: Client): Promise<void> {
@@ -684,14 +687,34 @@ export class FileStore implements SessionStore {
     const live = c.header.length + c.mirror.bytes;
     if (!c.ready || c.broken || c.size <= this.compactAt || c.size <= 2 * live || c.size < c.compactRetryAt)
       return;
-    const tmp = `${c.file}.tmp`;
     try {
-      const snapshot = this.snapshot(c);
+      const log = snapshot(c.header, c.mirror);
+      await this.replace(c.file, log);
+      const old = c.fh;
+      c.fh = undefined;
+      c.size = log.length;
+      await old?.close().catch(noop);
+    } catch {
+      // the log is still whole; try again once it has grown some more
+      c.compactRetryAt = c.size + this.compactAt;
+      return;
+    }
+    await this.syncDir().catch(noop);
+  }
+
+  /**
+   * Writes `data` to `<file>.tmp`, fsyncs it (unless 'never') and renames it
+   * over `file`; on failure removes the temporary file and throws. The
+   * caller syncs the directory.
+   */
+  private async replace(file: string, data: Buffer): Promise<void> {
+    const tmp = `${file}.tmp`;
+    try {
       await this.makeDir();
       const fh = await open(tmp, 'w');
       try {
-        for (let off = 0; off < snapshot.length; ) {
-          const { bytesWritten } = await fh.write(snapshot, off, snapshot.length - off);
+        for (let off = 0; off < data.length; ) {
+          const { bytesWritten } = await fh.write(data, off, data.length - off);
           if (bytesWritten <= 0) throw new Error('nothing written');
           off += bytesWritten;
         }
@@ -702,30 +725,11 @@ export class FileStore implements SessionStore {
       } finally {
         await fh.close();
       }
-      await rename(tmp, c.file);
-      const old = c.fh;
-      c.fh = undefined;
-      c.size = snapshot.length;
-      await old?.close().catch(noop);
-    } catch {
-      // the log is still whole; try again once it has grown some more
-      c.compactRetryAt = c.size + this.compactAt;
+      await rename(tmp, file);
+    } catch (err) {
       await rm(tmp, { force: true }).catch(noop);
-      return;
+      throw err instanceof FileStoreError ? err : new FileStoreError('rewrite', file, err);
     }
-    await this.syncDir().catch(noop);
-  }
-
-  /** The live state of `c` as a log. */
-  private snapshot(c: Client): Buffer {
-    const parts: Buffer[] = [c.header];
-    const m = c.mirror;
-    const messages = [...m.messages.values()].map((e) => e.message).sort((a, b) => a.seq - b.seq);
-    for (const message of messages) parts.push(record(PUT_MESSAGE, encodeMessage(message)));
-    for (const id of m.incoming) parts.push(u16Record(ADD_QOS2, id));
-    for (const { subscription } of m.subscriptions.values())
-      parts.push(record(PUT_SUBSCRIPTION, Buffer.from(encodeSubscription(subscription), 'utf8')));
-    return Buffer.concat(parts);
   }
 
   private makeDir(): Promise<void> {
