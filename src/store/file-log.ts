@@ -416,5 +416,7 @@ export function readLog(buf: Buffer, clientId: string): LogRead {
     }
     o += size;
   }
+  // nothing valid at all (a first write torn, or garbage): a torn tail, not a header gone wrong
+  if (read.version === 0) read.headerDamaged = false;
   return read;
 }

@@ -8,17 +8,9 @@
  * by `_` (only there for people listing the directory).
  *
  * The log format, and how a log with damage in it is read, are in
- * `file-log.ts` (pure). This file does the I/O.
- *
- * Loading: the log is read once per client, the first time it is loaded or
- * written. A torn tail is cut off (truncate). Damage in the middle (or in
- * the header), or a log of format version 1, makes a rewrite: the log is
- * first hard-linked (copied where links fail) to `<log>.damaged-<time>` when
- * something was skipped, then what was read is written to `<log>.tmp`,
- * fsynced and renamed over the log, as compaction does. A crash in between
- * leaves the damaged log in place, to be recovered again. When the copy
- * cannot be made the log is left as it is (appends after the damage are
- * read as well), so the damaged bytes are never lost.
+ * `file-log.ts` (pure); what is then done to the file (cut a torn tail;
+ * save a damaged log aside and rewrite it) is in `file-dir.ts`. A log is
+ * read once per client, the first time it is loaded or written.
  *
  * Writes: mutations are synchronous; they encode a record into a per-client
  * buffer list and update an in-memory mirror. `flush()` writes each client's
@@ -33,7 +25,8 @@
  * file's bytes: damage that appeared in the file since it was read is not
  * carried over) is written to `<log>.tmp`, fsynced, renamed over the log and
  * the directory fsynced. The log is the old file or the new one, whole,
- * whatever the moment of a crash.
+ * whatever the moment of a crash. A log holding damage that could not be
+ * saved aside is not compacted: its bytes are the only copy.
  *
  * One `FileStore` per directory at a time: the files are not locked.
  * Each client with something written keeps one file handle open until
@@ -42,20 +35,10 @@
 
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { constants } from 'node:fs';
-import {
-  copyFile,
-  type FileHandle,
-  link,
-  mkdir,
-  open,
-  readFile,
-  rename,
-  rm,
-  truncate,
-} from 'node:fs/promises';
+import { type FileHandle, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InvalidArgumentError, StoreError } from '../errors.js';
+import { InvalidArgumentError } from '../errors.js';
+import { FileStoreError, LogDir } from './file-dir.js';
 import {
   ADD_QOS2,
   DELETE_MESSAGE,
@@ -76,6 +59,8 @@ import {
 } from './file-log.js';
 import { encodeMessage } from './record.js';
 import type { PersistedSession, SessionStore, StoredMessage, StoredSubscription } from './types.js';
+
+export { FileStoreError };
 
 /** Options of {@link FileStore}. */
 export interface FileStoreOptions {
@@ -150,22 +135,6 @@ export interface FileStoreEvents {
   damage: [damage: FileStoreDamage];
 }
 
-/** A failure of the file system, naming the file; `cause` is the fs error. */
-export class FileStoreError extends StoreError {
-  /** The fs error code ('ENOSPC', 'EACCES', ...), when there is one. */
-  readonly errno: string | undefined;
-  constructor(
-    action: string,
-    /** The file or directory the operation failed on. */
-    readonly path: string,
-    cause: unknown,
-  ) {
-    const detail = cause instanceof Error ? cause.message : String(cause);
-    super(`FileStore: cannot ${action} ${path}: ${detail}`, { cause });
-    this.errno = (cause as NodeJS.ErrnoException | undefined)?.code;
-  }
-}
-
 interface Round {
   promise: Promise<void>;
   resolve: () => void;
@@ -209,6 +178,8 @@ interface Client {
   dead: boolean;
   /** After a failed compaction, the log size before another is tried. */
   compactRetryAt: number;
+  /** The log holds damaged bytes not saved elsewhere: it is not compacted. */
+  keepsDamage: boolean;
 }
 
 const noop = (): void => {};
@@ -261,7 +232,7 @@ export class FileStore extends EventEmitter<FileStoreEvents> implements SessionS
     tornBytes: 0,
     savedFiles: 0,
   };
-  private dirMade: Promise<void> | undefined;
+  private readonly files: LogDir;
   private closed = false;
 
   constructor(
@@ -278,6 +249,7 @@ export class FileStore extends EventEmitter<FileStoreEvents> implements SessionS
     this.fsync = fsync;
     this.compactAt = compactAt;
     this.onSync = options.onSync;
+    this.files = new LogDir(dir, fsync, options.onSync);
   }
 
   /** What recovery has skipped and cut since this store was made (see the `'damage'` event). */
@@ -377,7 +349,7 @@ export class FileStore extends EventEmitter<FileStoreEvents> implements SessionS
       } catch (err) {
         throw new FileStoreError('remove', c.file, err);
       }
-      await this.syncDir();
+      await this.files.sync();
     });
     // if the file could not be removed, empty it before the next write
     c.tail = removal.then(noop, () => {
@@ -434,6 +406,7 @@ export class FileStore extends EventEmitter<FileStoreEvents> implements SessionS
       current: undefined,
       dead: false,
       compactRetryAt: 0,
+      keepsDamage: false,
     };
   }
 
@@ -517,35 +490,8 @@ export class FileStore extends EventEmitter<FileStoreEvents> implements SessionS
       throw err;
     }
     const mirror = read.mirror;
-    let size = read.end;
-    let savedTo: string | undefined;
-    let rewritten = false;
-    if (read.skipped.length > 0) savedTo = await this.saveAside(c.file).catch(() => undefined);
-    // with the damaged bytes kept elsewhere (or none skipped), write the log again without them
-    if (
-      read.version === 1 ||
-      savedTo !== undefined ||
-      (read.headerDamaged && read.skipped.length === 0 && size > 0)
-    ) {
-      const log = snapshot(c.header, mirror);
-      try {
-        await this.replace(c.file, log);
-        rewritten = true;
-        size = log.length;
-      } catch (err) {
-        // a version 1 log cannot take version 2 appends
-        if (read.version === 1)
-          throw err instanceof FileStoreError ? err : new FileStoreError('rewrite', c.file, err);
-      }
-      if (rewritten) await this.syncDir().catch(noop);
-    }
-    if (!rewritten && read.torn !== undefined) {
-      try {
-        await truncate(c.file, read.end);
-      } catch (err) {
-        throw new FileStoreError('truncate', c.file, err);
-      }
-    }
+    const { size, savedTo, keepsDamage } = await this.files.recover(c.file, read, c.header);
+    c.keepsDamage = keepsDamage;
     // what was changed while the file was read
     for (const r of c.pending) mirror.replay(r);
     c.mirror = mirror;
@@ -585,41 +531,6 @@ export class FileStore extends EventEmitter<FileStoreEvents> implements SessionS
     }
   }
 
-  /**
-   * Keeps the log as it is now in `<log>.damaged-<time>`: a hard link (the
-   * log is about to be replaced by a rename), or a copy where links fail.
-   */
-  private async saveAside(file: string): Promise<string> {
-    const stamp = new Date().toISOString().replace(/[-:.]/g, '');
-    for (let i = 0; ; i++) {
-      const aside = `${file}.damaged-${stamp}${i === 0 ? '' : `-${i}`}`;
-      try {
-        await link(file, aside);
-        return aside;
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EEXIST' && i < 100) continue;
-        if (code === 'EEXIST') throw err;
-      }
-      try {
-        await copyFile(file, aside, constants.COPYFILE_EXCL);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EEXIST' && i < 100) continue;
-        throw err;
-      }
-      if (this.fsync !== 'never') {
-        const fh = await open(aside, 'r+');
-        try {
-          await fh.datasync();
-        } finally {
-          await fh.close();
-        }
-        this.onSync?.('damaged', aside);
-      }
-      return aside;
-    }
-  }
-
   private async writeRound(c: Client): Promise<void> {
     if (c.dead) return;
     await this.prepare(c);
@@ -645,7 +556,7 @@ export class FileStore extends EventEmitter<FileStoreEvents> implements SessionS
     let action = 'open';
     try {
       if (c.fh === undefined) {
-        await this.makeDir();
+        await this.files.make();
         c.fh = await open(c.file, 'a');
       }
       const fh = c.fh;
@@ -667,7 +578,7 @@ export class FileStore extends EventEmitter<FileStoreEvents> implements SessionS
         this.onSync?.('log', c.file);
         if (created) {
           action = 'fsync the directory of';
-          await this.syncDir();
+          await this.files.sync();
         }
       }
       c.broken = false;
@@ -685,11 +596,11 @@ export class FileStore extends EventEmitter<FileStoreEvents> implements SessionS
 
   private async maybeCompact(c: Client): Promise<void> {
     const live = c.header.length + c.mirror.bytes;
-    if (!c.ready || c.broken || c.size <= this.compactAt || c.size <= 2 * live || c.size < c.compactRetryAt)
-      return;
+    if (!c.ready || c.broken || c.keepsDamage) return;
+    if (c.size <= this.compactAt || c.size <= 2 * live || c.size < c.compactRetryAt) return;
     try {
       const log = snapshot(c.header, c.mirror);
-      await this.replace(c.file, log);
+      await this.files.replace(c.file, log);
       const old = c.fh;
       c.fh = undefined;
       c.size = log.length;
@@ -699,63 +610,6 @@ export class FileStore extends EventEmitter<FileStoreEvents> implements SessionS
       c.compactRetryAt = c.size + this.compactAt;
       return;
     }
-    await this.syncDir().catch(noop);
-  }
-
-  /**
-   * Writes `data` to `<file>.tmp`, fsyncs it (unless 'never') and renames it
-   * over `file`; on failure removes the temporary file and throws. The
-   * caller syncs the directory.
-   */
-  private async replace(file: string, data: Buffer): Promise<void> {
-    const tmp = `${file}.tmp`;
-    try {
-      await this.makeDir();
-      const fh = await open(tmp, 'w');
-      try {
-        for (let off = 0; off < data.length; ) {
-          const { bytesWritten } = await fh.write(data, off, data.length - off);
-          if (bytesWritten <= 0) throw new Error('nothing written');
-          off += bytesWritten;
-        }
-        if (this.fsync !== 'never') {
-          await fh.datasync();
-          this.onSync?.('compact', tmp);
-        }
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, file);
-    } catch (err) {
-      await rm(tmp, { force: true }).catch(noop);
-      throw err instanceof FileStoreError ? err : new FileStoreError('rewrite', file, err);
-    }
-  }
-
-  private makeDir(): Promise<void> {
-    this.dirMade ??= mkdir(this.dir, { recursive: true }).then(
-      () => undefined,
-      (err) => {
-        this.dirMade = undefined;
-        throw new FileStoreError('create the directory', this.dir, err);
-      },
-    );
-    return this.dirMade;
-  }
-
-  /** Makes a file's creation, removal or rename durable. */
-  private async syncDir(): Promise<void> {
-    if (this.fsync === 'never') return;
-    let fh: FileHandle | undefined;
-    try {
-      fh = await open(this.dir, 'r');
-      await fh.sync();
-      this.onSync?.('dir', this.dir);
-    } catch (err) {
-      // Windows cannot open or sync a directory; there is nothing more to do there
-      if (process.platform !== 'win32') throw new FileStoreError('fsync the directory', this.dir, err);
-    } finally {
-      await fh?.close().catch(noop);
-    }
+    await this.files.sync().catch(noop);
   }
 }

@@ -248,6 +248,38 @@ describe('FileStore damage in the middle of a log', () => {
     for (const f of saved) expect(readFileSync(f)).toEqual(damaged);
   });
 
+  it('leaves the damage in the log, uncompacted, when it cannot be saved aside, and reports it again', async () => {
+    const w = await write(ops);
+    const damaged = flip(w.bytes, middle(w.records[4]));
+    writeFileSync(w.file, damaged);
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.UTC(2030, 0, 2, 3, 4, 5, 6) });
+    try {
+      // every name it could save the log under is taken
+      for (let i = 0; i < 100; i++)
+        writeFileSync(`${w.file}.damaged-20300102T030405006Z${i === 0 ? '' : `-${i}`}`, '');
+      // put and deleted: a log many times its live state, that compaction would shrink
+      const churn = (round: number): Op[] =>
+        Array.from({ length: 20 }, (_, i): Op[] => [
+          put(100 * (round + 1) + i, Buffer.alloc(200)),
+          { op: 'delete', seq: 100 * (round + 1) + i },
+        ]).flat();
+      for (const round of [0, 1]) {
+        const s = new FileStore(w.dir, { fsync: 'never', compactAt: 1 });
+        const events: FileStoreDamage[] = [];
+        s.on('damage', (e) => events.push(e));
+        const before = round === 0 ? ops : [...ops, ...churn(0)];
+        expect(plain(await s.load(ID))).toEqual(await expected(before, [4]));
+        expect(events).toEqual([expect.objectContaining({ savedTo: undefined, skipped: [w.records[4]] })]);
+        expect(s.stats()).toMatchObject({ skippedRegions: 1, savedFiles: 0 });
+        for (const o of churn(round)) apply(s, o);
+        await s.close();
+        expect(readFileSync(w.file).subarray(0, damaged.length)).toEqual(damaged);
+      }
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('reads a log written before it was loaded, when that log has damage', async () => {
     const w = await write(ops);
     writeFileSync(w.file, flip(w.bytes, middle(w.records[0])));
