@@ -148,8 +148,12 @@ export {
 } from './session/jwt.js';
 export {
   FileStore,
+  type FileStoreDamage,
   FileStoreError,
+  type FileStoreEvents,
   type FileStoreOptions,
+  type FileStoreStats,
+  type LogRange,
   MemoryStore,
   type PersistedSession,
   RedisStore,

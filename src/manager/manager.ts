@@ -58,6 +58,7 @@ import type {
   SessionState,
   Subscription,
 } from '../session/types.js';
+import { FileStore, type FileStoreDamage } from '../store/file.js';
 import type { SessionStore } from '../store/types.js';
 import { type LoadFleetConfigOptions, loadFleetConfig } from './config.js';
 import { SafeEmitter } from './events.js';
@@ -275,7 +276,11 @@ export class SessionManager {
     });
     for (const o of config.sessions) {
       m.add(o);
-      if (o.store !== undefined) m.stores.add(o.store);
+      if (o.store === undefined) continue;
+      // nobody else holds the stores of a file: damage they skip is reported here
+      if (o.store instanceof FileStore && !m.stores.has(o.store))
+        o.store.on('damage', (d) => m.storeDamaged(d));
+      m.stores.add(o.store);
     }
     for (const o of config.forwarders) {
       const f = m.forward(o);
@@ -917,6 +922,24 @@ export class SessionManager {
         ? err
         : new MqttError('ERR_MQTT_HANDLER', `${what}: ${(err as Error)?.message}`, undefined, { cause: err });
     this.events.emit('session_error', { name: m.name, error });
+  }
+
+  /**
+   * A `FileStore` of the config file skipped damage in a log: `session_error`
+   * for the session with that client id. A torn tail alone (what a crash
+   * leaves) is only counted by the store.
+   */
+  private storeDamaged(d: FileStoreDamage): void {
+    if (d.skipped.length === 0 && !d.headerDamaged) return;
+    let name = '';
+    for (const [n, member] of this.members) if (member.session.clientId === d.clientId) name = n;
+    const bytes = d.skipped.reduce((sum, r) => sum + r.bytes, 0);
+    const what = d.headerDamaged
+      ? `${bytes} damaged bytes (the header among them)`
+      : `${bytes} damaged bytes`;
+    const saved = d.savedTo === undefined ? 'they stay in the log' : `the log as it was is ${d.savedTo}`;
+    const error = new StoreError(`FileStore skipped ${what} of ${d.path}; ${saved}`);
+    this.events.emit('session_error', { name, error });
   }
 
   /** A manager event listener threw: report it as `session_error` (unless that is what threw). */

@@ -140,8 +140,9 @@ export interface ManagerEvents {
    * handler that threw, a subscription that could not be restored, a store
    * error), a route handler that threw, a route's subscribe or unsubscribe
    * that failed, a forwarder of a config file that did not start, a store
-   * of a config file that failed to close, or a manager event listener that
-   * threw.
+   * of a config file that failed to close, damage a file store of a config
+   * file skipped in a session's log (a `StoreError`; see `FileStore`'s
+   * `'damage'` event), or a manager event listener that threw.
    */
   session_error: {
     /** The session's name; `''` for a manager event listener that threw or a store that failed to close. */

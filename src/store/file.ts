@@ -7,28 +7,10 @@
  * the id's first characters with anything outside `[A-Za-z0-9_-]` replaced
  * by `_` (only there for people listing the directory).
  *
- * Log format: a sequence of records, big-endian,
- *
- *   length u32 | crc32 u32 | type u8 | payload (length - 1 bytes)
- *
- * where `length` counts the type byte and the payload, and the CRC-32 covers
- * the same bytes. Types:
- *
- *   1 header          'MQKS' | version u8 (1) | client id (UTF-8)   always first
- *   2 put message     `encodeMessage(m)` from record.ts
- *   3 delete message  seq f64
- *   4 add QoS 2       packet id u16
- *   5 delete QoS 2    packet id u16
- *   6 put sub         `encodeSubscription(s)` (UTF-8 JSON)
- *   7 delete sub      topic filter (UTF-8)
- *   8 clear           empty: forget everything before it
- *
- * Every record is a last-writer-wins change to one key (or to everything),
- * so replaying a record twice changes nothing: compaction relies on it.
- *
- * Reading stops at the first record that is torn (its length runs past the
- * end of the file), corrupt (CRC mismatch) or undecodable; the file is
- * truncated there so later appends are not hidden behind the garbage.
+ * The log format, and how a log with damage in it is read, are in
+ * `file-log.ts` (pure); what is then done to the file (cut a torn tail;
+ * save a damaged log aside and rewrite it) is in `file-dir.ts`. A log is
+ * read once per client, the first time it is loaded or written.
  *
  * Writes: mutations are synchronous; they encode a record into a per-client
  * buffer list and update an in-memory mirror. `flush()` writes each client's
@@ -39,8 +21,12 @@
  * write+fsync round per file it involves.
  *
  * Compaction: after a round, when a log is over `compactAt` bytes and more
- * than twice what its live state needs, the live state is written to
- * `<log>.tmp`, fsynced, renamed over the log and the directory fsynced.
+ * than twice what its live state needs, the live state (the mirror, not the
+ * file's bytes: damage that appeared in the file since it was read is not
+ * carried over) is written to `<log>.tmp`, fsynced, renamed over the log and
+ * the directory fsynced. The log is the old file or the new one, whole,
+ * whatever the moment of a crash. A log holding damage that could not be
+ * saved aside is not compacted: its bytes are the only copy.
  *
  * One `FileStore` per directory at a time: the files are not locked.
  * Each client with something written keeps one file handle open until
@@ -48,12 +34,33 @@
  */
 
 import { createHash } from 'node:crypto';
-import { type FileHandle, mkdir, open, readFile, rename, rm, truncate } from 'node:fs/promises';
+import { EventEmitter } from 'node:events';
+import { type FileHandle, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as zlib from 'node:zlib';
-import { InvalidArgumentError, StoreError } from '../errors.js';
-import { decodeMessage, decodeSubscription, encodeMessage, encodeSubscription } from './record.js';
+import { InvalidArgumentError } from '../errors.js';
+import { FileStoreError, LogDir } from './file-dir.js';
+import {
+  ADD_QOS2,
+  DELETE_MESSAGE,
+  DELETE_QOS2,
+  DELETE_SUBSCRIPTION,
+  f64Record,
+  headerRecord,
+  type LogRange,
+  type LogRead,
+  LogRefusedError,
+  Mirror,
+  PUT_MESSAGE,
+  readLog,
+  record,
+  snapshot,
+  subscriptionRecord,
+  u16Record,
+} from './file-log.js';
+import { encodeMessage } from './record.js';
 import type { PersistedSession, SessionStore, StoredMessage, StoredSubscription } from './types.js';
+
+export { FileStoreError };
 
 /** Options of {@link FileStore}. */
 export interface FileStoreOptions {
@@ -68,201 +75,64 @@ export interface FileStoreOptions {
   compactAt?: number;
   /**
    * For tests and instrumentation: called after every successful fsync,
-   * with what was synced: a log file, a compacted log before its rename, or
-   * the directory.
+   * with what was synced: a log file, a compacted (or recovered) log before
+   * its rename, a copy of a damaged log, or the directory.
    */
-  onSync?: (kind: 'log' | 'compact' | 'dir', path: string) => void;
-}
-
-/** A failure of the file system, naming the file; `cause` is the fs error. */
-export class FileStoreError extends StoreError {
-  /** The fs error code ('ENOSPC', 'EACCES', ...), when there is one. */
-  readonly errno: string | undefined;
-  constructor(
-    action: string,
-    /** The file or directory the operation failed on. */
-    readonly path: string,
-    cause: unknown,
-  ) {
-    const detail = cause instanceof Error ? cause.message : String(cause);
-    super(`FileStore: cannot ${action} ${path}: ${detail}`, { cause });
-    this.errno = (cause as NodeJS.ErrnoException | undefined)?.code;
-  }
-}
-
-// --- records ---------------------------------------------------------------
-
-const HEADER = 1;
-const PUT_MESSAGE = 2;
-const DELETE_MESSAGE = 3;
-const ADD_QOS2 = 4;
-const DELETE_QOS2 = 5;
-const PUT_SUBSCRIPTION = 6;
-const DELETE_SUBSCRIPTION = 7;
-const CLEAR = 8;
-
-const MAGIC = Buffer.from('MQKS', 'latin1');
-const VERSION = 1;
-/** length + crc + type */
-const RECORD_OVERHEAD = 9;
-const QOS2_RECORD_BYTES = RECORD_OVERHEAD + 2;
-
-const crc32: (data: Uint8Array) => number =
-  typeof zlib.crc32 === 'function' ? (data) => zlib.crc32(data) : tableCrc32;
-
-let crcTable: Uint32Array | undefined;
-
-/** CRC-32 (IEEE 802.3, as zlib) for Node versions without `zlib.crc32`. */
-function tableCrc32(data: Uint8Array): number {
-  if (crcTable === undefined) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  let crc = 0xffffffff;
-  for (let i = 0; i < data.length; i++) crc = crcTable[(crc ^ data[i]) & 0xff] ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
-}
-
-function record(type: number, payload: Uint8Array): Buffer {
-  const b = Buffer.allocUnsafe(RECORD_OVERHEAD + payload.length);
-  b.writeUInt32BE(1 + payload.length, 0);
-  b[8] = type;
-  b.set(payload, RECORD_OVERHEAD);
-  b.writeUInt32BE(crc32(b.subarray(8)), 4);
-  return b;
-}
-
-function headerRecord(clientId: string): Buffer {
-  return record(HEADER, Buffer.concat([MAGIC, Buffer.of(VERSION), Buffer.from(clientId, 'utf8')]));
-}
-
-function f64Record(type: number, value: number): Buffer {
-  const p = Buffer.allocUnsafe(8);
-  p.writeDoubleBE(value, 0);
-  return record(type, p);
-}
-
-function u16Record(type: number, value: number): Buffer {
-  const p = Buffer.allocUnsafe(2);
-  p.writeUInt16BE(value, 0);
-  return record(type, p);
+  onSync?: (kind: 'log' | 'compact' | 'damaged' | 'dir', path: string) => void;
 }
 
 /**
- * Calls `visit` for each whole, CRC-valid record of `buf` from `offset`,
- * stopping at the first that is not or that `visit` throws on. Returns the
- * offset just past the last record accepted.
+ * What the `'damage'` event of {@link FileStore} reports: a log read with
+ * damage in it (once per log, when it is first loaded or written).
+ * Offsets are into the log as it was, which `savedTo` keeps.
  */
-function scan(
-  buf: Buffer,
-  offset: number,
-  visit: (type: number, payload: Buffer, bytes: number) => void,
-): number {
-  while (buf.length - offset >= RECORD_OVERHEAD) {
-    const length = buf.readUInt32BE(offset);
-    if (length < 1 || length > buf.length - offset - 8) break;
-    const body = buf.subarray(offset + 8, offset + 8 + length);
-    if (crc32(body) !== buf.readUInt32BE(offset + 4)) break;
-    try {
-      visit(body[0], body.subarray(1), 8 + length);
-    } catch {
-      break;
-    }
-    offset += 8 + length;
-  }
-  return offset;
+export interface FileStoreDamage {
+  /** The client id whose log it is. */
+  clientId: string;
+  /** The log file. */
+  path: string;
+  /**
+   * The log as it was before recovery (`<path>.damaged-<time>`), when
+   * something in the middle was skipped; undefined for a torn tail alone, or
+   * when the copy could not be made (then the log keeps the damaged bytes
+   * and the same damage is reported again at the next load).
+   */
+  savedTo: string | undefined;
+  /**
+   * Damaged runs skipped in the middle of the log. One changed byte makes
+   * one run: the record that holds it. Whatever those records changed is
+   * undone: a put is lost (the message or subscription keeps its previous
+   * version, or is absent), a delete is not done (the message is back and
+   * will be sent again).
+   */
+  skipped: LogRange[];
+  /** The damaged end of the log (a write cut short by a crash), cut off; undefined when there was none. */
+  torn: LogRange | undefined;
+  /**
+   * The log did not start with a valid header. Its records are read all the
+   * same: the file's name is the hash of the client id.
+   */
+  headerDamaged: boolean;
 }
 
-// --- state -------------------------------------------------------------------
+/** Counts of {@link FileStore.stats}, since the store was made. */
+export interface FileStoreStats {
+  /** Damaged runs skipped in the middle of logs (the header included). */
+  skippedRegions: number;
+  /** Bytes in those runs. */
+  skippedBytes: number;
+  /** Torn tails cut off the end of logs. */
+  tornTails: number;
+  /** Bytes in those tails. */
+  tornBytes: number;
+  /** Logs kept aside as `<log>.damaged-<time>`. */
+  savedFiles: number;
+}
 
-/** One client's live state, with the bytes each entry takes in a compacted log. */
-class Mirror {
-  readonly messages = new Map<number, { message: StoredMessage; bytes: number }>();
-  readonly incoming = new Set<number>();
-  readonly subscriptions = new Map<string, { subscription: StoredSubscription; bytes: number }>();
-  /** Bytes of the records a compacted log needs, without its header. */
-  bytes = 0;
-
-  putMessage(message: StoredMessage, bytes: number): void {
-    const old = this.messages.get(message.seq);
-    if (old !== undefined) this.bytes -= old.bytes;
-    this.messages.set(message.seq, { message, bytes });
-    this.bytes += bytes;
-  }
-
-  deleteMessage(seq: number): void {
-    const old = this.messages.get(seq);
-    if (old === undefined) return;
-    this.bytes -= old.bytes;
-    this.messages.delete(seq);
-  }
-
-  addIncoming(packetId: number): void {
-    if (this.incoming.has(packetId)) return;
-    this.incoming.add(packetId);
-    this.bytes += QOS2_RECORD_BYTES;
-  }
-
-  deleteIncoming(packetId: number): void {
-    if (this.incoming.delete(packetId)) this.bytes -= QOS2_RECORD_BYTES;
-  }
-
-  putSubscription(subscription: StoredSubscription, bytes: number): void {
-    const old = this.subscriptions.get(subscription.topicFilter);
-    if (old !== undefined) this.bytes -= old.bytes;
-    this.subscriptions.set(subscription.topicFilter, { subscription, bytes });
-    this.bytes += bytes;
-  }
-
-  deleteSubscription(topicFilter: string): void {
-    const old = this.subscriptions.get(topicFilter);
-    if (old === undefined) return;
-    this.bytes -= old.bytes;
-    this.subscriptions.delete(topicFilter);
-  }
-
-  clear(): void {
-    this.messages.clear();
-    this.incoming.clear();
-    this.subscriptions.clear();
-    this.bytes = 0;
-  }
-
-  /** Replays one (non-header) record; throws on one it cannot decode. */
-  apply(type: number, payload: Buffer, bytes: number): void {
-    switch (type) {
-      case PUT_MESSAGE:
-        this.putMessage(decodeMessage(payload), bytes);
-        return;
-      case DELETE_MESSAGE:
-        if (payload.length !== 8) throw new Error('bad delete message record');
-        this.deleteMessage(payload.readDoubleBE(0));
-        return;
-      case ADD_QOS2:
-        if (payload.length !== 2) throw new Error('bad QoS 2 record');
-        this.addIncoming(payload.readUInt16BE(0));
-        return;
-      case DELETE_QOS2:
-        if (payload.length !== 2) throw new Error('bad QoS 2 record');
-        this.deleteIncoming(payload.readUInt16BE(0));
-        return;
-      case PUT_SUBSCRIPTION:
-        this.putSubscription(decodeSubscription(payload.toString('utf8')), bytes);
-        return;
-      case DELETE_SUBSCRIPTION:
-        this.deleteSubscription(payload.toString('utf8'));
-        return;
-      case CLEAR:
-        this.clear();
-        return;
-      default:
-        throw new Error(`unknown record type ${type}`);
-    }
-  }
+/** The events of {@link FileStore}, with the arguments their listeners get. */
+export interface FileStoreEvents {
+  /** A log was read with damage in it; see {@link FileStoreDamage}. */
+  damage: [damage: FileStoreDamage];
 }
 
 interface Round {
@@ -308,6 +178,8 @@ interface Client {
   dead: boolean;
   /** After a failed compaction, the log size before another is tried. */
   compactRetryAt: number;
+  /** The log holds damaged bytes not saved elsewhere: it is not compacted. */
+  keepsDamage: boolean;
 }
 
 const noop = (): void => {};
@@ -324,8 +196,20 @@ function fileName(clientId: string): string {
  * `fsync`, of the machine. `flush()` writes each client's changes with one
  * `write` and (unless `fsync` is `'never'`) `fdatasync`s; flushes that
  * arrive while one is in flight share the next round. A log is compacted
- * when it grows past `compactAt` and more than twice its live state. A torn
- * or corrupt tail (a crash in the middle of a write) is cut off on load.
+ * when it grows past `compactAt` and more than twice its live state.
+ *
+ * Damage: every record carries a sync marker, its length and a CRC-32, so
+ * a log with damaged bytes is read past them. A torn tail (a crash in the
+ * middle of a write) is cut off. Damage in the middle or in the header is
+ * skipped: every intact record is kept, the log is saved aside as
+ * `<log>.damaged-<time>` and rewritten without the damage. Either is
+ * reported once, by the `'damage'` event ({@link FileStoreDamage}) and in
+ * {@link FileStore.stats}; a listener that throws cannot fail the load (its
+ * error is rethrown on the next tick). A skipped record's change is undone:
+ * a skipped delete brings its message back (sent again, so a QoS 2 message
+ * may then arrive twice). Logs of format version 1 are read and rewritten
+ * in version 2. `clear()` leaves the `.damaged-*` files: remove them
+ * yourself.
  *
  * One `FileStore` per directory at a time: the files are not locked. Each
  * client with something written keeps one file handle open until `clear()`
@@ -333,7 +217,7 @@ function fileName(clientId: string): string {
  *
  * @throws InvalidArgumentError from the constructor when `fsync` or `compactAt` is not valid.
  */
-export class FileStore implements SessionStore {
+export class FileStore extends EventEmitter<FileStoreEvents> implements SessionStore {
   readonly durable = true;
   private readonly fsync: 'always' | 'batch' | 'never';
   private readonly compactAt: number;
@@ -341,7 +225,14 @@ export class FileStore implements SessionStore {
   private readonly clients = new Map<string, Client>();
   /** Clients with pending records or rounds under way. */
   private readonly active = new Set<Client>();
-  private dirMade: Promise<void> | undefined;
+  private readonly counts: FileStoreStats = {
+    skippedRegions: 0,
+    skippedBytes: 0,
+    tornTails: 0,
+    tornBytes: 0,
+    savedFiles: 0,
+  };
+  private readonly files: LogDir;
   private closed = false;
 
   constructor(
@@ -354,9 +245,16 @@ export class FileStore implements SessionStore {
       throw new InvalidArgumentError('fsync', `must be 'always', 'batch' or 'never', not ${String(fsync)}`);
     const compactAt = options.compactAt ?? 4 * 1024 * 1024;
     if (!(compactAt > 0)) throw new InvalidArgumentError('compactAt', 'must be a positive number of bytes');
+    super();
     this.fsync = fsync;
     this.compactAt = compactAt;
     this.onSync = options.onSync;
+    this.files = new LogDir(dir, fsync, options.onSync);
+  }
+
+  /** What recovery has skipped and cut since this store was made (see the `'damage'` event). */
+  stats(): FileStoreStats {
+    return { ...this.counts };
   }
 
   /** The log file of `clientId` (which may not exist yet). */
@@ -405,7 +303,7 @@ export class FileStore implements SessionStore {
 
   putSubscription(clientId: string, subscription: StoredSubscription): void {
     this.assertOpen();
-    const r = record(PUT_SUBSCRIPTION, Buffer.from(encodeSubscription(subscription), 'utf8'));
+    const r = subscriptionRecord(subscription);
     const c = this.append(clientId, r);
     if (c.ready) c.mirror.putSubscription(subscription, r.length);
   }
@@ -451,7 +349,7 @@ export class FileStore implements SessionStore {
       } catch (err) {
         throw new FileStoreError('remove', c.file, err);
       }
-      await this.syncDir();
+      await this.files.sync();
     });
     // if the file could not be removed, empty it before the next write
     c.tail = removal.then(noop, () => {
@@ -508,6 +406,7 @@ export class FileStore implements SessionStore {
       current: undefined,
       dead: false,
       compactRetryAt: 0,
+      keepsDamage: false,
     };
   }
 
@@ -572,7 +471,7 @@ export class FileStore implements SessionStore {
     return round;
   }
 
-  /** Reads the log into the mirror (once), truncating a torn or corrupt tail. */
+  /** Reads the log into the mirror (once), recovering from damage (see the module comment). */
   private async prepare(c: Client): Promise<void> {
     if (c.ready) return;
     let data: Buffer;
@@ -582,39 +481,54 @@ export class FileStore implements SessionStore {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new FileStoreError('read', c.file, err);
       data = Buffer.alloc(0);
     }
-    const mirror = new Mirror();
-    let owner: Buffer | undefined;
-    let version = VERSION;
-    let end = scan(data, 0, (type, payload) => {
-      if (type !== HEADER || payload.length < 5 || !payload.subarray(0, 4).equals(MAGIC))
-        throw new Error('no header');
-      version = payload[4];
-      owner = payload.subarray(5);
-    });
-    // a whole header of another format version: leave the file alone
-    if (version !== VERSION)
-      throw new FileStoreError('read', c.file, new Error(`unsupported log version ${version}`));
-    if (owner !== undefined) {
-      if (!owner.equals(Buffer.from(c.id, 'utf8')))
-        throw new FileStoreError(
-          'use',
-          c.file,
-          new Error(`it holds client id ${JSON.stringify(owner.toString())}`),
-        );
-      end = scan(data, end, (type, payload, bytes) => mirror.apply(type, payload, bytes));
+    let read: LogRead;
+    try {
+      read = readLog(data, c.id);
+    } catch (err) {
+      // a whole header of another client or format version: leave the file alone
+      if (err instanceof LogRefusedError) throw new FileStoreError(err.action, c.file, err);
+      throw err;
     }
-    if (end < data.length) {
-      try {
-        await truncate(c.file, end);
-      } catch (err) {
-        throw new FileStoreError('truncate', c.file, err);
-      }
-    }
+    const mirror = read.mirror;
+    const { size, savedTo, keepsDamage } = await this.files.recover(c.file, read, c.header);
+    c.keepsDamage = keepsDamage;
     // what was changed while the file was read
-    for (const r of c.pending) scan(r, 0, (type, payload, bytes) => mirror.apply(type, payload, bytes));
+    for (const r of c.pending) mirror.replay(r);
     c.mirror = mirror;
-    c.size = end;
+    c.size = size;
     c.ready = true;
+    if (read.skipped.length > 0 || read.torn !== undefined || read.headerDamaged)
+      this.report(c, read, savedTo);
+  }
+
+  /** Counts and emits what `prepare` found. */
+  private report(c: Client, read: LogRead, savedTo: string | undefined): void {
+    const n = this.counts;
+    for (const r of read.skipped) {
+      n.skippedRegions++;
+      n.skippedBytes += r.bytes;
+    }
+    if (read.torn !== undefined) {
+      n.tornTails++;
+      n.tornBytes += read.torn.bytes;
+    }
+    if (savedTo !== undefined) n.savedFiles++;
+    const damage: FileStoreDamage = {
+      clientId: c.id,
+      path: c.file,
+      savedTo,
+      skipped: read.skipped,
+      torn: read.torn,
+      headerDamaged: read.headerDamaged,
+    };
+    try {
+      this.emit('damage', damage);
+    } catch (err) {
+      // a listener's bug must not fail the load: it surfaces as an uncaught exception instead
+      process.nextTick(() => {
+        throw err;
+      });
+    }
   }
 
   private async writeRound(c: Client): Promise<void> {
@@ -642,7 +556,7 @@ export class FileStore implements SessionStore {
     let action = 'open';
     try {
       if (c.fh === undefined) {
-        await this.makeDir();
+        await this.files.make();
         c.fh = await open(c.file, 'a');
       }
       const fh = c.fh;
@@ -664,7 +578,7 @@ export class FileStore implements SessionStore {
         this.onSync?.('log', c.file);
         if (created) {
           action = 'fsync the directory of';
-          await this.syncDir();
+          await this.files.sync();
         }
       }
       c.broken = false;
@@ -682,76 +596,20 @@ export class FileStore implements SessionStore {
 
   private async maybeCompact(c: Client): Promise<void> {
     const live = c.header.length + c.mirror.bytes;
-    if (!c.ready || c.broken || c.size <= this.compactAt || c.size <= 2 * live || c.size < c.compactRetryAt)
-      return;
-    const tmp = `${c.file}.tmp`;
+    if (!c.ready || c.broken || c.keepsDamage) return;
+    if (c.size <= this.compactAt || c.size <= 2 * live || c.size < c.compactRetryAt) return;
     try {
-      const snapshot = this.snapshot(c);
-      await this.makeDir();
-      const fh = await open(tmp, 'w');
-      try {
-        for (let off = 0; off < snapshot.length; ) {
-          const { bytesWritten } = await fh.write(snapshot, off, snapshot.length - off);
-          if (bytesWritten <= 0) throw new Error('nothing written');
-          off += bytesWritten;
-        }
-        if (this.fsync !== 'never') {
-          await fh.datasync();
-          this.onSync?.('compact', tmp);
-        }
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, c.file);
+      const log = snapshot(c.header, c.mirror);
+      await this.files.replace(c.file, log);
       const old = c.fh;
       c.fh = undefined;
-      c.size = snapshot.length;
+      c.size = log.length;
       await old?.close().catch(noop);
     } catch {
       // the log is still whole; try again once it has grown some more
       c.compactRetryAt = c.size + this.compactAt;
-      await rm(tmp, { force: true }).catch(noop);
       return;
     }
-    await this.syncDir().catch(noop);
-  }
-
-  /** The live state of `c` as a log. */
-  private snapshot(c: Client): Buffer {
-    const parts: Buffer[] = [c.header];
-    const m = c.mirror;
-    const messages = [...m.messages.values()].map((e) => e.message).sort((a, b) => a.seq - b.seq);
-    for (const message of messages) parts.push(record(PUT_MESSAGE, encodeMessage(message)));
-    for (const id of m.incoming) parts.push(u16Record(ADD_QOS2, id));
-    for (const { subscription } of m.subscriptions.values())
-      parts.push(record(PUT_SUBSCRIPTION, Buffer.from(encodeSubscription(subscription), 'utf8')));
-    return Buffer.concat(parts);
-  }
-
-  private makeDir(): Promise<void> {
-    this.dirMade ??= mkdir(this.dir, { recursive: true }).then(
-      () => undefined,
-      (err) => {
-        this.dirMade = undefined;
-        throw new FileStoreError('create the directory', this.dir, err);
-      },
-    );
-    return this.dirMade;
-  }
-
-  /** Makes a file's creation, removal or rename durable. */
-  private async syncDir(): Promise<void> {
-    if (this.fsync === 'never') return;
-    let fh: FileHandle | undefined;
-    try {
-      fh = await open(this.dir, 'r');
-      await fh.sync();
-      this.onSync?.('dir', this.dir);
-    } catch (err) {
-      // Windows cannot open or sync a directory; there is nothing more to do there
-      if (process.platform !== 'win32') throw new FileStoreError('fsync the directory', this.dir, err);
-    } finally {
-      await fh?.close().catch(noop);
-    }
+    await this.files.sync().catch(noop);
   }
 }

@@ -1,4 +1,12 @@
-export { FileStore, FileStoreError, type FileStoreOptions } from './file.js';
+export {
+  FileStore,
+  type FileStoreDamage,
+  FileStoreError,
+  type FileStoreEvents,
+  type FileStoreOptions,
+  type FileStoreStats,
+} from './file.js';
+export type { LogRange } from './file-log.js';
 export { MemoryStore } from './memory.js';
 export { decodeMessage, decodeSubscription, encodeMessage, encodeSubscription } from './record.js';
 export { RedisStore, type RedisStoreOptions } from './redis.js';

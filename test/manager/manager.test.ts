@@ -2,11 +2,11 @@
  * SessionManager against a private mosquitto: sessions, routes across them,
  * readiness, events and their order, and what survives a broker restart.
  */
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ClosedError, InvalidArgumentError, TimeoutError } from '../../src/errors.js';
+import { ClosedError, InvalidArgumentError, StoreError, TimeoutError } from '../../src/errors.js';
 import {
   FleetConnectError,
   type FleetMessage,
@@ -14,6 +14,7 @@ import {
   SessionManager,
 } from '../../src/manager/index.js';
 import { Session } from '../../src/session/index.js';
+import { FileStore } from '../../src/store/file.js';
 import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -511,6 +512,59 @@ describe.skipIf(!hasMosquitto())('SessionManager', () => {
         await m.close();
         // the file store kept cfg-a's session (clean: false) in the directory the file named
         expect(readdirSync(join(dir, 'state')).length).toBeGreaterThan(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it("reports damage its file store skipped in a session's log as session_error", async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'mqttkit-fleet-'));
+      try {
+        // a log for client 'cfg-dmg-id' with a damaged record between two intact ones
+        const state = join(dir, 'state');
+        const seed = new FileStore(state, { fsync: 'never' });
+        const log = seed.pathOf('cfg-dmg-id');
+        const sizes: number[] = [];
+        for (const sub of ['d/1', 'd/2', 'd/3']) {
+          seed.putSubscription('cfg-dmg-id', { topicFilter: sub, qos: 1 });
+          await seed.flush();
+          sizes.push(readFileSync(log).length);
+        }
+        await seed.close();
+        const bytes = readFileSync(log);
+        bytes[sizes[0] + 20] ^= 1; // in the record of 'd/2'
+        writeFileSync(log, bytes);
+        const file = join(dir, 'fleet.yaml');
+        writeFileSync(
+          file,
+          [
+            // biome-ignore lint/suspicious/noTemplateCurlyInString: the config file's own syntax
+            'defaults: { url: "${BROKER_URL}" }',
+            'sessions:',
+            '  - { name: cfg-dmg, clientId: cfg-dmg-id, clean: false, sessionExpiry: 60, store: { type: file, dir: ./state } }',
+          ].join('\n'),
+        );
+        const m = await SessionManager.fromConfig(file, { env: { BROKER_URL: broker.url } });
+        managers.push(m);
+        const errors: ManagerEvents['session_error'][] = [];
+        m.on('session_error', (e) => errors.push(e));
+        await m.connectAll();
+        expect(errors).toHaveLength(1);
+        expect(errors[0].name).toBe('cfg-dmg');
+        expect(errors[0].error).toBeInstanceOf(StoreError);
+        expect(errors[0].error.message).toMatch(
+          new RegExp(
+            `FileStore skipped ${sizes[1] - sizes[0]} damaged bytes of .*; the log as it was is .*\\.damaged-`,
+          ),
+        );
+        // the intact records were kept: the session holds 'd/1' and 'd/3'
+        await m.close();
+        const after = new FileStore(state);
+        expect((await after.load('cfg-dmg-id')).subscriptions.map((x) => x.topicFilter).sort()).toEqual([
+          'd/1',
+          'd/3',
+        ]);
+        await after.close();
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

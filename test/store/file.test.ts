@@ -91,7 +91,7 @@ describe('FileStore durability', () => {
     for (const n of names) expect(n).toMatch(/^[A-Za-z0-9_-]*-[0-9a-f]{64}\.log$/);
     for (const id of ids) {
       const file = new FileStore(dir).pathOf(id);
-      expect(readFileSync(file).includes(Buffer.from(`MQKS\x01${id}`, 'utf8'))).toBe(true);
+      expect(readFileSync(file).includes(Buffer.from(`MQKS\x02${id}`, 'utf8'))).toBe(true);
     }
   });
 
@@ -157,13 +157,21 @@ describe('FileStore durability', () => {
     writeFileSync(a.pathOf('two'), readFileSync(a.pathOf('one')));
     const b = new FileStore(dir);
     await expect(b.load('two')).rejects.toThrow(/holds client id "one"/);
-    // a log of a later format version is refused, not cut
+    // a log of a later format version is refused, not cut: sync | length | crc | type | 'MQKS' | version
     const later = readFileSync(a.pathOf('one'));
-    later[8 + 1 + 4] = 2;
-    later.writeUInt32BE(crc32(later.subarray(8, 8 + later.readUInt32BE(0))), 4);
+    later[13 + 4] = 3;
+    const length = later.readUInt32BE(4);
+    later.writeUInt32BE(crc32(later.subarray(4, 8), crc32(later.subarray(12, 12 + length))), 8);
     writeFileSync(a.pathOf('one'), later);
-    await expect(b.load('one')).rejects.toThrow(/unsupported log version 2/);
+    await expect(b.load('one')).rejects.toThrow(/unsupported log version 3/);
     expect(readFileSync(a.pathOf('one'))).toEqual(later);
+    // and so is a version 1 header (no sync marker) that says version 2
+    const v1 = Buffer.concat([Buffer.alloc(8), Buffer.from('\x01MQKS\x02one', 'latin1')]);
+    v1.writeUInt32BE(v1.length - 8, 0);
+    v1.writeUInt32BE(crc32(v1.subarray(8)), 4);
+    writeFileSync(a.pathOf('one'), v1);
+    await expect(b.load('one')).rejects.toThrow(/unsupported log version 2/);
+    expect(readFileSync(a.pathOf('one'))).toEqual(v1);
     await b.close();
   });
 });
