@@ -42,10 +42,14 @@ import type {
 /** A broker URL, or several tried in turn: what `SessionOptions.url` takes. */
 export type BrokerUrl = SessionOptions['url'];
 
-/** Protocol versions `version()` accepts: 5 or `'5'`/`'5.0'` for MQTT 5.0, 4 or `'3.1.1'`/`'4'` for MQTT 3.1.1. */
-export type ProtocolVersionInput = 4 | 5 | '3.1.1' | '4' | '5' | '5.0';
+/**
+ * Protocol versions `version()` accepts: 5 or `'5'`/`'5.0'` for MQTT 5.0, 4 or `'3.1.1'`/`'4'` for
+ * MQTT 3.1.1, `'auto'` for 5 falling back to 3.1.1.
+ */
+export type ProtocolVersionInput = 4 | 5 | '3.1.1' | '4' | '5' | '5.0' | 'auto';
 
-const VERSIONS = new Map<unknown, 4 | 5>([
+const VERSIONS = new Map<unknown, 4 | 5 | 'auto'>([
+  ['auto', 'auto'],
   [5, 5],
   ['5', 5],
   ['5.0', 5],
@@ -139,13 +143,14 @@ export class SessionBuilder implements SessionOptionsBuilder {
   }
 
   /**
-   * The MQTT version: 5 (also `'5'`, `'5.0'`) or 4 (also `'3.1.1'`, `'4'`).
+   * The MQTT version: 5 (also `'5'`, `'5.0'`), 4 (also `'3.1.1'`, `'4'`), or `'auto'` (5, falling
+   * back to 3.1.1 when the broker refuses it).
    * Throws {@link InvalidArgumentError} (`protocolVersion`) at once for anything else.
    */
   version(version: ProtocolVersionInput): this {
     const resolved = VERSIONS.get(version);
     if (resolved === undefined) {
-      throw new InvalidArgumentError('protocolVersion', "must be 5, '5', '5.0', 4, '4' or '3.1.1'");
+      throw new InvalidArgumentError('protocolVersion', "must be 5, '5', '5.0', 4, '4', '3.1.1' or 'auto'");
     }
     this.#options.protocolVersion = resolved;
     return this;

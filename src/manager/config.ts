@@ -13,7 +13,7 @@
  *   - name: plant-a            # required, unique
  *     url: mqtts://broker:8883 # required here or in defaults; or a list, tried in turn
  *     clientId: gw-a
- *     protocolVersion: 5       # 5 | 4 | "3.1.1" | "5.0"
+ *     protocolVersion: 5       # 5 | 4 | "3.1.1" | "5.0" | auto (5, falling back to 3.1.1)
  *     username: ${MQTT_USER}
  *     password: ${MQTT_PASSWORD}
  *     clean: false
@@ -21,7 +21,8 @@
  *     keepalive: 60
  *     connectTimeout: 10000    # ms; also operationTimeout, receiveMaximum, maximumPacketSize,
  *                              # topicAliasMaximum, topicAliases, requestResponseInformation,
- *                              # messageBuffer (see SessionOptions)
+ *                              # messageBuffer, maxInflight, maximumQoS, maxDeliveryAttempts
+ *                              # (see SessionOptions)
  *     userProperties: { site: a }   # or a list: [[site, a], [line, "3"]]
  *     tls: { ca: ./ca.pem, cert: ./client.pem, key: ./client.key, passphrase: "${KEY_PASS}",
  *            rejectUnauthorized: true, servername: broker, ALPNProtocols: [mqtt] }
@@ -29,7 +30,7 @@
  *     store: { type: file, dir: ./state, fsync: batch }  # or { type: memory }
  *                                  # or { type: redis, url: redis://host:6379, prefix: "mqttkit:" }
  *     offlineQueue: { maxMessages: 10000, maxBytes: 1048576, overflow: drop-oldest, qos0: false }
- *     reconnect: false         # or { initialDelay, maxDelay, factor, jitter }
+ *     reconnect: false         # or { initialDelay, maxDelay, factor, jitter, resetAfter }
  *     will: { topic: plant/a/status, payload: offline, qos: 1, retain: true,
  *             properties: { willDelayInterval: 5 } }
  *     subscriptions:
@@ -321,9 +322,10 @@ const reconnectSchema = z
         maxDelay: int(0, MAX_MS).optional(),
         factor: num(1, Number.MAX_SAFE_INTEGER).optional(),
         jitter: num(0, 1).optional(),
+        resetAfter: int(0, MAX_MS).optional(),
       }),
     ],
-    { error: 'expected false, true or { initialDelay, maxDelay, factor, jitter }' },
+    { error: 'expected false, true or { initialDelay, maxDelay, factor, jitter, resetAfter }' },
   )
   .transform((v) => (v === true ? {} : v));
 
@@ -348,8 +350,8 @@ const willSchema = z.strictObject({
 const commonFields = {
   url: urlSchema.optional(),
   protocolVersion: z
-    .literal([5, 4, '3.1.1', '5.0', '5', '4'])
-    .transform((v): 4 | 5 => (v === 4 || v === '4' || v === '3.1.1' ? 4 : 5))
+    .literal([5, 4, '3.1.1', '5.0', '5', '4', 'auto'])
+    .transform((v): 4 | 5 | 'auto' => (v === 'auto' ? v : v === 4 || v === '4' || v === '3.1.1' ? 4 : 5))
     .optional(),
   username: z.string().optional(),
   password: z.string().optional(),
@@ -364,6 +366,9 @@ const commonFields = {
   topicAliases: bool.optional(),
   requestResponseInformation: bool.optional(),
   messageBuffer: int(1, MAX_MS).optional(),
+  maxInflight: int(1, 65_535).optional(),
+  maximumQoS: qos.optional(),
+  maxDeliveryAttempts: int(0, Number.MAX_SAFE_INTEGER).optional(),
   userProperties: userPropertiesSchema.optional(),
   tls: tlsSchema.optional(),
   ws: z
