@@ -297,7 +297,7 @@ describe('new options', () => {
     expect(d.maxInflight).toBeUndefined();
     expect(d.maximumQoS).toBe(2);
     expect(d.maxDeliveryAttempts).toBe(5);
-    expect(d.reconnect && d.reconnect.resetAfter).toBe(10_000);
+    expect(d.reconnect ? d.reconnect.resetAfter : undefined).toBe(10_000);
 
     const o = resolveOptions({
       ...base,
@@ -316,7 +316,7 @@ describe('new options', () => {
     expect(o.maxInflight).toBe(100);
     expect(o.maximumQoS).toBe(1);
     expect(o.maxDeliveryAttempts).toBe(0);
-    expect(o.reconnect && o.reconnect.resetAfter).toBe(0);
+    expect(o.reconnect ? o.reconnect.resetAfter : undefined).toBe(0);
     expect(resolveOptions({ ...base, protocolVersion: 4 }).autoVersion).toBe(false);
   });
 
