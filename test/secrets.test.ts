@@ -262,7 +262,7 @@ describe('secrets are never shown by util.inspect or JSON.stringify', () => {
     }
     expectClean('a subscription', sub);
     expectClean('a message stream', stream);
-    errors.forEach((e, i) => expectClean(`error ${i} (${e.name}: ${e.message})`, e));
+    for (const [i, e] of errors.entries()) expectClean(`error ${i} (${e.name}: ${e.message})`, e);
   });
 
   it('the manager and every event payload it emits', async () => {
