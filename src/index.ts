@@ -137,6 +137,7 @@ export {
   type SessionMetrics,
   type SessionOptions,
   type SessionState,
+  type SessionView,
   type SubscribeOptions,
   type Subscription,
   type WillOptions,

@@ -29,6 +29,14 @@ type OnceWrapper = AnyListener & { listener: AnyListener };
 /** The events of an emitter: each name with the arguments its listeners get. */
 export type EventMap<T> = { [K in keyof T]: unknown[] };
 
+/**
+ * An event emitter with the API of `node:events`' `EventEmitter`, typed by
+ * `Events` (each event's name and its listeners' arguments), whose
+ * listeners cannot stop each other: a listener that throws is reported
+ * through the owner's error event and counter, and the next listener runs.
+ * The base class of `Session`, `SessionManager` and
+ * `RpcServer`.
+ */
 export abstract class SafeEmitter<Events extends EventMap<Events>> {
   /** Listeners by event; arrays are replaced, never changed (see the module header). */
   #listeners: Map<keyof Events, AnyListener[]> | undefined = undefined;
@@ -92,7 +100,7 @@ export abstract class SafeEmitter<Events extends EventMap<Events>> {
   }
 
   /** The number of listeners of `event` (that are `listener`, when given). */
-  listenerCount(event: keyof Events, listener?: AnyListener): number {
+  listenerCount<K extends keyof Events>(event: K, listener?: (...args: Events[K]) => void): number {
     const list = this.#listeners?.get(event);
     if (list === undefined) return 0;
     if (listener === undefined) return list.length;

@@ -87,6 +87,7 @@ import type {
   SessionEvents,
   SessionMetrics,
   SessionState,
+  SessionView,
   SubscribeOptions,
   Subscription,
 } from './types.js';
@@ -1448,15 +1449,19 @@ export class Session extends SafeEmitter<SessionEvents> {
   }
 
   /**
-   * What `util.inspect` shows: where the session connects (without credentials, query or
-   * fragment), its client id, version and state; never its options, which hold the password.
+   * @internal What `util.inspect` shows: {@link Session.toJSON}'s view, never the options (they
+   * hold the password).
    */
   [INSPECT](depth: number, options: InspectOptions, inspect: Inspect): string {
     return inspectAs('Session', this.toJSON(), depth, options, inspect);
   }
 
-  /** What `JSON.stringify` shows: the view `util.inspect` shows, without secrets. */
-  toJSON(): { url: string; clientId: string; protocolVersion: 4 | 5; state: SessionState; inflight: number } {
+  /**
+   * What `JSON.stringify` and `util.inspect` show of the session: where it connects (without
+   * credentials, query or fragment), its client id, version, state and operations in flight;
+   * never its options, which hold the password and keys.
+   */
+  toJSON(): SessionView {
     return {
       url: this.url,
       clientId: this.clientId,
