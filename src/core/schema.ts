@@ -32,19 +32,24 @@ export interface Rule {
 
 /** The fields of one options object and the rule of each. */
 export interface Table {
-  readonly rules: { readonly [field: string]: Rule | undefined };
-  /** The fields in the order given (for suggestions). */
+  /** The fields in the order given. */
   readonly names: readonly string[];
+  /** The rule of each of `names`, at the same index. */
+  readonly list: readonly Rule[];
+  /** Whether the value of each of `names` is walked into (its rule has `fields` or `items`). */
+  readonly nested: readonly boolean[];
   /** The fields that must be present. */
   readonly required: readonly string[];
+  /** The rule of each field, as given. */
+  readonly rules: { readonly [field: string]: Rule };
 }
 
 /** A table of `rules`; `required` names the fields that must be there. */
 export function table(rules: { [field: string]: Rule }, required: readonly string[] = []): Table {
-  // no prototype: a key such as `toString` or `__proto__` is an unknown field, not a rule
-  const own: { [field: string]: Rule } = Object.create(null);
-  for (const name of Object.keys(rules)) own[name] = rules[name];
-  return Object.freeze({ rules: Object.freeze(own), names: Object.keys(rules), required });
+  const names = Object.keys(rules);
+  const list = names.map((n) => rules[n]);
+  const nested = list.map((r) => r.fields !== undefined || r.items !== undefined);
+  return Object.freeze({ names, list, nested, required, rules: Object.freeze({ ...rules }) });
 }
 
 /** A table with more fields (an `OperationOptions` table grown into a `PublishOptions` one). */
@@ -53,9 +58,8 @@ export function extend(
   rules: { [field: string]: Rule },
   required: readonly string[] = [],
 ): Table {
-  const all: { [field: string]: Rule } = {};
-  for (const name of base.names) all[name] = base.rules[name] as Rule;
-  return table(Object.assign(all, rules), [...base.required, ...required]);
+  // the new fields first: checkOptions scans names in order, and these are the common ones
+  return table({ ...rules, ...base.rules }, [...base.required, ...required]);
 }
 
 /**
@@ -67,16 +71,24 @@ export function checkOptions(value: unknown, t: Table, path: string): void {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new InvalidArgumentError(path === '' ? 'options' : path, `must be an object, got ${kind(value)}`);
   }
-  const rules = t.rules;
+  const { names, list, nested } = t;
   const o = value as Record<string, unknown>;
-  for (const key in o) {
-    const rule = rules[key];
-    if (rule === undefined) {
-      if (!Object.hasOwn(o, key)) continue; // inherited (an options object made with a prototype)
-      throw unknown(key, t, path);
+  // A scan of the names, not a lookup: option objects have a few keys, tables a few dozen
+  // names, and comparing for-in keys (interned strings) is cheaper than any map; a key such
+  // as `toString` is just not found.
+  next: for (const key in o) {
+    for (let i = 0; i < names.length; i++) {
+      if (names[i] !== key) continue;
+      const v = o[key];
+      if (v === undefined) continue next;
+      const rule = list[i];
+      const why = rule(v);
+      if (why !== undefined) throw new InvalidArgumentError(join(path, key), why);
+      if (nested[i]) checkNested(v, rule, path, key);
+      continue next;
     }
-    const v = o[key];
-    if (v !== undefined) checkValue(v, rule, path, key);
+    if (!Object.hasOwn(o, key)) continue; // inherited (an options object made with a prototype)
+    throw unknown(key, t, path);
   }
   const required = t.required;
   for (let i = 0; i < required.length; i++) {
@@ -84,9 +96,8 @@ export function checkOptions(value: unknown, t: Table, path: string): void {
   }
 }
 
-function checkValue(v: unknown, rule: Rule, path: string, key: string): void {
-  const why = rule(v);
-  if (why !== undefined) throw new InvalidArgumentError(join(path, key), why);
+/** What is inside a value whose own rule passed: an object's fields, an array's items. */
+function checkNested(v: unknown, rule: Rule, path: string, key: string): void {
   const fields = rule.fields;
   if (fields !== undefined && typeof v === 'object' && v !== null && !Array.isArray(v)) {
     checkOptions(v, fields, join(path, key));
@@ -219,8 +230,8 @@ export function oneOf(...values: readonly (string | number | boolean)[]): Rule {
   return (v) => (values.includes(v as string) ? undefined : `must be ${text}, got ${kind(v)}`);
 }
 
-/** 0, 1 or 2. */
-export const qos: Rule = oneOf(0, 1, 2);
+/** 0, 1 or 2 (written out: it is checked for every publish that has options). */
+export const qos: Rule = (v) => (v === 0 || v === 1 || v === 2 ? undefined : `must be 0, 1 or 2, got ${kind(v)}`);
 
 /**
  * An `AbortSignal` (or an object that behaves as one: `aborted`,
