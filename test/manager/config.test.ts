@@ -611,7 +611,7 @@ sessions:
     ).toEqual([
       "sessions[0].url[1]: unsupported scheme 'http:' (use mqtt:, tcp:, mqtts:, tls:, ssl:, ws:, wss:, unix:, mqtt+unix:)",
       'sessions[0].url[2]: not a valid URL',
-      'sessions[0].protocolVersion: expected one of 5, 4, 3.1.1, 5.0, 5, 4',
+      'sessions[0].protocolVersion: expected one of 5, 4, 3.1.1, 5.0, 5, 4, auto',
       'sessions[0].offlineQueue.overflow: expected one of reject, drop-oldest, drop-newest',
       'sessions[0].store.fsync: expected one of always, batch, never',
       'sessions[1].store.url: must be a redis:// or rediss:// URL',
@@ -893,9 +893,9 @@ sessions:
   - { name: c, url: "mqtt://h", will: { topic: "a/+" } }
 `),
     ).toEqual([
-      'sessions[0].sessionExpiry: is an MQTT 5 feature; protocolVersion is 4',
+      "sessions[0].sessionExpiry: is an MQTT 5 feature; protocolVersion is 4 (use 5 or 'auto')",
       'sessions[1].password: needs a username in MQTT 3.1.1',
-      'sessions[2].will.topic: is not a valid topic name',
+      'sessions[2].will.topic: must be a topic name without wildcards',
     ]);
   });
 
