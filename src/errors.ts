@@ -31,7 +31,7 @@ export const ErrorCode = {
   Closed: 'ERR_MQTT_CLOSED',
   /** {@link RejectedError}: the server refused an operation with a reason code. */
   Rejected: 'ERR_MQTT_REJECTED',
-  /** {@link DroppedError}: a publish left the offline queue unsent. */
+  /** {@link DroppedError}: a publish was given up (offline queue, expiry, delivery attempts). */
   Dropped: 'ERR_MQTT_DROPPED',
   /** {@link StoreError}: the session store failed. */
   Store: 'ERR_MQTT_STORE',
@@ -167,11 +167,12 @@ export class RejectedError extends MqttError {
 }
 
 /**
- * A publish left the offline queue unsent: `reason` says why (`'queue-full'`
- * when the queue refused it, `'overflow'` when a newer message pushed it out,
- * `'expired'` when its message expiry passed, `'offline'` for QoS 0 while
- * offline without `offlineQueue.qos0`, `'attempts'` when `maxDeliveryAttempts`
- * connections in a row ended before the broker acknowledged it).
+ * A publish was given up: `reason` says why (`'queue-full'` when the offline
+ * queue refused it, `'overflow'` when a newer message pushed it out of the
+ * queue, `'expired'` when its message expiry passed, `'offline'` for QoS 0
+ * while offline without `offlineQueue.qos0`, `'attempts'` when it was sent
+ * on `maxDeliveryAttempts` connections that each ended before it was
+ * acknowledged: it is removed from the store, never replayed again).
  */
 export class DroppedError extends MqttError {
   /** Why the publish was dropped; see the class description. */

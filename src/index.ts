@@ -24,6 +24,7 @@ export type {
   QoS,
   UserProperty,
 } from './codec/types.js';
+export { type EventMap, SafeEmitter } from './core/emitter.js';
 export {
   AbortError,
   ClosedError,
@@ -64,6 +65,7 @@ export {
   type LoadFleetConfigOptions,
   loadFleetConfig,
   type ManagedSessionOptions,
+  type ManagerEventArgs,
   type ManagerEventName,
   type ManagerEvents,
   type ParseFleetConfigOptions,
@@ -135,6 +137,7 @@ export {
   type SessionMetrics,
   type SessionOptions,
   type SessionState,
+  type SessionView,
   type SubscribeOptions,
   type Subscription,
   type WillOptions,

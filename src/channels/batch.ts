@@ -9,10 +9,13 @@
  * while the session reconnects, batches wait in its offline queue like any
  * publish.
  */
+
 import type { PublishProperties, QoS } from '../codec/types.js';
+import { checkOptions } from '../core/schema.js';
 import { ClosedError, InvalidArgumentError } from '../errors.js';
-import { int, qosOption, topicOption } from '../session/options.js';
+import { topicOption } from '../session/options.js';
 import type { Session } from '../session/session.js';
+import { BATCH_OPTIONS } from './schema.js';
 
 /**
  * How {@link BatchChannel} joins a batch's items into one payload: `'json-array'`
@@ -100,14 +103,11 @@ export class BatchChannel {
     private readonly options: BatchOptions = {},
   ) {
     this.topic = topicOption(topic, 'topic');
-    this.interval = int(options.interval ?? 1000, 'options.interval', 1);
-    this.maxBytes = int(options.maxBytes ?? 65_536, 'options.maxBytes', 1);
-    const combine = options.combine ?? 'json-array';
-    if (combine !== 'json-array' && combine !== 'concat' && typeof combine !== 'function') {
-      throw new InvalidArgumentError('options.combine', "must be 'json-array', 'concat' or a function");
-    }
-    this.combine = combine;
-    this.qos = qosOption(options.qos ?? 1, 'options.qos');
+    checkOptions(options, BATCH_OPTIONS, 'options');
+    this.interval = options.interval ?? 1000;
+    this.maxBytes = options.maxBytes ?? 65_536;
+    this.combine = options.combine ?? 'json-array';
+    this.qos = options.qos ?? 1;
     this.removeHook = session.beforeClose(() => this.close());
   }
 

@@ -12,11 +12,14 @@
  * channel, running only while messages wait. When the session closes, the
  * messages still queued are rejected with `ClosedError`.
  */
+
 import type { PublishProperties, QoS } from '../codec/types.js';
+import { checkOptions } from '../core/schema.js';
 import { ClosedError, InvalidArgumentError, TimeoutError } from '../errors.js';
-import { int, qosOption, topicOption } from '../session/options.js';
+import { topicOption } from '../session/options.js';
 import type { Session } from '../session/session.js';
 import type { PublishResult } from '../session/types.js';
+import { QUEUE_OPTIONS } from './schema.js';
 
 /** Options of `session.queue(topic, options)`; see {@link QueueChannel}. */
 export interface QueueOptions {
@@ -106,15 +109,12 @@ export class QueueChannel {
     private readonly options: QueueOptions = {},
   ) {
     this.topic = topicOption(topic, 'topic');
-    const rate = options.rate ?? 100;
-    if (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate)) {
-      throw new InvalidArgumentError('options.rate', 'must be a positive number of messages per second');
-    }
-    this.rate = rate;
-    this.maxMessageBytes = int(options.maxMessageBytes ?? 4096, 'options.maxMessageBytes', 1);
-    this.capacity = int(options.capacity ?? 100_000, 'options.capacity', 1);
-    this.enqueueTimeout = int(options.enqueueTimeout ?? 100, 'options.enqueueTimeout', 0);
-    this.qos = qosOption(options.qos ?? 1, 'options.qos');
+    checkOptions(options, QUEUE_OPTIONS, 'options');
+    this.rate = options.rate ?? 100;
+    this.maxMessageBytes = options.maxMessageBytes ?? 4096;
+    this.capacity = options.capacity ?? 100_000;
+    this.enqueueTimeout = options.enqueueTimeout ?? 100;
+    this.qos = options.qos ?? 1;
     this.tokens = 1;
     this.lastRefill = Date.now();
     session.on('ready', this.onReady);

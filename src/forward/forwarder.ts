@@ -19,8 +19,20 @@
  * hash, for a minute) and do not forward such a copy when it comes back.
  */
 import type { PublishProperties, QoS, UserProperty } from '../codec/types.js';
+import {
+  anyObject,
+  boolean,
+  checkOptions,
+  either,
+  func,
+  int,
+  kind,
+  oneOf,
+  qos,
+  type Rule,
+  table,
+} from '../core/schema.js';
 import { InvalidArgumentError, type MqttError } from '../errors.js';
-import { int, qosOption } from '../session/options.js';
 import type { Session } from '../session/session.js';
 import type { Message, Subscription } from '../session/types.js';
 import { envelope, FORWARDED_PROPERTY } from './envelope.js';
@@ -93,6 +105,36 @@ export interface ForwarderOptions {
    */
   maxAttempts?: number;
 }
+
+const name: Rule = (v) =>
+  typeof v === 'string' && v !== '' ? undefined : `must be a non-empty string, got ${kind(v)}`;
+const names: Rule = (v) =>
+  (typeof v === 'string' && v !== '') ||
+  (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string' && x !== ''))
+    ? undefined
+    : `must be a non-empty string or a non-empty array of them, got ${kind(v)}`;
+
+/** The table `ForwarderOptions` are checked against (see `core/schema.ts`). */
+const OPTIONS = table(
+  {
+    name,
+    from: names,
+    topics: names,
+    to: name,
+    map: either('an array of [filter, template] pairs or a function', func, (v) =>
+      Array.isArray(v) ? undefined : 'no',
+    ),
+    filter: func,
+    transform: func,
+    qos,
+    retain: oneOf(true, false, 'keep'),
+    metadata: either('an object of strings or a function', anyObject, func),
+    envelope: boolean,
+    maxWaiting: int(1),
+    maxAttempts: either('a positive integer or Infinity', int(1), oneOf(Number.POSITIVE_INFINITY)),
+  },
+  ['name', 'from', 'topics', 'to'],
+);
 
 /** Counters of a forwarder. */
 export interface ForwarderMetrics {
@@ -201,36 +243,15 @@ export class Forwarder {
     private readonly host: ForwarderHost,
     options: ForwarderOptions,
   ) {
-    if (options === null || typeof options !== 'object')
-      throw new InvalidArgumentError('options', 'must be an object');
-    if (typeof options.name !== 'string' || options.name === '') {
-      throw new InvalidArgumentError('name', 'must be a non-empty string');
-    }
+    checkOptions(options, OPTIONS, '');
     this.name = options.name;
-    this.sources = typeof options.from === 'string' ? [options.from] : [...(options.from ?? [])];
-    if (this.sources.length === 0) throw new InvalidArgumentError('from', 'must name at least one session');
-    this.topics = typeof options.topics === 'string' ? [options.topics] : [...(options.topics ?? [])];
-    if (this.topics.length === 0) throw new InvalidArgumentError('topics', 'must name at least one filter');
-    if (typeof options.to !== 'string' || options.to === '')
-      throw new InvalidArgumentError('to', 'must name a session');
+    this.sources = typeof options.from === 'string' ? [options.from] : [...options.from];
+    this.topics = typeof options.topics === 'string' ? [options.topics] : [...options.topics];
     this.target = options.to;
     this.map = options.map === undefined ? undefined : compileTopicMap(options.map);
-    for (const f of ['filter', 'transform', 'metadata'] as const) {
-      const v = options[f];
-      if (
-        v !== undefined &&
-        typeof v !== 'function' &&
-        !(f === 'metadata' && typeof v === 'object' && v !== null)
-      ) {
-        throw new InvalidArgumentError(f, 'must be a function');
-      }
-    }
-    this.qos = qosOption(options.qos ?? 1, 'qos');
-    this.maxWaiting = int(options.maxWaiting ?? 10_000, 'maxWaiting', 1);
-    this.maxAttempts =
-      options.maxAttempts === undefined || options.maxAttempts === Number.POSITIVE_INFINITY
-        ? Number.POSITIVE_INFINITY
-        : int(options.maxAttempts, 'maxAttempts', 1);
+    this.qos = options.qos ?? 1;
+    this.maxWaiting = options.maxWaiting ?? 10_000;
+    this.maxAttempts = options.maxAttempts ?? Number.POSITIVE_INFINITY;
     this.options = options;
   }
 

@@ -44,7 +44,7 @@ export type BrokerUrl = SessionOptions['url'];
 
 /**
  * Protocol versions `version()` accepts: 5 or `'5'`/`'5.0'` for MQTT 5.0, 4 or `'3.1.1'`/`'4'` for
- * MQTT 3.1.1, `'auto'` for MQTT 5 with a fall back to 3.1.1.
+ * MQTT 3.1.1, `'auto'` for 5 falling back to 3.1.1.
  */
 export type ProtocolVersionInput = 4 | 5 | '3.1.1' | '4' | '5' | '5.0' | 'auto';
 
@@ -143,7 +143,8 @@ export class SessionBuilder implements SessionOptionsBuilder {
   }
 
   /**
-   * The MQTT version: 5 (also `'5'`, `'5.0'`), 4 (also `'3.1.1'`, `'4'`), or `'auto'`.
+   * The MQTT version: 5 (also `'5'`, `'5.0'`), 4 (also `'3.1.1'`, `'4'`), or `'auto'` (5, falling
+   * back to 3.1.1 when the broker refuses it).
    * Throws {@link InvalidArgumentError} (`protocolVersion`) at once for anything else.
    */
   version(version: ProtocolVersionInput): this {

@@ -13,7 +13,7 @@
  *   - name: plant-a            # required, unique
  *     url: mqtts://broker:8883 # required here or in defaults; or a list, tried in turn
  *     clientId: gw-a
- *     protocolVersion: 5       # 5 | 4 | "3.1.1" | "5.0" | auto
+ *     protocolVersion: 5       # 5 | 4 | "3.1.1" | "5.0" | auto (5, falling back to 3.1.1)
  *     username: ${MQTT_USER}
  *     password: ${MQTT_PASSWORD}
  *     clean: false
@@ -21,7 +21,8 @@
  *     keepalive: 60
  *     connectTimeout: 10000    # ms; also operationTimeout, receiveMaximum, maximumPacketSize,
  *                              # topicAliasMaximum, topicAliases, requestResponseInformation,
- *                              # messageBuffer (see SessionOptions)
+ *                              # messageBuffer, maxInflight, maximumQoS, maxDeliveryAttempts
+ *                              # (see SessionOptions)
  *     userProperties: { site: a }   # or a list: [[site, a], [line, "3"]]
  *     tls: { ca: ./ca.pem, cert: ./client.pem, key: ./client.key, passphrase: "${KEY_PASS}",
  *            rejectUnauthorized: true, servername: broker, ALPNProtocols: [mqtt] }
@@ -352,9 +353,6 @@ const commonFields = {
     .literal([5, 4, '3.1.1', '5.0', '5', '4', 'auto'])
     .transform((v): 4 | 5 | 'auto' => (v === 'auto' ? v : v === 4 || v === '4' || v === '3.1.1' ? 4 : 5))
     .optional(),
-  maxInflight: int(1, 65_535).optional(),
-  maximumQoS: qos.optional(),
-  maxDeliveryAttempts: int(0, MAX_MS).optional(),
   username: z.string().optional(),
   password: z.string().optional(),
   clean: bool.optional(),
@@ -368,6 +366,9 @@ const commonFields = {
   topicAliases: bool.optional(),
   requestResponseInformation: bool.optional(),
   messageBuffer: int(1, MAX_MS).optional(),
+  maxInflight: int(1, 65_535).optional(),
+  maximumQoS: qos.optional(),
+  maxDeliveryAttempts: int(0, Number.MAX_SAFE_INTEGER).optional(),
   userProperties: userPropertiesSchema.optional(),
   tls: tlsSchema.optional(),
   ws: z

@@ -15,13 +15,13 @@ export {
   type ParseFleetConfigOptions,
   parseFleetConfig,
 } from './config.js';
-export { SafeEmitter } from './events.js';
 export { FleetConnectError, type Route, RouteStream, SessionManager } from './manager.js';
 export type {
   FleetHandler,
   FleetMessage,
   ListenOptions,
   ManagedSessionOptions,
+  ManagerEventArgs,
   ManagerEventName,
   ManagerEvents,
   RouteOptions,

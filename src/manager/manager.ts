@@ -25,6 +25,8 @@ import { randomBytes } from 'node:crypto';
 import type { Registry } from 'prom-client';
 import { isValidTopicFilter } from '../codec/topic.js';
 import type { QoS } from '../codec/types.js';
+import { SafeEmitter } from '../core/emitter.js';
+import { checkOptions } from '../core/schema.js';
 import {
   AbortError,
   ClosedError,
@@ -61,12 +63,13 @@ import type {
 import { FileStore, type FileStoreDamage } from '../store/file.js';
 import type { SessionStore } from '../store/types.js';
 import { type LoadFleetConfigOptions, loadFleetConfig } from './config.js';
-import { SafeEmitter } from './events.js';
+import { CLOSE_OPTIONS, CONNECT_ALL_OPTIONS, MANAGER_OPTIONS, WAIT_READY_OPTIONS } from './schema.js';
 import type {
   FleetHandler,
   FleetMessage,
   ListenOptions,
   ManagedSessionOptions,
+  ManagerEventArgs,
   ManagerEvents,
   RouteOptions,
   SessionManagerOptions,
@@ -227,11 +230,10 @@ const MAX_SUBSCRIPTION_ID = 268_435_455;
  *
  * @throws {@link InvalidArgumentError} from the constructor when an option is not valid.
  */
-export class SessionManager {
+export class SessionManager extends SafeEmitter<ManagerEventArgs> {
   private readonly members = new Map<string, Member>();
   private readonly routes = new Set<RouteEntry>();
   private readonly waiters = new Set<ReadyWaiter>();
-  private readonly events = new SafeEmitter<ManagerEvents>((err, event) => this.listenerFailed(err, event));
   private readonly concurrency: number;
   private closing: Promise<void> | undefined = undefined;
   /** Stores the manager made (from a config file): closed after the sessions. */
@@ -247,11 +249,10 @@ export class SessionManager {
   readonly loops = new LoopGuard();
 
   constructor(options: SessionManagerOptions = {}) {
-    if (options === null || typeof options !== 'object') {
-      throw new InvalidArgumentError('options', 'must be an object');
-    }
-    this.concurrency = int(options.concurrency ?? 50, 'concurrency', 1);
-    this.metricsInterval = int(options.metricsInterval ?? 1000, 'metricsInterval', 1);
+    super();
+    checkOptions(options, MANAGER_OPTIONS, '');
+    this.concurrency = options.concurrency ?? 50;
+    this.metricsInterval = options.metricsInterval ?? 1000;
   }
 
   /**
@@ -304,7 +305,7 @@ export class SessionManager {
               e.reasonCode,
               { cause: err },
             );
-            m.events.emit('session_error', { name, error });
+            m.emit('session_error', { name, error });
           },
         );
       };
@@ -366,7 +367,7 @@ export class SessionManager {
       this.attach(member, entry);
     }
     for (const r of this.routes) if (r.target === undefined || r.target === name) this.attach(member, r);
-    this.events.emit('session_added', { name, session });
+    this.emit('session_added', { name, session });
     return session;
   }
 
@@ -376,6 +377,7 @@ export class SessionManager {
    * false when there is no such session.
    */
   async remove(name: string, options: { timeout?: number } = {}): Promise<boolean> {
+    checkOptions(options, CLOSE_OPTIONS, 'options');
     const m = this.members.get(name);
     if (m === undefined) return false;
     this.members.delete(name);
@@ -385,7 +387,7 @@ export class SessionManager {
     await m.session.close(options);
     m.unbind();
     m.subs.clear();
-    this.events.emit('session_removed', { name });
+    this.emit('session_removed', { name });
     return true;
   }
 
@@ -427,7 +429,8 @@ export class SessionManager {
    * with `FleetConnectError` naming each session that failed.
    */
   async connectAll(options: { concurrency?: number; signal?: AbortSignal } = {}): Promise<void> {
-    const limit = int(options.concurrency ?? this.concurrency, 'concurrency', 1);
+    checkOptions(options, CONNECT_ALL_OPTIONS, 'options');
+    const limit = options.concurrency ?? this.concurrency;
     const members = [...this.members.values()];
     const failures = new Map<string, Error>();
     let next = 0;
@@ -457,7 +460,13 @@ export class SessionManager {
     names?: string | readonly string[],
     options: number | { timeout?: number; signal?: AbortSignal } = {},
   ): Promise<void> {
-    const { timeout = 30_000, signal } = typeof options === 'number' ? { timeout: options } : options;
+    const o = typeof options === 'number' ? { timeout: options } : options;
+    try {
+      checkOptions(o, WAIT_READY_OPTIONS, typeof options === 'number' ? '' : 'options');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const { timeout = 30_000, signal } = o;
     if (this.closing !== undefined) return Promise.reject(new ClosedError('the session manager is closed'));
     const list = names === undefined ? this.list() : typeof names === 'string' ? [names] : [...names];
     const waiting = new Set<string>();
@@ -609,33 +618,17 @@ export class SessionManager {
     return this.sampler;
   }
 
-  // ---------------------------------------------------------------------------
-  // events
-
-  /** Calls `listener` on every `event` (see {@link ManagerEvents}); returns the manager. */
-  on<K extends keyof ManagerEvents>(event: K, listener: (e: ManagerEvents[K]) => void): this {
-    this.events.on(event, listener);
-    return this;
-  }
-
-  /** Calls `listener` on the next `event` only; returns the manager. */
-  once<K extends keyof ManagerEvents>(event: K, listener: (e: ManagerEvents[K]) => void): this {
-    this.events.once(event, listener);
-    return this;
-  }
-
-  /** Removes a listener added with `on` or `once`; returns the manager. */
-  off<K extends keyof ManagerEvents>(event: K, listener: (e: ManagerEvents[K]) => void): this {
-    this.events.off(event, listener);
-    return this;
-  }
-
   /**
    * Closes every session (each waits up to `timeout` ms for its operations
    * in flight), ends every route and `listen` stream, and rejects pending
    * `waitReady` calls. Always resolves; later calls return the same promise.
    */
   close(options: { timeout?: number } = {}): Promise<void> {
+    try {
+      checkOptions(options, CLOSE_OPTIONS, 'options');
+    } catch (err) {
+      return Promise.reject(err);
+    }
     if (this.closing === undefined) this.closing = this.closeNow(options);
     return this.closing;
   }
@@ -679,7 +672,7 @@ export class SessionManager {
         await store.close();
       } catch (err) {
         const error = new StoreError('closing a session store failed', { cause: err });
-        this.events.emit('session_error', { name: '', error });
+        this.emit('session_error', { name: '', error });
       }
     }
     this.stores.clear();
@@ -864,7 +857,7 @@ export class SessionManager {
     m.ready = true;
     if (m.readyEmittedFor !== m.connections) {
       m.readyEmittedFor = m.connections;
-      this.events.emit('session_ready', { name: m.name });
+      this.emit('session_ready', { name: m.name });
     }
     for (const w of this.waiters) {
       if (w.names.delete(m.name) && w.names.size === 0) w.resolve();
@@ -877,10 +870,10 @@ export class SessionManager {
     const name = m.name;
     const onState = (state: SessionState, previous: SessionState) => {
       if (state !== 'connected') m.ready = false;
-      this.events.emit('session_state_changed', { name, previous, state });
-      if (state === 'connecting') this.events.emit('session_connecting', { name });
+      this.emit('session_state_changed', { name, previous, state });
+      if (state === 'connecting') this.emit('session_connecting', { name });
       if (previous === 'connected' && (state === 'closing' || state === 'closed')) {
-        this.events.emit('session_disconnected', { name, error: undefined });
+        this.emit('session_disconnected', { name, error: undefined });
       }
     };
     const onConnect = (connack: ConnackInfo) => {
@@ -890,16 +883,16 @@ export class SessionManager {
         fs.refused = false;
         this.sync(fs);
       }
-      this.events.emit('session_connected', { name, connack });
+      this.emit('session_connected', { name, connack });
     };
     const onReady = () => this.checkReady(m);
     const onDisconnect = (error: MqttError | undefined) => {
       m.ready = false;
-      this.events.emit('session_disconnected', { name, error });
+      this.emit('session_disconnected', { name, error });
     };
     const onReconnecting = (attempt: number, delay: number) =>
-      this.events.emit('session_reconnecting', { name, attempt, delay });
-    const onError = (error: MqttError) => this.events.emit('session_error', { name, error });
+      this.emit('session_reconnecting', { name, attempt, delay });
+    const onError = (error: MqttError) => this.emit('session_error', { name, error });
     s.on('state', onState);
     s.on('connect', onConnect);
     s.on('ready', onReady);
@@ -921,7 +914,7 @@ export class SessionManager {
       err instanceof MqttError
         ? err
         : new MqttError('ERR_MQTT_HANDLER', `${what}: ${(err as Error)?.message}`, undefined, { cause: err });
-    this.events.emit('session_error', { name: m.name, error });
+    this.emit('session_error', { name: m.name, error });
   }
 
   /**
@@ -939,11 +932,11 @@ export class SessionManager {
       : `${bytes} damaged bytes`;
     const saved = d.savedTo === undefined ? 'they stay in the log' : `the log as it was is ${d.savedTo}`;
     const error = new StoreError(`FileStore skipped ${what} of ${d.path}; ${saved}`);
-    this.events.emit('session_error', { name, error });
+    this.emit('session_error', { name, error });
   }
 
-  /** A manager event listener threw: report it as `session_error` (unless that is what threw). */
-  private listenerFailed(err: unknown, event: keyof ManagerEvents): void {
+  /** @internal A manager event listener threw: report it as `session_error` (unless that is what threw). */
+  protected override listenerFailed(err: unknown, event: keyof ManagerEvents): void {
     if (event === 'session_error') return;
     const error = new MqttError(
       'ERR_MQTT_HANDLER',
@@ -951,7 +944,7 @@ export class SessionManager {
       undefined,
       { cause: err },
     );
-    this.events.emit('session_error', { name: '', error });
+    this.emit('session_error', { name: '', error });
   }
 }
 

@@ -157,3 +157,6 @@ export interface ManagerEvents {
 
 /** The name of a {@link SessionManager} event, e.g. `'session_ready'`. */
 export type ManagerEventName = keyof ManagerEvents;
+
+/** {@link ManagerEvents} as the listener arguments of an emitter: each listener gets the one event object. */
+export type ManagerEventArgs = { [K in keyof ManagerEvents]: [event: ManagerEvents[K]] };

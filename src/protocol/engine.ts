@@ -315,17 +315,28 @@ export class ClientEngine {
   /**
    * Switches the protocol level for the next connection (`protocolVersion:
    * 'auto'` falling back to 3.1.1). Only while idle; session state stays.
+   * False when the CONNECT cannot be sent with that version (3.1.1 refuses
+   * a password without a user name, and an empty client id without a clean
+   * session): nothing changes then.
    */
-  useVersion(version: ProtocolVersion): void {
-    if (this.state !== EngineState.Idle || version === this.version) return;
-    this.version = version;
-    this.decoder.protocolVersion = version;
+  useVersion(version: ProtocolVersion): boolean {
+    if (this.state !== EngineState.Idle) return false;
+    if (version === this.version) return true;
     const will = this.options.will;
-    this.connectPacket = {
+    const next: ConnectPacket = {
       ...this.connectPacket,
       will: will === undefined || version === 5 ? will : { ...will, properties: undefined },
       properties: version === 5 ? this.options.connectProperties : undefined,
     };
+    try {
+      encodedSize(next, version);
+    } catch {
+      return false;
+    }
+    this.version = version;
+    this.decoder.protocolVersion = version;
+    this.connectPacket = next;
+    return true;
   }
 
   /** Bytes of an incomplete packet held by the decoder. */

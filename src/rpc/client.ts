@@ -16,6 +16,7 @@
 import { randomFillSync } from 'node:crypto';
 import { isValidTopicName } from '../codec/topic.js';
 import type { PublishProperties, QoS } from '../codec/types.js';
+import { checkOptions } from '../core/schema.js';
 import {
   AbortError,
   ClosedError,
@@ -24,11 +25,11 @@ import {
   RpcError,
   TimeoutError,
 } from '../errors.js';
-import { qosOption, topicOption } from '../session/options.js';
 import type { Session } from '../session/session.js';
 import { sharedTimer, type Timed } from '../session/timer.js';
 import type { Message, Subscription } from '../session/types.js';
 import { decodeResponse, encodeRequest } from './envelope.js';
+import { CLIENT_OPTIONS, REQUEST_OPTIONS } from './schema.js';
 import type { RequestOptions, RpcClientMetrics, RpcClientOptions } from './types.js';
 
 const CORRELATION_BYTES = 16;
@@ -121,12 +122,10 @@ export class RpcClient {
     if (session === null || typeof session !== 'object' || typeof session.publish !== 'function') {
       throw new InvalidArgumentError('session', 'must be a Session');
     }
-    if (options === null || typeof options !== 'object')
-      throw new InvalidArgumentError('options', 'must be an object');
+    checkOptions(options, CLIENT_OPTIONS, 'options');
     this.session = session;
-    this.timeout = nonNegative(options.timeout ?? 30_000, 'options.timeout');
-    this.qos = qosOption(options.qos ?? 1, 'options.qos');
-    if (options.responseTopic !== undefined) topicOption(options.responseTopic, 'options.responseTopic');
+    this.timeout = options.timeout ?? 30_000;
+    this.qos = options.qos ?? 1;
     this.explicitTopic = options.responseTopic;
     if (this.explicitTopic === undefined) {
       this.index = (clientsPerSession.get(session) ?? 0) + 1;
@@ -169,21 +168,17 @@ export class RpcClient {
    */
   request(topic: string, payload: string | Uint8Array, options: RequestOptions = {}): Promise<RpcResponse> {
     if (this.closed) return Promise.reject(new ClosedError('the RPC client is closed'));
-    if (this.topic === undefined) return this.start().then(() => this.request(topic, payload, options));
-    if (options === null || typeof options !== 'object') {
-      return Promise.reject(new InvalidArgumentError('options', 'must be an object'));
-    }
-    const signal = options.signal;
-    if (signal?.aborted) return Promise.reject(new AbortError(`request to '${topic}' was aborted`));
-    let timeout: number;
-    let qos: QoS;
     try {
-      timeout =
-        options.timeout === undefined ? this.timeout : nonNegative(options.timeout, 'options.timeout');
-      qos = options.qos === undefined ? this.qos : qosOption(options.qos, 'options.qos');
+      // before anything starts: a bad signal or timeout must not leave an entry or a timer behind
+      checkOptions(options, REQUEST_OPTIONS, 'options');
     } catch (err) {
       return Promise.reject(err);
     }
+    if (this.topic === undefined) return this.start().then(() => this.request(topic, payload, options));
+    const signal = options.signal;
+    if (signal?.aborted) return Promise.reject(new AbortError(`request to '${topic}' was aborted`));
+    const timeout = options.timeout ?? this.timeout;
+    const qos: QoS = options.qos ?? this.qos;
     const correlation = this.nextCorrelation();
     const key = correlation.toString('latin1');
     const p = new Pending(this, key, topic);
@@ -238,6 +233,7 @@ export class RpcClient {
    * `request` does, and with `ProtocolError` when the response is not JSON.
    */
   async requestJson<T = unknown>(topic: string, body: unknown, options: RequestOptions = {}): Promise<T> {
+    checkOptions(options, REQUEST_OPTIONS, 'options');
     const properties: PublishProperties = { ...options.properties, contentType: JSON_TYPE };
     const res = await this.request(topic, JSON.stringify(body) ?? 'null', { ...options, properties });
     if (res.payload.length === 0) return undefined as T;
@@ -354,11 +350,4 @@ function defaultResponseTopic(session: Session, n: number): string {
       ? `${info.replace(/\/+$/, '')}/rpc/res`
       : `${session.clientId}/rpc/res`;
   return n === 1 ? base : `${base}/${n}`;
-}
-
-function nonNegative(value: unknown, field: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new InvalidArgumentError(field, `must be a number of ms >= 0, got ${String(value)}`);
-  }
-  return value;
 }

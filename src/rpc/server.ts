@@ -20,15 +20,16 @@
  * A request without a response topic is handled and not answered. `stop()`
  * unsubscribes, then waits for the requests already received.
  */
-import { EventEmitter } from 'node:events';
 import { isValidTopicFilter } from '../codec/topic.js';
 import type { PublishProperties, QoS, UserProperty } from '../codec/types.js';
+import { SafeEmitter } from '../core/emitter.js';
+import { checkOptions } from '../core/schema.js';
 import { ClosedError, InvalidArgumentError, MqttError } from '../errors.js';
-import { int, qosOption } from '../session/options.js';
 import type { Session } from '../session/session.js';
 import { sharedTimer, type Timed } from '../session/timer.js';
 import type { Message, Subscription } from '../session/types.js';
 import { decodeRequest, encodeResponse } from './envelope.js';
+import { SERVER_OPTIONS } from './schema.js';
 import type { RpcHandler, RpcMiddleware, RpcRequest, RpcServerMetrics, RpcServerOptions } from './types.js';
 
 const JSON_TYPE = 'application/json';
@@ -147,7 +148,7 @@ const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, st
  *
  * @throws {@link InvalidArgumentError} from the constructor when an option is not valid.
  */
-export class RpcServer extends EventEmitter<{
+export class RpcServer extends SafeEmitter<{
   /** A response could not be published, or an unsubscribe at `stop()` failed. */
   error: [error: Error];
 }> {
@@ -173,21 +174,17 @@ export class RpcServer extends EventEmitter<{
     if (session === null || typeof session !== 'object' || typeof session.subscribe !== 'function') {
       throw new InvalidArgumentError('session', 'must be a Session');
     }
-    if (options === null || typeof options !== 'object')
-      throw new InvalidArgumentError('options', 'must be an object');
+    checkOptions(options, SERVER_OPTIONS, 'options');
     this.session = session;
-    if (
-      options.group !== undefined &&
-      (typeof options.group !== 'string' || !/^[^/+#]+$/.test(options.group))
-    ) {
-      throw new InvalidArgumentError('options.group', "must be a non-empty name without '/', '+' or '#'");
-    }
     this.group = options.group;
-    this.concurrency = positive(options.concurrency ?? 256, 'options.concurrency');
-    this.maxQueue = int(options.maxQueue ?? 10_000, 'options.maxQueue', 0);
-    this.timeout = int(options.timeout ?? 30_000, 'options.timeout', 0);
-    this.qos = qosOption(options.qos ?? 1, 'options.qos');
+    this.concurrency = options.concurrency ?? 256;
+    this.maxQueue = options.maxQueue ?? 10_000;
+    this.timeout = options.timeout ?? 30_000;
+    this.qos = options.qos ?? 1;
   }
+
+  /** @internal An `error` listener threw: there is nothing left to report it to. */
+  protected override listenerFailed(): void {}
 
   /**
    * Adds a route: MQTT wildcards (`+`, `#`) and named segments (`:id`, one
@@ -473,12 +470,4 @@ function params(route: Route, topic: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, i] of route.names) out[name] = levels[i] ?? '';
   return out;
-}
-
-function positive(value: unknown, field: string): number {
-  if (value === Number.POSITIVE_INFINITY) return value;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new InvalidArgumentError(field, `must be a positive integer, got ${String(value)}`);
-  }
-  return value;
 }

@@ -21,6 +21,7 @@ export type {
   SessionEvents,
   SessionMetrics,
   SessionState,
+  SessionView,
   SubscribeOptions,
   Subscription,
 } from './types.js';

@@ -14,11 +14,15 @@ import type {
   Will,
   WillProperties,
 } from '../codec/types.js';
+import { INSPECT, type Inspect, type InspectOptions, inspectAs, REDACTED } from '../core/inspect.js';
+import { checkOptions } from '../core/schema.js';
 import { InvalidArgumentError } from '../errors.js';
 import { MemoryStore } from '../store/memory.js';
 import type { SessionStore } from '../store/types.js';
 import type { TlsOptions, WebSocketOptions } from '../transport/types.js';
-import { parseBrokerUrl, urlCredentials } from '../transport/url.js';
+import { urlCredentials } from '../transport/url.js';
+import { SESSION_OPTIONS } from './schema.js';
+import { redact } from './util.js';
 
 /** The message sent by the broker when this session disappears without DISCONNECT. */
 export interface WillOptions {
@@ -52,12 +56,20 @@ export interface ReconnectOptions {
   /** Each delay is scaled by a random factor in [1 - jitter, 1 + jitter]. @default 0.25 */
   jitter?: number;
   /**
-   * ms a connection must stay up before the backoff starts again from
-   * `initialDelay`: a broker that accepts and then drops every connection
-   * meets a growing delay, not a storm. @default 10000
+   * ms a connection must stay up before the backoff starts again from `initialDelay`: a broker
+   * that accepts each connection and drops it at once meets longer and longer waits. @default 10000
    */
   resetAfter?: number;
 }
+
+/** The defaults of {@link ReconnectOptions}. */
+export const RECONNECT_DEFAULTS: Readonly<Required<ReconnectOptions>> = Object.freeze({
+  initialDelay: 1000,
+  maxDelay: 120_000,
+  factor: 2,
+  jitter: 0.25,
+  resetAfter: 10_000,
+});
 
 /** Credentials for one connection attempt. */
 export interface Credentials {
@@ -98,7 +110,10 @@ export interface SessionOptions {
    * `tls://`), or several: the next is tried when a connection attempt fails.
    */
   url: string | URL | readonly (string | URL)[];
-  /** Reconnect after a lost connection, or `false`. @default { initialDelay: 1000, maxDelay: 120000, factor: 2, jitter: 0.25 } */
+  /**
+   * Reconnect after a lost connection, or `false`.
+   * @default { initialDelay: 1000, maxDelay: 120000, factor: 2, jitter: 0.25, resetAfter: 10000 }
+   */
   reconnect?: ReconnectOptions | false;
   /** Called before every connection attempt; its result replaces `username`/`password` (e.g. a fresh JWT). */
   credentials?: () => Promise<Credentials> | Credentials;
@@ -112,10 +127,10 @@ export interface SessionOptions {
   /** @default a random `mqttkit-` id */
   clientId?: string;
   /**
-   * 5 (MQTT 5.0), 4 (MQTT 3.1.1), or `'auto'`: MQTT 5, falling back to 3.1.1
-   * when the broker refuses it the 3.1.1 way (CONNACK 0x01) or closes the
-   * connection before CONNACK; the first version that connects is kept for
-   * the session's life (`session.protocolVersion`). @default 5
+   * 5 (MQTT 5.0), 4 (MQTT 3.1.1), or `'auto'`: MQTT 5, falling back to 3.1.1 when the broker
+   * refuses 5 (a 3.1.1-style refusal, or a close before CONNACK); the version found is kept for
+   * the reconnects. Under `'auto'` the MQTT 5 options are allowed and apply while 5 is in use.
+   * @default 5
    */
   protocolVersion?: ProtocolVersion | 'auto';
   /** Clean Start (5) / Clean Session (3.1.1). @default true */
@@ -188,6 +203,10 @@ export interface SessionOptions {
   messageBuffer?: number;
 }
 
+/**
+ * `SessionOptions` checked, with every default filled in. `util.inspect`
+ * and `JSON.stringify` show it without its secrets.
+ */
 export interface ResolvedOptions {
   /** The first of `urls`. */
   url: string;
@@ -199,12 +218,10 @@ export interface ResolvedOptions {
   store: SessionStore;
   offlineQueue: Required<OfflineQueueOptions>;
   clientId: string;
+  /** The version to connect with first: 5 under `'auto'`. */
   protocolVersion: ProtocolVersion;
-  /** `protocolVersion: 'auto'`: fall back to 3.1.1 until a connection succeeds. */
+  /** `protocolVersion: 'auto'`: fall back to 3.1.1 when the broker refuses 5. */
   autoVersion: boolean;
-  maxInflight: number | undefined;
-  maximumQoS: QoS;
-  maxDeliveryAttempts: number;
   clean: boolean;
   keepalive: number;
   username: string | undefined;
@@ -219,8 +236,14 @@ export interface ResolvedOptions {
   ws: WebSocketOptions | undefined;
   messageBuffer: number;
   maximumPacketSize: number;
+  /** Undefined when not set: the engine then holds 3.1.1 QoS 2 to `DEFAULT_MAX_INFLIGHT` (see the engine). */
+  maxInflight: number | undefined;
+  maximumQoS: QoS;
+  /** 0: no limit. */
+  maxDeliveryAttempts: number;
 }
 
+/** The defaults of {@link SessionOptions} (see also {@link RECONNECT_DEFAULTS}). */
 export const DEFAULTS = {
   protocolVersion: 5,
   clean: true,
@@ -229,8 +252,8 @@ export const DEFAULTS = {
   operationTimeout: 60_000,
   topicAliasMaximum: 64,
   messageBuffer: 1000,
+  maximumQoS: 2,
   maxDeliveryAttempts: 5,
-  resetAfter: 10_000,
   /**
    * 16 MiB: a bound on what one broker can make a session buffer. Far above what managed brokers
    * deliver (AWS IoT Core 128 KB, EMQX's default max_packet_size 1 MB), and room for the files and
@@ -274,80 +297,46 @@ export function toBytes(value: unknown, field: string): Uint8Array {
   throw new InvalidArgumentError(field, `must be a string, Buffer or Uint8Array, got ${typeof value}`);
 }
 
-function resolveReconnect(r: ReconnectOptions | false | undefined): Required<ReconnectOptions> | false {
-  if (r === false) return false;
-  if (r !== undefined && (r === null || typeof r !== 'object')) {
-    throw new InvalidArgumentError('reconnect', 'must be an object or false');
-  }
-  const initialDelay = int(r?.initialDelay ?? 1000, 'reconnect.initialDelay', 0, 2 ** 31 - 1);
-  const maxDelay = int(r?.maxDelay ?? 120_000, 'reconnect.maxDelay', 0, 2 ** 31 - 1);
-  const factor = r?.factor ?? 2;
-  if (typeof factor !== 'number' || !(factor >= 1))
-    throw new InvalidArgumentError('reconnect.factor', 'must be >= 1');
-  const jitter = r?.jitter ?? 0.25;
-  if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1)) {
-    throw new InvalidArgumentError('reconnect.jitter', 'must be from 0 to 1');
-  }
-  const resetAfter = int(r?.resetAfter ?? DEFAULTS.resetAfter, 'reconnect.resetAfter', 0, 2 ** 31 - 1);
-  return { initialDelay, maxDelay: Math.max(maxDelay, initialDelay), factor, jitter, resetAfter };
-}
-
+/**
+ * Checks `o` against the table of every option (`schema.ts`), then what
+ * depends on several options, and fills in the defaults.
+ */
 export function resolveOptions(o: SessionOptions): ResolvedOptions {
-  if (o === null || typeof o !== 'object') throw new InvalidArgumentError('options', 'must be an object');
+  checkOptions(o, SESSION_OPTIONS, '');
   const list = Array.isArray(o.url) ? o.url : [o.url];
-  if (list.length === 0) throw new InvalidArgumentError('url', 'must name at least one broker');
-  const urls = list.map((u, i) => {
-    const s = u instanceof URL ? u.href : u;
-    const field = Array.isArray(o.url) ? `url[${i}]` : 'url';
-    if (typeof s !== 'string' || s.length === 0) {
-      throw new InvalidArgumentError(field, 'must be a non-empty string or URL');
-    }
-    try {
-      parseBrokerUrl(s); // a bad URL fails here, not at the first connect
-    } catch (err) {
-      const why = (err as Error).message.replace(/^url: /, '');
-      throw new InvalidArgumentError(field, why);
-    }
-    return s;
-  });
+  const urls = list.map((u) => (u instanceof URL ? u.href : u));
   const url = urls[0];
-  const reconnect = resolveReconnect(o.reconnect);
-  if (o.credentials !== undefined && typeof o.credentials !== 'function') {
-    throw new InvalidArgumentError('credentials', 'must be a function');
-  }
+  const r = o.reconnect;
+  const reconnect: Required<ReconnectOptions> | false =
+    r === false
+      ? false
+      : {
+          initialDelay: r?.initialDelay ?? RECONNECT_DEFAULTS.initialDelay,
+          // a maxDelay below initialDelay means initialDelay
+          maxDelay: Math.max(
+            r?.maxDelay ?? RECONNECT_DEFAULTS.maxDelay,
+            r?.initialDelay ?? RECONNECT_DEFAULTS.initialDelay,
+          ),
+          factor: r?.factor ?? RECONNECT_DEFAULTS.factor,
+          jitter: r?.jitter ?? RECONNECT_DEFAULTS.jitter,
+          resetAfter: r?.resetAfter ?? RECONNECT_DEFAULTS.resetAfter,
+        };
   const store = o.store ?? new MemoryStore();
-  if (typeof store?.load !== 'function' || typeof store.flush !== 'function') {
-    throw new InvalidArgumentError('store', 'must implement SessionStore');
-  }
-  const q = o.offlineQueue ?? {};
+  const q = o.offlineQueue;
   const offlineQueue: Required<OfflineQueueOptions> = {
-    maxMessages: int(q.maxMessages ?? 10_000, 'offlineQueue.maxMessages', 0, 2 ** 31 - 1),
-    maxBytes: int(q.maxBytes ?? 64 * 1024 * 1024, 'offlineQueue.maxBytes', 0, Number.MAX_SAFE_INTEGER),
-    overflow: q.overflow ?? 'reject',
-    qos0: q.qos0 ?? false,
+    maxMessages: q?.maxMessages ?? 10_000,
+    maxBytes: q?.maxBytes ?? 64 * 1024 * 1024,
+    overflow: q?.overflow ?? 'reject',
+    qos0: q?.qos0 ?? false,
   };
-  if (!['reject', 'drop-oldest', 'drop-newest'].includes(offlineQueue.overflow)) {
-    throw new InvalidArgumentError(
-      'offlineQueue.overflow',
-      "must be 'reject', 'drop-oldest' or 'drop-newest'",
-    );
-  }
-  const asked = o.protocolVersion ?? DEFAULTS.protocolVersion;
-  if (asked !== 4 && asked !== 5 && asked !== 'auto')
-    throw new InvalidArgumentError('protocolVersion', `must be 4, 5 or 'auto', got ${describe(asked)}`);
-  const v: ProtocolVersion = asked === 'auto' ? 5 : asked;
+  const requested = o.protocolVersion ?? DEFAULTS.protocolVersion;
+  const autoVersion = requested === 'auto';
+  // 'auto' starts with MQTT 5: its options apply while 5 is in use
+  const v: ProtocolVersion = requested === 'auto' ? 5 : requested;
   const clientId = o.clientId ?? `mqttkit-${randomBytes(6).toString('hex')}`;
-  if (typeof clientId !== 'string' || Buffer.byteLength(clientId) > 65_535 || clientId.includes('\0')) {
-    throw new InvalidArgumentError('clientId', 'must be a string of at most 65535 bytes without U+0000');
-  }
   const clean = o.clean ?? DEFAULTS.clean;
-  if (typeof clean !== 'boolean') throw new InvalidArgumentError('clean', 'must be a boolean');
   if (v === 4 && clientId === '' && !clean) {
     throw new InvalidArgumentError('clientId', 'may be empty only with clean: true in MQTT 3.1.1');
-  }
-  const keepalive = int(o.keepalive ?? DEFAULTS.keepalive, 'keepalive', 0, 65_535);
-  if (o.username !== undefined && typeof o.username !== 'string') {
-    throw new InvalidArgumentError('username', 'must be a string');
   }
   const password = o.password === undefined ? undefined : toBytes(o.password, 'password');
   if (v === 4 && password !== undefined && o.username === undefined) {
@@ -369,26 +358,14 @@ export function resolveOptions(o: SessionOptions): ResolvedOptions {
       }
     });
   }
-  const connectTimeout = int(o.connectTimeout ?? DEFAULTS.connectTimeout, 'connectTimeout', 1, 2 ** 31 - 1);
-  const operationTimeout = int(
-    o.operationTimeout ?? DEFAULTS.operationTimeout,
-    'operationTimeout',
-    0,
-    2 ** 31 - 1,
-  );
-  const messageBuffer = int(o.messageBuffer ?? DEFAULTS.messageBuffer, 'messageBuffer', 1, 2 ** 31 - 1);
 
   let will: Will | undefined;
-  if (o.will !== undefined) {
-    const w = o.will;
-    if (w === null || typeof w !== 'object') throw new InvalidArgumentError('will', 'must be an object');
-    if (!isValidTopicName(w.topic)) throw new InvalidArgumentError('will.topic', `is not a valid topic name`);
-    const qos = w.qos ?? 0;
-    if (qos !== 0 && qos !== 1 && qos !== 2) throw new InvalidArgumentError('will.qos', 'must be 0, 1 or 2');
+  const w = o.will;
+  if (w !== undefined) {
     will = {
       topic: w.topic,
       payload: toBytes(w.payload, 'will.payload'),
-      qos,
+      qos: w.qos ?? 0,
       retain: w.retain ?? false,
       properties: v === 5 ? w.properties : undefined,
     };
@@ -396,33 +373,14 @@ export function resolveOptions(o: SessionOptions): ResolvedOptions {
 
   let connectProperties: ConnectProperties | undefined;
   if (v === 5) {
-    connectProperties = {
-      topicAliasMaximum: int(
-        o.topicAliasMaximum ?? DEFAULTS.topicAliasMaximum,
-        'topicAliasMaximum',
-        0,
-        65_535,
-      ),
-    };
-    if (o.sessionExpiry !== undefined) {
-      connectProperties.sessionExpiryInterval = int(o.sessionExpiry, 'sessionExpiry', 0, 0xffffffff);
-    }
-    if (o.receiveMaximum !== undefined) {
-      connectProperties.receiveMaximum = int(o.receiveMaximum, 'receiveMaximum', 1, 65_535);
-    }
+    connectProperties = { topicAliasMaximum: o.topicAliasMaximum ?? DEFAULTS.topicAliasMaximum };
+    if (o.sessionExpiry !== undefined) connectProperties.sessionExpiryInterval = o.sessionExpiry;
+    if (o.receiveMaximum !== undefined) connectProperties.receiveMaximum = o.receiveMaximum;
     // always announced: a conforming broker then never sends more than this client accepts
-    connectProperties.maximumPacketSize = int(
-      o.maximumPacketSize ?? DEFAULTS.maximumPacketSize,
-      'maximumPacketSize',
-      16,
-      268_435_460,
-    );
+    connectProperties.maximumPacketSize = o.maximumPacketSize ?? DEFAULTS.maximumPacketSize;
     if (o.requestResponseInformation) connectProperties.requestResponseInformation = true;
     if (o.userProperties !== undefined) connectProperties.userProperties = o.userProperties;
     if (o.authenticationMethod !== undefined) {
-      if (typeof o.authenticationMethod !== 'string') {
-        throw new InvalidArgumentError('authenticationMethod', 'must be a string');
-      }
       connectProperties.authenticationMethod = o.authenticationMethod;
       if (o.authenticationData !== undefined) {
         connectProperties.authenticationData = toBytes(o.authenticationData, 'authenticationData');
@@ -434,65 +392,90 @@ export function resolveOptions(o: SessionOptions): ResolvedOptions {
       );
     }
   } else {
-    for (const name of [
-      'sessionExpiry',
-      'receiveMaximum',
-      'topicAliasMaximum',
-      'requestResponseInformation',
-      'userProperties',
-      'authenticationMethod',
-      'authenticationData',
-      'authenticate',
-    ] as const) {
+    for (const name of MQTT5_ONLY) {
       if (o[name] !== undefined)
-        throw new InvalidArgumentError(name, 'is an MQTT 5 feature; protocolVersion is 4');
+        throw new InvalidArgumentError(name, "is an MQTT 5 feature; protocolVersion is 4 (use 5 or 'auto')");
     }
   }
-  const maximumPacketSize = int(
-    o.maximumPacketSize ?? DEFAULTS.maximumPacketSize,
-    'maximumPacketSize',
-    16,
-    268_435_460,
-  );
-  if (o.authenticate !== undefined && typeof o.authenticate !== 'function') {
-    throw new InvalidArgumentError('authenticate', 'must be a function');
-  }
 
-  const maxInflight = o.maxInflight === undefined ? undefined : int(o.maxInflight, 'maxInflight', 1, 65_535);
-  const maximumQoS = qosOption(o.maximumQoS ?? 2, 'maximumQoS');
-  const maxDeliveryAttempts = int(
-    o.maxDeliveryAttempts ?? DEFAULTS.maxDeliveryAttempts,
-    'maxDeliveryAttempts',
-    0,
-    2 ** 31 - 1,
-  );
-  return {
+  const resolved: ResolvedOptions = {
     url,
     urls,
     reconnect,
-    autoVersion: asked === 'auto',
-    maxInflight,
-    maximumQoS,
-    maxDeliveryAttempts,
     credentials: o.credentials,
     urlCredentials: fromUrls,
     store,
     offlineQueue,
     clientId,
     protocolVersion: v,
+    autoVersion,
     clean,
-    keepalive,
+    keepalive: o.keepalive ?? DEFAULTS.keepalive,
     username: o.username,
     password,
     will,
-    connectTimeout,
-    operationTimeout,
+    connectTimeout: o.connectTimeout ?? DEFAULTS.connectTimeout,
+    operationTimeout: o.operationTimeout ?? DEFAULTS.operationTimeout,
     topicAliases: o.topicAliases ?? true,
     connectProperties,
     authenticate: o.authenticate,
     tls: o.tls,
     ws: o.ws,
-    messageBuffer,
-    maximumPacketSize,
+    messageBuffer: o.messageBuffer ?? DEFAULTS.messageBuffer,
+    maximumPacketSize: o.maximumPacketSize ?? DEFAULTS.maximumPacketSize,
+    maxInflight: o.maxInflight,
+    maximumQoS: o.maximumQoS ?? DEFAULTS.maximumQoS,
+    maxDeliveryAttempts: o.maxDeliveryAttempts ?? DEFAULTS.maxDeliveryAttempts,
   };
+  // what holds secrets (URLs with userinfo or a token, the password, keys) is never printed
+  Object.defineProperties(resolved, {
+    [INSPECT]: { value: inspectResolved },
+    toJSON: { value: printableOptions },
+  });
+  return resolved;
+}
+
+/** The options only MQTT 5 has: refused with `protocolVersion: 4`. */
+const MQTT5_ONLY = [
+  'sessionExpiry',
+  'receiveMaximum',
+  'topicAliasMaximum',
+  'requestResponseInformation',
+  'userProperties',
+  'authenticationMethod',
+  'authenticationData',
+  'authenticate',
+] as const;
+
+/** `ResolvedOptions` without its secrets, for `util.inspect` and `JSON.stringify`. */
+function printableOptions(this: ResolvedOptions): Record<string, unknown> {
+  const { tls, ws, connectProperties: cp, password, ...rest } = this;
+  return {
+    ...rest,
+    url: redact(this.url),
+    urls: this.urls.map(redact),
+    password: password === undefined ? undefined : REDACTED,
+    connectProperties: cp?.authenticationData === undefined ? cp : { ...cp, authenticationData: REDACTED },
+    tls:
+      tls === undefined
+        ? undefined
+        : {
+            ...tls,
+            key: tls.key === undefined ? undefined : REDACTED,
+            passphrase: tls.passphrase && REDACTED,
+          },
+    ws:
+      ws?.headers === undefined
+        ? ws
+        : { ...ws, headers: Object.fromEntries(Object.keys(ws.headers).map((k) => [k, REDACTED])) },
+  };
+}
+
+function inspectResolved(
+  this: ResolvedOptions,
+  depth: number,
+  options: InspectOptions,
+  inspect: Inspect,
+): string {
+  return inspectAs('ResolvedOptions', printableOptions.call(this), depth, options, inspect);
 }

@@ -20,7 +20,6 @@
  *   out (`TimeoutError`), aborted (`AbortError`), connection lost
  *   (`ConnectionError`) or closed (`ClosedError`).
  */
-import { EventEmitter } from 'node:events';
 import { reasonCodeName } from '../codec/reason-codes.js';
 import { isValidTopicFilter } from '../codec/topic.js';
 import type {
@@ -35,6 +34,9 @@ import type {
   UnsubscribePacket,
   Subscription as WireSubscription,
 } from '../codec/types.js';
+import { SafeEmitter } from '../core/emitter.js';
+import { INSPECT, type Inspect, type InspectOptions, inspectAs } from '../core/inspect.js';
+import { checkOptions } from '../core/schema.js';
 import {
   AbortError,
   CLOSED_BEFORE_CONNACK,
@@ -73,6 +75,13 @@ import {
   type Route,
   SubscriptionHandle,
 } from './requests.js';
+import {
+  CLOSE_OPTIONS,
+  CONNECT_OPTIONS,
+  OPERATION_OPTIONS,
+  PUBLISH_OPTIONS,
+  SUBSCRIBE_OPTIONS,
+} from './schema.js';
 import { sharedTimer, type Timed } from './timer.js';
 import type {
   ConnackInfo,
@@ -84,6 +93,7 @@ import type {
   SessionEvents,
   SessionMetrics,
   SessionState,
+  SessionView,
   SubscribeOptions,
   Subscription,
 } from './types.js';
@@ -132,7 +142,7 @@ const WS_MESSAGE_FLOOR = 1024 * 1024;
  *
  * @throws {@link InvalidArgumentError} from the constructor when an option is not valid.
  */
-export class Session extends EventEmitter<SessionEvents> {
+export class Session extends SafeEmitter<SessionEvents> {
   /** Where this session connects (without credentials, query or fragment). */
   readonly url: string;
   private readonly options: ResolvedOptions;
@@ -273,6 +283,11 @@ export class Session extends EventEmitter<SessionEvents> {
    * `TimeoutError` after `connectTimeout`, `AbortError`, or `ClosedError`.
    */
   connect(options: { signal?: AbortSignal } = {}): Promise<ConnackInfo> {
+    try {
+      checkOptions(options, CONNECT_OPTIONS, 'options');
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const state = this._state;
     if (state === 'closing' || state === 'closed') return Promise.reject(new ClosedError());
     if (state === 'connected' && this.lastConnack !== undefined) return Promise.resolve(this.lastConnack);
@@ -383,6 +398,7 @@ export class Session extends EventEmitter<SessionEvents> {
     let packet: SubscribePacket;
     let list: string[];
     try {
+      checkOptions(options, SUBSCRIBE_OPTIONS, 'options');
       list = filterList(filters, 'filters');
       if (handler !== undefined && typeof handler !== 'function') {
         throw new InvalidArgumentError('handler', 'must be a function');
@@ -479,6 +495,7 @@ export class Session extends EventEmitter<SessionEvents> {
   unsubscribe(filters: string | readonly string[], options: OperationOptions = {}): Promise<void> {
     let list: string[];
     try {
+      checkOptions(options, OPERATION_OPTIONS, 'options');
       list = filterList(filters, 'filters');
     } catch (err) {
       return Promise.reject(err);
@@ -510,9 +527,15 @@ export class Session extends EventEmitter<SessionEvents> {
    * operations in flight, sends DISCONNECT (with `reasonCode`, default 0),
    * closes the connection, rejects whatever is left with `ClosedError` and
    * ends the `messages()` iterators. Always resolves; later calls return
-   * the same promise.
+   * the same promise. Options that are not valid (a `timeout` that is not a
+   * number of ms) reject with `InvalidArgumentError` and close nothing.
    */
   close(options: { timeout?: number; reasonCode?: number } = {}): Promise<void> {
+    try {
+      checkOptions(options, CLOSE_OPTIONS, 'options');
+    } catch (err) {
+      return Promise.reject(err);
+    }
     if (this.closePromise !== undefined) return this.closePromise;
     const timeout = options.timeout ?? 5000;
     const reasonCode = options.reasonCode ?? 0;
@@ -563,6 +586,13 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** @internal */
   _unsubscribeHandle(handle: SubscriptionHandle, options?: OperationOptions): Promise<void> {
+    if (options !== undefined) {
+      try {
+        checkOptions(options, OPERATION_OPTIONS, 'options');
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
     if (!handle.active) return Promise.resolve();
     handle.active = false;
     this.dropRoutes((r) => r.owner === handle);
@@ -757,9 +787,8 @@ export class Session extends EventEmitter<SessionEvents> {
     this.counters.errors++;
     let error = failure;
     if (this.options.autoVersion && !this.connectedOnce) {
-      if (this.engine.version === 5 && attempt.opened && refusesMqtt5(error)) {
+      if (this.engine.version === 5 && attempt.opened && refusesMqtt5(error) && this.engine.useVersion(4)) {
         // 'auto': the same broker again at once, with 3.1.1
-        this.engine.useVersion(4);
         this.fallbackReason = error;
         if (this.listenerCount('fallback') > 0) this.safely(() => this.emit('fallback', error));
         this.startAttempt();
@@ -802,13 +831,8 @@ export class Session extends EventEmitter<SessionEvents> {
   _message(p: PublishPacket): void {
     const msg = p as unknown as Message;
     this.counters.messagesIn++;
-    if (this.listenerCount('message') > 0) {
-      try {
-        this.emit('message', msg);
-      } catch (err) {
-        this.report(err, 'a message listener threw');
-      }
-    }
+    // a listener that throws is reported by listenerFailed, and the others still run
+    if (this.listenerCount('message') > 0) this.emit('message', msg);
     const router = this.router;
     if (router !== undefined && router.size > 0) {
       const routes = router.lookup(msg.topic);
@@ -1493,13 +1517,9 @@ export class Session extends EventEmitter<SessionEvents> {
     let retain = false;
     let properties: PublishPacket['properties'];
     if (o !== undefined) {
-      if (o === null || typeof o !== 'object') throw new InvalidArgumentError('options', 'must be an object');
-      if (o.qos !== undefined) {
-        if (o.qos !== 0 && o.qos !== 1 && o.qos !== 2) {
-          throw new InvalidArgumentError('options.qos', `must be 0, 1 or 2, got ${String(o.qos)}`);
-        }
-        qos = o.qos;
-      }
+      // timeout and signal too: nothing is armed or sent with a bad one
+      checkOptions(o, PUBLISH_OPTIONS, 'options');
+      qos = o.qos ?? 0;
       retain = o.retain === true;
       properties = o.properties;
       if (properties != null) refuseClientProperties(properties);
@@ -1522,11 +1542,9 @@ export class Session extends EventEmitter<SessionEvents> {
     };
   }
 
+  /** The SUBSCRIBE for `filters` (options checked by `subscribe()`, or restored from the store). */
   private buildSubscribe(filters: string[], o: SubscribeOptions): SubscribePacket {
-    if (o === null || typeof o !== 'object') throw new InvalidArgumentError('options', 'must be an object');
     const qos = o.qos ?? 0;
-    if (qos !== 0 && qos !== 1 && qos !== 2)
-      throw new InvalidArgumentError('options.qos', 'must be 0, 1 or 2');
     const v5 = this.engine.version === 5;
     const subscriptions: WireSubscription[] = filters.map((topicFilter) =>
       v5
@@ -1577,9 +1595,10 @@ export class Session extends EventEmitter<SessionEvents> {
     const prev = this._state;
     if (prev === next) return;
     this._state = next;
-    if (this.listenerCount('state') > 0) this.safely(() => this.emit('state', next, prev));
+    if (this.listenerCount('state') > 0) this.emit('state', next, prev);
   }
 
+  /** Listeners are isolated by SafeEmitter already; kept for the call sites that predate it. */
   private safely(fn: () => void): void {
     try {
       fn();
@@ -1595,11 +1614,36 @@ export class Session extends EventEmitter<SessionEvents> {
       err instanceof MqttError
         ? err
         : new MqttError('ERR_MQTT_HANDLER', `${what}: ${(err as Error)?.message}`, undefined, { cause: err });
-    try {
-      this.emit('error', error);
-    } catch {
-      // an error listener that throws has nowhere left to report to
-    }
+    this.emit('error', error);
+  }
+
+  /** @internal A listener threw: reported as `error` (an `error` listener that throws is only counted). */
+  protected override listenerFailed(err: unknown, event: keyof SessionEvents): void {
+    if (event === 'error') this.counters.errors++;
+    else this.report(err, `a '${event}' listener threw`);
+  }
+
+  /**
+   * @internal What `util.inspect` shows: {@link Session.toJSON}'s view, never the options (they
+   * hold the password).
+   */
+  [INSPECT](depth: number, options: InspectOptions, inspect: Inspect): string {
+    return inspectAs('Session', this.toJSON(), depth, options, inspect);
+  }
+
+  /**
+   * What `JSON.stringify` and `util.inspect` show of the session: where it connects (without
+   * credentials, query or fragment), its client id, version, state and operations in flight;
+   * never its options, which hold the password and keys.
+   */
+  toJSON(): SessionView {
+    return {
+      url: this.url,
+      clientId: this.clientId,
+      protocolVersion: this.protocolVersion,
+      state: this._state,
+      inflight: this.inflight,
+    };
   }
 }
 

@@ -196,8 +196,22 @@ export interface SessionMetrics {
   publishLatency: LatencySnapshot;
 }
 
+/** What `JSON.stringify` and `util.inspect` show of a {@link Session} (see {@link Session.toJSON}). */
+export interface SessionView {
+  /** Where the session connects, without credentials, query or fragment ({@link Session.url}). */
+  url: string;
+  /** The client identifier in use. */
+  clientId: string;
+  /** 5 (MQTT 5.0) or 4 (MQTT 3.1.1). */
+  protocolVersion: 4 | 5;
+  /** The session's state. */
+  state: SessionState;
+  /** QoS 1/2 operations sent and not yet acknowledged. */
+  inflight: number;
+}
+
 /**
- * The events of {@link Session} (a typed `EventEmitter`): the event name and
+ * The events of {@link Session} (a typed {@link SafeEmitter}): the event name and
  * its listener's arguments. Listeners run synchronously; one that throws is
  * reported as `error` and cannot stop the others.
  */

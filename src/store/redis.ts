@@ -33,6 +33,7 @@
  * confirmed: flushes settle in call order.
  */
 import { Redis, type RedisOptions } from 'ioredis';
+import { checkOptions, type Rule, string, table } from '../core/schema.js';
 import { ClosedError, InvalidArgumentError } from '../errors.js';
 import { decodeMessage, decodeSubscription, encodeMessage, encodeSubscription } from './record.js';
 import type { PersistedSession, SessionStore, StoredMessage, StoredSubscription } from './types.js';
@@ -54,6 +55,19 @@ export interface RedisStoreOptions {
   /** Prepended to every key. @default 'mqttkit:' */
   prefix?: string;
 }
+
+/** The table `RedisStoreOptions` are checked against (see `core/schema.ts`). */
+const OPTIONS = table({
+  url: ((v) =>
+    typeof v === 'string' && /^rediss?:\/\//.test(v)
+      ? undefined
+      : 'must be a redis:// or rediss:// URL') as Rule,
+  client: ((v) =>
+    typeof (v as Partial<Redis> | null)?.pipeline === 'function'
+      ? undefined
+      : 'must be an ioredis Redis client') as Rule,
+  prefix: string,
+});
 
 /**
  * How the store's own client behaves when Redis goes away: commands issued
@@ -205,16 +219,10 @@ export class RedisStore implements SessionStore {
   #cachedKeys: Keys | undefined;
 
   constructor(options: RedisStoreOptions = {}) {
-    if (typeof options !== 'object' || options === null)
-      throw new InvalidArgumentError('options', 'must be an object');
+    checkOptions(options, OPTIONS, 'options');
     const { url, client, prefix = 'mqttkit:' } = options;
     if (url !== undefined && client !== undefined)
       throw new InvalidArgumentError('options.url', 'cannot be given with options.client');
-    if (url !== undefined && (typeof url !== 'string' || !/^rediss?:\/\//.test(url)))
-      throw new InvalidArgumentError('options.url', 'must be a redis:// or rediss:// URL');
-    if (client !== undefined && typeof (client as Partial<Redis>)?.pipeline !== 'function')
-      throw new InvalidArgumentError('options.client', 'must be an ioredis Redis client');
-    if (typeof prefix !== 'string') throw new InvalidArgumentError('options.prefix', 'must be a string');
     this.#prefix = prefix;
     this.#owned = client === undefined;
     this.#client = client ?? new Redis(url ?? 'redis://127.0.0.1:6379', { ...OWN_CLIENT_OPTIONS });

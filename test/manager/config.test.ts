@@ -893,9 +893,9 @@ sessions:
   - { name: c, url: "mqtt://h", will: { topic: "a/+" } }
 `),
     ).toEqual([
-      'sessions[0].sessionExpiry: is an MQTT 5 feature; protocolVersion is 4',
+      "sessions[0].sessionExpiry: is an MQTT 5 feature; protocolVersion is 4 (use 5 or 'auto')",
       'sessions[1].password: needs a username in MQTT 3.1.1',
-      'sessions[2].will.topic: is not a valid topic name',
+      'sessions[2].will.topic: must be a topic name without wildcards',
     ]);
   });
 

@@ -1,0 +1,416 @@
+/**
+ * Secrets never reach `util.inspect` or `JSON.stringify`: every public
+ * object (sessions connected, failed and refused, the manager and every
+ * event payload it emits, stores, RPC, forwarders, channels, errors, the
+ * resolved options) is made with planted secrets (URL userinfo, a `?token=`
+ * query, the password option, a credentials hook's result, a JWT signing key
+ * and its tokens, a TLS key and passphrase, a WebSocket header, MQTT 5
+ * authentication data, a Redis password), and inspected at full depth with
+ * hidden properties shown: none of the secrets may appear, as text or as
+ * the bytes `util.inspect` prints for a Buffer or Uint8Array.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { inspect } from 'node:util';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import {
+  AbortError,
+  BatchChannel,
+  ClosedError,
+  ConfigError,
+  ConnectionError,
+  DecodeError,
+  DroppedError,
+  EncodeError,
+  FileStore,
+  FileStoreError,
+  FleetConnectError,
+  InvalidArgumentError,
+  jwtCredentials,
+  MemoryStore,
+  MqttError,
+  ProtocolError,
+  parseFleetConfig,
+  QueueChannel,
+  RedisStore,
+  RejectedError,
+  RpcClient,
+  RpcError,
+  RpcServer,
+  Session,
+  SessionManager,
+  type SessionOptions,
+  StoreError,
+  TimeoutError,
+} from '../src/index.js';
+import { startFakeBroker } from './helpers/fake-broker.js';
+import { hasRedis, startRedis } from './helpers/redis.js';
+import { removeTempDirs, tempDir } from './store/file-helpers.js';
+
+const URL_USER = 'urluser';
+const URL_PASSWORD = 'UrlPassw0rd9f3a';
+const TOKEN = 'QueryT0ken77b1';
+const PASSWORD = 'OptPassw0rd5c2e';
+const HOOK_PASSWORD = 'HookPassw0rd31d0';
+const TLS_PASSPHRASE = 'TlsPassphrase4a1b2';
+const WS_TOKEN = 'WsHeaderT0ken8d8d';
+const AUTH_DATA = 'AuthDataS3cret0e0e';
+const REDIS_PASSWORD = 'RedisPassw0rde4f5';
+
+const jwtKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+  type: 'pkcs8',
+  format: 'pem',
+}) as string;
+const tlsKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+  type: 'pkcs8',
+  format: 'pem',
+  cipher: 'aes-256-cbc',
+  passphrase: TLS_PASSPHRASE,
+}) as string;
+/** JWTs the credentials hook handed out. */
+const tokens: string[] = [];
+
+/** A slice of a PEM's body: enough to recognise the key. */
+function pemBody(pem: string): string {
+  const body = pem.split('\n').slice(1, -2).join('');
+  return body.slice(10, 50);
+}
+
+/** Every form in which `util.inspect` or JSON could show a secret: text, hex and decimal bytes, base64. */
+function forms(secret: string): string[] {
+  const bytes = Buffer.from(secret);
+  const head = [...bytes.subarray(0, 8)];
+  return [
+    secret,
+    encodeURIComponent(secret),
+    bytes.toString('base64').slice(0, 12),
+    head.map((b) => b.toString(16).padStart(2, '0')).join(' '),
+    head.join(', '),
+    JSON.stringify(head).slice(1, -1),
+  ];
+}
+
+function secrets(): string[] {
+  return [
+    URL_PASSWORD,
+    TOKEN,
+    PASSWORD,
+    HOOK_PASSWORD,
+    TLS_PASSPHRASE,
+    WS_TOKEN,
+    AUTH_DATA,
+    REDIS_PASSWORD,
+    pemBody(jwtKey),
+    pemBody(tlsKey),
+    ...tokens.map((t) => t.split('.')[2]),
+  ];
+}
+
+/** What `x` shows: `util.inspect` at full depth with hidden properties, and JSON where it has one. */
+function shown(x: unknown): string {
+  const parts = [inspect(x, { depth: Number.POSITIVE_INFINITY, showHidden: true }), inspect(x)];
+  try {
+    parts.push(JSON.stringify(x) ?? '');
+  } catch {
+    // circular: JSON.stringify shows nothing
+  }
+  return parts.join('\n');
+}
+
+function expectClean(what: string, x: unknown): void {
+  const text = shown(x);
+  for (const secret of secrets()) {
+    for (const form of forms(secret)) {
+      if (text.includes(form)) {
+        throw new Error(`${what} shows the secret ${secret} (as '${form}'):\n${text.slice(0, 4000)}`);
+      }
+    }
+  }
+}
+
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  // last made, first closed: a session before the store and the Redis it uses
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+afterAll(removeTempDirs);
+
+function later<T extends { close(): Promise<unknown> }>(x: T): T {
+  cleanup.push(() => x.close());
+  return x;
+}
+
+async function failure(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected a failure');
+}
+
+describe('secrets are never shown by util.inspect or JSON.stringify', () => {
+  it('sessions, their options, subscriptions and errors', async () => {
+    const broker = await startFakeBroker({ autoConnack: true, autoAck: true });
+    cleanup.push(() => broker.close());
+    const port = broker.port;
+    const withUrl = later(
+      new Session({
+        url: `mqtt://${URL_USER}:${URL_PASSWORD}@127.0.0.1:${port}/?token=${TOKEN}`,
+        keepalive: 0,
+      }),
+    );
+    const withPassword = later(
+      new Session({
+        url: `mqtt://127.0.0.1:${port}`,
+        username: 'u',
+        password: Buffer.from(PASSWORD),
+        authenticationMethod: 'SCRAM-SHA-1',
+        authenticationData: Buffer.from(AUTH_DATA),
+        keepalive: 0,
+      }),
+    );
+    const withHook = later(
+      new Session({
+        url: `mqtt://127.0.0.1:${port}`,
+        credentials: () => ({ username: 'u', password: HOOK_PASSWORD }),
+        keepalive: 0,
+      }),
+    );
+    const jwt = jwtCredentials({ algorithm: 'ES256', privateKey: jwtKey, audience: 'broker' });
+    const withJwt = later(
+      new Session({
+        url: `mqtt://127.0.0.1:${port}`,
+        credentials: async () => {
+          const c = await jwt();
+          tokens.push(c.password);
+          return c;
+        },
+        keepalive: 0,
+      }),
+    );
+    await Promise.all([withUrl.connect(), withHook.connect(), withJwt.connect()]);
+    expect(tokens).toHaveLength(1);
+    const sub = await withUrl.subscribe('s/#', { qos: 1 }, () => {});
+    const stream = withUrl.messages('s/#');
+
+    // failed and refused connections: over TLS with a key, over WebSocket with a token, and a CONNACK refusal
+    const tls = later(
+      new Session({
+        url: `mqtts://${URL_USER}:${URL_PASSWORD}@127.0.0.1:1/?token=${TOKEN}`,
+        tls: { key: tlsKey, passphrase: TLS_PASSPHRASE, rejectUnauthorized: false },
+        reconnect: false,
+      }),
+    );
+    const ws = later(
+      new Session({
+        url: `ws://${URL_USER}:${URL_PASSWORD}@127.0.0.1:${port}/mqtt?token=${TOKEN}`,
+        ws: { headers: { Authorization: `Bearer ${WS_TOKEN}` } },
+        reconnect: false,
+        connectTimeout: 5000,
+      }),
+    );
+    const refusing = await startFakeBroker({
+      onPacket: (p, conn) => {
+        if (p.type === 'connect') conn.send({ type: 'connack', sessionPresent: false, reasonCode: 0x86 });
+      },
+    });
+    cleanup.push(() => refusing.close());
+    const refused = later(
+      new Session({ url: `mqtt://${URL_USER}:${URL_PASSWORD}@127.0.0.1:${refusing.port}/?token=${TOKEN}` }),
+    );
+    const silent = await startFakeBroker({});
+    cleanup.push(() => silent.close());
+    const timedOut = later(
+      new Session({
+        url: `mqtt://${URL_USER}:${URL_PASSWORD}@127.0.0.1:${silent.port}/?token=${TOKEN}`,
+        password: PASSWORD,
+        connectTimeout: 300,
+      }),
+    );
+    const errors: Error[] = await Promise.all([
+      failure(tls.connect()),
+      failure(ws.connect()),
+      failure(refused.connect()),
+      failure(timedOut.connect()),
+      failure(withPassword.connect({ signal: AbortSignal.abort() })),
+    ]);
+    expect(errors[0]).toBeInstanceOf(ConnectionError);
+    expect(errors[1]).toBeInstanceOf(ConnectionError);
+    expect((errors[2] as ConnectionError).reasonCode).toBe(0x86);
+    expect(errors[3]).toBeInstanceOf(TimeoutError);
+    expect(errors[4]).toBeInstanceOf(AbortError);
+    // options refused: a URL that does not parse, a key given where an object goes
+    for (const bad of [
+      { url: `mqtt://${URL_USER}:${URL_PASSWORD}@127.0.0.1:99999/?token=${TOKEN}` },
+      { url: 'mqtt://h', tls: tlsKey },
+      { url: 'mqtt://h', password: { p: PASSWORD } },
+      { url: 'mqtt://h', username: PASSWORD, passwrd: PASSWORD },
+    ]) {
+      try {
+        new Session(bad as unknown as SessionOptions);
+      } catch (err) {
+        errors.push(err as Error);
+      }
+    }
+    expect(errors).toHaveLength(9);
+
+    const sessions = { withUrl, withPassword, withHook, withJwt, tls, ws, refused, timedOut };
+    for (const [name, s] of Object.entries(sessions)) {
+      expectClean(name, s);
+      expectClean(`${name}'s resolved options`, (s as unknown as { options: unknown }).options);
+    }
+    expectClean('a subscription', sub);
+    expectClean('a message stream', stream);
+    for (const [i, e] of errors.entries()) expectClean(`error ${i} (${e.name}: ${e.message})`, e);
+  });
+
+  it('the manager and every event payload it emits', async () => {
+    const broker = await startFakeBroker({ autoConnack: true, autoAck: true });
+    cleanup.push(() => broker.close());
+    const m = new SessionManager();
+    cleanup.push(() => m.close({ timeout: 0 }));
+    const payloads: [string, unknown][] = [];
+    for (const event of [
+      'session_added',
+      'session_removed',
+      'session_connecting',
+      'session_connected',
+      'session_ready',
+      'session_disconnected',
+      'session_reconnecting',
+      'session_state_changed',
+      'session_error',
+    ] as const) {
+      m.on(event, (e: unknown) => payloads.push([event, e]));
+    }
+    m.add({
+      name: 'a',
+      url: `mqtt://${URL_USER}:${URL_PASSWORD}@127.0.0.1:${broker.port}/?token=${TOKEN}`,
+      keepalive: 0,
+    });
+    m.add({
+      name: 'b',
+      url: `mqtt://127.0.0.1:${broker.port}`,
+      username: 'u',
+      password: PASSWORD,
+      keepalive: 0,
+    });
+    m.add({
+      name: 'dead',
+      url: `mqtt://${URL_USER}:${URL_PASSWORD}@127.0.0.1:1/?token=${TOKEN}`,
+      password: PASSWORD,
+      reconnect: false,
+    });
+    const fleetError = await failure(m.connectAll());
+    expect(fleetError).toBeInstanceOf(FleetConnectError);
+    const forwarder = m.forward({ name: 'f', from: 'a', to: 'b', topics: 'x/#' });
+    await m.remove('dead');
+    expect(payloads.map(([e]) => e)).toContain('session_added');
+    expect(payloads.map(([e]) => e)).toContain('session_connected');
+    for (const [event, payload] of payloads) expectClean(`a ${event} payload`, payload);
+    expectClean('the FleetConnectError', fleetError);
+    expectClean('the manager', m);
+    expectClean('a forwarder', forwarder);
+
+    // a fleet config that fails: its error names fields, never values
+    const config = await failure(
+      parseFleetConfig(
+        [
+          'sessions:',
+          '  - name: a',
+          `    url: mqtt://${URL_USER}:${URL_PASSWORD}@h:1/?token=${TOKEN}`,
+          `    password: ${PASSWORD}`,
+          `    tls: { passphrase: ${TLS_PASSPHRASE}, ca: ${WS_TOKEN} }`,
+          `    keepalive: ${AUTH_DATA}`,
+        ].join('\n'),
+        'yaml',
+      ),
+    );
+    expect(config).toBeInstanceOf(ConfigError);
+    expectClean('a ConfigError', config);
+  });
+
+  it('RPC, channels, stores and every error class', async () => {
+    const broker = await startFakeBroker({ autoConnack: true, autoAck: true });
+    cleanup.push(() => broker.close());
+    const dir = tempDir('secrets');
+    const file = new FileStore(dir);
+    const memory = new MemoryStore();
+    const s = later(
+      new Session({
+        url: `mqtt://${URL_USER}:${URL_PASSWORD}@127.0.0.1:${broker.port}/?token=${TOKEN}`,
+        store: file,
+        clean: false,
+        clientId: 'secret-holder',
+        keepalive: 0,
+      }),
+    );
+    await s.connect();
+    await s.publish('p', 'x', { qos: 1 });
+    const rpc = new RpcClient(s);
+    await rpc.start();
+    const server = new RpcServer(s);
+    const batch = new BatchChannel(s, 'batch/t');
+    const queue = new QueueChannel(s, 'queue/t');
+    cleanup.push(() => rpc.close());
+    cleanup.push(() => server.stop());
+    cleanup.push(() => batch.close());
+    cleanup.push(() => queue.close());
+    const deadRedis = new RedisStore({ url: `redis://:${REDIS_PASSWORD}@127.0.0.1:1` });
+    const redisError = await failure(deadRedis.load('x'));
+    await deadRedis.close();
+    for (const [name, x] of Object.entries({
+      rpc,
+      server,
+      batch,
+      queue,
+      file,
+      memory,
+      deadRedis,
+      redisError,
+    })) {
+      expectClean(name, x);
+    }
+    const produced = [
+      new AbortError('aborted'),
+      new ClosedError(),
+      new DecodeError('bad', 0x81),
+      new DroppedError('dropped', 'attempts'),
+      new EncodeError('topic', 'bad'),
+      new InvalidArgumentError('password', 'bad'),
+      new MqttError('ERR_MQTT_HANDLER', 'x'),
+      new ProtocolError('bad'),
+      new RejectedError('no', 0x87),
+      new RpcError(500, 'failed'),
+      new StoreError('failed'),
+      new FileStoreError('write', '/tmp/x', new Error('ENOSPC')),
+    ];
+    for (const e of produced) expectClean(e.name, e);
+  });
+
+  it.skipIf(!hasRedis())('a RedisStore with a password in its URL, in use by a session', async () => {
+    const redis = await startRedis();
+    cleanup.push(() => redis.stop());
+    // the helper waits for PING without a password: the password is set once the server runs
+    const admin = new Redis(redis.url);
+    await admin.config('SET', 'requirepass', REDIS_PASSWORD);
+    admin.disconnect();
+    const broker = await startFakeBroker({ autoConnack: true, autoAck: true });
+    cleanup.push(() => broker.close());
+    const store = new RedisStore({ url: `redis://:${REDIS_PASSWORD}@127.0.0.1:${redis.port}` });
+    cleanup.push(() => store.close());
+    const s = later(
+      new Session({ url: broker.url, store, clean: false, clientId: 'redis-secret', keepalive: 0 }),
+    );
+    await s.connect();
+    await s.publish('p', 'x', { qos: 1 });
+    expectClean('a RedisStore', store);
+    expectClean('its session', s);
+    const wrong = new RedisStore({ url: `redis://:wrong-${REDIS_PASSWORD}@127.0.0.1:${redis.port}` });
+    const err = await failure(wrong.load('x'));
+    await wrong.close();
+    expectClean('a RedisStore with a wrong password', wrong);
+    expectClean('its error', err);
+  });
+});
