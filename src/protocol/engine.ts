@@ -793,10 +793,9 @@ export class ClientEngine {
    * connection probes (see `probing`).
    */
   private countAttempts(): void {
-    if (this.inflight.size === 0) return;
     const max = this.options.maxDeliveryAttempts ?? 0;
     let struck = false;
-    for (const op of this.inflight.values()) {
+    for (const op of this.inflight.size === 0 ? NO_OPS : this.inflight.values()) {
       if (op.packet.type !== 'publish') continue;
       const pub = op as PublishOp;
       if (pub.sentOn !== this.connectionSeq) continue;
@@ -1139,6 +1138,7 @@ export class IncomingAck {
   ) {}
 }
 const NO_OUTPUT: Buffer[] = [];
+const NO_OPS: Op[] = [];
 
 function defaultLimits(keepalive: number, maximumQoS: 0 | 1 | 2): ServerLimits {
   return {
