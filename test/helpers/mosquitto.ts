@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { findBinary } from './binaries.js';
 import { type Certs, makeCerts } from './certs.js';
 import { accepts, freePort } from './ports.js';
-import { inTempDir, removeDir, retryOnPortClash, ServerProcess } from './server-process.js';
+import { inTempDir, retryOnPortClash, ServerInstance } from './server-process.js';
 
 export interface MosquittoOptions {
   /** A TLS listener (`tlsUrl`); `requireCertificate` demands a client certificate signed by `certs.ca`. */
@@ -107,31 +107,25 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Br
       if (options.websockets) ports.wsPort = await freePort();
       if (options.websockets && options.tls) ports.wssPort = await freePort();
       const instance = new Instance(bin, dir, options, ports, certs);
-      try {
-        await instance.start();
-        return instance.broker();
-      } catch (err) {
-        await instance.kill();
-        throw err;
-      }
+      await instance.launch();
+      return instance.broker();
     });
   });
 }
 
-class Instance {
-  #process: ServerProcess | undefined;
-  #stopped = false;
+class Instance extends ServerInstance {
   readonly #configPath: string;
   readonly #logPath: string;
   readonly #unixPath: string | undefined;
 
   constructor(
-    readonly bin: string,
-    readonly dir: string,
+    bin: string,
+    dir: string,
     readonly options: MosquittoOptions,
     readonly ports: Ports,
     readonly certs: Certs | undefined,
   ) {
+    super('mosquitto', bin, dir);
     this.#configPath = join(dir, 'mosquitto.conf');
     this.#logPath = join(dir, 'mosquitto.log');
     this.#unixPath = options.unix ? join(dir, 'mosquitto.sock') : undefined;
@@ -183,11 +177,9 @@ class Instance {
   }
 
   async start(): Promise<void> {
-    if (this.#stopped) throw new Error('mosquitto: stop() was called; start a new broker');
     await writeFile(this.#configPath, this.#config());
     if (this.#unixPath !== undefined) await rm(this.#unixPath, { force: true });
-    const proc = new ServerProcess('mosquitto', this.bin, ['-c', this.#configPath], this.dir);
-    this.#process = proc;
+    const proc = this.spawn(['-c', this.#configPath]);
     const targets: Array<{ port: number } | { path: string }> = [{ port: this.ports.port }];
     for (const port of [this.ports.tlsPort, this.ports.wsPort, this.ports.wssPort]) {
       if (port !== undefined) targets.push({ port });
@@ -202,40 +194,20 @@ class Instance {
     }
   }
 
-  #signal(signal: NodeJS.Signals): Promise<void> {
-    return this.#process?.signal(signal) ?? Promise.resolve();
-  }
-
-  kill(): Promise<void> {
-    return this.#signal('SIGKILL');
-  }
-
-  async restart(): Promise<void> {
-    await this.#signal('SIGTERM');
-    await this.start();
-  }
-
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    await this.#signal('SIGTERM');
-    await removeDir(this.dir);
-  }
-
-  log(): string {
+  override log(): string {
     let file = '';
     try {
       file = readFileSync(this.#logPath, 'utf8');
     } catch {
       // not written yet, or removed by stop()
     }
-    const output = this.#process?.output ?? '';
+    const { output } = this;
     return output === '' ? file : `${file}${file === '' ? '' : '\n'}[output]\n${output}`;
   }
 
   broker(): Broker {
     const { ports } = this;
-    const pid = (): number | undefined => this.#process?.pid;
-    return {
+    return this.handle({
       url: `mqtt://127.0.0.1:${ports.port}`,
       port: ports.port,
       ...(ports.tlsPort !== undefined && {
@@ -253,14 +225,7 @@ class Instance {
       ...(this.#unixPath !== undefined && { unixUrl: `unix://${this.#unixPath}`, unixPath: this.#unixPath }),
       ...(this.certs !== undefined && { certs: this.certs }),
       dir: this.dir,
-      get pid() {
-        return pid();
-      },
-      stop: () => this.stop(),
-      kill: () => this.kill(),
-      restart: () => this.restart(),
-      log: () => this.log(),
-    };
+    });
   }
 }
 

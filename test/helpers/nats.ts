@@ -25,7 +25,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findBinary } from './binaries.js';
 import { accepts, freePort } from './ports.js';
-import { inTempDir, removeDir, retryOnPortClash, ServerProcess } from './server-process.js';
+import { inTempDir, retryOnPortClash, ServerInstance } from './server-process.js';
 
 export interface NatsServer {
   /** `mqtt://127.0.0.1:<port>`: the MQTT listener. */
@@ -69,28 +69,22 @@ export async function startNats(): Promise<NatsServer> {
   return inTempDir('mqttkit-nats-', (dir) =>
     retryOnPortClash(async () => {
       const instance = new Instance(bin, dir, await freePort(), await freePort());
-      try {
-        await instance.start();
-        return instance.server();
-      } catch (err) {
-        await instance.kill();
-        throw err;
-      }
+      await instance.launch();
+      return instance.server();
     }),
   );
 }
 
-class Instance {
-  #process: ServerProcess | undefined;
-  #stopped = false;
+class Instance extends ServerInstance {
   readonly #configPath: string;
 
   constructor(
-    readonly bin: string,
-    readonly dir: string,
+    bin: string,
+    dir: string,
     readonly natsPort: number,
     readonly mqttPort: number,
   ) {
+    super('nats-server', bin, dir);
     this.#configPath = join(dir, 'nats.conf');
   }
 
@@ -105,10 +99,8 @@ class Instance {
   }
 
   async start(): Promise<void> {
-    if (this.#stopped) throw new Error('nats-server: stop() was called; start a new server');
     await writeFile(this.#configPath, this.#config());
-    const proc = new ServerProcess('nats-server', this.bin, ['-c', this.#configPath], this.dir);
-    this.#process = proc;
+    const proc = this.spawn(['-c', this.#configPath]);
     await proc.waitUntil(
       () => accepts({ port: this.mqttPort }),
       `accept MQTT connections on 127.0.0.1:${this.mqttPort}`,
@@ -116,44 +108,13 @@ class Instance {
     );
   }
 
-  #signal(signal: NodeJS.Signals): Promise<void> {
-    return this.#process?.signal(signal) ?? Promise.resolve();
-  }
-
-  kill(): Promise<void> {
-    return this.#signal('SIGKILL');
-  }
-
-  async restart(): Promise<void> {
-    await this.#signal('SIGTERM');
-    await this.start();
-  }
-
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    await this.#signal('SIGTERM');
-    await removeDir(this.dir);
-  }
-
-  log(): string {
-    return this.#process?.output ?? '';
-  }
-
   server(): NatsServer {
-    const pid = (): number | undefined => this.#process?.pid;
-    return {
+    return this.handle({
       url: `mqtt://127.0.0.1:${this.mqttPort}`,
       port: this.mqttPort,
       natsUrl: `nats://127.0.0.1:${this.natsPort}`,
       natsPort: this.natsPort,
       dir: this.dir,
-      get pid() {
-        return pid();
-      },
-      stop: () => this.stop(),
-      kill: () => this.kill(),
-      restart: () => this.restart(),
-      log: () => this.log(),
-    };
+    });
   }
 }

@@ -22,7 +22,7 @@
 import { connect } from 'node:net';
 import { findBinary } from './binaries.js';
 import { freePort } from './ports.js';
-import { inTempDir, removeDir, retryOnPortClash, ServerProcess } from './server-process.js';
+import { inTempDir, retryOnPortClash, ServerInstance } from './server-process.js';
 
 export interface RedisServer {
   /** `redis://127.0.0.1:<port>` */
@@ -67,26 +67,21 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   return inTempDir('mqttkit-redis-', (dir) =>
     retryOnPortClash(async () => {
       const instance = new Instance(bin, dir, await freePort(), options.args ?? []);
-      try {
-        await instance.start();
-        return instance.server();
-      } catch (err) {
-        await instance.kill();
-        throw err;
-      }
+      await instance.launch();
+      return instance.server();
     }),
   );
 }
 
-class Instance {
-  #process: ServerProcess | undefined;
-
+class Instance extends ServerInstance {
   constructor(
-    readonly bin: string,
-    readonly dir: string,
+    bin: string,
+    dir: string,
     readonly port: number,
     readonly extraArgs: string[],
-  ) {}
+  ) {
+    super('redis-server', bin, dir);
+  }
 
   async start(): Promise<void> {
     const args = [
@@ -106,8 +101,7 @@ class Instance {
       '',
       ...this.extraArgs,
     ];
-    const proc = new ServerProcess('redis-server', this.bin, args, this.dir);
-    this.#process = proc;
+    const proc = this.spawn(args);
     await proc.waitUntil(
       () => answersPing(this.port),
       `answer PING on 127.0.0.1:${this.port}`,
@@ -115,42 +109,8 @@ class Instance {
     );
   }
 
-  #signal(signal: NodeJS.Signals): Promise<void> {
-    return this.#process?.signal(signal) ?? Promise.resolve();
-  }
-
-  kill(): Promise<void> {
-    return this.#signal('SIGKILL');
-  }
-
-  async restart(): Promise<void> {
-    await this.#signal('SIGTERM');
-    await this.start();
-  }
-
-  async stop(): Promise<void> {
-    await this.#signal('SIGTERM');
-    await removeDir(this.dir);
-  }
-
-  log(): string {
-    return this.#process?.output ?? '';
-  }
-
   server(): RedisServer {
-    const pid = (): number | undefined => this.#process?.pid;
-    return {
-      url: `redis://127.0.0.1:${this.port}`,
-      port: this.port,
-      dir: this.dir,
-      get pid() {
-        return pid();
-      },
-      stop: () => this.stop(),
-      kill: () => this.kill(),
-      restart: () => this.restart(),
-      log: () => this.log(),
-    };
+    return this.handle({ url: `redis://127.0.0.1:${this.port}`, port: this.port, dir: this.dir });
   }
 }
 
