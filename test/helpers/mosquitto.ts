@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { findBinary } from './binaries.js';
 import { type Certs, makeCerts } from './certs.js';
 import { accepts, freePort } from './ports.js';
-import { inTempDir, retryOnPortClash, ServerInstance } from './server-process.js';
+import { inTempDir, retryOnPortClash, type ServerControls, ServerInstance } from './server-process.js';
 
 export interface MosquittoOptions {
   /** A TLS listener (`tlsUrl`); `requireCertificate` demands a client certificate signed by `certs.ca`. */
@@ -44,7 +44,8 @@ export interface MosquittoOptions {
   certs?: Certs;
 }
 
-export interface Broker {
+/** A running mosquitto; `restart()` keeps its persistence file. */
+export interface Broker extends ServerControls {
   /** `mqtt://127.0.0.1:<port>` */
   url: string;
   port: number;
@@ -63,14 +64,6 @@ export interface Broker {
   certs?: Certs;
   /** The broker's temporary directory (configuration, log, persistence, certificates). */
   dir: string;
-  /** The process id while the broker runs. */
-  readonly pid: number | undefined;
-  /** SIGTERM, wait for the exit, remove the directory. Safe to call twice. */
-  stop(): Promise<void>;
-  /** SIGKILL and wait for the exit; `restart()` brings it back. */
-  kill(): Promise<void>;
-  /** Stop (SIGTERM) if running, then start again on the same ports with the same configuration. */
-  restart(): Promise<void>;
   /** The broker's log file and anything it printed. */
   log(): string;
 }

@@ -25,9 +25,10 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findBinary } from './binaries.js';
 import { accepts, freePort } from './ports.js';
-import { inTempDir, retryOnPortClash, ServerInstance } from './server-process.js';
+import { inTempDir, retryOnPortClash, type ServerControls, ServerInstance } from './server-process.js';
 
-export interface NatsServer {
+/** A running nats-server; `restart()` keeps its JetStream store. */
+export interface NatsServer extends ServerControls {
   /** `mqtt://127.0.0.1:<port>`: the MQTT listener. */
   url: string;
   /** The MQTT listener's port. */
@@ -37,16 +38,6 @@ export interface NatsServer {
   natsPort: number;
   /** The server's temporary directory (configuration, JetStream store). */
   dir: string;
-  /** The process id while the server runs. */
-  readonly pid: number | undefined;
-  /** SIGTERM, wait for the exit, remove the directory. Safe to call twice. */
-  stop(): Promise<void>;
-  /** SIGKILL and wait for the exit; `restart()` brings it back. */
-  kill(): Promise<void>;
-  /** Stop (SIGTERM) if running, then start again on the same ports with the same JetStream store. */
-  restart(): Promise<void>;
-  /** Everything the server printed. */
-  log(): string;
 }
 
 /** Path of the nats-server binary: /usr/sbin/nats-server or on PATH. */

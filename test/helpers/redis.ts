@@ -22,24 +22,15 @@
 import { connect } from 'node:net';
 import { findBinary } from './binaries.js';
 import { freePort } from './ports.js';
-import { inTempDir, retryOnPortClash, ServerInstance } from './server-process.js';
+import { inTempDir, retryOnPortClash, type ServerControls, ServerInstance } from './server-process.js';
 
-export interface RedisServer {
+/** A running redis-server; its log goes to stdout, so `log()` has it. */
+export interface RedisServer extends ServerControls {
   /** `redis://127.0.0.1:<port>` */
   url: string;
   port: number;
   /** The server's temporary working directory. */
   dir: string;
-  /** The process id while the server runs. */
-  readonly pid: number | undefined;
-  /** SIGTERM, wait for the exit, remove the directory. Safe to call twice, and after `kill()`. */
-  stop(): Promise<void>;
-  /** SIGKILL and wait for the exit (a crash: clients see their connections reset and refused). */
-  kill(): Promise<void>;
-  /** Stop (SIGTERM) if running, then start again on the same port, directory and arguments. */
-  restart(): Promise<void>;
-  /** Everything the server printed (its log goes to stdout). */
-  log(): string;
 }
 
 export interface RedisOptions {

@@ -151,12 +151,17 @@ export class ServerProcess {
   }
 }
 
-/** The controls every server handle has; `pid` is read from the current process at each access. */
+/** What every started server's handle has to control the process. */
 export interface ServerControls {
+  /** The process id while the server runs (read at each access). */
   readonly pid: number | undefined;
+  /** SIGTERM, wait for the exit, remove the directory. Safe to call twice, and after `kill()`. */
   stop(): Promise<void>;
+  /** SIGKILL and wait for the exit (a crash: clients see their connections reset, then refused); `restart()` brings it back. */
   kill(): Promise<void>;
+  /** Stop (SIGTERM) if running, then start again in the same directory, on the same ports, with the same configuration. */
   restart(): Promise<void>;
+  /** Everything the server printed. */
   log(): string;
 }
 
