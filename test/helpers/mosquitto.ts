@@ -20,7 +20,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { findBinary } from './binaries.js';
+import { findBinary, hasBinary } from './binaries.js';
 import { type Certs, makeCerts } from './certs.js';
 import { accepts, freePort } from './ports.js';
 import { inTempDir, retryOnPortClash, type ServerControls, ServerInstance } from './server-process.js';
@@ -68,16 +68,16 @@ export interface Broker extends ServerControls {
   log(): string;
 }
 
+const MOSQUITTO_PATHS = ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto'];
+
 /** Path of the mosquitto binary: /usr/sbin/mosquitto or on PATH. */
 export function mosquittoPath(): string | undefined {
-  return findBinary('mosquitto', ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto']);
+  return findBinary('mosquitto', MOSQUITTO_PATHS);
 }
 
 /** Whether mosquitto is installed; for `describe.skipIf(!hasMosquitto())`. Prints why when it is not. */
 export function hasMosquitto(): boolean {
-  const found = mosquittoPath() !== undefined;
-  if (!found) console.warn('mosquitto not found (/usr/sbin/mosquitto or PATH): skipping tests that need it');
-  return found;
+  return hasBinary('mosquitto', MOSQUITTO_PATHS);
 }
 
 interface Ports {

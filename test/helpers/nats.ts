@@ -23,7 +23,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { findBinary } from './binaries.js';
+import { findBinary, hasBinary } from './binaries.js';
 import { accepts, freePort } from './ports.js';
 import { inTempDir, retryOnPortClash, type ServerControls, ServerInstance } from './server-process.js';
 
@@ -40,17 +40,16 @@ export interface NatsServer extends ServerControls {
   dir: string;
 }
 
+const NATS_PATHS = ['/usr/sbin/nats-server', '/usr/local/bin/nats-server'];
+
 /** Path of the nats-server binary: /usr/sbin/nats-server or on PATH. */
 export function natsServerPath(): string | undefined {
-  return findBinary('nats-server', ['/usr/sbin/nats-server', '/usr/local/bin/nats-server']);
+  return findBinary('nats-server', NATS_PATHS);
 }
 
 /** Whether nats-server is installed; for `describe.skipIf(!hasNats())`. Prints why when it is not. */
 export function hasNats(): boolean {
-  const found = natsServerPath() !== undefined;
-  if (!found)
-    console.warn('nats-server not found (/usr/sbin/nats-server or PATH): skipping tests that need it');
-  return found;
+  return hasBinary('nats-server', NATS_PATHS);
 }
 
 /** Starts a nats-server. Rejects, with its log, if the MQTT port does not accept connections within 10 s. */

@@ -20,7 +20,7 @@
  * whatever a test forgot and removes its directory.
  */
 import { connect } from 'node:net';
-import { findBinary } from './binaries.js';
+import { findBinary, hasBinary } from './binaries.js';
 import { freePort } from './ports.js';
 import { inTempDir, retryOnPortClash, type ServerControls, ServerInstance } from './server-process.js';
 
@@ -38,17 +38,16 @@ export interface RedisOptions {
   args?: string[];
 }
 
+const REDIS_PATHS = ['/usr/bin/redis-server', '/usr/local/bin/redis-server'];
+
 /** Path of the redis-server binary: /usr/bin/redis-server or on PATH. */
 export function redisServerPath(): string | undefined {
-  return findBinary('redis-server', ['/usr/bin/redis-server', '/usr/local/bin/redis-server']);
+  return findBinary('redis-server', REDIS_PATHS);
 }
 
 /** Whether redis-server is installed; for `describe.skipIf(!hasRedis())`. Prints why when it is not. */
 export function hasRedis(): boolean {
-  const found = redisServerPath() !== undefined;
-  if (!found)
-    console.warn('redis-server not found (/usr/bin/redis-server or PATH): skipping tests that need it');
-  return found;
+  return hasBinary('redis-server', REDIS_PATHS);
 }
 
 /** Starts a redis-server. Rejects, with the server's log, if it does not answer PING within 10 s. */
