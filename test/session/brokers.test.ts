@@ -30,16 +30,9 @@ import {
   Session,
   type SessionOptions,
 } from '../../src/index.js';
-import { CASES, collect, nth, open, publishes, received, rig, text } from './brokers.js';
+import { CASES, closeOpen, collect, nth, open, publishes, received, rig, text } from './brokers.js';
 
-afterEach(async () => {
-  await Promise.all(
-    open
-      .splice(0)
-      .reverse()
-      .map((o) => o.close()),
-  );
-});
+afterEach(closeOpen);
 
 describe.each(CASES.filter((c) => c.available()))('$name', (b) => {
   const { t, session, connected, peer, proxied } = rig(b);

@@ -106,8 +106,18 @@ export const CASES: BrokerCase[] = [
   },
 ];
 
-/** What tests opened (sessions, MQTT.js clients, proxies, RPC objects): the test file closes them after each test. */
+/** What tests opened (sessions, MQTT.js clients, proxies, RPC objects): `closeOpen()` closes them after each test. */
 export const open: { close(): Promise<unknown> }[] = [];
+
+/** Closes everything the test opened, starting with the last opened; call from `afterEach`. */
+export async function closeOpen(): Promise<void> {
+  await Promise.all(
+    open
+      .splice(0)
+      .reverse()
+      .map((o) => o.close()),
+  );
+}
 
 /** Resolves with the first `n` messages `s` receives, whichever subscription they are for. */
 export function received(s: Session, n: number): Promise<Message[]> {
