@@ -25,6 +25,16 @@ export function findBinary(name: string, candidates: string[]): string | undefin
 }
 
 /**
+ * Whether `findBinary(name, candidates)` finds it, for `describe.skipIf`;
+ * prints that the tests needing it are skipped when it does not.
+ */
+export function hasBinary(name: string, candidates: string[]): boolean {
+  const found = findBinary(name, candidates) !== undefined;
+  if (!found) console.warn(`${name} not found (${candidates[0]} or PATH): skipping tests that need it`);
+  return found;
+}
+
+/**
  * Runs `cleanup` when the process ends: on 'exit', and on SIGTERM, SIGINT
  * and SIGHUP (vitest ends its workers with SIGTERM, which skips 'exit'),
  * after which the signal does what it would have done.

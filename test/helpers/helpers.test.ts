@@ -13,6 +13,7 @@ import { type Broker, hasMosquitto, startMosquitto } from './mosquitto.js';
 import { hasNats, type NatsServer, startNats } from './nats.js';
 import { freePort } from './ports.js';
 import { RABBITMQ_MQTT_PORT, rabbitMq } from './rabbitmq.js';
+import type { ServerControls } from './server-process.js';
 
 const clients: MqttClient[] = [];
 
@@ -53,6 +54,16 @@ function refused(port: number): Promise<boolean> {
     server.once('error', () => resolve(false));
     server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+/** Stops `server` and checks that its process, directory and port are gone, and that a second stop() is harmless. */
+async function expectStopCleansUp(server: ServerControls & { dir: string; port: number }): Promise<void> {
+  const pid = server.pid!;
+  await server.stop();
+  expect(existsSync(server.dir)).toBe(false);
+  expect(() => process.kill(pid, 0)).toThrow();
+  expect(await refused(server.port)).toBe(true);
+  await server.stop();
 }
 
 describe('freePort', () => {
@@ -192,13 +203,7 @@ describe.skipIf(!hasMosquitto())('startMosquitto', () => {
   });
 
   it('stop() ends the process and removes its directory', async () => {
-    const broker = await startMosquitto();
-    const pid = broker.pid!;
-    await broker.stop();
-    expect(existsSync(broker.dir)).toBe(false);
-    expect(() => process.kill(pid, 0)).toThrow();
-    expect(await refused(broker.port)).toBe(true);
-    await broker.stop();
+    await expectStopCleansUp(await startMosquitto());
   });
 });
 
@@ -264,13 +269,7 @@ describe.skipIf(!hasNats())('startNats', () => {
   });
 
   it('stop() ends the process and removes its directory', async () => {
-    const other = await startNats();
-    const pid = other.pid!;
-    await other.stop();
-    expect(existsSync(other.dir)).toBe(false);
-    expect(() => process.kill(pid, 0)).toThrow();
-    expect(await refused(other.port)).toBe(true);
-    await other.stop();
+    await expectStopCleansUp(await startNats());
   });
 });
 

@@ -20,10 +20,10 @@ import { readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { findBinary } from './binaries.js';
+import { findBinary, hasBinary } from './binaries.js';
 import { type Certs, makeCerts } from './certs.js';
 import { accepts, freePort } from './ports.js';
-import { inTempDir, removeDir, retryOnPortClash, ServerProcess } from './server-process.js';
+import { inTempDir, retryOnPortClash, type ServerControls, ServerInstance } from './server-process.js';
 
 export interface MosquittoOptions {
   /** A TLS listener (`tlsUrl`); `requireCertificate` demands a client certificate signed by `certs.ca`. */
@@ -44,7 +44,8 @@ export interface MosquittoOptions {
   certs?: Certs;
 }
 
-export interface Broker {
+/** A running mosquitto; `restart()` keeps its persistence file. */
+export interface Broker extends ServerControls {
   /** `mqtt://127.0.0.1:<port>` */
   url: string;
   port: number;
@@ -63,28 +64,20 @@ export interface Broker {
   certs?: Certs;
   /** The broker's temporary directory (configuration, log, persistence, certificates). */
   dir: string;
-  /** The process id while the broker runs. */
-  readonly pid: number | undefined;
-  /** SIGTERM, wait for the exit, remove the directory. Safe to call twice. */
-  stop(): Promise<void>;
-  /** SIGKILL and wait for the exit; `restart()` brings it back. */
-  kill(): Promise<void>;
-  /** Stop (SIGTERM) if running, then start again on the same ports with the same configuration. */
-  restart(): Promise<void>;
   /** The broker's log file and anything it printed. */
   log(): string;
 }
 
+const MOSQUITTO_PATHS = ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto'];
+
 /** Path of the mosquitto binary: /usr/sbin/mosquitto or on PATH. */
 export function mosquittoPath(): string | undefined {
-  return findBinary('mosquitto', ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto']);
+  return findBinary('mosquitto', MOSQUITTO_PATHS);
 }
 
 /** Whether mosquitto is installed; for `describe.skipIf(!hasMosquitto())`. Prints why when it is not. */
 export function hasMosquitto(): boolean {
-  const found = mosquittoPath() !== undefined;
-  if (!found) console.warn('mosquitto not found (/usr/sbin/mosquitto or PATH): skipping tests that need it');
-  return found;
+  return hasBinary('mosquitto', MOSQUITTO_PATHS);
 }
 
 interface Ports {
@@ -107,31 +100,25 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Br
       if (options.websockets) ports.wsPort = await freePort();
       if (options.websockets && options.tls) ports.wssPort = await freePort();
       const instance = new Instance(bin, dir, options, ports, certs);
-      try {
-        await instance.start();
-        return instance.broker();
-      } catch (err) {
-        await instance.kill();
-        throw err;
-      }
+      await instance.launch();
+      return instance.broker();
     });
   });
 }
 
-class Instance {
-  #process: ServerProcess | undefined;
-  #stopped = false;
+class Instance extends ServerInstance {
   readonly #configPath: string;
   readonly #logPath: string;
   readonly #unixPath: string | undefined;
 
   constructor(
-    readonly bin: string,
-    readonly dir: string,
+    bin: string,
+    dir: string,
     readonly options: MosquittoOptions,
     readonly ports: Ports,
     readonly certs: Certs | undefined,
   ) {
+    super('mosquitto', bin, dir);
     this.#configPath = join(dir, 'mosquitto.conf');
     this.#logPath = join(dir, 'mosquitto.log');
     this.#unixPath = options.unix ? join(dir, 'mosquitto.sock') : undefined;
@@ -183,11 +170,9 @@ class Instance {
   }
 
   async start(): Promise<void> {
-    if (this.#stopped) throw new Error('mosquitto: stop() was called; start a new broker');
     await writeFile(this.#configPath, this.#config());
     if (this.#unixPath !== undefined) await rm(this.#unixPath, { force: true });
-    const proc = new ServerProcess('mosquitto', this.bin, ['-c', this.#configPath], this.dir);
-    this.#process = proc;
+    const proc = this.spawn(['-c', this.#configPath]);
     const targets: Array<{ port: number } | { path: string }> = [{ port: this.ports.port }];
     for (const port of [this.ports.tlsPort, this.ports.wsPort, this.ports.wssPort]) {
       if (port !== undefined) targets.push({ port });
@@ -202,40 +187,20 @@ class Instance {
     }
   }
 
-  #signal(signal: NodeJS.Signals): Promise<void> {
-    return this.#process?.signal(signal) ?? Promise.resolve();
-  }
-
-  kill(): Promise<void> {
-    return this.#signal('SIGKILL');
-  }
-
-  async restart(): Promise<void> {
-    await this.#signal('SIGTERM');
-    await this.start();
-  }
-
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    await this.#signal('SIGTERM');
-    await removeDir(this.dir);
-  }
-
-  log(): string {
+  override log(): string {
     let file = '';
     try {
       file = readFileSync(this.#logPath, 'utf8');
     } catch {
       // not written yet, or removed by stop()
     }
-    const output = this.#process?.output ?? '';
+    const { output } = this;
     return output === '' ? file : `${file}${file === '' ? '' : '\n'}[output]\n${output}`;
   }
 
   broker(): Broker {
     const { ports } = this;
-    const pid = (): number | undefined => this.#process?.pid;
-    return {
+    return this.handle({
       url: `mqtt://127.0.0.1:${ports.port}`,
       port: ports.port,
       ...(ports.tlsPort !== undefined && {
@@ -253,14 +218,7 @@ class Instance {
       ...(this.#unixPath !== undefined && { unixUrl: `unix://${this.#unixPath}`, unixPath: this.#unixPath }),
       ...(this.certs !== undefined && { certs: this.certs }),
       dir: this.dir,
-      get pid() {
-        return pid();
-      },
-      stop: () => this.stop(),
-      kill: () => this.kill(),
-      restart: () => this.restart(),
-      log: () => this.log(),
-    };
+    });
   }
 }
 

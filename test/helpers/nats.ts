@@ -23,11 +23,12 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { findBinary } from './binaries.js';
+import { findBinary, hasBinary } from './binaries.js';
 import { accepts, freePort } from './ports.js';
-import { inTempDir, removeDir, retryOnPortClash, ServerProcess } from './server-process.js';
+import { inTempDir, retryOnPortClash, type ServerControls, ServerInstance } from './server-process.js';
 
-export interface NatsServer {
+/** A running nats-server; `restart()` keeps its JetStream store. */
+export interface NatsServer extends ServerControls {
   /** `mqtt://127.0.0.1:<port>`: the MQTT listener. */
   url: string;
   /** The MQTT listener's port. */
@@ -37,29 +38,18 @@ export interface NatsServer {
   natsPort: number;
   /** The server's temporary directory (configuration, JetStream store). */
   dir: string;
-  /** The process id while the server runs. */
-  readonly pid: number | undefined;
-  /** SIGTERM, wait for the exit, remove the directory. Safe to call twice. */
-  stop(): Promise<void>;
-  /** SIGKILL and wait for the exit; `restart()` brings it back. */
-  kill(): Promise<void>;
-  /** Stop (SIGTERM) if running, then start again on the same ports with the same JetStream store. */
-  restart(): Promise<void>;
-  /** Everything the server printed. */
-  log(): string;
 }
+
+const NATS_PATHS = ['/usr/sbin/nats-server', '/usr/local/bin/nats-server'];
 
 /** Path of the nats-server binary: /usr/sbin/nats-server or on PATH. */
 export function natsServerPath(): string | undefined {
-  return findBinary('nats-server', ['/usr/sbin/nats-server', '/usr/local/bin/nats-server']);
+  return findBinary('nats-server', NATS_PATHS);
 }
 
 /** Whether nats-server is installed; for `describe.skipIf(!hasNats())`. Prints why when it is not. */
 export function hasNats(): boolean {
-  const found = natsServerPath() !== undefined;
-  if (!found)
-    console.warn('nats-server not found (/usr/sbin/nats-server or PATH): skipping tests that need it');
-  return found;
+  return hasBinary('nats-server', NATS_PATHS);
 }
 
 /** Starts a nats-server. Rejects, with its log, if the MQTT port does not accept connections within 10 s. */
@@ -69,28 +59,22 @@ export async function startNats(): Promise<NatsServer> {
   return inTempDir('mqttkit-nats-', (dir) =>
     retryOnPortClash(async () => {
       const instance = new Instance(bin, dir, await freePort(), await freePort());
-      try {
-        await instance.start();
-        return instance.server();
-      } catch (err) {
-        await instance.kill();
-        throw err;
-      }
+      await instance.launch();
+      return instance.server();
     }),
   );
 }
 
-class Instance {
-  #process: ServerProcess | undefined;
-  #stopped = false;
+class Instance extends ServerInstance {
   readonly #configPath: string;
 
   constructor(
-    readonly bin: string,
-    readonly dir: string,
+    bin: string,
+    dir: string,
     readonly natsPort: number,
     readonly mqttPort: number,
   ) {
+    super('nats-server', bin, dir);
     this.#configPath = join(dir, 'nats.conf');
   }
 
@@ -105,10 +89,8 @@ class Instance {
   }
 
   async start(): Promise<void> {
-    if (this.#stopped) throw new Error('nats-server: stop() was called; start a new server');
     await writeFile(this.#configPath, this.#config());
-    const proc = new ServerProcess('nats-server', this.bin, ['-c', this.#configPath], this.dir);
-    this.#process = proc;
+    const proc = this.spawn(['-c', this.#configPath]);
     await proc.waitUntil(
       () => accepts({ port: this.mqttPort }),
       `accept MQTT connections on 127.0.0.1:${this.mqttPort}`,
@@ -116,44 +98,13 @@ class Instance {
     );
   }
 
-  #signal(signal: NodeJS.Signals): Promise<void> {
-    return this.#process?.signal(signal) ?? Promise.resolve();
-  }
-
-  kill(): Promise<void> {
-    return this.#signal('SIGKILL');
-  }
-
-  async restart(): Promise<void> {
-    await this.#signal('SIGTERM');
-    await this.start();
-  }
-
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    await this.#signal('SIGTERM');
-    await removeDir(this.dir);
-  }
-
-  log(): string {
-    return this.#process?.output ?? '';
-  }
-
   server(): NatsServer {
-    const pid = (): number | undefined => this.#process?.pid;
-    return {
+    return this.handle({
       url: `mqtt://127.0.0.1:${this.mqttPort}`,
       port: this.mqttPort,
       natsUrl: `nats://127.0.0.1:${this.natsPort}`,
       natsPort: this.natsPort,
       dir: this.dir,
-      get pid() {
-        return pid();
-      },
-      stop: () => this.stop(),
-      kill: () => this.kill(),
-      restart: () => this.restart(),
-      log: () => this.log(),
-    };
+    });
   }
 }

@@ -20,26 +20,17 @@
  * whatever a test forgot and removes its directory.
  */
 import { connect } from 'node:net';
-import { findBinary } from './binaries.js';
+import { findBinary, hasBinary } from './binaries.js';
 import { freePort } from './ports.js';
-import { inTempDir, removeDir, retryOnPortClash, ServerProcess } from './server-process.js';
+import { inTempDir, retryOnPortClash, type ServerControls, ServerInstance } from './server-process.js';
 
-export interface RedisServer {
+/** A running redis-server; its log goes to stdout, so `log()` has it. */
+export interface RedisServer extends ServerControls {
   /** `redis://127.0.0.1:<port>` */
   url: string;
   port: number;
   /** The server's temporary working directory. */
   dir: string;
-  /** The process id while the server runs. */
-  readonly pid: number | undefined;
-  /** SIGTERM, wait for the exit, remove the directory. Safe to call twice, and after `kill()`. */
-  stop(): Promise<void>;
-  /** SIGKILL and wait for the exit (a crash: clients see their connections reset and refused). */
-  kill(): Promise<void>;
-  /** Stop (SIGTERM) if running, then start again on the same port, directory and arguments. */
-  restart(): Promise<void>;
-  /** Everything the server printed (its log goes to stdout). */
-  log(): string;
 }
 
 export interface RedisOptions {
@@ -47,17 +38,16 @@ export interface RedisOptions {
   args?: string[];
 }
 
+const REDIS_PATHS = ['/usr/bin/redis-server', '/usr/local/bin/redis-server'];
+
 /** Path of the redis-server binary: /usr/bin/redis-server or on PATH. */
 export function redisServerPath(): string | undefined {
-  return findBinary('redis-server', ['/usr/bin/redis-server', '/usr/local/bin/redis-server']);
+  return findBinary('redis-server', REDIS_PATHS);
 }
 
 /** Whether redis-server is installed; for `describe.skipIf(!hasRedis())`. Prints why when it is not. */
 export function hasRedis(): boolean {
-  const found = redisServerPath() !== undefined;
-  if (!found)
-    console.warn('redis-server not found (/usr/bin/redis-server or PATH): skipping tests that need it');
-  return found;
+  return hasBinary('redis-server', REDIS_PATHS);
 }
 
 /** Starts a redis-server. Rejects, with the server's log, if it does not answer PING within 10 s. */
@@ -67,26 +57,21 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   return inTempDir('mqttkit-redis-', (dir) =>
     retryOnPortClash(async () => {
       const instance = new Instance(bin, dir, await freePort(), options.args ?? []);
-      try {
-        await instance.start();
-        return instance.server();
-      } catch (err) {
-        await instance.kill();
-        throw err;
-      }
+      await instance.launch();
+      return instance.server();
     }),
   );
 }
 
-class Instance {
-  #process: ServerProcess | undefined;
-
+class Instance extends ServerInstance {
   constructor(
-    readonly bin: string,
-    readonly dir: string,
+    bin: string,
+    dir: string,
     readonly port: number,
     readonly extraArgs: string[],
-  ) {}
+  ) {
+    super('redis-server', bin, dir);
+  }
 
   async start(): Promise<void> {
     const args = [
@@ -106,8 +91,7 @@ class Instance {
       '',
       ...this.extraArgs,
     ];
-    const proc = new ServerProcess('redis-server', this.bin, args, this.dir);
-    this.#process = proc;
+    const proc = this.spawn(args);
     await proc.waitUntil(
       () => answersPing(this.port),
       `answer PING on 127.0.0.1:${this.port}`,
@@ -115,42 +99,8 @@ class Instance {
     );
   }
 
-  #signal(signal: NodeJS.Signals): Promise<void> {
-    return this.#process?.signal(signal) ?? Promise.resolve();
-  }
-
-  kill(): Promise<void> {
-    return this.#signal('SIGKILL');
-  }
-
-  async restart(): Promise<void> {
-    await this.#signal('SIGTERM');
-    await this.start();
-  }
-
-  async stop(): Promise<void> {
-    await this.#signal('SIGTERM');
-    await removeDir(this.dir);
-  }
-
-  log(): string {
-    return this.#process?.output ?? '';
-  }
-
   server(): RedisServer {
-    const pid = (): number | undefined => this.#process?.pid;
-    return {
-      url: `redis://127.0.0.1:${this.port}`,
-      port: this.port,
-      dir: this.dir,
-      get pid() {
-        return pid();
-      },
-      stop: () => this.stop(),
-      kill: () => this.kill(),
-      restart: () => this.restart(),
-      log: () => this.log(),
-    };
+    return this.handle({ url: `redis://127.0.0.1:${this.port}`, port: this.port, dir: this.dir });
   }
 }
 

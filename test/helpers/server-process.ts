@@ -4,14 +4,24 @@
  * ends, retries when a port from `freePort()` was taken before the server
  * bound it, and one spawned process with its output kept, its exit tracked
  * and a readiness check polled until it passes, the process dies or time runs
- * out (the error then carries the server's log).
+ * out (the error then carries the server's log); and `ServerInstance`, the
+ * part of a helper's server that does not depend on which server it is: the
+ * current process (a new one each start), `kill()`, `restart()`, `stop()`,
+ * and the handle a test gets, whose `pid` is read at each access.
  *
  * ```ts
+ * class Instance extends ServerInstance {
+ *   constructor(bin: string, dir: string, readonly port: number) { super('x', bin, dir); }
+ *   async start() {
+ *     const proc = this.spawn(['--port', String(this.port)]);
+ *     await proc.waitUntil(() => accepts({ port: this.port }), `accept connections on ${this.port}`, () => this.log());
+ *   }
+ * }
  * return inTempDir('mqttkit-x-', (dir) =>
  *   retryOnPortClash(async () => {
- *     const proc = new ServerProcess('x', bin, ['--port', String(port)], dir);
- *     await proc.waitUntil(() => accepts({ port }), `accept connections on ${port}`, () => proc.output);
- *     return ...;
+ *     const instance = new Instance(bin, dir, await freePort());
+ *     await instance.launch();
+ *     return instance.handle({ url: `x://127.0.0.1:${instance.port}`, dir });
  *   }),
  * );
  * ```
@@ -138,5 +148,104 @@ export class ServerProcess {
   signal(signal: NodeJS.Signals): Promise<void> {
     if (this.exitInfo !== undefined) return Promise.resolve();
     return signalChild(this.child, this.exited, signal, STOP_TIMEOUT_MS);
+  }
+}
+
+/** What every started server's handle has to control the process. */
+export interface ServerControls {
+  /** The process id while the server runs (read at each access). */
+  readonly pid: number | undefined;
+  /** SIGTERM, wait for the exit, remove the directory. Safe to call twice, and after `kill()`. */
+  stop(): Promise<void>;
+  /** SIGKILL and wait for the exit (a crash: clients see their connections reset, then refused); `restart()` brings it back. */
+  kill(): Promise<void>;
+  /** Stop (SIGTERM) if running, then start again in the same directory, on the same ports, with the same configuration. */
+  restart(): Promise<void>;
+  /** Everything the server printed. */
+  log(): string;
+}
+
+/**
+ * One server a helper started, across restarts: a subclass writes `start()`
+ * (which spawns with `spawn()` and waits until the server is ready) and says
+ * with `handle()` which fields its handle has besides the controls.
+ */
+export abstract class ServerInstance {
+  #process: ServerProcess | undefined;
+  #stopped = false;
+
+  constructor(
+    /** Name used in error messages (`mosquitto`). */
+    readonly name: string,
+    readonly bin: string,
+    /** The temporary directory, removed by `stop()`. */
+    readonly dir: string,
+  ) {}
+
+  /** Spawns the server and waits until it is ready; rejects with its log when it is not. */
+  abstract start(): Promise<void>;
+
+  /** Spawns `bin` with `args` in `dir` as the current process. */
+  protected spawn(args: readonly string[]): ServerProcess {
+    this.#process = new ServerProcess(this.name, this.bin, args, this.dir);
+    return this.#process;
+  }
+
+  /** What the current process printed on stdout and stderr. */
+  protected get output(): string {
+    return this.#process?.output ?? '';
+  }
+
+  /** `start()`; when it fails, the process is killed before the error goes on. */
+  async launch(): Promise<void> {
+    try {
+      await this.start();
+    } catch (err) {
+      await this.kill();
+      throw err;
+    }
+  }
+
+  #signal(signal: NodeJS.Signals): Promise<void> {
+    return this.#process?.signal(signal) ?? Promise.resolve();
+  }
+
+  /** SIGKILL and wait for the exit; the directory stays. */
+  kill(): Promise<void> {
+    return this.#signal('SIGKILL');
+  }
+
+  /** SIGTERM if running, then `start()` again. Refused after `stop()`, which removed the directory. */
+  async restart(): Promise<void> {
+    if (this.#stopped) throw new Error(`${this.name}: stop() was called; start a new one`);
+    await this.#signal('SIGTERM');
+    await this.start();
+  }
+
+  /** SIGTERM, wait for the exit, remove the directory. Safe to call twice. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#signal('SIGTERM');
+    await removeDir(this.dir);
+  }
+
+  /** What the server printed; a subclass adds its log file. */
+  log(): string {
+    return this.output;
+  }
+
+  /** `fields` and the controls: the object a `startX()` function hands to tests. */
+  handle<T extends object>(fields: T): T & ServerControls {
+    const current = (): ServerProcess | undefined => this.#process;
+    return {
+      ...fields,
+      get pid() {
+        return current()?.pid;
+      },
+      stop: () => this.stop(),
+      kill: () => this.kill(),
+      restart: () => this.restart(),
+      log: () => this.log(),
+    };
   }
 }

@@ -4,11 +4,11 @@
  * exists, and misspelt options are refused with the closest known name.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../../src/errors.js';
 import { RpcClient, RpcServer } from '../../src/rpc/index.js';
 import { Session } from '../../src/session/index.js';
 import { sharedTimer } from '../../src/session/timer.js';
 import { startFakeBroker } from '../helpers/fake-broker.js';
+import { expectRefused } from '../helpers/outcome.js';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -25,11 +25,6 @@ async function failure(call: () => Promise<unknown>): Promise<unknown> {
   throw new Error('expected a failure');
 }
 
-function refused(err: unknown, field: string): void {
-  expect(err).toBeInstanceOf(InvalidArgumentError);
-  expect((err as InvalidArgumentError).field).toBe(field);
-}
-
 describe('RpcClient.request', () => {
   it('refuses a signal that is not an AbortSignal, and a bad timeout, leaving nothing pending', async () => {
     const b = await startFakeBroker({ autoConnack: true, autoAck: true });
@@ -41,20 +36,23 @@ describe('RpcClient.request', () => {
     await rpc.start();
     const timers = sharedTimer.size;
     for (const signal of [{}, 'abort']) {
-      refused(await failure(() => rpc.request('api/x', '', { signal: signal as never })), 'options.signal');
-      refused(
+      expectRefused(
+        await failure(() => rpc.request('api/x', '', { signal: signal as never })),
+        'options.signal',
+      );
+      expectRefused(
         await failure(() => rpc.requestJson('api/x', {}, { signal: signal as never })),
         'options.signal',
       );
     }
     for (const timeout of [Number.NaN, -1, 'x', Number.POSITIVE_INFINITY]) {
-      refused(
+      expectRefused(
         await failure(() => rpc.request('api/x', '', { timeout: timeout as number })),
         'options.timeout',
       );
     }
     const typo = await failure(() => rpc.request('api/x', '', { timout: 5 } as never));
-    refused(typo, 'options.timout');
+    expectRefused(typo, 'options.timout');
     expect((typo as Error).message).toMatch("did you mean 'timeout'?");
     expect(rpc.metrics().pending).toBe(0);
     expect(rpc.metrics().sent).toBe(0);

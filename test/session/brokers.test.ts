@@ -19,7 +19,7 @@
  * with `unique()` (RabbitMQ is shared by every run on the machine), and ends
  * the persistent sessions and retained messages it made.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   ConnectionError,
   DroppedError,
@@ -30,26 +30,12 @@ import {
   Session,
   type SessionOptions,
 } from '../../src/index.js';
-import { CASES, collect, nth, open, publishes, received, rig, type Target, text } from './brokers.js';
+import { CASES, closeOpen, collect, nth, open, publishes, received, rig, text } from './brokers.js';
 
-afterEach(async () => {
-  await Promise.all(
-    open
-      .splice(0)
-      .reverse()
-      .map((o) => o.close()),
-  );
-});
+afterEach(closeOpen);
 
 describe.each(CASES.filter((c) => c.available()))('$name', (b) => {
-  let t: Target;
-  beforeAll(async () => {
-    t = await b.start();
-  });
-  afterAll(async () => {
-    await t?.stop();
-  });
-  const { session, connected, peer, proxied } = rig(b, () => t);
+  const { t, session, connected, peer, proxied } = rig(b);
 
   /** A persistent session for `clientId` (clean: false; MQTT 5 keeps it for a minute). */
   function persistent(clientId: string): Partial<SessionOptions> {
@@ -313,14 +299,7 @@ const LIMITED = CASES.filter((c) => c.available() && (c.version === 5 || c.refus
 
 describe('known limits', () => {
   describe.each(LIMITED)('$name', (b) => {
-    let t: Target;
-    beforeAll(async () => {
-      t = await b.start();
-    });
-    afterAll(async () => {
-      await t?.stop();
-    });
-    const { session, connected, peer, proxied } = rig(b, () => t);
+    const { t, session, connected, peer, proxied } = rig(b);
     const expected = b.refusesMqtt5 === undefined ? 5 : 4;
 
     it(`connects with protocolVersion 'auto' and speaks MQTT ${expected === 5 ? '5' : '3.1.1'}`, async () => {

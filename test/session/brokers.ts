@@ -5,6 +5,7 @@
  * a test opens goes into `open`, which the test file closes after each test.
  */
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import { afterAll, beforeAll } from 'vitest';
 import { type Packet, PacketDecoder } from '../../src/codec/index.js';
 import { type Message, Session, type SessionOptions } from '../../src/index.js';
 import { startAedes } from '../helpers/aedes.js';
@@ -47,6 +48,14 @@ function local(label: string): string {
   return `${label}-${++uniqueCount}`;
 }
 
+/** `start()` of a broker this process spawns for itself: no other test or run uses it. */
+function ownBroker(start: () => Promise<{ url: string; port: number; stop(): Promise<void> }>) {
+  return async (): Promise<Target> => {
+    const b = await start();
+    return { url: b.url, port: b.port, unique: local, stop: () => b.stop() };
+  };
+}
+
 const mosquitto = (version: 4 | 5): BrokerCase => ({
   name: `mosquitto 2.0 MQTT ${version === 5 ? '5' : '3.1.1'}`,
   version,
@@ -54,10 +63,7 @@ const mosquitto = (version: 4 | 5): BrokerCase => ({
   share: 'shared',
   retainedForWildcards: true,
   available: hasMosquitto,
-  async start() {
-    const b = await startMosquitto();
-    return { url: b.url, port: b.port, unique: local, stop: () => b.stop() };
-  },
+  start: ownBroker(() => startMosquitto()),
 });
 
 export const CASES: BrokerCase[] = [
@@ -71,10 +77,7 @@ export const CASES: BrokerCase[] = [
     retainedForWildcards: true,
     refusesMqtt5: 'connack',
     available: () => true,
-    async start() {
-      const b = await startAedes();
-      return { url: b.url, port: b.port, unique: local, stop: () => b.stop() };
-    },
+    start: ownBroker(() => startAedes()),
   },
   {
     name: 'NATS 2.9 MQTT 3.1.1',
@@ -85,10 +88,7 @@ export const CASES: BrokerCase[] = [
     retainedForWildcards: true,
     refusesMqtt5: 'connack',
     available: hasNats,
-    async start() {
-      const b = await startNats();
-      return { url: b.url, port: b.port, unique: local, stop: () => b.stop() };
-    },
+    start: ownBroker(startNats),
   },
   {
     name: 'RabbitMQ 3.10 MQTT 3.1.1',
@@ -106,8 +106,18 @@ export const CASES: BrokerCase[] = [
   },
 ];
 
-/** What tests opened (sessions, MQTT.js clients, proxies, RPC objects): the test file closes them after each test. */
+/** What tests opened (sessions, MQTT.js clients, proxies, RPC objects): `closeOpen()` closes them after each test. */
 export const open: { close(): Promise<unknown> }[] = [];
+
+/** Closes everything the test opened, starting with the last opened; call from `afterEach`. */
+export async function closeOpen(): Promise<void> {
+  await Promise.all(
+    open
+      .splice(0)
+      .reverse()
+      .map((o) => o.close()),
+  );
+}
 
 /** Resolves with the first `n` messages `s` receives, whichever subscription they are for. */
 export function received(s: Session, n: number): Promise<Message[]> {
@@ -149,13 +159,24 @@ export const text = (m: { topic: string; payload: string | Uint8Array }): string
 export const publishes = (packets: Packet[] = []): string[] =>
   packets.flatMap((p) => (p.type === 'publish' ? [`${p.topic}@${p.qos}`] : []));
 
-/** Clients of one broker for one test: sessions, MQTT.js peers and proxies, all closed after the test. */
-export function rig(b: BrokerCase, target: () => Target) {
+/**
+ * One broker for the tests of a describe, started before them and stopped
+ * after them (`t`, filled in by then), and the clients a test opens on it:
+ * sessions, MQTT.js peers and proxies, all closed after the test.
+ */
+export function rig(b: BrokerCase) {
+  const t = {} as Target;
+  beforeAll(async () => {
+    Object.assign(t, await b.start());
+  });
+  afterAll(async () => {
+    await t.stop?.(); // undefined when start() failed
+  });
   const session = (options: Partial<SessionOptions> = {}): Session => {
     const s = new Session({
-      url: target().url,
+      url: t.url,
       protocolVersion: b.version,
-      clientId: target().unique('s'),
+      clientId: t.unique('s'),
       reconnect: false,
       ...options,
     });
@@ -163,17 +184,18 @@ export function rig(b: BrokerCase, target: () => Target) {
     return s;
   };
   return {
+    t,
     session,
     async connected(options: Partial<SessionOptions> = {}): Promise<Session> {
       const s = session(options);
       await s.connect();
       return s;
     },
-    async peer(options: IClientOptions = {}, url = target().url): Promise<MqttClient> {
+    async peer(options: IClientOptions = {}, url = t.url): Promise<MqttClient> {
       const c = await mqtt.connectAsync(url, {
         protocolVersion: b.version,
         reconnectPeriod: 0,
-        clientId: target().unique('peer'),
+        clientId: t.unique('peer'),
         ...options,
       });
       open.push({ close: () => c.endAsync(true) });
@@ -187,7 +209,7 @@ export function rig(b: BrokerCase, target: () => Target) {
       const seen = { up: new Map<number, Packet[]>(), down: new Map<number, Packet[]>() };
       const decoders = { up: new Map<number, PacketDecoder>(), down: new Map<number, PacketDecoder>() };
       const proxy = await startProxy(
-        { port: target().port },
+        { port: t.port },
         {
           tap(connection, direction, chunk) {
             let decoder = decoders[direction].get(connection);

@@ -2,6 +2,7 @@
  * Sessions against the fake broker, for the session tests: each session and
  * broker made here is closed after the test (`afterEach(cleanupAll)`).
  */
+import type { ConnackPacket, PublishPacket } from '../../src/codec/index.js';
 import type { SessionOptions } from '../../src/session/index.js';
 import { Session } from '../../src/session/index.js';
 import { type FakeBroker, type FakeConnection, startFakeBroker } from '../helpers/fake-broker.js';
@@ -36,12 +37,24 @@ export function session(options: SessionOptions): Session {
 /** Reconnect at once and without jitter: delays 10, 20, 40, 40 ms. */
 export const FAST = { initialDelay: 10, maxDelay: 40, factor: 2, jitter: 0 };
 
-/** Takes the next connection and answers its CONNECT. */
-export async function accept(b: FakeBroker, sessionPresent = false): Promise<FakeConnection> {
+/** Takes the next connection and answers its CONNECT (with `properties` in the CONNACK when given). */
+export async function accept(
+  b: FakeBroker,
+  sessionPresent = false,
+  properties?: ConnackPacket['properties'],
+): Promise<FakeConnection> {
   const conn = await b.nextConnection();
   await conn.nextPacket('connect');
-  conn.send({ type: 'connack', sessionPresent, reasonCode: 0 });
+  conn.send({ type: 'connack', sessionPresent, reasonCode: 0, ...(properties && { properties }) });
   return conn;
+}
+
+/** A PUBLISH as a broker sends it: QoS 0, payload `x`, neither retained nor a duplicate, unless `fields` say otherwise. */
+export function publishPacket(
+  topic: string,
+  fields: Partial<Omit<PublishPacket, 'type'>> = {},
+): PublishPacket {
+  return { type: 'publish', topic, payload: Buffer.from('x'), qos: 0, retain: false, dup: false, ...fields };
 }
 
 /** A session connected to a fake broker that acknowledges nothing by itself. */

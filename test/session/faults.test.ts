@@ -4,12 +4,7 @@
  * settle with a typed error and the process must not crash.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  encode,
-  type PublishPacket,
-  type SubscribePacket,
-  type UnsubscribePacket,
-} from '../../src/codec/index.js';
+import { encode, type SubscribePacket, type UnsubscribePacket } from '../../src/codec/index.js';
 import {
   AbortError,
   ClosedError,
@@ -22,29 +17,9 @@ import {
 } from '../../src/errors.js';
 import { Session, type SessionOptions } from '../../src/session/index.js';
 import { sharedTimer } from '../../src/session/timer.js';
-import { type FakeBroker, startFakeBroker } from '../helpers/fake-broker.js';
+import { cleanupAll, fake, publishPacket, session } from './fake-session.js';
 
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  await Promise.all(cleanup.splice(0).map((f) => f()));
-});
-
-async function fake(options: Parameters<typeof startFakeBroker>[0] = {}): Promise<FakeBroker> {
-  const b = await startFakeBroker(options);
-  cleanup.push(() => b.close());
-  return b;
-}
-
-function session(url: string, options: Partial<SessionOptions> = {}): Session {
-  const s = new Session({ url, ...options });
-  cleanup.push(() => s.close({ timeout: 0 }));
-  return s;
-}
-
-/** A QoS 0 PUBLISH from the broker. */
-function pubPacket(topic: string): PublishPacket {
-  return { type: 'publish', topic, payload: Buffer.from('x'), qos: 0, retain: false, dup: false };
-}
+afterEach(cleanupAll);
 
 /** Resolves when the session has read a message on `topic` (its 'message' event sees every message). */
 function arrived(s: Session, topic: string): Promise<void> {
@@ -64,8 +39,8 @@ function nextDisconnect(s: Session): Promise<MqttError | undefined> {
 
 describe('connecting', () => {
   it('times out when the broker never answers CONNECT', async () => {
-    const b = await fake();
-    const s = session(b.url, { connectTimeout: 300 });
+    const b = await fake({});
+    const s = session({ url: b.url, connectTimeout: 300 });
     const err = await s.connect().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TimeoutError);
     expect((err as Error).message).toMatch(/connect to mqtt:\/\/127\.0\.0\.1:\d+ timed out/);
@@ -73,8 +48,8 @@ describe('connecting', () => {
   });
 
   it('rejects with the reason code when the broker refuses', async () => {
-    const b = await fake();
-    const s = session(b.url);
+    const b = await fake({});
+    const s = session({ url: b.url });
     const p = s.connect();
     const conn = await b.nextConnection();
     await conn.nextPacket('connect');
@@ -92,7 +67,7 @@ describe('connecting', () => {
 
   it('maps a 3.1.1 return code to its MQTT 5 reason code', async () => {
     const b = await fake({ protocolVersion: 4 });
-    const s = session(b.url, { protocolVersion: 4 });
+    const s = session({ url: b.url, protocolVersion: 4 });
     const p = s.connect();
     const conn = await b.nextConnection();
     await conn.nextPacket('connect');
@@ -103,16 +78,16 @@ describe('connecting', () => {
   });
 
   it('rejects when the port refuses the connection', async () => {
-    const b = await fake();
+    const b = await fake({});
     const url = b.url;
     await b.close();
-    const s = session(url);
+    const s = session({ url });
     await expect(s.connect()).rejects.toBeInstanceOf(ConnectionError);
   });
 
   it('rejects connect with AbortError through its signal', async () => {
-    const b = await fake();
-    const s = session(b.url);
+    const b = await fake({});
+    const s = session({ url: b.url });
     const ac = new AbortController();
     const p = s.connect({ signal: ac.signal });
     await (await b.nextConnection()).nextPacket('connect');
@@ -122,8 +97,8 @@ describe('connecting', () => {
   });
 
   it('settles publishes queued while connecting when the connection fails', async () => {
-    const b = await fake();
-    const s = session(b.url);
+    const b = await fake({});
+    const s = session({ url: b.url });
     const connecting = s.connect();
     const q0 = s.publish('early', 'x');
     const q1 = s.publish('early', 'y', { qos: 1 });
@@ -137,8 +112,8 @@ describe('connecting', () => {
   });
 
   it('rejects connect with ClosedError when closed meanwhile', async () => {
-    const b = await fake();
-    const s = session(b.url);
+    const b = await fake({});
+    const s = session({ url: b.url });
     const p = s.connect();
     await (await b.nextConnection()).nextPacket('connect');
     await s.close();
@@ -149,7 +124,7 @@ describe('connecting', () => {
 describe('while connected', () => {
   async function connected(options: Partial<SessionOptions> = {}) {
     const b = await fake({ autoConnack: true });
-    const s = session(b.url, options);
+    const s = session({ url: b.url, ...options });
     await s.connect();
     const conn = await b.nextConnection();
     return { b, s, conn };
@@ -172,7 +147,7 @@ describe('while connected', () => {
     const { s, conn } = await connected({ maximumPacketSize: 64 });
     expect(conn.packets[0]).toMatchObject({ type: 'connect', properties: { maximumPacketSize: 64 } });
     const gone = nextDisconnect(s);
-    conn.send({ type: 'publish', topic: 't', payload: Buffer.alloc(200), qos: 0, retain: false, dup: false });
+    conn.send(publishPacket('t', { payload: Buffer.alloc(200) }));
     const err = await gone;
     expect(err).toBeInstanceOf(ProtocolError);
     expect(err?.reasonCode).toBe(0x95);
@@ -183,18 +158,7 @@ describe('while connected', () => {
     const { s, conn } = await connected();
     const got: string[] = [];
     const pub = (payload: string, qos: 0 | 1 = 0, packetId?: number) =>
-      encode(
-        {
-          type: 'publish',
-          topic: 'early/t',
-          payload: Buffer.from(payload),
-          qos,
-          packetId,
-          retain: false,
-          dup: false,
-        },
-        5,
-      );
+      encode(publishPacket('early/t', { payload: Buffer.from(payload), qos, packetId }), 5);
     const subscribed = s.subscribe('early/#', { qos: 1 }, (m) => got.push(m.payload.toString()));
     const sub = (await conn.nextPacket('subscribe')) as SubscribePacket;
     // one write: a message before the SUBACK (3.8.4 allows it), the SUBACK, and two after it
@@ -221,7 +185,7 @@ describe('while connected', () => {
         ),
     ]);
     const read = arrived(s, 'early/end');
-    conn.sendRaw(Buffer.concat([pub('gone'), encode(pubPacket('early/end'), 5)]));
+    conn.sendRaw(Buffer.concat([pub('gone'), encode(publishPacket('early/end'), 5)]));
     await read; // both read: the session's 'message' event sees every message
     expect(got).toEqual(['before', 'after-1', 'after-2']);
   });
@@ -237,7 +201,7 @@ describe('while connected', () => {
     await conn.nextPacket('subscribe'); // never answered
     await expect(failed).rejects.toBeInstanceOf(TimeoutError);
     const read = arrived(s, 'end');
-    for (const topic of ['ok/1', 'no/1', 'late/1', 'end']) conn.send(pubPacket(topic));
+    for (const topic of ['ok/1', 'no/1', 'late/1', 'end']) conn.send(publishPacket(topic));
     await read;
     expect(got).toEqual(['ok/1']);
   });
@@ -254,7 +218,7 @@ describe('while connected', () => {
 
   it('keeps a connection alive while the broker answers pings', async () => {
     const b = await fake({ autoConnack: true, autoAck: true });
-    const s = session(b.url, { keepalive: 1 });
+    const s = session({ url: b.url, keepalive: 1 });
     await s.connect();
     const conn = await b.nextConnection();
     await conn.nextPacket('pingreq', 3000);
@@ -387,14 +351,7 @@ describe('while connected', () => {
     conn.send({ type: 'suback', packetId: sub.packetId, reasonCodes: [0] });
     await sp;
     const it = s.messages('h/#');
-    conn.send({
-      type: 'publish',
-      topic: 'h/1',
-      payload: Buffer.from('x'),
-      qos: 0,
-      retain: false,
-      dup: false,
-    });
+    conn.send(publishPacket('h/1'));
     const { value } = await it.next();
     expect(value?.topic).toBe('h/1');
     expect(errors[0].message).toMatch(/boom/);
@@ -430,7 +387,7 @@ describe('while connected', () => {
 describe('memory', () => {
   it('lets go of operations once they settle: the shared timer holds none of them', async () => {
     const b = await fake({ autoConnack: true, autoAck: true });
-    const s = session(b.url, { keepalive: 0 });
+    const s = session({ url: b.url, keepalive: 0 });
     await s.connect();
     const before = sharedTimer.size;
     await Promise.all(
@@ -444,7 +401,7 @@ describe('memory', () => {
 describe('backpressure', () => {
   it('holds QoS 0 publishes until a full socket drains', async () => {
     const b = await fake({ autoConnack: true });
-    const s = session(b.url, { keepalive: 0 });
+    const s = session({ url: b.url, keepalive: 0 });
     await s.connect();
     const conn = await b.nextConnection();
     conn.socket.pause(); // the broker stops reading: the kernel buffers fill up
@@ -519,7 +476,7 @@ describe('arguments', () => {
 
   it('rejects bad topics, payloads and QoS with the field named', async () => {
     const b = await fake({ autoConnack: true });
-    const s = session(b.url);
+    const s = session({ url: b.url });
     await s.connect();
     const cases: [Promise<unknown>, RegExp][] = [
       [s.publish('a/+', 'x'), /^topic: contains the wildcard/],
@@ -542,7 +499,7 @@ describe('arguments', () => {
 
   it('accepts string, Buffer and Uint8Array payloads', async () => {
     const b = await fake({ autoConnack: true, autoAck: true });
-    const s = session(b.url);
+    const s = session({ url: b.url });
     await s.connect();
     const conn = await b.nextConnection();
     await s.publish('p', 'text', { qos: 1 });

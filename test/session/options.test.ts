@@ -6,20 +6,18 @@
  * behind: no timer, no route, no entry in flight, and `close()` still works.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../../src/errors.js';
 import { Session, type SessionOptions } from '../../src/session/index.js';
 import { resolveOptions } from '../../src/session/options.js';
 import { sharedTimer } from '../../src/session/timer.js';
-import { type FakeBroker, startFakeBroker } from '../helpers/fake-broker.js';
+import type { FakeBroker } from '../helpers/fake-broker.js';
+import { expectRefused, outcome } from '../helpers/outcome.js';
+import { afterTest, cleanupAll, fake, publishPacket, session } from './fake-session.js';
 
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  await Promise.all(cleanup.splice(0).map((f) => f()));
-});
+afterEach(cleanupAll);
 
-async function fake(): Promise<FakeBroker> {
+async function connected(): Promise<{ s: Session; b: FakeBroker }> {
   // CONNACK and SUBACK, but no PUBACK: a publish that is not refused stays in flight
-  const b = await startFakeBroker({
+  const b = await fake({
     autoConnack: true,
     onPacket: (p, conn) => {
       if (p.type === 'subscribe') {
@@ -29,46 +27,9 @@ async function fake(): Promise<FakeBroker> {
       }
     },
   });
-  cleanup.push(() => b.close());
-  return b;
-}
-
-async function connected(): Promise<{ s: Session; b: FakeBroker }> {
-  const b = await fake();
-  const s = new Session({ url: b.url, keepalive: 0 });
-  cleanup.push(() => s.close({ timeout: 0 }));
+  const s = session({ url: b.url, keepalive: 0 });
   await s.connect();
   return { s, b };
-}
-
-/**
- * How `call` ended within a few turns of the event loop (not a time): the error it threw or
- * rejected with, 'resolved', or 'pending' (what a call that waits for ever looks like).
- */
-async function outcome(call: () => Promise<unknown>): Promise<unknown> {
-  let p: Promise<unknown>;
-  try {
-    p = call();
-  } catch (err) {
-    return { thrown: err };
-  }
-  const settled = p.then(
-    () => 'resolved',
-    (e: unknown) => e,
-  );
-  let turns = 0;
-  const pending = new Promise<string>((resolve) => {
-    const next = () => (++turns === 5 ? resolve('pending') : setImmediate(next));
-    setImmediate(next);
-  });
-  return Promise.race([settled, pending]);
-}
-
-function expectRefused(result: unknown, field: string | RegExp): void {
-  expect(result).toBeInstanceOf(InvalidArgumentError);
-  const f = (result as InvalidArgumentError).field;
-  if (typeof field === 'string') expect(f).toBe(field);
-  else expect(f).toMatch(field);
 }
 
 function thrown(options: unknown): unknown {
@@ -118,21 +79,14 @@ describe('signal that is not an AbortSignal', () => {
     expectRefused(await outcome(() => sub.unsubscribe(bad)), 'options.signal');
     expectRefused(await outcome(() => s.unsubscribe('keep/#', bad)), 'options.signal');
     const got = new Promise<void>((resolve) => s.once('message', () => resolve()));
-    conn.send({
-      type: 'publish',
-      topic: 'keep/a',
-      payload: Buffer.from('x'),
-      qos: 0,
-      retain: false,
-      dup: false,
-    });
+    conn.send(publishPacket('keep/a'));
     await got;
     expect(seen).toEqual(['keep/a']);
   });
 
   it('is refused by connect() of a new session, which stays new', async () => {
     const s = new Session({ url: 'mqtt://127.0.0.1:1' });
-    cleanup.push(() => s.close());
+    afterTest(() => s.close());
     expectRefused(
       await outcome(() => s.connect({ signal: 'x' as unknown as AbortSignal })),
       'options.signal',

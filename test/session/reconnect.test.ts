@@ -11,7 +11,17 @@ import { ClosedError, DroppedError, StoreError } from '../../src/errors.js';
 import { type Message, Session, type SessionOptions } from '../../src/session/index.js';
 import { MemoryStore } from '../../src/store/index.js';
 import { type FakeBroker, startFakeBroker } from '../helpers/fake-broker.js';
-import { accept, afterTest, cleanupAll, connectedToFake, FAST, fake, once, session } from './fake-session.js';
+import {
+  accept,
+  afterTest,
+  cleanupAll,
+  connectedToFake,
+  FAST,
+  fake,
+  once,
+  publishPacket,
+  session,
+} from './fake-session.js';
 
 afterEach(cleanupAll);
 
@@ -193,23 +203,9 @@ describe('after a reconnect', () => {
       ['b/#', 1, true],
       ['c', 2, false],
     ]);
-    second.send({
-      type: 'publish',
-      topic: 'a/1',
-      payload: Buffer.from('x'),
-      qos: 0,
-      retain: false,
-      dup: false,
-    });
+    second.send(publishPacket('a/1'));
     const it = s.messages('a/#');
-    second.send({
-      type: 'publish',
-      topic: 'a/2',
-      payload: Buffer.from('x'),
-      qos: 0,
-      retain: false,
-      dup: false,
-    });
+    second.send(publishPacket('a/2'));
     await it.next();
     expect(got).toContain('a/2');
   });
@@ -319,15 +315,7 @@ describe('manual acknowledgement', () => {
     conn.send({ type: 'suback', packetId: req2.packetId, reasonCodes: [1] });
     await sub2;
     const publish = (topic: string, qos: 1 | 2, packetId: number) =>
-      conn.send({
-        type: 'publish',
-        topic,
-        payload: Buffer.from('x'),
-        qos,
-        retain: false,
-        dup: false,
-        packetId,
-      });
+      conn.send(publishPacket(topic, { qos, packetId }));
     publish('m/1', 1, 11);
     publish('m/2', 2, 12);
     publish('auto/3', 1, 13); // not manual, but its PUBACK must wait behind the others
@@ -364,15 +352,7 @@ describe('manual acknowledgement', () => {
       await sub;
     }
     const publish = (topic: string, packetId: number) =>
-      conn.send({
-        type: 'publish',
-        topic,
-        payload: Buffer.from('x'),
-        qos: 1,
-        retain: false,
-        dup: false,
-        packetId,
-      });
+      conn.send(publishPacket(topic, { qos: 1, packetId }));
     publish('w/1', 21);
     await expect.poll(() => second.length).toBe(1);
     first[0].ack?.();

@@ -10,25 +10,18 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Packet, PublishPacket } from '../../src/codec/index.js';
 import { type MqttError, StoreError } from '../../src/errors.js';
-import { Session, type SessionOptions } from '../../src/session/index.js';
-import { type FakeBroker, type FakeConnection, startFakeBroker } from '../helpers/fake-broker.js';
+import type { Session, SessionOptions } from '../../src/session/index.js';
+import type { FakeConnection } from '../helpers/fake-broker.js';
 import { FlakyStore } from '../helpers/flaky-store.js';
+import { cleanupAll, fake, publishPacket, session as sessionAfterTest } from './fake-session.js';
 
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  await Promise.all(cleanup.splice(0).map((f) => f()));
-});
-
-async function fake(options: Parameters<typeof startFakeBroker>[0] = {}): Promise<FakeBroker> {
-  const b = await startFakeBroker(options);
-  cleanup.push(() => b.close());
-  return b;
-}
+afterEach(cleanupAll);
 
 const ID = 'write-ahead';
 
+/** A persistent session (client id `ID`) on `store`, reconnecting quickly, closed after the test. */
 function session(url: string, store: FlakyStore, options: Partial<SessionOptions> = {}): Session {
-  const s = new Session({
+  return sessionAfterTest({
     url,
     clientId: ID,
     clean: false,
@@ -37,8 +30,6 @@ function session(url: string, store: FlakyStore, options: Partial<SessionOptions
     reconnect: { initialDelay: 10, maxDelay: 40 },
     ...options,
   });
-  cleanup.push(() => s.close({ timeout: 0 }));
-  return s;
 }
 
 /** Resolves once the session has reported `n` errors; all of them are collected in `list`. */
@@ -123,15 +114,7 @@ describe('a session whose store fails in the middle of a QoS 2 exchange', () => 
     let pubrecs = 0;
     const pubrec = signal();
     const pubcomp = signal();
-    const incoming: PublishPacket = {
-      type: 'publish',
-      topic: 'in/q2',
-      payload: Buffer.from('once'),
-      qos: 2,
-      retain: false,
-      dup: false,
-      packetId: 7,
-    };
+    const incoming = publishPacket('in/q2', { qos: 2, packetId: 7, payload: Buffer.from('once') });
     const broker = await fake({
       onPacket: (p: Packet, conn: FakeConnection) => {
         if (p.type === 'connect') {
