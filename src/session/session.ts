@@ -766,7 +766,7 @@ export class Session extends SafeEmitter<SessionEvents> {
     const waiting = this.nextConnected;
     this.nextConnected = undefined;
     waiting?.resolve(info);
-    if (this.listenerCount('connect') > 0) this.safely(() => this.emit('connect', info));
+    if (this.listenerCount('connect') > 0) this.emit('connect', info);
     if (restoring === undefined) this.becomeReady(connection, info);
     else restoring.then(() => this.becomeReady(connection, info));
   }
@@ -775,7 +775,7 @@ export class Session extends SafeEmitter<SessionEvents> {
   private becomeReady(connection: number, info: ConnackInfo): void {
     if (this.connection !== connection || this._state !== 'connected') return;
     this._ready = true;
-    if (this.listenerCount('ready') > 0) this.safely(() => this.emit('ready', info));
+    if (this.listenerCount('ready') > 0) this.emit('ready', info);
   }
 
   /** @internal A connection attempt failed: the next URL, a reconnect later, or the end. */
@@ -790,7 +790,7 @@ export class Session extends SafeEmitter<SessionEvents> {
       if (this.engine.version === 5 && attempt.opened && refusesMqtt5(error) && this.engine.useVersion(4)) {
         // 'auto': the same broker again at once, with 3.1.1
         this.fallbackReason = error;
-        if (this.listenerCount('fallback') > 0) this.safely(() => this.emit('fallback', error));
+        if (this.listenerCount('fallback') > 0) this.emit('fallback', error);
         this.startAttempt();
         return;
       }
@@ -1180,14 +1180,14 @@ export class Session extends SafeEmitter<SessionEvents> {
     if (policy !== false && Date.now() - this.connectedAt >= policy.resetAfter) this.reconnectAttempt = 0;
     if (policy !== false) {
       this.setState('reconnecting');
-      this.safely(() => this.emit('disconnect', error));
-      this.safely(() => this.emit('offline'));
+      this.emit('disconnect', error);
+      this.emit('offline');
       this.scheduleReconnect(error);
       return;
     }
     this.failAll(error);
     this.setState('disconnected');
-    this.safely(() => this.emit('disconnect', error));
+    this.emit('disconnect', error);
   }
 
   /** Rejects every operation in flight or waiting, and forgets it in the store. */
@@ -1212,7 +1212,7 @@ export class Session extends SafeEmitter<SessionEvents> {
     const base = Math.min(policy.maxDelay, policy.initialDelay * policy.factor ** (attempt - 1));
     const delay = Math.round(base * (1 - policy.jitter + 2 * policy.jitter * Math.random()));
     this.setState('reconnecting');
-    if (this.listenerCount('reconnecting') > 0) this.safely(() => this.emit('reconnecting', attempt, delay));
+    if (this.listenerCount('reconnecting') > 0) this.emit('reconnecting', attempt, delay);
     this.reconnectTimer = setTimeout(reconnectSession, delay, this);
   }
 
@@ -1596,15 +1596,6 @@ export class Session extends SafeEmitter<SessionEvents> {
     if (prev === next) return;
     this._state = next;
     if (this.listenerCount('state') > 0) this.emit('state', next, prev);
-  }
-
-  /** Listeners are isolated by SafeEmitter already; kept for the call sites that predate it. */
-  private safely(fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      this.report(err, 'a listener threw');
-    }
   }
 
   private report(err: unknown, what: string): void {
