@@ -107,6 +107,9 @@ import {
   toArgumentError,
 } from './util.js';
 
+/** Why a publish the broker completed rejects: its completion is not durable. */
+const UNRECORDED =
+  'the broker acknowledged the publish, but the session store could not record it: a session that resumes from this store may send it again';
 const QOS0_RESULT: PublishResult = Object.freeze({ reasonCode: 0, properties: undefined });
 const V4_CONNACK = [0x00, 0x84, 0x85, 0x88, 0x86, 0x87];
 /** The smallest WebSocket message limit, whatever maximumPacketSize: room for a batch of small packets. */
@@ -572,6 +575,11 @@ export class Session extends SafeEmitter<SessionEvents> {
   /** @internal */
   _cancel(req: Cancellable, error: MqttError): void {
     if (req.settled) return;
+    if (req instanceof PublishRequest && req.result !== undefined) {
+      // the broker completed it; only the store is late in recording that: say so, not 'timed out'
+      req.fail(new StoreError(`${req.describe()}: ${UNRECORDED}`, { cause: error }));
+      return;
+    }
     if (req instanceof PublishRequest || req instanceof ControlRequest) this.engine.cancel(req);
     if (req instanceof ConnectRequest && this.connectRequest === req) {
       this.connectRequest = undefined;
@@ -1408,10 +1416,7 @@ export class Session extends SafeEmitter<SessionEvents> {
       const error = new StoreError('the session store failed while closing', { cause: err });
       this.report(error, '');
       if (done !== undefined) {
-        const lost = new StoreError(
-          'the broker acknowledged the publish, but the session store could not record it: a session that resumes from this store may send it again',
-          { cause: err },
-        );
+        const lost = new StoreError(UNRECORDED, { cause: err });
         for (const req of done) req.fail(lost);
       }
     }

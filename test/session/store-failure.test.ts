@@ -208,6 +208,29 @@ describe('publish() with a durable store', () => {
     expect(store.of(ID).messages.size).toBe(0);
   });
 
+  it('a publish whose timeout passes while only the store is late says so with StoreError, not TimeoutError', async () => {
+    const store = new FlakyStore();
+    const broker = await fake({
+      autoConnack: true,
+      autoAck: true,
+      onPacket: (p: Packet) => {
+        if (p.type === 'publish') store.failure = new Error('EIO: i/o error');
+      },
+    });
+    const s = session(broker.url, store, { reconnect: false });
+    s.on('error', () => undefined);
+    await s.connect();
+    const err = await s.publish('t/late', 'x', { qos: 1, timeout: 200 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(StoreError);
+    expect((err as Error).message).toMatch(
+      /publish to 't\/late'.*acknowledged the publish, but the session store could not record it/,
+    );
+    store.failure = undefined;
+  });
+
   it('rejects with StoreError on close() when the deletion of an acknowledged message could not be flushed', async () => {
     const store = new FlakyStore();
     const broker = await fake({
