@@ -156,9 +156,7 @@ export class Session extends SafeEmitter<SessionEvents> {
   private connectPromise: Promise<ConnackInfo> | undefined = undefined;
   private lastConnack: ConnackInfo | undefined = undefined;
   private flushScheduled = false;
-  private qos0:
-    | { promise: Promise<PublishResult>; resolve: () => void; reject: (e: Error) => void }
-    | undefined;
+  private qos0: Qos0Turn | undefined;
   // made on first use: thousands of idle sessions should not each hold empty tables
   private routes: Route[] = NO_ROUTES;
   /** Routes whose handler acknowledges itself (`manualAck`). */
@@ -626,28 +624,35 @@ export class Session extends SafeEmitter<SessionEvents> {
     this.storeDirty = false;
     const done = this.completed;
     this.completed = undefined;
+    // the turn's QoS 0 publishes resolve when their bytes are written, not before
+    const q = this.qos0;
+    this.qos0 = undefined;
     if (durable || this.chained > 0 || this.storeBehind || done !== undefined) {
       // the flush starts now, overlapping those of earlier turns (a store settles flushes in call
       // order, each covering every change made before it); the write waits its turn
       const flushed = durable || this.storeBehind ? this.flushStore() : undefined;
       this.chained++;
       this.writeChain = this.writeChain
-        .then(() => this.afterStore(t, out, flushed, done))
+        .then(() => this.afterStore(t, out, flushed, done, q))
         .then(undefined, (err: unknown) => this.report(err, 'writing to the connection failed'))
         .finally(() => {
           this.chained--;
         });
-    } else if (t !== undefined && out.length > 0) {
-      this.write(t, out);
+      return;
     }
-    const q = this.qos0;
-    if (q !== undefined) {
-      this.qos0 = undefined;
-      if (t === undefined) q.reject(this.notConnected());
-      // the socket is full: QoS 0 callers wait for it to drain, which is their backpressure
-      else if (this.backlogged) (this.drainWaiters ??= []).push(q);
-      else q.resolve();
-    }
+    if (t !== undefined && out.length > 0) this.write(t, out);
+    if (q !== undefined) this.settleQos0(q, t === undefined ? this.notConnected() : undefined);
+  }
+
+  /**
+   * Settles a turn's QoS 0 publishes: rejected with `error` when their bytes
+   * were not written; otherwise resolved, or, when the socket is full, held
+   * until it drains (their backpressure).
+   */
+  private settleQos0(q: Qos0Turn, error: MqttError | undefined): void {
+    if (error !== undefined) q.reject(error);
+    else if (this.backlogged) (this.drainWaiters ??= []).push(q);
+    else q.resolve();
   }
 
   /**
@@ -664,25 +669,35 @@ export class Session extends SafeEmitter<SessionEvents> {
     out: Buffer[],
     flushed: Promise<unknown> | undefined,
     done: PublishRequest[] | undefined,
+    q: Qos0Turn | undefined,
   ): Promise<void> | undefined {
     // the connection this output was for is gone (or failed): the output goes with it
     const gone = t !== undefined && (this.transport !== t || this.storeFailedOn === t);
     if (flushed === undefined) {
       if (!this.storeBehind && done === undefined) {
         if (!gone && t !== undefined && out.length > 0) this.write(t, out);
+        if (q !== undefined) this.settleQos0(q, gone || t === undefined ? this.unwritten() : undefined);
         return undefined;
       }
       // nothing to write and nothing to resolve: a later turn flushes before anything that needs it
-      if (gone && done === undefined) return undefined;
+      if (gone && done === undefined) {
+        q?.reject(this.unwritten());
+        return undefined;
+      }
       flushed = this.flushStore();
     }
     return flushed.then((err) => {
       if (err === undefined) {
         this.storeBehind = false;
-        if (!gone && t !== undefined && out.length > 0 && this.transport === t) this.write(t, out);
+        const live = !gone && t !== undefined && this.transport === t;
+        if (live && out.length > 0) this.write(t, out);
         if (done !== undefined) this.succeedCompleted(done);
+        if (q !== undefined) this.settleQos0(q, live ? undefined : this.unwritten());
         return;
       }
+      q?.reject(
+        new StoreError('the session store failed; the turn’s output was not written', { cause: err }),
+      );
       this.storeBehind = true;
       if (done !== undefined) this.completed = done.concat(this.completed ?? []);
       const live = !gone && t !== undefined && this.transport === t;
@@ -1590,6 +1605,13 @@ export class Session extends SafeEmitter<SessionEvents> {
     return { type: 'subscribe', packetId: 0, subscriptions, properties };
   }
 
+  /** Why a turn's QoS 0 publishes were not written: their connection went first. */
+  private unwritten(): MqttError {
+    const s = this._state;
+    if (s === 'closing' || s === 'closed') return new ClosedError();
+    return new ConnectionError('the connection was lost before the publish was written');
+  }
+
   private notConnected(): MqttError {
     const s = this._state;
     if (s === 'closing' || s === 'closed') return new ClosedError();
@@ -1694,6 +1716,13 @@ class Keepalive implements Timed {
   expire(now: number): void {
     this.session._keepaliveDue(this, now);
   }
+}
+
+/** The promise the QoS 0 publishes of one turn share, settled when the turn's bytes are written. */
+interface Qos0Turn {
+  promise: Promise<PublishResult>;
+  resolve: () => void;
+  reject: (e: Error) => void;
 }
 
 const NO_ROUTES: Route[] = [];

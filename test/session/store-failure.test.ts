@@ -208,6 +208,26 @@ describe('publish() with a durable store', () => {
     expect(store.of(ID).messages.size).toBe(0);
   });
 
+  it('a QoS 0 publish whose bytes waited behind a failed flush rejects instead of resolving', async () => {
+    const store = new FlakyStore();
+    const broker = await fake({ autoConnack: true, autoAck: true });
+    const s = session(broker.url, store, { reconnect: false });
+    s.on('error', () => undefined);
+    await s.connect();
+    store.failure = new Error('ENOSPC: no space left on device');
+    // one turn: the QoS 1 message changes the store, so the QoS 0 bytes wait for its flush
+    const durable = s.publish('t/q1', 'x', { qos: 1 }).catch((e: unknown) => e);
+    const err = await s.publish('t/q0', 'y', { qos: 0 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(StoreError);
+    expect(broker.connections.flatMap((c) => c.packets).filter((p) => p.type === 'publish')).toEqual([]);
+    store.failure = undefined;
+    await s.close();
+    await durable;
+  });
+
   it('a publish whose timeout passes while only the store is late says so with StoreError, not TimeoutError', async () => {
     const store = new FlakyStore();
     const broker = await fake({
