@@ -950,22 +950,23 @@ export class Session extends SafeEmitter<SessionEvents> {
 
   /** @internal */
   _expired(req: PublishRequest): void {
-    this.counters.dropped++;
-    this.forget(req);
-    req.fail(new DroppedError(`publish to '${req.packet.topic}' expired before it could be sent`, 'expired'));
-    this.checkIdle();
+    this.drop(req, 'expired', 'expired before it could be sent');
   }
 
   /** @internal A publish reached `maxDeliveryAttempts` (the engine has let go of it). */
   _abandoned(req: PublishRequest): void {
+    this.drop(
+      req,
+      'attempts',
+      `given up: ${req.attempts} connections ended before the broker acknowledged it`,
+    );
+  }
+
+  /** A publish the engine let go of unsent or unacknowledged: counted, out of the store, rejected. */
+  private drop(req: PublishRequest, reason: DroppedError['reason'], why: string): void {
     this.counters.dropped++;
     this.forget(req);
-    req.fail(
-      new DroppedError(
-        `publish to '${req.packet.topic}' given up: ${req.attempts} connections ended before the broker acknowledged it`,
-        'attempts',
-      ),
-    );
+    req.fail(new DroppedError(`publish to '${req.packet.topic}' ${why}`, reason));
     this.checkIdle();
   }
 

@@ -396,9 +396,14 @@ export async function runRestartRig(options: RigOptions = {}): Promise<RigResult
         timedOut = true;
         break;
       }
+      // woken by the next message, or at the moment the wait gives up (quietMs or the deadline)
+      const giveUpIn = Math.min(lastReceived + quietMs - rig.now(), deadline - Date.now()) + 1;
       await new Promise<void>((resolve) => {
-        wake = resolve;
-        setTimeout(resolve, 250);
+        const timer = setTimeout(resolve, Math.max(giveUpIn, 1));
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
       });
     }
   } finally {

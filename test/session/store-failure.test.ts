@@ -66,6 +66,22 @@ function settledFlag(p: Promise<unknown>): { settled: boolean } {
   return flag;
 }
 
+/**
+ * A session (no reconnect) on a store that starts failing once the broker
+ * has a PUBLISH: the broker acknowledges it, its deletion cannot be flushed.
+ */
+async function failingOnceAcknowledged(): Promise<{ store: FlakyStore; s: Session }> {
+  const store = new FlakyStore();
+  const broker = await fake({
+    autoConnack: true,
+    autoAck: true,
+    onPacket: (p: Packet) => {
+      if (p.type === 'publish') store.failure = new Error('EIO: i/o error');
+    },
+  });
+  return { store, s: session(broker.url, store, { reconnect: false }) };
+}
+
 const payloadOf = (m: { packet: PublishPacket }): string => Buffer.from(m.packet.payload).toString();
 
 describe('a session whose store fails in the middle of a QoS 2 exchange', () => {
@@ -229,15 +245,7 @@ describe('publish() with a durable store', () => {
   });
 
   it('a publish whose timeout passes while only the store is late says so with StoreError, not TimeoutError', async () => {
-    const store = new FlakyStore();
-    const broker = await fake({
-      autoConnack: true,
-      autoAck: true,
-      onPacket: (p: Packet) => {
-        if (p.type === 'publish') store.failure = new Error('EIO: i/o error');
-      },
-    });
-    const s = session(broker.url, store, { reconnect: false });
+    const { store, s } = await failingOnceAcknowledged();
     s.on('error', () => undefined);
     await s.connect();
     const err = await s.publish('t/late', 'x', { qos: 1, timeout: 200 }).then(
@@ -252,15 +260,7 @@ describe('publish() with a durable store', () => {
   });
 
   it('rejects with StoreError on close() when the deletion of an acknowledged message could not be flushed', async () => {
-    const store = new FlakyStore();
-    const broker = await fake({
-      autoConnack: true,
-      autoAck: true,
-      onPacket: (p: Packet) => {
-        if (p.type === 'publish') store.failure = new Error('EIO: i/o error');
-      },
-    });
-    const s = session(broker.url, store, { reconnect: false });
+    const { s } = await failingOnceAcknowledged();
     const failed = errors(s, 1);
     await s.connect();
     const published = s.publish('t/lost', 'x', { qos: 1 });
