@@ -41,6 +41,8 @@ export const ErrorCode = {
   Config: 'ERR_MQTT_CONFIG',
   /** {@link RpcError}: an RPC responder answered with an error status. */
   Rpc: 'ERR_MQTT_RPC',
+  /** {@link MissingPeerError}: a feature needs an optional package that is not installed. */
+  MissingPeer: 'ERR_MQTT_MISSING_PEER',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -208,5 +210,27 @@ export class RpcError extends MqttError {
   constructor(status: number, message: string) {
     super(ErrorCode.Rpc, message);
     this.status = status;
+  }
+}
+
+/**
+ * A feature needs an optional package that is not installed: `RedisStore`
+ * needs `ioredis`, the Prometheus registry `prom-client`, the embedded broker
+ * `aedes`. The message names the package and the command that installs it
+ * (`RedisStore needs the optional package 'ioredis': npm install ioredis`);
+ * `cause` is the resolution error.
+ */
+export class MissingPeerError extends MqttError {
+  /** The package to install, e.g. `ioredis`. */
+  readonly packageName: string;
+
+  constructor(packageName: string, feature: string, options?: ErrorOptions) {
+    super(
+      ErrorCode.MissingPeer,
+      `${feature} needs the optional package '${packageName}': npm install ${packageName}`,
+      undefined,
+      options,
+    );
+    this.packageName = packageName;
   }
 }

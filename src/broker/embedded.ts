@@ -5,7 +5,7 @@
  */
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
-import { Aedes } from 'aedes';
+import { importPeer } from '../core/peer.js';
 
 /** Where the embedded broker listens, and what it reports. */
 export interface EmbeddedBrokerOptions {
@@ -32,9 +32,13 @@ export interface EmbeddedBroker {
 /**
  * Starts an aedes broker (MQTT 3.1.1) listening on `options.hosts` (127.0.0.1
  * by default) on one port, a free one unless `options.port` is given. Close
- * it with `close()`; clients still connected are disconnected.
+ * it with `close()`; clients still connected are disconnected. aedes is an
+ * optional peer dependency (`npm install aedes`): without it, this rejects
+ * with `MissingPeerError`.
  */
 export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): Promise<EmbeddedBroker> {
+  // aedes is an optional peer dependency, loaded with the first broker (MissingPeerError without it)
+  const { Aedes } = await importPeer<typeof import('aedes')>('aedes', 'The embedded broker (mqttkit/broker)');
   const broker = await Aedes.createBroker();
   const sockets = new Set<Socket>();
   const servers: Server[] = [];

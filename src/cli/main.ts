@@ -1,11 +1,30 @@
 #!/usr/bin/env node
 /** The `mqttkit` executable. */
-import { main } from './program.js';
+import { missingPeers } from '../core/peer.js';
 
-const code = await main(process.argv.slice(2));
-// exit once stdout and stderr are flushed, whatever handles a library left open
-const flush = (stream: NodeJS.WriteStream, then: () => void): void => {
-  if (stream.destroyed || !stream.writable) then();
-  else stream.write('', () => then());
-};
-flush(process.stdout, () => flush(process.stderr, () => process.exit(code)));
+/**
+ * What the command loads that a library user need not install (optional peer
+ * dependencies of mqttkit, devDependencies in a clone). aedes, for `broker`,
+ * `demo` and `bench` without a broker, is loaded when a broker starts, and
+ * named then if missing.
+ */
+const NEEDS = ['commander', 'picocolors', 'cli-progress', 'hdr-histogram-js'];
+
+const missing = missingPeers(NEEDS);
+if (missing.length > 0) {
+  const names = missing.map((name) => `'${name}'`).join(', ');
+  const packages = missing.length === 1 ? 'package' : 'packages';
+  process.stderr.write(
+    `mqttkit: the command needs the optional ${packages} ${names}: npm install ${missing.join(' ')}\n`,
+  );
+  process.exitCode = 1;
+} else {
+  const { main } = await import('./program.js');
+  const code = await main(process.argv.slice(2));
+  // exit once stdout and stderr are flushed, whatever handles a library left open
+  const flush = (stream: NodeJS.WriteStream, then: () => void): void => {
+    if (stream.destroyed || !stream.writable) then();
+    else stream.write('', () => then());
+  };
+  flush(process.stdout, () => flush(process.stderr, () => process.exit(code)));
+}

@@ -22,7 +22,6 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import type { Registry } from 'prom-client';
 import { isValidTopicFilter } from '../codec/topic.js';
 import type { QoS } from '../codec/types.js';
 import { SafeEmitter } from '../core/emitter.js';
@@ -45,6 +44,7 @@ import {
   type MetricsServer,
   metricsHandler,
   type PrometheusOptions,
+  type PrometheusRegistry,
   type ServeMetricsOptions,
   serveMetrics,
 } from '../metrics/prometheus.js';
@@ -240,7 +240,7 @@ export class SessionManager extends SafeEmitter<ManagerEventArgs> {
   private readonly stores = new Set<SessionStore>();
   private readonly metricsInterval: number;
   private sampler: FleetMetrics | undefined = undefined;
-  private promRegistry: Registry | undefined = undefined;
+  private promRegistry: PrometheusRegistry | undefined = undefined;
   private readonly servers = new Set<MetricsServer>();
   private readonly forwarderSet = new Set<Forwarder>();
   /** Identifies this manager in the loop marker of forwarded messages. */
@@ -587,9 +587,11 @@ export class SessionManager extends SafeEmitter<ManagerEventArgs> {
   /**
    * A prom-client registry with the fleet's metrics, computed at each scrape
    * (made at the first call; `options` apply then). Every per-session series
-   * has a `session` label; removed sessions disappear.
+   * has a `session` label; removed sessions disappear. Needs the optional
+   * package prom-client (`npm install prom-client`): without it, this throws
+   * `MissingPeerError`.
    */
-  registry(options?: Pick<PrometheusOptions, 'prefix' | 'defaultLabels'>): Registry {
+  registry(options?: Pick<PrometheusOptions, 'prefix' | 'defaultLabels'>): PrometheusRegistry {
     this.promRegistry ??= createRegistry(this.fleetMetrics(), {
       prefix: options?.prefix,
       defaultLabels: options?.defaultLabels,

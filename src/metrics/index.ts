@@ -27,6 +27,7 @@ export {
   metricsHandler,
   PROMETHEUS_DEFAULTS,
   type PrometheusOptions,
+  type PrometheusRegistry,
   type ServeMetricsOptions,
   serveMetrics,
 } from './prometheus.js';

@@ -1,6 +1,13 @@
 /**
  * Prometheus exposition of a `FleetMetrics`, through prom-client.
  *
+ * prom-client is an optional peer dependency, so that the registry is the
+ * application's own prom-client's and a user without Prometheus installs
+ * nothing: `createRegistry` loads it at its first call. The types here are
+ * structural ({@link PrometheusRegistry}), so the package's types never
+ * name prom-client; serving a registry (`metricsHandler`, `serveMetrics`)
+ * needs only its `metrics()` and `contentType`.
+ *
  * Every value is computed at scrape time from one `FleetMetrics.snapshot()`
  * (shared by all the metrics of a scrape): nothing is recorded between
  * scrapes, and a session that left the source is gone from the next scrape.
@@ -22,23 +29,77 @@
  * the output: no URL, client id, topic or credential.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import {
-  Counter,
-  Gauge,
-  type Metric,
-  type PrometheusContentType,
-  Registry,
-  type RegistryContentType,
-} from 'prom-client';
-import { InvalidArgumentError } from '../errors.js';
+import { requirePeer } from '../core/peer.js';
+import { InvalidArgumentError, type MissingPeerError } from '../errors.js';
 import type { LatencySnapshot } from '../session/index.js';
 import type { FleetMetrics, FleetSnapshot, SessionSnapshot } from './fleet.js';
 
 /** Label values by label name. */
 type Labels = Record<string, string>;
 
+/**
+ * What mqttkit uses of a prom-client `Registry`, and what `createRegistry`
+ * returns when it makes one: any prom-client (15) `Registry` fits. Declared
+ * here so that the package's types do not depend on prom-client, an optional
+ * peer dependency. For prom-client's own `Registry` type, make the registry
+ * yourself and pass it as `options.registry`: `createRegistry` returns it
+ * with its type.
+ */
+export interface PrometheusRegistry<T extends string = string> {
+  /** The content type of the text `metrics()` gives (Prometheus or OpenMetrics). */
+  readonly contentType: T;
+  /** Every registered metric, collected now, in the text format. */
+  metrics(): Promise<string>;
+  /** The metric registered under `name`, if any. */
+  getSingleMetric(name: string): unknown;
+  /** One metric, collected now, in the text format. */
+  getSingleMetricAsString(name: string): Promise<string>;
+  /** Registers a prom-client metric (or an object shaped like one). */
+  registerMetric(metric: never): void;
+  /** Unregisters the metric named `name`. */
+  removeSingleMetric(name: string): void;
+  /** Unregisters every metric. */
+  clear(): void;
+  /** Resets every metric's values. */
+  resetMetrics(): void;
+  /** Every registered metric, collected now, as prom-client's JSON objects. */
+  getMetricsAsJSON(): Promise<unknown[]>;
+  /** Labels added to every series of the registry's metrics (mqttkit's own `defaultLabels` are separate). */
+  setDefaultLabels(labels: object): void;
+  /** Switches the registry between the Prometheus and the OpenMetrics format. */
+  setContentType(contentType: T): void;
+}
+
+/** The Prometheus text format's content type, as prom-client names it. */
+type PrometheusContentType = 'text/plain; version=0.0.4; charset=utf-8';
+
+/** What is used of the prom-client module (loaded on first use). */
+interface PromClient {
+  Registry: new () => PrometheusRegistry<PrometheusContentType>;
+  Counter: new (config: MetricConfig<CounterLike>) => unknown;
+  Gauge: new (config: MetricConfig<GaugeLike>) => unknown;
+}
+
+interface MetricConfig<M> {
+  name: string;
+  help: string;
+  labelNames: string[];
+  registers: PrometheusRegistry[];
+  collect(this: M): void;
+}
+
+interface CounterLike {
+  reset(): void;
+  inc(labels: Labels, value: number): void;
+}
+
+interface GaugeLike {
+  reset(): void;
+  set(labels: Labels, value: number): void;
+}
+
 /** Options of `createRegistry`. */
-export interface PrometheusOptions<T extends RegistryContentType = RegistryContentType> {
+export interface PrometheusOptions<T extends PrometheusRegistry = PrometheusRegistry> {
   /** Prepended to every metric name; `''` for none. @default 'mqttkit_' */
   prefix?: string;
   /**
@@ -46,7 +107,7 @@ export interface PrometheusOptions<T extends RegistryContentType = RegistryConte
    * registered already throws `InvalidArgumentError` (use another prefix for
    * a second fleet). @default a new `Registry`
    */
-  registry?: Registry<T>;
+  registry?: T;
   /**
    * Labels added to every series of these metrics (only these: the
    * registry's own default labels are left alone), e.g. `{ instance: 'gw-1' }`.
@@ -264,7 +325,9 @@ const LATENCY_HELP =
 /**
  * Registers the metrics of `metrics` in a prom-client `Registry` (a new one
  * unless `options.registry` is given) and returns it. Values are computed at
- * scrape time from one `metrics.snapshot()` per scrape.
+ * scrape time from one `metrics.snapshot()` per scrape. prom-client is an
+ * optional peer dependency (`npm install prom-client`), loaded at the first
+ * call: without it, this throws {@link MissingPeerError}.
  *
  * Per session, labelled `session`: `mqttkit_messages_received_total`,
  * `_messages_sent_total`, `_received_bytes_total`, `_sent_bytes_total`,
@@ -282,17 +345,14 @@ const LATENCY_HELP =
  */
 export function createRegistry(
   metrics: FleetMetrics,
-  options?: PrometheusOptions<PrometheusContentType> & { registry?: undefined },
-): Registry;
+  options?: PrometheusOptions & { registry?: undefined },
+): PrometheusRegistry<PrometheusContentType>;
 /** The same, adding the metrics to `options.registry` (Prometheus or OpenMetrics) and returning it. */
-export function createRegistry<T extends RegistryContentType>(
+export function createRegistry<T extends PrometheusRegistry>(
   metrics: FleetMetrics,
-  options: PrometheusOptions<T> & { registry: Registry<T> },
-): Registry<T>;
-export function createRegistry(
-  metrics: FleetMetrics,
-  options: PrometheusOptions = {},
-): Registry<RegistryContentType> {
+  options: PrometheusOptions<T> & { registry: T },
+): T;
+export function createRegistry(metrics: FleetMetrics, options: PrometheusOptions = {}): PrometheusRegistry {
   if (metrics === null || typeof metrics !== 'object' || typeof metrics.snapshot !== 'function') {
     throw new InvalidArgumentError('metrics', 'must be a FleetMetrics');
   }
@@ -304,10 +364,9 @@ export function createRegistry(
     throw new InvalidArgumentError('prefix', 'must match [a-zA-Z_:][a-zA-Z0-9_:]* or be empty');
   }
   const defaults = checkDefaultLabels(options.defaultLabels);
-  const registry: Registry<RegistryContentType> = options.registry ?? new Registry();
-  if (!(registry instanceof Registry)) {
-    throw new InvalidArgumentError('registry', 'must be a prom-client Registry');
-  }
+  if (options.registry !== undefined) checkRegistry(options.registry);
+  const prom = requirePeer<PromClient>('prom-client', 'createRegistry (Prometheus metrics)');
+  const registry: PrometheusRegistry = options.registry ?? new prom.Registry();
   const fullName = (key: keyof typeof METRIC_NAMES): string => `${prefix}${METRIC_NAMES[key]}`;
   for (const key of Object.keys(METRIC_NAMES) as (keyof typeof METRIC_NAMES)[]) {
     if (registry.getSingleMetric(fullName(key)) !== undefined) {
@@ -325,17 +384,17 @@ export function createRegistry(
       registers: [registry],
     };
     if (f.type === 'counter') {
-      new Counter({
+      new prom.Counter({
         ...config,
-        collect(this: Counter) {
+        collect(this: CounterLike) {
           this.reset();
           for (const [labels, v] of f.series(read())) this.inc({ ...labels, ...defaults }, v);
         },
       });
     } else {
-      new Gauge({
+      new prom.Gauge({
         ...config,
-        collect(this: Gauge) {
+        collect(this: GaugeLike) {
           this.reset();
           for (const [labels, v] of f.series(read())) this.set({ ...labels, ...defaults }, v);
         },
@@ -345,7 +404,7 @@ export function createRegistry(
   const latency = new LatencyHistogramMetric(fullName('publishLatency'), LATENCY_HELP, read, defaults);
   // prom-client types registerMetric for its own classes; the registry calls
   // name, help, type, aggregator, get() and reset(), which this object has
-  registry.registerMetric(latency as unknown as Metric);
+  registry.registerMetric(latency as never);
   return registry;
 }
 
@@ -411,6 +470,25 @@ function sharedSnapshot(metrics: FleetMetrics): () => FleetSnapshot {
   };
 }
 
+/**
+ * Throws unless `registry` looks like a prom-client `Registry` (checked by
+ * shape, not `instanceof`: the application's prom-client may be another copy
+ * than the one this package resolves).
+ */
+function checkRegistry(registry: unknown): asserts registry is PrometheusRegistry {
+  const r = registry as Partial<PrometheusRegistry> | null;
+  if (
+    r === null ||
+    typeof r !== 'object' ||
+    typeof r.metrics !== 'function' ||
+    typeof r.registerMetric !== 'function' ||
+    typeof r.getSingleMetric !== 'function' ||
+    typeof r.contentType !== 'string'
+  ) {
+    throw new InvalidArgumentError('registry', 'must be a prom-client Registry');
+  }
+}
+
 function checkDefaultLabels(labels: Record<string, string> | undefined): Labels {
   if (labels === undefined) return {};
   if (labels === null || typeof labels !== 'object') {
@@ -446,10 +524,8 @@ export type MetricsHandler = (req: IncomingMessage, res: ServerResponse) => void
  * http.createServer(metricsHandler(registry)).listen(9464);
  * ```
  */
-export function metricsHandler(registry: Registry<RegistryContentType>): MetricsHandler {
-  if (!(registry instanceof Registry)) {
-    throw new InvalidArgumentError('registry', 'must be a prom-client Registry');
-  }
+export function metricsHandler(registry: PrometheusRegistry): MetricsHandler {
+  checkRegistry(registry);
   return (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' });
@@ -476,7 +552,7 @@ export function metricsHandler(registry: Registry<RegistryContentType>): Metrics
 /** Options of `serveMetrics`. */
 export interface ServeMetricsOptions {
   /** The registry to serve, e.g. from `createRegistry`. */
-  registry: Registry<RegistryContentType>;
+  registry: PrometheusRegistry;
   /** 0 picks a free port. @default 9464 */
   port?: number;
   /** @default '127.0.0.1' */

@@ -14,8 +14,14 @@
  * appears in an error message.
  */
 import { type KeyObject, randomUUID, type webcrypto } from 'node:crypto';
-import { importPKCS8, SignJWT } from 'jose';
 import { InvalidArgumentError } from '../errors.js';
+
+/** jose, loaded with the first token signed (not with mqttkit). */
+let jose: Promise<typeof import('jose')> | undefined;
+const loadJose = (): Promise<typeof import('jose')> => {
+  jose ??= import('jose');
+  return jose;
+};
 
 /** A private key already parsed: a Node.js `KeyObject` or a Web Crypto `CryptoKey`. */
 export type KeyLike = KeyObject | webcrypto.CryptoKey;
@@ -106,13 +112,15 @@ export function jwtCredentials(options: JwtCredentialsOptions): () => Promise<Jw
     if (key === undefined) {
       key =
         typeof privateKey === 'string'
-          ? importPKCS8(privateKey, algorithm).catch(() => {
-              // jose's message is dropped with its error: nothing of the key may reach a log
-              throw new InvalidArgumentError(
-                'options.privateKey',
-                `is not a PEM PKCS#8 private key for ${algorithm} (RS256 needs an RSA key, ES256 a P-256 key)`,
-              );
-            })
+          ? loadJose().then(({ importPKCS8 }) =>
+              importPKCS8(privateKey, algorithm).catch(() => {
+                // jose's message is dropped with its error: nothing of the key may reach a log
+                throw new InvalidArgumentError(
+                  'options.privateKey',
+                  `is not a PEM PKCS#8 private key for ${algorithm} (RS256 needs an RSA key, ES256 a P-256 key)`,
+                );
+              }),
+            )
           : Promise.resolve(privateKey);
     }
     return key;
@@ -120,6 +128,7 @@ export function jwtCredentials(options: JwtCredentialsOptions): () => Promise<Jw
 
   return async () => {
     const k = await signingKey();
+    const { SignJWT } = await loadJose();
     const iat = Math.floor(Date.now() / 1000);
     const jwt = new SignJWT(extra)
       .setProtectedHeader({ alg: algorithm, typ: 'JWT' })

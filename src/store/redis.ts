@@ -32,13 +32,65 @@
  * `base`) only when its own pipeline succeeded and everything before it was
  * confirmed: flushes settle in call order.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { requirePeer } from '../core/peer.js';
 import { checkOptions, type Rule, string, table } from '../core/schema.js';
-import { ClosedError, InvalidArgumentError } from '../errors.js';
+import { ClosedError, InvalidArgumentError, type MissingPeerError } from '../errors.js';
 import { decodeMessage, decodeSubscription, encodeMessage, encodeSubscription } from './record.js';
 import type { PersistedSession, SessionStore, StoredMessage, StoredSubscription } from './types.js';
 
-/** Options of {@link RedisStore}: its own connection (`url`) or your ioredis `client`, and a key prefix. */
+/**
+ * The commands `RedisStore` queues on a pipeline of its client (see
+ * {@link RedisClient}); an ioredis pipeline has them all. Each returns the
+ * pipeline.
+ */
+export interface RedisPipeline {
+  /** `HSET key field value` */
+  hset(key: string, field: string, value: Buffer | string): RedisPipeline;
+  /** `HDEL key field` */
+  hdel(key: string, field: string): RedisPipeline;
+  /** `SADD key member` */
+  sadd(key: string, member: string): RedisPipeline;
+  /** `SREM key member` */
+  srem(key: string, member: string): RedisPipeline;
+  /** `DEL key key key` */
+  del(key1: string, key2: string, key3: string): RedisPipeline;
+  /** `HGETALL key`, the values as Buffers */
+  hgetallBuffer(key: string): RedisPipeline;
+  /** `SMEMBERS key` */
+  smembers(key: string): RedisPipeline;
+  /** `HGETALL key` */
+  hgetall(key: string): RedisPipeline;
+  /** Sends the queued commands; one `[error, reply]` per command. */
+  exec(): Promise<[Error | null, unknown][] | null>;
+}
+
+/**
+ * What `RedisStore` uses of a Redis client: an ioredis `Redis` (or
+ * `Cluster`) has it. Declared here so that the package's types do not
+ * depend on ioredis, an optional peer dependency.
+ */
+export interface RedisClient {
+  /** The connection's state; `'ready'` when commands are answered. */
+  readonly status: string;
+  /** A new pipeline; `exec()` sends its commands in one round trip. */
+  pipeline(): RedisPipeline;
+  /** Listens for connection errors. */
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  /** Listens for the connection becoming ready, closing, or ending for good. */
+  on(event: 'ready' | 'close' | 'end', listener: () => void): unknown;
+  /** Removes a listener added with `on`. */
+  off(event: 'ready' | 'close' | 'end', listener: () => void): unknown;
+  /** Sends QUIT; the store calls it only on a client it made. */
+  quit(): Promise<unknown>;
+  /** Closes the connection at once; the store calls it only on a client it made. */
+  disconnect(): void;
+}
+
+/**
+ * Options of {@link RedisStore}: its own connection (`url`, made with ioredis,
+ * an optional peer dependency to install) or your ioredis `client`, and a key
+ * prefix.
+ */
 export interface RedisStoreOptions {
   /**
    * Where to connect (`redis://[user:password@]host:port[/db]`, `rediss://` for TLS) when the
@@ -46,12 +98,13 @@ export interface RedisStoreOptions {
    */
   url?: string;
   /**
-   * An ioredis client to use instead of making one. The store neither configures nor closes it
+   * An ioredis client (`Redis` or `Cluster`) to use instead of making one; ioredis itself is then
+   * not loaded by the store. The store neither configures nor closes it
    * (nor handles its 'error' events). `flush()` and `load()` still reject once out 2 s without a
    * ready connection, but the client's settings decide whether a connection that stops
    * answering is ever dropped (`socketTimeout`) and when its queued commands are given up.
    */
-  client?: Redis;
+  client?: RedisClient;
   /** Prepended to every key. @default 'mqttkit:' */
   prefix?: string;
 }
@@ -63,7 +116,7 @@ const OPTIONS = table({
       ? undefined
       : 'must be a redis:// or rediss:// URL') as Rule,
   client: ((v) =>
-    typeof (v as Partial<Redis> | null)?.pipeline === 'function'
+    typeof (v as Partial<RedisClient> | null)?.pipeline === 'function'
       ? undefined
       : 'must be an ioredis Redis client') as Rule,
   prefix: string,
@@ -79,13 +132,13 @@ const OPTIONS = table({
  * is dropped after `socketTimeout`. ioredis's defaults would make a command
  * wait for 20 attempts, or forever with `maxRetriesPerRequest: null`.
  */
-const OWN_CLIENT_OPTIONS: RedisOptions = {
+const OWN_CLIENT_OPTIONS = {
   maxRetriesPerRequest: 1,
   enableOfflineQueue: true,
-  retryStrategy: (times) => Math.min(times * 100, 500),
+  retryStrategy: (times: number) => Math.min(times * 100, 500),
   connectTimeout: 1_000,
   socketTimeout: 2_000,
-};
+} satisfies import('ioredis').RedisOptions;
 
 /**
  * `flush()` and `load()` reject once they have been out this long while the
@@ -112,7 +165,7 @@ interface Keys {
   s: string;
 }
 
-type Pipeline = ReturnType<Redis['pipeline']>;
+type Pipeline = RedisPipeline;
 
 /** One `flush()`: its outcome never rejects (the error, or undefined); `settled` once it is known. */
 interface FlushRecord {
@@ -169,6 +222,15 @@ class Change {
   }
 }
 
+/**
+ * A client of the store's own, made with ioredis, loaded here on first use
+ * (`MissingPeerError` when it is not installed).
+ */
+function ownClient(url: string): RedisClient {
+  const { Redis } = requirePeer<typeof import('ioredis')>('ioredis', 'RedisStore');
+  return new Redis(url, { ...OWN_CLIENT_OPTIONS });
+}
+
 /** Lone UTF-16 surrogates: they have no UTF-8 form, so two such ids would share keys. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -191,10 +253,14 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * changes are sent again, in order and before any later change, by every
  * flush until one succeeds (so a change Redis refuses, such as an HSET on a
  * key of another type, fails every flush until the key is fixed).
+ *
+ * The store's own client is an ioredis client: ioredis is an optional peer
+ * dependency (`npm install ioredis`), loaded by the first store that makes
+ * one. Without it, the constructor throws {@link MissingPeerError}.
  */
 export class RedisStore implements SessionStore {
   readonly durable = true;
-  readonly #client: Redis;
+  readonly #client: RedisClient;
   readonly #owned: boolean;
   readonly #prefix: string;
   /** Changes not yet confirmed, oldest first; `#log[0]` is change number `#base`. */
@@ -225,7 +291,7 @@ export class RedisStore implements SessionStore {
       throw new InvalidArgumentError('options.url', 'cannot be given with options.client');
     this.#prefix = prefix;
     this.#owned = client === undefined;
-    this.#client = client ?? new Redis(url ?? 'redis://127.0.0.1:6379', { ...OWN_CLIENT_OPTIONS });
+    this.#client = client ?? ownClient(url ?? 'redis://127.0.0.1:6379');
     // On its own client, connection errors reach callers through the operations that fail,
     // the last one named in the error (and the listener stops ioredis printing each one). A
     // client passed in keeps its own error handling.

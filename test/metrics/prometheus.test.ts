@@ -14,6 +14,7 @@ import {
   METRIC_NAMES,
   type MetricsServer,
   metricsHandler,
+  type PrometheusRegistry,
   SESSION_STATES,
   serveMetrics,
 } from '../../src/metrics/index.js';
@@ -33,7 +34,7 @@ function fleet(source: Map<string, FakeSession>, interval = 1000): FleetMetrics 
   return f;
 }
 
-async function serve(registry: Registry, options: { path?: string } = {}): Promise<MetricsServer> {
+async function serve(registry: PrometheusRegistry, options: { path?: string } = {}): Promise<MetricsServer> {
   const server = await serveMetrics({ registry, port: 0, ...options });
   cleanups.push(() => server.close());
   return server;
@@ -298,10 +299,17 @@ describe('createRegistry', () => {
     expect(spy).toHaveBeenCalledTimes(2);
   });
 
-  it('works with an OpenMetrics registry', async () => {
+  it('works with an OpenMetrics registry, and gives back the registry passed in with its own type', async () => {
     const registry = new Registry<OpenMetricsContentType>();
     registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
-    createRegistry(fleet(new Map([['a', new FakeSession({ messagesIn: 2 })]])), { registry });
+    const returned: Registry<OpenMetricsContentType> = createRegistry(
+      fleet(new Map([['a', new FakeSession({ messagesIn: 2 })]])),
+      { registry },
+    );
+    expect(returned).toBe(registry);
+    // prom-client's Registry is a PrometheusRegistry, whatever its format
+    const structural: PrometheusRegistry = new Registry();
+    expect(structural.contentType).toBe(Registry.PROMETHEUS_CONTENT_TYPE);
     const text = await registry.metrics();
     expect(text).toContain('# TYPE mqttkit_messages_received counter');
     expect(text).toContain('mqttkit_messages_received_total{session="a"} 2');
@@ -398,7 +406,7 @@ describe('serveMetrics', () => {
     await expect(serveMetrics({ registry, port: first.port })).rejects.toThrow(/EADDRINUSE/);
     await expect(serveMetrics({ registry, port: -1 })).rejects.toThrow(InvalidArgumentError);
     await expect(serveMetrics({ registry, port: 0, path: 'metrics' })).rejects.toThrow(/path/);
-    await expect(serveMetrics({ registry: {} as Registry, port: 0 })).rejects.toThrow(/registry/);
+    await expect(serveMetrics({ registry: {} as PrometheusRegistry, port: 0 })).rejects.toThrow(/registry/);
   });
 });
 
