@@ -21,6 +21,7 @@ const [path, how, then] = process.argv.slice(2);
 const file = resolve(path);
 const log = join(tmpdir(), `mqttkit-loaded-${process.pid}.txt`);
 writeFileSync(log, '');
+process.on('exit', () => rmSync(log, { force: true }));
 
 /** The hook, in the loader's thread: appends each resolved URL to the log, synchronously. */
 const hooks = `
@@ -51,7 +52,6 @@ for (const f of files) {
   const m = /node_modules[\\/]((?:@[^\\/]+[\\/])?[^\\/]+)/.exec(f);
   if (m !== null) packages.add(m[1].replace('\\', '/'));
 }
-rmSync(log, { force: true });
 process.stdout.write(
   `${JSON.stringify({ packages: [...packages].sort(), exports: Object.keys(mod).length })}\n`,
 );
