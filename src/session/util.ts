@@ -52,10 +52,16 @@ export function refuseClientProperties(p: { subscriptionIdentifier?: unknown; to
   }
 }
 
-/** An encoder complaint about what the caller passed, as the API's error. */
-export function toArgumentError(err: unknown): Error {
+/**
+ * An encoder complaint about what the caller passed, as the API's error.
+ * `options` names the argument a packet's `properties` came in (a publish's
+ * `options`), so that the field reads `options.properties.contentType`.
+ */
+export function toArgumentError(err: unknown, options?: string): Error {
   if (err instanceof EncodeError) {
-    return new InvalidArgumentError(err.field, err.message.slice(err.field.length + 2), err.reasonCode, {
+    const field =
+      options !== undefined && err.field.startsWith('properties') ? `${options}.${err.field}` : err.field;
+    return new InvalidArgumentError(field, err.message.slice(err.field.length + 2), err.reasonCode, {
       cause: err,
     });
   }
