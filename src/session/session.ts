@@ -232,7 +232,7 @@ export class Session extends SafeEmitter<SessionEvents> {
     try {
       this.engine = this.createEngine(o);
     } catch (err) {
-      throw toArgumentError(err);
+      throw toArgumentError(err, ''); // the CONNECT properties are options of their own
     }
   }
 
@@ -351,7 +351,7 @@ export class Session extends SafeEmitter<SessionEvents> {
       try {
         this.engine.publish({ packet, packetId: 0, stage: 0 });
       } catch (err) {
-        return Promise.reject(toArgumentError(err, 'options'));
+        return Promise.reject(toArgumentError(err, 'options.properties'));
       }
       return this.qos0Promise();
     }
@@ -374,7 +374,7 @@ export class Session extends SafeEmitter<SessionEvents> {
       sent = this.engine.publish(req);
     } catch (err) {
       this.forget(req);
-      req.fail(toArgumentError(err, 'options'));
+      req.fail(toArgumentError(err, 'options.properties'));
     }
     if (packet.qos === 0 && sent) req.succeed(QOS0_RESULT);
     return promise;
