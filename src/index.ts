@@ -25,6 +25,7 @@ export type {
   UserProperty,
 } from './codec/types.js';
 export { type EventMap, SafeEmitter } from './core/emitter.js';
+export { type UserPropertiesInit, userPropertiesObject } from './core/user-properties.js';
 export {
   AbortError,
   ClosedError,
@@ -132,6 +133,7 @@ export {
   type OfflineQueueOptions,
   type OperationOptions,
   type PublishOptions,
+  type PublishPropertiesInit,
   type PublishResult,
   type ReconnectOptions,
   Session,
@@ -143,6 +145,7 @@ export {
   type SubscribeOptions,
   type Subscription,
   type WillOptions,
+  type WillPropertiesInit,
 } from './session/index.js';
 export {
   type JwtAlgorithm,

@@ -12,9 +12,11 @@
 
 import type { PublishProperties, QoS } from '../codec/types.js';
 import { checkOptions } from '../core/schema.js';
+import { withUserPropertyPairs } from '../core/user-properties.js';
 import { ClosedError, InvalidArgumentError } from '../errors.js';
 import { topicOption } from '../session/options.js';
 import type { Session } from '../session/session.js';
+import type { PublishPropertiesInit } from '../session/types.js';
 import { BATCH_OPTIONS } from './schema.js';
 
 /**
@@ -41,8 +43,8 @@ export interface BatchOptions {
   qos?: QoS;
   /** Publish each batch as a retained message. @default false */
   retain?: boolean;
-  /** MQTT 5 properties sent with every batch message (e.g. `contentType`). */
-  properties?: PublishProperties;
+  /** MQTT 5 properties sent with every batch message (e.g. `contentType`; user properties as pairs or MQTT.js's object). */
+  properties?: PublishPropertiesInit;
 }
 
 /** Counters of a {@link BatchChannel} since it was created, from {@link BatchChannel.metrics}. */
@@ -89,6 +91,8 @@ export class BatchChannel {
   private readonly maxBytes: number;
   private readonly combine: Combine;
   private readonly qos: QoS;
+  /** `options.properties` with its user properties as pairs: converted once, sent with every message. */
+  private readonly properties: PublishProperties | undefined;
   private items: Buffer[] = [];
   private waiters: Waiter[] = [];
   private bytes = 0;
@@ -104,6 +108,8 @@ export class BatchChannel {
   ) {
     this.topic = topicOption(topic, 'topic');
     checkOptions(options, BATCH_OPTIONS, 'options');
+    const p = options.properties;
+    this.properties = p === undefined ? undefined : withUserPropertyPairs(p, 'options.properties');
     this.interval = options.interval ?? 1000;
     this.maxBytes = options.maxBytes ?? 65_536;
     this.combine = options.combine ?? 'json-array';
@@ -173,7 +179,7 @@ export class BatchChannel {
     }
     const o = this.options;
     return this.session
-      .publish(this.topic, payload, { qos: this.qos, retain: o.retain, properties: o.properties })
+      .publish(this.topic, payload, { qos: this.qos, retain: o.retain, properties: this.properties })
       .then(
         () => {
           this.counters.published++;

@@ -15,10 +15,11 @@
 
 import type { PublishProperties, QoS } from '../codec/types.js';
 import { checkOptions } from '../core/schema.js';
+import { withUserPropertyPairs } from '../core/user-properties.js';
 import { ClosedError, InvalidArgumentError, TimeoutError } from '../errors.js';
 import { topicOption } from '../session/options.js';
 import type { Session } from '../session/session.js';
-import type { PublishResult } from '../session/types.js';
+import type { PublishPropertiesInit, PublishResult } from '../session/types.js';
 import { QUEUE_OPTIONS } from './schema.js';
 
 /** Options of `session.queue(topic, options)`; see {@link QueueChannel}. */
@@ -35,8 +36,8 @@ export interface QueueOptions {
   qos?: QoS;
   /** Publish each message as a retained message. @default false */
   retain?: boolean;
-  /** MQTT 5 properties sent with every message of the queue. */
-  properties?: PublishProperties;
+  /** MQTT 5 properties sent with every message of the queue (user properties as pairs or MQTT.js's object). */
+  properties?: PublishPropertiesInit;
 }
 
 /** Counters of a {@link QueueChannel} since it was created, from {@link QueueChannel.metrics}. */
@@ -90,6 +91,8 @@ export class QueueChannel {
   private readonly capacity: number;
   private readonly enqueueTimeout: number;
   private readonly qos: QoS;
+  /** `options.properties` with its user properties as pairs: converted once, sent with every message. */
+  private readonly properties: PublishProperties | undefined;
   private queue: Entry[] = [];
   private head = 0;
   private roomWaiters: RoomWaiter[] = [];
@@ -110,6 +113,8 @@ export class QueueChannel {
   ) {
     this.topic = topicOption(topic, 'topic');
     checkOptions(options, QUEUE_OPTIONS, 'options');
+    const p = options.properties;
+    this.properties = p === undefined ? undefined : withUserPropertyPairs(p, 'options.properties');
     this.rate = options.rate ?? 100;
     this.maxMessageBytes = options.maxMessageBytes ?? 4096;
     this.capacity = options.capacity ?? 100_000;
@@ -266,7 +271,7 @@ export class QueueChannel {
     const o = this.options;
     this.inflight++;
     this.session
-      .publish(this.topic, e.payload, { qos: this.qos, retain: o.retain, properties: o.properties })
+      .publish(this.topic, e.payload, { qos: this.qos, retain: o.retain, properties: this.properties })
       .then(
         (r) => {
           this.inflight--;

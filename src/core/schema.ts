@@ -8,9 +8,10 @@
  * walks the object's own keys once: a key the table does not know is
  * refused with the closest known name ("did you mean 'keepalive'?"), an
  * undefined value is skipped (the default applies), and a rule made by
- * {@link object} or {@link arrayOf} has the nested value walked under its
- * path (`offlineQueue.qos0`, `userProperties[2]`). Every problem throws
- * {@link InvalidArgumentError} naming that path.
+ * {@link object}, {@link arrayOf} or {@link recordOf} has the nested value
+ * walked under its path (`offlineQueue.qos0`, `userProperties[2]`,
+ * `userProperties.site`). Every problem throws {@link InvalidArgumentError}
+ * naming that path.
  *
  * Cost: rules are made once, with the table; checking a good object
  * allocates nothing (paths and messages are built only for the error), so
@@ -28,6 +29,8 @@ export interface Rule {
   readonly fields?: Table;
   /** The rule each element of an array value is checked against next (see {@link arrayOf}). */
   readonly items?: Rule;
+  /** The rule each own field of an object value is checked against next (see {@link recordOf}). */
+  readonly entries?: Rule;
 }
 
 /** The fields of one options object and the rule of each. */
@@ -36,19 +39,24 @@ export interface Table {
   readonly names: readonly string[];
   /** The rule of each of `names`, at the same index. */
   readonly list: readonly Rule[];
-  /** Whether the value of each of `names` is walked into (its rule has `fields` or `items`). */
+  /** Whether the value of each of `names` is walked into (its rule has `fields`, `items` or `entries`). */
   readonly nested: readonly boolean[];
   /** The fields that must be present. */
   readonly required: readonly string[];
   /** The rule of each field, as given. */
   readonly rules: { readonly [field: string]: Rule };
+  /**
+   * What to say of a name the table does not know but a user may well write,
+   * instead of the nearest known name: MQTT.js's names (`nl`, `reconnectPeriod`).
+   */
+  readonly hints?: { readonly [name: string]: string };
 }
 
 /** A table of `rules`; `required` names the fields that must be there. */
 export function table(rules: { [field: string]: Rule }, required: readonly string[] = []): Table {
   const names = Object.keys(rules);
   const list = names.map((n) => rules[n]);
-  const nested = list.map((r) => r.fields !== undefined || r.items !== undefined);
+  const nested = list.map(isNested);
   return Object.freeze({ names, list, nested, required, rules: Object.freeze({ ...rules }) });
 }
 
@@ -59,7 +67,13 @@ export function extend(
   required: readonly string[] = [],
 ): Table {
   // the new fields first: checkOptions scans names in order, and these are the common ones
-  return table({ ...rules, ...base.rules }, [...base.required, ...required]);
+  const t = table({ ...rules, ...base.rules }, [...base.required, ...required]);
+  return base.hints === undefined ? t : hinted(t, base.hints);
+}
+
+/** `t` with `hints`: what an unknown name is told instead of the nearest known name (see {@link Table.hints}). */
+export function hinted(t: Table, hints: { readonly [name: string]: string }): Table {
+  return Object.freeze({ ...t, hints: Object.freeze({ ...t.hints, ...hints }) });
 }
 
 /**
@@ -84,7 +98,7 @@ export function checkOptions(value: unknown, t: Table, path: string): void {
       const rule = list[i];
       const why = rule(v);
       if (why !== undefined) throw new InvalidArgumentError(join(path, key), why);
-      if (nested[i]) checkNested(v, rule, path, key);
+      if (nested[i]) checkNested(v, rule, join(path, key));
       continue next;
     }
     if (!Object.hasOwn(o, key)) continue; // inherited (an options object made with a prototype)
@@ -96,22 +110,52 @@ export function checkOptions(value: unknown, t: Table, path: string): void {
   }
 }
 
-/** What is inside a value whose own rule passed: an object's fields, an array's items. */
-function checkNested(v: unknown, rule: Rule, path: string, key: string): void {
+/**
+ * Checks one value against `rule` and what is nested in it, as a field at
+ * `path` would be: for values converted outside an options table (user
+ * properties in publish options).
+ */
+export function checkValue(value: unknown, rule: Rule, path: string): void {
+  checkItem(value, rule, path);
+}
+
+function isNested(rule: Rule): boolean {
+  return rule.fields !== undefined || rule.items !== undefined || rule.entries !== undefined;
+}
+
+/** What is inside a value whose own rule passed: an object's fields or entries, an array's items. */
+function checkNested(v: unknown, rule: Rule, at: string): void {
+  const isObject = typeof v === 'object' && v !== null && !Array.isArray(v);
   const fields = rule.fields;
-  if (fields !== undefined && typeof v === 'object' && v !== null && !Array.isArray(v)) {
-    checkOptions(v, fields, join(path, key));
+  if (fields !== undefined && isObject) checkOptions(v, fields, at);
+  const entries = rule.entries;
+  if (entries !== undefined && isObject) {
+    const o = v as Record<string, unknown>;
+    for (const key of Object.keys(o)) {
+      // an undefined entry is left out, as an undefined option is
+      if (o[key] !== undefined) checkItem(o[key], entries, member(at, key));
+    }
   }
   const items = rule.items;
   if (items !== undefined && Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
       const item = v[i];
-      const at = `${join(path, key)}[${i}]`;
-      const bad = item === undefined ? 'must not be undefined' : items(item);
-      if (bad !== undefined) throw new InvalidArgumentError(at, bad);
-      if (items.fields !== undefined) checkOptions(item, items.fields, at);
+      const where = `${at}[${i}]`;
+      if (item === undefined) throw new InvalidArgumentError(where, 'must not be undefined');
+      checkItem(item, items, where);
     }
   }
+}
+
+function checkItem(item: unknown, rule: Rule, at: string): void {
+  const bad = rule(item);
+  if (bad !== undefined) throw new InvalidArgumentError(at, bad);
+  if (isNested(rule)) checkNested(item, rule, at);
+}
+
+/** `at.key`, or `at["a key"]` for a name that is not an identifier. */
+function member(at: string, key: string): string {
+  return /^[A-Za-z_$][\w$]*$/.test(key) ? `${at}.${key}` : `${at}[${JSON.stringify(key)}]`;
 }
 
 function join(path: string, key: string): string {
@@ -119,8 +163,10 @@ function join(path: string, key: string): string {
 }
 
 function unknown(key: string, t: Table, path: string): InvalidArgumentError {
-  const near = closest(key, t.names);
-  const hint = near === undefined ? `known options: ${t.names.join(', ')}` : `did you mean '${near}'?`;
+  const given = t.hints !== undefined && Object.hasOwn(t.hints, key) ? t.hints[key] : undefined;
+  const near = given === undefined ? closest(key, t.names) : undefined;
+  const hint =
+    given ?? (near === undefined ? `known options: ${t.names.join(', ')}` : `did you mean '${near}'?`);
   return new InvalidArgumentError(join(path, key), `unknown option '${key}'; ${hint}`);
 }
 
@@ -275,6 +321,23 @@ export function arrayOf(item: Rule, min = 0): Rule {
   return Object.assign(rule, { items: item });
 }
 
+/**
+ * A plain object whose own fields, whatever their names, are each checked
+ * with `entry` (undefined ones are left out); `what` says what is expected.
+ */
+export function recordOf(entry: Rule, what = 'an object'): Rule {
+  const rule = (v: unknown): string | undefined =>
+    isPlainObject(v) ? undefined : `must be ${what}, got ${kind(v)}`;
+  return Object.assign(rule, { entries: entry });
+}
+
+/** An object made by `{}` or `Object.create(null)`: not an array, a Map, a Buffer or a class instance. */
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
 /** The first of `rules` that accepts the value wins; `what` says what is expected. */
 export function either(what: string, ...rules: readonly Rule[]): Rule {
   const rule = (v: unknown): string | undefined => {
@@ -284,7 +347,8 @@ export function either(what: string, ...rules: readonly Rule[]): Rule {
   // the nested checks of the rule that takes an object or an array
   const fields = rules.find((r) => r.fields !== undefined)?.fields;
   const items = rules.find((r) => r.items !== undefined)?.items;
-  return Object.assign(rule, { fields, items });
+  const entries = rules.find((r) => r.entries !== undefined)?.entries;
+  return Object.assign(rule, { fields, items, entries });
 }
 
 /** A `[name, value]` pair of strings (an MQTT 5 user property). */
@@ -292,6 +356,16 @@ export const userProperty: Rule = (v) =>
   Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string'
     ? undefined
     : `must be a [name, value] pair of strings, got ${kind(v)}`;
+
+/**
+ * MQTT 5 user properties as the API takes them: `[name, value]` pairs, or
+ * MQTT.js's object of names to a string or an array of strings.
+ */
+export const userProperties: Rule = either(
+  'an array of [name, value] pairs or an object of names to strings (or arrays of strings)',
+  arrayOf(userProperty),
+  recordOf(either('a string or an array of strings', string, arrayOf(string))),
+);
 
 /** An object of string values (HTTP headers). */
 export const stringRecord: Rule = (v) => {

@@ -32,9 +32,10 @@ import {
   type Rule,
   table,
 } from '../core/schema.js';
+import { userPropertyPairs } from '../core/user-properties.js';
 import { InvalidArgumentError, type MqttError } from '../errors.js';
 import type { Session } from '../session/session.js';
-import type { Message, Subscription } from '../session/types.js';
+import type { Message, PublishPropertiesInit, Subscription } from '../session/types.js';
 import { envelope, FORWARDED_PROPERTY } from './envelope.js';
 import type { LoopGuard } from './loops.js';
 import { compileTopicMap, type TopicMap, type TopicMapFunction } from './mapping.js';
@@ -425,7 +426,15 @@ export class Forwarder {
     let properties: PublishProperties | undefined;
     if (target.protocolVersion === 5) {
       const props: PublishProperties = { ...forwardableProperties(m.properties) };
-      const users: UserProperty[] = [...(props.userProperties ?? [])];
+      let users: UserProperty[];
+      try {
+        // received ones are pairs; a transform may return MQTT.js's object
+        const given = (m.properties as PublishPropertiesInit | undefined)?.userProperties ?? [];
+        users = [...userPropertyPairs(given, 'transform().properties.userProperties')];
+      } catch (err) {
+        this.failed(item, err as Error); // InvalidArgumentError: given up at once
+        return;
+      }
       if (metadata !== undefined) for (const [k, v] of Object.entries(metadata)) users.push([k, v]);
       users.push([FORWARDED_PROPERTY, this.host.id]);
       props.userProperties = users;

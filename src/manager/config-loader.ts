@@ -89,15 +89,18 @@ const urlSchema = z
 const userPropertiesSchema = z
   .union(
     [
-      z.record(z.string(), text),
+      // MQTT.js's shape: a name with a list of values is sent once per value
+      z.record(z.string(), z.union([text, z.array(text)])),
       z.array(z.union([z.tuple([z.string(), text]), z.strictObject({ name: z.string(), value: text })])),
     ],
-    { error: 'expected a map of names to values, or a list of [name, value] pairs' },
+    { error: 'expected a map of names to values (or lists of values), or a list of [name, value] pairs' },
   )
   .transform((v): UserProperty[] =>
     Array.isArray(v)
       ? v.map((p): UserProperty => (Array.isArray(p) ? [p[0], p[1]] : [p.name, p.value]))
-      : Object.entries(v),
+      : Object.entries(v).flatMap(([k, x]) =>
+          Array.isArray(x) ? x.map((one): UserProperty => [k, one]) : [[k, x] as UserProperty],
+        ),
   );
 
 const tlsMaterialSchema = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], {

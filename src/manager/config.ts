@@ -23,7 +23,7 @@
  *                              # topicAliasMaximum, topicAliases, requestResponseInformation,
  *                              # messageBuffer, maxInflight, maximumQoS, maxDeliveryAttempts
  *                              # (see SessionOptions)
- *     userProperties: { site: a }   # or a list: [[site, a], [line, "3"]]
+ *     userProperties: { site: a, tag: [x, y] }   # or a list: [[site, a], [tag, x], [tag, y]]
  *     tls: { ca: ./ca.pem, cert: ./client.pem, key: ./client.key, passphrase: "${KEY_PASS}",
  *            rejectUnauthorized: true, servername: broker, ALPNProtocols: [mqtt] }
  *     ws: { headers: { Authorization: "Bearer ${TOKEN}" }, protocol: mqtt }

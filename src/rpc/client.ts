@@ -27,7 +27,7 @@ import {
 } from '../errors.js';
 import type { Session } from '../session/session.js';
 import { sharedTimer, type Timed } from '../session/timer.js';
-import type { Message, Subscription } from '../session/types.js';
+import type { Message, PublishPropertiesInit, Subscription } from '../session/types.js';
 import { decodeResponse, encodeRequest } from './envelope.js';
 import { CLIENT_OPTIONS, REQUEST_OPTIONS } from './schema.js';
 import type { RequestOptions, RpcClientMetrics, RpcClientOptions } from './types.js';
@@ -234,7 +234,7 @@ export class RpcClient {
    */
   async requestJson<T = unknown>(topic: string, body: unknown, options: RequestOptions = {}): Promise<T> {
     checkOptions(options, REQUEST_OPTIONS, 'options');
-    const properties: PublishProperties = { ...options.properties, contentType: JSON_TYPE };
+    const properties: PublishPropertiesInit = { ...options.properties, contentType: JSON_TYPE };
     const res = await this.request(topic, JSON.stringify(body) ?? 'null', { ...options, properties });
     if (res.payload.length === 0) return undefined as T;
     try {

@@ -1,6 +1,6 @@
 /** Public types of `RpcClient` and `RpcServer`. */
 import type { PublishProperties, QoS } from '../codec/types.js';
-import type { Message } from '../session/types.js';
+import type { Message, PublishPropertiesInit } from '../session/types.js';
 
 /** Options of {@link RpcClient}. */
 export interface RpcClientOptions {
@@ -25,8 +25,11 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** @default the client's `qos` */
   qos?: QoS;
-  /** MQTT 5 properties of the request (userProperties, contentType, messageExpiryInterval...). */
-  properties?: PublishProperties;
+  /**
+   * MQTT 5 properties of the request (userProperties, as pairs or MQTT.js's object; contentType,
+   * messageExpiryInterval...).
+   */
+  properties?: PublishPropertiesInit;
 }
 
 /** Counters of an `RpcClient`. */

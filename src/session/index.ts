@@ -8,6 +8,7 @@ export {
   type ReconnectOptions,
   type SessionOptions,
   type WillOptions,
+  type WillPropertiesInit,
 } from './options.js';
 export { Session } from './session.js';
 export { CoarseTimer, RESOLUTION_MS, sharedTimer, type Timed } from './timer.js';
@@ -17,6 +18,7 @@ export type {
   MessageHandler,
   OperationOptions,
   PublishOptions,
+  PublishPropertiesInit,
   PublishResult,
   SessionEvents,
   SessionMetrics,

@@ -6,16 +6,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { isValidTopicName } from '../codec/topic.js';
-import type {
-  ConnectProperties,
-  ProtocolVersion,
-  QoS,
-  UserProperty,
-  Will,
-  WillProperties,
-} from '../codec/types.js';
+import type { ConnectProperties, ProtocolVersion, QoS, Will, WillProperties } from '../codec/types.js';
 import { INSPECT, type Inspect, type InspectOptions, inspectAs, REDACTED } from '../core/inspect.js';
 import { checkOptions } from '../core/schema.js';
+import {
+  type UserPropertiesInit,
+  userPropertyPairs,
+  withUserPropertyPairs,
+} from '../core/user-properties.js';
 import { InvalidArgumentError } from '../errors.js';
 import { MemoryStore } from '../store/memory.js';
 import type { SessionStore } from '../store/types.js';
@@ -35,8 +33,17 @@ export interface WillOptions {
   /** @default false */
   retain?: boolean;
   /** MQTT 5 will properties (willDelayInterval, messageExpiryInterval, ...). */
-  properties?: WillProperties;
+  properties?: WillPropertiesInit;
 }
+
+/**
+ * MQTT 5 will properties as `will.properties` takes them: `userProperties`
+ * as `[name, value]` pairs or MQTT.js's object (see {@link UserPropertiesInit}).
+ */
+export type WillPropertiesInit = Omit<WillProperties, 'userProperties'> & {
+  /** Sent in order; `{ name: 'value' }` and `{ name: ['a', 'b'] }` are taken too. */
+  userProperties?: UserPropertiesInit;
+};
 
 /** Enhanced authentication (MQTT 5 AUTH): answer each challenge of the server. */
 export type Authenticator = (challenge: {
@@ -187,8 +194,8 @@ export interface SessionOptions {
   topicAliases?: boolean;
   /** Ask for Response Information in CONNACK (MQTT 5, used by RPC). @default false */
   requestResponseInformation?: boolean;
-  /** User properties sent in CONNECT (MQTT 5). */
-  userProperties?: UserProperty[];
+  /** User properties sent in CONNECT (MQTT 5): `[name, value]` pairs or MQTT.js's object. */
+  userProperties?: UserPropertiesInit;
   /** Enhanced authentication method (MQTT 5), e.g. `SCRAM-SHA-256`. */
   authenticationMethod?: string;
   /** Initial authentication data for `authenticationMethod`. */
@@ -367,7 +374,10 @@ export function resolveOptions(o: SessionOptions): ResolvedOptions {
       payload: toBytes(w.payload, 'will.payload'),
       qos: w.qos ?? 0,
       retain: w.retain ?? false,
-      properties: v === 5 ? w.properties : undefined,
+      properties:
+        v === 5 && w.properties !== undefined
+          ? withUserPropertyPairs(w.properties, 'will.properties')
+          : undefined,
     };
   }
 
@@ -379,7 +389,9 @@ export function resolveOptions(o: SessionOptions): ResolvedOptions {
     // always announced: a conforming broker then never sends more than this client accepts
     connectProperties.maximumPacketSize = o.maximumPacketSize ?? DEFAULTS.maximumPacketSize;
     if (o.requestResponseInformation) connectProperties.requestResponseInformation = true;
-    if (o.userProperties !== undefined) connectProperties.userProperties = o.userProperties;
+    if (o.userProperties !== undefined) {
+      connectProperties.userProperties = userPropertyPairs(o.userProperties, 'userProperties');
+    }
     if (o.authenticationMethod !== undefined) {
       connectProperties.authenticationMethod = o.authenticationMethod;
       if (o.authenticationData !== undefined) {

@@ -15,6 +15,7 @@ import {
   either,
   extend,
   func,
+  hinted,
   int,
   kind,
   MAX_MS,
@@ -28,7 +29,7 @@ import {
   stringRecord,
   table,
   timeout,
-  userProperty,
+  userProperties,
 } from '../core/schema.js';
 import { parseBrokerUrl } from '../transport/url.js';
 
@@ -102,59 +103,106 @@ export const TLS = table({
 
 export const WS = table({ headers: stringRecord, protocol: string });
 
+/** What MQTT.js's options are called here (see `Table.hints`), for its users' first try. */
+const fromMqttJs = (name: string, ours: string, more = ''): string =>
+  `MQTT.js's ${name} is ${ours} here${more}`;
+const URL_HINT = "the broker is given by url ('mqtt://host:1883', or a list of URLs)";
+const TLS_HINT = (name: string) => `TLS settings go under tls: { ${name}, ... }`;
+const STORE_HINT = ': a SessionStore (MemoryStore, FileStore, RedisStore) keeps both directions';
+
 /** `SessionOptions`: every field, its type and range. */
-export const SESSION_OPTIONS = table(
+export const SESSION_OPTIONS = hinted(
+  table(
+    {
+      url: either('a broker URL or a non-empty array of them', brokerUrl, arrayOf(brokerUrl, 1)),
+      reconnect: object(RECONNECT, false),
+      credentials: func,
+      store,
+      offlineQueue: object(OFFLINE_QUEUE),
+      clientId,
+      protocolVersion: oneOf(5, 4, 'auto'),
+      clean: boolean,
+      sessionExpiry: int(0, 0xffffffff),
+      keepalive: int(0, 65_535),
+      username: string,
+      password: bytes,
+      will: object(WILL),
+      connectTimeout: int(1, MAX_MS),
+      operationTimeout: ms,
+      receiveMaximum: int(1, 65_535),
+      maximumPacketSize: int(16, 268_435_460),
+      topicAliasMaximum: int(0, 65_535),
+      topicAliases: boolean,
+      requestResponseInformation: boolean,
+      userProperties,
+      authenticationMethod: string,
+      authenticationData: bytes,
+      authenticate: func,
+      tls: object(TLS),
+      ws: object(WS),
+      messageBuffer: int(1, MAX_MS),
+      maxInflight: int(1, 65_535),
+      maximumQoS: qos,
+      maxDeliveryAttempts: int(0),
+    },
+    ['url'],
+  ),
   {
-    url: either('a broker URL or a non-empty array of them', brokerUrl, arrayOf(brokerUrl, 1)),
-    reconnect: object(RECONNECT, false),
-    credentials: func,
-    store,
-    offlineQueue: object(OFFLINE_QUEUE),
-    clientId,
-    protocolVersion: oneOf(5, 4, 'auto'),
-    clean: boolean,
-    sessionExpiry: int(0, 0xffffffff),
-    keepalive: int(0, 65_535),
-    username: string,
-    password: bytes,
-    will: object(WILL),
-    connectTimeout: int(1, MAX_MS),
-    operationTimeout: ms,
-    receiveMaximum: int(1, 65_535),
-    maximumPacketSize: int(16, 268_435_460),
-    topicAliasMaximum: int(0, 65_535),
-    topicAliases: boolean,
-    requestResponseInformation: boolean,
-    userProperties: arrayOf(userProperty),
-    authenticationMethod: string,
-    authenticationData: bytes,
-    authenticate: func,
-    tls: object(TLS),
-    ws: object(WS),
-    messageBuffer: int(1, MAX_MS),
-    maxInflight: int(1, 65_535),
-    maximumQoS: qos,
-    maxDeliveryAttempts: int(0),
+    properties:
+      'the MQTT 5 CONNECT properties are options of their own here: sessionExpiry, receiveMaximum, maximumPacketSize, topicAliasMaximum, requestResponseInformation, userProperties, authenticationMethod, authenticationData',
+    reconnectPeriod: fromMqttJs(
+      'reconnectPeriod',
+      'reconnect',
+      ': { initialDelay, maxDelay }, or false for none',
+    ),
+    host: URL_HINT,
+    hostname: URL_HINT,
+    port: URL_HINT,
+    protocol: URL_HINT,
+    servers: URL_HINT,
+    ca: TLS_HINT('ca'),
+    cert: TLS_HINT('cert'),
+    key: TLS_HINT('key'),
+    passphrase: TLS_HINT('passphrase'),
+    rejectUnauthorized: TLS_HINT('rejectUnauthorized'),
+    servername: TLS_HINT('servername'),
+    wsOptions: fromMqttJs('wsOptions', 'ws', ': { headers, protocol }'),
+    queueQoSZero: fromMqttJs('queueQoSZero', 'offlineQueue.qos0'),
+    autoUseTopicAlias: fromMqttJs('autoUseTopicAlias', 'topicAliases', ' (on by default)'),
+    autoAssignTopicAlias: fromMqttJs('autoAssignTopicAlias', 'topicAliases', ' (on by default)'),
+    resubscribe: 'the session always restores the subscriptions a broker did not keep',
+    incomingStore: fromMqttJs('incomingStore', 'store', STORE_HINT),
+    outgoingStore: fromMqttJs('outgoingStore', 'store', STORE_HINT),
   },
-  ['url'],
 );
 
 /** `OperationOptions`: what every call that waits for the broker takes. */
 export const OPERATION_OPTIONS = table({ timeout, signal });
 
 /** `PublishOptions`. */
-export const PUBLISH_OPTIONS = extend(OPERATION_OPTIONS, { qos, retain: boolean, properties: anyObject });
+export const PUBLISH_OPTIONS = hinted(
+  extend(OPERATION_OPTIONS, { qos, retain: boolean, properties: anyObject }),
+  { dup: 'the session sets dup itself when it sends a message again' },
+);
 
 /** `SubscribeOptions`. */
-export const SUBSCRIBE_OPTIONS = extend(OPERATION_OPTIONS, {
-  qos,
-  noLocal: boolean,
-  retainAsPublished: boolean,
-  retainHandling: oneOf(0, 1, 2),
-  manualAck: boolean,
-  subscriptionIdentifier: int(1, 268_435_455),
-  userProperties: arrayOf(userProperty),
-});
+export const SUBSCRIBE_OPTIONS = hinted(
+  extend(OPERATION_OPTIONS, {
+    qos,
+    noLocal: boolean,
+    retainAsPublished: boolean,
+    retainHandling: oneOf(0, 1, 2),
+    manualAck: boolean,
+    subscriptionIdentifier: int(1, 268_435_455),
+    userProperties,
+  }),
+  {
+    nl: fromMqttJs('nl', 'noLocal'),
+    rap: fromMqttJs('rap', 'retainAsPublished'),
+    rh: fromMqttJs('rh', 'retainHandling'),
+    properties: 'subscriptionIdentifier and userProperties are options of their own here',
+  },
+);
 
 /** The options of `connect()`. */
 export const CONNECT_OPTIONS = table({ signal });

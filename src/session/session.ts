@@ -37,6 +37,7 @@ import type {
 import { SafeEmitter } from '../core/emitter.js';
 import { INSPECT, type Inspect, type InspectOptions, inspectAs } from '../core/inspect.js';
 import { checkOptions } from '../core/schema.js';
+import { userPropertyPairs, withUserPropertyPairs } from '../core/user-properties.js';
 import {
   AbortError,
   CLOSED_BEFORE_CONNACK,
@@ -231,7 +232,7 @@ export class Session extends SafeEmitter<SessionEvents> {
     try {
       this.engine = this.createEngine(o);
     } catch (err) {
-      throw toArgumentError(err);
+      throw toArgumentError(err, ''); // the CONNECT properties are options of their own
     }
   }
 
@@ -350,7 +351,7 @@ export class Session extends SafeEmitter<SessionEvents> {
       try {
         this.engine.publish({ packet, packetId: 0, stage: 0 });
       } catch (err) {
-        return Promise.reject(toArgumentError(err));
+        return Promise.reject(toArgumentError(err, 'options.properties'));
       }
       return this.qos0Promise();
     }
@@ -373,7 +374,7 @@ export class Session extends SafeEmitter<SessionEvents> {
       sent = this.engine.publish(req);
     } catch (err) {
       this.forget(req);
-      req.fail(toArgumentError(err));
+      req.fail(toArgumentError(err, 'options.properties'));
     }
     if (packet.qos === 0 && sent) req.succeed(QOS0_RESULT);
     return promise;
@@ -1542,8 +1543,11 @@ export class Session extends SafeEmitter<SessionEvents> {
       checkOptions(o, PUBLISH_OPTIONS, 'options');
       qos = o.qos ?? 0;
       retain = o.retain === true;
-      properties = o.properties;
-      if (properties != null) refuseClientProperties(properties);
+      const given = o.properties;
+      if (given !== undefined) {
+        refuseClientProperties(given);
+        properties = withUserPropertyPairs(given, 'options.properties');
+      }
       const limits = this.engine.limits;
       if (qos > limits.maximumQoS) {
         throw new RejectedError(`the broker accepts QoS ${limits.maximumQoS} at most, not ${qos}`, 0x9b);
@@ -1601,7 +1605,11 @@ export class Session extends SafeEmitter<SessionEvents> {
       if (o.subscriptionIdentifier !== undefined && !limits.subscriptionIdentifiersAvailable) {
         throw new RejectedError('the broker does not support subscription identifiers', 0xa1);
       }
-      properties = { subscriptionIdentifier: o.subscriptionIdentifier, userProperties: o.userProperties };
+      const up = o.userProperties;
+      properties = {
+        subscriptionIdentifier: o.subscriptionIdentifier,
+        userProperties: up === undefined ? undefined : userPropertyPairs(up, 'options.userProperties'),
+      };
     }
     return { type: 'subscribe', packetId: 0, subscriptions, properties };
   }

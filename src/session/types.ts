@@ -5,8 +5,8 @@ import type {
   PublishProperties,
   QoS,
   SubscribeProperties,
-  UserProperty,
 } from '../codec/types.js';
+import type { UserPropertiesInit } from '../core/user-properties.js';
 import type { MqttError } from '../errors.js';
 import type { LatencySnapshot } from './latency.js';
 
@@ -93,6 +93,16 @@ export interface OperationOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * MQTT 5 properties of a message to publish: those of a received message's
+ * `properties`, with `userProperties` given as `[name, value]` pairs or as
+ * MQTT.js's object (see {@link UserPropertiesInit}).
+ */
+export type PublishPropertiesInit = Omit<PublishProperties, 'userProperties'> & {
+  /** Sent in order; `{ name: 'value' }` and `{ name: ['a', 'b'] }` are taken too. */
+  userProperties?: UserPropertiesInit;
+};
+
 /** Options of {@link Session.publish}. */
 export interface PublishOptions extends OperationOptions {
   /** @default 0 */
@@ -103,8 +113,9 @@ export interface PublishOptions extends OperationOptions {
    * MQTT 5 properties: contentType, responseTopic, correlationData, messageExpiryInterval, ...
    * `subscriptionIdentifier` (a client must not send one, MQTT-3.3.4-6) and `topicAlias` (the
    * session assigns aliases, see `topicAliases`) are refused with `InvalidArgumentError`.
+   * `userProperties` may be `[name, value]` pairs or MQTT.js's object.
    */
-  properties?: PublishProperties;
+  properties?: PublishPropertiesInit;
 }
 
 /** How a QoS 1/2 publish ended (QoS 0: reason code 0 once written). */
@@ -149,8 +160,8 @@ export interface SubscribeOptions extends OperationOptions {
    * and each handler sees each message once.
    */
   subscriptionIdentifier?: number;
-  /** MQTT 5 user properties sent with the SUBSCRIBE. */
-  userProperties?: UserProperty[];
+  /** MQTT 5 user properties sent with the SUBSCRIBE: `[name, value]` pairs or MQTT.js's object. */
+  userProperties?: UserPropertiesInit;
 }
 
 /** The result of `subscribe()`. */

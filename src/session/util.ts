@@ -40,22 +40,33 @@ export function filterList(filters: string | readonly string[], field: string): 
 export function refuseClientProperties(p: { subscriptionIdentifier?: unknown; topicAlias?: unknown }): void {
   if (p.subscriptionIdentifier !== undefined) {
     throw new InvalidArgumentError(
-      'properties.subscriptionIdentifier',
+      'options.properties.subscriptionIdentifier',
       'a client must not send it in PUBLISH (MQTT-3.3.4-6); the broker adds it to the messages it delivers',
     );
   }
   if (p.topicAlias !== undefined) {
     throw new InvalidArgumentError(
-      'properties.topicAlias',
+      'options.properties.topicAlias',
       'is assigned by the session (option topicAliases), not per publish',
     );
   }
 }
 
-/** An encoder complaint about what the caller passed, as the API's error. */
-export function toArgumentError(err: unknown): Error {
+/**
+ * An encoder complaint about what the caller passed, as the API's error.
+ * `properties` names where the packet's properties came from, for the
+ * field of the error: `'options.properties'` for a publish
+ * (`options.properties.contentType`), `''` for the CONNECT properties,
+ * which are options of their own (`userProperties[0][1]`).
+ */
+export function toArgumentError(err: unknown, properties?: string): Error {
   if (err instanceof EncodeError) {
-    return new InvalidArgumentError(err.field, err.message.slice(err.field.length + 2), err.reasonCode, {
+    let field = err.field;
+    if (properties !== undefined && (field === 'properties' || field.startsWith('properties.'))) {
+      const rest = field.slice('properties.'.length);
+      field = rest === '' ? properties || 'options' : properties === '' ? rest : `${properties}.${rest}`;
+    }
+    return new InvalidArgumentError(field, err.message.slice(err.field.length + 2), err.reasonCode, {
       cause: err,
     });
   }

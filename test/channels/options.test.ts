@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { BatchChannel, QueueChannel } from '../../src/channels/index.js';
 import { Session } from '../../src/session/index.js';
+import { FakeSession } from './fake-session.js';
 
 describe('channel options', () => {
   const s = new Session({ url: 'mqtt://127.0.0.1:1' });
@@ -20,5 +21,32 @@ describe('channel options', () => {
       "options.capcity: unknown option 'capcity'; did you mean 'capacity'?",
     );
     expect(queue({ enqueueTimeout: -1 })).toThrow(/^options\.enqueueTimeout: /);
+  });
+
+  it("take user properties in MQTT.js's object shape, converted once for every message", async () => {
+    const fake = new FakeSession();
+    const b = new BatchChannel(fake.asSession(), 't', {
+      combine: 'concat',
+      properties: { contentType: 'text/plain', userProperties: { site: 'a', tag: ['x', 'y'] } },
+    });
+    await Promise.all([b.push('1'), b.flush()]);
+    await Promise.all([b.push('2'), b.flush()]);
+    const [first, second] = fake.published.map((p) => p.options?.properties);
+    expect(first).toEqual({
+      contentType: 'text/plain',
+      userProperties: [
+        ['site', 'a'],
+        ['tag', 'x'],
+        ['tag', 'y'],
+      ],
+    });
+    expect(second).toBe(first);
+    const queue = (o: unknown) => () => new QueueChannel(s, 't', o as never);
+    expect(queue({ properties: { userProperties: { n: 1 } } })).toThrow(
+      /^options\.properties\.userProperties\.n: must be a string or an array of strings, got 1$/,
+    );
+    expect(() => new BatchChannel(s, 't', { properties: { userProperties: { n: [{}] } } } as never)).toThrow(
+      /^options\.properties\.userProperties\.n\[0\]: must be a string, got an object$/,
+    );
   });
 });

@@ -5,11 +5,15 @@ import {
   boolean,
   checkOptions,
   closest,
+  either,
   extend,
+  hinted,
   int,
   object,
+  recordOf,
   string,
   table,
+  userProperties,
 } from '../../src/core/schema.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 
@@ -72,9 +76,56 @@ describe('checkOptions', () => {
     expect(closest('password', ['qos', 'retain'])).toBeUndefined();
   });
 
+  it('tells a name it has a hint for what the hint says, in an extended table too', () => {
+    const h = hinted(INNER, { nme: 'the name goes in name', toString: 'never used' });
+    expect(error({ name: 'a', nme: 'b' }, h)?.message).toBe(
+      "nme: unknown option 'nme'; the name goes in name",
+    );
+    expect(error({ name: 'a', nam: 'b' }, h)?.message).toBe(
+      "nam: unknown option 'nam'; did you mean 'name'?",
+    );
+    expect(error({ name: 'a', nme: 1 }, extend(h, { extra: boolean }))?.message).toMatch(
+      /the name goes in name$/,
+    );
+  });
+
   it('extends a table with more fields', () => {
     const more = extend(INNER, { extra: boolean });
     expect(error({ name: 'a', extra: true }, more)).toBeUndefined();
     expect(error({ extra: true }, more)?.message).toBe('name: is required');
+  });
+});
+
+describe('recordOf and user properties', () => {
+  const R = table({
+    labels: recordOf(either('a string or an array of strings', string, arrayOf(string))),
+    userProperties,
+  });
+
+  it('checks each own field of a plain object under its name', () => {
+    expect(error({ labels: { a: 'x', b: ['y', 'z'], c: undefined } }, R)).toBeUndefined();
+    expect(error({ labels: { a: 1 } }, R)?.message).toBe(
+      'labels.a: must be a string or an array of strings, got 1',
+    );
+    expect(error({ labels: { a: ['x', false] } }, R)?.message).toBe(
+      'labels.a[1]: must be a string, got false',
+    );
+    expect(error({ labels: { 'x.y': 1 } }, R)?.field).toBe('labels["x.y"]');
+    expect(error({ labels: new Map() }, R)?.message).toBe('labels: must be an object, got an object');
+    expect(error({ labels: [] }, R)?.message).toBe('labels: must be an object, got an array');
+  });
+
+  it('takes user properties as pairs or as an object, naming the bad element either way', () => {
+    expect(error({ userProperties: [['a', 'b']] }, R)).toBeUndefined();
+    expect(error({ userProperties: { a: 'b', c: ['d'] } }, R)).toBeUndefined();
+    expect(error({ userProperties: [['a', 1]] }, R)?.message).toBe(
+      'userProperties[0]: must be a [name, value] pair of strings, got an array',
+    );
+    expect(error({ userProperties: { a: { b: 'c' } } }, R)?.message).toBe(
+      'userProperties.a: must be a string or an array of strings, got an object',
+    );
+    expect(error({ userProperties: 'a=b' }, R, 'options')?.message).toBe(
+      'options.userProperties: must be an array of [name, value] pairs or an object of names to strings (or arrays of strings), got a string',
+    );
   });
 });

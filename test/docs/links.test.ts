@@ -1,7 +1,7 @@
 /**
- * The links between README.md, docs/ and the repository lead somewhere: every
- * relative link names a file that exists, and every `#anchor` a heading of
- * the page it points to (GitHub's slugs).
+ * The links between README.md, CONTRIBUTING.md, CHANGELOG.md, docs/ and the
+ * repository lead somewhere: every relative link names a file that exists,
+ * and every `#anchor` a heading of the page it points to (GitHub's slugs).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -32,10 +32,11 @@ function pages(): string[] {
         .filter((f) => f.endsWith('.md'))
         .map((f) => join(docs, f))
     : [];
-  return [join(ROOT, 'README.md'), ...inDocs];
+  const top = ['README.md', 'CONTRIBUTING.md', 'CHANGELOG.md'].map((f) => join(ROOT, f)).filter(existsSync);
+  return [...top, ...inDocs];
 }
 
-it('every relative link of README.md and docs/*.md resolves, anchors included', () => {
+it('every relative link of README.md, CONTRIBUTING.md, CHANGELOG.md and docs/*.md resolves, anchors included', () => {
   const broken: string[] = [];
   let checked = 0;
   for (const page of pages()) {

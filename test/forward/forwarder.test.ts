@@ -375,4 +375,51 @@ describe.skipIf(!hasMosquitto())('Forwarder between two brokers', () => {
       await m.close();
     }
   });
+
+  it("takes user properties a transform gives in MQTT.js's shape, and gives up a message whose are not strings", async () => {
+    const m = new SessionManager();
+    try {
+      m.add({ name: 'src', url: a.url });
+      m.add({ name: 'dst', url: b.url });
+      await m.connectAll();
+      const errors: Error[] = [];
+      const f = m.forward({
+        name: 'shapes',
+        from: 'src',
+        topics: 'shapes/+',
+        to: 'dst',
+        // what a JavaScript caller used to MQTT.js writes; the type says pairs
+        transform: (msg) => ({
+          ...msg,
+          properties: {
+            userProperties: (msg.payload.toString() === 'bad' ? { n: 1 } : { tag: ['x', 'y'] }) as never,
+          },
+        }),
+      });
+      f.onError = (e) => errors.push(e);
+      await f.start();
+      const verify = await watch(b, 'shapes/#');
+      const pub = new Session({ url: a.url });
+      await pub.connect();
+      for (const p of ['bad', 'good']) await pub.publish(`shapes/${p}`, p, { qos: 1 });
+      await verify.until(1);
+      expect(verify.got.map((x) => [x.topic, x.properties?.userProperties])).toEqual([
+        [
+          'shapes/good',
+          [
+            ['tag', 'x'],
+            ['tag', 'y'],
+            [FORWARDED_PROPERTY, m.id],
+          ],
+        ],
+      ]);
+      await expect.poll(() => f.metrics().forwarded).toBe(1);
+      expect(f.metrics()).toMatchObject({ received: 2, dropped: 1, errors: 1 });
+      expect(errors[0]).toBeInstanceOf(InvalidArgumentError);
+      expect(errors[0].message).toMatch(/^transform\(\)\.properties\.userProperties\.n: must be a string/);
+      await Promise.all([pub.close(), verify.s.close()]);
+    } finally {
+      await m.close();
+    }
+  });
 });

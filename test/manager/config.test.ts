@@ -69,7 +69,7 @@ sessions:
     topicAliases: false
     requestResponseInformation: true
     messageBuffer: 50
-    userProperties: { site: a, line: 3 }
+    userProperties: { site: a, line: 3, tag: [x, 7] }
     tls: { ca: ./ca.pem, cert: ./client.pem, key: ./client.key, rejectUnauthorized: true, servername: broker }
     store: { type: file, dir: ./state, fsync: batch }
     offlineQueue: { maxBytes: 1048576, overflow: drop-oldest, qos0: false }
@@ -158,6 +158,8 @@ describe('loadFleetConfig', () => {
       userProperties: [
         ['site', 'a'],
         ['line', '3'],
+        ['tag', 'x'],
+        ['tag', '7'],
       ],
       reconnect: { initialDelay: 500, maxDelay: 30000 },
       offlineQueue: { maxMessages: 500, maxBytes: 1048576, overflow: 'drop-oldest', qos0: false },
@@ -975,7 +977,7 @@ sessions:
     url: "\${MQTT_PASSWORD}"
     password: \${MQTT_PASSWORD}
     store: { type: redis, url: "\${REDIS_URL}", prefix: 5 }
-    userProperties: { token: ["\${MQTT_PASSWORD}"] }
+    userProperties: { token: [["\${MQTT_PASSWORD}"]] }
   - name: c
     url: "mqtt://h"
     protocolVersion: 4

@@ -176,6 +176,35 @@ describe.skipIf(!hasMosquitto())('RPC over MQTT 5 through mosquitto', () => {
     expect(results.map((r) => r.text())).toEqual(['A', 'B', 'C']);
   });
 
+  it("sends request user properties given in MQTT.js's shape; an MQTT.js responder's come back as pairs", async () => {
+    const js: MqttClient = await mqtt.connectAsync(broker.url, { protocolVersion: 5, reconnectPeriod: 0 });
+    open.push({ close: () => js.endAsync() });
+    await js.subscribeAsync('jsvc/props', { qos: 1 });
+    js.on('message', (_t, _payload, packet) => {
+      const p = packet.properties;
+      if (p?.responseTopic === undefined) return;
+      js.publish(p.responseTopic, JSON.stringify(p.userProperties), {
+        qos: 1,
+        properties: { correlationData: p.correlationData, userProperties: { tag: ['r1', 'r2'], by: 'js' } },
+      });
+    });
+    const c = client(await session(broker.url));
+    const r = await c.request('jsvc/props', '', {
+      properties: { userProperties: { trace: 'abc', tag: ['x', 'y'] } },
+    });
+    expect(r.json()).toEqual({ trace: 'abc', tag: ['x', 'y'] });
+    expect(r.properties?.userProperties).toEqual([
+      ['tag', 'r1'],
+      ['tag', 'r2'],
+      ['by', 'js'],
+    ]);
+    const bad = await c
+      .request('jsvc/props', '', { properties: { userProperties: { n: 1 } } } as never)
+      .catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(InvalidArgumentError);
+    expect((bad as Error).message).toMatch(/^options\.properties\.userProperties\.n: /);
+  });
+
   it('resolves 10,000 concurrent requests on one client, each with its own response', async () => {
     const srv = server(await session(broker.url), { concurrency: 1000 });
     srv.route('many/:i', (req) => req.params.i);

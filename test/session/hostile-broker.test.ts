@@ -848,15 +848,15 @@ describe('what a client must not send', () => {
     const cases: [Promise<unknown>, RegExp][] = [
       [
         s.publish('a', 'x', { properties: { subscriptionIdentifier: 3 } }),
-        /^properties\.subscriptionIdentifier: a client must not send it in PUBLISH \(MQTT-3\.3\.4-6\)/,
+        /^options\.properties\.subscriptionIdentifier: a client must not send it in PUBLISH \(MQTT-3\.3\.4-6\)/,
       ],
       [
         s.publish('a', 'x', { qos: 1, properties: { subscriptionIdentifier: 3 } }),
-        /^properties\.subscriptionIdentifier/,
+        /^options\.properties\.subscriptionIdentifier/,
       ],
       [
         s.publish('a', 'x', { properties: { topicAlias: 1 } }),
-        /^properties\.topicAlias: is assigned by the session/,
+        /^options\.properties\.topicAlias: is assigned by the session/,
       ],
     ];
     for (const [p, message] of cases) {

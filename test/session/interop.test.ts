@@ -4,6 +4,7 @@
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { userPropertiesObject } from '../../src/core/user-properties.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { type Message, Session, type SessionOptions } from '../../src/session/index.js';
 import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
@@ -220,6 +221,67 @@ describe.skipIf(!hasMosquitto())('interop with MQTT.js through mosquitto', () =>
     expect(mine.properties?.userProperties).toEqual([['k', 'v']]);
     expect(mine.properties?.contentType).toBe('text/plain');
     expect(mine.properties?.correlationData?.toString()).toBe('z');
+  });
+
+  it("takes MQTT.js's object-shaped user properties and delivers pairs, each way in order", async () => {
+    const c = await peer(broker, 5);
+    await c.subscribeAsync('shapes/to-peer', { qos: 1 });
+    const s = session(broker);
+    await s.connect();
+    const got = collect(c, 1);
+    await s.publish('shapes/to-peer', 'x', {
+      qos: 1,
+      properties: {
+        userProperties: { site: 'north', tag: ['a', 'b', 'c'], line: '3' },
+        contentType: 'text/plain',
+      },
+    });
+    const [m] = await got;
+    expect(m.packet.properties?.userProperties).toEqual({ site: 'north', tag: ['a', 'b', 'c'], line: '3' });
+    expect(m.packet.properties?.contentType).toBe('text/plain');
+
+    const r = received(s, 1);
+    await s.subscribe('shapes/to-me', { qos: 1 });
+    await c.publishAsync('shapes/to-me', 'y', {
+      qos: 1,
+      properties: { userProperties: { tag: ['z', 'y'], site: 'south', empty: '' } },
+    });
+    const [mine] = await r;
+    // pairs in the order MQTT.js wrote them, the repeated name as separate pairs
+    expect(mine.properties?.userProperties).toEqual([
+      ['tag', 'z'],
+      ['tag', 'y'],
+      ['site', 'south'],
+      ['empty', ''],
+    ]);
+    expect(userPropertiesObject(mine.properties?.userProperties)).toEqual({
+      tag: ['z', 'y'],
+      site: 'south',
+      empty: '',
+    });
+  });
+
+  it("sends a will whose user properties are given in MQTT.js's shape", async () => {
+    const c = await peer(broker, 5);
+    await c.subscribeAsync('shapes/will', { qos: 1 });
+    const got = collect(c, 1);
+    const s = new Session({
+      url: broker.url,
+      keepalive: 1,
+      userProperties: { app: 'test' },
+      will: {
+        topic: 'shapes/will',
+        payload: 'gone',
+        qos: 1,
+        properties: { userProperties: { why: ['lost', 'dead'] } },
+      },
+    });
+    await s.connect();
+    (s as unknown as { transport: { destroy(): void } }).transport.destroy();
+    const [m] = await got;
+    expect(m.payload.toString()).toBe('gone');
+    expect(m.packet.properties?.userProperties).toEqual({ why: ['lost', 'dead'] });
+    await s.close();
   });
 
   it('uses topic aliases towards mosquitto and MQTT.js still sees every topic', async () => {

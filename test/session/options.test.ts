@@ -241,6 +241,48 @@ describe('unknown option names', () => {
   });
 });
 
+describe("MQTT.js's option names", () => {
+  it('are refused with what they are called here', async () => {
+    const hints: [Record<string, unknown>, string, RegExp][] = [
+      [
+        { properties: { sessionExpiryInterval: 60 } },
+        'properties',
+        /options of their own here: sessionExpiry, /,
+      ],
+      [{ reconnectPeriod: 0 }, 'reconnectPeriod', /MQTT\.js's reconnectPeriod is reconnect here/],
+      [{ port: 1883 }, 'port', /the broker is given by url/],
+      [
+        { rejectUnauthorized: false },
+        'rejectUnauthorized',
+        /TLS settings go under tls: \{ rejectUnauthorized/,
+      ],
+      [{ queueQoSZero: true }, 'queueQoSZero', /is offlineQueue\.qos0 here/],
+    ];
+    for (const [options, field, hint] of hints) {
+      const err = thrown({ url: 'mqtt://h', ...options });
+      expectRefused(err, field);
+      expect((err as Error).message).toMatch(hint);
+    }
+    const { s } = await connected();
+    const calls: [() => Promise<unknown>, string, RegExp][] = [
+      [() => s.subscribe('f', { nl: true } as never), 'options.nl', /MQTT\.js's nl is noLocal here$/],
+      [() => s.subscribe('f', { rap: true } as never), 'options.rap', /is retainAsPublished here$/],
+      [() => s.subscribe('f', { rh: 1 } as never), 'options.rh', /is retainHandling here$/],
+      [
+        () => s.subscribe('f', { properties: { subscriptionIdentifier: 1 } } as never),
+        'options.properties',
+        /subscriptionIdentifier and userProperties are options of their own here$/,
+      ],
+      [() => s.publish('t', 'x', { dup: true } as never), 'options.dup', /sets dup itself/],
+    ];
+    for (const [call, field, hint] of calls) {
+      const err = await outcome(call);
+      expectRefused(err, field);
+      expect((err as Error).message).toMatch(hint);
+    }
+  });
+});
+
 describe('new options', () => {
   const base = { url: 'mqtt://h' };
 
@@ -290,5 +332,77 @@ describe('new options', () => {
       [{ protocolVersion: 4, sessionExpiry: 60 }, 'sessionExpiry'],
     ];
     for (const [options, field] of cases) expectRefused(thrown({ ...base, ...options }), field);
+  });
+});
+
+describe("user properties in MQTT.js's object shape", () => {
+  const base = { url: 'mqtt://h' };
+
+  it('are taken by new Session() for CONNECT and the will, as pairs in order', () => {
+    const o = resolveOptions({
+      ...base,
+      userProperties: { site: 'a', tag: ['x', 'y'] },
+      will: { topic: 'w', payload: 'x', properties: { contentType: 'c', userProperties: { gone: 'yes' } } },
+    });
+    expect(o.connectProperties?.userProperties).toEqual([
+      ['site', 'a'],
+      ['tag', 'x'],
+      ['tag', 'y'],
+    ]);
+    expect(o.will?.properties).toEqual({ contentType: 'c', userProperties: [['gone', 'yes']] });
+  });
+
+  it('are refused by new Session() when a value is not a string, naming its path', () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ userProperties: { n: 3 } }, 'userProperties.n'],
+      [{ userProperties: { n: { deep: 'x' } } }, 'userProperties.n'],
+      [{ userProperties: { n: ['a', 3] } }, 'userProperties.n[1]'],
+      [{ userProperties: 'n=3' }, 'userProperties'],
+      [
+        { will: { topic: 'w', payload: 'x', properties: { userProperties: { n: 3 } } } },
+        'will.properties.userProperties.n',
+      ],
+      [
+        { will: { topic: 'w', payload: 'x', properties: { userProperties: { n: [null] } } } },
+        'will.properties.userProperties.n[0]',
+      ],
+    ];
+    for (const [options, field] of cases) expectRefused(thrown({ ...base, ...options }), field);
+  });
+
+  it('are sent by subscribe() as pairs, and refused naming the path', async () => {
+    const { s, b } = await connected();
+    const conn = await b.nextConnection();
+    await s.subscribe('f/#', { qos: 1, userProperties: { k: ['1', '2'], j: '3' } });
+    const sub = await conn.nextPacket('subscribe');
+    expect(sub.properties?.userProperties).toEqual([
+      ['k', '1'],
+      ['k', '2'],
+      ['j', '3'],
+    ]);
+    expectRefused(
+      await outcome(() => s.subscribe('g', { userProperties: { k: 1 } } as never)),
+      'options.userProperties.k',
+    );
+    expectRefused(
+      await outcome(() => s.subscribe('g', { userProperties: { k: ['a', {}] } } as never)),
+      'options.userProperties.k[1]',
+    );
+  });
+
+  it('are refused by publish(), naming the path, with nothing sent', async () => {
+    const { s, b } = await connected();
+    const conn = await b.nextConnection();
+    const pub = (userProperties: unknown) =>
+      outcome(() => s.publish('t', 'x', { qos: 1, properties: { userProperties } } as never));
+    expectRefused(await pub({ n: 3 }), 'options.properties.userProperties.n');
+    expectRefused(await pub({ n: { deep: 'x' } }), 'options.properties.userProperties.n');
+    expectRefused(await pub({ n: ['a', 2] }), 'options.properties.userProperties.n[1]');
+    expectRefused(await pub(42), 'options.properties.userProperties');
+    // pairs are checked by the encoder, under the same name
+    expectRefused(await pub([['a', 2]]), 'options.properties.userProperties[0][1]');
+    await s.publish('after', 'x');
+    await conn.nextPacket('publish');
+    expect(conn.packets.filter((p) => p.type === 'publish')).toHaveLength(1);
   });
 });
