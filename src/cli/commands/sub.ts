@@ -32,6 +32,7 @@ export function registerSub(program: Command): void {
   const cmd = program
     .command('sub')
     .description('subscribe and print each message, until --count messages, --timeout or Ctrl-C')
+    .usage('-t <filter>... [options]')
     .option('-t, --topic <filter>', 'topic filter to subscribe to, repeatable (required)', collect)
     .option('-q, --qos <qos>', 'maximum QoS 0, 1 or 2', parseQos, 0 as QoS)
     .option('-C, --count <n>', 'exit after n messages', parseIntFlag(1))
