@@ -27,7 +27,7 @@ export function installShutdown(): Shutdown {
   const controller = new AbortController();
   const onSignal = (name: NodeJS.Signals): void => {
     if (controller.signal.aborted) {
-      process.stderr.write(`\n${name} again: exiting without a clean shutdown\n`);
+      process.stderr.write(`\n${errorPrefix()} ${name} again: exiting without a clean shutdown\n`);
       process.exit(130);
     }
     controller.abort(new Error(name));

@@ -15,7 +15,7 @@ import {
 import { Exit, UsageError } from '../errors.js';
 import { checkFormat, messageJson } from '../io.js';
 import { action } from '../program.js';
-import { aborted, parseDuration } from '../runtime.js';
+import { aborted, errorPrefix, parseDuration } from '../runtime.js';
 
 interface SubFlags extends ConnectionFlags {
   topic?: string[];
@@ -120,7 +120,7 @@ Examples:
       for (const [i, code] of sub.reasonCodes.entries()) {
         if (code >= 0x80) {
           process.stderr.write(
-            `mqttkit: the broker refused ${filters[i]} (reason code 0x${code.toString(16)})\n`,
+            `${errorPrefix()} the broker refused ${filters[i]} (reason code 0x${code.toString(16)})\n`,
           );
         } else if (plan.verbose) process.stderr.write(`subscribed to ${filters[i]} (QoS ${code})\n`);
       }
