@@ -22,7 +22,6 @@ try {
       ...process.env,
       MQTT_URL: broker.url,
       MQTT_VERSION: String(broker.protocolVersion),
-      ENVELOPE: String(broker.protocolVersion === 4),
     },
   });
 } catch (err) {

@@ -3,8 +3,12 @@
  * with a topic mapping and metadata, and the fleet's metrics on a
  * Prometheus endpoint.
  *
- *   npx tsx examples/multi-session-forwarding.ts
- *   # two embedded brokers, or EDGE_URL and CLOUD_URL (MQTT 5; the same URL twice works too)
+ *   npx tsx examples/multi-session-forwarding.ts                    # two embedded brokers
+ *   MQTT_URL=mqtt://127.0.0.1:1883 npx tsx examples/multi-session-forwarding.ts   # both on one (MQTT 5)
+ *   EDGE_URL=mqtt://edge:1883 CLOUD_URL=mqtt://cloud:1883 npx tsx examples/multi-session-forwarding.ts
+ *
+ * EDGE_URL and CLOUD_URL name the two brokers; MQTT_URL stands for either
+ * one not set (two tenants of one broker work: the topics differ).
  *
  * With an MQTT 3.1.1 cloud (the embedded broker) the metadata cannot travel
  * as user properties: the forwarder wraps each message in a JSON envelope

@@ -1,9 +1,10 @@
 /**
- * The embedded broker: aedes (MQTT 3.1.1) in this process, on TCP. For
- * trying things out (`mqttkit broker`) and for `demo` and `bench` when no
- * broker is given; not a production broker.
+ * The embedded broker: aedes (MQTT 3.1.1) in this process, on TCP and, when
+ * asked, WebSocket. For trying things out (`mqttkit broker`) and for `demo`
+ * and `bench` when no broker is given; not a production broker.
  */
 import { once } from 'node:events';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { importPeer } from '../core/peer.js';
 
@@ -13,6 +14,12 @@ export interface EmbeddedBrokerOptions {
   port?: number;
   /** Addresses to listen on. @default ['127.0.0.1'] */
   hosts?: readonly string[];
+  /**
+   * Also take MQTT over WebSocket on this port, on the same addresses: any
+   * path (clients, mqttkit's `--ws` among them, use `/mqtt`). 0 picks a free
+   * port. No WebSocket listener unless given.
+   */
+  wsPort?: number;
   /** Called for client connects and disconnects (for `broker --verbose`). */
   log?: (line: string) => void;
 }
@@ -23,6 +30,10 @@ export interface EmbeddedBroker {
   readonly url: string;
   /** The port it listens on (the free one picked when `options.port` was 0). */
   readonly port: number;
+  /** `ws://<first host>:<wsPort>/mqtt`, when `options.wsPort` was given. */
+  readonly wsUrl: string | undefined;
+  /** The WebSocket port (the free one picked when `options.wsPort` was 0), when `options.wsPort` was given. */
+  readonly wsPort: number | undefined;
   /** Clients connected now. */
   readonly clients: number;
   /** Closes the listeners, every client connection and the broker. */
@@ -31,17 +42,19 @@ export interface EmbeddedBroker {
 
 /**
  * Starts an aedes broker (MQTT 3.1.1) listening on `options.hosts` (127.0.0.1
- * by default) on one port, a free one unless `options.port` is given. Close
- * it with `close()`; clients still connected are disconnected. aedes is an
- * optional peer dependency (`npm install aedes`): without it, this rejects
- * with `MissingPeerError`.
+ * by default) on one port, a free one unless `options.port` is given, and on
+ * a WebSocket port too when `options.wsPort` is given. Close it with
+ * `close()`; clients still connected are disconnected. aedes is an optional
+ * peer dependency (`npm install aedes`): without it, this rejects with
+ * `MissingPeerError`.
  */
 export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): Promise<EmbeddedBroker> {
   // aedes is an optional peer dependency, loaded with the first broker (MissingPeerError without it)
   const { Aedes } = await importPeer<typeof import('aedes')>('aedes', 'The embedded broker (mqttkit/broker)');
   const broker = await Aedes.createBroker();
   const sockets = new Set<Socket>();
-  const servers: Server[] = [];
+  const servers: (Server | HttpServer)[] = [];
+  const webSockets = new Set<{ terminate(): void }>();
   const log = options.log;
   if (log !== undefined) {
     broker.on('client', (c) => log(`client connected: ${c.id}`));
@@ -54,11 +67,13 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
   const closeAll = async (): Promise<void> => {
     const closed = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
     for (const socket of sockets) socket.destroy();
+    for (const ws of webSockets) ws.terminate();
     await new Promise<void>((resolve) => broker.close(() => resolve()));
     await Promise.all(closed);
   };
 
   let port = options.port ?? 0;
+  let wsPort = options.wsPort;
   const hosts = options.hosts ?? ['127.0.0.1'];
   try {
     for (const host of hosts) {
@@ -75,6 +90,31 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
       const address = server.address();
       if (typeof address === 'object' && address !== null) port = address.port;
     }
+    if (options.wsPort !== undefined) {
+      // loaded here: most users of the embedded broker never need it
+      const { WebSocketServer, createWebSocketStream } = await import('ws');
+      for (const host of hosts) {
+        const server = createHttpServer((_req, res) => {
+          res
+            .writeHead(426, { Upgrade: 'websocket' })
+            .end('MQTT over WebSocket: connect with a WebSocket client\n');
+        });
+        servers.push(server);
+        const wss = new WebSocketServer({ server });
+        wss.on('connection', (ws, req) => {
+          webSockets.add(ws);
+          ws.once('close', () => webSockets.delete(ws));
+          const stream = createWebSocketStream(ws);
+          stream.on('error', () => undefined); // a client gone mid-packet: aedes sees the close
+          broker.handle(stream, req);
+        });
+        wss.on('error', () => undefined); // the HTTP server's own errors (a busy port) reject below
+        server.listen(wsPort, host);
+        await once(server, 'listening');
+        const address = server.address();
+        if (typeof address === 'object' && address !== null) wsPort = address.port;
+      }
+    }
   } catch (err) {
     await closeAll();
     throw err;
@@ -85,6 +125,8 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
   return {
     url: `mqtt://${host}:${port}`,
     port,
+    wsUrl: wsPort === undefined ? undefined : `ws://${host}:${wsPort}/mqtt`,
+    wsPort,
     get clients() {
       return broker.connectedClients;
     },

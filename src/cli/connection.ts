@@ -9,7 +9,7 @@ import type { ProtocolVersion, QoS } from '../codec/types.js';
 import type { SessionOptions } from '../session/options.js';
 import type { Session } from '../session/session.js';
 import { parseBrokerUrl } from '../transport/url.js';
-import { UsageError } from './errors.js';
+import { configError, UsageError } from './errors.js';
 import { readInputFile } from './io.js';
 
 /** What commander gives for the shared flags. */
@@ -299,7 +299,7 @@ async function sessionFromConfig(path: string, name: string | undefined): Promis
   const found = name === undefined ? config.sessions[0] : config.sessions.find((s) => s.name === name);
   if (found === undefined) {
     const names = config.sessions.map((s) => s.name).join(', ');
-    throw new UsageError(
+    throw configError(
       name === undefined
         ? `${path} has no sessions`
         : `${path} has no session named ${JSON.stringify(name)} (it has: ${names})`,

@@ -3,15 +3,40 @@
  * every error with a hint where one helps. Nothing here prints a password,
  * a token or a key: messages come from mqttkit's errors, which redact them.
  */
-import { CLOSED_BEFORE_CONNACK, ConnectionError, ErrorCode, MqttError, RpcError } from '../errors.js';
+import {
+  CLOSED_BEFORE_CONNACK,
+  ConnectionError,
+  ErrorCode,
+  InvalidArgumentError,
+  MqttError,
+  RpcError,
+} from '../errors.js';
 
-/** Exit codes of `mqttkit`. */
+/**
+ * Exit codes of `mqttkit`, one per kind of failure (the table in docs/cli.md).
+ * Every failure prints one line starting `mqttkit:`.
+ */
 export const Exit = {
   Ok: 0,
-  /** Connection, broker or runtime failure. */
+  /**
+   * It ran and failed: the broker could not be reached or refused, an error
+   * response, a forwarder that did not start. Trying again may work.
+   */
   Error: 1,
-  /** Bad flags or arguments (usage printed). */
+  /**
+   * The command line is wrong: an unknown command or option, a missing or
+   * bad value, flags that do not go together. Nothing was sent; the usage
+   * line follows the message.
+   */
   Usage: 2,
+  /**
+   * The `--config` fleet file is wrong (unreadable, invalid, a bad field, an
+   * unset variable) or lacks what the command needs (the `--session` named,
+   * any forwarder). The same code as usage: the input must change, nothing
+   * was sent, trying again cannot help. No usage line: the message names the
+   * file and the field.
+   */
+  Config: 2,
   /** `req` got no response in time, `sub --timeout` ended before `--count` messages (as `timeout(1)`). */
   Timeout: 124,
   /**
@@ -22,7 +47,7 @@ export const Exit = {
   Interrupted: 130,
 } as const;
 
-/** A flag or argument the command cannot use; exits 2 with the command's usage. */
+/** A flag or argument the command cannot use; exits 2 with the command's usage line. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
@@ -37,6 +62,50 @@ export class CliError extends Error {
   ) {
     super(message);
   }
+}
+
+/** A `--config` file that lacks what the command needs (a session name, forwarders): exit 2, no usage line. */
+export function configError(message: string, hint?: string): CliError {
+  return new CliError(message, hint, Exit.Config);
+}
+
+/** The flag behind a field the library names in an `InvalidArgumentError`. */
+const FLAG_OF_FIELD: Record<string, string> = {
+  clientId: '-i/--id',
+  username: '-u/--username',
+  keepalive: '-k/--keepalive',
+  topic: '-t/--topic',
+  filter: '-t/--topic',
+  pattern: '-t/--topic',
+  'will.topic': '--will-topic',
+  'will.payload': '--will-payload',
+  'properties.responseTopic': '--response-topic',
+  'properties.contentType': '--content-type',
+  'properties.userProperties': '-D/--user-property',
+  responseTopic: '--response-topic',
+};
+
+/**
+ * The message of a usage error, or undefined when `err` is another kind: a
+ * `UsageError`, or an `InvalidArgumentError` (bad input the library refused
+ * before sending anything), with the field named as its flag where there is one.
+ * An `InvalidArgumentError` with a reason code is a broker's limit, not usage.
+ */
+export function usageMessage(err: unknown): string | undefined {
+  if (err instanceof UsageError) return err.message;
+  if (err instanceof InvalidArgumentError && err.reasonCode === undefined) {
+    const flag = FLAG_OF_FIELD[err.field];
+    return flag === undefined ? err.message : `${flag}${err.message.slice(err.field.length)}`;
+  }
+  return undefined;
+}
+
+/** The exit code of a command that ended with `err` (usage errors aside: see `usageMessage`). */
+export function exitCodeOf(err: unknown): number {
+  if (err instanceof CliError) return err.exitCode;
+  // a ConfigError (not imported: the config module loads zod and yaml, which most commands never need)
+  if (err instanceof MqttError && err.code === ErrorCode.Config) return Exit.Config;
+  return Exit.Error;
 }
 
 /** Where a command was connecting, for hints. */
@@ -55,10 +124,7 @@ export function describeError(err: unknown, context: ErrorContext = {}): { messa
   const target = context.target ?? 'the broker';
   switch (code) {
     case 'ECONNREFUSED':
-      return {
-        message: `connection refused by ${target}`,
-        hint: `is a broker running on ${target}? try \`mqttkit broker\``,
-      };
+      return { message: `connection refused by ${target}`, hint: brokerHint(target) };
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return { message: `cannot resolve the host of ${target}`, hint: 'check -h/--host or -L/--url' };
@@ -129,4 +195,21 @@ function errnoOf(err: unknown): string | undefined {
     if (e instanceof AggregateError && e.errors.length > 0) return errnoOf(e.errors[0]);
   }
   return undefined;
+}
+
+const LOOPBACK = String.raw`(?:localhost|127\.\d+\.\d+\.\d+|\[::1\])`;
+const TCP_TARGET = new RegExp(`^${LOOPBACK}:(\\d+)$`);
+const WS_TARGET = new RegExp(`^ws://${LOOPBACK}:(\\d+)/`);
+
+/**
+ * Where nothing listens: on this machine, the `mqttkit broker` command that
+ * would listen there (plain TCP or WebSocket; it has no TLS).
+ */
+function brokerHint(target: string): string {
+  const question = `is a broker running on ${target}?`;
+  const tcp = TCP_TARGET.exec(target);
+  if (tcp !== null) return `${question} try \`mqttkit broker${tcp[1] === '1883' ? '' : ` -p ${tcp[1]}`}\``;
+  const ws = WS_TARGET.exec(target);
+  if (ws !== null) return `${question} try \`mqttkit broker --ws-port ${ws[1]}\``;
+  return question;
 }

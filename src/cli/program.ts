@@ -1,7 +1,9 @@
 /**
  * The `mqttkit` command: one commander program, a sub-command per file in
- * `commands/`. Exit codes are in `errors.ts`: 0 done, 1 failed, 2 usage,
- * 124 timed out.
+ * `commands/`. Every failure is one line starting `mqttkit:`; a usage error
+ * adds the command's one-line usage and where its help is, never the whole
+ * help. Exit codes are in `errors.ts`: 0 done, 1 failed, 2 usage or config,
+ * 124 timed out, 130 interrupted.
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
@@ -12,8 +14,8 @@ import { registerForward } from './commands/forward.js';
 import { registerPub } from './commands/pub.js';
 import { registerReq, registerServe } from './commands/rpc.js';
 import { registerSub } from './commands/sub.js';
-import { CliError, Exit, UsageError } from './errors.js';
-import { installShutdown, outputClosed, printError } from './runtime.js';
+import { CliError, Exit, exitCodeOf, usageMessage } from './errors.js';
+import { errorPrefix, installShutdown, outputClosed, printError } from './runtime.js';
 
 /** What a command's action gets besides its flags. */
 export interface CommandContext {
@@ -35,8 +37,8 @@ let exitCode: number = Exit.Ok;
 
 /**
  * Sets the action of `cmd`: runs it with the shutdown signal, prints any error
- * on one line (usage errors with the command's help, exit 2), and records the
- * exit code.
+ * on one line (a usage error with the command's usage line, exit 2), and
+ * records the exit code.
  */
 export function action<F>(cmd: Command, run: CommandAction<F>): Command {
   return cmd.action(async (_args: unknown, command: Command) => {
@@ -44,11 +46,10 @@ export function action<F>(cmd: Command, run: CommandAction<F>): Command {
     try {
       exitCode = (await run(command.opts() as F, context, command)) ?? Exit.Ok;
     } catch (err) {
-      if (err instanceof UsageError) {
-        process.stderr.write(`error: ${err.message}\n`);
-        command.outputHelp({ error: true });
-        exitCode = Exit.Usage;
-        return;
+      const usage = usageMessage(err);
+      if (usage !== undefined) {
+        // printed as commander prints its own parse errors; thrown on to main() as a CommanderError
+        command.error(usage, { exitCode: Exit.Usage, code: 'mqttkit.usage' });
       }
       if (outputClosed()) {
         // the reader of stdout went away: nothing to say to it, and no failure
@@ -57,15 +58,31 @@ export function action<F>(cmd: Command, run: CommandAction<F>): Command {
       }
       if (context.signal.aborted && !(err instanceof CliError)) {
         // an operation Ctrl-C cancelled (AbortError), or one that failed while shutting down
-        process.stderr.write('mqttkit: interrupted\n');
+        process.stderr.write(`${errorPrefix()} interrupted\n`);
         exitCode = Exit.Interrupted;
         return;
       }
       printError(err, { target: context.target });
-      exitCode = (err as { exitCode?: number }).exitCode ?? Exit.Error;
+      exitCode = exitCodeOf(err);
     }
     if (outputClosed()) exitCode = Exit.Ok;
   });
+}
+
+/**
+ * What follows a usage error: the command's one-line usage and where its
+ * help is (`Usage: mqttkit pub -t <topic> ...`, ``See `mqttkit pub --help`.``).
+ */
+function usageHint(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c !== null; c = c.parent) names.unshift(c.name());
+  return `Usage: ${cmd.createHelp().commandUsage(cmd)}\nSee \`${names.join(' ')} --help\`.`;
+}
+
+/** Sets what follows a parse error, for `cmd` and the commands under it (bench's kinds). */
+function showUsageAfterErrors(cmd: Command): void {
+  cmd.showHelpAfterError(usageHint(cmd));
+  for (const sub of cmd.commands) showUsageAfterErrors(sub);
 }
 
 function version(): string {
@@ -83,8 +100,11 @@ export function createProgram(): Command {
     .version(version(), '--version', 'print the version')
     .helpOption('--help', 'show help') // -h is --host, as in mosquitto_pub
     .helpCommand('help [command]', 'show help for a command')
-    .showHelpAfterError(true)
     .exitOverride()
+    .configureOutput({
+      // every error line starts `mqttkit:`, commander's own (`error: unknown option`) too
+      outputError: (text, write) => write(`${errorPrefix()} ${text.replace(/^error: /, '')}`),
+    })
     .configureHelp({ sortSubcommands: false, showGlobalOptions: false });
   registerPub(program);
   registerSub(program);
@@ -94,6 +114,7 @@ export function createProgram(): Command {
   registerBench(program);
   registerDemo(program);
   registerBroker(program);
+  showUsageAfterErrors(program);
   return program;
 }
 
@@ -105,18 +126,25 @@ export async function main(argv: readonly string[]): Promise<number> {
   const program = createProgram();
   try {
     if (argv.length === 0) {
+      // no command: the list of commands is what helps
       program.outputHelp({ error: true });
       return Exit.Usage;
+    }
+    if (argv[0] === 'help' && argv.length > 1 && !program.commands.some((c) => c.name() === argv[1])) {
+      program.error(`unknown command '${argv[1]}'`, {
+        exitCode: Exit.Usage,
+        code: 'commander.unknownCommand',
+      });
     }
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;
   } catch (err) {
     if (err instanceof CommanderError) {
-      // help and --version exit 0; every parse error (already printed, with the help) exits 2
+      // help and --version exit 0; every usage error (already printed, with the usage line) exits 2
       return err.exitCode === 0 ? Exit.Ok : Exit.Usage;
     }
     printError(err);
-    return Exit.Error;
+    return exitCodeOf(err);
   } finally {
     shutdown.dispose();
   }

@@ -27,7 +27,7 @@ export function installShutdown(): Shutdown {
   const controller = new AbortController();
   const onSignal = (name: NodeJS.Signals): void => {
     if (controller.signal.aborted) {
-      process.stderr.write(`\n${name} again: exiting without a clean shutdown\n`);
+      process.stderr.write(`\n${errorPrefix()} ${name} again: exiting without a clean shutdown\n`);
       process.exit(130);
     }
     controller.abort(new Error(name));
@@ -77,12 +77,17 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
   });
 }
 
+/** `mqttkit:`, the start of every error line (red on a terminal). */
+export function errorPrefix(): string {
+  return pc.red('mqttkit:');
+}
+
 /** Prints `mqttkit: <message> (<hint>)` to stderr, on one line. */
 export function printError(err: unknown, context: ErrorContext = {}): void {
   const { message, hint } = describeError(err, context);
   const lines = message.split('\n');
   const first = hint === undefined ? lines[0] : `${lines[0]} ${pc.dim(`(${hint})`)}`;
-  process.stderr.write(`${pc.red('mqttkit:')} ${[first, ...lines.slice(1)].join('\n')}\n`);
+  process.stderr.write(`${errorPrefix()} ${[first, ...lines.slice(1)].join('\n')}\n`);
 }
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };

@@ -34,8 +34,8 @@ describe('usage', () => {
   it('exits 2 with the usage for an unknown flag', async () => {
     const r = await runCli(['pub', '--bogus']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain("unknown option '--bogus'");
-    expect(r.stderr).toContain('Usage: mqttkit pub [options]');
+    expect(r.stderr).toContain("mqttkit: unknown option '--bogus'");
+    expect(r.stderr).toContain('Usage: mqttkit pub -t <topic> ');
     expect(r.stdout).toBe('');
   });
 
@@ -114,7 +114,7 @@ describe('errors', () => {
     ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(
-      `mqttkit: connection refused by 127.0.0.1:${port} (is a broker running on 127.0.0.1:${port}? try \`mqttkit broker\`)\n`,
+      `mqttkit: connection refused by 127.0.0.1:${port} (is a broker running on 127.0.0.1:${port}? try \`mqttkit broker -p ${port}\`)\n`,
     );
     expect(r.stderr).not.toContain('hunter2');
   });

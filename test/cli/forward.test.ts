@@ -53,18 +53,19 @@ describe('usage and configuration errors', () => {
   it('exits 2 with the usage without --config', async () => {
     const r = await runCli(['forward']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('error: --config is required');
-    expect(r.stderr).toContain('Usage: mqttkit forward [options]');
+    expect(r.stderr).toBe(
+      'mqttkit: --config is required\nUsage: mqttkit forward --config <file> [options]\nSee `mqttkit forward --help`.\n',
+    );
   });
 
-  it('exits 2 naming the file when it has no forwarders', async () => {
+  it('exits 2 naming the file when it has no forwarders (a config error: no usage line)', async () => {
     const file = await fleetFile(['sessions:', '  - { name: a, url: "mqtt://127.0.0.1:1" }']);
     const r = await runCli(['forward', '--config', file]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`error: ${file} has no forwarders`);
+    expect(r.stderr).toBe(`mqttkit: ${file} has no forwarders\n`);
   });
 
-  it('exits 1 with the path and line of each bad field', async () => {
+  it('exits 2 (config) with the path and line of each bad field', async () => {
     const file = await fleetFile([
       'sessions:',
       '  - { name: plant, url: "mqtt://127.0.0.1:1" }',
@@ -76,7 +77,7 @@ describe('usage and configuration errors', () => {
       '    map: { "plant/+": "x/{2}" }',
     ]);
     const r = await runCli(['forward', '--config', file]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain(`mqttkit: ${file}:6: forwarders[0].to: no session named 'cloud'`);
     expect(r.stderr).toContain(
       `${file}:8: forwarders[0].map["plant/+"]: '{2}' refers to a '+' that 'plant/+' does not have (it has 1)`,

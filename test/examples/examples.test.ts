@@ -110,13 +110,24 @@ describe.skipIf(!hasMosquitto())('examples, against mosquitto given by URL (MQTT
 
   for (const [name, check] of Object.entries(EXAMPLES)) {
     it(name, async () => {
-      const url = broker.url;
-      const r = await runExample(name, { MQTT_URL: url, EDGE_URL: url, CLOUD_URL: url });
+      // MQTT_URL alone, as the README says: the forwarding example puts both its brokers there
+      const r = await runExample(name, { MQTT_URL: broker.url });
       expectClean(r);
       expect(r.stdout).not.toContain('embedded');
       check(r.stdout, '5');
     }, 40_000);
   }
+});
+
+describe('examples/fleet.yaml as it is', () => {
+  it('loads with nothing set: mqtt://127.0.0.1:1883, MQTT 5 or 3.1.1, metadata in an envelope toward 3.1.1', async () => {
+    const { loadFleetConfig } = await import('../../src/manager/config.js');
+    const config = await loadFleetConfig(`${ROOT}/examples/fleet.yaml`, { env: {} });
+    expect(config.sessions.map((s) => [s.url, s.protocolVersion])).toEqual(
+      Array(5).fill(['mqtt://127.0.0.1:1883', 'auto']),
+    );
+    expect(config.forwarders[0]).toMatchObject({ envelope: true, metadata: { site: 'north' } });
+  });
 });
 
 it('every example in examples/ is run here', async () => {

@@ -4,12 +4,13 @@
  * stderr.
  */
 import type { Command } from 'commander';
+import { InvalidArgumentError } from '../../errors.js';
 import type { ForwarderMetrics } from '../../forward/forwarder.js';
 import type { SessionManager } from '../../manager/manager.js';
 import { targetOf } from '../connection.js';
-import { CliError, describeError, Exit, UsageError } from '../errors.js';
+import { CliError, configError, describeError, Exit, UsageError } from '../errors.js';
 import { action } from '../program.js';
-import { aborted, parseDuration } from '../runtime.js';
+import { aborted, errorPrefix, parseDuration } from '../runtime.js';
 
 interface ForwardFlags {
   config?: string;
@@ -51,6 +52,7 @@ export function registerForward(program: Command): void {
   const cmd = program
     .command('forward')
     .description('run the forwarders of a fleet config file (YAML or JSON) until Ctrl-C')
+    .usage('--config <file> [options]')
     .option('--config <file>', 'fleet config with the sessions and forwarders (required)')
     .option(
       '--stats <duration>',
@@ -72,7 +74,7 @@ export function registerForward(program: Command): void {
     };
     try {
       const forwarders = manager.forwarders();
-      if (forwarders.length === 0) throw new UsageError(`${path} has no forwarders`);
+      if (forwarders.length === 0) throw configError(`${path} has no forwarders`);
       watch(manager, flags.verbose === true, log);
       if (flags.verbose) {
         for (const f of forwarders)
@@ -103,7 +105,9 @@ export function registerForward(program: Command): void {
           await starting;
         } catch (err) {
           if (context.signal.aborted) break;
-          throw new CliError(`forwarder ${f.name} did not start: ${describeError(err).message}`);
+          const message = `forwarder ${f.name} did not start: ${describeError(err).message}`;
+          // refused by its own checks (metadata toward an MQTT 3.1.1 target without envelope): the file's fault
+          throw err instanceof InvalidArgumentError ? configError(message) : new CliError(message);
         }
         log(`forwarding ${f.name}: ${f.sources.join(', ')} -> ${f.target} (${f.topics.join(', ')})`);
       }
@@ -128,7 +132,7 @@ export function registerForward(program: Command): void {
 /** Prints the manager's session events: errors always, connects and disconnects with --verbose. */
 function watch(manager: SessionManager, verbose: boolean, log: (line: string) => void): void {
   manager.on('session_error', ({ name, error }) => {
-    log(`mqttkit: ${name === '' ? '' : `${name}: `}${error.message}`);
+    log(`${errorPrefix()} ${name === '' ? '' : `${name}: `}${error.message}`);
   });
   if (!verbose) return;
   manager.on('session_connected', ({ name }) => {

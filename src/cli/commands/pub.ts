@@ -39,6 +39,7 @@ export function registerPub(program: Command): void {
   const cmd = program
     .command('pub')
     .description('publish a message (or many) and exit once the broker has acknowledged them')
+    .usage('-t <topic> (-m <text> | -f <path> | -s | -l | -n | --size <bytes>) [options]')
     .option('-t, --topic <topic>', 'topic to publish to (required)')
     .option('-m, --message <text>', 'the payload')
     .option('-s, --stdin-file', 'the payload is all of stdin')

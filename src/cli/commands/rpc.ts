@@ -28,7 +28,7 @@ import {
   readPayload,
 } from '../io.js';
 import { action } from '../program.js';
-import { aborted, timeoutOption } from '../runtime.js';
+import { aborted, errorPrefix, timeoutOption } from '../runtime.js';
 
 interface ReqFlags
   extends ConnectionFlags,
@@ -44,6 +44,7 @@ export function registerReq(program: Command): void {
   const cmd = program
     .command('req')
     .description('send one request and print its response (MQTT 5 response topic, or the 3.1.1 envelope)')
+    .usage('-t <topic> [-m <text> | -f <path> | -s] [options]')
     .option('-t, --topic <topic>', 'request topic (required)')
     .option('-m, --message <text>', 'request payload (default: empty)')
     .option('-s, --stdin-file', 'the request payload is all of stdin')
@@ -134,6 +135,7 @@ export function registerServe(program: Command): void {
   const cmd = program
     .command('serve')
     .description('answer requests until Ctrl-C: echo each payload, or run a command per request')
+    .usage('-t <pattern>... [--exec <command>] [options]')
     .option(
       '-t, --topic <pattern>',
       'request topic filter, repeatable; :name segments match one level (required)',
@@ -185,7 +187,7 @@ Examples:
       concurrency: flags.concurrency,
       timeout: flags.timeout,
     });
-    server.on('error', (err) => process.stderr.write(`mqttkit serve: ${err.message}\n`));
+    server.on('error', (err) => process.stderr.write(`${errorPrefix()} ${err.message}\n`));
     const exec = flags.exec;
     const running = new Set<ChildProcess>();
     const handler =

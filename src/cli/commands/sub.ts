@@ -15,7 +15,7 @@ import {
 import { Exit, UsageError } from '../errors.js';
 import { checkFormat, messageJson } from '../io.js';
 import { action } from '../program.js';
-import { aborted, parseDuration } from '../runtime.js';
+import { aborted, errorPrefix, parseDuration } from '../runtime.js';
 
 interface SubFlags extends ConnectionFlags {
   topic?: string[];
@@ -32,6 +32,7 @@ export function registerSub(program: Command): void {
   const cmd = program
     .command('sub')
     .description('subscribe and print each message, until --count messages, --timeout or Ctrl-C')
+    .usage('-t <filter>... [options]')
     .option('-t, --topic <filter>', 'topic filter to subscribe to, repeatable (required)', collect)
     .option('-q, --qos <qos>', 'maximum QoS 0, 1 or 2', parseQos, 0 as QoS)
     .option('-C, --count <n>', 'exit after n messages', parseIntFlag(1))
@@ -119,7 +120,7 @@ Examples:
       for (const [i, code] of sub.reasonCodes.entries()) {
         if (code >= 0x80) {
           process.stderr.write(
-            `mqttkit: the broker refused ${filters[i]} (reason code 0x${code.toString(16)})\n`,
+            `${errorPrefix()} the broker refused ${filters[i]} (reason code 0x${code.toString(16)})\n`,
           );
         } else if (plan.verbose) process.stderr.write(`subscribed to ${filters[i]} (QoS ${code})\n`);
       }
