@@ -232,7 +232,6 @@ describe('FileStore fsync', () => {
     await s.load('c');
     for (let i = 1; i <= 100; i++) s.putMessage('c', message(i));
     await Promise.all(Array.from({ length: 100 }, () => s.flush()));
-    console.log(`batch: 100 puts + 100 concurrent flushes -> ${n.log()} log fdatasync(s)`);
     expect(n.log()).toBeLessThanOrEqual(2);
     await s.close();
     expect((await new FileStore(s.dir).load('c')).messages).toHaveLength(100);
@@ -252,7 +251,6 @@ describe('FileStore fsync', () => {
         }
       }),
     );
-    console.log(`batch: 50 writers x 10 put+flush (500 flushes) -> ${n.log()} log fdatasync(s)`);
     expect(n.log()).toBeLessThanOrEqual(50);
     await s.close();
     expect((await new FileStore(s.dir).load('c')).messages).toHaveLength(500);
@@ -264,7 +262,6 @@ describe('FileStore fsync', () => {
     await s.load('c');
     for (let i = 1; i <= 100; i++) s.putMessage('c', message(i));
     await Promise.all(Array.from({ length: 100 }, () => s.flush()));
-    console.log(`always: 100 puts + 100 concurrent flushes -> ${n.log()} log fdatasync(s)`);
     expect(n.log()).toBe(100);
     await s.close();
   });
