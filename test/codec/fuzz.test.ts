@@ -39,6 +39,8 @@ import { fromMqttPacket, mqttPacketGenerate, toMqttPacket } from './mqtt-packet-
 const SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) >>> 0 : randomSeed();
 const FROM = Number(process.env.FUZZ_FROM ?? 0);
 const ITERATIONS = Number(process.env.FUZZ_ITERATIONS ?? (DEEP ? 1_000_000 : 100_000));
+/** ms for the whole run. */
+const TIMEOUT = DEEP ? 600_000 : 60_000;
 /** Wall-clock bound per input: decoding is linear, nothing should come near this. */
 const MAX_MS_PER_INPUT = 1000;
 
@@ -587,5 +589,5 @@ describe('PacketDecoder fuzz', () => {
           `${(total / 1000).toFixed(1)} s; known limitations hit: ${JSON.stringify([...limitationHits])}`,
       );
     }
-  }, DEEP ? 600_000 : 60_000);
+  }, TIMEOUT);
 });
