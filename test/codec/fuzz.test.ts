@@ -546,7 +546,7 @@ function run(rng: Rng, input: Input): { packets: number; failed: boolean } {
   return { packets: decoded.length, failed: failure !== undefined };
 }
 
-describe('PacketDecoder fuzz', () => {
+describe('PacketDecoder fuzz', { timeout: TIMEOUT }, () => {
   it(`${ITERATIONS} random and mutated inputs: only DecodeError, bounded time, decoded packets re-encode`, () => {
     const corpus = buildCorpus(SEED);
     let packets = 0;
@@ -589,5 +589,5 @@ describe('PacketDecoder fuzz', () => {
           `${(total / 1000).toFixed(1)} s; known limitations hit: ${JSON.stringify([...limitationHits])}`,
       );
     }
-  }, TIMEOUT);
+  });
 });
