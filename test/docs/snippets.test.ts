@@ -2,10 +2,12 @@
  * The runnable snippets of the guide (`docs/*.md`): every fenced block whose
  * info string is `ts run` or `sh run`.
  *
- * - `ts run` blocks are whole programs importing 'mqttkit' as a user would.
- *   They are typechecked together in one `tsc` run (a temporary tsconfig that
- *   extends the project's, so its `paths` map 'mqttkit' to src/), and each
- *   runs with tsx.
+ * - `ts run` blocks are whole programs importing 'mqttkit' as a user would:
+ *   the scratch directory's node_modules/mqttkit links to this package, so
+ *   'mqttkit' is the built package (dist/, its .d.ts files for tsc), through
+ *   its `exports`. They are typechecked together in one `tsc` run (a
+ *   temporary tsconfig that extends the project's, without its `paths` to
+ *   src/), and each runs with node and tsx's loader.
  * - `sh run` blocks are shell scripts (bash, `set -euo pipefail`) with the
  *   built `mqttkit` command (dist/cli/main.js) on PATH, run in a scratch
  *   directory.
@@ -22,10 +24,11 @@
  */
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dirs, findBinary, installExitHook } from '../helpers/binaries.js';
 import { hasOpenssl } from '../helpers/certs.js';
@@ -35,7 +38,8 @@ import { hasRedis, type RedisServer, startRedis } from '../helpers/redis.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DOCS = join(ROOT, 'docs');
-const TSX = join(ROOT, 'node_modules/tsx/dist/cli.mjs');
+/** tsx's loader, for `node --import`: one process per snippet (the tsx command starts two). */
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 const TSC = join(ROOT, 'node_modules/typescript/bin/tsc');
 const setsid = findBinary('setsid', ['/usr/bin/setsid']);
 /** ms a snippet may run before it is killed (and fails). */
@@ -119,10 +123,13 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mqttkit-docs-'));
   dirs.add(dir);
   await writeFile(join(dir, 'package.json'), '{ "type": "module", "private": true }\n');
-  // `paths` of the extended config resolve from that config's directory: 'mqttkit' is src/ there
+  // 'mqttkit' is this package, installed (the global setup builds dist/)
+  await mkdir(join(dir, 'node_modules'));
+  await symlink(ROOT, join(dir, 'node_modules', 'mqttkit'), 'dir');
+  // no `paths`: the project's map 'mqttkit' to src/
   const tsconfig = {
     extends: join(ROOT, 'tsconfig.json'),
-    compilerOptions: { noEmit: true, typeRoots: [join(ROOT, 'node_modules/@types')] },
+    compilerOptions: { noEmit: true, typeRoots: [join(ROOT, 'node_modules/@types')], paths: {} },
     include: [],
     files: tsSnippets.map((s) => s.file),
   };
@@ -204,7 +211,7 @@ describe.skipIf(!hasMosquitto())('each snippet runs against mosquitto', () => {
         // (setsid), which is killed as a whole when it ends or times out
         const run =
           s.lang === 'ts'
-            ? startProcess(process.execPath, [TSX, file], { env, timeout: SNIPPET_TIMEOUT })
+            ? startProcess(process.execPath, ['--import', TSX, file], { env, timeout: SNIPPET_TIMEOUT })
             : setsid === undefined
               ? startProcess('bash', [file], { env, timeout: SNIPPET_TIMEOUT })
               : startProcess(setsid, ['bash', file], { env, timeout: SNIPPET_TIMEOUT });
