@@ -1,22 +1,65 @@
 /** Free TCP ports on the loopback interface, for servers the tests start. */
+import { readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 
 /**
- * A port that was free on 127.0.0.1 a moment ago: listen on port 0, read the
- * port the kernel chose, close. Another process may still take it before it
- * is used; helpers that spawn servers retry with fresh ports when that happens.
+ * The ports the kernel hands out as the local ports of outgoing connections
+ * (`ip_local_port_range`). A server port taken from this range can be in use
+ * as the local port of some test's client connection by the time its server
+ * restarts on it; ports below it never are.
  */
-export function freePort(): Promise<number> {
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    if (low !== undefined && high !== undefined && low > 0 && high >= low) return [low, high];
+  } catch {
+    // not Linux: the usual default
+  }
+  return [32768, 60999];
+}
+
+const [EPHEMERAL_LOW] = ephemeralRange();
+/** Where server ports are picked from: below the ephemeral range, when there is room there. */
+const PICK_LOW = 10_000;
+const PICK_SPAN = EPHEMERAL_LOW - PICK_LOW;
+
+/** Listens on `port` (0: the kernel picks) on 127.0.0.1 and closes again: the port, or the listen error. */
+function tryPort(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(port, '127.0.0.1', () => {
       const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error('no port from listen(0)'))));
+      const got = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => (got > 0 ? resolve(got) : reject(new Error('no port from listen'))));
     });
   });
+}
+
+/**
+ * A port that was free on 127.0.0.1 a moment ago, picked at random below the
+ * kernel's ephemeral range (see {@link ephemeralRange}), so that a server
+ * restarted on it cannot find it taken by a client connection; the kernel's
+ * choice when that range leaves no room below it. Another process may still
+ * take it before it is used; helpers that spawn servers retry with fresh
+ * ports when that happens.
+ */
+export async function freePort(): Promise<number> {
+  if (PICK_SPAN >= 1_000) {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const port = PICK_LOW + Math.floor(Math.random() * PICK_SPAN);
+      try {
+        return await tryPort(port);
+      } catch {
+        // taken: another one
+      }
+    }
+  }
+  return tryPort(0);
 }
 
 /** Whether a connection to the loopback port (or Unix socket) succeeds now; it is closed again at once. */
