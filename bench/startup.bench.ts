@@ -16,44 +16,19 @@
  * MQTTKIT_DIST=/path/to/dist measures another build (e.g. an older commit's).
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { buildDistIfStale } from '../test/helpers/build.js';
 import { median, type SuiteRow, save } from './harness.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RUNS = Number(process.env.STARTUP_RUNS ?? 11);
 
-function newest(dir: string): number {
-  let t = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    t = Math.max(t, entry.isDirectory() ? newest(path) : statSync(path).mtimeMs);
-  }
-  return t;
-}
-
 /** dist/ of this checkout, built when src/ is newer; or MQTTKIT_DIST. */
 function distEntry(): string {
   const given = process.env.MQTTKIT_DIST;
   if (given !== undefined) return join(resolve(given), 'index.js');
-  let built = 0;
-  try {
-    built = statSync(join(ROOT, 'dist/index.js')).mtimeMs;
-  } catch {
-    // not built
-  }
-  if (built < newest(join(ROOT, 'src'))) {
-    process.stderr.write('  building dist/ (src/ is newer)\n');
-    execFileSync(
-      process.execPath,
-      [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
-      {
-        cwd: ROOT,
-        stdio: 'inherit',
-      },
-    );
-  }
+  buildDistIfStale(ROOT, true);
   return join(ROOT, 'dist/index.js');
 }
 
