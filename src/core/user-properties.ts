@@ -10,7 +10,8 @@
  * `Array.isArray`. What comes in stays pairs; {@link userPropertiesObject}
  * reads them as MQTT.js's object.
  */
-import { checkValue, userProperties } from './schema.js';
+import { InvalidArgumentError } from '../errors.js';
+import { checkValue, kind, userProperties } from './schema.js';
 
 /**
  * MQTT 5 user properties as mqttkit's options take them: `[name, value]`
@@ -81,7 +82,23 @@ export function userPropertiesObject(
 ): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   if (pairs === undefined) return out;
-  for (const [name, value] of pairs) {
+  if (!Array.isArray(pairs)) {
+    throw new InvalidArgumentError('pairs', `must be an array of [name, value] pairs, got ${kind(pairs)}`);
+  }
+  for (let i = 0; i < pairs.length; i++) {
+    const pair: unknown = pairs[i];
+    if (
+      !Array.isArray(pair) ||
+      pair.length !== 2 ||
+      typeof pair[0] !== 'string' ||
+      typeof pair[1] !== 'string'
+    ) {
+      throw new InvalidArgumentError(
+        `pairs[${i}]`,
+        `must be a [name, value] pair of strings, got ${kind(pair)}`,
+      );
+    }
+    const [name, value] = pair as [string, string];
     const prev = Object.hasOwn(out, name) ? out[name] : undefined;
     if (Array.isArray(prev)) prev.push(value);
     else if (name === '__proto__') {

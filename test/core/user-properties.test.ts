@@ -151,4 +151,22 @@ describe('userPropertiesObject', () => {
     expect(twice.hasOwnProperty).toBe('h');
     expect(JSON.stringify(twice)).toBe('{"__proto__":["x","y"],"constructor":"c","hasOwnProperty":"h"}');
   });
+
+  it('refuses what is not pairs of strings, naming the place and never quoting a value', () => {
+    const refused = (value: unknown): string => {
+      try {
+        userPropertiesObject(value as never);
+      } catch (err) {
+        expect(err).toBeInstanceOf(InvalidArgumentError);
+        return (err as Error).message;
+      }
+      throw new Error('not refused');
+    };
+    expect(refused('abc')).toBe('pairs: must be an array of [name, value] pairs, got a string');
+    expect(refused({ site: 'a' })).toBe('pairs: must be an array of [name, value] pairs, got an object');
+    expect(refused(null)).toBe('pairs: must be an array of [name, value] pairs, got null');
+    expect(refused([['a', 'b'], null])).toBe('pairs[1]: must be a [name, value] pair of strings, got null');
+    expect(refused([['a', 1]])).toBe('pairs[0]: must be a [name, value] pair of strings, got an array');
+    expect(refused([['secret-name', 'secret-value', 'x']])).not.toMatch(/secret/);
+  });
 });
