@@ -86,21 +86,32 @@ const urlSchema = z
     else for (const [i, u] of v.entries()) checkUrl(u, ctx, [i]);
   });
 
+/** A map's entries as a list of [name, value] pairs, a list of values giving one pair each. */
+const mapToPairs = (map: object): [string, unknown][] =>
+  Object.entries(map).flatMap(([k, x]): [string, unknown][] =>
+    Array.isArray(x) ? x.map((one): [string, unknown] => [k, one]) : [[k, x]],
+  );
+
 const userPropertiesSchema = z
-  .union(
-    [
-      // MQTT.js's shape: a name with a list of values is sent once per value
-      z.record(z.string(), z.union([text, z.array(text)])),
-      z.array(z.union([z.tuple([z.string(), text]), z.strictObject({ name: z.string(), value: text })])),
-    ],
-    { error: 'expected a map of names to values (or lists of values), or a list of [name, value] pairs' },
+  .preprocess(
+    // a map with a name `__proto__` goes as pairs: zod's record would make it the prototype and lose it
+    (v) =>
+      typeof v === 'object' && v !== null && !Array.isArray(v) && Object.hasOwn(v, '__proto__')
+        ? mapToPairs(v)
+        : v,
+    z.union(
+      [
+        // MQTT.js's shape: a name with a list of values is sent once per value
+        z.record(z.string(), z.union([text, z.array(text)])),
+        z.array(z.union([z.tuple([z.string(), text]), z.strictObject({ name: z.string(), value: text })])),
+      ],
+      { error: 'expected a map of names to values (or lists of values), or a list of [name, value] pairs' },
+    ),
   )
   .transform((v): UserProperty[] =>
     Array.isArray(v)
       ? v.map((p): UserProperty => (Array.isArray(p) ? [p[0], p[1]] : [p.name, p.value]))
-      : Object.entries(v).flatMap(([k, x]) =>
-          Array.isArray(x) ? x.map((one): UserProperty => [k, one]) : [[k, x] as UserProperty],
-        ),
+      : (mapToPairs(v) as UserProperty[]),
   );
 
 const tlsMaterialSchema = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], {

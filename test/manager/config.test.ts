@@ -220,6 +220,31 @@ describe('loadFleetConfig', () => {
     constructAll(config);
   });
 
+  it('keeps a user property named __proto__ in a map, in YAML and JSON (a plain record would make it the prototype)', async () => {
+    const yaml = await parseFleetConfig(
+      'sessions:\n  - { name: a, url: "mqtt://h", userProperties: { "__proto__": x, a: b, t: [1, "2"] } }\n',
+      'yaml',
+      { env: {} },
+    );
+    expect(yaml.sessions[0].userProperties).toEqual([
+      ['__proto__', 'x'],
+      ['a', 'b'],
+      ['t', '1'],
+      ['t', '2'],
+    ]);
+    const json = await parseFleetConfig(
+      '{"sessions":[{"name":"a","url":"mqtt://h","userProperties":{"__proto__":["x","y"],"a":"b"}}]}',
+      'json',
+      { env: {} },
+    );
+    expect(json.sessions[0].userProperties).toEqual([
+      ['__proto__', 'x'],
+      ['__proto__', 'y'],
+      ['a', 'b'],
+    ]);
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
+  });
+
   it('merges defaults under every session: objects field by field, the rest replaced', async () => {
     const config = await parseFleetConfig(
       `
