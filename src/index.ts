@@ -51,6 +51,7 @@ export {
   type ForwarderMetrics,
   type ForwarderOptions,
   type ForwardMessage,
+  type ForwardResult,
   readForwarded,
   type TopicMap,
   type TopicMapFunction,

@@ -32,7 +32,7 @@ import {
   type Rule,
   table,
 } from '../core/schema.js';
-import { userPropertyPairs } from '../core/user-properties.js';
+import { withUserPropertyPairs } from '../core/user-properties.js';
 import { InvalidArgumentError, type MqttError } from '../errors.js';
 import type { Session } from '../session/session.js';
 import type { Message, PublishPropertiesInit, Subscription } from '../session/types.js';
@@ -60,6 +60,16 @@ export interface ForwardMessage {
   readonly source: string;
 }
 
+/**
+ * What `transform` returns: a {@link ForwardMessage} whose
+ * `properties.userProperties` may also be MQTT.js's object
+ * (`{ name: 'value' }`, `{ name: ['a', 'b'] }`), converted to pairs once.
+ */
+export type ForwardResult = Omit<ForwardMessage, 'properties'> & {
+  /** As {@link ForwardMessage.properties}, user properties in either shape. */
+  properties: PublishPropertiesInit | undefined;
+};
+
 /** Options of {@link SessionManager.forward}: from which sessions and topics, to which session, and how. */
 export interface ForwarderOptions {
   /** Names the forwarder in metrics and errors. */
@@ -75,7 +85,7 @@ export interface ForwarderOptions {
   /** False skips the message (acknowledged, counted as `filtered`). */
   filter?: (message: ForwardMessage) => boolean;
   /** Returns the message to forward (changed or not), or null to drop it (acknowledged, counted as `dropped`). */
-  transform?: (message: ForwardMessage) => ForwardMessage | null;
+  transform?: (message: ForwardMessage) => ForwardResult | null;
   /** QoS of the source subscriptions and of the forwarded messages. @default 1 */
   qos?: QoS;
   /** Retain flag of forwarded messages: `true`, `false`, or `'keep'` the source's. @default false */
@@ -413,7 +423,12 @@ export class Forwarder {
           msg.ack?.();
           return;
         }
-        m = t;
+        // user properties in MQTT.js's shape become pairs here; a bad shape gives the message up at once
+        const p =
+          t.properties === undefined
+            ? undefined
+            : withUserPropertyPairs(t.properties, 'transform().properties');
+        m = p === t.properties ? (t as ForwardMessage) : { ...t, properties: p };
       }
       topic = (m.topic === msg.topic ? this.map?.(msg.topic) : undefined) ?? m.topic;
       metadata = typeof o.metadata === 'function' ? o.metadata(m) : o.metadata;
@@ -426,15 +441,7 @@ export class Forwarder {
     let properties: PublishProperties | undefined;
     if (target.protocolVersion === 5) {
       const props: PublishProperties = { ...forwardableProperties(m.properties) };
-      let users: UserProperty[];
-      try {
-        // received ones are pairs; a transform may return MQTT.js's object
-        const given = (m.properties as PublishPropertiesInit | undefined)?.userProperties ?? [];
-        users = [...userPropertyPairs(given, 'transform().properties.userProperties')];
-      } catch (err) {
-        this.failed(item, err as Error); // InvalidArgumentError: given up at once
-        return;
-      }
+      const users: UserProperty[] = [...(m.properties?.userProperties ?? [])];
       if (metadata !== undefined) for (const [k, v] of Object.entries(metadata)) users.push([k, v]);
       users.push([FORWARDED_PROPERTY, this.host.id]);
       props.userProperties = users;

@@ -5,5 +5,6 @@ export {
   type ForwarderMetrics,
   type ForwarderOptions,
   type ForwardMessage,
+  type ForwardResult,
 } from './forwarder.js';
 export { compileTopicMap, type TopicMap, type TopicMapFunction } from './mapping.js';
