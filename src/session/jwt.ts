@@ -14,12 +14,16 @@
  * appears in an error message.
  */
 import { type KeyObject, randomUUID, type webcrypto } from 'node:crypto';
+import { importPeer } from '../core/peer.js';
 import { InvalidArgumentError } from '../errors.js';
 
-/** jose, loaded with the first token signed (not with mqttkit). */
+/** jose, loaded with the first token signed (not with mqttkit); a failed load is tried again next time. */
 let jose: Promise<typeof import('jose')> | undefined;
 const loadJose = (): Promise<typeof import('jose')> => {
-  jose ??= import('jose');
+  jose ??= importPeer<typeof import('jose')>('jose', 'jwtCredentials').catch((err: unknown) => {
+    jose = undefined;
+    throw err;
+  });
   return jose;
 };
 
@@ -112,14 +116,19 @@ export function jwtCredentials(options: JwtCredentialsOptions): () => Promise<Jw
     if (key === undefined) {
       key =
         typeof privateKey === 'string'
-          ? loadJose().then(({ importPKCS8 }) =>
-              importPKCS8(privateKey, algorithm).catch(() => {
-                // jose's message is dropped with its error: nothing of the key may reach a log
-                throw new InvalidArgumentError(
-                  'options.privateKey',
-                  `is not a PEM PKCS#8 private key for ${algorithm} (RS256 needs an RSA key, ES256 a P-256 key)`,
-                );
-              }),
+          ? loadJose().then(
+              ({ importPKCS8 }) =>
+                importPKCS8(privateKey, algorithm).catch(() => {
+                  // jose's message is dropped with its error: nothing of the key may reach a log
+                  throw new InvalidArgumentError(
+                    'options.privateKey',
+                    `is not a PEM PKCS#8 private key for ${algorithm} (RS256 needs an RSA key, ES256 a P-256 key)`,
+                  );
+                }),
+              (err: unknown) => {
+                key = undefined; // jose did not load: not the key's fault, tried again with the next token
+                throw err;
+              },
             )
           : Promise.resolve(privateKey);
     }
