@@ -175,13 +175,15 @@ const APPS: Record<string, App> = {
 describe.skipIf(!hasMosquitto())('mqttkit installed from its tarball into new apps', () => {
   let dir: string;
   let broker: Broker;
+  /** Started first so it is ready when the apps are; stopped in afterAll even when beforeAll fails. */
+  let starting: Promise<Broker> | undefined;
   /** tsc's output per app, started in beforeAll so the three compile at once. */
   const compiled = new Map<string, Promise<Run>>();
   let files: string[] = [];
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'mqttkit-consumer-'));
-    const mosquitto = startMosquitto();
+    starting = startMosquitto();
     const packed = JSON.parse(
       await must('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], ROOT),
     ) as { filename: string; files: { path: string }[] }[];
@@ -208,12 +210,12 @@ describe.skipIf(!hasMosquitto())('mqttkit installed from its tarball into new ap
       await copyFile(join(FIXTURES, app.program), join(appDir, 'main.ts'));
       compiled.set(name, run(process.execPath, [tsc, '-p', appDir], appDir));
     }
-    broker = await mosquitto;
+    broker = await starting;
   }, 120_000);
 
   afterAll(async () => {
     await Promise.all(compiled.values());
-    await broker?.stop();
+    await (await starting?.catch(() => undefined))?.stop();
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
