@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { importPeer } from '../core/peer.js';
+import { arrayOf, checkOptions, func, int, kind, type Rule, table } from '../core/schema.js';
 
 /** Where the embedded broker listens, and what it reports. */
 export interface EmbeddedBrokerOptions {
@@ -43,15 +44,30 @@ export interface EmbeddedBroker {
   close(): Promise<void>;
 }
 
+/** An address to listen on (a name or an IP address). */
+const address: Rule = (v) =>
+  typeof v === 'string' && v !== '' ? undefined : `must be a non-empty string, got ${kind(v)}`;
+
+/** `EmbeddedBrokerOptions`, checked before aedes is loaded. */
+const BROKER_OPTIONS = table({
+  port: int(0, 65_535),
+  hosts: arrayOf(address, 1),
+  wsPort: int(0, 65_535),
+  log: func,
+});
+
 /**
  * Starts an aedes broker (MQTT 3.1.1) listening on `options.hosts` (127.0.0.1
  * by default) on one port, a free one unless `options.port` is given, and on
  * a WebSocket port too when `options.wsPort` is given. Close it with
  * `close()`; clients still connected are disconnected. aedes is an optional
  * peer dependency (`npm install aedes`): without it, this rejects with
- * `MissingPeerError`.
+ * `MissingPeerError`. Bad options (a port that is not an integer from 0 to
+ * 65535, `hosts` that is not a non-empty array of addresses) reject with
+ * `InvalidArgumentError` naming the option (`options.wsPort`).
  */
 export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): Promise<EmbeddedBroker> {
+  checkOptions(options, BROKER_OPTIONS, 'options');
   // aedes is an optional peer dependency, loaded with the first broker (MissingPeerError without it)
   const { Aedes } = await importPeer<typeof import('aedes')>('aedes', 'The embedded broker (mqttkit/broker)');
   const broker = await Aedes.createBroker();

@@ -8,9 +8,39 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
-import { startEmbeddedBroker } from '../../src/broker/index.js';
+import {
+  type EmbeddedBrokerOptions,
+  startEmbeddedBroker,
+  startLoopbackBroker,
+} from '../../src/broker/index.js';
+import { InvalidArgumentError } from '../../src/errors.js';
 import { Session } from '../../src/session/session.js';
 import type { Message } from '../../src/session/types.js';
+
+describe.concurrent('bad options: InvalidArgumentError naming the option, nothing started', () => {
+  it.each([
+    [{ wsPort: 'x' }, 'options.wsPort: must be an integer from 0 to 65535, got a string'],
+    [{ wsPort: -1 }, 'options.wsPort: must be an integer from 0 to 65535, got -1'],
+    [{ wsPort: 70_000 }, 'options.wsPort: must be an integer from 0 to 65535, got 70000'],
+    [{ wsPort: 1.5 }, 'options.wsPort: must be an integer from 0 to 65535, got 1.5'],
+    [{ port: 70_000 }, 'options.port: must be an integer from 0 to 65535, got 70000'],
+    [{ port: '1883' }, 'options.port: must be an integer from 0 to 65535, got a string'],
+    [{ hosts: [] }, 'options.hosts: must have at least 1 element'],
+    [{ hosts: 'localhost' }, 'options.hosts: must be an array, got a string'],
+    [{ hosts: ['127.0.0.1', ''] }, 'options.hosts[1]: must be a non-empty string, got an empty string'],
+    [{ log: true }, 'options.log: must be a function, got true'],
+    [{ wsport: 0 }, "options.wsport: unknown option 'wsport'; did you mean 'wsPort'?"],
+  ])('startEmbeddedBroker(%j)', async (options, message) => {
+    const started = startEmbeddedBroker(options as EmbeddedBrokerOptions);
+    await expect(started).rejects.toThrow(InvalidArgumentError);
+    await expect(started).rejects.toThrow(message);
+  });
+
+  it('startLoopbackBroker checks them too', async () => {
+    const started = startLoopbackBroker({ wsPort: 'x' as unknown as number });
+    await expect(started).rejects.toMatchObject({ name: 'InvalidArgumentError', field: 'options.wsPort' });
+  });
+});
 
 describe('the embedded broker over WebSocket', () => {
   it('no WebSocket listener unless wsPort is given', async () => {
