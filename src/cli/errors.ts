@@ -69,21 +69,47 @@ export function configError(message: string, hint?: string): CliError {
   return new CliError(message, hint, Exit.Config);
 }
 
-/** The flag behind a field the library names in an `InvalidArgumentError`. */
-const FLAG_OF_FIELD: Record<string, string> = {
-  clientId: '-i/--id',
-  username: '-u/--username',
-  keepalive: '-k/--keepalive',
-  topic: '-t/--topic',
-  filter: '-t/--topic',
-  pattern: '-t/--topic',
-  'will.topic': '--will-topic',
-  'will.payload': '--will-payload',
-  'properties.responseTopic': '--response-topic',
-  'properties.contentType': '--content-type',
-  'properties.userProperties': '-D/--user-property',
-  responseTopic: '--response-topic',
-};
+/**
+ * The flag behind a field the library names in an `InvalidArgumentError`:
+ * session options at the top (`clientId`, `will.topic`), publish and RPC
+ * options under `options.` (`options.properties.contentType`). A field is
+ * matched with what follows it (`options.properties.userProperties[1][1]`).
+ */
+const FLAG_OF_FIELD: [field: string, flag: string][] = [
+  ['clientId', '-i/--id'],
+  ['username', '-u/--username'],
+  ['keepalive', '-k/--keepalive'],
+  ['topic', '-t/--topic'],
+  ['filter', '-t/--topic'],
+  ['pattern', '-t/--topic'],
+  ['will.topic', '--will-topic'],
+  ['will.payload', '--will-payload'],
+  ['options.properties.responseTopic', '--response-topic'],
+  ['options.properties.contentType', '--content-type'],
+  ['options.properties.messageExpiryInterval', '--expiry'],
+  ['options.properties.userProperties', '-D/--user-property'],
+  ['options.responseTopic', '--response-topic'],
+  ['options.group', '-g/--group'],
+];
+
+/**
+ * `field` as the flag it came from, or undefined: `-D/--user-property #2
+ * (the value)` for `options.properties.userProperties[1][1]`.
+ */
+function flagOf(field: string): string | undefined {
+  for (const [key, flag] of FLAG_OF_FIELD) {
+    if (field === key) return flag;
+    if (!field.startsWith(key)) continue;
+    const rest = field.slice(key.length);
+    if (rest[0] !== '.' && rest[0] !== '[') continue;
+    // a -D repeated: which one, and its name or its value
+    const pair = /^\[(\d+)\](?:\[([01])\])?$/.exec(rest);
+    if (pair === null) return `${flag} (${rest.replace(/^\./, '')})`;
+    const which = `${flag} #${Number(pair[1]) + 1}`;
+    return pair[2] === undefined ? which : `${which} (the ${pair[2] === '0' ? 'name' : 'value'})`;
+  }
+  return undefined;
+}
 
 /**
  * The message of a usage error, or undefined when `err` is another kind: a
@@ -94,7 +120,7 @@ const FLAG_OF_FIELD: Record<string, string> = {
 export function usageMessage(err: unknown): string | undefined {
   if (err instanceof UsageError) return err.message;
   if (err instanceof InvalidArgumentError && err.reasonCode === undefined) {
-    const flag = FLAG_OF_FIELD[err.field];
+    const flag = flagOf(err.field);
     return flag === undefined ? err.message : `${flag}${err.message.slice(err.field.length)}`;
   }
   return undefined;

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningCli, runCli, startCli } from '../helpers/cli.js';
+import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { freePort } from '../helpers/ports.js';
 
 const PUB_USAGE = 'mqttkit pub -t <topic> (-m <text> | -f <path> | -s | -l | -n | --size <bytes>) [options]';
@@ -84,6 +85,66 @@ describe.concurrent('usage errors: the message, the usage line, where the help i
     });
   });
 });
+
+describe
+  .skipIf(!hasMosquitto())
+  .concurrent('MQTT 5 properties the library refuses once connected: named as the flag, exit 2', () => {
+    let broker: Broker;
+    beforeAll(async () => {
+      broker = await startMosquitto();
+    });
+    afterAll(async () => {
+      await broker?.stop();
+    });
+    const long = 'a'.repeat(70_000);
+    const tooLong = 'is 70000 bytes in UTF-8; MQTT strings hold at most 65535';
+    const REQ_USAGE = 'mqttkit req -t <topic> [-m <text> | -f <path> | -s] [options]';
+
+    it.each([
+      [
+        'pub --response-topic a/#',
+        ['pub', '-t', 'a', '-m', 'x', '--response-topic', 'a/#'],
+        "--response-topic: contains the wildcard '#' at 2; a topic name cannot hold wildcards (only a filter can) (a response topic is a topic name)",
+        PUB_USAGE,
+        'mqttkit pub',
+      ],
+      [
+        'pub --content-type <70000 bytes>',
+        ['pub', '-t', 'a', '-m', 'x', '--content-type', long],
+        `--content-type: ${tooLong}`,
+        PUB_USAGE,
+        'mqttkit pub',
+      ],
+      [
+        'pub -D a=b -D k=<70000 bytes>',
+        ['pub', '-t', 'a', '-m', 'x', '-D', 'a=b', '-D', `k=${long}`],
+        `-D/--user-property #2 (the value): ${tooLong}`,
+        PUB_USAGE,
+        'mqttkit pub',
+      ],
+      [
+        'req -D <70000 bytes>=v',
+        ['req', '-t', 'a', '-m', 'x', '-D', `${long}=v`],
+        `-D/--user-property #1 (the name): ${tooLong}`,
+        REQ_USAGE,
+        'mqttkit req',
+      ],
+      [
+        'serve -g a/b',
+        ['serve', '-t', 'x/#', '-g', 'a/b'],
+        "-g/--group: must be a non-empty name without '/', '+' or '#'",
+        'mqttkit serve -t <pattern>... [--exec <command>] [options]',
+        'mqttkit serve',
+      ],
+    ])('mqttkit %s', async (_label, args, message, usage, command) => {
+      const r = await runCli([...args, '-p', `${broker.port}`, '-V', '5']);
+      expect(r).toMatchObject({
+        code: 2,
+        stdout: '',
+        stderr: `mqttkit: ${message}\nUsage: ${usage}\nSee \`${command} --help\`.\n`,
+      });
+    });
+  });
 
 describe.concurrent('config errors: one line per problem naming the file, no usage line; exit 2', () => {
   let dir: string;
@@ -171,20 +232,9 @@ describe('mqttkit broker --ws-port: what the hint suggests', () => {
       protocolVersion: 4,
       reconnectPeriod: 0,
     });
+    let sub: RunningCli | undefined;
     try {
-      const sub = startCli([
-        'sub',
-        '--ws',
-        '-p',
-        wsPort,
-        '-t',
-        'ws/to-cli',
-        '-q',
-        '1',
-        '-C',
-        '1',
-        '--verbose',
-      ]);
+      sub = startCli(['sub', '--ws', '-p', wsPort, '-t', 'ws/to-cli', '-q', '1', '-C', '1', '--verbose']);
       await sub.waitFor(/subscribed to ws\/to-cli/, 'stderr');
       await peer.publishAsync('ws/to-cli', 'from mqtt.js', { qos: 1 });
       expect(await sub.exited).toMatchObject({ code: 0, stdout: 'from mqtt.js\n' });
@@ -208,6 +258,7 @@ describe('mqttkit broker --ws-port: what the hint suggests', () => {
       expect(pub).toMatchObject({ code: 0, stderr: '' });
       expect(await got).toBe('from mqttkit');
     } finally {
+      await sub?.stop();
       await peer.endAsync();
     }
   });
