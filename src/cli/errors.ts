@@ -8,6 +8,7 @@ import {
   ConnectionError,
   ErrorCode,
   InvalidArgumentError,
+  MissingPeerError,
   MqttError,
   RpcError,
 } from '../errors.js';
@@ -37,6 +38,13 @@ export const Exit = {
    * file and the field.
    */
   Config: 2,
+  /**
+   * An optional package the command needs is not installed (commander and
+   * the like for any command, aedes for the embedded broker); the message
+   * names the `npm install` that fixes it. The same code as usage and
+   * config: nothing was sent, and trying again as it is cannot help.
+   */
+  MissingPackage: 2,
   /** `req` got no response in time, `sub --timeout` ended before `--count` messages (as `timeout(1)`). */
   Timeout: 124,
   /**
@@ -62,6 +70,18 @@ export class CliError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * What to say when optional packages the command needs are not installed
+ * (without the `mqttkit:` prefix): `the command needs the optional package
+ * 'aedes': npm install aedes`. Printed by `main.ts` before the command loads,
+ * and by the commands that start the embedded broker.
+ */
+export function missingPackagesMessage(missing: readonly string[]): string {
+  const names = missing.map((name) => `'${name}'`).join(', ');
+  const packages = missing.length === 1 ? 'package' : 'packages';
+  return `the command needs the optional ${packages} ${names}: npm install ${missing.join(' ')}`;
 }
 
 /** A `--config` file that lacks what the command needs (a session name, forwarders): exit 2, no usage line. */
@@ -129,6 +149,7 @@ export function usageMessage(err: unknown): string | undefined {
 /** The exit code of a command that ended with `err` (usage errors aside: see `usageMessage`). */
 export function exitCodeOf(err: unknown): number {
   if (err instanceof CliError) return err.exitCode;
+  if (err instanceof MissingPeerError) return Exit.MissingPackage;
   // a ConfigError (not imported: the config module loads zod and yaml, which most commands never need)
   if (err instanceof MqttError && err.code === ErrorCode.Config) return Exit.Config;
   return Exit.Error;
@@ -143,6 +164,7 @@ export interface ErrorContext {
 /** The message and hint for any error a command may end with. */
 export function describeError(err: unknown, context: ErrorContext = {}): { message: string; hint?: string } {
   if (err instanceof CliError) return { message: err.message, hint: err.hint };
+  if (err instanceof MissingPeerError) return { message: missingPackagesMessage([err.packageName]) };
   // a ConfigError (not imported: the config module loads zod and yaml, which most commands never need)
   if (err instanceof MqttError && err.code === ErrorCode.Config) return { message: err.message };
   if (err instanceof RpcError) return { message: `the responder answered ${err.status}: ${err.message}` };

@@ -2,8 +2,8 @@
  * The `mqttkit` command: one commander program, a sub-command per file in
  * `commands/`. Every failure is one line starting `mqttkit:`; a usage error
  * adds the command's one-line usage and where its help is, never the whole
- * help. Exit codes are in `errors.ts`: 0 done, 1 failed, 2 usage or config,
- * 124 timed out, 130 interrupted.
+ * help. Exit codes are in `errors.ts`: 0 done, 1 failed, 2 usage, config or
+ * a missing package, 124 timed out, 130 interrupted.
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
