@@ -19,6 +19,7 @@ import { freePort } from '../helpers/ports.js';
 
 const PUB_USAGE = 'mqttkit pub -t <topic> (-m <text> | -f <path> | -s | -l | -n | --size <bytes>) [options]';
 const TOP_USAGE = 'mqttkit [options] [command]';
+const BENCH_USAGE = 'mqttkit bench [options] [command]';
 
 describe.concurrent('usage errors: the message, the usage line, where the help is; exit 2', () => {
   it.each([
@@ -54,7 +55,7 @@ describe.concurrent('usage errors: the message, the usage line, where the help i
       'mqttkit bench pub [options]',
       'mqttkit bench pub',
     ],
-    [['bench', 'nosuch'], "unknown command 'nosuch'", 'mqttkit bench [options] [command]', 'mqttkit bench'],
+    [['bench', 'nosuch'], "unknown command 'nosuch'", BENCH_USAGE, 'mqttkit bench'],
     [
       ['demo', '--devices', '0'],
       "option '-n, --devices <n>' argument '0' is invalid. expected an integer from 1 to 100",
@@ -67,6 +68,11 @@ describe.concurrent('usage errors: the message, the usage line, where the help i
       'mqttkit broker [options]',
       'mqttkit broker',
     ],
+    // a command of commands given none, and help for a command that is not there, at any level
+    [['bench'], 'missing command: pub, sub, conn or rpc', BENCH_USAGE, 'mqttkit bench'],
+    [['bench', 'help', 'nope'], "unknown command 'nope'", BENCH_USAGE, 'mqttkit bench'],
+    [['help', 'bench', 'nope'], "unknown command 'nope'", BENCH_USAGE, 'mqttkit bench'],
+    [['help', 'pub', 'extra'], "unknown command 'extra'", PUB_USAGE, 'mqttkit pub'],
     [['nosuch'], "unknown command 'nosuch'", TOP_USAGE, 'mqttkit'],
     [['help', 'nosuch'], "unknown command 'nosuch'", TOP_USAGE, 'mqttkit'],
     // refused by the library before anything is sent: named as the flag, not as the option field
