@@ -7,13 +7,14 @@
  * would be. And that hint's broker: `mqttkit broker --ws-port`, with
  * `mqttkit pub/sub --ws` and MQTT.js over WebSocket on it.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningCli, runCli, startCli } from '../helpers/cli.js';
+import { CLI, type RunningCli, runCli, startCli, startProcess } from '../helpers/cli.js';
 import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -215,6 +216,45 @@ describe('runtime failures: exit 1, the hint names the broker that would be ther
       code: 1,
       stderr: `mqttkit: connection refused by mqtts://127.0.0.1:${port} (is a broker running on mqtts://127.0.0.1:${port}?)\n`,
     });
+  });
+});
+
+/** `script` (util-linux) gives a command a terminal: stdin, stdout and stderr unless redirected. */
+const SCRIPT = '/usr/bin/script';
+
+describe.skipIf(!existsSync(SCRIPT)).concurrent('colours follow stderr, not stdout', () => {
+  // no NO_COLOR (startCli's default), FORCE_COLOR or CI: the streams alone decide
+  const env = { NO_COLOR: undefined, FORCE_COLOR: undefined, CI: undefined, TERM: 'xterm' };
+  const quote = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`;
+  const failing = async (): Promise<string> => {
+    const port = await freePort();
+    return [process.execPath, CLI, 'pub', '-h', '127.0.0.1', '-p', `${port}`, '-t', 'a', '-m', 'x']
+      .map(quote)
+      .join(' ');
+  };
+
+  it('stdout a terminal, stderr a file (`2>err.log`): no escape codes in the file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mqttkit-colours-'));
+    try {
+      const log = join(dir, 'err.log');
+      const r = await startProcess(SCRIPT, ['-qec', `${await failing()} 2>${quote(log)}`, '/dev/null'], {
+        env,
+      }).exited;
+      expect(r.code).toBe(1);
+      const text = await readFile(log, 'utf8');
+      expect(text).toMatch(/^mqttkit: connection refused by 127\.0\.0\.1:\d+ \(is a broker running/);
+      expect(text).not.toContain('\x1b[');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('stderr a terminal, stdout a pipe: the prefix in red', async () => {
+    const r = await startProcess(SCRIPT, ['-qec', `${await failing()} >/dev/null`, '/dev/null'], {
+      env,
+    }).exited;
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('\x1b[31mmqttkit:\x1b[39m connection refused');
   });
 });
 
