@@ -8,6 +8,7 @@ import {
   ConnectionError,
   ErrorCode,
   InvalidArgumentError,
+  MissingPeerError,
   MqttError,
   RpcError,
 } from '../errors.js';
@@ -37,6 +38,13 @@ export const Exit = {
    * file and the field.
    */
   Config: 2,
+  /**
+   * An optional package the command needs is not installed (commander and
+   * the like for any command, aedes for the embedded broker); the message
+   * names the `npm install` that fixes it. The same code as usage and
+   * config: nothing was sent, and trying again as it is cannot help.
+   */
+  MissingPackage: 2,
   /** `req` got no response in time, `sub --timeout` ended before `--count` messages (as `timeout(1)`). */
   Timeout: 124,
   /**
@@ -64,26 +72,64 @@ export class CliError extends Error {
   }
 }
 
+/**
+ * What to say when optional packages the command needs are not installed
+ * (without the `mqttkit:` prefix): `the command needs the optional package
+ * 'aedes': npm install aedes`. Printed by `main.ts` before the command loads,
+ * and by the commands that start the embedded broker.
+ */
+export function missingPackagesMessage(missing: readonly string[]): string {
+  const names = missing.map((name) => `'${name}'`).join(', ');
+  const packages = missing.length === 1 ? 'package' : 'packages';
+  return `the command needs the optional ${packages} ${names}: npm install ${missing.join(' ')}`;
+}
+
 /** A `--config` file that lacks what the command needs (a session name, forwarders): exit 2, no usage line. */
 export function configError(message: string, hint?: string): CliError {
   return new CliError(message, hint, Exit.Config);
 }
 
-/** The flag behind a field the library names in an `InvalidArgumentError`. */
-const FLAG_OF_FIELD: Record<string, string> = {
-  clientId: '-i/--id',
-  username: '-u/--username',
-  keepalive: '-k/--keepalive',
-  topic: '-t/--topic',
-  filter: '-t/--topic',
-  pattern: '-t/--topic',
-  'will.topic': '--will-topic',
-  'will.payload': '--will-payload',
-  'properties.responseTopic': '--response-topic',
-  'properties.contentType': '--content-type',
-  'properties.userProperties': '-D/--user-property',
-  responseTopic: '--response-topic',
-};
+/**
+ * The flag behind a field the library names in an `InvalidArgumentError`:
+ * session options at the top (`clientId`, `will.topic`), publish and RPC
+ * options under `options.` (`options.properties.contentType`). A field is
+ * matched with what follows it (`options.properties.userProperties[1][1]`).
+ */
+const FLAG_OF_FIELD: [field: string, flag: string][] = [
+  ['clientId', '-i/--id'],
+  ['username', '-u/--username'],
+  ['keepalive', '-k/--keepalive'],
+  ['topic', '-t/--topic'],
+  ['filter', '-t/--topic'],
+  ['pattern', '-t/--topic'],
+  ['will.topic', '--will-topic'],
+  ['will.payload', '--will-payload'],
+  ['options.properties.responseTopic', '--response-topic'],
+  ['options.properties.contentType', '--content-type'],
+  ['options.properties.messageExpiryInterval', '--expiry'],
+  ['options.properties.userProperties', '-D/--user-property'],
+  ['options.responseTopic', '--response-topic'],
+  ['options.group', '-g/--group'],
+];
+
+/**
+ * `field` as the flag it came from, or undefined: `-D/--user-property #2
+ * (the value)` for `options.properties.userProperties[1][1]`.
+ */
+function flagOf(field: string): string | undefined {
+  for (const [key, flag] of FLAG_OF_FIELD) {
+    if (field === key) return flag;
+    if (!field.startsWith(key)) continue;
+    const rest = field.slice(key.length);
+    if (rest[0] !== '.' && rest[0] !== '[') continue;
+    // a -D repeated: which one, and its name or its value
+    const pair = /^\[(\d+)\](?:\[([01])\])?$/.exec(rest);
+    if (pair === null) return `${flag} (${rest.replace(/^\./, '')})`;
+    const which = `${flag} #${Number(pair[1]) + 1}`;
+    return pair[2] === undefined ? which : `${which} (the ${pair[2] === '0' ? 'name' : 'value'})`;
+  }
+  return undefined;
+}
 
 /**
  * The message of a usage error, or undefined when `err` is another kind: a
@@ -94,7 +140,7 @@ const FLAG_OF_FIELD: Record<string, string> = {
 export function usageMessage(err: unknown): string | undefined {
   if (err instanceof UsageError) return err.message;
   if (err instanceof InvalidArgumentError && err.reasonCode === undefined) {
-    const flag = FLAG_OF_FIELD[err.field];
+    const flag = flagOf(err.field);
     return flag === undefined ? err.message : `${flag}${err.message.slice(err.field.length)}`;
   }
   return undefined;
@@ -103,6 +149,7 @@ export function usageMessage(err: unknown): string | undefined {
 /** The exit code of a command that ended with `err` (usage errors aside: see `usageMessage`). */
 export function exitCodeOf(err: unknown): number {
   if (err instanceof CliError) return err.exitCode;
+  if (err instanceof MissingPeerError) return Exit.MissingPackage;
   // a ConfigError (not imported: the config module loads zod and yaml, which most commands never need)
   if (err instanceof MqttError && err.code === ErrorCode.Config) return Exit.Config;
   return Exit.Error;
@@ -117,6 +164,7 @@ export interface ErrorContext {
 /** The message and hint for any error a command may end with. */
 export function describeError(err: unknown, context: ErrorContext = {}): { message: string; hint?: string } {
   if (err instanceof CliError) return { message: err.message, hint: err.hint };
+  if (err instanceof MissingPeerError) return { message: missingPackagesMessage([err.packageName]) };
   // a ConfigError (not imported: the config module loads zod and yaml, which most commands never need)
   if (err instanceof MqttError && err.code === ErrorCode.Config) return { message: err.message };
   if (err instanceof RpcError) return { message: `the responder answered ${err.status}: ${err.message}` };

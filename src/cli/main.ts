@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `mqttkit` executable. */
 import { missingPeers } from '../core/peer.js';
+import { Exit, missingPackagesMessage } from './errors.js';
 
 /**
  * What the command loads that a library user need not install (optional peer
@@ -12,12 +13,9 @@ const NEEDS = ['commander', 'picocolors', 'cli-progress', 'hdr-histogram-js'];
 
 const missing = missingPeers(NEEDS);
 if (missing.length > 0) {
-  const names = missing.map((name) => `'${name}'`).join(', ');
-  const packages = missing.length === 1 ? 'package' : 'packages';
-  process.stderr.write(
-    `mqttkit: the command needs the optional ${packages} ${names}: npm install ${missing.join(' ')}\n`,
-  );
-  process.exitCode = 1;
+  // no colour: picocolors may be what is missing
+  process.stderr.write(`mqttkit: ${missingPackagesMessage(missing)}\n`);
+  process.exitCode = Exit.MissingPackage;
 } else {
   const { main } = await import('./program.js');
   const code = await main(process.argv.slice(2));

@@ -2,8 +2,8 @@
  * The `mqttkit` command: one commander program, a sub-command per file in
  * `commands/`. Every failure is one line starting `mqttkit:`; a usage error
  * adds the command's one-line usage and where its help is, never the whole
- * help. Exit codes are in `errors.ts`: 0 done, 1 failed, 2 usage or config,
- * 124 timed out, 130 interrupted.
+ * help. Exit codes are in `errors.ts`: 0 done, 1 failed, 2 usage, config or
+ * a missing package, 124 timed out, 130 interrupted.
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
@@ -118,6 +118,54 @@ export function createProgram(): Command {
   return program;
 }
 
+/** The command under `cmd` called `word` (by name or alias). */
+function subcommand(cmd: Command, word: string): Command | undefined {
+  return cmd.commands.find((c) => c.name() === word || c.aliases().includes(word));
+}
+
+/**
+ * The command words at the start of `argv` (before any option), checked
+ * before commander parses them, as usage errors: a command that has only
+ * subcommands given none (`mqttkit bench`: missing command), and a `help`
+ * whose words do not name a command at that level (`mqttkit help bench
+ * nope`, `mqttkit bench help nope`). Left to commander, the first prints the
+ * whole help with no `mqttkit:` line, and the second the help of the last
+ * command it found, exit 0. Any other word is commander's to judge (an
+ * unknown command, an argument).
+ */
+function checkCommandWords(program: Command, argv: readonly string[]): void {
+  let cmd: Command = program;
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i];
+    if (word.startsWith('-')) return;
+    if (word === 'help' && cmd.commands.length > 0 && subcommand(cmd, word) === undefined) {
+      let target: Command = cmd;
+      for (const name of argv.slice(i + 1)) {
+        if (name.startsWith('-')) return;
+        const next = subcommand(target, name);
+        if (next === undefined) {
+          target.error(`unknown command '${name}'`, {
+            exitCode: Exit.Usage,
+            code: 'commander.unknownCommand',
+          });
+        }
+        target = next;
+      }
+      return;
+    }
+    const next = subcommand(cmd, word);
+    if (next === undefined) return;
+    cmd = next;
+  }
+  if (cmd !== program && cmd.commands.length > 0) {
+    const names = cmd.commands.map((c) => c.name());
+    cmd.error(`missing command: ${names.slice(0, -1).join(', ')} or ${names[names.length - 1]}`, {
+      exitCode: Exit.Usage,
+      code: 'mqttkit.missingCommand',
+    });
+  }
+}
+
 /** Runs the command line `argv` (without node and the script) and resolves with the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   const shutdown = installShutdown();
@@ -130,12 +178,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       program.outputHelp({ error: true });
       return Exit.Usage;
     }
-    if (argv[0] === 'help' && argv.length > 1 && !program.commands.some((c) => c.name() === argv[1])) {
-      program.error(`unknown command '${argv[1]}'`, {
-        exitCode: Exit.Usage,
-        code: 'commander.unknownCommand',
-      });
-    }
+    checkCommandWords(program, argv);
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;
   } catch (err) {

@@ -77,16 +77,42 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
   });
 }
 
+/**
+ * Whether text written to `stream` gets colours: picocolors' rule, applied
+ * to that stream (picocolors itself looks at stdout only). Off with
+ * `NO_COLOR`; on with `FORCE_COLOR`, on Windows, under CI, or when the
+ * stream is a terminal that is not `TERM=dumb`.
+ */
+export function colorsOn(
+  stream: { readonly isTTY?: boolean },
+  env: NodeJS.ProcessEnv = process.env,
+): boolean {
+  if (env.NO_COLOR) return false;
+  return (
+    !!env.FORCE_COLOR ||
+    process.platform === 'win32' ||
+    (stream.isTTY === true && env.TERM !== 'dumb') ||
+    !!env.CI
+  );
+}
+
+/**
+ * The colours of what goes to stderr (errors, hints, demo's log lines): on
+ * when stderr is a terminal, whatever stdout is, so `mqttkit … 2>err.log`
+ * writes no escape codes into the log.
+ */
+export const stderrColors = pc.createColors(colorsOn(process.stderr));
+
 /** `mqttkit:`, the start of every error line (red on a terminal). */
 export function errorPrefix(): string {
-  return pc.red('mqttkit:');
+  return stderrColors.red('mqttkit:');
 }
 
 /** Prints `mqttkit: <message> (<hint>)` to stderr, on one line. */
 export function printError(err: unknown, context: ErrorContext = {}): void {
   const { message, hint } = describeError(err, context);
   const lines = message.split('\n');
-  const first = hint === undefined ? lines[0] : `${lines[0]} ${pc.dim(`(${hint})`)}`;
+  const first = hint === undefined ? lines[0] : `${lines[0]} ${stderrColors.dim(`(${hint})`)}`;
   process.stderr.write(`${errorPrefix()} ${[first, ...lines.slice(1)].join('\n')}\n`);
 }
 

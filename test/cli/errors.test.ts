@@ -7,17 +7,20 @@
  * would be. And that hint's broker: `mqttkit broker --ws-port`, with
  * `mqttkit pub/sub --ws` and MQTT.js over WebSocket on it.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningCli, runCli, startCli } from '../helpers/cli.js';
+import { CLI, type RunningCli, runCli, startCli, startProcess } from '../helpers/cli.js';
+import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { freePort } from '../helpers/ports.js';
 
 const PUB_USAGE = 'mqttkit pub -t <topic> (-m <text> | -f <path> | -s | -l | -n | --size <bytes>) [options]';
 const TOP_USAGE = 'mqttkit [options] [command]';
+const BENCH_USAGE = 'mqttkit bench [options] [command]';
 
 describe.concurrent('usage errors: the message, the usage line, where the help is; exit 2', () => {
   it.each([
@@ -53,7 +56,7 @@ describe.concurrent('usage errors: the message, the usage line, where the help i
       'mqttkit bench pub [options]',
       'mqttkit bench pub',
     ],
-    [['bench', 'nosuch'], "unknown command 'nosuch'", 'mqttkit bench [options] [command]', 'mqttkit bench'],
+    [['bench', 'nosuch'], "unknown command 'nosuch'", BENCH_USAGE, 'mqttkit bench'],
     [
       ['demo', '--devices', '0'],
       "option '-n, --devices <n>' argument '0' is invalid. expected an integer from 1 to 100",
@@ -66,6 +69,11 @@ describe.concurrent('usage errors: the message, the usage line, where the help i
       'mqttkit broker [options]',
       'mqttkit broker',
     ],
+    // a command of commands given none, and help for a command that is not there, at any level
+    [['bench'], 'missing command: pub, sub, conn or rpc', BENCH_USAGE, 'mqttkit bench'],
+    [['bench', 'help', 'nope'], "unknown command 'nope'", BENCH_USAGE, 'mqttkit bench'],
+    [['help', 'bench', 'nope'], "unknown command 'nope'", BENCH_USAGE, 'mqttkit bench'],
+    [['help', 'pub', 'extra'], "unknown command 'extra'", PUB_USAGE, 'mqttkit pub'],
     [['nosuch'], "unknown command 'nosuch'", TOP_USAGE, 'mqttkit'],
     [['help', 'nosuch'], "unknown command 'nosuch'", TOP_USAGE, 'mqttkit'],
     // refused by the library before anything is sent: named as the flag, not as the option field
@@ -84,6 +92,66 @@ describe.concurrent('usage errors: the message, the usage line, where the help i
     });
   });
 });
+
+describe
+  .skipIf(!hasMosquitto())
+  .concurrent('MQTT 5 properties the library refuses once connected: named as the flag, exit 2', () => {
+    let broker: Broker;
+    beforeAll(async () => {
+      broker = await startMosquitto();
+    });
+    afterAll(async () => {
+      await broker?.stop();
+    });
+    const long = 'a'.repeat(70_000);
+    const tooLong = 'is 70000 bytes in UTF-8; MQTT strings hold at most 65535';
+    const REQ_USAGE = 'mqttkit req -t <topic> [-m <text> | -f <path> | -s] [options]';
+
+    it.each([
+      [
+        'pub --response-topic a/#',
+        ['pub', '-t', 'a', '-m', 'x', '--response-topic', 'a/#'],
+        "--response-topic: contains the wildcard '#' at 2; a topic name cannot hold wildcards (only a filter can) (a response topic is a topic name)",
+        PUB_USAGE,
+        'mqttkit pub',
+      ],
+      [
+        'pub --content-type <70000 bytes>',
+        ['pub', '-t', 'a', '-m', 'x', '--content-type', long],
+        `--content-type: ${tooLong}`,
+        PUB_USAGE,
+        'mqttkit pub',
+      ],
+      [
+        'pub -D a=b -D k=<70000 bytes>',
+        ['pub', '-t', 'a', '-m', 'x', '-D', 'a=b', '-D', `k=${long}`],
+        `-D/--user-property #2 (the value): ${tooLong}`,
+        PUB_USAGE,
+        'mqttkit pub',
+      ],
+      [
+        'req -D <70000 bytes>=v',
+        ['req', '-t', 'a', '-m', 'x', '-D', `${long}=v`],
+        `-D/--user-property #1 (the name): ${tooLong}`,
+        REQ_USAGE,
+        'mqttkit req',
+      ],
+      [
+        'serve -g a/b',
+        ['serve', '-t', 'x/#', '-g', 'a/b'],
+        "-g/--group: must be a non-empty name without '/', '+' or '#'",
+        'mqttkit serve -t <pattern>... [--exec <command>] [options]',
+        'mqttkit serve',
+      ],
+    ])('mqttkit %s', async (_label, args, message, usage, command) => {
+      const r = await runCli([...args, '-p', `${broker.port}`, '-V', '5']);
+      expect(r).toMatchObject({
+        code: 2,
+        stdout: '',
+        stderr: `mqttkit: ${message}\nUsage: ${usage}\nSee \`${command} --help\`.\n`,
+      });
+    });
+  });
 
 describe.concurrent('config errors: one line per problem naming the file, no usage line; exit 2', () => {
   let dir: string;
@@ -151,6 +219,45 @@ describe('runtime failures: exit 1, the hint names the broker that would be ther
   });
 });
 
+/** `script` (util-linux) gives a command a terminal: stdin, stdout and stderr unless redirected. */
+const SCRIPT = '/usr/bin/script';
+
+describe.skipIf(!existsSync(SCRIPT)).concurrent('colours follow stderr, not stdout', () => {
+  // no NO_COLOR (startCli's default), FORCE_COLOR or CI: the streams alone decide
+  const env = { NO_COLOR: undefined, FORCE_COLOR: undefined, CI: undefined, TERM: 'xterm' };
+  const quote = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`;
+  const failing = async (): Promise<string> => {
+    const port = await freePort();
+    return [process.execPath, CLI, 'pub', '-h', '127.0.0.1', '-p', `${port}`, '-t', 'a', '-m', 'x']
+      .map(quote)
+      .join(' ');
+  };
+
+  it('stdout a terminal, stderr a file (`2>err.log`): no escape codes in the file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mqttkit-colours-'));
+    try {
+      const log = join(dir, 'err.log');
+      const r = await startProcess(SCRIPT, ['-qec', `${await failing()} 2>${quote(log)}`, '/dev/null'], {
+        env,
+      }).exited;
+      expect(r.code).toBe(1);
+      const text = await readFile(log, 'utf8');
+      expect(text).toMatch(/^mqttkit: connection refused by 127\.0\.0\.1:\d+ \(is a broker running/);
+      expect(text).not.toContain('\x1b[');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('stderr a terminal, stdout a pipe: the prefix in red', async () => {
+    const r = await startProcess(SCRIPT, ['-qec', `${await failing()} >/dev/null`, '/dev/null'], {
+      env,
+    }).exited;
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('\x1b[31mmqttkit:\x1b[39m connection refused');
+  });
+});
+
 describe('mqttkit broker --ws-port: what the hint suggests', () => {
   let broker: RunningCli;
   let tcpPort: string;
@@ -171,20 +278,9 @@ describe('mqttkit broker --ws-port: what the hint suggests', () => {
       protocolVersion: 4,
       reconnectPeriod: 0,
     });
+    let sub: RunningCli | undefined;
     try {
-      const sub = startCli([
-        'sub',
-        '--ws',
-        '-p',
-        wsPort,
-        '-t',
-        'ws/to-cli',
-        '-q',
-        '1',
-        '-C',
-        '1',
-        '--verbose',
-      ]);
+      sub = startCli(['sub', '--ws', '-p', wsPort, '-t', 'ws/to-cli', '-q', '1', '-C', '1', '--verbose']);
       await sub.waitFor(/subscribed to ws\/to-cli/, 'stderr');
       await peer.publishAsync('ws/to-cli', 'from mqtt.js', { qos: 1 });
       expect(await sub.exited).toMatchObject({ code: 0, stdout: 'from mqtt.js\n' });
@@ -208,6 +304,7 @@ describe('mqttkit broker --ws-port: what the hint suggests', () => {
       expect(pub).toMatchObject({ code: 0, stderr: '' });
       expect(await got).toBe('from mqttkit');
     } finally {
+      await sub?.stop();
       await peer.endAsync();
     }
   });

@@ -267,13 +267,13 @@ describe.skipIf(!hasMosquitto())('mqttkit installed from its tarball into new ap
     ]);
   });
 
-  it('the mqttkit command without its optional packages prints one line naming them and exits 1', async () => {
+  it('the mqttkit command without its optional packages prints one line naming them and exits 2', async () => {
     const r = await run(join(dir, 'node_modules/.bin/mqttkit'), ['pub', '-t', 't', '-m', 'x'], dir);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(
       "mqttkit: the command needs the optional packages 'commander', 'picocolors', 'cli-progress', 'hdr-histogram-js': " +
         'npm install commander picocolors cli-progress hdr-histogram-js\n',
     );
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
   });
 });

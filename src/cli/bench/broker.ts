@@ -7,7 +7,8 @@
  * goes with the bench however the bench ends (SIGKILL, SIGHUP, a crash).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { CliError } from '../errors.js';
+import { missingPeers } from '../../core/peer.js';
+import { CliError, Exit, missingPackagesMessage } from '../errors.js';
 
 export interface BrokerChild {
   /** `mqtt://127.0.0.1:<port>` */
@@ -19,6 +20,9 @@ export interface BrokerChild {
 const START_TIMEOUT_MS = 15_000;
 
 export async function startBrokerChild(signal: AbortSignal): Promise<BrokerChild> {
+  // said here, as main.ts says what every command needs, rather than by a child that exits at start
+  const missing = missingPeers(['aedes']);
+  if (missing.length > 0) throw new CliError(missingPackagesMessage(missing), undefined, Exit.MissingPackage);
   const args = [...process.execArgv, process.argv[1], 'broker', '-p', '0', '--bind', '127.0.0.1'];
   const child = spawn(process.execPath, args, {
     // the channel: `mqttkit broker` ends when it closes (see commands/broker.ts)
@@ -82,7 +86,8 @@ function readUrl(child: ChildProcess, exited: Promise<void>, signal: AbortSignal
     child.stderr?.on('data', onErr);
     child.once('error', (e) => finish(new CliError(`cannot start the embedded broker: ${e.message}`)));
     void exited.then(() => {
-      const line = err.trim().split('\n').pop() ?? '';
+      // its own `mqttkit: ` off: the bench's line has one
+      const line = (err.trim().split('\n').pop() ?? '').replace(/^mqttkit: /, '');
       finish(new CliError(`the embedded broker exited at start${line === '' ? '' : `: ${line}`}`));
     });
     if (signal.aborted) onAbort();

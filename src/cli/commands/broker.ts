@@ -24,7 +24,7 @@ export function registerBroker(program: Command): void {
       parseIntFlag(0, 65_535),
     )
     .option('--bind <address>', 'address to listen on, repeatable (default: 127.0.0.1 and ::1)', collect)
-    .option('--verbose', 'print client connects and disconnects to stderr')
+    .option('--verbose', 'print client connects, disconnects and errors to stderr')
     .addHelpText(
       'after',
       `

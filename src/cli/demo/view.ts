@@ -5,6 +5,7 @@
  */
 import pc from 'picocolors';
 import type { FleetSnapshot, SessionSnapshot } from '../../metrics/fleet.js';
+import { stderrColors } from '../runtime.js';
 import { type DemoStats, TELEMETRY_RATE } from './fleet.js';
 
 /** Writes the live frame and keeps log lines above it. */
@@ -29,7 +30,7 @@ export class LiveOutput {
 
   /** A line on stderr, above the frame. */
   error(line: string): void {
-    this.above(process.stderr, `${pc.yellow('mqttkit demo:')} ${line}`);
+    this.above(process.stderr, `${stderrColors.yellow('mqttkit demo:')} ${line}`);
   }
 
   /** Leaves the last frame on screen; later lines go below it. */
