@@ -43,6 +43,8 @@ export const ErrorCode = {
   Rpc: 'ERR_MQTT_RPC',
   /** {@link MissingPeerError}: a feature needs an optional package that is not installed. */
   MissingPeer: 'ERR_MQTT_MISSING_PEER',
+  /** An {@link MqttError} wrapping what a handler or listener of yours threw (as its `cause`). */
+  Handler: 'ERR_MQTT_HANDLER',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -30,6 +30,7 @@ import {
   AbortError,
   ClosedError,
   ConnectionError,
+  ErrorCode,
   InvalidArgumentError,
   MqttError,
   StoreError,
@@ -300,7 +301,7 @@ export class SessionManager extends SafeEmitter<ManagerEventArgs> {
             if (m.closing !== undefined || err instanceof ClosedError) return;
             const e = err as Partial<MqttError>;
             const error = new MqttError(
-              e.code ?? 'ERR_MQTT_HANDLER',
+              e.code ?? ErrorCode.Handler,
               `forwarder '${f.name}' did not start: ${e.message}`,
               e.reasonCode,
               { cause: err },
@@ -915,7 +916,7 @@ export class SessionManager extends SafeEmitter<ManagerEventArgs> {
     const error =
       err instanceof MqttError
         ? err
-        : new MqttError('ERR_MQTT_HANDLER', `${what}: ${(err as Error)?.message}`, undefined, { cause: err });
+        : new MqttError(ErrorCode.Handler, `${what}: ${(err as Error)?.message}`, undefined, { cause: err });
     this.emit('session_error', { name: m.name, error });
   }
 
@@ -941,7 +942,7 @@ export class SessionManager extends SafeEmitter<ManagerEventArgs> {
   protected override listenerFailed(err: unknown, event: keyof ManagerEvents): void {
     if (event === 'session_error') return;
     const error = new MqttError(
-      'ERR_MQTT_HANDLER',
+      ErrorCode.Handler,
       `a '${String(event)}' listener threw: ${(err as Error)?.message}`,
       undefined,
       { cause: err },

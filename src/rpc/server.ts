@@ -24,7 +24,7 @@ import { isValidTopicFilter } from '../codec/topic.js';
 import type { PublishProperties, QoS, UserProperty } from '../codec/types.js';
 import { SafeEmitter } from '../core/emitter.js';
 import { checkOptions } from '../core/schema.js';
-import { ClosedError, InvalidArgumentError, MqttError } from '../errors.js';
+import { ClosedError, ErrorCode, InvalidArgumentError, MqttError, type RpcError } from '../errors.js';
 import type { Session } from '../session/session.js';
 import { sharedTimer, type Timed } from '../session/timer.js';
 import type { Message, Subscription } from '../session/types.js';
@@ -35,15 +35,14 @@ import type { RpcHandler, RpcMiddleware, RpcRequest, RpcServerMetrics, RpcServer
 const JSON_TYPE = 'application/json';
 const EMPTY = Buffer.alloc(0);
 
-/** An error a handler can throw to choose the response's status. */
-export class RpcStatusError extends Error {
+/** An error a handler can throw to choose the response's status (code `ERR_MQTT_RPC`, as the caller's {@link RpcError}). */
+export class RpcStatusError extends MqttError {
   constructor(
     /** The response status, an integer from 400 to 599 (another value answers 500). */
     readonly status: number,
     message: string,
   ) {
-    super(message);
-    this.name = 'RpcStatusError';
+    super(ErrorCode.Rpc, message);
   }
 }
 

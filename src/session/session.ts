@@ -44,6 +44,7 @@ import {
   ClosedError,
   ConnectionError,
   DroppedError,
+  ErrorCode,
   InvalidArgumentError,
   MqttError,
   ProtocolError,
@@ -1640,7 +1641,7 @@ export class Session extends SafeEmitter<SessionEvents> {
     const error =
       err instanceof MqttError
         ? err
-        : new MqttError('ERR_MQTT_HANDLER', `${what}: ${(err as Error)?.message}`, undefined, { cause: err });
+        : new MqttError(ErrorCode.Handler, `${what}: ${(err as Error)?.message}`, undefined, { cause: err });
     this.emit('error', error);
   }
 

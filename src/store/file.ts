@@ -37,7 +37,7 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { type FileHandle, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InvalidArgumentError } from '../errors.js';
+import { ClosedError, InvalidArgumentError } from '../errors.js';
 import { FileStoreError, LogDir } from './file-dir.js';
 import {
   ADD_QOS2,
@@ -385,7 +385,7 @@ export class FileStore extends EventEmitter<FileStoreEvents> implements SessionS
   // --- internals -------------------------------------------------------------
 
   private assertOpen(): void {
-    if (this.closed) throw new Error('FileStore is closed');
+    if (this.closed) throw new ClosedError('FileStore is closed');
   }
 
   private newClient(id: string): Client {

@@ -8,7 +8,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   AbortError,
   ClosedError,
+  ErrorCode,
   InvalidArgumentError,
+  MqttError,
   ProtocolError,
   RpcError,
   TimeoutError,
@@ -85,6 +87,17 @@ describe.skipIf(!hasMosquitto())('RPC over MQTT 5 through mosquitto', () => {
     expect([x.json(), y.json()]).toMatchObject([{ id: '1' }, { id: '2' }]);
     expect(c2.responseTopic).toBe(`${c.session.clientId}/rpc/res/2`);
     expect([c.metrics().unmatched, c2.metrics().unmatched]).toEqual([0, 0]);
+  });
+
+  it('RpcStatusError is an MqttError (ERR_MQTT_RPC) with its status', () => {
+    const e = new RpcStatusError(404, 'no such device');
+    expect(e).toBeInstanceOf(MqttError);
+    expect(e).toMatchObject({
+      code: ErrorCode.Rpc,
+      status: 404,
+      message: 'no such device',
+      name: 'RpcStatusError',
+    });
   });
 
   it('turns thrown errors into error responses with status and message, never the stack', async () => {

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PublishPacket } from '../../src/codec/index.js';
 import { SafeEmitter } from '../../src/core/emitter.js';
-import { type MqttError, RejectedError } from '../../src/errors.js';
+import { ErrorCode, type MqttError, RejectedError } from '../../src/errors.js';
 import { SessionManager } from '../../src/manager/index.js';
 import { RpcServer } from '../../src/rpc/index.js';
 import { type Message, Session } from '../../src/session/index.js';
@@ -65,7 +65,8 @@ describe('Session listeners', () => {
     await third;
     expect(order).toEqual(['first', 'second ev/t', 'third']);
     expect(errors).toHaveLength(1);
-    expect(errors[0].code).toBe('ERR_MQTT_HANDLER');
+    expect(errors[0].code).toBe(ErrorCode.Handler);
+    expect(ErrorCode.Handler).toBe('ERR_MQTT_HANDLER');
     expect(errors[0].message).toBe("a 'message' listener threw: listener bug");
     expect((errors[0].cause as Error).message).toBe('listener bug');
     expect(s.metrics().errors).toBe(before + 1);

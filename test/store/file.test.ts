@@ -11,7 +11,7 @@ import {
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../../src/errors.js';
+import { ClosedError, InvalidArgumentError } from '../../src/errors.js';
 import { FileStore, FileStoreError, type FileStoreOptions } from '../../src/store/file.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import type { SessionStore } from '../../src/store/types.js';
@@ -113,6 +113,7 @@ describe('FileStore durability', () => {
     const c = new FileStore(dir);
     expect((await c.load('c')).messages.map((m) => m.seq)).toEqual([2, 3, 4]);
     await c.close();
+    expect(() => c.putMessage('c', message(5))).toThrow(ClosedError);
   });
 
   it('removes the file on clear, keeps what follows the clear, and forgets across restarts', async () => {
