@@ -94,10 +94,13 @@ export class DecodeError extends MqttError {
 export class EncodeError extends MqttError {
   /** Path of the offending field in the packet, e.g. `properties.topicAlias` or `packets[3].topic`. */
   readonly field: string;
+  /** What is wrong with it: the message without the leading `field: `. */
+  readonly reason: string;
 
   constructor(field: string, message: string, reasonCode?: number) {
     super(ErrorCode.Encode, `${field}: ${message}`, reasonCode);
     this.field = field;
+    this.reason = message;
   }
 }
 
@@ -152,10 +155,13 @@ export class ClosedError extends MqttError {
 export class InvalidArgumentError extends MqttError {
   /** The option or argument that is wrong, e.g. `keepalive`, `offlineQueue.maxBytes`, `topic`. */
   readonly field: string;
+  /** What is wrong with it: the message without the leading `field: `. */
+  readonly reason: string;
 
   constructor(field: string, message: string, reasonCode?: number, options?: ErrorOptions) {
     super(ErrorCode.InvalidArgument, `${field}: ${message}`, reasonCode, options);
     this.field = field;
+    this.reason = message;
   }
 }
 

@@ -141,7 +141,7 @@ export function usageMessage(err: unknown): string | undefined {
   if (err instanceof UsageError) return err.message;
   if (err instanceof InvalidArgumentError && err.reasonCode === undefined) {
     const flag = flagOf(err.field);
-    return flag === undefined ? err.message : `${flag}${err.message.slice(err.field.length)}`;
+    return flag === undefined ? err.message : `${flag}: ${err.reason}`;
   }
   return undefined;
 }

@@ -274,11 +274,7 @@ export function encodeBatch(
       remainingLengths[i] = rem;
     } catch (err) {
       if (err instanceof EncodeError)
-        throw new EncodeError(
-          `packets[${i}].${err.field}`,
-          err.message.slice(err.field.length + 2),
-          err.reasonCode,
-        );
+        throw new EncodeError(`packets[${i}].${err.field}`, err.reason, err.reasonCode);
       throw err;
     }
   }

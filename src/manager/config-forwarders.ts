@@ -131,7 +131,7 @@ export function checkForwarders(
       new Forwarder({ get: () => undefined, id: '' }, options); // the checks of the library
     } catch (err) {
       if (!(err instanceof InvalidArgumentError)) throw err;
-      report({ path: at(...fieldPath(err.field)), message: err.message.slice(err.field.length + 2) });
+      report({ path: at(...fieldPath(err.field)), message: err.reason });
       return undefined;
     }
     return options;
@@ -186,7 +186,7 @@ function topicMap(
       if (!(err instanceof InvalidArgumentError)) throw err;
       // 'rule[0][1]': the template of the rule, in a list
       const within = list ? fieldPath(err.field).slice(2) : [];
-      report({ path: [...where, ...within], message: err.message.slice(err.field.length + 2) });
+      report({ path: [...where, ...within], message: err.reason });
       ok = false;
     }
   }

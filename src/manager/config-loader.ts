@@ -419,7 +419,7 @@ class Loader {
       new Session(sessionOptions);
     } catch (err) {
       if (!(err instanceof InvalidArgumentError)) throw err;
-      this.#report({ path: at(...fieldPath(err.field)), message: err.message.slice(err.field.length + 2) });
+      this.#report({ path: at(...fieldPath(err.field)), message: err.reason });
       return undefined;
     }
     return options;

@@ -66,7 +66,7 @@ export function toArgumentError(err: unknown, properties?: string): Error {
       const rest = field.slice('properties.'.length);
       field = rest === '' ? properties || 'options' : properties === '' ? rest : `${properties}.${rest}`;
     }
-    return new InvalidArgumentError(field, err.message.slice(err.field.length + 2), err.reasonCode, {
+    return new InvalidArgumentError(field, err.reason, err.reasonCode, {
       cause: err,
     });
   }

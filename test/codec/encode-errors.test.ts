@@ -52,13 +52,15 @@ function expectEncodeError(
   expect(e.field).toBe(field);
   expect(e.code).toBe('ERR_MQTT_ENCODE');
   expect(e.message.startsWith(field)).toBe(true);
-  expect(e.message.length).toBeGreaterThan(field.length + 2);
+  expect(e.message).toBe(`${field}: ${e.reason}`);
+  expect(e.reason.length).toBeGreaterThan(0);
 
   const batchErr = caught(() => encodeBatch([ping, packet, ping], version, options));
   expect(batchErr).toBeInstanceOf(EncodeError);
   const b = batchErr as EncodeError;
   expect(b.field).toBe(`packets[1].${field}`);
-  expect(b.message.startsWith(`packets[1].${field}`)).toBe(true);
+  expect(b.message).toBe(`packets[1].${field}: ${e.reason}`);
+  expect(b.reason).toBe(e.reason);
   expect(b.reasonCode).toBe(e.reasonCode);
   return e;
 }
