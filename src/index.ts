@@ -25,7 +25,6 @@ export type {
   UserProperty,
 } from './codec/types.js';
 export { type EventMap, SafeEmitter } from './core/emitter.js';
-export { type UserPropertiesInit, userPropertiesObject } from './core/user-properties.js';
 export {
   AbortError,
   ClosedError,
@@ -42,7 +41,8 @@ export {
   RpcError,
   StoreError,
   TimeoutError,
-} from './errors.js';
+} from './core/errors.js';
+export { type UserPropertiesInit, userPropertiesObject } from './core/user-properties.js';
 export {
   compileTopicMap,
   FORWARDED_PROPERTY,

@@ -11,10 +11,10 @@
  */
 
 import type { PublishProperties, QoS } from '../codec/types.js';
+import { ClosedError, InvalidArgumentError } from '../core/errors.js';
 import { checkOptions } from '../core/schema.js';
 import { withUserPropertyPairs } from '../core/user-properties.js';
-import { ClosedError, InvalidArgumentError } from '../errors.js';
-import { topicOption } from '../session/options.js';
+import { topicOption } from '../core/validate.js';
 import type { Session } from '../session/session.js';
 import type { PublishPropertiesInit } from '../session/types.js';
 import { BATCH_OPTIONS } from './schema.js';

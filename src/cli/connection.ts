@@ -6,9 +6,10 @@
  */
 import { type Command, InvalidArgumentError as FlagError, Option } from 'commander';
 import type { ProtocolVersion, QoS } from '../codec/types.js';
+import { InvalidArgumentError } from '../core/errors.js';
+import { isTlsScheme, isWebSocketScheme, parseBrokerUrl } from '../core/url.js';
 import type { SessionOptions } from '../session/options.js';
 import type { Session } from '../session/session.js';
-import { parseBrokerUrl } from '../transport/url.js';
 import { configError, UsageError } from './errors.js';
 import { readInputFile } from './io.js';
 
@@ -146,9 +147,6 @@ const CONFIG_FIELDS = [
   'ws',
 ] as const satisfies readonly (keyof SessionOptions)[];
 
-const TLS_SCHEMES = new Set(['mqtts:', 'tls:', 'ssl:', 'wss:']);
-const WS_SCHEMES = new Set(['ws:', 'wss:']);
-
 /**
  * Builds the session options. From `--config` only the connection settings
  * are taken (URL, credentials, version, keepalive, TLS, WebSocket): the
@@ -266,12 +264,14 @@ function checkScheme(url: string, where: string, flags: ConnectionFlags, tls: bo
     parseBrokerUrl(url);
     scheme = new URL(url).protocol;
   } catch (err) {
-    throw new UsageError(`${where}: ${(err as Error).message.replace(/^url: /, '')}`);
+    throw new UsageError(
+      `${where}: ${err instanceof InvalidArgumentError ? err.reason : (err as Error).message}`,
+    );
   }
-  if (flags.ws && !WS_SCHEMES.has(scheme)) {
+  if (flags.ws && !isWebSocketScheme(scheme)) {
     throw new UsageError(`--ws: ${where} is not a WebSocket URL (${scheme}//): use ws:// or wss://`);
   }
-  if (tls && !TLS_SCHEMES.has(scheme)) {
+  if (tls && !isTlsScheme(scheme)) {
     const given = tlsFlagsGiven(flags).join(', ');
     throw new UsageError(`${given}: ${where} does not use TLS (${scheme}//): use mqtts:// or wss://`);
   }

@@ -11,7 +11,7 @@ import {
   MissingPeerError,
   MqttError,
   RpcError,
-} from '../errors.js';
+} from '../core/errors.js';
 
 /**
  * Exit codes of `mqttkit`, one per kind of failure (the table in docs/cli.md).

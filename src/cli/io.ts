@@ -7,7 +7,7 @@ import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { ProtocolVersion, PublishProperties, QoS } from '../codec/types.js';
-import { topicOption } from '../session/options.js';
+import { topicOption } from '../core/validate.js';
 import { CliError, Exit, UsageError } from './errors.js';
 import { aborted } from './runtime.js';
 

@@ -8,7 +8,7 @@
  *
  *   flags: 7 username | 6 password | 5 will retain | 4-3 will QoS | 2 will | 1 clean | 0 reserved
  */
-import { EncodeError } from '../errors.js';
+import { EncodeError } from '../core/errors.js';
 import {
   binaryLength,
   checkU16,

@@ -11,7 +11,7 @@
  * after the reason code (remaining length 1). Any other AUTH must carry an
  * Authentication Method (3.15.2.2.2), so it always has properties.
  */
-import { EncodeError } from '../errors.js';
+import { EncodeError } from '../core/errors.js';
 import { PROTOCOL_ERROR, type Reader, sizes, vbiLength, type Writer } from './primitives.js';
 import { measureProperties, readProperties, Scope, writeProperties } from './properties.js';
 import { isValidReasonCode } from './reason-codes.js';

@@ -20,7 +20,7 @@
  * reason code to disconnect with; the decoder then stays failed and throws
  * the same error on every later push.
  */
-import { DecodeError, InvalidArgumentError } from '../errors.js';
+import { DecodeError, InvalidArgumentError } from '../core/errors.js';
 import { readConnack, readConnect } from './connect.js';
 import { readAuth, readDisconnect } from './control.js';
 import { EMPTY_BUFFER, MALFORMED, PACKET_TOO_LARGE, Reader } from './primitives.js';

@@ -5,7 +5,7 @@
  * of the event loop. An invalid packet throws {@link EncodeError} naming the
  * field before anything is allocated.
  */
-import { EncodeError } from '../errors.js';
+import { EncodeError } from '../core/errors.js';
 import { measureConnack, measureConnect, writeConnack, writeConnect } from './connect.js';
 import { measureReasonPacket, writeReasonPacket } from './control.js';
 import { MAX_VBI, PACKET_TOO_LARGE, sizes, vbiLength, Writer } from './primitives.js';

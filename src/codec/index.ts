@@ -10,7 +10,7 @@
  *
  * @module mqttkit/codec
  */
-export { DecodeError, EncodeError, MqttError } from '../errors.js';
+export { DecodeError, EncodeError, MqttError } from '../core/errors.js';
 export { MAX_PACKET_SIZE, PacketDecoder, type PacketDecoderOptions } from './decode.js';
 export { type EncodeOptions, encode, encodeBatch, encodedSize, encodePublishHead } from './encode.js';
 export { MAX_VBI } from './primitives.js';

@@ -9,7 +9,7 @@
  * lengths) are pushed on {@link sizes} in the measure pass and taken off in
  * the same order in the write pass, so nothing is allocated per field.
  */
-import { DecodeError, EncodeError } from '../errors.js';
+import { DecodeError, EncodeError } from '../core/errors.js';
 
 /**
  * Node's Buffer has native string codecs without the argument checks of

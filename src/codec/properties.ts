@@ -7,7 +7,7 @@
  * walks the wire and builds an object keyed by name. A packet whose property
  * section is empty decodes with `properties` undefined.
  */
-import { EncodeError } from '../errors.js';
+import { EncodeError } from '../core/errors.js';
 import {
   binaryLength,
   checkU16,

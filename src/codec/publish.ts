@@ -9,7 +9,7 @@
  * A v5 ack with reason code 0 and no properties is sent in its short form
  * (remaining length 2); reason code with no properties, remaining length 3.
  */
-import { EncodeError } from '../errors.js';
+import { EncodeError } from '../core/errors.js';
 import {
   BYTE_CLASS,
   checkU16,

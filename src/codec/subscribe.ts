@@ -9,7 +9,7 @@
  *   subscription options: 7-6 reserved | 5-4 retain handling | 3 retain as
  *   published | 2 no local | 1-0 QoS   (3.1.1: only QoS, the rest reserved)
  */
-import { EncodeError } from '../errors.js';
+import { EncodeError } from '../core/errors.js';
 import { checkU16, PROTOCOL_ERROR, type Reader, sizes, utf8Length, type Writer } from './primitives.js';
 import { measureProperties, readProperties, Scope, sectionLength, writeProperties } from './properties.js';
 import { isValidReasonCode } from './reason-codes.js';

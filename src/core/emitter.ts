@@ -18,7 +18,7 @@
  * accepted and does nothing). `events.once(emitter, name)` and
  * `events.on(emitter, name)` work with it.
  */
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from './errors.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: listeners of any arguments, as EventEmitter's
 type AnyListener = (...args: any[]) => void;

@@ -16,7 +16,7 @@
  * application's copy.
  */
 import { createRequire } from 'node:module';
-import { MissingPeerError } from '../errors.js';
+import { MissingPeerError } from './errors.js';
 
 const require = createRequire(import.meta.url);
 

@@ -20,7 +20,7 @@
  * Messages never quote a string value (it may be a password or a key):
  * only its kind, and numbers and booleans as they are.
  */
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from './errors.js';
 
 /** Checks one value (never undefined): `undefined` when it is good, else what is wrong. */
 export interface Rule {

@@ -10,7 +10,7 @@
  * `Array.isArray`. What comes in stays pairs; {@link userPropertiesObject}
  * reads them as MQTT.js's object.
  */
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from './errors.js';
 import { checkValue, kind, userProperties } from './schema.js';
 
 /**

@@ -19,6 +19,7 @@
  * hash, for a minute) and do not forward such a copy when it comes back.
  */
 import type { PublishProperties, QoS, UserProperty } from '../codec/types.js';
+import { InvalidArgumentError, type MqttError } from '../core/errors.js';
 import {
   anyObject,
   boolean,
@@ -33,7 +34,6 @@ import {
   table,
 } from '../core/schema.js';
 import { withUserPropertyPairs } from '../core/user-properties.js';
-import { InvalidArgumentError, type MqttError } from '../errors.js';
 import type { Session } from '../session/session.js';
 import type { Message, PublishPropertiesInit, Subscription } from '../session/types.js';
 import { envelope, FORWARDED_PROPERTY } from './envelope.js';

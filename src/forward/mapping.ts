@@ -21,7 +21,7 @@
  * `InvalidArgumentError` naming the rule.
  */
 import { isValidTopicFilter, isValidTopicName } from '../codec/topic.js';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../core/errors.js';
 
 /** A function form: the target topic, or undefined to leave the message unmapped. */
 export type TopicMapFunction = (topic: string) => string | undefined;

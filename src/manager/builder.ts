@@ -22,7 +22,8 @@
  * are shared).
  */
 import type { QoS } from '../codec/types.js';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../core/errors.js';
+import { isTlsScheme } from '../core/url.js';
 import type {
   Credentials,
   OfflineQueueOptions,
@@ -57,9 +58,6 @@ const VERSIONS = new Map<unknown, 4 | 5 | 'auto'>([
   ['4', 4],
   ['3.1.1', 4],
 ]);
-
-/** Schemes that carry TLS (see `src/transport/url.ts`): the only ones a {@link secure} builder accepts. */
-const TLS_SCHEMES = new Set(['mqtts:', 'tls:', 'ssl:', 'wss:']);
 
 /**
  * Collects the options of one managed session; see {@link session}. Setters
@@ -225,7 +223,7 @@ function checkTls(url: BrokerUrl): void {
     const text = u instanceof URL ? u.href : String(u);
     // only the scheme is echoed: the rest may hold a password
     const scheme = /^([A-Za-z][A-Za-z0-9+.-]*:)/.exec(text)?.[1]?.toLowerCase();
-    if (scheme === undefined || !TLS_SCHEMES.has(scheme)) {
+    if (scheme === undefined || !isTlsScheme(scheme)) {
       throw new InvalidArgumentError(
         Array.isArray(url) ? `url[${i}]` : 'url',
         `must use TLS (mqtts://, tls://, ssl:// or wss://) in a secure session${scheme === undefined ? '' : `, not ${scheme}//`}`,

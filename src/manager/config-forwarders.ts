@@ -5,7 +5,7 @@
  */
 import * as z from 'zod';
 import { topicFilterProblem } from '../codec/topic.js';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../core/errors.js';
 import { Forwarder, type ForwarderOptions } from '../forward/forwarder.js';
 import { compileTopicMap } from '../forward/mapping.js';
 import { bool, fieldPath, fromZod, int, type Problem, qos, type Segment, text } from './config-syntax.js';

@@ -8,7 +8,8 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import * as z from 'zod';
 import type { UserProperty } from '../codec/types.js';
-import { ClosedError, InvalidArgumentError } from '../errors.js';
+import { ClosedError, InvalidArgumentError } from '../core/errors.js';
+import { SCHEME_LIST, schemeKind } from '../core/url.js';
 import type { ForwarderOptions } from '../forward/forwarder.js';
 import { Session } from '../session/session.js';
 import { FileStore } from '../store/file.js';
@@ -59,9 +60,6 @@ export async function checkFleetConfig(
 // ---------------------------------------------------------------------------
 // Schema
 
-/** Transport schemes (as in src/transport/url.ts). */
-const SCHEMES = ['mqtt:', 'tcp:', 'mqtts:', 'tls:', 'ssl:', 'ws:', 'wss:', 'unix:', 'mqtt+unix:'];
-
 function checkUrl(value: string, ctx: z.RefinementCtx, path: Segment[]): void {
   let url: URL;
   try {
@@ -71,8 +69,8 @@ function checkUrl(value: string, ctx: z.RefinementCtx, path: Segment[]): void {
     ctx.addIssue({ code: 'custom', message: 'not a valid URL', path });
     return;
   }
-  if (!SCHEMES.includes(url.protocol)) {
-    const message = `unsupported scheme '${url.protocol}' (use ${SCHEMES.join(', ')})`;
+  if (schemeKind(url.protocol) === undefined) {
+    const message = `unsupported scheme '${url.protocol}' (use ${SCHEME_LIST})`;
     ctx.addIssue({ code: 'custom', message, path });
   }
 }

@@ -90,7 +90,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, extname, resolve } from 'node:path';
-import { ErrorCode, InvalidArgumentError, MqttError } from '../errors.js';
+import { ErrorCode, InvalidArgumentError, MqttError } from '../core/errors.js';
 import type { ForwarderOptions } from '../forward/forwarder.js';
 import type { ManagedSessionOptions, SessionManagerOptions } from './types.js';
 

@@ -25,7 +25,6 @@ import { randomBytes } from 'node:crypto';
 import { isValidTopicFilter } from '../codec/topic.js';
 import type { QoS } from '../codec/types.js';
 import { SafeEmitter } from '../core/emitter.js';
-import { checkOptions } from '../core/schema.js';
 import {
   AbortError,
   ClosedError,
@@ -35,7 +34,9 @@ import {
   MqttError,
   StoreError,
   TimeoutError,
-} from '../errors.js';
+} from '../core/errors.js';
+import { checkOptions } from '../core/schema.js';
+import { intOption, qosOption } from '../core/validate.js';
 import { Forwarder, type ForwarderOptions } from '../forward/forwarder.js';
 import { LoopGuard } from '../forward/loops.js';
 import { FleetMetrics, type FleetSnapshot } from '../metrics/fleet.js';
@@ -50,7 +51,6 @@ import {
   serveMetrics,
 } from '../metrics/prometheus.js';
 import { MessageStream } from '../session/message-stream.js';
-import { int, qosOption } from '../session/options.js';
 import { Session } from '../session/session.js';
 import type {
   ConnackInfo,
@@ -682,7 +682,7 @@ export class SessionManager extends SafeEmitter<ManagerEventArgs> {
   }
 
   private stream(target: string | undefined, filter: string, options: ListenOptions): RouteStream {
-    const buffer = int(options.buffer ?? 1000, 'options.buffer', 1);
+    const buffer = intOption(options.buffer ?? 1000, 'options.buffer', 1);
     const drop = options.drop ?? 'drop-oldest';
     if (drop !== 'drop-oldest' && drop !== 'drop-newest') {
       throw new InvalidArgumentError(

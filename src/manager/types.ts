@@ -1,6 +1,6 @@
 /** Public types of `SessionManager`. */
 import type { QoS } from '../codec/types.js';
-import type { MqttError } from '../errors.js';
+import type { MqttError } from '../core/errors.js';
 import type { SessionOptions } from '../session/options.js';
 import type { Session } from '../session/session.js';
 import type { ConnackInfo, Message, SessionState, SubscribeOptions } from '../session/types.js';

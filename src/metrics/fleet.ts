@@ -21,7 +21,7 @@
  *
  * Built only on the public `Session` API (`metrics()`, `state`, `ready`).
  */
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../core/errors.js';
 import { LATENCY_BOUNDS, type LatencySnapshot } from '../session/index.js';
 import type { SessionMetrics, SessionState } from '../session/types.js';
 

@@ -29,8 +29,8 @@
  * the output: no URL, client id, topic or credential.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { InvalidArgumentError, type MissingPeerError } from '../core/errors.js';
 import { requirePeer } from '../core/peer.js';
-import { InvalidArgumentError, type MissingPeerError } from '../errors.js';
 import type { LatencySnapshot } from '../session/index.js';
 import type { FleetMetrics, FleetSnapshot, SessionSnapshot } from './fleet.js';
 

@@ -46,7 +46,13 @@ import type {
   UnsubscribePacket,
   Will,
 } from '../codec/types.js';
-import { ConnectionError, type DecodeError, type MqttError, ProtocolError, TimeoutError } from '../errors.js';
+import {
+  ConnectionError,
+  type DecodeError,
+  type MqttError,
+  ProtocolError,
+  TimeoutError,
+} from '../core/errors.js';
 import { ANSWER_BYTES, describeAnswer, describeUnanswered, isMqttAnswer } from './answer.js';
 import { MAX_PACKET_ID, PacketIdSet, PacketIds } from './inflight.js';
 import { Outbox } from './outbox.js';

@@ -16,7 +16,6 @@
 import { randomFillSync } from 'node:crypto';
 import { isValidTopicName } from '../codec/topic.js';
 import type { PublishProperties, QoS } from '../codec/types.js';
-import { checkOptions } from '../core/schema.js';
 import {
   AbortError,
   ClosedError,
@@ -24,9 +23,10 @@ import {
   ProtocolError,
   RpcError,
   TimeoutError,
-} from '../errors.js';
+} from '../core/errors.js';
+import { checkOptions } from '../core/schema.js';
+import { sharedTimer, type Timed } from '../core/timer.js';
 import type { Session } from '../session/session.js';
-import { sharedTimer, type Timed } from '../session/timer.js';
 import type { Message, PublishPropertiesInit, Subscription } from '../session/types.js';
 import { decodeResponse, encodeRequest } from './envelope.js';
 import { CLIENT_OPTIONS, REQUEST_OPTIONS } from './schema.js';

@@ -23,10 +23,10 @@
 import { isValidTopicFilter } from '../codec/topic.js';
 import type { PublishProperties, QoS, UserProperty } from '../codec/types.js';
 import { SafeEmitter } from '../core/emitter.js';
+import { ClosedError, ErrorCode, InvalidArgumentError, MqttError, type RpcError } from '../core/errors.js';
 import { checkOptions } from '../core/schema.js';
-import { ClosedError, ErrorCode, InvalidArgumentError, MqttError, type RpcError } from '../errors.js';
+import { sharedTimer, type Timed } from '../core/timer.js';
 import type { Session } from '../session/session.js';
-import { sharedTimer, type Timed } from '../session/timer.js';
 import type { Message, Subscription } from '../session/types.js';
 import { decodeRequest, encodeResponse } from './envelope.js';
 import { SERVER_OPTIONS } from './schema.js';

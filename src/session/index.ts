@@ -1,3 +1,4 @@
+export { CoarseTimer, RESOLUTION_MS, sharedTimer, type Timed } from '../core/timer.js';
 export { LATENCY_BOUNDS, type LatencySnapshot } from './latency.js';
 export { type DropPolicy, MessageStream } from './message-stream.js';
 export {
@@ -11,7 +12,6 @@ export {
   type WillPropertiesInit,
 } from './options.js';
 export { Session } from './session.js';
-export { CoarseTimer, RESOLUTION_MS, sharedTimer, type Timed } from './timer.js';
 export type {
   ConnackInfo,
   Message,

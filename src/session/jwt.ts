@@ -14,8 +14,8 @@
  * appears in an error message.
  */
 import { type KeyObject, randomUUID, type webcrypto } from 'node:crypto';
+import { InvalidArgumentError } from '../core/errors.js';
 import { importPeer } from '../core/peer.js';
-import { InvalidArgumentError } from '../errors.js';
 
 /** jose, loaded with the first token signed (not with mqttkit); a failed load is tried again next time. */
 let jose: Promise<typeof import('jose')> | undefined;

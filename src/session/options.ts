@@ -5,22 +5,21 @@
  * (password, keys) never appear in a message.
  */
 import { randomBytes } from 'node:crypto';
-import { isValidTopicName } from '../codec/topic.js';
 import type { ConnectProperties, ProtocolVersion, QoS, Will, WillProperties } from '../codec/types.js';
+import { InvalidArgumentError } from '../core/errors.js';
 import { INSPECT, type Inspect, type InspectOptions, inspectAs, REDACTED } from '../core/inspect.js';
 import { checkOptions } from '../core/schema.js';
+import { redact, urlCredentials } from '../core/url.js';
 import {
   type UserPropertiesInit,
   userPropertyPairs,
   withUserPropertyPairs,
 } from '../core/user-properties.js';
-import { InvalidArgumentError } from '../errors.js';
+import { toBytes } from '../core/validate.js';
 import { MemoryStore } from '../store/memory.js';
 import type { SessionStore } from '../store/types.js';
 import type { TlsOptions, WebSocketOptions } from '../transport/types.js';
-import { urlCredentials } from '../transport/url.js';
 import { SESSION_OPTIONS } from './schema.js';
-import { redact } from './util.js';
 
 /** The message sent by the broker when this session disappears without DISCONNECT. */
 export interface WillOptions {
@@ -268,41 +267,6 @@ export const DEFAULTS = {
    */
   maximumPacketSize: 16 * 1024 * 1024,
 } as const;
-
-/** An integer option from `min` to `max`; `field` names it in the error. Used by every layer's options. */
-export function int(value: unknown, field: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidArgumentError(field, `must be an integer from ${min} to ${max}, got ${describe(value)}`);
-  }
-  return value;
-}
-
-/** A QoS option (0, 1 or 2). */
-export function qosOption(value: unknown, field: string): QoS {
-  if (value !== 0 && value !== 1 && value !== 2) {
-    throw new InvalidArgumentError(field, `must be 0, 1 or 2, got ${describe(value)}`);
-  }
-  return value;
-}
-
-/** A topic to publish to: a valid topic name, no wildcards. */
-export function topicOption(value: unknown, field: string): string {
-  if (typeof value !== 'string' || !isValidTopicName(value)) {
-    throw new InvalidArgumentError(field, `must be a topic name without wildcards, got ${describe(value)}`);
-  }
-  return value;
-}
-
-function describe(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : String(value);
-}
-
-/** A string or bytes as bytes; `field` names it in the error. */
-export function toBytes(value: unknown, field: string): Uint8Array {
-  if (value instanceof Uint8Array) return value;
-  if (typeof value === 'string') return Buffer.from(value);
-  throw new InvalidArgumentError(field, `must be a string, Buffer or Uint8Array, got ${typeof value}`);
-}
 
 /**
  * Checks `o` against the table of every option (`schema.ts`), then what

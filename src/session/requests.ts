@@ -11,13 +11,14 @@ import type {
   UnsubackPacket,
   UnsubscribePacket,
 } from '../codec/types.js';
-import { AbortError, TimeoutError } from '../errors.js';
+import { AbortError, TimeoutError } from '../core/errors.js';
+import { sharedTimer, type Timed } from '../core/timer.js';
+import { redact } from '../core/url.js';
 import type { ControlOp, PublishOp } from '../protocol/engine.js';
 import type { StoredMessage } from '../store/types.js';
 import type { Session } from './session.js';
-import { sharedTimer, type Timed } from './timer.js';
 import type { ConnackInfo, MessageHandler, OperationOptions, PublishResult, Subscription } from './types.js';
-import { noop, quoted, redact } from './util.js';
+import { noop, quoted } from './util.js';
 
 export interface Cancellable {
   readonly settled: boolean;

@@ -31,7 +31,7 @@ import {
   timeout,
   userProperties,
 } from '../core/schema.js';
-import { parseBrokerUrl } from '../transport/url.js';
+import { parseBrokerUrl } from '../core/url.js';
 
 /** A broker URL: a string or a `URL` that `parseBrokerUrl` takes. */
 const brokerUrl: Rule = (v) => {

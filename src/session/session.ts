@@ -35,9 +35,6 @@ import type {
   Subscription as WireSubscription,
 } from '../codec/types.js';
 import { SafeEmitter } from '../core/emitter.js';
-import { INSPECT, type Inspect, type InspectOptions, inspectAs } from '../core/inspect.js';
-import { checkOptions } from '../core/schema.js';
-import { userPropertyPairs, withUserPropertyPairs } from '../core/user-properties.js';
 import {
   AbortError,
   CLOSED_BEFORE_CONNACK,
@@ -50,7 +47,13 @@ import {
   ProtocolError,
   RejectedError,
   StoreError,
-} from '../errors.js';
+} from '../core/errors.js';
+import { INSPECT, type Inspect, type InspectOptions, inspectAs } from '../core/inspect.js';
+import { checkOptions } from '../core/schema.js';
+import { sharedTimer, type Timed } from '../core/timer.js';
+import { redact, urlCredentials } from '../core/url.js';
+import { userPropertyPairs, withUserPropertyPairs } from '../core/user-properties.js';
+import { toBytes } from '../core/validate.js';
 import {
   ClientEngine,
   type ControlOp,
@@ -63,10 +66,9 @@ import { TopicRouter } from '../router/router.js';
 import type { PersistedSession, SessionStore, StoredSubscription } from '../store/types.js';
 import { openTransport } from '../transport/index.js';
 import type { Transport } from '../transport/types.js';
-import { urlCredentials } from '../transport/url.js';
 import { LatencyHistogram } from './latency.js';
 import { MessageStream } from './message-stream.js';
-import { type ResolvedOptions, resolveOptions, type SessionOptions, toBytes } from './options.js';
+import { type ResolvedOptions, resolveOptions, type SessionOptions } from './options.js';
 import {
   Attempt,
   type Cancellable,
@@ -84,7 +86,6 @@ import {
   PUBLISH_OPTIONS,
   SUBSCRIBE_OPTIONS,
 } from './schema.js';
-import { sharedTimer, type Timed } from './timer.js';
 import type {
   ConnackInfo,
   Message,
@@ -99,15 +100,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from './types.js';
-import {
-  filterList,
-  handled,
-  noop,
-  quoted,
-  redact,
-  refuseClientProperties,
-  toArgumentError,
-} from './util.js';
+import { filterList, handled, noop, quoted, refuseClientProperties, toArgumentError } from './util.js';
 
 /** Why a publish the broker completed rejects: its completion is not durable. */
 const UNRECORDED =

@@ -6,8 +6,8 @@ import type {
   QoS,
   SubscribeProperties,
 } from '../codec/types.js';
+import type { MqttError } from '../core/errors.js';
 import type { UserPropertiesInit } from '../core/user-properties.js';
-import type { MqttError } from '../errors.js';
 import type { LatencySnapshot } from './latency.js';
 
 /**

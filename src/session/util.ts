@@ -1,7 +1,7 @@
 /** Small helpers of the session layer. */
 
 import { isValidTopicFilter } from '../codec/topic.js';
-import { EncodeError, InvalidArgumentError } from '../errors.js';
+import { EncodeError, InvalidArgumentError } from '../core/errors.js';
 
 /** A rejected promise that never counts as an unhandled rejection (callers of fire-and-forget publishes). */
 export function handled<T>(error: Error): Promise<T> {
@@ -71,34 +71,6 @@ export function toArgumentError(err: unknown, properties?: string): Error {
     });
   }
   return err as Error;
-}
-
-/**
- * The URL without user info, query or fragment, for messages: a WebSocket
- * URL may carry a token or a signature in its query (presigned URLs).
- */
-export function redact(url: string): string {
-  if (url === lastUrl) return lastRedacted;
-  lastRedacted = redactNow(url);
-  lastUrl = url;
-  return lastRedacted;
-}
-
-/** The last URL redacted: sessions of a fleet share theirs. */
-let lastUrl: string | undefined;
-let lastRedacted = '';
-
-function redactNow(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    u.search = '';
-    u.hash = '';
-    return u.href;
-  } catch {
-    return url.replace(/\/\/[^@/]*@/, '//').replace(/[?#].*$/s, '');
-  }
 }
 
 /** Filters as they appear in messages: `'a/#', 'b/+'`. */

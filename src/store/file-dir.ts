@@ -24,7 +24,7 @@
  */
 import { constants } from 'node:fs';
 import { copyFile, type FileHandle, link, mkdir, open, rename, rm, truncate } from 'node:fs/promises';
-import { StoreError } from '../errors.js';
+import { StoreError } from '../core/errors.js';
 import type { FileStoreOptions } from './file.js';
 import { type LogRead, snapshot } from './file-log.js';
 

@@ -37,7 +37,7 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { type FileHandle, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ClosedError, InvalidArgumentError } from '../errors.js';
+import { ClosedError, InvalidArgumentError } from '../core/errors.js';
 import { FileStoreError, LogDir } from './file-dir.js';
 import {
   ADD_QOS2,

@@ -32,9 +32,10 @@
  * `base`) only when its own pipeline succeeded and everything before it was
  * confirmed: flushes settle in call order.
  */
+
+import { ClosedError, InvalidArgumentError, type MissingPeerError } from '../core/errors.js';
 import { requirePeer } from '../core/peer.js';
 import { checkOptions, type Rule, string, table } from '../core/schema.js';
-import { ClosedError, InvalidArgumentError, type MissingPeerError } from '../errors.js';
 import { decodeMessage, decodeSubscription, encodeMessage, encodeSubscription } from './record.js';
 import type { PersistedSession, SessionStore, StoredMessage, StoredSubscription } from './types.js';
 

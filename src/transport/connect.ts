@@ -1,8 +1,8 @@
 /** `openTransport`: URL -> connected {@link Transport}, with timeout and abort. */
-import { AbortError, ConnectionError, InvalidArgumentError, TimeoutError } from '../errors.js';
+import { AbortError, ConnectionError, InvalidArgumentError, TimeoutError } from '../core/errors.js';
+import { parseBrokerUrl } from '../core/url.js';
 import { connectSocket } from './socket.js';
 import type { Transport, TransportOptions } from './types.js';
-import { parseBrokerUrl } from './url.js';
 
 /** Reports the outcome of a connection attempt; later calls are ignored. */
 export type AttemptCallback = (error: Error | undefined, transport?: Transport) => void;

@@ -1,11 +1,11 @@
 /** TCP, TLS and Unix-socket transports over `node:net` / `node:tls`. */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { ConnectionError } from '../errors.js';
+import { ConnectionError } from '../core/errors.js';
+import type { Endpoint } from '../core/url.js';
 import { BaseTransport } from './base.js';
 import type { Attempt, AttemptCallback } from './connect.js';
 import type { TransportOptions } from './types.js';
-import type { Endpoint } from './url.js';
 
 /** The transport a socket belongs to, for the shared listeners below. */
 const OWNER = Symbol('mqttkit.transport');

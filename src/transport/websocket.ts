@@ -3,11 +3,11 @@ import { validateHeaderName, validateHeaderValue } from 'node:http';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { MAX_PACKET_SIZE } from '../codec/decode.js';
-import { ConnectionError, InvalidArgumentError } from '../errors.js';
+import { ConnectionError, InvalidArgumentError } from '../core/errors.js';
+import type { Endpoint } from '../core/url.js';
 import { BaseTransport } from './base.js';
 import type { Attempt, AttemptCallback } from './connect.js';
 import type { TransportOptions, WebSocketOptions } from './types.js';
-import type { Endpoint } from './url.js';
 
 const SEND_OPTIONS = { binary: true } as const;
 /** Close codes that end a connection without a failure. */

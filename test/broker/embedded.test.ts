@@ -13,7 +13,7 @@ import {
   startEmbeddedBroker,
   startLoopbackBroker,
 } from '../../src/broker/index.js';
-import { InvalidArgumentError } from '../../src/errors.js';
+import { InvalidArgumentError } from '../../src/core/errors.js';
 import { Session } from '../../src/session/session.js';
 import type { Message } from '../../src/session/types.js';
 

@@ -1,7 +1,7 @@
 /** BatchChannel on a fake clock: when batches go out, how items combine, the size bound, errors, close. */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BatchChannel } from '../../src/channels/index.js';
-import { ClosedError, InvalidArgumentError } from '../../src/errors.js';
+import { ClosedError, InvalidArgumentError } from '../../src/core/errors.js';
 import { FakeSession } from './fake-session.js';
 
 beforeEach(() => {

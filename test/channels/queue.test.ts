@@ -1,7 +1,7 @@
 /** QueueChannel on a fake clock: the rate, the bounds, failures reaching the caller, offline and close. */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { QueueChannel } from '../../src/channels/index.js';
-import { ClosedError, TimeoutError } from '../../src/errors.js';
+import { ClosedError, TimeoutError } from '../../src/core/errors.js';
 import { FakeSession } from './fake-session.js';
 
 beforeEach(() => {

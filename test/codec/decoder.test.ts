@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DecodeError, encode, PacketDecoder, type PublishPacket } from '../../src/codec/index.js';
-import { InvalidArgumentError } from '../../src/errors.js';
+import { InvalidArgumentError } from '../../src/core/errors.js';
 
 function publish(payload: Buffer, properties?: PublishPacket['properties']): PublishPacket {
   return {

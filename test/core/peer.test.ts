@@ -4,8 +4,8 @@
  * it; one that is installed loads.
  */
 import { describe, expect, it } from 'vitest';
+import { ErrorCode, MissingPeerError, MqttError } from '../../src/core/errors.js';
 import { importPeer, missingPeers, requirePeer } from '../../src/core/peer.js';
-import { ErrorCode, MissingPeerError, MqttError } from '../../src/errors.js';
 
 const ABSENT = 'mqttkit-test-absent-package';
 

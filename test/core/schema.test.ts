@@ -1,5 +1,6 @@
 /** The options validator (`core/schema.ts`): paths, suggestions, nested tables, what it never echoes. */
 import { describe, expect, it } from 'vitest';
+import { InvalidArgumentError } from '../../src/core/errors.js';
 import {
   arrayOf,
   boolean,
@@ -15,7 +16,6 @@ import {
   table,
   userProperties,
 } from '../../src/core/schema.js';
-import { InvalidArgumentError } from '../../src/errors.js';
 
 const INNER = table({ depth: int(0, 9), name: string }, ['name']);
 const T = table({

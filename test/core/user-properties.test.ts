@@ -1,12 +1,12 @@
 /** User properties in MQTT.js's object shape: converted to pairs on the way out, read back as an object. */
 import { describe, expect, it } from 'vitest';
+import { InvalidArgumentError } from '../../src/core/errors.js';
 import {
   type UserPropertiesInit,
   userPropertiesObject,
   userPropertyPairs,
   withUserPropertyPairs,
 } from '../../src/core/user-properties.js';
-import { InvalidArgumentError } from '../../src/errors.js';
 import type { PublishPropertiesInit } from '../../src/session/index.js';
 
 function refusal(value: unknown): InvalidArgumentError {

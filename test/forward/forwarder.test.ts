@@ -4,7 +4,7 @@
  * filter, transform and metadata as seen by a subscriber on the target.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../../src/errors.js';
+import { InvalidArgumentError } from '../../src/core/errors.js';
 import {
   FORWARDED_PROPERTY,
   type Forwarder,

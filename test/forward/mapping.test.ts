@@ -1,7 +1,7 @@
 /** Topic maps for forwarders: templates, exact rules, order, functions, and errors that name the rule. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../../src/errors.js';
+import { InvalidArgumentError } from '../../src/core/errors.js';
 import { compileTopicMap } from '../../src/forward/mapping.js';
 import { topicMatches } from '../../src/router/match.js';
 

@@ -9,7 +9,7 @@
  * ```
  */
 import { expect } from 'vitest';
-import { InvalidArgumentError } from '../../src/errors.js';
+import { InvalidArgumentError } from '../../src/core/errors.js';
 
 /**
  * How `call` ended within five turns of the event loop: the error it rejected with, `{ thrown }`

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../../src/errors.js';
+import { InvalidArgumentError } from '../../src/core/errors.js';
 import { quick, SessionBuilder, secure, session } from '../../src/manager/builder.js';
 import type { FleetHandler, ManagedSessionOptions } from '../../src/manager/types.js';
 import { Session } from '../../src/session/session.js';

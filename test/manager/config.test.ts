@@ -4,7 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MqttError } from '../../src/errors.js';
+import { MqttError } from '../../src/core/errors.js';
 import { Forwarder } from '../../src/forward/forwarder.js';
 import {
   ConfigError,
@@ -636,7 +636,7 @@ sessions:
     store: { type: redis, url: "http://r" }
 `),
     ).toEqual([
-      "sessions[0].url[1]: unsupported scheme 'http:' (use mqtt:, tcp:, mqtts:, tls:, ssl:, ws:, wss:, unix:, mqtt+unix:)",
+      "sessions[0].url[1]: unsupported scheme 'http:' (use mqtt:, tcp:, mqtts:, tls:, ssl:, ws:, wss:, unix: or mqtt+unix:)",
       'sessions[0].url[2]: not a valid URL',
       'sessions[0].protocolVersion: expected one of 5, 4, 3.1.1, 5.0, 5, 4, auto',
       'sessions[0].offlineQueue.overflow: expected one of reject, drop-oldest, drop-newest',

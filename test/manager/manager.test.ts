@@ -6,7 +6,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ClosedError, InvalidArgumentError, StoreError, TimeoutError } from '../../src/errors.js';
+import { ClosedError, InvalidArgumentError, StoreError, TimeoutError } from '../../src/core/errors.js';
 import {
   FleetConnectError,
   type FleetMessage,

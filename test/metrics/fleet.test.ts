@@ -4,7 +4,7 @@
  * says), so every rate is exact.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { InvalidArgumentError } from '../../src/errors.js';
+import { InvalidArgumentError } from '../../src/core/errors.js';
 import { SessionManager } from '../../src/manager/index.js';
 import { FleetMetrics, type MetricsSource, SESSION_STATES } from '../../src/metrics/index.js';
 import { LATENCY_BOUNDS, type Session } from '../../src/session/index.js';

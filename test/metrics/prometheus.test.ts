@@ -6,7 +6,7 @@ import { createServer, request } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { Counter, type OpenMetricsContentType, Registry } from 'prom-client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { InvalidArgumentError } from '../../src/errors.js';
+import { InvalidArgumentError } from '../../src/core/errors.js';
 import {
   createRegistry,
   FleetMetrics,

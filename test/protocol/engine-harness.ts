@@ -16,7 +16,7 @@ import {
   type SubackPacket,
   type UnsubackPacket,
 } from '../../src/codec/index.js';
-import type { MqttError } from '../../src/errors.js';
+import type { MqttError } from '../../src/core/errors.js';
 import {
   ClientEngine,
   type ControlOp,

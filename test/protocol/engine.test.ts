@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { EncodeError, encode, PacketDecoder, type PublishPacket } from '../../src/codec/index.js';
-import { ConnectionError, ProtocolError, TimeoutError } from '../../src/errors.js';
+import { ConnectionError, ProtocolError, TimeoutError } from '../../src/core/errors.js';
 import { type ControlOp, EngineState, type IncomingAck } from '../../src/protocol/engine.js';
 
 import { pub, setup } from './engine-harness.js';

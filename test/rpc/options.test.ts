@@ -4,9 +4,9 @@
  * exists, and misspelt options are refused with the closest known name.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { sharedTimer } from '../../src/core/timer.js';
 import { RpcClient, RpcServer } from '../../src/rpc/index.js';
 import { Session } from '../../src/session/index.js';
-import { sharedTimer } from '../../src/session/timer.js';
 import { startFakeBroker } from '../helpers/fake-broker.js';
 import { expectRefused } from '../helpers/outcome.js';
 

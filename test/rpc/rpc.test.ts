@@ -14,7 +14,7 @@ import {
   ProtocolError,
   RpcError,
   TimeoutError,
-} from '../../src/errors.js';
+} from '../../src/core/errors.js';
 import { RpcClient, RpcServer, RpcStatusError } from '../../src/rpc/index.js';
 import { Session } from '../../src/session/index.js';
 import { type AedesBroker, startAedes } from '../helpers/aedes.js';

@@ -15,7 +15,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TimeoutError } from '../../src/errors.js';
+import { TimeoutError } from '../../src/core/errors.js';
 import { RpcClient } from '../../src/rpc/index.js';
 import { Session } from '../../src/session/index.js';
 import { live } from '../helpers/binaries.js';

@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ConnectPacket, PublishPacket } from '../../src/codec/index.js';
-import { ConnectionError, DroppedError, RejectedError } from '../../src/errors.js';
+import { ConnectionError, DroppedError, RejectedError } from '../../src/core/errors.js';
 import { MemoryStore } from '../../src/store/index.js';
 import { accept, cleanupAll, connectedToFake, FAST, fake, once, session } from './fake-session.js';
 

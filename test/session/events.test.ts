@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PublishPacket } from '../../src/codec/index.js';
 import { SafeEmitter } from '../../src/core/emitter.js';
-import { ErrorCode, type MqttError, RejectedError } from '../../src/errors.js';
+import { ErrorCode, type MqttError, RejectedError } from '../../src/core/errors.js';
 import { SessionManager } from '../../src/manager/index.js';
 import { RpcServer } from '../../src/rpc/index.js';
 import { type Message, Session } from '../../src/session/index.js';

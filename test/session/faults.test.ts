@@ -14,9 +14,9 @@ import {
   ProtocolError,
   RejectedError,
   TimeoutError,
-} from '../../src/errors.js';
+} from '../../src/core/errors.js';
+import { sharedTimer } from '../../src/core/timer.js';
 import { Session, type SessionOptions } from '../../src/session/index.js';
-import { sharedTimer } from '../../src/session/timer.js';
 import { cleanupAll, fake, publishPacket, session } from './fake-session.js';
 
 afterEach(cleanupAll);

@@ -32,7 +32,7 @@ import {
   type MqttError,
   ProtocolError,
   TimeoutError,
-} from '../../src/errors.js';
+} from '../../src/core/errors.js';
 import type { ClientEngine } from '../../src/protocol/engine.js';
 import type { Session, SessionOptions } from '../../src/session/index.js';
 import type { FakeConnection } from '../helpers/fake-broker.js';

@@ -4,8 +4,8 @@
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { InvalidArgumentError } from '../../src/core/errors.js';
 import { userPropertiesObject } from '../../src/core/user-properties.js';
-import { InvalidArgumentError } from '../../src/errors.js';
 import { type Message, Session, type SessionOptions } from '../../src/session/index.js';
 import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { startProxy } from '../helpers/proxy.js';

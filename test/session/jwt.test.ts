@@ -2,7 +2,7 @@ import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:cryp
 import * as jose from 'jose';
 import { decodeProtectedHeader, importSPKI, jwtVerify } from 'jose';
 import { describe, expect, it, vi } from 'vitest';
-import { InvalidArgumentError } from '../../src/errors.js';
+import { InvalidArgumentError } from '../../src/core/errors.js';
 import { type JwtCredentialsOptions, jwtCredentials } from '../../src/session/jwt.js';
 
 // the real jose, with importPKCS8 watched to see when (and how often) the key is imported

@@ -6,9 +6,9 @@
  * behind: no timer, no route, no entry in flight, and `close()` still works.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { sharedTimer } from '../../src/core/timer.js';
 import { Session, type SessionOptions } from '../../src/session/index.js';
 import { resolveOptions } from '../../src/session/options.js';
-import { sharedTimer } from '../../src/session/timer.js';
 import type { FakeBroker } from '../helpers/fake-broker.js';
 import { expectRefused, outcome } from '../helpers/outcome.js';
 import { afterTest, cleanupAll, fake, publishPacket, session } from './fake-session.js';

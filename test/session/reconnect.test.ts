@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PublishPacket, SubscribePacket } from '../../src/codec/index.js';
-import { ClosedError, DroppedError, StoreError } from '../../src/errors.js';
+import { ClosedError, DroppedError, StoreError } from '../../src/core/errors.js';
 import { type Message, Session, type SessionOptions } from '../../src/session/index.js';
 import { MemoryStore } from '../../src/store/index.js';
 import { type FakeBroker, startFakeBroker } from '../helpers/fake-broker.js';

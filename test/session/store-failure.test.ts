@@ -9,7 +9,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Packet, PublishPacket } from '../../src/codec/index.js';
-import { type MqttError, StoreError } from '../../src/errors.js';
+import { type MqttError, StoreError } from '../../src/core/errors.js';
 import type { Session, SessionOptions } from '../../src/session/index.js';
 import type { FakeConnection } from '../helpers/fake-broker.js';
 import { FlakyStore } from '../helpers/flaky-store.js';

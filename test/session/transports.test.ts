@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PublishPacket } from '../../src/codec/index.js';
-import { ConnectionError } from '../../src/errors.js';
+import { ConnectionError } from '../../src/core/errors.js';
 import { Session, type SessionOptions } from '../../src/session/index.js';
 import { startAedes } from '../helpers/aedes.js';
 import { startFakeBroker } from '../helpers/fake-broker.js';

@@ -11,7 +11,7 @@ import {
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ClosedError, InvalidArgumentError } from '../../src/errors.js';
+import { ClosedError, InvalidArgumentError } from '../../src/core/errors.js';
 import { FileStore, FileStoreError, type FileStoreOptions } from '../../src/store/file.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import type { SessionStore } from '../../src/store/types.js';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { ClosedError } from '../../src/errors.js';
+import { ClosedError } from '../../src/core/errors.js';
 import { RedisStore } from '../../src/store/redis.js';
 import { startProxy } from '../helpers/proxy.js';
 import { hasRedis, type RedisServer, startRedis } from '../helpers/redis.js';

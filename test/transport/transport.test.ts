@@ -9,7 +9,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type WebSocket as ServerSideWebSocket, WebSocketServer } from 'ws';
 import { encode, type Packet, PacketDecoder, type ProtocolVersion } from '../../src/codec/index.js';
-import { AbortError, ConnectionError, InvalidArgumentError, TimeoutError } from '../../src/errors.js';
+import { AbortError, ConnectionError, InvalidArgumentError, TimeoutError } from '../../src/core/errors.js';
 import { openTransport, type Transport, type TransportOptions } from '../../src/transport/index.js';
 import { hasOpenssl } from '../helpers/certs.js';
 import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';

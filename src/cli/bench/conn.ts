@@ -9,7 +9,7 @@ import { sleep } from '../runtime.js';
 import { BENCH_SESSION, clientId, closeAll, openSessions } from './connect.js';
 import { Latency } from './latency.js';
 import { Progress } from './progress.js';
-import { int, perSecond, type Report, report, round1, seconds } from './report.js';
+import { perSecond, type Report, report, round1, seconds, thousands } from './report.js';
 import { Run } from './run.js';
 
 export interface ConnOptions {
@@ -77,8 +77,8 @@ export async function benchConn(o: ConnOptions, plan: ConnectPlan): Promise<Repo
       // closed, but it knows where it connected and with which MQTT version
       session: probe,
       setup:
-        `${int(o.connections)} connections, ${int(o.concurrency)} at a time` +
-        (o.rate > 0 ? `, ${int(o.rate)} conn/s asked` : ''),
+        `${thousands(o.connections)} connections, ${thousands(o.concurrency)} at a time` +
+        (o.rate > 0 ? `, ${thousands(o.rate)} conn/s asked` : ''),
       fields: {
         connections: o.connections,
         concurrency: o.concurrency,
@@ -88,9 +88,9 @@ export async function benchConn(o: ConnOptions, plan: ConnectPlan): Promise<Repo
       lines: [
         [
           'connected',
-          `${int(sessions.length)} of ${int(o.connections)}` +
+          `${thousands(sessions.length)} of ${thousands(o.connections)}` +
             (o.hold !== undefined ? `, held ${seconds(heldMs)}` : '') +
-            (lostWhileHeld > 0 ? `, ${int(lostWhileHeld)} lost while held` : ''),
+            (lostWhileHeld > 0 ? `, ${thousands(lostWhileHeld)} lost while held` : ''),
         ],
       ],
       durationMs,
@@ -100,7 +100,7 @@ export async function benchConn(o: ConnOptions, plan: ConnectPlan): Promise<Repo
         heldMs: o.hold === undefined ? null : round1(heldMs),
         closeMs: round1(closeMs),
       },
-      rateLine: ['connect rate', `${int(connectRate)} conn/s`],
+      rateLine: ['connect rate', `${thousands(connectRate)} conn/s`],
       latency: latency.summary(),
       noLatency: 'none (nothing connected)',
       cpu: { field: 'cpuMicrosPerConnection', per: sessions.length, unit: 'connection' },

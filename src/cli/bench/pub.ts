@@ -6,7 +6,7 @@ import { closeAll, connectSessions } from './connect.js';
 import { Latency } from './latency.js';
 import { Progress } from './progress.js';
 import { publishLoop } from './pump.js';
-import { int, mb, perSecond, type Report, report } from './report.js';
+import { mb, perSecond, type Report, report, thousands } from './report.js';
 import { Run } from './run.js';
 
 export interface CommonOptions {
@@ -57,7 +57,7 @@ export async function benchPub(o: CommonOptions, plan: ConnectPlan): Promise<Rep
       setup:
         `${n} connection${n === 1 ? '' : 's'}, QoS ${o.qos}, ${o.size}-byte payloads` +
         (o.qos > 0 ? `, ${o.inflight} in flight each` : '') +
-        (o.rate > 0 ? `, ${int(o.rate)} msg/s asked` : ''),
+        (o.rate > 0 ? `, ${thousands(o.rate)} msg/s asked` : ''),
       fields: {
         connections: n,
         qos: o.qos,
@@ -72,13 +72,13 @@ export async function benchPub(o: CommonOptions, plan: ConnectPlan): Promise<Rep
         [
           'messages',
           o.qos > 0
-            ? `${int(run.sent)} sent, ${int(run.done)} acknowledged`
-            : `${int(run.sent)} sent, ${int(run.done)} written (QoS 0: nothing is acknowledged)`,
+            ? `${thousands(run.sent)} sent, ${thousands(run.done)} acknowledged`
+            : `${thousands(run.sent)} sent, ${thousands(run.done)} written (QoS 0: nothing is acknowledged)`,
         ],
       ],
       durationMs,
       rates: { throughput, bytesPerSecond: Math.round(throughput * o.size) },
-      rateLine: ['throughput', `${int(throughput)} msg/s, ${mb(throughput * o.size)} of payload`],
+      rateLine: ['throughput', `${thousands(throughput)} msg/s, ${mb(throughput * o.size)} of payload`],
       latency: latency?.summary() ?? null,
       noLatency: 'none at QoS 0 (nothing is acknowledged)',
       cpu: { field: 'cpuMicrosPerMessage', per: run.done, unit: 'msg' },

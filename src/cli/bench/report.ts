@@ -1,5 +1,5 @@
 /** The end of a bench: the summary for people (aligned lines) or one JSON object for machines. */
-import { parseBrokerUrl } from '../../transport/url.js';
+import { parseBrokerUrl } from '../../core/url.js';
 import type { LatencySummary } from './latency.js';
 import type { Run } from './run.js';
 
@@ -97,7 +97,8 @@ export function printReport(report: Report, json: boolean): void {
   process.stdout.write(`${text}\n`);
 }
 
-export function int(n: number): string {
+/** A whole number with thousands separators: 12,345. */
+export function thousands(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
 
@@ -122,12 +123,12 @@ function mqttVersion(v: 4 | 5 | undefined): string | null {
 
 function latencyLine(l: LatencySummary | null, what: string): string {
   if (l === null) return what;
-  return `${l.kind}: p50 ${ms(l.p50)}, p95 ${ms(l.p95)}, p99 ${ms(l.p99)}, max ${ms(l.max)} (mean ${ms(l.mean)}, ${int(l.count)} samples)`;
+  return `${l.kind}: p50 ${ms(l.p50)}, p95 ${ms(l.p95)}, p99 ${ms(l.p99)}, max ${ms(l.max)} (mean ${ms(l.mean)}, ${thousands(l.count)} samples)`;
 }
 
 function errorsLine(run: Run): string {
   if (run.errors === 0) return run.firstError === undefined ? '0' : `0 (${run.firstError})`;
-  return `${int(run.errors)} (first: ${run.firstError ?? 'unknown'})`;
+  return `${thousands(run.errors)} (first: ${run.firstError ?? 'unknown'})`;
 }
 
 /** Client CPU µs per unit, 0.1 µs precision; null for nothing done. */

@@ -5,7 +5,7 @@
  * `mqttkit serve -t <prefix>/rpc`). Latency from the send time in the
  * payload, which the echo brings back.
  */
-import { TimeoutError } from '../../errors.js';
+import { TimeoutError } from '../../core/errors.js';
 import { RpcClient, type RpcResponse } from '../../rpc/client.js';
 import { RpcServer } from '../../rpc/server.js';
 import type { RpcRequest } from '../../rpc/types.js';
@@ -19,7 +19,7 @@ import { now, sentAt } from './payload.js';
 import { Progress } from './progress.js';
 import type { CommonOptions } from './pub.js';
 import { pump } from './pump.js';
-import { int, mb, perSecond, type Report, report, seconds } from './report.js';
+import { mb, perSecond, type Report, report, seconds, thousands } from './report.js';
 import { Run } from './run.js';
 
 export interface RpcOptions extends CommonOptions {
@@ -132,7 +132,7 @@ export async function benchRpc(o: RpcOptions, plan: ConnectPlan): Promise<Report
         `${n} client${n === 1 ? '' : 's'}, ` +
         `${o.serve ? 'echo server in this process' : 'server elsewhere'}, QoS ${o.qos}, ` +
         `${o.size}-byte payloads, ${o.inflight} in flight each` +
-        (o.rate > 0 ? `, ${int(o.rate)} req/s asked` : ''),
+        (o.rate > 0 ? `, ${thousands(o.rate)} req/s asked` : ''),
       fields: {
         connections: n,
         served: o.serve,
@@ -147,12 +147,15 @@ export async function benchRpc(o: RpcOptions, plan: ConnectPlan): Promise<Report
       lines: [
         [
           'requests',
-          `${int(run.sent)} sent, ${int(run.done)} answered, ${int(run.timeouts)} timed out (after ${seconds(o.timeout)})`,
+          `${thousands(run.sent)} sent, ${thousands(run.done)} answered, ${thousands(run.timeouts)} timed out (after ${seconds(o.timeout)})`,
         ],
       ],
       durationMs,
       rates: { throughput, bytesPerSecond: Math.round(throughput * o.size) },
-      rateLine: ['throughput', `${int(throughput)} req/s, ${mb(throughput * o.size)} of response payload`],
+      rateLine: [
+        'throughput',
+        `${thousands(throughput)} req/s, ${mb(throughput * o.size)} of response payload`,
+      ],
       latency: latency.summary(),
       noLatency: 'none (no response)',
       cpu: {

@@ -3,7 +3,7 @@
  * claimed, -d elapsed, Ctrl-C), the counters, the first error, and the
  * rate limiter.
  */
-import { ClosedError } from '../../errors.js';
+import { ClosedError } from '../../core/errors.js';
 import { describeError } from '../errors.js';
 
 /** Paces sends to `rate` per second in total, over every connection, with one timer for all waiters. */

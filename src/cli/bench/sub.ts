@@ -16,7 +16,7 @@ import { now, sentAt } from './payload.js';
 import { Progress } from './progress.js';
 import type { CommonOptions } from './pub.js';
 import { publishLoop } from './pump.js';
-import { int, mb, perSecond, type Report, report, seconds } from './report.js';
+import { mb, perSecond, type Report, report, seconds, thousands } from './report.js';
 import { GRACE_MS, Run } from './run.js';
 
 export interface SubOptions extends CommonOptions {
@@ -67,7 +67,9 @@ export async function benchSub(o: SubOptions, plan: ConnectPlan): Promise<Report
     if (!o.publish) {
       // the cue to start the publisher elsewhere
       const until =
-        o.duration !== undefined ? `for ${seconds(o.duration)}` : `for ${int(o.count ?? 0)} messages each`;
+        o.duration !== undefined
+          ? `for ${seconds(o.duration)}`
+          : `for ${thousands(o.count ?? 0)} messages each`;
       process.stderr.write(
         `listening: ${subscribers.length} subscriber${subscribers.length === 1 ? '' : 's'} on ${filter} (QoS ${o.qos}), ${until}\n`,
       );
@@ -148,7 +150,7 @@ export async function benchSub(o: SubOptions, plan: ConnectPlan): Promise<Report
         (o.publish ? `${pubs} publisher${pubs === 1 ? '' : 's'}` : 'listening only') +
         `, QoS ${o.qos}` +
         (o.publish ? `, ${o.size}-byte payloads` : '') +
-        (o.publish && o.rate > 0 ? `, ${int(o.rate)} msg/s asked` : ''),
+        (o.publish && o.rate > 0 ? `, ${thousands(o.rate)} msg/s asked` : ''),
       fields: {
         connections: subs,
         publishers: o.publish ? pubs : 0,
@@ -164,17 +166,17 @@ export async function benchSub(o: SubOptions, plan: ConnectPlan): Promise<Report
       lines: [
         [
           'messages',
-          (sent === null ? '' : `${int(sent)} published, `) +
-            `${int(run.received)} received` +
-            (expected === null ? '' : ` of ${int(expected)}, ${int(lost ?? 0)} lost`) +
-            (foreign > 0 ? ` (${int(foreign)} others ignored)` : ''),
+          (sent === null ? '' : `${thousands(sent)} published, `) +
+            `${thousands(run.received)} received` +
+            (expected === null ? '' : ` of ${thousands(expected)}, ${thousands(lost ?? 0)} lost`) +
+            (foreign > 0 ? ` (${thousands(foreign)} others ignored)` : ''),
         ],
       ],
       durationMs,
       rates: { throughput, bytesPerSecond: o.publish ? Math.round(throughput * o.size) : null },
       rateLine: [
         'throughput',
-        `${int(throughput)} msg/s received${o.publish ? `, ${mb(throughput * o.size)} of payload` : ''}`,
+        `${thousands(throughput)} msg/s received${o.publish ? `, ${mb(throughput * o.size)} of payload` : ''}`,
       ],
       latency: latency.summary(),
       noLatency: 'none (nothing received)',

@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import type { QoS } from '../../codec/types.js';
-import { topicOption } from '../../session/options.js';
+import { topicOption } from '../../core/validate.js';
 import { HEADER_SIZE } from '../bench/payload.js';
 import type { CommonOptions } from '../bench/pub.js';
 import type { Report } from '../bench/report.js';

@@ -4,7 +4,7 @@
  * stderr.
  */
 import type { Command } from 'commander';
-import { InvalidArgumentError } from '../../errors.js';
+import { InvalidArgumentError } from '../../core/errors.js';
 import type { ForwarderMetrics } from '../../forward/forwarder.js';
 import type { SessionManager } from '../../manager/manager.js';
 import { targetOf } from '../connection.js';

@@ -3,7 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { isValidTopicFilter } from '../../codec/topic.js';
 import type { QoS } from '../../codec/types.js';
-import { TimeoutError } from '../../errors.js';
+import { TimeoutError } from '../../core/errors.js';
 import type { RpcStatusError } from '../../rpc/server.js';
 import type { RpcRequest } from '../../rpc/types.js';
 import {

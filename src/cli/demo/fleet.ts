@@ -8,7 +8,7 @@ import { setMaxListeners } from 'node:events';
 import type { BatchChannel, QueueChannel } from '../../channels/index.js';
 import '../../channels/index.js'; // adds session.batch() and session.queue()
 import type { ProtocolVersion } from '../../codec/types.js';
-import { ClosedError, RpcError } from '../../errors.js';
+import { ClosedError, RpcError } from '../../core/errors.js';
 import type { Forwarder, ForwarderMetrics } from '../../forward/forwarder.js';
 import { SessionManager } from '../../manager/manager.js';
 import { RpcClient } from '../../rpc/client.js';

@@ -4,7 +4,7 @@
  */
 import pc from 'picocolors';
 import { type EmbeddedBroker, startLoopbackBroker } from '../../broker/index.js';
-import { parseBrokerUrl } from '../../transport/url.js';
+import { parseBrokerUrl } from '../../core/url.js';
 import {
   brokerGiven,
   type ConnectionFlags,

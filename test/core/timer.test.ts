@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CoarseTimer, RESOLUTION_MS, type Timed } from '../../src/session/timer.js';
+import { CoarseTimer, RESOLUTION_MS, type Timed } from '../../src/core/timer.js';
 
 function entry(deadline: number, log: number[], id: number): Timed {
   return { deadline, expire: () => log.push(id) };

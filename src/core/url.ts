@@ -1,6 +1,10 @@
-/** Broker URL parsing: scheme -> transport kind, default ports, a printable form without secrets. */
+/**
+ * Broker URLs, in one place: the scheme table (scheme -> transport kind and
+ * default port), parsing into an {@link Endpoint}, the credentials in a
+ * URL's userinfo, and the one redaction every message and log uses.
+ */
 import { isIP } from 'node:net';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from './errors.js';
 
 export type TransportKind = 'tcp' | 'tls' | 'ws' | 'wss' | 'unix';
 
@@ -17,7 +21,8 @@ export interface Endpoint {
   readonly display: string;
 }
 
-const SCHEMES: Record<string, { kind: TransportKind; port: number }> = {
+/** Every scheme a broker URL may use, with its transport and default port. */
+export const SCHEMES: Readonly<Record<string, { readonly kind: TransportKind; readonly port: number }>> = {
   'mqtt:': { kind: 'tcp', port: 1883 },
   'tcp:': { kind: 'tcp', port: 1883 },
   'mqtts:': { kind: 'tls', port: 8883 },
@@ -28,6 +33,29 @@ const SCHEMES: Record<string, { kind: TransportKind; port: number }> = {
   'unix:': { kind: 'unix', port: 0 },
   'mqtt+unix:': { kind: 'unix', port: 0 },
 };
+
+/** The schemes as a message lists them: `mqtt:, tcp:, ..., unix: or mqtt+unix:`. */
+export const SCHEME_LIST = (() => {
+  const names = Object.keys(SCHEMES);
+  return `${names.slice(0, -1).join(', ')} or ${names[names.length - 1]}`;
+})();
+
+/** The transport a scheme (`'mqtts:'`, with its colon) selects, or undefined when it is not one. */
+export function schemeKind(protocol: string): TransportKind | undefined {
+  return Object.hasOwn(SCHEMES, protocol) ? SCHEMES[protocol].kind : undefined;
+}
+
+/** Whether a scheme's transport carries TLS (mqtts:, tls:, ssl:, wss:). */
+export function isTlsScheme(protocol: string): boolean {
+  const kind = schemeKind(protocol);
+  return kind === 'tls' || kind === 'wss';
+}
+
+/** Whether a scheme's transport is WebSocket (ws:, wss:). */
+export function isWebSocketScheme(protocol: string): boolean {
+  const kind = schemeKind(protocol);
+  return kind === 'ws' || kind === 'wss';
+}
 
 /**
  * Parses a broker URL. Userinfo (`mqtt://user:pass@host`) is accepted and
@@ -57,12 +85,9 @@ function parse(input: string | URL): Endpoint {
     // The text is not echoed: it may hold a password.
     throw new InvalidArgumentError('url', 'not a valid URL');
   }
-  const scheme = SCHEMES[url.protocol];
+  const scheme = Object.hasOwn(SCHEMES, url.protocol) ? SCHEMES[url.protocol] : undefined;
   if (scheme === undefined) {
-    throw new InvalidArgumentError(
-      'url',
-      `unsupported scheme '${url.protocol}' (use mqtt:, tcp:, mqtts:, tls:, ssl:, ws:, wss:, unix: or mqtt+unix:)`,
-    );
+    throw new InvalidArgumentError('url', `unsupported scheme '${url.protocol}' (use ${SCHEME_LIST})`);
   }
   if (scheme.kind === 'unix') {
     let path = '';
@@ -130,5 +155,19 @@ function decode(text: string): string {
     return decodeURIComponent(text);
   } catch {
     return text;
+  }
+}
+
+/**
+ * The URL without user info, query or fragment, for messages and logs: a
+ * WebSocket URL may carry a token or a signature in its query (presigned
+ * URLs). A broker URL prints as its endpoint's `display`; anything else
+ * loses its userinfo and everything from `?` or `#`.
+ */
+export function redact(url: string): string {
+  try {
+    return parseBrokerUrl(url).display;
+  } catch {
+    return url.replace(/\/\/[^@/]*@/, '//').replace(/[?#].*$/s, '');
   }
 }
