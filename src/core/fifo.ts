@@ -57,6 +57,18 @@ export class Fifo<T> {
     return true;
   }
 
+  /**
+   * Removes and returns the item `i` places from the oldest (O(n)), for a
+   * caller that found it with {@link at}; undefined when there is none.
+   */
+  removeAt(i: number): T | undefined {
+    if (i < 0 || i >= this.length) return undefined;
+    const item = this.items[this.cursor + i];
+    this.items.splice(this.cursor + i, 1);
+    if (this.cursor === this.items.length) this.clear();
+    return item;
+  }
+
   /** Removes and returns every item, oldest first. */
   drain(): T[] {
     const out = this.items.slice(this.cursor) as T[];

@@ -38,4 +38,19 @@ describe('Fifo', () => {
     expect(q.drain()).toEqual(['b', 'd']);
     expect(q.peek()).toBeUndefined();
   });
+
+  it('removes an item by its place from the oldest', () => {
+    const q = new Fifo<string>();
+    for (const s of ['a', 'b', 'c', 'd']) q.push(s);
+    q.shift();
+    expect(q.removeAt(3)).toBeUndefined();
+    expect(q.removeAt(-1)).toBeUndefined();
+    expect(q.removeAt(1)).toBe('c');
+    expect([...q]).toEqual(['b', 'd']);
+    expect(q.removeAt(0)).toBe('b');
+    expect(q.removeAt(0)).toBe('d');
+    expect(q.length).toBe(0);
+    q.push('e');
+    expect(q.peek()).toBe('e');
+  });
 });
