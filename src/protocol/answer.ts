@@ -7,12 +7,28 @@
  * an MQTT port does.
  *
  * The engine keeps the first {@link ANSWER_BYTES} bytes of a connection
- * while it waits for CONNACK (and only then), and asks {@link describeAnswer}.
+ * ({@link keepHead}) while it waits for CONNACK (and only then), and asks
+ * {@link describeAnswer}.
  * The bytes are the server's, never ours: no credential can show up here.
  */
 
 /** Bytes of the server's first answer that are shown (one more is kept, to know there were more). */
 export const ANSWER_BYTES = 32;
+
+/**
+ * `head` (the bytes kept so far, if any) with the start of `chunk` after it,
+ * up to ANSWER_BYTES + 1 bytes: one more than is shown, to know there were
+ * more. `head` itself once it has that many.
+ */
+export function keepHead(head: Buffer | undefined, chunk: Uint8Array): Buffer {
+  const have = head === undefined ? 0 : head.length;
+  if (head !== undefined && have > ANSWER_BYTES) return head;
+  const take = Math.min(chunk.byteLength, ANSWER_BYTES + 1 - have);
+  const next = Buffer.allocUnsafe(have + take);
+  if (head !== undefined) head.copy(next);
+  next.set(chunk.subarray(0, take), have);
+  return next;
+}
 
 /**
  * A first byte an MQTT server may open with: CONNACK, DISCONNECT or AUTH
