@@ -29,6 +29,8 @@
  * connection's state machine, and hands each packet and call to the part
  * whose job it is, one file each:
  *
+ *   options.ts         EngineOptions: what the engine is made with
+ *   handler.ts         EngineHandler: how it talks back to its owner
  *   link.ts            what the parts share: version, state, limits, output, handler
  *   limits.ts          the server's limits, from CONNACK
  *   keepalive.ts       when PINGREQ is due, when the server is dead, round-trip time
