@@ -6,7 +6,8 @@
  * ```
  *   Session (public API)
  *     └─ SessionContext: options, engine, store, state, counters
- *          ├─ Connector      connect attempts, CONNACK, reconnect, keepalive
+ *          ├─ Connector      connect attempts, CONNACK, reconnect
+ *          │    └─ Keepalive   pings, in the shared timer
  *          ├─ Subscriptions  routes, what to restore, resubscribe
  *          ├─ Dispatcher     received messages to listeners, handlers, streams
  *          ├─ Operations     publishes and (un)subscribes settled
@@ -15,11 +16,13 @@
  *          └─ Writer         the turn's flush: store first, then one write
  * ```
  *
+ * (`answerAuth` in authentication.ts answers the broker's AUTH challenges;
+ * `packets.ts` builds what the parts send.)
+ *
  * The engine's callbacks reach the parts through one {@link SessionHandler};
  * the parts reach each other through this object. Nothing here is public:
  * the session holds its context in a `#private` field.
  */
-import type { SafeEmitter } from '../core/emitter.js';
 import { ClosedError, ConnectionError, ErrorCode, MqttError } from '../core/errors.js';
 import { redact } from '../core/url.js';
 import { ClientEngine } from '../protocol/engine.js';
@@ -34,7 +37,7 @@ import type { ResolvedOptions } from './options.js';
 import { toArgumentError } from './packets.js';
 import type { Session } from './session.js';
 import { Subscriptions } from './subscriptions.js';
-import type { SessionEvents, SessionState } from './types.js';
+import type { SessionState } from './types.js';
 import { Writer } from './writer.js';
 
 export class SessionContext {
@@ -64,7 +67,7 @@ export class SessionContext {
 
   constructor(
     /** The public object: what emits the session's events. */
-    readonly session: SafeEmitter<SessionEvents>,
+    readonly session: Session,
     readonly options: ResolvedOptions,
   ) {
     this.url = redact(options.url);

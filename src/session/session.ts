@@ -2,18 +2,20 @@
  * `Session`: the public face of one MQTT session over many network
  * connections in its life.
  *
- * How it works: the session is a façade. Its parts (see `context.ts`) each
- * do one job: the connector makes and loses connections, the subscription
- * registry and dispatch route what arrives, the operations settle what was
- * sent, the offline queue bounds what waits, the journal and the writer put
- * the store and the socket in order. A {@link ClientEngine} holds the
- * protocol state; the parts move bytes between it and a transport. This
- * file checks the arguments of each call and hands it to the part that
- * does it; `publish` is done here, on the shortest path.
+ * How it works: the session is a façade over parts with one job each (the
+ * map is in `context.ts`): the connector makes and loses connections, the
+ * subscription registry and dispatch route what arrives, the operations
+ * settle what was sent, the offline queue bounds what waits, the journal
+ * and the writer put the store and the socket in order. A
+ * {@link ClientEngine} holds the protocol state. Each call goes to the
+ * part that does it; `publish`, the hottest, is done here on the shortest
+ * path.
  *
- * Every operation settles: acknowledged, refused (`RejectedError`), timed
- * out (`TimeoutError`), aborted (`AbortError`), connection lost
- * (`ConnectionError`) or closed (`ClosedError`).
+ * Time: operation timeouts, the connect timeout and keepalive are entries
+ * of the process-wide coarse timer (`core/timer.ts`), not a timer per
+ * message. The reconnect backoff, close()'s wait for what is in flight and
+ * the end of a connection each have a timer of their own: one at a time,
+ * never one per message.
  */
 import type { PublishPacket } from '../codec/types.js';
 import { SafeEmitter } from '../core/emitter.js';
