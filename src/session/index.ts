@@ -1,4 +1,8 @@
-export { CoarseTimer, RESOLUTION_MS, sharedTimer, type Timed } from '../core/timer.js';
+/**
+ * The session layer's public surface: `Session`, its options, and the types
+ * of what it takes and gives (every type in `types.ts` is public). The
+ * parts behind `Session` stay internal to this folder.
+ */
 export { LATENCY_BOUNDS, type LatencySnapshot } from './latency.js';
 export { type DropPolicy, MessageStream } from './message-stream.js';
 export {
@@ -12,18 +16,4 @@ export {
   type WillPropertiesInit,
 } from './options.js';
 export { Session } from './session.js';
-export type {
-  ConnackInfo,
-  Message,
-  MessageHandler,
-  OperationOptions,
-  PublishOptions,
-  PublishPropertiesInit,
-  PublishResult,
-  SessionEvents,
-  SessionMetrics,
-  SessionState,
-  SessionView,
-  SubscribeOptions,
-  Subscription,
-} from './types.js';
+export type * from './types.js';

@@ -1,17 +1,28 @@
 /**
- * `session.messages(filter?)`: received messages as an async iterator.
+ * `session.messages(filter?)` and a manager's `listen`: received messages as
+ * an async iterator.
  *
- * A bounded ring of messages waits for the consumer; when it is full the
- * oldest (or, with `drop: 'drop-newest'`, the arriving) message is dropped
- * and counted in `dropped` (a slow consumer never grows memory without
- * bound, and never stalls the session for everyone else).
- * The iterator ends when the session closes, or when the consumer breaks
- * out of its `for await` (which calls `return()`).
+ * How it works: a ring of `capacity` slots holds the messages the consumer
+ * has not read; `push` writes at `head + count`, `next` reads at `head`.
+ * When the ring is full, `push` overwrites the oldest (or drops the new
+ * one), so memory is bounded whatever the consumer does. A consumer waiting
+ * in `next()` is a resolver in a FIFO; a push hands the message to the
+ * oldest waiter without touching the ring. Streams are made by the session
+ * (`createMessageStream`), not by users.
  */
+import { Fifo } from '../core/fifo.js';
 import type { Message } from './types.js';
 
 /** Which message a full stream drops. */
 export type DropPolicy = 'drop-oldest' | 'drop-newest';
+
+/** The constructor, for {@link createMessageStream} (set by the class's static block: it is protected). */
+let construct: <T extends Message>(
+  filter: string | undefined,
+  capacity: number,
+  detach: (stream: MessageStream<T>) => void,
+  drop: DropPolicy | undefined,
+) => MessageStream<T>;
 
 /**
  * Received messages as an async iterator: what `session.messages(filter?)`
@@ -43,12 +54,17 @@ export class MessageStream<T extends Message = Message> implements AsyncIterable
   private head = 0;
   private count = 0;
   /** Callers of next() waiting for a message, oldest first (almost always none or one). */
-  private readonly waiters: ((r: IteratorResult<T>) => void)[] = [];
+  private readonly waiters = new Fifo<(r: IteratorResult<T>) => void>();
   private done = false;
   private readonly detach: (stream: MessageStream<T>) => void;
   private readonly dropNewest: boolean;
 
-  constructor(
+  static {
+    construct = (filter, capacity, detach, drop) => new MessageStream(filter, capacity, detach, drop);
+  }
+
+  /** Made by the session ({@link createMessageStream}) or a subclass (the manager's `RouteStream`). */
+  protected constructor(
     filter: string | undefined,
     capacity: number,
     detach: (stream: MessageStream<T>) => void,
@@ -100,7 +116,7 @@ export class MessageStream<T extends Message = Message> implements AsyncIterable
   end(): void {
     if (this.done) return;
     this.done = true;
-    for (const w of this.waiters.splice(0)) w({ value: undefined, done: true });
+    for (const w of this.waiters.drain()) w({ value: undefined, done: true });
   }
 
   /**
@@ -137,4 +153,17 @@ export class MessageStream<T extends Message = Message> implements AsyncIterable
   [Symbol.asyncIterator](): this {
     return this;
   }
+}
+
+/**
+ * A new stream of `capacity` messages for `filter` (undefined: every
+ * message); `detach` runs when the consumer stops (`return()`).
+ */
+export function createMessageStream<T extends Message = Message>(
+  filter: string | undefined,
+  capacity: number,
+  detach: (stream: MessageStream<T>) => void,
+  drop?: DropPolicy,
+): MessageStream<T> {
+  return construct(filter, capacity, detach, drop);
 }

@@ -1,28 +1,34 @@
 /**
- * The operations a Session keeps for its callers: each holds its promise,
+ * The operations a session keeps for its callers: each holds its promise,
  * its timeout (an entry of the shared timer) and its abort signal in one
- * object, so a publish costs no closure of its own.
+ * object, so a publish costs no closure of its own. A request that times
+ * out or is aborted goes to its owner (the part of the session that carries
+ * it), which takes it back from the engine and rejects it.
+ *
+ * Also here: the small helpers of operation promises (`handled`, `noop`,
+ * `abortedBefore`) and how operations describe themselves in errors.
  */
 import type {
-  AckProperties,
   PublishPacket,
   SubackPacket,
   SubscribePacket,
   UnsubackPacket,
   UnsubscribePacket,
 } from '../codec/types.js';
-import { AbortError, TimeoutError } from '../core/errors.js';
+import { AbortError, type MqttError, TimeoutError } from '../core/errors.js';
 import { sharedTimer, type Timed } from '../core/timer.js';
-import { redact } from '../core/url.js';
 import type { ControlOp, PublishOp } from '../protocol/engine.js';
 import type { StoredMessage } from '../store/types.js';
-import type { Session } from './session.js';
-import type { ConnackInfo, MessageHandler, OperationOptions, PublishResult, Subscription } from './types.js';
-import { noop, quoted } from './util.js';
+import type { ConnackInfo, PublishResult } from './types.js';
 
 export interface Cancellable {
   readonly settled: boolean;
   fail(error: Error): void;
+}
+
+/** Who settles a request that timed out or was aborted: the part of the session that carries it. */
+export interface RequestOwner {
+  cancel(req: Cancellable, error: MqttError): void;
 }
 
 /** An operation's promise, timeout and abort, in one object (no closure per message). */
@@ -37,7 +43,7 @@ export abstract class Request<T> implements Timed, Cancellable {
   private signal: AbortSignal | undefined = undefined;
   private onAbort: (() => void) | undefined = undefined;
 
-  constructor(readonly session: Session) {}
+  constructor(readonly owner: RequestOwner) {}
 
   /** Creates the promise and arms timeout and signal. */
   start(timeout: number, signal: AbortSignal | undefined): Promise<T> {
@@ -51,7 +57,7 @@ export abstract class Request<T> implements Timed, Cancellable {
     }
     if (signal !== undefined) {
       this.signal = signal;
-      this.onAbort = () => this.session._cancel(this, new AbortError(`${this.describe()} was aborted`));
+      this.onAbort = () => this.owner.cancel(this, new AbortError(`${this.describe()} was aborted`));
       signal.addEventListener('abort', this.onAbort, { once: true });
     }
     return promise;
@@ -76,7 +82,7 @@ export abstract class Request<T> implements Timed, Cancellable {
   }
 
   expire(): void {
-    if (!this.settled) this.session._cancel(this, new TimeoutError(`${this.describe()} timed out`));
+    if (!this.settled) this.owner.cancel(this, new TimeoutError(`${this.describe()} timed out`));
   }
 
   abstract describe(): string;
@@ -94,10 +100,10 @@ export class PublishRequest extends Request<PublishResult> implements PublishOp,
   /** The broker's answer, kept while the store makes the completion durable. */
   result: PublishResult | undefined = undefined;
   constructor(
-    session: Session,
+    owner: RequestOwner,
     readonly packet: PublishPacket,
   ) {
-    super(session);
+    super(owner);
   }
 
   /** The stored form of a request: its message and state, none of its promise. */
@@ -112,8 +118,8 @@ export class PublishRequest extends Request<PublishResult> implements PublishOp,
   }
 
   /** A message a previous session left in the store: nobody waits on it. */
-  static restored(session: Session, m: StoredMessage): PublishRequest {
-    const req = new PublishRequest(session, m.packet);
+  static restored(owner: RequestOwner, m: StoredMessage): PublishRequest {
+    const req = new PublishRequest(owner, m.packet);
     req.seq = m.seq;
     req.packetId = m.packetId;
     req.stage = m.stage;
@@ -131,10 +137,10 @@ export class ControlRequest extends Request<SubackPacket | UnsubackPacket> imple
   packetId = 0;
   stage = 0;
   constructor(
-    session: Session,
+    owner: RequestOwner,
     readonly packet: SubscribePacket | UnsubscribePacket,
   ) {
-    super(session);
+    super(owner);
   }
   describe(): string {
     const p = this.packet;
@@ -144,58 +150,33 @@ export class ControlRequest extends Request<SubackPacket | UnsubackPacket> imple
 }
 
 export class ConnectRequest extends Request<ConnackInfo> {
-  describe(): string {
-    return `connect to ${this.session.url}`;
-  }
-}
-
-/** One connection attempt: its deadline covers transport, credentials and CONNACK. */
-export class Attempt implements Timed {
-  deadline = 0;
-  done = false;
-  /** The network connection is open and CONNECT went out: a close now is the broker's answer. */
-  opened = false;
-  timerBucket: Timed['timerBucket'] = undefined;
-  timerPrev: Timed | undefined = undefined;
-  timerNext: Timed | undefined = undefined;
   constructor(
-    readonly session: Session,
+    owner: RequestOwner,
+    /** Where the session connects, without credentials. */
     readonly url: string,
-  ) {}
-  expire(): void {
-    if (this.done) return;
-    const answer = this.session._unansweredConnect;
-    this.session._attemptFailed(
-      this,
-      new TimeoutError(
-        `connect to ${redact(this.url)} timed out` +
-          (answer === undefined ? '' : ` waiting for CONNACK: ${answer}`),
-      ),
-    );
+  ) {
+    super(owner);
+  }
+  describe(): string {
+    return `connect to ${this.url}`;
   }
 }
 
-/** A handler bound to a filter by one `subscribe()` call. */
-export interface Route {
-  readonly filter: string;
-  readonly handler: MessageHandler | undefined;
-  /** Its subscribe() call's handle, once the SUBACK came (the route is in place from the SUBSCRIBE on). */
-  owner: SubscriptionHandle | undefined;
-  /** The subscription identifier it was made with (MQTT 5), 0 for none. */
-  readonly id: number;
-  /** Its handler acknowledges each message itself (`message.ack()`). */
-  readonly manual: boolean;
+export function noop(): void {}
+
+/** A rejected promise that never counts as an unhandled rejection (callers of fire-and-forget publishes). */
+export function handled<T>(error: Error): Promise<T> {
+  const p = Promise.reject(error);
+  p.catch(noop);
+  return p;
 }
 
-export class SubscriptionHandle implements Subscription {
-  active = true;
-  constructor(
-    private readonly session: Session,
-    readonly filters: readonly string[],
-    readonly reasonCodes: readonly number[],
-    readonly properties: AckProperties | undefined,
-  ) {}
-  unsubscribe(options?: OperationOptions): Promise<void> {
-    return this.session._unsubscribeHandle(this, options);
-  }
+/** An operation whose signal was aborted before it started: nothing is sent. */
+export function abortedBefore(what: string, signal: AbortSignal): Promise<never> {
+  return Promise.reject(new AbortError(`${what} was aborted before it was sent`, { cause: signal.reason }));
+}
+
+/** Filters as they appear in messages: `'a/#', 'b/+'`. */
+export function quoted(filters: readonly string[]): string {
+  return filters.map((f) => `'${f}'`).join(', ');
 }

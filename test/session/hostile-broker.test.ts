@@ -34,6 +34,7 @@ import {
   TimeoutError,
 } from '../../src/core/errors.js';
 import type { ClientEngine } from '../../src/protocol/engine.js';
+import { sessionContext } from '../../src/session/context.js';
 import type { Session, SessionOptions } from '../../src/session/index.js';
 import type { FakeConnection } from '../helpers/fake-broker.js';
 import {
@@ -54,7 +55,7 @@ function session(url: string, options: Partial<SessionOptions> = {}): Session {
 
 /** The session's engine, for what only it can tell (bytes its decoder holds). */
 function engineOf(s: Session): ClientEngine {
-  return (s as unknown as { engine: ClientEngine }).engine;
+  return sessionContext(s).engine;
 }
 
 /** A packet from its first byte and its body (bytes, and strings written as UTF-8 as they are). */

@@ -6,9 +6,17 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/core/errors.js';
 import { userPropertiesObject } from '../../src/core/user-properties.js';
+import { sessionContext } from '../../src/session/context.js';
 import { type Message, Session, type SessionOptions } from '../../src/session/index.js';
 import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { startProxy } from '../helpers/proxy.js';
+
+/** Cuts the session's connection as a dead network would: no DISCONNECT, the socket just closes. */
+function cutConnection(s: Session): void {
+  const t = sessionContext(s).connector.transport;
+  if (t === undefined) throw new Error('the session has no connection to cut');
+  t.destroy();
+}
 
 const open: { close(): Promise<unknown> }[] = [];
 
@@ -169,7 +177,7 @@ describe.skipIf(!hasMosquitto())('interop with MQTT.js through mosquitto', () =>
         });
         await s.connect();
         // a dead network: the socket closes without DISCONNECT
-        (s as unknown as { transport: { destroy(): void } }).transport.destroy();
+        cutConnection(s);
         const [m] = await got;
         expect(m.payload.toString()).toBe('gone');
         await s.close();
@@ -277,7 +285,7 @@ describe.skipIf(!hasMosquitto())('interop with MQTT.js through mosquitto', () =>
       },
     });
     await s.connect();
-    (s as unknown as { transport: { destroy(): void } }).transport.destroy();
+    cutConnection(s);
     const [m] = await got;
     expect(m.payload.toString()).toBe('gone');
     expect(m.packet.properties?.userProperties).toEqual({ why: ['lost', 'dead'] });
