@@ -1,11 +1,4 @@
-export {
-  type BrokerUrl,
-  type ProtocolVersionInput,
-  quick,
-  SessionBuilder,
-  secure,
-  session,
-} from './builder.js';
+export { type BrokerUrl, quick, SessionBuilder, secure, session } from './builder.js';
 export {
   ConfigError,
   type ConfigIssue,
@@ -16,6 +9,7 @@ export {
   parseFleetConfig,
 } from './config.js';
 export { FleetConnectError, type Route, RouteStream, SessionManager } from './manager.js';
+export type { ProtocolVersionInput } from './protocol-version.js';
 export type {
   FleetHandler,
   FleetMessage,
