@@ -1,9 +1,9 @@
 /**
- * The syntax side of fleet configuration files (see `config.ts`): parsing
- * YAML and JSON with the line and column of a syntax error, finding the line
- * of a field from its path, writing paths (`sessions[3].tls.ca`), turning
- * zod's issues into problems whose messages never quote a value, and the
- * value schemas that accept numbers and booleans written as strings.
+ * The syntax side of fleet configuration files (docs/fleet-config.md):
+ * parsing YAML and JSON with the line and column of a syntax error, finding
+ * the line of a field from its path, writing paths (`sessions[3].tls.ca`),
+ * and turning zod's issues into problems whose messages never quote a
+ * value.
  */
 import { LineCounter, parseDocument } from 'yaml';
 import type * as z from 'zod';
