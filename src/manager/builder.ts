@@ -30,7 +30,7 @@ import type {
   ReconnectOptions,
   SessionOptions,
   WillOptions,
-} from '../session/options.js';
+} from '../session/index.js';
 import type { SessionStore } from '../store/types.js';
 import type { TlsOptions, WebSocketOptions } from '../transport/types.js';
 import { PROTOCOL_VERSIONS, type ProtocolVersionInput } from './protocol-version.js';
