@@ -1,18 +1,17 @@
 /**
- * The routes of a `SessionManager` (`handle`, `handleTo`, `listen`,
- * `listenTo`, and each session's own `subscriptions`).
+ * How the routes of a `SessionManager` (`handle`, `handleTo`, `listen`,
+ * `listenTo`, a session's own `subscriptions`) become subscriptions; what
+ * they mean to a user is in the `SessionManager` class doc.
  *
- * A route is a filter and a consumer. For each session it applies to, the
- * table holds one `FilterSub`: one session subscription per filter, at the
- * highest QoS any route on that filter asked for, whose handler fans each
- * message out to every route on the filter. The subscription is made when
- * the session is connected (at once, or at its next CONNACK), the session
- * restores it after a reconnect, and it is unsubscribed when the last route
- * on the filter stops. One subscribe or unsubscribe is in flight per filter
- * at a time (`sync`); route changes made meanwhile are caught up with when
- * it ends (`synced`). With MQTT 5 each filter's subscription gets a
- * subscription identifier: a broker that sends one copy of a message per
- * overlapping subscription (`a/#` and `a/+`) still reaches each route once.
+ * Each session has a `FilterSub` per filter: the routes on it and the one
+ * session subscription that feeds them all (QoS the highest the routes ask
+ * for, the MQTT 5 options of the first route, and with MQTT 5 a
+ * subscription identifier of its own, so overlapping filters deliver once).
+ * `sync` brings that subscription in line with the routes: it subscribes
+ * when the session is connected (again, at a higher QoS, when a route asks
+ * for more) and unsubscribes when the last route left, one operation at a
+ * time per filter; `synced` catches up with the changes made meanwhile. A
+ * refused filter waits for the next CONNACK (`connected`).
  */
 import { isValidTopicFilter } from '../codec/topic.js';
 import type { QoS } from '../codec/types.js';
