@@ -30,9 +30,10 @@ import type {
   ReconnectOptions,
   SessionOptions,
   WillOptions,
-} from '../session/options.js';
+} from '../session/index.js';
 import type { SessionStore } from '../store/types.js';
 import type { TlsOptions, WebSocketOptions } from '../transport/types.js';
+import { PROTOCOL_VERSIONS, type ProtocolVersionInput } from './protocol-version.js';
 import type {
   FleetHandler,
   ManagedSessionOptions,
@@ -42,22 +43,6 @@ import type {
 
 /** A broker URL, or several tried in turn: what `SessionOptions.url` takes. */
 export type BrokerUrl = SessionOptions['url'];
-
-/**
- * Protocol versions `version()` accepts: 5 or `'5'`/`'5.0'` for MQTT 5.0, 4 or `'3.1.1'`/`'4'` for
- * MQTT 3.1.1, `'auto'` for 5 falling back to 3.1.1.
- */
-export type ProtocolVersionInput = 4 | 5 | '3.1.1' | '4' | '5' | '5.0' | 'auto';
-
-const VERSIONS = new Map<unknown, 4 | 5 | 'auto'>([
-  ['auto', 'auto'],
-  [5, 5],
-  ['5', 5],
-  ['5.0', 5],
-  [4, 4],
-  ['4', 4],
-  ['3.1.1', 4],
-]);
 
 /**
  * Collects the options of one managed session; see {@link session}. Setters
@@ -146,7 +131,7 @@ export class SessionBuilder implements SessionOptionsBuilder {
    * Throws {@link InvalidArgumentError} (`protocolVersion`) at once for anything else.
    */
   version(version: ProtocolVersionInput): this {
-    const resolved = VERSIONS.get(version);
+    const resolved = PROTOCOL_VERSIONS.get(version);
     if (resolved === undefined) {
       throw new InvalidArgumentError('protocolVersion', "must be 5, '5', '5.0', 4, '4', '3.1.1' or 'auto'");
     }

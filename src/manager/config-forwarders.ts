@@ -1,5 +1,5 @@
 /**
- * The `forwarders:` list of a fleet configuration file (see `config.ts`):
+ * The `forwarders:` list of a fleet configuration file (docs/fleet-config.md):
  * each entry checked on its own and against the file's sessions, as
  * `ForwarderOptions` for `SessionManager.forward`.
  */
@@ -8,7 +8,8 @@ import { topicFilterProblem } from '../codec/topic.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { Forwarder, type ForwarderOptions } from '../forward/forwarder.js';
 import { compileTopicMap } from '../forward/mapping.js';
-import { bool, fieldPath, fromZod, int, type Problem, qos, type Segment, text } from './config-syntax.js';
+import { boolSchema, intSchema, qosSchema, textSchema } from './config-schema.js';
+import { fieldPath, fromZod, type Problem, type Segment } from './config-syntax.js';
 import type { ManagedSessionOptions } from './types.js';
 
 /** A topic filter; what is wrong with it otherwise. */
@@ -27,16 +28,16 @@ const forwarderShape = {
   to: z.string().min(1),
   topics: oneOrMore(filterSchema, 'a topic filter'),
   map: z
-    .union([z.record(z.string(), text), z.array(z.tuple([z.string(), text]))], {
+    .union([z.record(z.string(), textSchema), z.array(z.tuple([z.string(), textSchema]))], {
       error: 'expected a map of filters to templates, or a list of [filter, template] pairs',
     })
     .optional(),
-  qos: qos.optional(),
-  retain: z.union([bool, z.literal('keep')], { error: 'expected true, false or keep' }).optional(),
-  metadata: z.record(z.string(), text).optional(),
-  envelope: bool.optional(),
-  maxWaiting: int(1, Number.MAX_SAFE_INTEGER).optional(),
-  maxAttempts: int(1, Number.MAX_SAFE_INTEGER).optional(),
+  qos: qosSchema.optional(),
+  retain: z.union([boolSchema, z.literal('keep')], { error: 'expected true, false or keep' }).optional(),
+  metadata: z.record(z.string(), textSchema).optional(),
+  envelope: boolSchema.optional(),
+  maxWaiting: intSchema(1, Number.MAX_SAFE_INTEGER).optional(),
+  maxAttempts: intSchema(1, Number.MAX_SAFE_INTEGER).optional(),
 };
 
 const forwarderSchema = z.strictObject(forwarderShape);

@@ -1,40 +1,44 @@
 /**
- * The checking half of fleet configuration files (see `config.ts` for the
- * format): the parsers, the schema, environment substitution, TLS files and
- * stores. It holds the config stack (yaml, zod), so `config.ts` loads it
- * with the first configuration parsed, not with mqttkit.
+ * Loading a fleet configuration (the format is described in
+ * docs/fleet-config.md): the text parsed, `${NAME}` references substituted,
+ * each part checked against its schema (`config-schema.ts`,
+ * `config-forwarders.ts`), `defaults` merged into each session, TLS files
+ * read, stores made, and each session's options checked by `new Session()`.
+ * It holds the config stack (yaml, zod), so `config.ts` loads it with the
+ * first configuration parsed, not with mqttkit.
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import * as z from 'zod';
-import type { UserProperty } from '../codec/types.js';
-import { ClosedError, InvalidArgumentError } from '../core/errors.js';
-import { SCHEME_LIST, schemeKind } from '../core/url.js';
+import type * as z from 'zod';
+import { InvalidArgumentError } from '../core/errors.js';
 import type { ForwarderOptions } from '../forward/forwarder.js';
-import { Session } from '../session/session.js';
+import { Session } from '../session/index.js';
 import { FileStore } from '../store/file.js';
 import { MemoryStore } from '../store/memory.js';
 import { RedisStore } from '../store/redis.js';
-import type { PersistedSession, SessionStore, StoredMessage, StoredSubscription } from '../store/types.js';
+import type { SessionStore } from '../store/types.js';
 import type { TlsMaterial, TlsOptions } from '../transport/types.js';
 import { ConfigError, type FleetConfig, type ParseFleetConfigOptions } from './config.js';
 import { checkForwarders } from './config-forwarders.js';
 import {
-  bool,
+  type Defaults,
+  defaultsSchema,
+  type SessionEntry,
+  type StoreEntry,
+  sessionSchema,
+  topSchema,
+} from './config-schema.js';
+import {
   fieldPath,
   formatPath,
   fromZod,
-  int,
   issuesOf,
-  MAX_MS,
-  num,
   type Problem,
   parseJson,
   parseYaml,
-  qos,
   type Segment,
-  text,
 } from './config-syntax.js';
+import { LazyStore } from './lazy-store.js';
 import type { ManagedSessionOptions, SessionManagerOptions } from './types.js';
 
 /**
@@ -56,189 +60,6 @@ export async function checkFleetConfig(
   if (loader.problems.length > 0 || config === undefined) throw fail(loader.problems);
   return config;
 }
-
-// ---------------------------------------------------------------------------
-// Schema
-
-function checkUrl(value: string, ctx: z.RefinementCtx, path: Segment[]): void {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    // the text is not echoed: it may hold a password
-    ctx.addIssue({ code: 'custom', message: 'not a valid URL', path });
-    return;
-  }
-  if (schemeKind(url.protocol) === undefined) {
-    const message = `unsupported scheme '${url.protocol}' (use ${SCHEME_LIST})`;
-    ctx.addIssue({ code: 'custom', message, path });
-  }
-}
-
-const urlSchema = z
-  .union([z.string().min(1), z.array(z.string().min(1)).min(1)], {
-    error: 'expected a URL or a list of URLs',
-  })
-  .superRefine((v, ctx) => {
-    if (typeof v === 'string') checkUrl(v, ctx, []);
-    else for (const [i, u] of v.entries()) checkUrl(u, ctx, [i]);
-  });
-
-/** A map's entries as a list of [name, value] pairs, a list of values giving one pair each. */
-const mapToPairs = (map: object): [string, unknown][] =>
-  Object.entries(map).flatMap(([k, x]): [string, unknown][] =>
-    Array.isArray(x) ? x.map((one): [string, unknown] => [k, one]) : [[k, x]],
-  );
-
-const userPropertiesSchema = z
-  .preprocess(
-    // a map with a name `__proto__` goes as pairs: zod's record would make it the prototype and lose it
-    (v) =>
-      typeof v === 'object' && v !== null && !Array.isArray(v) && Object.hasOwn(v, '__proto__')
-        ? mapToPairs(v)
-        : v,
-    z.union(
-      [
-        // MQTT.js's shape: a name with a list of values is sent once per value
-        z.record(z.string(), z.union([text, z.array(text)])),
-        z.array(z.union([z.tuple([z.string(), text]), z.strictObject({ name: z.string(), value: text })])),
-      ],
-      { error: 'expected a map of names to values (or lists of values), or a list of [name, value] pairs' },
-    ),
-  )
-  .transform((v): UserProperty[] =>
-    Array.isArray(v)
-      ? v.map((p): UserProperty => (Array.isArray(p) ? [p[0], p[1]] : [p.name, p.value]))
-      : (mapToPairs(v) as UserProperty[]),
-  );
-
-const tlsMaterialSchema = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], {
-  error: 'expected a file path, PEM text, or a list of them',
-});
-
-const tlsSchema = z.strictObject({
-  ca: tlsMaterialSchema.optional(),
-  cert: tlsMaterialSchema.optional(),
-  key: tlsMaterialSchema.optional(),
-  passphrase: z.string().optional(),
-  servername: z.string().optional(),
-  rejectUnauthorized: bool.optional(),
-  ALPNProtocols: z
-    .union([z.string(), z.array(z.string())], { error: 'expected a string or a list of strings' })
-    .transform((v) => (Array.isArray(v) ? v : [v]))
-    .optional(),
-});
-
-const storeSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('memory') }),
-  z.strictObject({
-    type: z.literal('file'),
-    dir: z.string().min(1),
-    fsync: z.enum(['always', 'batch', 'never']).optional(),
-  }),
-  z.strictObject({
-    type: z.literal('redis'),
-    url: z
-      .string()
-      .regex(/^rediss?:\/\//, { error: 'must be a redis:// or rediss:// URL' })
-      .optional(),
-    prefix: z.string().optional(),
-  }),
-]);
-
-const reconnectSchema = z
-  .union(
-    [
-      z.boolean(),
-      z.strictObject({
-        initialDelay: int(0, MAX_MS).optional(),
-        maxDelay: int(0, MAX_MS).optional(),
-        factor: num(1, Number.MAX_SAFE_INTEGER).optional(),
-        jitter: num(0, 1).optional(),
-        resetAfter: int(0, MAX_MS).optional(),
-      }),
-    ],
-    { error: 'expected false, true or { initialDelay, maxDelay, factor, jitter, resetAfter }' },
-  )
-  .transform((v) => (v === true ? {} : v));
-
-const willSchema = z.strictObject({
-  topic: z.string(),
-  payload: text.optional(),
-  qos: qos.optional(),
-  retain: bool.optional(),
-  properties: z
-    .strictObject({
-      willDelayInterval: int(0, 0xffffffff).optional(),
-      messageExpiryInterval: int(0, 0xffffffff).optional(),
-      contentType: z.string().optional(),
-      responseTopic: z.string().optional(),
-      payloadFormatIndicator: bool.optional(),
-      userProperties: userPropertiesSchema.optional(),
-    })
-    .optional(),
-});
-
-/** Everything a session and `defaults` may set. */
-const commonFields = {
-  url: urlSchema.optional(),
-  protocolVersion: z
-    .literal([5, 4, '3.1.1', '5.0', '5', '4', 'auto'])
-    .transform((v): 4 | 5 | 'auto' => (v === 'auto' ? v : v === 4 || v === '4' || v === '3.1.1' ? 4 : 5))
-    .optional(),
-  username: z.string().optional(),
-  password: z.string().optional(),
-  clean: bool.optional(),
-  sessionExpiry: int(0, 0xffffffff).optional(),
-  keepalive: int(0, 65_535).optional(),
-  connectTimeout: int(1, MAX_MS).optional(),
-  operationTimeout: int(0, MAX_MS).optional(),
-  receiveMaximum: int(1, 65_535).optional(),
-  maximumPacketSize: int(16, 268_435_460).optional(),
-  topicAliasMaximum: int(0, 65_535).optional(),
-  topicAliases: bool.optional(),
-  requestResponseInformation: bool.optional(),
-  messageBuffer: int(1, MAX_MS).optional(),
-  maxInflight: int(1, 65_535).optional(),
-  maximumQoS: qos.optional(),
-  maxDeliveryAttempts: int(0, Number.MAX_SAFE_INTEGER).optional(),
-  userProperties: userPropertiesSchema.optional(),
-  tls: tlsSchema.optional(),
-  ws: z
-    .strictObject({ headers: z.record(z.string(), text).optional(), protocol: z.string().optional() })
-    .optional(),
-  store: storeSchema.optional(),
-  offlineQueue: z
-    .strictObject({
-      maxMessages: int(0, MAX_MS).optional(),
-      maxBytes: int(0, Number.MAX_SAFE_INTEGER).optional(),
-      overflow: z.enum(['reject', 'drop-oldest', 'drop-newest']).optional(),
-      qos0: bool.optional(),
-    })
-    .optional(),
-  reconnect: reconnectSchema.optional(),
-  will: willSchema.optional(),
-};
-
-const defaultsSchema = z.strictObject(commonFields);
-
-const sessionSchema = z.strictObject({
-  name: z.string().min(1),
-  clientId: z.string().optional(),
-  subscriptions: z.array(z.strictObject({ filter: z.string().min(1), qos: qos.optional() })).optional(),
-  ...commonFields,
-});
-
-const topSchema = z.strictObject({
-  concurrency: int(1, MAX_MS).optional(),
-  defaults: z.unknown().optional(),
-  sessions: z.array(z.unknown()),
-  forwarders: z.array(z.unknown()).optional(),
-});
-
-type Defaults = z.output<typeof defaultsSchema>;
-type SessionEntry = z.output<typeof sessionSchema>;
-type StoreEntry = z.output<typeof storeSchema>;
 
 /** The fields of `defaults` merged field by field into a session's own. */
 const DEEP = ['reconnect', 'tls', 'offlineQueue', 'ws'] as const;
@@ -469,76 +290,17 @@ class Loader {
       store =
         entry.type === 'file'
           ? new FileStore(resolve(this.baseDir, entry.dir), { fsync: entry.fsync ?? 'batch' })
-          : new DeferredRedisStore({ url: entry.url, prefix: entry.prefix });
+          : redisStore(entry.url, entry.prefix);
       this.#stores.set(key, store);
     }
     return store;
   }
 }
 
-/**
- * A `RedisStore` made on first use: `RedisStore` opens its connection in
- * its constructor, and loading a configuration should not connect anywhere.
- */
-class DeferredRedisStore implements SessionStore {
-  readonly durable = true;
-  readonly #options: { url?: string; prefix?: string };
-  #store: RedisStore | undefined;
-  #closed = false;
-
-  constructor(options: { url?: string; prefix?: string }) {
-    this.#options = {};
-    if (options.url !== undefined) this.#options.url = options.url;
-    if (options.prefix !== undefined) this.#options.prefix = options.prefix;
-  }
-
-  #get(): RedisStore {
-    if (this.#store === undefined) {
-      if (this.#closed) throw new ClosedError('The RedisStore is closed');
-      this.#store = new RedisStore(this.#options);
-    }
-    return this.#store;
-  }
-
-  async load(clientId: string): Promise<PersistedSession> {
-    return this.#get().load(clientId);
-  }
-
-  putMessage(clientId: string, message: StoredMessage): void {
-    this.#get().putMessage(clientId, message);
-  }
-
-  deleteMessage(clientId: string, seq: number): void {
-    this.#get().deleteMessage(clientId, seq);
-  }
-
-  addIncomingQoS2(clientId: string, packetId: number): void {
-    this.#get().addIncomingQoS2(clientId, packetId);
-  }
-
-  deleteIncomingQoS2(clientId: string, packetId: number): void {
-    this.#get().deleteIncomingQoS2(clientId, packetId);
-  }
-
-  putSubscription(clientId: string, subscription: StoredSubscription): void {
-    this.#get().putSubscription(clientId, subscription);
-  }
-
-  deleteSubscription(clientId: string, topicFilter: string): void {
-    this.#get().deleteSubscription(clientId, topicFilter);
-  }
-
-  async flush(): Promise<void> {
-    // nothing was ever written when there is no store yet
-    if (this.#store !== undefined) await this.#store.flush();
-  }
-
-  async clear(clientId: string): Promise<void> {
-    return this.#get().clear(clientId);
-  }
-
-  async close(): Promise<void> {
-    this.#closed = true;
-    if (this.#store !== undefined) await this.#store.close();
-  }
+/** A `RedisStore` made at its first use: loading a configuration connects nowhere. */
+function redisStore(url: string | undefined, prefix: string | undefined): SessionStore {
+  const options: { url?: string; prefix?: string } = {};
+  if (url !== undefined) options.url = url;
+  if (prefix !== undefined) options.prefix = prefix;
+  return new LazyStore(() => new RedisStore(options), { durable: true, what: 'RedisStore' });
 }

@@ -1,12 +1,12 @@
 /**
- * The syntax side of fleet configuration files (see `config.ts`): parsing
- * YAML and JSON with the line and column of a syntax error, finding the line
- * of a field from its path, writing paths (`sessions[3].tls.ca`), turning
- * zod's issues into problems whose messages never quote a value, and the
- * value schemas that accept numbers and booleans written as strings.
+ * The syntax side of fleet configuration files (docs/fleet-config.md):
+ * parsing YAML and JSON with the line and column of a syntax error, finding
+ * the line of a field from its path, writing paths (`sessions[3].tls.ca`),
+ * and turning zod's issues into problems whose messages never quote a
+ * value.
  */
 import { LineCounter, parseDocument } from 'yaml';
-import * as z from 'zod';
+import type * as z from 'zod';
 import type { ConfigIssue } from './config.js';
 
 /** A step in the path of a field: a key or a list index. */
@@ -280,29 +280,6 @@ export function fromZod(issues: readonly z.core.$ZodIssue[], base: readonly Segm
     }
   }
 }
-
-// ---------------------------------------------------------------------------
-// Values
-
-/** Numbers may come as strings (from `${VAR}`); anything else is left for the schema to refuse. */
-export function numeric(value: unknown): unknown {
-  return typeof value === 'string' && /^-?\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : value;
-}
-
-export function boolish(value: unknown): unknown {
-  return value === 'true' ? true : value === 'false' ? false : value;
-}
-
-export const int = (min: number, max: number) => z.preprocess(numeric, z.number().int().min(min).max(max));
-export const num = (min: number, max: number) => z.preprocess(numeric, z.number().min(min).max(max));
-export const bool = z.preprocess(boolish, z.boolean());
-/** A string; numbers and booleans (YAML `line: 3`) are taken as their text. */
-export const text = z.preprocess(
-  (v) => (typeof v === 'number' || typeof v === 'boolean' ? String(v) : v),
-  z.string(),
-);
-export const MAX_MS = 2 ** 31 - 1;
-export const qos = z.preprocess(numeric, z.literal([0, 1, 2]));
 
 /** `offlineQueue.maxMessages`, `url[1]` (an `InvalidArgumentError` field) as path segments. */
 export function fieldPath(field: string): Segment[] {

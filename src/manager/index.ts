@@ -1,11 +1,4 @@
-export {
-  type BrokerUrl,
-  type ProtocolVersionInput,
-  quick,
-  SessionBuilder,
-  secure,
-  session,
-} from './builder.js';
+export { type BrokerUrl, quick, SessionBuilder, secure, session } from './builder.js';
 export {
   ConfigError,
   type ConfigIssue,
@@ -15,10 +8,15 @@ export {
   type ParseFleetConfigOptions,
   parseFleetConfig,
 } from './config.js';
-export { FleetConnectError, type Route, RouteStream, SessionManager } from './manager.js';
+export { FleetConnectError, SessionManager } from './manager.js';
+export type { ProtocolVersionInput } from './protocol-version.js';
+export { RouteStream } from './route-stream.js';
 export type {
   FleetHandler,
   FleetMessage,
+  FleetRoute,
+  // the name FleetRoute had before: root users import it as Route
+  FleetRoute as Route,
   ListenOptions,
   ManagedSessionOptions,
   ManagerEventArgs,

@@ -1,9 +1,14 @@
 /** Public types of `SessionManager`. */
 import type { QoS } from '../codec/types.js';
 import type { MqttError } from '../core/errors.js';
-import type { SessionOptions } from '../session/options.js';
-import type { Session } from '../session/session.js';
-import type { ConnackInfo, Message, SessionState, SubscribeOptions } from '../session/types.js';
+import type {
+  ConnackInfo,
+  Message,
+  Session,
+  SessionOptions,
+  SessionState,
+  SubscribeOptions,
+} from '../session/index.js';
 
 /** A message received by one of the manager's sessions. */
 export interface FleetMessage extends Message {
@@ -16,6 +21,22 @@ export interface FleetMessage extends Message {
  * Called synchronously; one that throws is reported as `session_error`.
  */
 export type FleetHandler = (message: FleetMessage) => void;
+
+/**
+ * A route across sessions, as `handle` and `handleTo` return it (`listen`'s
+ * `RouteStream` is one too): `stop()` ends it and unsubscribes filters
+ * no other route uses. Exported as `Route` as well, its former name.
+ */
+export interface FleetRoute {
+  /** The topic filter the route receives messages for. */
+  readonly filter: string;
+  /** The session it is bound to (`handleTo`, `listenTo`), or undefined for every session. */
+  readonly session: string | undefined;
+  /** False once stopped (or the manager closed). */
+  readonly active: boolean;
+  /** Resolves when the unsubscribes it caused are done (failures are reported as `session_error`). */
+  stop(): Promise<void>;
+}
 
 /** A subscription a managed session holds from its first connect on (as a `handleTo` route). */
 export interface SessionSubscription {

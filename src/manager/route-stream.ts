@@ -1,0 +1,43 @@
+/**
+ * `RouteStream`: a `MessageStream` fed by a manager route, so that stopping
+ * either one stops the other (`RouteTable.listen` makes the pair).
+ */
+import { MessageStream } from '../session/index.js';
+import { noop } from './state.js';
+import type { FleetMessage, FleetRoute } from './types.js';
+
+/**
+ * The async iterable `listen` and `listenTo` return: a bounded buffer of
+ * messages (see `MessageStream`) that is also a {@link FleetRoute}.
+ */
+export class RouteStream extends MessageStream<FleetMessage> implements FleetRoute {
+  readonly session: string | undefined;
+  readonly #route: () => FleetRoute;
+
+  constructor(
+    filter: string,
+    session: string | undefined,
+    buffer: number,
+    drop: 'drop-oldest' | 'drop-newest',
+    route: () => FleetRoute,
+  ) {
+    super(filter, buffer, () => route().stop().catch(noop), drop);
+    this.session = session;
+    this.#route = route;
+  }
+
+  /** The topic filter the stream receives messages for. */
+  declare readonly filter: string;
+
+  /** False once stopped (or the manager closed). */
+  get active(): boolean {
+    return this.#route().active;
+  }
+
+  /** Ends the iteration (buffered messages are dropped) and the route. */
+  stop(): Promise<void> {
+    const done = this.#route().stop();
+    void this.return();
+    return done;
+  }
+}
