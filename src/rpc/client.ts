@@ -47,7 +47,7 @@ export class RpcResponse {
     newResponse = (topic, payload, properties) => new RpcResponse(topic, payload, properties);
   }
 
-  /** Made by the client only (see `newResponse`). */
+  /** Private: responses are made by `RpcClient`. */
   private constructor(
     /** The response topic it arrived on. */
     readonly topic: string,
