@@ -6,7 +6,7 @@
  *   npx tsx examples/device-telemetry.ts     # an embedded broker, or MQTT_URL (MQTT 5)
  *   EXAMPLE_SECONDS=10 npx tsx examples/device-telemetry.ts
  */
-import { Session } from 'mqttkit';
+import { BatchChannel, QueueChannel, Session } from 'mqttkit';
 import { exampleBroker } from './broker.js';
 
 const broker = await exampleBroker();
@@ -43,8 +43,12 @@ await cloud.subscribe('devices/42/#', { qos: 1 }, (msg) => {
   if (states >= want.states && readings >= want.readings) caughtUp?.();
 });
 
-const state = device.batch('devices/42/state', { interval: 1000, maxBytes: 65_536 });
-const data = device.queue('devices/42/data', { rate: 100, maxMessageBytes: 4096, capacity: 100_000 });
+const state = new BatchChannel(device, 'devices/42/state', { interval: 1000, maxBytes: 65_536 });
+const data = new QueueChannel(device, 'devices/42/data', {
+  rate: 100,
+  maxMessageBytes: 4096,
+  capacity: 100_000,
+});
 
 const started = Date.now();
 let tick = 0;

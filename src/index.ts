@@ -1,8 +1,11 @@
 /**
  * mqttkit: many MQTT 3.1.1 and 5.0 sessions from one Node.js process.
  *
- * This entry point exports `Session`, `SessionManager`, the stores, the
- * errors and the packet model; the codec lives at `mqttkit/codec`.
+ * This entry point exports what an application uses: `Session`,
+ * `SessionManager` and its `SessionBuilder`, the stores, RPC, forwarding,
+ * channels, metrics, the errors and the packet model. The codec lives at
+ * `mqttkit/codec`, the embedded broker at `mqttkit/broker`, the topic trie
+ * (`TopicRouter`) at `mqttkit/router`.
  *
  * @module mqttkit
  */
@@ -74,7 +77,6 @@ export {
   type ParseFleetConfigOptions,
   type ProtocolVersionInput,
   parseFleetConfig,
-  quick,
   type Route,
   type RouteOptions,
   RouteStream,
@@ -83,8 +85,6 @@ export {
   type SessionManagerOptions,
   type SessionOptionsBuilder,
   type SessionSubscription,
-  secure,
-  session,
 } from './manager/index.js';
 export {
   createRegistry,
@@ -106,7 +106,7 @@ export {
   type TotalSnapshot,
 } from './metrics/index.js';
 export type { ServerLimits } from './protocol/engine.js';
-export { TopicRouter, topicMatches } from './router/index.js';
+export { topicMatches } from './router/match.js';
 export {
   type RequestOptions,
   RpcClient,
@@ -126,7 +126,6 @@ export {
   type ConnackInfo,
   type Credentials,
   type DropPolicy,
-  LATENCY_BOUNDS,
   type LatencySnapshot,
   type Message,
   type MessageHandler,

@@ -1,22 +1,21 @@
 /**
- * `session.batch(topic, options)`: items accumulated and published as one
- * message every `interval` ms, or as soon as the next item would make the
- * message larger than `maxBytes` (device state reported about once a
- * second). An item larger than `maxBytes` on its own is refused at once.
- * `push()` resolves when the message carrying the item is published
- * (acknowledged at QoS 1/2) and rejects with that publish's error. The
- * batch is flushed when the session closes (or on `flush()`/`close()`);
- * while the session reconnects, batches wait in its offline queue like any
- * publish.
+ * `BatchChannel`: items accumulated and published as one message every
+ * `interval` ms, or as soon as the next item would make the message larger
+ * than `maxBytes`.
+ *
+ * How it works: the current batch is a list of item buffers, their byte
+ * count, and one deferred that every push of the batch returns, settled
+ * with the batch's publish: nothing per item but its buffer. The interval
+ * is one `setTimeout` per channel, armed by the first item of a batch and
+ * cleared by a flush (not the shared coarse timer: an interval may be
+ * shorter than its 100 ms resolution, and batches go out on time).
  */
 
-import type { PublishProperties, QoS } from '../codec/types.js';
+import type { QoS } from '../codec/types.js';
+import { type Deferred, deferred } from '../core/deferred.js';
 import { ClosedError, InvalidArgumentError } from '../core/errors.js';
-import { checkOptions } from '../core/schema.js';
-import { withUserPropertyPairs } from '../core/user-properties.js';
-import { topicOption } from '../core/validate.js';
-import type { Session } from '../session/session.js';
-import type { PublishPropertiesInit } from '../session/types.js';
+import type { PublishPropertiesInit, Session } from '../session/index.js';
+import { type PublishTarget, publishTarget } from './publish-target.js';
 import { BATCH_OPTIONS } from './schema.js';
 
 /**
@@ -26,7 +25,7 @@ import { BATCH_OPTIONS } from './schema.js';
  */
 export type Combine = 'json-array' | 'concat' | ((items: Buffer[]) => Uint8Array);
 
-/** Options of `session.batch(topic, options)`; see {@link BatchChannel}. */
+/** Options of `new BatchChannel(session, topic, options)`; see {@link BatchChannel}. */
 export interface BatchOptions {
   /** ms between publishes of a non-empty batch. @default 1000 */
   interval?: number;
@@ -63,16 +62,15 @@ export interface BatchMetrics {
   pendingBytes: number;
 }
 
-interface Waiter {
-  resolve(): void;
-  reject(e: Error): void;
-}
-
 /**
  * Items accumulated and published as one message every `interval` ms, or as
  * soon as the next item would make the message larger than `maxBytes`
- * (device state reported about once a second). Made by
- * `session.batch(topic, options)`.
+ * (device state reported about once a second).
+ *
+ * ```ts
+ * const state = new BatchChannel(session, 'devices/42/state', { interval: 1000 });
+ * await state.push({ temperature: 21.5 }); // resolves once its batch is published
+ * ```
  *
  * {@link BatchChannel.push} resolves when the message carrying the item is
  * published (acknowledged at QoS 1/2) and rejects with that publish's error.
@@ -81,40 +79,34 @@ interface Waiter {
  * (or on {@link BatchChannel.flush} / {@link BatchChannel.close}); while the
  * session reconnects, batches wait in its offline queue like any publish.
  *
- * @throws {@link InvalidArgumentError} from the constructor (and
- *   `session.batch`) when the topic or an option is not valid.
+ * @throws {@link InvalidArgumentError} from the constructor when the topic
+ *   or an option is not valid.
  */
 export class BatchChannel {
   /** Topic name every batch is published to. */
   readonly topic: string;
-  private readonly interval: number;
-  private readonly maxBytes: number;
-  private readonly combine: Combine;
-  private readonly qos: QoS;
-  /** `options.properties` with its user properties as pairs: converted once, sent with every message. */
-  private readonly properties: PublishProperties | undefined;
-  private items: Buffer[] = [];
-  private waiters: Waiter[] = [];
-  private bytes = 0;
-  private timer: NodeJS.Timeout | undefined = undefined;
-  private closed = false;
-  private readonly removeHook: () => void;
-  private readonly counters = { pushed: 0, rejected: 0, published: 0, failed: 0 };
+  readonly #session: Session;
+  readonly #target: PublishTarget;
+  readonly #interval: number;
+  readonly #maxBytes: number;
+  readonly #combine: Combine;
+  #items: Buffer[] = [];
+  /** What the pushes of the current batch return; made by its first item. */
+  #done: Deferred<void> | undefined = undefined;
+  #bytes = 0;
+  #timer: NodeJS.Timeout | undefined = undefined;
+  #closed = false;
+  readonly #removeHook: () => void;
+  readonly #counters = { pushed: 0, rejected: 0, published: 0, failed: 0 };
 
-  constructor(
-    private readonly session: Session,
-    topic: string,
-    private readonly options: BatchOptions = {},
-  ) {
-    this.topic = topicOption(topic, 'topic');
-    checkOptions(options, BATCH_OPTIONS, 'options');
-    const p = options.properties;
-    this.properties = p === undefined ? undefined : withUserPropertyPairs(p, 'options.properties');
-    this.interval = options.interval ?? 1000;
-    this.maxBytes = options.maxBytes ?? 65_536;
-    this.combine = options.combine ?? 'json-array';
-    this.qos = options.qos ?? 1;
-    this.removeHook = session.beforeClose(() => this.close());
+  constructor(session: Session, topic: string, options: BatchOptions = {}) {
+    this.#target = publishTarget(topic, options, BATCH_OPTIONS);
+    this.topic = this.#target.topic;
+    this.#session = session;
+    this.#interval = options.interval ?? 1000;
+    this.#maxBytes = options.maxBytes ?? 65_536;
+    this.#combine = options.combine ?? 'json-array';
+    this.#removeHook = session.beforeClose(() => this.close());
   }
 
   /**
@@ -123,107 +115,105 @@ export class BatchChannel {
    * copied: leave them unchanged until then.
    */
   push(item: unknown): Promise<void> {
-    if (this.closed) return this.refuse(new ClosedError('the batch channel is closed'));
+    if (this.#closed) return this.#refuse(new ClosedError('the batch channel is closed'));
     let bytes: Buffer;
     if (typeof item === 'string') bytes = Buffer.from(item);
     else if (item instanceof Uint8Array) bytes = Buffer.from(item.buffer, item.byteOffset, item.byteLength);
-    else if (this.combine === 'json-array') {
+    else if (this.#combine === 'json-array') {
       let json: string | undefined;
       try {
         json = JSON.stringify(item);
       } catch (err) {
-        return this.refuse(
+        return this.#refuse(
           new InvalidArgumentError('item', `cannot be sent as JSON: ${(err as Error).message}`),
         );
       }
       bytes = Buffer.from(json ?? 'null');
-    } else return this.refuse(new InvalidArgumentError('item', 'must be a string or bytes for this combine'));
-    const alone = bytes.length + this.bytesOfEmpty();
-    if (alone > this.maxBytes) {
-      return this.refuse(
+    } else
+      return this.#refuse(new InvalidArgumentError('item', 'must be a string or bytes for this combine'));
+    const alone = bytes.length + this.#bytesOfEmpty();
+    if (alone > this.#maxBytes) {
+      return this.#refuse(
         new InvalidArgumentError(
           'item',
-          `${bytes.length} bytes do not fit in a batch of at most ${this.maxBytes} bytes`,
+          `${bytes.length} bytes do not fit in a batch of at most ${this.#maxBytes} bytes`,
         ),
       );
     }
-    if (this.items.length > 0 && this.sizeWith(bytes.length, this.items.length + 1) > this.maxBytes)
+    if (this.#items.length > 0 && this.#sizeWith(bytes.length, this.#items.length + 1) > this.#maxBytes)
       this.flush().catch(noop); // its items' promises carry a failure
-    this.counters.pushed++;
-    this.items.push(bytes);
-    this.bytes += bytes.length;
-    const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
-    if (this.timer === undefined) this.timer = setTimeout(() => this.flush().catch(noop), this.interval);
-    return done;
+    this.#counters.pushed++;
+    this.#items.push(bytes);
+    this.#bytes += bytes.length;
+    this.#done ??= deferred();
+    if (this.#timer === undefined) this.#timer = setTimeout(flushOnTimer, this.#interval, this);
+    return this.#done.promise;
   }
 
   /** Publishes the current batch now (nothing when empty); resolves when it is published. */
   flush(): Promise<void> {
-    if (this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
     }
-    if (this.items.length === 0) return Promise.resolve();
-    const items = this.items;
-    const waiters = this.waiters;
-    this.items = [];
-    this.waiters = [];
-    this.bytes = 0;
+    if (this.#items.length === 0) return Promise.resolve();
+    const items = this.#items;
+    const done = this.#done as Deferred<void>;
+    this.#items = [];
+    this.#done = undefined;
+    this.#bytes = 0;
     let payload: Uint8Array;
     try {
-      payload = this.join(items);
+      payload = this.#join(items);
     } catch (err) {
-      this.counters.failed++;
-      for (const w of waiters) w.reject(err as Error);
+      this.#counters.failed++;
+      done.reject(err);
       return Promise.reject(err);
     }
-    const o = this.options;
-    return this.session
-      .publish(this.topic, payload, { qos: this.qos, retain: o.retain, properties: this.properties })
-      .then(
-        () => {
-          this.counters.published++;
-          for (const w of waiters) w.resolve();
-        },
-        (err: Error) => {
-          this.counters.failed++;
-          for (const w of waiters) w.reject(err);
-          throw err;
-        },
-      );
+    return this.#session.publish(this.topic, payload, this.#target.options).then(
+      () => {
+        this.#counters.published++;
+        done.resolve();
+      },
+      (err: Error) => {
+        this.#counters.failed++;
+        done.reject(err);
+        throw err;
+      },
+    );
   }
 
   /** Flushes what is left and refuses new items. */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.removeHook();
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#removeHook();
     await this.flush().catch(() => undefined);
   }
 
   /** Counters and what waits in the current batch, as a new object. */
   metrics(): BatchMetrics {
-    return { ...this.counters, pending: this.items.length, pendingBytes: this.bytes };
+    return { ...this.#counters, pending: this.#items.length, pendingBytes: this.#bytes };
   }
 
-  private refuse(err: Error): Promise<void> {
-    this.counters.rejected++;
+  #refuse(err: Error): Promise<void> {
+    this.#counters.rejected++;
     return Promise.reject(err);
   }
 
-  private bytesOfEmpty(): number {
-    return this.combine === 'json-array' ? 2 : 0;
+  #bytesOfEmpty(): number {
+    return this.#combine === 'json-array' ? 2 : 0;
   }
 
   /** The payload size of the current batch with `extra` bytes more, as `count` items. */
-  private sizeWith(extra: number, count: number): number {
-    const data = this.bytes + extra;
+  #sizeWith(extra: number, count: number): number {
+    const data = this.#bytes + extra;
     // '[' + items joined by ',' + ']'
-    return this.combine === 'json-array' ? data + 2 + Math.max(0, count - 1) : data;
+    return this.#combine === 'json-array' ? data + 2 + Math.max(0, count - 1) : data;
   }
 
-  private join(items: Buffer[]): Uint8Array {
-    const c = this.combine;
+  #join(items: Buffer[]): Uint8Array {
+    const c = this.#combine;
     if (c === 'concat') return Buffer.concat(items);
     if (c === 'json-array') {
       const parts: Buffer[] = [OPEN];
@@ -238,6 +228,11 @@ export class BatchChannel {
     if (!(out instanceof Uint8Array)) throw new InvalidArgumentError('options.combine', 'must return bytes');
     return out;
   }
+}
+
+/** The interval is over: publish the batch (its pushes carry a failure). */
+function flushOnTimer(channel: BatchChannel): void {
+  channel.flush().catch(noop);
 }
 
 const noop = (): void => {};

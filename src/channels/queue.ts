@@ -1,28 +1,34 @@
 /**
- * `session.queue(topic, options)`: a FIFO of messages published at most
- * `rate` per second (device data, up to about 100 messages a second).
+ * `QueueChannel`: a FIFO of messages published at most `rate` per second.
  *
- * `push()` rejects at once a message larger than `maxMessageBytes`
- * (`InvalidArgumentError`); when the queue holds `capacity` messages it
- * waits up to `enqueueTimeout` ms for room and then rejects with
- * `TimeoutError`. Otherwise it resolves when the message is published
- * (acknowledged at QoS 1/2) and rejects with the publish's error: failures
- * reach the caller. While the session is not connected the queue holds its
- * messages and starts again when the session is ready. One timer per
- * channel, running only while messages wait. When the session closes, the
- * messages still queued are rejected with `ClosedError`.
+ * How it works: accepted messages wait in a `Fifo`. A token bucket (refilled
+ * continuously, holding up to `rate / 10`) says how many may go out now;
+ * `pump()` sends those and arms the channel's one `setTimeout` for when the
+ * next token is due. The timer runs only while messages wait and the
+ * session is connected; the session's `ready` event starts the pump again.
+ *
+ * A push that finds the queue full waits for room: it becomes a
+ * `RoomWaiter`, one object that is both the queue entry it will be and its
+ * entry in the shared coarse timer (`enqueueTimeout`), and waits in a second
+ * `Fifo`. Room admits waiters oldest first and takes them out of the timer
+ * (O(1)); a waiter that times out is marked and skipped when it reaches the
+ * head (all waiters have the same timeout, so they time out in order and
+ * leave from the head at once). No closure or timer per message.
+ *
+ * `close()` returns a promise resolved when the queue is empty or the
+ * session went away (the pump sees it), not a polling loop.
  */
 
-import type { PublishProperties, QoS } from '../codec/types.js';
+import type { QoS } from '../codec/types.js';
+import { type Deferred, deferred } from '../core/deferred.js';
 import { ClosedError, InvalidArgumentError, TimeoutError } from '../core/errors.js';
-import { checkOptions } from '../core/schema.js';
-import { withUserPropertyPairs } from '../core/user-properties.js';
-import { topicOption } from '../core/validate.js';
-import type { Session } from '../session/session.js';
-import type { PublishPropertiesInit, PublishResult } from '../session/types.js';
+import { Fifo } from '../core/fifo.js';
+import { sharedTimer, type Timed } from '../core/timer.js';
+import type { PublishPropertiesInit, PublishResult, Session } from '../session/index.js';
+import { type PublishTarget, publishTarget } from './publish-target.js';
 import { QUEUE_OPTIONS } from './schema.js';
 
-/** Options of `session.queue(topic, options)`; see {@link QueueChannel}. */
+/** Options of `new QueueChannel(session, topic, options)`; see {@link QueueChannel}. */
 export interface QueueOptions {
   /** Messages per second at most. @default 100 */
   rate?: number;
@@ -56,20 +62,50 @@ export interface QueueMetrics {
   inflight: number;
 }
 
+/** A message in the queue and its push's promise. */
 interface Entry {
   payload: Uint8Array;
   resolve(r: PublishResult): void;
   reject(e: Error): void;
 }
 
-interface RoomWaiter {
-  entry: Entry;
-  timer: NodeJS.Timeout;
+/** A push waiting for room: the entry it becomes once admitted, and its `enqueueTimeout` in the shared timer. */
+class RoomWaiter implements Entry, Timed {
+  deadline = 0;
+  timerBucket: Timed['timerBucket'] = undefined;
+  timerPrev: Timed | undefined = undefined;
+  timerNext: Timed | undefined = undefined;
+  /** Timed out (and rejected): skipped when it reaches the head of the waiters. */
+  expired = false;
+
+  constructor(
+    readonly channel: QueueChannel,
+    readonly payload: Uint8Array,
+    readonly resolve: (r: PublishResult) => void,
+    readonly reject: (e: Error) => void,
+  ) {}
+
+  expire(): void {
+    roomTimedOut(this.channel, this);
+  }
 }
+
+/** Lets a waiter reach its channel's private side (set in `QueueChannel`'s static block). */
+let roomTimedOut: (channel: QueueChannel, waiter: RoomWaiter) => void;
+
+/** Taking messages; closing (draining what is queued); closed (the drain is over). */
+const OPEN = 0;
+const CLOSING = 1;
+const CLOSED = 2;
 
 /**
  * A FIFO of messages published at most `rate` per second (device data, up
- * to about 100 messages a second). Made by `session.queue(topic, options)`.
+ * to about 100 messages a second).
+ *
+ * ```ts
+ * const data = new QueueChannel(session, 'devices/42/data', { rate: 100, capacity: 10_000 });
+ * await data.push(JSON.stringify(reading)); // resolves once published
+ * ```
  *
  * {@link QueueChannel.push} rejects at once a message larger than
  * `maxMessageBytes` ({@link InvalidArgumentError}); when the queue holds
@@ -77,219 +113,224 @@ interface RoomWaiter {
  * rejects with {@link TimeoutError}. Otherwise it resolves when the message
  * is published (acknowledged at QoS 1/2) and rejects with the publish's
  * error. While the session is not connected the queue holds its messages
- * and starts again when the session is ready. When the session closes, the
- * messages still queued are rejected with {@link ClosedError}.
+ * and starts again when the session is ready. One timer per channel,
+ * running only while messages wait. When the session closes, the messages
+ * still queued are rejected with {@link ClosedError}.
  *
- * @throws {@link InvalidArgumentError} from the constructor (and
- *   `session.queue`) when the topic or an option is not valid.
+ * @throws {@link InvalidArgumentError} from the constructor when the topic
+ *   or an option is not valid.
  */
 export class QueueChannel {
+  static {
+    roomTimedOut = (channel, waiter) => channel.#roomTimedOut(waiter);
+  }
+
   /** Topic name every message is published to. */
   readonly topic: string;
-  private readonly rate: number;
-  private readonly maxMessageBytes: number;
-  private readonly capacity: number;
-  private readonly enqueueTimeout: number;
-  private readonly qos: QoS;
-  /** `options.properties` with its user properties as pairs: converted once, sent with every message. */
-  private readonly properties: PublishProperties | undefined;
-  private queue: Entry[] = [];
-  private head = 0;
-  private roomWaiters: RoomWaiter[] = [];
-  private timer: NodeJS.Timeout | undefined = undefined;
+  readonly #session: Session;
+  readonly #target: PublishTarget;
+  readonly #rate: number;
+  readonly #maxMessageBytes: number;
+  readonly #capacity: number;
+  readonly #enqueueTimeout: number;
+  readonly #queue = new Fifo<Entry>();
+  /** Pushes waiting for room, oldest first (some may have expired: see {@link RoomWaiter.expired}). */
+  readonly #waiters = new Fifo<RoomWaiter>();
+  #timer: NodeJS.Timeout | undefined = undefined;
   /** Messages that may still go out in the current second (a token bucket refilled continuously). */
-  private tokens: number;
-  private lastRefill = 0;
-  private inflight = 0;
-  private closed = false;
-  private readonly onReady = (): void => this.pump();
-  private readonly removeHook: () => void;
-  private readonly counters = { pushed: 0, rejected: 0, published: 0, failed: 0 };
+  #tokens = 1;
+  #lastRefill: number;
+  #inflight = 0;
+  #phase = OPEN;
+  /** Resolved when a closing queue is drained (made by the first `close()`). */
+  #drained: Deferred<void> | undefined = undefined;
+  readonly #onReady = (): void => this.#pump();
+  readonly #onTimer = (): void => {
+    this.#timer = undefined;
+    this.#pump();
+  };
+  readonly #removeHook: () => void;
+  readonly #counters = { pushed: 0, rejected: 0, published: 0, failed: 0 };
 
-  constructor(
-    private readonly session: Session,
-    topic: string,
-    private readonly options: QueueOptions = {},
-  ) {
-    this.topic = topicOption(topic, 'topic');
-    checkOptions(options, QUEUE_OPTIONS, 'options');
-    const p = options.properties;
-    this.properties = p === undefined ? undefined : withUserPropertyPairs(p, 'options.properties');
-    this.rate = options.rate ?? 100;
-    this.maxMessageBytes = options.maxMessageBytes ?? 4096;
-    this.capacity = options.capacity ?? 100_000;
-    this.enqueueTimeout = options.enqueueTimeout ?? 100;
-    this.qos = options.qos ?? 1;
-    this.tokens = 1;
-    this.lastRefill = Date.now();
-    session.on('ready', this.onReady);
+  constructor(session: Session, topic: string, options: QueueOptions = {}) {
+    this.#target = publishTarget(topic, options, QUEUE_OPTIONS);
+    this.topic = this.#target.topic;
+    this.#session = session;
+    this.#rate = options.rate ?? 100;
+    this.#maxMessageBytes = options.maxMessageBytes ?? 4096;
+    this.#capacity = options.capacity ?? 100_000;
+    this.#enqueueTimeout = options.enqueueTimeout ?? 100;
+    this.#lastRefill = Date.now();
+    session.on('ready', this.#onReady);
     // the session is closing: what has not gone out is refused, not left waiting
-    this.removeHook = session.beforeClose(() => this.close({ drop: true }));
+    this.#removeHook = session.beforeClose(() => this.close({ drop: true }));
   }
 
   /** Queues a message; resolves when it is published (see {@link QueueChannel} for the errors). */
   push(payload: string | Uint8Array): Promise<PublishResult> {
-    if (this.closed) return this.refuse(new ClosedError('the queue channel is closed'));
+    if (this.#phase !== OPEN) return this.#refuse(new ClosedError('the queue channel is closed'));
     const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
     if (!(bytes instanceof Uint8Array))
-      return this.refuse(new InvalidArgumentError('payload', 'must be a string or bytes'));
-    if (bytes.length > this.maxMessageBytes) {
-      return this.refuse(
+      return this.#refuse(new InvalidArgumentError('payload', 'must be a string or bytes'));
+    if (bytes.length > this.#maxMessageBytes) {
+      return this.#refuse(
         new InvalidArgumentError(
           'payload',
-          `${bytes.length} bytes is more than maxMessageBytes (${this.maxMessageBytes})`,
+          `${bytes.length} bytes is more than maxMessageBytes (${this.#maxMessageBytes})`,
         ),
       );
     }
+    if (this.#queue.length >= this.#capacity && this.#enqueueTimeout === 0) {
+      return this.#refuse(
+        new TimeoutError(`the queue for '${this.topic}' is full (${this.#capacity} messages)`),
+      );
+    }
     return new Promise<PublishResult>((resolve, reject) => {
-      const entry: Entry = { payload: bytes, resolve, reject };
-      if (this.size < this.capacity) {
-        this.enqueue(entry);
+      if (this.#queue.length < this.#capacity) {
+        this.#enqueue({ payload: bytes, resolve, reject });
         return;
       }
-      if (this.enqueueTimeout === 0) {
-        this.counters.rejected++;
-        reject(new TimeoutError(`the queue for '${this.topic}' is full (${this.capacity} messages)`));
-        return;
-      }
-      const waiter: RoomWaiter = {
-        entry,
-        timer: setTimeout(() => {
-          this.roomWaiters = this.roomWaiters.filter((w) => w !== waiter);
-          this.counters.rejected++;
-          reject(
-            new TimeoutError(
-              `the queue for '${this.topic}' stayed full (${this.capacity} messages) for ${this.enqueueTimeout} ms`,
-            ),
-          );
-        }, this.enqueueTimeout),
-      };
-      this.roomWaiters.push(waiter);
+      const waiter = new RoomWaiter(this, bytes, resolve, reject);
+      waiter.deadline = Date.now() + this.#enqueueTimeout;
+      sharedTimer.add(waiter);
+      this.#waiters.push(waiter);
     });
   }
 
   /** Messages waiting. */
   get size(): number {
-    return this.queue.length - this.head;
+    return this.#queue.length;
   }
 
   /** Counters, and what is queued and in flight now, as a new object. */
   metrics(): QueueMetrics {
-    return { ...this.counters, queued: this.size, inflight: this.inflight };
+    return { ...this.#counters, queued: this.#queue.length, inflight: this.#inflight };
   }
 
   /**
    * Stops taking messages; what is queued is published as fast as the rate
    * allows while the session is connected, and the promise resolves when
-   * the queue is empty. `{ drop: true }` rejects what waits with `ClosedError` instead.
+   * the queue is empty (what is left when the session goes away is rejected
+   * with `ClosedError`). `{ drop: true }` rejects what waits with
+   * `ClosedError` instead.
    */
-  async close(options: { drop?: boolean } = {}): Promise<void> {
-    this.closed = true;
-    this.removeHook();
-    for (const w of this.roomWaiters) {
-      clearTimeout(w.timer);
-      w.entry.reject(new ClosedError('the queue channel is closed'));
+  close(options: { drop?: boolean } = {}): Promise<void> {
+    if (this.#phase === CLOSED) return Promise.resolve();
+    if (this.#phase === OPEN) {
+      this.#phase = CLOSING;
+      this.#drained = deferred();
+      this.#removeHook();
+      for (let w = this.#waiters.shift(); w !== undefined; w = this.#waiters.shift()) {
+        if (w.expired) continue;
+        sharedTimer.remove(w);
+        w.reject(new ClosedError('the queue channel is closed'));
+      }
     }
-    this.roomWaiters = [];
-    if (options.drop === true || this.session.state !== 'connected') {
-      const left = this.queue.slice(this.head);
-      this.queue = [];
-      this.head = 0;
-      for (const e of left)
-        e.reject(new ClosedError('the queue channel was closed before this message was sent'));
-    }
-    while (this.size > 0 && this.session.state === 'connected') {
-      await new Promise((resolve) => setTimeout(resolve, Math.ceil(1000 / this.rate)));
-    }
-    // the session went away meanwhile: what is left will not be sent by this channel
-    const left = this.queue.slice(this.head);
-    this.queue = [];
-    this.head = 0;
-    for (const e of left)
-      e.reject(new ClosedError('the queue channel was closed before this message was sent'));
-    this.stopTimer();
-    this.session.off('ready', this.onReady);
+    const drained = (this.#drained as Deferred<void>).promise;
+    if (options.drop === true || this.#session.state !== 'connected') this.#drop();
+    // the pump finishes the drain: run it now unless its timer will
+    else if (this.#timer === undefined) this.#pump();
+    return drained;
   }
 
-  private refuse(err: Error): Promise<PublishResult> {
-    this.counters.rejected++;
+  #refuse(err: Error): Promise<PublishResult> {
+    this.#counters.rejected++;
     return Promise.reject(err);
   }
 
-  private enqueue(entry: Entry): void {
-    this.counters.pushed++;
-    this.queue.push(entry);
-    this.pump();
+  #enqueue(entry: Entry): void {
+    this.#counters.pushed++;
+    this.#queue.push(entry);
+    this.#pump();
   }
 
   /** Publishes what the rate allows now, and arms the timer for the rest. */
-  private pump(): void {
-    if (this.size === 0 || this.session.state !== 'connected') {
-      this.stopTimer();
+  #pump(): void {
+    if (this.#queue.length === 0 || this.#session.state !== 'connected') {
+      this.#stopTimer();
+      // closing: the queue is empty, or the session went away with messages left
+      if (this.#phase === CLOSING) this.#drop();
       return;
     }
     const now = Date.now();
-    this.tokens = Math.min(
-      Math.max(1, this.rate / 10),
-      this.tokens + ((now - this.lastRefill) * this.rate) / 1000,
+    this.#tokens = Math.min(
+      Math.max(1, this.#rate / 10),
+      this.#tokens + ((now - this.#lastRefill) * this.#rate) / 1000,
     );
-    this.lastRefill = now;
-    while (this.tokens >= 1 && this.size > 0) {
-      this.tokens -= 1;
-      this.send(this.take());
+    this.#lastRefill = now;
+    while (this.#tokens >= 1 && this.#queue.length > 0) {
+      this.#tokens -= 1;
+      this.#send(this.#queue.shift() as Entry);
     }
-    this.admitWaiting();
-    if (this.size > 0 && this.timer === undefined) {
-      const wait = Math.max(1, Math.ceil(((1 - this.tokens) * 1000) / this.rate));
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.pump();
-      }, wait);
-    }
-  }
-
-  private take(): Entry {
-    const e = this.queue[this.head];
-    this.queue[this.head++] = undefined as unknown as Entry;
-    if (this.head > 1024 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head);
-      this.head = 0;
-    }
-    return e;
-  }
-
-  private admitWaiting(): void {
-    while (this.roomWaiters.length > 0 && this.size < this.capacity) {
-      const w = this.roomWaiters.shift() as RoomWaiter;
-      clearTimeout(w.timer);
-      this.counters.pushed++;
-      this.queue.push(w.entry);
+    this.#admitWaiting();
+    if (this.#queue.length > 0) {
+      if (this.#timer === undefined) {
+        const wait = Math.max(1, Math.ceil(((1 - this.#tokens) * 1000) / this.#rate));
+        this.#timer = setTimeout(this.#onTimer, wait);
+      }
+    } else if (this.#phase === CLOSING) {
+      this.#finish();
     }
   }
 
-  private send(e: Entry): void {
-    const o = this.options;
-    this.inflight++;
-    this.session
-      .publish(this.topic, e.payload, { qos: this.qos, retain: o.retain, properties: this.properties })
-      .then(
-        (r) => {
-          this.inflight--;
-          this.counters.published++;
-          e.resolve(r);
-        },
-        (err: Error) => {
-          this.inflight--;
-          this.counters.failed++;
-          e.reject(err);
-        },
-      );
+  /** Moves waiters into the queue while there is room, oldest first. */
+  #admitWaiting(): void {
+    while (this.#waiters.length > 0 && this.#queue.length < this.#capacity) {
+      const w = this.#waiters.shift() as RoomWaiter;
+      if (w.expired) continue;
+      sharedTimer.remove(w);
+      this.#counters.pushed++;
+      this.#queue.push(w);
+    }
   }
 
-  private stopTimer(): void {
-    if (this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
+  #roomTimedOut(w: RoomWaiter): void {
+    w.expired = true;
+    // expired waiters leave from the head; one further in leaves when it gets there
+    while (this.#waiters.peek()?.expired === true) this.#waiters.shift();
+    this.#counters.rejected++;
+    w.reject(
+      new TimeoutError(
+        `the queue for '${this.topic}' stayed full (${this.#capacity} messages) for ${this.#enqueueTimeout} ms`,
+      ),
+    );
+  }
+
+  #send(e: Entry): void {
+    this.#inflight++;
+    this.#session.publish(this.topic, e.payload, this.#target.options).then(
+      (r) => {
+        this.#inflight--;
+        this.#counters.published++;
+        e.resolve(r);
+      },
+      (err: Error) => {
+        this.#inflight--;
+        this.#counters.failed++;
+        e.reject(err);
+      },
+    );
+  }
+
+  /** Closing: rejects what is still queued, then finishes. */
+  #drop(): void {
+    for (let e = this.#queue.shift(); e !== undefined; e = this.#queue.shift())
+      e.reject(new ClosedError('the queue channel was closed before this message was sent'));
+    this.#finish();
+  }
+
+  /** The drain is over: stop the timer, leave the session, resolve `close()`. */
+  #finish(): void {
+    this.#phase = CLOSED;
+    this.#stopTimer();
+    this.#session.off('ready', this.#onReady);
+    this.#drained?.resolve();
+  }
+
+  #stopTimer(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
     }
   }
 }

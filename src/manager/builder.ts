@@ -3,7 +3,7 @@
  *
  * ```ts
  * manager.add(
- *   session('plant-a')
+ *   new SessionBuilder('plant-a')
  *     .url('mqtts://broker:8883')
  *     .clientId('gw-a')
  *     .auth('gw', password)
@@ -15,7 +15,7 @@
  * ```
  *
  * The builder only collects: `build()` checks what it alone can know (a
- * name, at least one URL, TLS URLs for {@link secure}) and every other
+ * name, at least one URL, TLS URLs for `SessionBuilder.secure`) and every other
  * option is validated by `new Session()`, as for options written by hand.
  * A builder can be built many times: each `build()` returns a fresh object
  * whose arrays and plain objects are copies (stores, functions and buffers
@@ -45,10 +45,11 @@ import type {
 export type BrokerUrl = SessionOptions['url'];
 
 /**
- * Collects the options of one managed session; see {@link session}. Setters
+ * Collects the options of one managed session: `new SessionBuilder(name)`,
+ * or the presets {@link SessionBuilder.quick} and {@link SessionBuilder.secure}. Setters
  * return `this`. Scalar setters replace an earlier value; the object
  * setters `tls()`, `ws()`, `reconnect()` and `offlineQueue()` merge their
- * fields over an earlier call's (so `secure(…).tls({ servername })` keeps
+ * fields over an earlier call's (so `SessionBuilder.secure(…).tls({ servername })` keeps
  * the TLS settings given to `secure`). `options()` assigns whole fields.
  */
 export class SessionBuilder implements SessionOptionsBuilder {
@@ -57,9 +58,28 @@ export class SessionBuilder implements SessionOptionsBuilder {
   readonly #subscriptions: SessionSubscription[] = [];
   #requireTls = false;
 
-  /** Prefer {@link session}; `name` is checked by `build()`. */
+  /** `name` is checked by `build()`. */
   constructor(name: string) {
     this.#name = name;
+  }
+
+  /**
+   * A builder with defaults for trying things: a clean session, keepalive 30 s,
+   * a 10 s connect timeout and quick reconnects (0.5 s up to 10 s). Every one
+   * can be changed with the setters.
+   */
+  static quick(name: string, url: BrokerUrl, clientId?: string): SessionBuilder {
+    return quick(name, url, clientId);
+  }
+
+  /**
+   * A builder for a session that must use TLS: `build()` refuses a URL that
+   * is not `mqtts://`, `tls://`, `ssl://` or `wss://` (InvalidArgumentError
+   * `url`), and the server certificate is verified (`rejectUnauthorized:
+   * true`) unless `tls` says otherwise.
+   */
+  static secure(name: string, url: BrokerUrl, tls: TlsOptions = {}): SessionBuilder {
+    return secure(name, url, tls);
   }
 
   /** The broker, or several brokers tried in turn when a connection attempt fails. */
@@ -175,7 +195,7 @@ export class SessionBuilder implements SessionOptionsBuilder {
   /**
    * The options collected, as a fresh object. Throws
    * {@link InvalidArgumentError} naming `name` (not a non-empty string),
-   * `url` (none given) or `url`/`url[i]` (not TLS, for {@link secure}).
+   * `url` (none given) or `url`/`url[i]` (not TLS, for {@link SessionBuilder.secure}).
    * Everything else is checked by `new Session()`.
    */
   build(): ManagedSessionOptions {
@@ -194,7 +214,7 @@ export class SessionBuilder implements SessionOptionsBuilder {
     return result;
   }
 
-  /** Makes `build()` refuse a URL without TLS (see {@link secure}). */
+  /** Makes `build()` refuse a URL without TLS (see {@link SessionBuilder.secure}). */
   requireTls(): this {
     this.#requireTls = true;
     return this;

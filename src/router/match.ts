@@ -18,7 +18,7 @@ export function matchFilter(filter: string): string {
  * the rest including the parent level (`a/#` matches `a`), a filter starting
  * with a wildcard does not match a topic starting with `$`, and
  * `$share/{group}/{filter}` matches as its filter. For many filters, use a
- * {@link TopicRouter}.
+ * {@link "mqttkit/router"!TopicRouter | TopicRouter} (from `mqttkit/router`).
  */
 export function topicMatches(filter: string, topic: string): boolean {
   const f = matchFilter(filter);

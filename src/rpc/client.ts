@@ -26,8 +26,7 @@ import {
 } from '../core/errors.js';
 import { checkOptions } from '../core/schema.js';
 import { sharedTimer, type Timed } from '../core/timer.js';
-import type { Session } from '../session/session.js';
-import type { Message, PublishPropertiesInit, Subscription } from '../session/types.js';
+import type { Message, PublishPropertiesInit, Session, Subscription } from '../session/index.js';
 import { decodeResponse, encodeRequest } from './envelope.js';
 import { CLIENT_OPTIONS, REQUEST_OPTIONS } from './schema.js';
 import type { RequestOptions, RpcClientMetrics, RpcClientOptions } from './types.js';
@@ -36,12 +35,20 @@ const CORRELATION_BYTES = 16;
 const POOL_BYTES = 4096;
 const JSON_TYPE = 'application/json';
 
+/** Makes an `RpcResponse`, whose constructor is private (set in its static block). */
+let newResponse: (topic: string, payload: Buffer, properties: PublishProperties | undefined) => RpcResponse;
+
 /**
  * A successful response to a request: what {@link RpcClient.request} resolves with. An error
  * response rejects with {@link RpcError} instead.
  */
 export class RpcResponse {
-  constructor(
+  static {
+    newResponse = (topic, payload, properties) => new RpcResponse(topic, payload, properties);
+  }
+
+  /** Private: responses are made by `RpcClient`. */
+  private constructor(
     /** The response topic it arrived on. */
     readonly topic: string,
     /** The response body; with MQTT 3.1.1, already taken out of mqttkit's envelope. */
@@ -61,6 +68,9 @@ export class RpcResponse {
   }
 }
 
+/** Lets a pending request reach its client's private side (set in `RpcClient`'s static block). */
+let requestTimedOut: (client: RpcClient, p: Pending) => void;
+
 /** A request waiting for its response: an entry in the pending map and in the shared timer. */
 class Pending implements Timed {
   deadline = 0;
@@ -77,7 +87,7 @@ class Pending implements Timed {
     readonly topic: string,
   ) {}
   expire(): void {
-    this.client._timedOut(this);
+    requestTimedOut(this.client, this);
   }
 }
 
@@ -101,22 +111,26 @@ class Pending implements Timed {
  * @throws {@link InvalidArgumentError} from the constructor when an option is not valid.
  */
 export class RpcClient {
+  static {
+    requestTimedOut = (client, p) => client.#timedOut(p);
+  }
+
   /** The session requests are published and responses received on. */
   readonly session: Session;
-  private readonly pending = new Map<string, Pending>();
-  private readonly timeout: number;
-  private readonly qos: QoS;
-  private readonly explicitTopic: string | undefined;
+  readonly #pending = new Map<string, Pending>();
+  readonly #timeout: number;
+  readonly #qos: QoS;
+  readonly #explicitTopic: string | undefined;
   /** Which of its session's clients this is (1, 2, ...): the default topic of the second ends in /2. */
-  private readonly index: number = 1;
-  private topic: string | undefined = undefined;
-  private subscription: Subscription | undefined = undefined;
-  private starting: Promise<void> | undefined = undefined;
-  private closed = false;
-  private pool: Buffer = Buffer.alloc(0);
-  private poolPos = 0;
-  private readonly counters = { sent: 0, received: 0, unmatched: 0, timeouts: 0, errors: 0 };
-  private readonly onResponse = (m: Message): void => this.response(m);
+  readonly #index: number = 1;
+  #topic: string | undefined = undefined;
+  #subscription: Subscription | undefined = undefined;
+  #starting: Promise<void> | undefined = undefined;
+  #closed = false;
+  #pool: Buffer = Buffer.alloc(0);
+  #poolPos = 0;
+  readonly #counters = { sent: 0, received: 0, unmatched: 0, timeouts: 0, errors: 0 };
+  readonly #onResponse = (m: Message): void => this.#response(m);
 
   constructor(session: Session, options: RpcClientOptions = {}) {
     if (session === null || typeof session !== 'object' || typeof session.publish !== 'function') {
@@ -124,18 +138,18 @@ export class RpcClient {
     }
     checkOptions(options, CLIENT_OPTIONS, 'options');
     this.session = session;
-    this.timeout = options.timeout ?? 30_000;
-    this.qos = options.qos ?? 1;
-    this.explicitTopic = options.responseTopic;
-    if (this.explicitTopic === undefined) {
-      this.index = (clientsPerSession.get(session) ?? 0) + 1;
-      clientsPerSession.set(session, this.index);
+    this.#timeout = options.timeout ?? 30_000;
+    this.#qos = options.qos ?? 1;
+    this.#explicitTopic = options.responseTopic;
+    if (this.#explicitTopic === undefined) {
+      this.#index = (clientsPerSession.get(session) ?? 0) + 1;
+      clientsPerSession.set(session, this.#index);
     }
   }
 
   /** The topic responses come back on (known once started). */
   get responseTopic(): string | undefined {
-    return this.topic;
+    return this.#topic;
   }
 
   /**
@@ -143,22 +157,22 @@ export class RpcClient {
    * Rejects like `Session.subscribe` (e.g. when the session is not connected).
    */
   start(): Promise<void> {
-    if (this.closed) return Promise.reject(new ClosedError('the RPC client is closed'));
-    if (this.starting === undefined) {
-      const topic = this.explicitTopic ?? defaultResponseTopic(this.session, this.index);
-      this.starting = this.session.subscribe(topic, { qos: this.qos }, this.onResponse).then(
+    if (this.#closed) return Promise.reject(new ClosedError('the RPC client is closed'));
+    if (this.#starting === undefined) {
+      const topic = this.#explicitTopic ?? defaultResponseTopic(this.session, this.#index);
+      this.#starting = this.session.subscribe(topic, { qos: this.#qos }, this.#onResponse).then(
         (sub) => {
-          this.subscription = sub;
-          this.topic = topic;
-          if (this.closed) void sub.unsubscribe().catch(() => undefined);
+          this.#subscription = sub;
+          this.#topic = topic;
+          if (this.#closed) void sub.unsubscribe().catch(() => undefined);
         },
         (err: unknown) => {
-          this.starting = undefined; // the next request tries again
+          this.#starting = undefined; // the next request tries again
           throw err;
         },
       );
     }
-    return this.starting;
+    return this.#starting;
   }
 
   /**
@@ -167,19 +181,19 @@ export class RpcClient {
    * `TimeoutError`, `AbortError`, `ClosedError`, or the publish's own error.
    */
   request(topic: string, payload: string | Uint8Array, options: RequestOptions = {}): Promise<RpcResponse> {
-    if (this.closed) return Promise.reject(new ClosedError('the RPC client is closed'));
+    if (this.#closed) return Promise.reject(new ClosedError('the RPC client is closed'));
     try {
       // before anything starts: a bad signal or timeout must not leave an entry or a timer behind
       checkOptions(options, REQUEST_OPTIONS, 'options');
     } catch (err) {
       return Promise.reject(err);
     }
-    if (this.topic === undefined) return this.start().then(() => this.request(topic, payload, options));
+    if (this.#topic === undefined) return this.start().then(() => this.request(topic, payload, options));
     const signal = options.signal;
     if (signal?.aborted) return Promise.reject(new AbortError(`request to '${topic}' was aborted`));
-    const timeout = options.timeout ?? this.timeout;
-    const qos: QoS = options.qos ?? this.qos;
-    const correlation = this.nextCorrelation();
+    const timeout = options.timeout ?? this.#timeout;
+    const qos: QoS = options.qos ?? this.#qos;
+    const correlation = this.#nextCorrelation();
     const key = correlation.toString('latin1');
     const p = new Pending(this, key, topic);
     const promise = new Promise<RpcResponse>((resolve, reject) => {
@@ -187,14 +201,14 @@ export class RpcClient {
       p.reject = reject;
     });
     // registered before the publish: a response cannot arrive before its entry
-    this.pending.set(key, p);
+    this.#pending.set(key, p);
     if (timeout > 0) {
       p.deadline = Date.now() + timeout;
       sharedTimer.add(p);
     }
     if (signal !== undefined) {
       p.signal = signal;
-      p.onAbort = () => this.settle(p, new AbortError(`request to '${topic}' was aborted`));
+      p.onAbort = () => this.#settle(p, new AbortError(`request to '${topic}' was aborted`));
       signal.addEventListener('abort', p.onAbort, { once: true });
     }
     const props = options.properties;
@@ -204,25 +218,25 @@ export class RpcClient {
         qos,
         properties:
           props === undefined
-            ? { responseTopic: this.topic, correlationData: correlation }
-            : { ...props, responseTopic: this.topic, correlationData: correlation },
+            ? { responseTopic: this.#topic, correlationData: correlation }
+            : { ...props, responseTopic: this.#topic, correlationData: correlation },
       });
     } else {
       const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
       let wrapped: Buffer;
       try {
-        wrapped = encodeRequest(correlation, this.topic, props?.contentType, body);
+        wrapped = encodeRequest(correlation, this.#topic, props?.contentType, body);
       } catch (err) {
-        this.settle(p, new InvalidArgumentError('options.properties', (err as Error).message));
+        this.#settle(p, new InvalidArgumentError('options.properties', (err as Error).message));
         return promise;
       }
       published = this.session.publish(topic, wrapped, { qos });
     }
-    this.counters.sent++;
+    this.#counters.sent++;
     published.then(undefined, (err: Error) => {
-      if (this.pending.get(key) !== p) return; // settled already (close, timeout, abort)
-      this.counters.errors++;
-      this.settle(p, err);
+      if (this.#pending.get(key) !== p) return; // settled already (close, timeout, abort)
+      this.#counters.errors++;
+      this.#settle(p, err);
     });
     return promise;
   }
@@ -252,26 +266,26 @@ export class RpcClient {
 
   /** Counters since the client was made, and the requests pending now, as a new object. */
   metrics(): RpcClientMetrics {
-    return { pending: this.pending.size, ...this.counters };
+    return { pending: this.#pending.size, ...this.#counters };
   }
 
   /** Rejects every pending request with `ClosedError` and unsubscribes the response topic. */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    for (const p of [...this.pending.values()]) this.settle(p, new ClosedError('the RPC client was closed'));
-    const sub = this.subscription;
-    this.subscription = undefined;
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const p of [...this.#pending.values()])
+      this.#settle(p, new ClosedError('the RPC client was closed'));
+    const sub = this.#subscription;
+    this.#subscription = undefined;
     if (sub !== undefined) await sub.unsubscribe().catch(() => undefined);
   }
 
-  /** @internal */
-  _timedOut(p: Pending): void {
-    this.counters.timeouts++;
-    this.settle(p, new TimeoutError(`no response to the request to '${p.topic}' in time`));
+  #timedOut(p: Pending): void {
+    this.#counters.timeouts++;
+    this.#settle(p, new TimeoutError(`no response to the request to '${p.topic}' in time`));
   }
 
-  private response(m: Message): void {
+  #response(m: Message): void {
     let correlation: Uint8Array | undefined;
     let payload = m.payload;
     let properties = m.properties;
@@ -289,7 +303,7 @@ export class RpcClient {
     } else {
       const r = decodeResponse(payload);
       if (r === undefined) {
-        this.counters.unmatched++;
+        this.#counters.unmatched++;
         return;
       }
       correlation = r.correlation;
@@ -299,43 +313,43 @@ export class RpcClient {
       message = r.message;
     }
     if (correlation === undefined) {
-      this.counters.unmatched++;
+      this.#counters.unmatched++;
       return;
     }
     const key = Buffer.from(correlation.buffer, correlation.byteOffset, correlation.byteLength).toString(
       'latin1',
     );
-    const p = this.pending.get(key);
+    const p = this.#pending.get(key);
     if (p === undefined) {
-      this.counters.unmatched++;
+      this.#counters.unmatched++;
       return;
     }
-    this.counters.received++;
+    this.#counters.received++;
     if (status >= 400) {
-      this.counters.errors++;
-      this.settle(p, new RpcError(status, message || `the responder answered ${status}`));
+      this.#counters.errors++;
+      this.#settle(p, new RpcError(status, message || `the responder answered ${status}`));
     } else {
-      this.settle(p, undefined, new RpcResponse(m.topic, payload, properties));
+      this.#settle(p, undefined, newResponse(m.topic, payload, properties));
     }
   }
 
-  private settle(p: Pending, error: Error | undefined, response?: RpcResponse): void {
-    if (this.pending.get(p.key) !== p) return;
-    this.pending.delete(p.key);
+  #settle(p: Pending, error: Error | undefined, response?: RpcResponse): void {
+    if (this.#pending.get(p.key) !== p) return;
+    this.#pending.delete(p.key);
     sharedTimer.remove(p);
     if (p.onAbort !== undefined) p.signal?.removeEventListener('abort', p.onAbort);
     if (error !== undefined) p.reject(error);
     else p.resolve(response as RpcResponse);
   }
 
-  private nextCorrelation(): Buffer {
-    if (this.poolPos + CORRELATION_BYTES > this.pool.length) {
+  #nextCorrelation(): Buffer {
+    if (this.#poolPos + CORRELATION_BYTES > this.#pool.length) {
       // a fresh pool each time: ids handed out earlier may still wait in the offline queue
-      this.pool = randomFillSync(Buffer.allocUnsafe(POOL_BYTES));
-      this.poolPos = 0;
+      this.#pool = randomFillSync(Buffer.allocUnsafe(POOL_BYTES));
+      this.#poolPos = 0;
     }
-    const id = this.pool.subarray(this.poolPos, this.poolPos + CORRELATION_BYTES);
-    this.poolPos += CORRELATION_BYTES;
+    const id = this.#pool.subarray(this.#poolPos, this.#poolPos + CORRELATION_BYTES);
+    this.#poolPos += CORRELATION_BYTES;
     return id;
   }
 }

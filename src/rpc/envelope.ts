@@ -99,50 +99,65 @@ export function encodeResponse(
   return buf;
 }
 
-function isEnvelope(buf: Buffer, kind: number): boolean {
-  return (
-    buf.length >= 6 &&
-    buf[0] === MAGIC[0] &&
-    buf[1] === MAGIC[1] &&
-    buf[2] === MAGIC[2] &&
-    buf[3] === MAGIC[3] &&
-    buf[4] === kind
-  );
+/**
+ * Where the correlation data of a `kind` envelope ends (the next field),
+ * or -1 when `buf` is not one or ends before `need` bytes more.
+ */
+function afterCorrelation(buf: Buffer, kind: number, need: number): number {
+  if (
+    buf.length < 6 ||
+    buf[0] !== MAGIC[0] ||
+    buf[1] !== MAGIC[1] ||
+    buf[2] !== MAGIC[2] ||
+    buf[3] !== MAGIC[3] ||
+    buf[4] !== kind
+  )
+    return -1;
+  const p = 6 + buf[5];
+  return p + need > buf.length ? -1 : p;
+}
+
+/**
+ * Reads the tail both envelopes end with, `u8 n, contentType[n] | body`,
+ * from `p` into `out`; false when it runs past the end of `buf`.
+ */
+function readTail(buf: Buffer, p: number, out: { contentType: string | undefined; body: Buffer }): boolean {
+  const ctLen = buf[p++];
+  if (p + ctLen > buf.length) return false;
+  out.contentType = ctLen === 0 ? undefined : buf.toString('utf8', p, p + ctLen);
+  out.body = buf.subarray(p + ctLen);
+  return true;
 }
 
 /** The request in `buf`, or undefined when it is not a well-formed envelope. */
 export function decodeRequest(buf: Buffer): EnvelopeRequest | undefined {
-  if (!isEnvelope(buf, REQUEST)) return undefined;
-  let p = 6 + buf[5];
-  if (p + 2 > buf.length) return undefined;
-  const correlation = buf.subarray(6, p);
-  const topicLen = buf.readUInt16BE(p);
-  p += 2;
+  const start = afterCorrelation(buf, REQUEST, 2);
+  if (start < 0) return undefined;
+  const topicLen = buf.readUInt16BE(start);
+  const p = start + 2;
   if (p + topicLen + 1 > buf.length) return undefined;
-  const responseTopic = buf.toString('utf8', p, p + topicLen);
-  p += topicLen;
-  const ctLen = buf[p++];
-  if (p + ctLen > buf.length) return undefined;
-  const contentType = ctLen === 0 ? undefined : buf.toString('utf8', p, p + ctLen);
-  p += ctLen;
-  return { correlation, responseTopic, contentType, body: buf.subarray(p) };
+  const out: EnvelopeRequest = {
+    correlation: buf.subarray(6, start),
+    responseTopic: buf.toString('utf8', p, p + topicLen),
+    contentType: undefined,
+    body: buf,
+  };
+  return readTail(buf, p + topicLen, out) ? out : undefined;
 }
 
 /** The response in `buf`, or undefined when it is not a well-formed envelope. */
 export function decodeResponse(buf: Buffer): EnvelopeResponse | undefined {
-  if (!isEnvelope(buf, RESPONSE)) return undefined;
-  let p = 6 + buf[5];
-  if (p + 4 > buf.length) return undefined;
-  const correlation = buf.subarray(6, p);
-  const status = buf.readUInt16BE(p);
-  const msgLen = buf.readUInt16BE(p + 2);
-  p += 4;
+  const start = afterCorrelation(buf, RESPONSE, 4);
+  if (start < 0) return undefined;
+  const msgLen = buf.readUInt16BE(start + 2);
+  const p = start + 4;
   if (p + msgLen + 1 > buf.length) return undefined;
-  const message = buf.toString('utf8', p, p + msgLen);
-  p += msgLen;
-  const ctLen = buf[p++];
-  if (p + ctLen > buf.length) return undefined;
-  const contentType = ctLen === 0 ? undefined : buf.toString('utf8', p, p + ctLen);
-  p += ctLen;
-  return { correlation, status, message, contentType, body: buf.subarray(p) };
+  const out: EnvelopeResponse = {
+    correlation: buf.subarray(6, start),
+    status: buf.readUInt16BE(start),
+    message: buf.toString('utf8', p, p + msgLen),
+    contentType: undefined,
+    body: buf,
+  };
+  return readTail(buf, p + msgLen, out) ? out : undefined;
 }

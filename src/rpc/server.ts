@@ -22,12 +22,13 @@
  */
 import { isValidTopicFilter } from '../codec/topic.js';
 import type { PublishProperties, QoS, UserProperty } from '../codec/types.js';
+import { type Deferred, deferred } from '../core/deferred.js';
 import { SafeEmitter } from '../core/emitter.js';
 import { ClosedError, ErrorCode, InvalidArgumentError, MqttError, type RpcError } from '../core/errors.js';
+import { Fifo } from '../core/fifo.js';
 import { checkOptions } from '../core/schema.js';
 import { sharedTimer, type Timed } from '../core/timer.js';
-import type { Session } from '../session/session.js';
-import type { Message, Subscription } from '../session/types.js';
+import type { Message, Session, Subscription } from '../session/index.js';
 import { decodeRequest, encodeResponse } from './envelope.js';
 import { SERVER_OPTIONS } from './schema.js';
 import type { RpcHandler, RpcMiddleware, RpcRequest, RpcServerMetrics, RpcServerOptions } from './types.js';
@@ -54,6 +55,9 @@ interface Route {
   readonly handler: RpcHandler;
   subscription: Subscription | undefined;
 }
+
+/** Lets a job reach its server's private side (set in `RpcServer`'s static block). */
+let jobTimedOut: (server: RpcServer, job: Job) => void;
 
 /** One request, from arrival to response: also its entry in the shared timer. */
 class Job implements RpcRequest, Timed {
@@ -107,7 +111,7 @@ class Job implements RpcRequest, Timed {
   }
 
   expire(): void {
-    this.server._timedOut(this);
+    jobTimedOut(this.server, this);
   }
 }
 
@@ -151,22 +155,27 @@ export class RpcServer extends SafeEmitter<{
   /** A response could not be published, or an unsubscribe at `stop()` failed. */
   error: [error: Error];
 }> {
+  static {
+    jobTimedOut = (server, job) => server.#timedOut(job);
+  }
+
   /** The session the routes are subscribed and the responses published on. */
   readonly session: Session;
-  private readonly routes: Route[] = [];
-  private readonly middleware: RpcMiddleware[] = [];
-  private readonly group: string | undefined;
-  private readonly concurrency: number;
-  private readonly maxQueue: number;
-  private readonly timeout: number;
-  private readonly qos: QoS;
-  private readonly queue: Job[] = [];
-  private queueHead = 0;
-  private active = 0;
-  private started = false;
-  private stopping: Promise<void> | undefined = undefined;
-  private idle: (() => void) | undefined = undefined;
-  private readonly counters = { received: 0, succeeded: 0, failed: 0, unanswered: 0 };
+  readonly #routes: Route[] = [];
+  readonly #middleware: RpcMiddleware[] = [];
+  readonly #group: string | undefined;
+  readonly #concurrency: number;
+  readonly #maxQueue: number;
+  readonly #timeout: number;
+  readonly #qos: QoS;
+  /** Requests waiting for a free handler slot. */
+  readonly #queue = new Fifo<Job>();
+  #active = 0;
+  #started = false;
+  #stopping: Promise<void> | undefined = undefined;
+  /** Resolved when the last request is done, while `stop()` waits. */
+  #idle: Deferred<void> | undefined = undefined;
+  readonly #counters = { received: 0, succeeded: 0, failed: 0, unanswered: 0 };
 
   constructor(session: Session, options: RpcServerOptions = {}) {
     super();
@@ -175,11 +184,11 @@ export class RpcServer extends SafeEmitter<{
     }
     checkOptions(options, SERVER_OPTIONS, 'options');
     this.session = session;
-    this.group = options.group;
-    this.concurrency = options.concurrency ?? 256;
-    this.maxQueue = options.maxQueue ?? 10_000;
-    this.timeout = options.timeout ?? 30_000;
-    this.qos = options.qos ?? 1;
+    this.#group = options.group;
+    this.#concurrency = options.concurrency ?? 256;
+    this.#maxQueue = options.maxQueue ?? 10_000;
+    this.#timeout = options.timeout ?? 30_000;
+    this.#qos = options.qos ?? 1;
   }
 
   /** @internal An `error` listener threw: there is nothing left to report it to. */
@@ -216,86 +225,84 @@ export class RpcServer extends SafeEmitter<{
     if (!isValidTopicFilter(filter) || filter.startsWith('$share/')) {
       throw new InvalidArgumentError('pattern', `'${pattern}' is not a valid route`);
     }
-    if (this.stopping !== undefined) throw new ClosedError('the RPC server was stopped');
+    if (this.#stopping !== undefined) throw new ClosedError('the RPC server was stopped');
     const route: Route = { pattern, filter, names, handler, subscription: undefined };
-    this.routes.push(route);
-    return this.started ? this.subscribe(route) : Promise.resolve();
+    this.#routes.push(route);
+    return this.#started ? this.#subscribe(route) : Promise.resolve();
   }
 
   /** Adds middleware, run in the order added around every handler. */
   use(middleware: RpcMiddleware): this {
     if (typeof middleware !== 'function') throw new InvalidArgumentError('middleware', 'must be a function');
-    this.middleware.push(middleware);
+    this.#middleware.push(middleware);
     return this;
   }
 
   /** Subscribes every route; resolves when the broker granted them. */
   async start(): Promise<void> {
-    if (this.stopping !== undefined) throw new ClosedError('the RPC server was stopped');
-    if (this.started) return;
-    this.started = true;
+    if (this.#stopping !== undefined) throw new ClosedError('the RPC server was stopped');
+    if (this.#started) return;
+    this.#started = true;
     try {
       await Promise.all(
-        this.routes.map((r) => (r.subscription === undefined ? this.subscribe(r) : undefined)),
+        this.#routes.map((r) => (r.subscription === undefined ? this.#subscribe(r) : undefined)),
       );
     } catch (err) {
-      this.started = false; // start() may be called again; routes already subscribed stay
+      this.#started = false; // start() may be called again; routes already subscribed stay
       throw err;
     }
   }
 
   /** Unsubscribes, then waits for the requests already received (handled and answered). */
   stop(): Promise<void> {
-    if (this.stopping === undefined) this.stopping = this.stopNow();
-    return this.stopping;
+    if (this.#stopping === undefined) this.#stopping = this.#stopNow();
+    return this.#stopping;
   }
 
   /** Counters since the server was made, and what is active and queued now, as a new object. */
   metrics(): RpcServerMetrics {
-    return { ...this.counters, active: this.active, queued: this.queue.length - this.queueHead };
+    return { ...this.#counters, active: this.#active, queued: this.#queue.length };
   }
 
-  /** @internal */
-  _timedOut(job: Job): void {
+  #timedOut(job: Job): void {
     job.abort('the request timed out');
-    this.answerError(job, 504, `the handler did not answer within ${this.timeout} ms`);
+    this.#answerError(job, 504, `the handler did not answer within ${this.#timeout} ms`);
     // its slot goes to the next request: a handler that never settles must not hold it (or stop()) forever
-    this.release(job);
-    this.next();
+    this.#release(job);
+    this.#next();
   }
 
   /** The job no longer counts as active (once: on its result or its timeout). */
-  private release(job: Job): boolean {
+  #release(job: Job): boolean {
     if (job.released) return false;
     job.released = true;
-    this.active--;
+    this.#active--;
     return true;
   }
 
-  private async stopNow(): Promise<void> {
-    const subs = this.routes.map((r) => r.subscription).filter((s) => s !== undefined);
-    await Promise.all(subs.map((s) => s.unsubscribe().catch((err: unknown) => this.report(err))));
-    if (this.active + this.queue.length - this.queueHead > 0) {
-      await new Promise<void>((resolve) => {
-        this.idle = resolve;
-      });
+  async #stopNow(): Promise<void> {
+    const subs = this.#routes.map((r) => r.subscription).filter((s) => s !== undefined);
+    await Promise.all(subs.map((s) => s.unsubscribe().catch((err: unknown) => this.#report(err))));
+    if (this.#active + this.#queue.length > 0) {
+      this.#idle = deferred();
+      await this.#idle.promise;
     }
   }
 
-  private subscribe(route: Route): Promise<void> {
-    const filter = this.group === undefined ? route.filter : `$share/${this.group}/${route.filter}`;
+  #subscribe(route: Route): Promise<void> {
+    const filter = this.#group === undefined ? route.filter : `$share/${this.#group}/${route.filter}`;
     return this.session
-      .subscribe(filter, { qos: this.qos }, (m) => this.arrive(route, m))
+      .subscribe(filter, { qos: this.#qos }, (m) => this.#arrive(route, m))
       .then((sub) => {
         route.subscription = sub;
         // stop() came while this subscribe was in flight: it must not outlive the server
-        if (this.stopping !== undefined) return sub.unsubscribe().catch((err: unknown) => this.report(err));
+        if (this.#stopping !== undefined) return sub.unsubscribe().catch((err: unknown) => this.#report(err));
       });
   }
 
   /** A request arrived: unwrap it, then run it or queue it. */
-  private arrive(route: Route, m: Message): void {
-    this.counters.received++;
+  #arrive(route: Route, m: Message): void {
+    this.#counters.received++;
     let payload = m.payload;
     let properties = m.properties;
     let responseTopic: string | undefined;
@@ -314,51 +321,51 @@ export class RpcServer extends SafeEmitter<{
     }
     const job = new Job(this, route, m, payload, properties, responseTopic, correlation);
     if (route.names.length > 0) job.params = params(route, m.topic);
-    if (this.active < this.concurrency) {
-      this.run(job);
-    } else if (this.queue.length - this.queueHead < this.maxQueue) {
-      this.queue.push(job);
+    if (this.#active < this.#concurrency) {
+      this.#run(job);
+    } else if (this.#queue.length < this.#maxQueue) {
+      this.#queue.push(job);
     } else {
-      this.answerError(job, 503, 'the server is overloaded');
+      this.#answerError(job, 503, 'the server is overloaded');
     }
   }
 
-  private run(job: Job): void {
-    this.active++;
-    if (this.timeout > 0) {
-      job.deadline = Date.now() + this.timeout;
+  #run(job: Job): void {
+    this.#active++;
+    if (this.#timeout > 0) {
+      job.deadline = Date.now() + this.#timeout;
       sharedTimer.add(job);
     }
     let result: Promise<unknown>;
     try {
-      result = Promise.resolve(this.middleware.length === 0 ? job.route.handler(job) : this.chain(job, 0));
+      result = Promise.resolve(this.#middleware.length === 0 ? job.route.handler(job) : this.#chain(job, 0));
     } catch (err) {
       result = Promise.reject(err);
     }
     result.then(
-      (value) => this.finish(job, value, false, undefined),
-      (err: unknown) => this.finish(job, undefined, true, err),
+      (value) => this.#finish(job, value, false, undefined),
+      (err: unknown) => this.#finish(job, undefined, true, err),
     );
   }
 
   /** Middleware `i`, whose `next` runs the rest and then the handler. */
-  private chain(job: Job, i: number): unknown {
-    if (i === this.middleware.length) return job.route.handler(job);
+  #chain(job: Job, i: number): unknown {
+    if (i === this.#middleware.length) return job.route.handler(job);
     let called = false;
-    return this.middleware[i](job, () => {
+    return this.#middleware[i](job, () => {
       if (called) return Promise.reject(new Error('next() called twice'));
       called = true;
       try {
-        return Promise.resolve(this.chain(job, i + 1));
+        return Promise.resolve(this.#chain(job, i + 1));
       } catch (err) {
         return Promise.reject(err);
       }
     });
   }
 
-  private finish(job: Job, value: unknown, failed: boolean, error: unknown): void {
+  #finish(job: Job, value: unknown, failed: boolean, error: unknown): void {
     sharedTimer.remove(job);
-    if (!this.release(job)) return; // timed out and answered already
+    if (!this.#release(job)) return; // timed out and answered already
     if (failed) {
       const status =
         error instanceof RpcStatusError || (error as { status?: unknown })?.status !== undefined
@@ -366,35 +373,27 @@ export class RpcServer extends SafeEmitter<{
           : 500;
       const ok = Number.isInteger(status) && status >= 400 && status <= 599;
       const message = error instanceof Error ? error.message : String(error);
-      this.answerError(job, ok ? status : 500, message);
+      this.#answerError(job, ok ? status : 500, message);
     } else {
-      this.answer(job, value);
+      this.#answer(job, value);
     }
-    this.next();
+    this.#next();
   }
 
-  private next(): void {
-    while (this.active < this.concurrency && this.queueHead < this.queue.length) {
-      const job = this.queue[this.queueHead];
-      this.queue[this.queueHead++] = undefined as unknown as Job;
-      if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
-        this.queue.splice(0, this.queueHead);
-        this.queueHead = 0;
-      }
-      this.run(job);
-    }
-    if (this.idle !== undefined && this.active === 0 && this.queueHead >= this.queue.length) {
-      const idle = this.idle;
-      this.idle = undefined;
-      idle();
+  #next(): void {
+    while (this.#active < this.#concurrency && this.#queue.length > 0) this.#run(this.#queue.shift() as Job);
+    if (this.#idle !== undefined && this.#active === 0 && this.#queue.length === 0) {
+      const idle = this.#idle;
+      this.#idle = undefined;
+      idle.resolve();
     }
   }
 
-  private answer(job: Job, value: unknown): void {
+  #answer(job: Job, value: unknown): void {
     if (job.answered) return;
     job.answered = true;
     if (job.responseTopic === undefined) {
-      this.counters.unanswered++;
+      this.#counters.unanswered++;
       return;
     }
     let body: Uint8Array;
@@ -412,22 +411,22 @@ export class RpcServer extends SafeEmitter<{
     } catch (err) {
       // BigInt, a cycle, a function...: the handler's result cannot be sent
       job.answered = false;
-      this.answerError(job, 500, `the handler's result cannot be sent: ${(err as Error).message}`);
+      this.#answerError(job, 500, `the handler's result cannot be sent: ${(err as Error).message}`);
       return;
     }
-    this.counters.succeeded++;
-    this.respond(job, 0, '', contentType, body);
+    this.#counters.succeeded++;
+    this.#respond(job, 0, '', contentType, body);
   }
 
-  private answerError(job: Job, status: number, message: string): void {
+  #answerError(job: Job, status: number, message: string): void {
     if (job.answered) return;
     job.answered = true;
-    this.counters.failed++;
+    this.#counters.failed++;
     if (job.responseTopic === undefined) return;
-    this.respond(job, status, message, JSON_TYPE, Buffer.from(JSON.stringify({ error: message, status })));
+    this.#respond(job, status, message, JSON_TYPE, Buffer.from(JSON.stringify({ error: message, status })));
   }
 
-  private respond(
+  #respond(
     job: Job,
     status: number,
     message: string,
@@ -455,10 +454,10 @@ export class RpcServer extends SafeEmitter<{
         { qos: job.qos },
       );
     }
-    sent.then(undefined, (err: unknown) => this.report(err));
+    sent.then(undefined, (err: unknown) => this.#report(err));
   }
 
-  private report(err: unknown): void {
+  #report(err: unknown): void {
     if (this.listenerCount('error') > 0) this.emit('error', err as Error);
   }
 }

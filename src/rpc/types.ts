@@ -1,6 +1,6 @@
 /** Public types of `RpcClient` and `RpcServer`. */
 import type { PublishProperties, QoS } from '../codec/types.js';
-import type { Message, PublishPropertiesInit } from '../session/types.js';
+import type { Message, PublishPropertiesInit } from '../session/index.js';
 
 /** Options of {@link RpcClient}. */
 export interface RpcClientOptions {

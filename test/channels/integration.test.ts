@@ -1,6 +1,6 @@
 /** Channels against a private mosquitto: what a subscriber receives, and when (arrival times, not wall-clock bounds). */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import '../../src/channels/index.js';
+import { BatchChannel, QueueChannel } from '../../src/channels/index.js';
 import { type Message, Session } from '../../src/session/index.js';
 import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 
@@ -32,7 +32,7 @@ describe.skipIf(!hasMosquitto())('channels through mosquitto', () => {
     const sub = await subscriber('dev/state');
     const s = new Session({ url: broker.url });
     await s.connect();
-    const b = s.batch('dev/state', { interval: 200 });
+    const b = new BatchChannel(s, 'dev/state', { interval: 200 });
     await Promise.all([0, 1, 2, 3, 4].map((i) => b.push({ i })));
     await Promise.all([5, 6, 7].map((i) => b.push({ i })));
     void b.push({ i: 8 });
@@ -51,7 +51,7 @@ describe.skipIf(!hasMosquitto())('channels through mosquitto', () => {
     const sub = await subscriber('dev/data');
     const s = new Session({ url: broker.url });
     await s.connect();
-    const q = s.queue('dev/data', { rate: 200 });
+    const q = new QueueChannel(s, 'dev/data', { rate: 200 });
     const n = 100;
     await Promise.all(Array.from({ length: n }, (_, i) => q.push(`${i}`)));
     await sub.until(n);

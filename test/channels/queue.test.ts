@@ -2,12 +2,22 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { QueueChannel } from '../../src/channels/index.js';
 import { ClosedError, TimeoutError } from '../../src/core/errors.js';
+import { sharedTimer } from '../../src/core/timer.js';
 import { FakeSession } from './fake-session.js';
+
+// a push waiting for room rides the shared coarse timer: here, one that reads the fake clock
+vi.mock('../../src/core/timer.js', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../src/core/timer.js')>();
+  return { ...real, sharedTimer: new real.CoarseTimer(() => Date.now()) };
+});
 
 beforeEach(() => {
   vi.useFakeTimers({ now: 0 });
 });
 afterEach(() => {
+  // no waiter left behind; the timer's (fake) interval stops with its last entry
+  expect(sharedTimer.size).toBe(0);
+  sharedTimer.tick();
   vi.useRealTimers();
 });
 
@@ -66,6 +76,39 @@ describe('QueueChannel', () => {
     ]);
   });
 
+  it('keeps waiting pushes in the shared timer: admitted in order, timed out, or refused on close', async () => {
+    const s = new FakeSession();
+    const q = new QueueChannel(s.asSession(), 'data', { rate: 1, capacity: 1, enqueueTimeout: 1500 });
+    const outcome = (p: Promise<unknown>) =>
+      p.then(
+        () => 'sent',
+        (e: Error) => e.name,
+      );
+    void q.push('a'); // goes out at once
+    void q.push('b'); // fills the queue
+    const c = outcome(q.push('c')); // waits until 1500
+    await vi.advanceTimersByTimeAsync(600);
+    const d = outcome(q.push('d')); // waits until 2100
+    const e = outcome(q.push('e')); // waits until 2100
+    expect(sharedTimer.size).toBe(3);
+    expect(vi.getTimerCount()).toBe(2); // the channel's rate timer and the shared timer, none per push
+    await vi.advanceTimersByTimeAsync(400); // b goes out, c takes its place
+    expect(sharedTimer.size).toBe(2);
+    await vi.advanceTimersByTimeAsync(1000); // c goes out, d takes its place
+    expect(sharedTimer.size).toBe(1);
+    await vi.advanceTimersByTimeAsync(200); // e's time is up
+    expect(await e).toBe('TimeoutError');
+    const f = outcome(q.push('f'));
+    await q.close({ drop: true });
+    expect(await Promise.all([c, d, f])).toEqual(['sent', 'ClosedError', 'ClosedError']);
+    expect(s.published.map((p) => [p.payload.toString(), p.at])).toEqual([
+      ['a', 0],
+      ['b', 1000],
+      ['c', 2000],
+    ]);
+    expect(q.metrics()).toMatchObject({ pushed: 4, rejected: 1, published: 3, queued: 0 });
+  });
+
   it('passes a failed publish to its caller', async () => {
     const s = new FakeSession();
     s.autoAck = false;
@@ -108,6 +151,22 @@ describe('QueueChannel', () => {
     expect(outcome.filter((o) => o === 'sent').length).toBe(s.published.length);
     expect(outcome.filter((o) => o === 'ClosedError').length).toBe(5 - s.published.length);
     expect(s.published.length).toBeGreaterThan(0);
+  });
+
+  it('close() resolves when the last queued message goes out', async () => {
+    const s = new FakeSession();
+    const q = new QueueChannel(s.asSession(), 'data', { rate: 10 });
+    const pushes = ['1', '2', '3'].map((m) => q.push(m));
+    let closedAt = -1;
+    const closed = q.close().then(() => {
+      closedAt = Date.now();
+    });
+    await vi.advanceTimersByTimeAsync(1000);
+    await closed;
+    await Promise.all(pushes);
+    expect(s.published.map((p) => p.at)).toEqual([0, 100, 200]);
+    expect(closedAt).toBe(200);
+    await expect(q.push('4')).rejects.toThrow(ClosedError);
   });
 
   it('rejects what is still queued when the session closes', async () => {

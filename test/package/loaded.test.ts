@@ -90,13 +90,16 @@ describe('what an entry point loads', () => {
     expect(loaded.packages.filter((p) => LAZY.includes(p))).toEqual([]);
   });
 
-  it('mqttkit/codec and mqttkit/broker load none of them', async () => {
-    const [codec, broker] = await Promise.all([
+  it('mqttkit/codec, mqttkit/broker and mqttkit/router load none of them', async () => {
+    const [codec, broker, router] = await Promise.all([
       probe(entry('codec/index.js'), 'require'),
       probe(entry('broker/index.js'), 'import'),
+      probe(entry('router/index.js'), 'import'),
     ]);
     expect(codec.exports).toBeGreaterThan(10);
     expect(codec.packages).toEqual([]);
     expect(broker.packages.filter((p) => LAZY.includes(p))).toEqual([]);
+    expect(router.exports).toBe(2);
+    expect(router.packages).toEqual([]);
   });
 });

@@ -5,8 +5,7 @@
  * session whose forwarder copies the telemetry up to a cloud session.
  */
 import { setMaxListeners } from 'node:events';
-import type { BatchChannel, QueueChannel } from '../../channels/index.js';
-import '../../channels/index.js'; // adds session.batch() and session.queue()
+import { BatchChannel, QueueChannel } from '../../channels/index.js';
 import type { ProtocolVersion } from '../../codec/types.js';
 import { ClosedError, RpcError } from '../../core/errors.js';
 import type { Forwarder, ForwarderMetrics } from '../../forward/forwarder.js';
@@ -156,8 +155,11 @@ export class DemoFleet {
       const id = String(i);
       this.devices.push({
         id,
-        state: s.batch(`demo/devices/${id}/state`, { interval: STATE_INTERVAL_MS }),
-        telemetry: s.queue(`demo/devices/${id}/telemetry`, { rate: TELEMETRY_RATE, capacity: 1000 }),
+        state: new BatchChannel(s, `demo/devices/${id}/state`, { interval: STATE_INTERVAL_MS }),
+        telemetry: new QueueChannel(s, `demo/devices/${id}/telemetry`, {
+          rate: TELEMETRY_RATE,
+          capacity: 1000,
+        }),
         temperature: 20 + Math.random() * 5,
         battery: 100,
       });
