@@ -105,7 +105,6 @@ export {
   serveMetrics,
   type TotalSnapshot,
 } from './metrics/index.js';
-export type { ServerLimits } from './protocol/engine.js';
 export { topicMatches } from './router/match.js';
 export {
   type RequestOptions,
@@ -126,6 +125,11 @@ export {
   type ConnackInfo,
   type Credentials,
   type DropPolicy,
+  type JwtAlgorithm,
+  type JwtCredentials,
+  type JwtCredentialsOptions,
+  jwtCredentials,
+  type KeyLike,
   type LatencySnapshot,
   type Message,
   type MessageHandler,
@@ -136,6 +140,7 @@ export {
   type PublishPropertiesInit,
   type PublishResult,
   type ReconnectOptions,
+  type ServerLimits,
   Session,
   type SessionEvents,
   type SessionMetrics,
@@ -147,13 +152,6 @@ export {
   type WillOptions,
   type WillPropertiesInit,
 } from './session/index.js';
-export {
-  type JwtAlgorithm,
-  type JwtCredentials,
-  type JwtCredentialsOptions,
-  jwtCredentials,
-  type KeyLike,
-} from './session/jwt.js';
 export {
   FileStore,
   type FileStoreDamage,

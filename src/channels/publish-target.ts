@@ -5,10 +5,11 @@
  * every message of the channel is published with (user properties
  * converted to pairs once, not per message).
  */
+
+import { topicOption } from '../codec/topic.js';
 import type { QoS } from '../codec/types.js';
 import { checkOptions, type Table } from '../core/schema.js';
 import { withUserPropertyPairs } from '../core/user-properties.js';
-import { topicOption } from '../core/validate.js';
 import type { PublishOptions, PublishPropertiesInit } from '../session/index.js';
 
 /** The publish options every channel takes. */

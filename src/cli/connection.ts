@@ -8,8 +8,7 @@ import { type Command, InvalidArgumentError as FlagError, Option } from 'command
 import type { ProtocolVersion, QoS } from '../codec/types.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { isTlsScheme, isWebSocketScheme, parseBrokerUrl } from '../core/url.js';
-import type { SessionOptions } from '../session/options.js';
-import type { Session } from '../session/session.js';
+import type { Session, SessionOptions } from '../session/index.js';
 import { configError, UsageError } from './errors.js';
 import { readInputFile } from './io.js';
 
@@ -327,7 +326,7 @@ export async function connectSession(
   const options: SessionOptions = { ...plan.options, ...extra };
   if (!plan.versionFixed) options.protocolVersion = 'auto';
   // loaded here, not at startup: `mqttkit --help` and usage errors stay fast
-  const { Session } = await import('../session/session.js');
+  const { Session } = await import('../session/index.js');
   const session = new Session(options);
   if (plan.verbose) {
     logEvents(session, plan.target);

@@ -6,8 +6,8 @@
 import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { topicOption } from '../codec/topic.js';
 import type { ProtocolVersion, PublishProperties, QoS } from '../codec/types.js';
-import { topicOption } from '../core/validate.js';
 import { CliError, Exit, UsageError } from './errors.js';
 import { aborted } from './runtime.js';
 

@@ -8,7 +8,10 @@
  *
  * The `*Problem` functions return `undefined` for a valid input and a short
  * description of the first problem otherwise, without allocating when valid.
+ * `topicOption` is the API's check: a topic option, or an error naming it.
  */
+import { InvalidArgumentError } from '../core/errors.js';
+import { describe } from '../core/validate.js';
 
 const PLUS = 0x2b;
 const HASH = 0x23;
@@ -92,4 +95,12 @@ export function parseSharedSubscription(filter: string): SharedSubscription | un
   if (!filter.startsWith('$share/') || topicFilterProblem(filter) !== undefined) return undefined;
   const slash = filter.indexOf('/', 7);
   return { group: filter.slice(7, slash), filter: filter.slice(slash + 1) };
+}
+
+/** A topic to publish to: a valid topic name, no wildcards. */
+export function topicOption(value: unknown, field: string): string {
+  if (typeof value !== 'string' || !isValidTopicName(value)) {
+    throw new InvalidArgumentError(field, `must be a topic name without wildcards, got ${describe(value)}`);
+  }
+  return value;
 }

@@ -1,11 +1,10 @@
 /**
  * Checks for single option values that every layer's options share: an
- * integer in a range, a QoS, a topic name, a payload. Each throws
+ * integer in a range, a QoS, a payload. Each throws
  * {@link InvalidArgumentError} naming the field. (Whole options objects are
- * checked against a table in `schema.ts`.)
+ * checked against a table in `schema.ts`; a topic option is checked by
+ * `topicOption` in `codec/topic.ts`, beside the topic rules.)
  */
-import { isValidTopicName } from '../codec/topic.js';
-import type { QoS } from '../codec/types.js';
 import { InvalidArgumentError } from './errors.js';
 
 /** An integer option from `min` to `max`. */
@@ -17,17 +16,9 @@ export function intOption(value: unknown, field: string, min: number, max = Numb
 }
 
 /** A QoS option (0, 1 or 2). */
-export function qosOption(value: unknown, field: string): QoS {
+export function qosOption(value: unknown, field: string): 0 | 1 | 2 {
   if (value !== 0 && value !== 1 && value !== 2) {
     throw new InvalidArgumentError(field, `must be 0, 1 or 2, got ${describe(value)}`);
-  }
-  return value;
-}
-
-/** A topic to publish to: a valid topic name, no wildcards. */
-export function topicOption(value: unknown, field: string): string {
-  if (typeof value !== 'string' || !isValidTopicName(value)) {
-    throw new InvalidArgumentError(field, `must be a topic name without wildcards, got ${describe(value)}`);
   }
   return value;
 }
@@ -39,6 +30,7 @@ export function toBytes(value: unknown, field: string): Uint8Array {
   throw new InvalidArgumentError(field, `must be a string, Buffer or Uint8Array, got ${typeof value}`);
 }
 
-function describe(value: unknown): string {
+/** A value as an error message quotes it. */
+export function describe(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value) : String(value);
 }

@@ -3,6 +3,14 @@
  * of what it takes and gives (every type in `types.ts` is public). The
  * parts behind `Session` stay internal to this folder.
  */
+export type { ServerLimits } from '../protocol/engine.js';
+export {
+  type JwtAlgorithm,
+  type JwtCredentials,
+  type JwtCredentialsOptions,
+  jwtCredentials,
+  type KeyLike,
+} from './jwt.js';
 export { LATENCY_BOUNDS, type LatencySnapshot } from './latency.js';
 export { type DropPolicy, MessageStream } from './message-stream.js';
 export {

@@ -3,7 +3,7 @@
  * by --rate), timing each from connect() to CONNACK; holds them for -d if
  * asked; then closes them all and times that.
  */
-import type { Session } from '../../session/session.js';
+import type { Session } from '../../session/index.js';
 import { type ConnectPlan, connectSession } from '../connection.js';
 import { sleep } from '../runtime.js';
 import { BENCH_SESSION, clientId, closeAll, openSessions } from './connect.js';

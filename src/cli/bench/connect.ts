@@ -4,8 +4,7 @@
  * then is, `concurrency` at a time, paced by `--rate` when given.
  */
 import { setMaxListeners } from 'node:events';
-import type { SessionOptions } from '../../session/options.js';
-import { Session } from '../../session/session.js';
+import { Session, type SessionOptions } from '../../session/index.js';
 import { type ConnectPlan, connectSession } from '../connection.js';
 import type { Latency } from './latency.js';
 import { now } from './payload.js';

@@ -1,6 +1,6 @@
 /** `bench pub`: c publisher sessions share -n messages (or publish for -d). */
 import type { QoS } from '../../codec/types.js';
-import type { Session } from '../../session/session.js';
+import type { Session } from '../../session/index.js';
 import type { ConnectPlan } from '../connection.js';
 import { closeAll, connectSessions } from './connect.js';
 import { Latency } from './latency.js';

@@ -5,8 +5,7 @@
  * written into a reused buffer and one call; no closure, timer or buffer.
  */
 import type { QoS } from '../../codec/types.js';
-import type { Session } from '../../session/session.js';
-import type { PublishResult } from '../../session/types.js';
+import type { PublishResult, Session } from '../../session/index.js';
 import { Lane, type Slot } from './lane.js';
 import type { Latency } from './latency.js';
 import { makePayload, now, writeHeader } from './payload.js';

@@ -9,7 +9,7 @@ import { TimeoutError } from '../../core/errors.js';
 import { RpcClient, type RpcResponse } from '../../rpc/client.js';
 import { RpcServer } from '../../rpc/server.js';
 import type { RpcRequest } from '../../rpc/types.js';
-import type { Session } from '../../session/session.js';
+import type { Session } from '../../session/index.js';
 import type { ConnectPlan } from '../connection.js';
 import { CliError } from '../errors.js';
 import { CONNECT_CONCURRENCY, closeAll, connectFirst, openSessions } from './connect.js';

@@ -6,8 +6,7 @@
  * arrived for IDLE_MS after publishing ended (messages lost at QoS 0, or
  * dropped by the broker), reporting what was lost.
  */
-import type { Session } from '../../session/session.js';
-import type { Message } from '../../session/types.js';
+import type { Message, Session } from '../../session/index.js';
 import type { ConnectPlan } from '../connection.js';
 import { CliError } from '../errors.js';
 import { CONNECT_CONCURRENCY, closeAll, connectSessions, openSessions } from './connect.js';

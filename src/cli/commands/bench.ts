@@ -5,8 +5,8 @@
  * starts the embedded broker in a child process.
  */
 import type { Command } from 'commander';
+import { topicOption } from '../../codec/topic.js';
 import type { QoS } from '../../codec/types.js';
-import { topicOption } from '../../core/validate.js';
 import { HEADER_SIZE } from '../bench/payload.js';
 import type { CommonOptions } from '../bench/pub.js';
 import type { Report } from '../bench/report.js';

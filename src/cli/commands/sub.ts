@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { isValidTopicFilter } from '../../codec/topic.js';
 import type { QoS } from '../../codec/types.js';
-import type { Message } from '../../session/types.js';
+import type { Message } from '../../session/index.js';
 import {
   addConnectionFlags,
   type ConnectionFlags,

@@ -12,8 +12,7 @@ import type { Forwarder, ForwarderMetrics } from '../../forward/forwarder.js';
 import { SessionManager } from '../../manager/manager.js';
 import { RpcClient } from '../../rpc/client.js';
 import { RpcServer, RpcStatusError } from '../../rpc/server.js';
-import type { SessionOptions } from '../../session/options.js';
-import type { Session } from '../../session/session.js';
+import type { Session, SessionOptions } from '../../session/index.js';
 import { sleep } from '../runtime.js';
 
 /** Each device's telemetry queue sends at most this many messages a second. */
