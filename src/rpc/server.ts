@@ -47,7 +47,7 @@ export class RpcStatusError extends MqttError {
   }
 }
 
-interface Route {
+interface RpcRoute {
   readonly pattern: string;
   readonly filter: string;
   /** Level index of each named segment. */
@@ -73,7 +73,7 @@ class Job implements RpcRequest, Timed {
 
   constructor(
     readonly server: RpcServer,
-    readonly route: Route,
+    readonly route: RpcRoute,
     readonly message: Message,
     readonly payload: Buffer,
     readonly properties: PublishProperties | undefined,
@@ -161,7 +161,7 @@ export class RpcServer extends SafeEmitter<{
 
   /** The session the routes are subscribed and the responses published on. */
   readonly session: Session;
-  readonly #routes: Route[] = [];
+  readonly #routes: RpcRoute[] = [];
   readonly #middleware: RpcMiddleware[] = [];
   readonly #group: string | undefined;
   readonly #concurrency: number;
@@ -226,7 +226,7 @@ export class RpcServer extends SafeEmitter<{
       throw new InvalidArgumentError('pattern', `'${pattern}' is not a valid route`);
     }
     if (this.#stopping !== undefined) throw new ClosedError('the RPC server was stopped');
-    const route: Route = { pattern, filter, names, handler, subscription: undefined };
+    const route: RpcRoute = { pattern, filter, names, handler, subscription: undefined };
     this.#routes.push(route);
     return this.#started ? this.#subscribe(route) : Promise.resolve();
   }
@@ -289,7 +289,7 @@ export class RpcServer extends SafeEmitter<{
     }
   }
 
-  #subscribe(route: Route): Promise<void> {
+  #subscribe(route: RpcRoute): Promise<void> {
     const filter = this.#group === undefined ? route.filter : `$share/${this.#group}/${route.filter}`;
     return this.session
       .subscribe(filter, { qos: this.#qos }, (m) => this.#arrive(route, m))
@@ -301,7 +301,7 @@ export class RpcServer extends SafeEmitter<{
   }
 
   /** A request arrived: unwrap it, then run it or queue it. */
-  #arrive(route: Route, m: Message): void {
+  #arrive(route: RpcRoute, m: Message): void {
     this.#counters.received++;
     let payload = m.payload;
     let properties = m.properties;
@@ -462,7 +462,7 @@ export class RpcServer extends SafeEmitter<{
   }
 }
 
-function params(route: Route, topic: string): Record<string, string> {
+function params(route: RpcRoute, topic: string): Record<string, string> {
   const levels = topic.split('/');
   // a shared subscription delivers the plain topic; the levels line up with the pattern
   const out: Record<string, string> = {};

@@ -16,7 +16,7 @@ import { topicMatches } from '../router/match.js';
 import type { SessionContext } from './context.js';
 import { createMessageStream, type MessageStream } from './message-stream.js';
 import { noop } from './requests.js';
-import type { Route, Subscriptions } from './subscriptions.js';
+import type { HandlerRoute, Subscriptions } from './subscriptions.js';
 import type { Message, MessageHandler } from './types.js';
 
 export class Dispatcher {
@@ -108,6 +108,6 @@ export class Dispatcher {
 }
 
 /** Whether a message carrying subscription identifiers `ids` is for route `r` (MQTT 5). */
-function forRoute(r: Route, ids: number | number[] | undefined): boolean {
+function forRoute(r: HandlerRoute, ids: number | number[] | undefined): boolean {
   return r.id === 0 || ids === undefined || ids === r.id || (Array.isArray(ids) && ids.includes(r.id));
 }

@@ -26,7 +26,7 @@ import { OPERATION_OPTIONS, SUBSCRIBE_OPTIONS } from './schema.js';
 import type { MessageHandler, OperationOptions, SubscribeOptions, Subscription } from './types.js';
 
 /** A handler bound to a filter by one `subscribe()` call. */
-export interface Route {
+export interface HandlerRoute {
   readonly filter: string;
   readonly handler: MessageHandler | undefined;
   /** Its subscribe() call's handle, once the SUBACK came (the route is in place from the SUBSCRIBE on). */
@@ -55,15 +55,15 @@ export class SubscriptionHandle implements Subscription {
   }
 }
 
-const NO_ROUTES: Route[] = [];
+const NO_ROUTES: HandlerRoute[] = [];
 
 export class Subscriptions {
   // made on first use: thousands of idle sessions should not each hold empty tables
-  private routes: Route[] = NO_ROUTES;
+  private routes: HandlerRoute[] = NO_ROUTES;
   /** Routes whose handler acknowledges itself (`manualAck`). */
   manualRoutes = 0;
   /** Routes with a handler, by filter: dispatch costs the topic's depth, not the number of routes. */
-  router: TopicRouter<Route> | undefined = undefined;
+  router: TopicRouter<HandlerRoute> | undefined = undefined;
   /** Active subscriptions by filter, restored when the broker has no session. */
   private subscriptions: Map<string, StoredSubscription> | undefined = undefined;
 
@@ -94,9 +94,9 @@ export class Subscriptions {
     const req = new ControlRequest(ctx.operations, packet);
     // The routes are in place from the SUBSCRIBE on: the broker may send matching messages before
     // its SUBACK (3.8.4), and those right after it arrive in the same read, before a promise resolves.
-    const added: Route[] = [];
+    const added: HandlerRoute[] = [];
     for (const filter of list) {
-      const route: Route = {
+      const route: HandlerRoute = {
         filter,
         handler,
         owner: undefined,
@@ -106,7 +106,7 @@ export class Subscriptions {
       if (this.routes === NO_ROUTES) this.routes = [];
       this.routes.push(route);
       if (route.manual) this.manualRoutes++;
-      if (handler !== undefined) (this.router ??= new TopicRouter<Route>()).add(filter, route);
+      if (handler !== undefined) (this.router ??= new TopicRouter<HandlerRoute>()).add(filter, route);
       added.push(route);
     }
     return ctx.operations.sendControl(req, options).then(
@@ -237,8 +237,8 @@ export class Subscriptions {
   }
 
   /** Removes the routes `which` selects, from the list and the router. */
-  private dropRoutes(which: (r: Route) => boolean): void {
-    const keep: Route[] = [];
+  private dropRoutes(which: (r: HandlerRoute) => boolean): void {
+    const keep: HandlerRoute[] = [];
     for (const r of this.routes) {
       if (!which(r)) keep.push(r);
       else {
