@@ -1,22 +1,17 @@
 /**
  * `Forwarder`: messages from one or more source sessions, republished
- * through a target session (which may be on another broker).
+ * through a target session (which may be on another broker). What it
+ * guarantees is in the class doc; how it works:
  *
- * At least once: the source subscription acknowledges manually, and a
- * message's PUBACK goes to the source broker only once the target broker
- * acknowledged the forwarded copy (QoS 0 targets: once it was written).
- * While the target is offline or refuses, messages wait in the forwarder,
- * unacknowledged, and are forwarded again when the target is back: the
- * source broker's flow control (this session's Receive Maximum) is the
- * bound, not loss. Only an explicit policy drops: `filter` (counted as
- * `filtered`) and `transform` returning null (`dropped`).
+ * Each source is subscribed with `manualAck`, and a message is acknowledged
+ * to its source once the target's `publish()` resolves. A message the
+ * target cannot take yet waits, in arrival order, in `waiting`, and goes
+ * again at the target's `ready` event or at the next retry round (one entry
+ * on the shared coarse timer per forwarder, never a timer per message).
+ * Loops are cut with the `mqttkit-forwarded` user property on MQTT 5
+ * (`envelope.ts`) and with the manager's `LoopGuard` on 3.1.1 (`loops.ts`).
  *
- * Loops: with MQTT 5 every forwarded message carries the user property
- * `mqttkit-forwarded` with the manager's id, and a forwarder of the same
- * manager never forwards a message that has it, so forwarders A to B and B
- * to A on the same topics do not ping-pong. MQTT 3.1.1 has no properties:
- * there the manager's forwarders note what they publish (topic and payload
- * hash, for a minute) and do not forward such a copy when it comes back.
+ * It uses only the public Session API, `core/` and the codec's types.
  */
 import type { PublishProperties, QoS, UserProperty } from '../codec/types.js';
 import { InvalidArgumentError, type MqttError } from '../core/errors.js';
@@ -33,9 +28,9 @@ import {
   type Rule,
   table,
 } from '../core/schema.js';
+import { sharedTimer, type Timed } from '../core/timer.js';
 import { withUserPropertyPairs } from '../core/user-properties.js';
-import type { Session } from '../session/session.js';
-import type { Message, PublishPropertiesInit, Subscription } from '../session/types.js';
+import type { Message, PublishPropertiesInit, Session, Subscription } from '../session/index.js';
 import { envelope, FORWARDED_PROPERTY } from './envelope.js';
 import type { LoopGuard } from './loops.js';
 import { compileTopicMap, type TopicMap, type TopicMapFunction } from './mapping.js';
@@ -186,6 +181,34 @@ export interface ForwarderHost {
   readonly loops?: LoopGuard;
 }
 
+/** ms between retry rounds of a target that is connected and still fails. */
+const RETRY_MS = 1000;
+
+/** A forwarder's next retry round: one entry on the shared coarse timer per forwarder, never one per message. */
+class RetryRound implements Timed {
+  deadline = 0;
+  timerBucket: Timed['timerBucket'] = undefined;
+  timerPrev: Timed | undefined = undefined;
+  timerNext: Timed | undefined = undefined;
+
+  constructor(readonly run: () => void) {}
+
+  /** Schedules the round in `RETRY_MS`, unless one is already due. */
+  arm(): void {
+    if (this.timerBucket !== undefined) return;
+    this.deadline = Date.now() + RETRY_MS;
+    sharedTimer.add(this);
+  }
+
+  cancel(): void {
+    sharedTimer.remove(this);
+  }
+
+  expire(): void {
+    this.run();
+  }
+}
+
 interface Item {
   readonly msg: Message;
   readonly source: string;
@@ -243,7 +266,7 @@ export class Forwarder {
   private running = false;
   private starting: Promise<void> | undefined = undefined;
   private targetSession: Session | undefined = undefined;
-  private retryTimer: NodeJS.Timeout | undefined = undefined;
+  private readonly retry = new RetryRound(() => this.drain());
   private readonly onTargetReady = (): void => this.drain();
   private readonly counters = { received: 0, forwarded: 0, filtered: 0, dropped: 0, errors: 0 };
   private readonly latency = { count: 0, sum: 0, max: 0 };
@@ -334,10 +357,7 @@ export class Forwarder {
     if (!this.running) return;
     this.running = false;
     this.targetSession?.off('ready', this.onTargetReady);
-    if (this.retryTimer !== undefined) {
-      clearTimeout(this.retryTimer);
-      this.retryTimer = undefined;
-    }
+    this.retry.cancel();
     const subs = this.subscriptions;
     this.subscriptions = [];
     const left = this.waiting;
@@ -494,15 +514,10 @@ export class Forwarder {
     }
     this.waiting.push(item);
     // connected and still failing (refused, too large, a throwing transform...), or a target that will
-    // not come back (closed): try again in a second, with one timer for all, never in a tight loop
+    // not come back (closed): try again in a second, one round for all, never in a tight loop
     const target = this.targetSession;
-    if (target !== undefined && target.state !== 'connecting' && target.state !== 'reconnecting') {
-      this.retryTimer ??= setTimeout(() => {
-        this.retryTimer = undefined;
-        this.drain();
-      }, 1000);
-      this.retryTimer.unref();
-    }
+    if (target !== undefined && target.state !== 'connecting' && target.state !== 'reconnecting')
+      this.retry.arm();
   }
 }
 

@@ -2,10 +2,12 @@
  * `FleetMetrics`: the counters of many sessions, with rates, sampled on one
  * timer.
  *
- * How it works: every `interval` ms one `setInterval` (unref'd: it never
- * keeps the process alive) reads `metrics()` of every session the source
- * lists and keeps, per session name, the counters of the latest sample and
- * when it was taken. The current rate of a session is the change of its
+ * How it works: every `interval` ms one `setInterval` reads `metrics()` of
+ * every session the source lists and keeps, per session name, the counters
+ * of the latest sample and when it was taken. The interval is unref'd (it
+ * never keeps the process alive) and there is one per `FleetMetrics`: a
+ * periodic job, not a deadline per operation, so it does not go through the
+ * shared coarse timer of `core/timer.ts`. The current rate of a session is the change of its
  * counters between its two most recent samples divided by the time measured
  * between them (not the nominal interval), so it is the same whenever
  * `snapshot()` is called in between: a rate covers the last completed
@@ -22,8 +24,12 @@
  * Built only on the public `Session` API (`metrics()`, `state`, `ready`).
  */
 import { InvalidArgumentError } from '../core/errors.js';
-import { LATENCY_BOUNDS, type LatencySnapshot } from '../session/index.js';
-import type { SessionMetrics, SessionState } from '../session/types.js';
+import {
+  LATENCY_BOUNDS,
+  type LatencySnapshot,
+  type SessionMetrics,
+  type SessionState,
+} from '../session/index.js';
 
 /** What `FleetMetrics` reads of a session: a `Session` has all of it. */
 export interface MetricsSourceSession {
@@ -143,6 +149,28 @@ export const SESSION_STATES: readonly SessionState[] = Object.freeze(
     closed: 0,
   } satisfies Record<SessionState, 0>) as SessionState[],
 );
+
+/** The names of the numbers in `SessionMetrics`. */
+type Summed = {
+  [K in keyof SessionMetrics]-?: SessionMetrics[K] extends number ? K : never;
+}[keyof SessionMetrics];
+
+/**
+ * What a total adds up: every number of `SessionMetrics`, in the order a
+ * total shows them (test/metrics/fleet.test.ts checks none is left out).
+ */
+const SUMMED = [
+  'messagesIn',
+  'messagesOut',
+  'bytesIn',
+  'bytesOut',
+  'reconnects',
+  'errors',
+  'dropped',
+  'inflight',
+  'queued',
+  'queuedBytes',
+] as const satisfies readonly Summed[];
 
 /** Sampling state of one session name. */
 class Track {
@@ -370,45 +398,26 @@ function addRates(to: Rates, r: Rates): void {
 }
 
 function emptyTotal(): TotalSnapshot {
-  const states = {} as Record<SessionState, number>;
-  for (const s of SESSION_STATES) states[s] = 0;
-  return {
-    messagesIn: 0,
-    messagesOut: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    reconnects: 0,
-    errors: 0,
-    dropped: 0,
-    inflight: 0,
-    queued: 0,
-    queuedBytes: 0,
-    publishLatency: {
-      bounds: LATENCY_BOUNDS,
-      counts: new Array<number>(LATENCY_BOUNDS.length + 1).fill(0),
-      sum: 0,
-      count: 0,
-    },
-    rates: zeroRates(),
-    averageRates: zeroRates(),
-    sessions: 0,
-    states,
-    ready: 0,
-    roundTrip: undefined,
+  const total = {} as TotalSnapshot;
+  for (const k of SUMMED) total[k] = 0;
+  total.publishLatency = {
+    bounds: LATENCY_BOUNDS,
+    counts: new Array<number>(LATENCY_BOUNDS.length + 1).fill(0),
+    sum: 0,
+    count: 0,
   };
+  total.rates = zeroRates();
+  total.averageRates = zeroRates();
+  total.sessions = 0;
+  total.states = {} as Record<SessionState, number>;
+  for (const s of SESSION_STATES) total.states[s] = 0;
+  total.ready = 0;
+  total.roundTrip = undefined;
+  return total;
 }
 
 function addTo(t: TotalSnapshot, s: SessionSnapshot): void {
-  t.messagesIn += s.messagesIn;
-  t.messagesOut += s.messagesOut;
-  t.bytesIn += s.bytesIn;
-  t.bytesOut += s.bytesOut;
-  t.reconnects += s.reconnects;
-  t.errors += s.errors;
-  t.dropped += s.dropped;
-  t.inflight += s.inflight;
-  t.queued += s.queued;
-  t.queuedBytes += s.queuedBytes;
+  for (const k of SUMMED) t[k] += s[k];
   addRates(t.rates, s.rates);
   addRates(t.averageRates, s.averageRates);
   t.sessions++;

@@ -57,7 +57,7 @@
  */
 import * as zlib from 'node:zlib';
 import { decodeMessage, decodeSubscription, encodeMessage, encodeSubscription } from './record.js';
-import type { StoredMessage, StoredSubscription } from './types.js';
+import type { PersistedSession, StoredMessage, StoredSubscription } from './types.js';
 
 export const HEADER = 1;
 export const PUT_MESSAGE = 2;
@@ -83,8 +83,8 @@ const crc32: (data: Uint8Array, value?: number) => number =
 
 let crcTable: Uint32Array | undefined;
 
-/** CRC-32 (IEEE 802.3, as zlib, continuing from `value`) for Node versions without `zlib.crc32`. */
-function tableCrc32(data: Uint8Array, value = 0): number {
+/** CRC-32 (IEEE 802.3, as zlib, continuing from `value`) for Node versions without `zlib.crc32`; exported for its test. */
+export function tableCrc32(data: Uint8Array, value = 0): number {
   if (crcTable === undefined) {
     crcTable = new Uint32Array(256);
     for (let n = 0; n < 256; n++) {
@@ -116,29 +116,44 @@ export function headerRecord(clientId: string): Buffer {
   return record(HEADER, Buffer.concat([MAGIC, Buffer.of(VERSION), Buffer.from(clientId, 'utf8')]));
 }
 
-export function f64Record(type: number, value: number): Buffer {
-  const p = Buffer.allocUnsafe(8);
-  p.writeDoubleBE(value, 0);
-  return record(type, p);
+export function putMessageRecord(message: StoredMessage): Buffer {
+  return record(PUT_MESSAGE, encodeMessage(message));
 }
 
-export function u16Record(type: number, value: number): Buffer {
+export function deleteMessageRecord(seq: number): Buffer {
+  const p = Buffer.allocUnsafe(8);
+  p.writeDoubleBE(seq, 0);
+  return record(DELETE_MESSAGE, p);
+}
+
+export function addQoS2Record(packetId: number): Buffer {
+  return u16Record(ADD_QOS2, packetId);
+}
+
+export function deleteQoS2Record(packetId: number): Buffer {
+  return u16Record(DELETE_QOS2, packetId);
+}
+
+export function putSubscriptionRecord(s: StoredSubscription): Buffer {
+  return record(PUT_SUBSCRIPTION, Buffer.from(encodeSubscription(s), 'utf8'));
+}
+
+export function deleteSubscriptionRecord(topicFilter: string): Buffer {
+  return record(DELETE_SUBSCRIPTION, Buffer.from(topicFilter, 'utf8'));
+}
+
+function u16Record(type: number, value: number): Buffer {
   const p = Buffer.allocUnsafe(2);
   p.writeUInt16BE(value, 0);
   return record(type, p);
 }
 
-export function subscriptionRecord(s: StoredSubscription): Buffer {
-  return record(PUT_SUBSCRIPTION, Buffer.from(encodeSubscription(s), 'utf8'));
-}
-
 /** The live state in `m` as a log of `header` and one record per entry. */
 export function snapshot(header: Buffer, m: Mirror): Buffer {
   const parts: Buffer[] = [header];
-  const messages = [...m.messages.values()].map((e) => e.message).sort((a, b) => a.seq - b.seq);
-  for (const message of messages) parts.push(record(PUT_MESSAGE, encodeMessage(message)));
-  for (const id of m.incoming) parts.push(u16Record(ADD_QOS2, id));
-  for (const { subscription } of m.subscriptions.values()) parts.push(subscriptionRecord(subscription));
+  for (const message of m.messagesInOrder()) parts.push(putMessageRecord(message));
+  for (const id of m.incoming) parts.push(addQoS2Record(id));
+  for (const { subscription } of m.subscriptions.values()) parts.push(putSubscriptionRecord(subscription));
   return Buffer.concat(parts);
 }
 
@@ -188,6 +203,20 @@ export class Mirror {
     if (old === undefined) return;
     this.bytes -= old.bytes;
     this.subscriptions.delete(topicFilter);
+  }
+
+  /** The messages in `seq` order. */
+  messagesInOrder(): StoredMessage[] {
+    return [...this.messages.values()].map((e) => e.message).sort((a, b) => a.seq - b.seq);
+  }
+
+  /** The state as `SessionStore.load` returns it. */
+  session(): PersistedSession {
+    return {
+      messages: this.messagesInOrder(),
+      incomingQoS2: [...this.incoming],
+      subscriptions: [...this.subscriptions.values()].map((e) => e.subscription),
+    };
   }
 
   clear(): void {

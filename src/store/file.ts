@@ -27,37 +27,30 @@
  * the directory fsynced. The log is the old file or the new one, whole,
  * whatever the moment of a crash. A log holding damage that could not be
  * saved aside is not compacted: its bytes are the only copy.
- *
- * One `FileStore` per directory at a time: the files are not locked.
- * Each client with something written keeps one file handle open until
- * `clear()` or `close()`.
  */
 
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { type FileHandle, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { type Deferred, deferred } from '../core/deferred.js';
 import { ClosedError, InvalidArgumentError } from '../core/errors.js';
 import { FileStoreError, LogDir } from './file-dir.js';
 import {
-  ADD_QOS2,
-  DELETE_MESSAGE,
-  DELETE_QOS2,
-  DELETE_SUBSCRIPTION,
-  f64Record,
+  addQoS2Record,
+  deleteMessageRecord,
+  deleteQoS2Record,
+  deleteSubscriptionRecord,
   headerRecord,
   type LogRange,
   type LogRead,
   LogRefusedError,
   Mirror,
-  PUT_MESSAGE,
+  putMessageRecord,
+  putSubscriptionRecord,
   readLog,
-  record,
   snapshot,
-  subscriptionRecord,
-  u16Record,
 } from './file-log.js';
-import { encodeMessage } from './record.js';
 import type { PersistedSession, SessionStore, StoredMessage, StoredSubscription } from './types.js';
 
 export { FileStoreError };
@@ -135,21 +128,8 @@ export interface FileStoreEvents {
   damage: [damage: FileStoreDamage];
 }
 
-interface Round {
-  promise: Promise<void>;
-  resolve: () => void;
-  reject: (error: unknown) => void;
-}
-
-function deferred(): Round {
-  let resolve!: () => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+/** One write+fsync of a client's log; the flushes that share it wait on its promise. */
+type Round = Deferred<void>;
 
 interface Client {
   readonly id: string;
@@ -268,49 +248,44 @@ export class FileStore extends EventEmitter<FileStoreEvents> implements SessionS
     this.assertOpen();
     const c = this.client(clientId);
     if (!c.ready) await this.enqueue(c, () => this.prepare(c));
-    const m = c.mirror;
-    return {
-      messages: [...m.messages.values()].map((e) => e.message).sort((a, b) => a.seq - b.seq),
-      incomingQoS2: [...m.incoming],
-      subscriptions: [...m.subscriptions.values()].map((e) => e.subscription),
-    };
+    return c.mirror.session();
   }
 
   putMessage(clientId: string, message: StoredMessage): void {
     this.assertOpen();
-    const r = record(PUT_MESSAGE, encodeMessage(message));
+    const r = putMessageRecord(message);
     const c = this.append(clientId, r);
     if (c.ready) c.mirror.putMessage(message, r.length);
   }
 
   deleteMessage(clientId: string, seq: number): void {
     this.assertOpen();
-    const c = this.append(clientId, f64Record(DELETE_MESSAGE, seq));
+    const c = this.append(clientId, deleteMessageRecord(seq));
     if (c.ready) c.mirror.deleteMessage(seq);
   }
 
   addIncomingQoS2(clientId: string, packetId: number): void {
     this.assertOpen();
-    const c = this.append(clientId, u16Record(ADD_QOS2, packetId));
+    const c = this.append(clientId, addQoS2Record(packetId));
     if (c.ready) c.mirror.addIncoming(packetId);
   }
 
   deleteIncomingQoS2(clientId: string, packetId: number): void {
     this.assertOpen();
-    const c = this.append(clientId, u16Record(DELETE_QOS2, packetId));
+    const c = this.append(clientId, deleteQoS2Record(packetId));
     if (c.ready) c.mirror.deleteIncoming(packetId);
   }
 
   putSubscription(clientId: string, subscription: StoredSubscription): void {
     this.assertOpen();
-    const r = subscriptionRecord(subscription);
+    const r = putSubscriptionRecord(subscription);
     const c = this.append(clientId, r);
     if (c.ready) c.mirror.putSubscription(subscription, r.length);
   }
 
   deleteSubscription(clientId: string, topicFilter: string): void {
     this.assertOpen();
-    const c = this.append(clientId, record(DELETE_SUBSCRIPTION, Buffer.from(topicFilter, 'utf8')));
+    const c = this.append(clientId, deleteSubscriptionRecord(topicFilter));
     if (c.ready) c.mirror.deleteSubscription(topicFilter);
   }
 
@@ -449,7 +424,7 @@ export class FileStore extends EventEmitter<FileStoreEvents> implements SessionS
   }
 
   private startRound(c: Client): Round {
-    const round = deferred();
+    const round = deferred<void>();
     c.rounds++;
     this.active.add(c);
     const run = async (): Promise<void> => {

@@ -9,5 +9,6 @@ export {
 export type { LogRange } from './file-log.js';
 export { MemoryStore } from './memory.js';
 export { decodeMessage, decodeSubscription, encodeMessage, encodeSubscription } from './record.js';
-export { type RedisClient, type RedisPipeline, RedisStore, type RedisStoreOptions } from './redis.js';
+export { RedisStore, type RedisStoreOptions } from './redis.js';
+export type { RedisClient, RedisPipeline } from './redis-client.js';
 export type { PersistedSession, SessionStore, StoredMessage, StoredSubscription } from './types.js';

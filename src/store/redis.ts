@@ -34,58 +34,11 @@
  */
 
 import { ClosedError, InvalidArgumentError, type MissingPeerError } from '../core/errors.js';
-import { requirePeer } from '../core/peer.js';
 import { checkOptions, type Rule, string, table } from '../core/schema.js';
+import { sharedTimer, type Timed } from '../core/timer.js';
 import { decodeMessage, decodeSubscription, encodeMessage, encodeSubscription } from './record.js';
+import { ownClient, type RedisClient, type RedisPipeline } from './redis-client.js';
 import type { PersistedSession, SessionStore, StoredMessage, StoredSubscription } from './types.js';
-
-/**
- * The commands `RedisStore` queues on a pipeline of its client (see
- * {@link RedisClient}); an ioredis pipeline has them all. Each returns the
- * pipeline.
- */
-export interface RedisPipeline {
-  /** `HSET key field value` */
-  hset(key: string, field: string, value: Buffer | string): RedisPipeline;
-  /** `HDEL key field` */
-  hdel(key: string, field: string): RedisPipeline;
-  /** `SADD key member` */
-  sadd(key: string, member: string): RedisPipeline;
-  /** `SREM key member` */
-  srem(key: string, member: string): RedisPipeline;
-  /** `DEL key key key` */
-  del(key1: string, key2: string, key3: string): RedisPipeline;
-  /** `HGETALL key`, the values as Buffers */
-  hgetallBuffer(key: string): RedisPipeline;
-  /** `SMEMBERS key` */
-  smembers(key: string): RedisPipeline;
-  /** `HGETALL key` */
-  hgetall(key: string): RedisPipeline;
-  /** Sends the queued commands; one `[error, reply]` per command. */
-  exec(): Promise<[Error | null, unknown][] | null>;
-}
-
-/**
- * What `RedisStore` uses of a Redis client: an ioredis `Redis` (or
- * `Cluster`) has it. Declared here so that the package's types do not
- * depend on ioredis, an optional peer dependency.
- */
-export interface RedisClient {
-  /** The connection's state; `'ready'` when commands are answered. */
-  readonly status: string;
-  /** A new pipeline; `exec()` sends its commands in one round trip. */
-  pipeline(): RedisPipeline;
-  /** Listens for connection errors. */
-  on(event: 'error', listener: (err: Error) => void): unknown;
-  /** Listens for the connection becoming ready, closing, or ending for good. */
-  on(event: 'ready' | 'close' | 'end', listener: () => void): unknown;
-  /** Removes a listener added with `on`. */
-  off(event: 'ready' | 'close' | 'end', listener: () => void): unknown;
-  /** Sends QUIT; the store calls it only on a client it made. */
-  quit(): Promise<unknown>;
-  /** Closes the connection at once; the store calls it only on a client it made. */
-  disconnect(): void;
-}
 
 /**
  * Options of {@link RedisStore}: its own connection (`url`, made with ioredis,
@@ -124,24 +77,6 @@ const OPTIONS = table({
 });
 
 /**
- * How the store's own client behaves when Redis goes away: commands issued
- * while it is disconnected wait in the offline queue (so a blip, a restart or
- * a failover is ridden out), and every command waiting, queued or sent
- * without an answer, fails after at most two reconnection attempts
- * (`maxRetriesPerRequest: 1`) spaced at most 500 ms apart, each bounded by
- * `connectTimeout`. A server that accepts the connection but stops answering
- * is dropped after `socketTimeout`. ioredis's defaults would make a command
- * wait for 20 attempts, or forever with `maxRetriesPerRequest: null`.
- */
-const OWN_CLIENT_OPTIONS = {
-  maxRetriesPerRequest: 1,
-  enableOfflineQueue: true,
-  retryStrategy: (times: number) => Math.min(times * 100, 500),
-  connectTimeout: 1_000,
-  socketTimeout: 2_000,
-} satisfies import('ioredis').RedisOptions;
-
-/**
  * `flush()` and `load()` reject once they have been out this long while the
  * connection is not ready (lost, or not yet made), whatever the client's
  * settings; while it is ready they wait (the own client's `socketTimeout`
@@ -150,14 +85,61 @@ const OWN_CLIENT_OPTIONS = {
  * keeps them to resend once ready, and fails them only if no reconnection
  * even gets as far as a TCP connection (a Redis behind a proxy or a load
  * balancer that accepts and then says nothing would hold them forever).
+ *
+ * The bound is an entry on the shared coarse timer (`core/timer.ts`), so it
+ * fires up to 100 ms late; an operation whose bound has already passed when
+ * the connection is lost fails at once.
  */
 const OUTAGE_MS = 2_000;
 
-/** A flush or load out on the connection; `deadline` is 0 while the connection is ready. */
-interface InFlight {
-  abort(err: Error): void;
-  started: number;
-  deadline: number;
+/**
+ * The error of an operation given up because Redis did not answer and the
+ * connection was not made again: the same whether the store's bound gave it
+ * up or ioredis did first (its `maxRetriesPerRequest` reconnections failed),
+ * since the two race.
+ */
+function noAnswer(ms: number): Error {
+  return new Error(`no answer from Redis after ${ms} ms, and no ready connection`);
+}
+
+/** ioredis's error for a command it gave up after `maxRetriesPerRequest` failed reconnections. */
+function givenUp(err: unknown): boolean {
+  return err instanceof Error && err.name === 'MaxRetriesPerRequestError';
+}
+
+/** A flush or load out on the connection; on the shared timer while the connection is not ready. */
+class InFlight implements Timed {
+  /** `started + OUTAGE_MS` while the connection is not ready; 0 while it is. */
+  deadline = 0;
+  timerBucket: Timed['timerBucket'] = undefined;
+  timerPrev: Timed | undefined = undefined;
+  timerNext: Timed | undefined = undefined;
+  /** Rejects the operation's race. */
+  reject: (err: Error) => void = () => {};
+
+  constructor(
+    readonly started: number,
+    /** The store's operations out: this one leaves it when it settles or fails. */
+    private readonly out: Set<InFlight>,
+  ) {}
+
+  /** Counts from `started`: fails now when the bound has passed, else when it does. */
+  bound(now: number): void {
+    this.deadline = this.started + OUTAGE_MS;
+    if (this.deadline <= now) this.expire();
+    else sharedTimer.add(this);
+  }
+
+  /** The connection is ready again: no bound while it is. */
+  unbound(): void {
+    this.deadline = 0;
+    sharedTimer.remove(this);
+  }
+
+  expire(): void {
+    this.out.delete(this);
+    this.reject(noAnswer(OUTAGE_MS));
+  }
 }
 
 interface Keys {
@@ -223,15 +205,6 @@ class Change {
   }
 }
 
-/**
- * A client of the store's own, made with ioredis, loaded here on first use
- * (`MissingPeerError` when it is not installed).
- */
-function ownClient(url: string): RedisClient {
-  const { Redis } = requirePeer<typeof import('ioredis')>('ioredis', 'RedisStore');
-  return new Redis(url, { ...OWN_CLIENT_OPTIONS });
-}
-
 /** Lone UTF-16 surrogates: they have no UTF-8 form, so two such ids would share keys. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -250,7 +223,8 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * client gives up first, as it does within a few hundred ms when connections
  * are refused); the own client also drops a connection that stops answering
  * for 2 s. So with the own client they never hang: a flush against a dead or
- * hung Redis fails within about 2 s. A failed flush loses nothing: its
+ * hung Redis fails within about 2 s, with "no answer from Redis" in its
+ * message whichever gave it up. A failed flush loses nothing: its
  * changes are sent again, in order and before any later change, by every
  * flush until one succeeds (so a change Redis refuses, such as an HSET on a
  * key of another type, fails every flush until the key is fixed).
@@ -272,8 +246,7 @@ export class RedisStore implements SessionStore {
   #sent = 0;
   #lastFlush: FlushRecord | undefined;
   #lastConnectionError: Error | undefined;
-  #inFlight = new Set<InFlight>();
-  #outageTimer: NodeJS.Timeout | undefined;
+  readonly #inFlight = new Set<InFlight>();
   readonly #onDown = (): void => this.#down();
   readonly #onReady = (): void => this.#ready();
   readonly #onError = (err: Error): void => {
@@ -326,17 +299,19 @@ export class RedisStore implements SessionStore {
     // Send what is pending first: the reads then see it (one connection keeps the order).
     const writes = this.#sent < this.#base + this.#log.length ? this.flush() : undefined;
     const names = [`HGETALL ${k.m}`, `SMEMBERS ${k.q2}`, `HGETALL ${k.s}`];
+    const started = Date.now();
     const reads = this.#track(this.#client.pipeline().hgetallBuffer(k.m).smembers(k.q2).hgetall(k.s).exec());
-    const [, results] = await Promise.all([
-      writes,
-      reads.catch((err: unknown) => {
-        throw commandError(names.join(', '), err, 3, 3, this.#lastConnectionError);
-      }),
-    ]);
-    if (results === null || results.length !== 3) throw new Error('RedisStore: load got no replies');
-    for (const [i, [err]] of results.entries()) {
-      if (err) throw commandError(names[i], err, 1, 3);
+    // both settle before either is reported, the reads' own failure first: which of the two
+    // rejects first is a matter of timing when the connection is lost
+    const [written, read] = await Promise.allSettled([writes, reads]);
+    if (read.status === 'rejected')
+      throw commandError(names.join(', '), lost(read.reason, started), 3, 3, this.#lastConnectionError);
+    const results = read.value;
+    for (const [i, [err]] of (results ?? []).entries()) {
+      if (err) throw commandError(names[i], lost(err, started), 1, 3);
     }
+    if (written.status === 'rejected') throw written.reason;
+    if (results === null || results.length !== 3) throw new Error('RedisStore: load got no replies');
     const messageHash = results[0][1] as Record<string, Buffer>;
     const ids = results[1][1] as string[];
     const subscriptionHash = results[2][1] as Record<string, string>;
@@ -444,12 +419,13 @@ export class RedisStore implements SessionStore {
   /** Execs one pipeline; the outcome is the error to report, or undefined. Never rejects. */
   async #exec(pipeline: Pipeline, changes: Change[]): Promise<Error | undefined> {
     let results: [Error | null, unknown][] | null;
+    const started = Date.now();
     try {
       results = await this.#track(pipeline.exec());
     } catch (err) {
       const first = changes[0].describe();
       const what = changes.length > 1 ? `${first} and the ${changes.length - 1} commands after it` : first;
-      return commandError(what, err, 1, 1, this.#lastConnectionError);
+      return commandError(what, lost(err, started), 1, 1, this.#lastConnectionError);
     }
     if (results === null)
       return new Error(`RedisStore: pipeline of ${changes.length} commands got no replies`);
@@ -464,7 +440,7 @@ export class RedisStore implements SessionStore {
     if (first < 0) return undefined;
     return commandError(
       changes[first].describe(),
-      results[first][0],
+      lost(results[first][0], started),
       failed,
       changes.length,
       this.#lastConnectionError,
@@ -473,54 +449,28 @@ export class RedisStore implements SessionStore {
 
   /** `promise`, or a rejection once it has been out OUTAGE_MS and the connection is not ready. */
   #track<T>(promise: Promise<T>): Promise<T> {
-    const started = Date.now();
-    let entry: InFlight = { abort: () => {}, started, deadline: 0 };
+    const now = Date.now();
+    const entry = new InFlight(now, this.#inFlight);
     const aborted = new Promise<never>((_, reject) => {
-      entry = { abort: reject, started, deadline: this.#client.status === 'ready' ? 0 : started + OUTAGE_MS };
+      entry.reject = reject;
     });
     this.#inFlight.add(entry);
-    if (entry.deadline !== 0) this.#arm();
+    if (this.#client.status !== 'ready') entry.bound(now);
     return Promise.race([promise, aborted]).finally(() => {
       this.#inFlight.delete(entry);
+      sharedTimer.remove(entry);
     });
   }
 
   /** The connection was lost: what is out fails OUTAGE_MS after it was sent (at once if that is past). */
   #down(): void {
-    for (const entry of this.#inFlight) if (entry.deadline === 0) entry.deadline = entry.started + OUTAGE_MS;
-    this.#arm();
+    const now = Date.now();
+    for (const entry of this.#inFlight) if (entry.deadline === 0) entry.bound(now);
   }
 
   #ready(): void {
     this.#lastConnectionError = undefined;
-    for (const entry of this.#inFlight) entry.deadline = 0;
-    clearTimeout(this.#outageTimer);
-    this.#outageTimer = undefined;
-  }
-
-  /** One timer, for the earliest deadline; it aborts what is due and sets itself again. */
-  #arm(): void {
-    clearTimeout(this.#outageTimer);
-    this.#outageTimer = undefined;
-    let next = Number.POSITIVE_INFINITY;
-    for (const entry of this.#inFlight)
-      if (entry.deadline !== 0 && entry.deadline < next) next = entry.deadline;
-    if (next === Number.POSITIVE_INFINITY) return;
-    this.#outageTimer = setTimeout(
-      () => {
-        this.#outageTimer = undefined;
-        const now = Date.now();
-        const error = new Error(`no answer from Redis after ${OUTAGE_MS} ms, and no ready connection`);
-        for (const entry of this.#inFlight) {
-          if (entry.deadline !== 0 && entry.deadline <= now) {
-            this.#inFlight.delete(entry);
-            entry.abort(error);
-          }
-        }
-        this.#arm();
-      },
-      Math.max(0, next - Date.now()),
-    );
+    for (const entry of this.#inFlight) entry.unbound();
   }
 
   async clear(clientId: string): Promise<void> {
@@ -543,7 +493,6 @@ export class RedisStore implements SessionStore {
         client.off('close', this.#onDown);
         client.off('end', this.#onDown);
         client.off('ready', this.#onReady);
-        clearTimeout(this.#outageTimer);
         if (this.#owned) {
           if (client.status === 'ready') await client.quit().catch(() => client.disconnect());
           else client.disconnect();
@@ -556,6 +505,11 @@ export class RedisStore implements SessionStore {
     }
     return this.#closing;
   }
+}
+
+/** `err`, or the store's no-answer error when ioredis gave the command up (see `noAnswer`). */
+function lost(err: unknown, started: number): unknown {
+  return givenUp(err) ? noAnswer(Date.now() - started) : err;
 }
 
 /**

@@ -1,5 +1,11 @@
-/** `openTransport`: URL -> connected {@link Transport}, with timeout and abort. */
+/**
+ * `openTransport`: URL -> connected {@link Transport}, with timeout and abort.
+ * The connect timeout is an entry on the shared coarse timer
+ * (`core/timer.ts`), not a `setTimeout` per attempt: it fires once
+ * `connectTimeout` has passed, up to 100 ms later.
+ */
 import { AbortError, ConnectionError, InvalidArgumentError, TimeoutError } from '../core/errors.js';
+import { sharedTimer, type Timed } from '../core/timer.js';
 import { parseBrokerUrl } from '../core/url.js';
 import { connectSocket } from './socket.js';
 import type { Transport, TransportOptions } from './types.js';
@@ -14,8 +20,6 @@ export interface Attempt {
 }
 
 const DEFAULT_CONNECT_TIMEOUT = 30_000;
-/** setTimeout fires at once for delays beyond a signed 32-bit int. */
-const MAX_TIMER = 2_147_483_647;
 
 /**
  * Opens a byte stream to the broker at `url`:
@@ -45,15 +49,21 @@ export async function openTransport(url: string | URL, options: TransportOptions
 
   return new Promise<Transport>((resolve, reject) => {
     let settled = false;
-    let timer: NodeJS.Timeout | undefined;
     let attempt: Attempt | undefined;
+    const deadline: Timed = {
+      deadline: Date.now() + timeout,
+      expire: () => fail(new TimeoutError(`connect to ${ep.display} timed out after ${timeout} ms`)),
+      timerBucket: undefined,
+      timerPrev: undefined,
+      timerNext: undefined,
+    };
 
     const onAbort = (): void => {
       fail(new AbortError(`connect to ${ep.display} aborted`, { cause: signal?.reason }));
     };
     const cleanup = (): void => {
       settled = true;
-      if (timer !== undefined) clearTimeout(timer);
+      sharedTimer.remove(deadline);
       signal?.removeEventListener('abort', onAbort);
     };
     const fail = (error: Error): void => {
@@ -91,11 +101,8 @@ export async function openTransport(url: string | URL, options: TransportOptions
       return;
     }
     if (settled) return;
-    if (Number.isFinite(timeout) && timeout <= MAX_TIMER) {
-      timer = setTimeout(() => {
-        fail(new TimeoutError(`connect to ${ep.display} timed out after ${timeout} ms`));
-      }, timeout);
-    }
+    // Infinity: no deadline
+    if (Number.isFinite(timeout)) sharedTimer.add(deadline);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -5,6 +5,7 @@ import { ConnectionError } from '../core/errors.js';
 import type { Endpoint } from '../core/url.js';
 import { BaseTransport } from './base.js';
 import type { Attempt, AttemptCallback } from './connect.js';
+import { tlsConnectOptions } from './tls.js';
 import type { TransportOptions } from './types.js';
 
 /** The transport a socket belongs to, for the shared listeners below. */
@@ -109,18 +110,7 @@ export function connectSocket(ep: Endpoint, options: TransportOptions, done: Att
   let socket: net.Socket;
   let ready: string;
   if (ep.kind === 'tls') {
-    const t = options.tls ?? {};
-    socket = tls.connect({
-      host: ep.host,
-      port: ep.port,
-      servername: t.servername ?? (net.isIP(ep.host) === 0 ? ep.host : undefined),
-      ca: t.ca,
-      cert: t.cert,
-      key: t.key,
-      passphrase: t.passphrase,
-      rejectUnauthorized: t.rejectUnauthorized ?? true,
-      ALPNProtocols: t.ALPNProtocols,
-    });
+    socket = tls.connect({ host: ep.host, port: ep.port, ...tlsConnectOptions(options.tls, ep.host) });
     ready = 'secureConnect';
   } else if (ep.kind === 'unix') {
     socket = net.connect({ path: ep.path });

@@ -7,6 +7,7 @@ import { ConnectionError, InvalidArgumentError } from '../core/errors.js';
 import type { Endpoint } from '../core/url.js';
 import { BaseTransport } from './base.js';
 import type { Attempt, AttemptCallback } from './connect.js';
+import { tlsConnectOptions } from './tls.js';
 import type { TransportOptions, WebSocketOptions } from './types.js';
 
 const SEND_OPTIONS = { binary: true } as const;
@@ -141,18 +142,7 @@ export function connectWebSocket(ep: Endpoint, options: TransportOptions, done: 
     // ws buffers a whole message before it is read: this bounds what one message can make it hold
     maxPayload: options.maxMessage ?? MAX_PACKET_SIZE,
   };
-  if (ep.kind === 'wss') {
-    const t = options.tls ?? {};
-    Object.assign(wsOptions, {
-      ca: t.ca,
-      cert: t.cert,
-      key: t.key,
-      passphrase: t.passphrase,
-      rejectUnauthorized: t.rejectUnauthorized ?? true,
-      ALPNProtocols: t.ALPNProtocols,
-      ...(t.servername !== undefined ? { servername: t.servername } : {}),
-    });
-  }
+  if (ep.kind === 'wss') Object.assign(wsOptions, tlsConnectOptions(options.tls, ep.host));
   const ws = new WebSocket(url, options.ws?.protocol ?? 'mqtt', wsOptions);
   ws.binaryType = 'nodebuffer';
 

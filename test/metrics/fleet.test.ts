@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { InvalidArgumentError } from '../../src/core/errors.js';
 import { SessionManager } from '../../src/manager/index.js';
 import { FleetMetrics, type MetricsSource, SESSION_STATES } from '../../src/metrics/index.js';
-import { LATENCY_BOUNDS, type Session } from '../../src/session/index.js';
+import { LATENCY_BOUNDS, type Session, type SessionMetrics } from '../../src/session/index.js';
 import { FakeSession } from './fake-fleet.js';
 
 const started: FleetMetrics[] = [];
@@ -198,6 +198,12 @@ describe('FleetMetrics', () => {
       closed: 0,
     });
     expect(Object.keys(total.states)).toEqual(SESSION_STATES);
+    // every number a session's metrics() has is summed, whatever SessionMetrics gains later
+    for (const [name, value] of Object.entries(a.metrics())) {
+      if (typeof value !== 'number' || name === 'roundTrip') continue;
+      const sum = [a, b, c, d].reduce((n, s) => n + (s.metrics()[name as keyof SessionMetrics] as number), 0);
+      expect(total[name as keyof typeof total], name).toBe(sum);
+    }
     expect(total.roundTrip).toEqual({ min: 12, max: 30, mean: 21, sessions: 2 });
     const h = total.publishLatency;
     expect(h.bounds).toEqual(LATENCY_BOUNDS);

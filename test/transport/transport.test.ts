@@ -5,12 +5,15 @@
  */
 import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
-import { createServer, type Server, type Socket } from 'node:net';
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type WebSocket as ServerSideWebSocket, WebSocketServer } from 'ws';
 import { encode, type Packet, PacketDecoder, type ProtocolVersion } from '../../src/codec/index.js';
 import { AbortError, ConnectionError, InvalidArgumentError, TimeoutError } from '../../src/core/errors.js';
+import { sharedTimer } from '../../src/core/timer.js';
 import { openTransport, type Transport, type TransportOptions } from '../../src/transport/index.js';
+import { tlsConnectOptions } from '../../src/transport/tls.js';
 import { hasOpenssl } from '../helpers/certs.js';
 import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { freePort } from '../helpers/ports.js';
@@ -222,6 +225,22 @@ describe('openTransport arguments', () => {
   });
 });
 
+describe('TLS options', () => {
+  it('sends the URL host as SNI, none for an IP literal (RFC 6066), and a servername given as it is', () => {
+    expect(tlsConnectOptions(undefined, 'broker.example.com')).toMatchObject({
+      servername: 'broker.example.com',
+      rejectUnauthorized: true,
+    });
+    expect(tlsConnectOptions({}, '127.0.0.1').servername).toBeUndefined();
+    expect(tlsConnectOptions({}, '::1').servername).toBeUndefined();
+    expect(tlsConnectOptions({ servername: 'broker' }, '10.0.0.7').servername).toBe('broker');
+    expect(tlsConnectOptions({ rejectUnauthorized: false, ALPNProtocols: ['mqtt'] }, 'b')).toMatchObject({
+      rejectUnauthorized: false,
+      ALPNProtocols: ['mqtt'],
+    });
+  });
+});
+
 describe('connection failures', () => {
   it('a refused port is a ConnectionError naming the URL without its password', async () => {
     const port = await freePort();
@@ -246,8 +265,8 @@ describe('connection failures', () => {
     const probe = await openProbe(`tcp://127.0.0.1:${server.port}`, { connectTimeout: 50 });
     expect(probe.transport.kind).toBe('tcp');
     const peer = await server.nextConnection();
-    // The connect timeout no longer applies once connected.
-    await new Promise((resolve) => setTimeout(resolve, 80));
+    // The connect timeout no longer applies once connected: its deadline has left the shared timer.
+    expect(sharedTimer.size).toBe(0);
     expect(probe.transport.write(Buffer.from('hello'))).toBe(true);
     const [data] = await once(peer, 'data');
     expect(String(data)).toBe('hello');
@@ -558,6 +577,32 @@ describe.skipIf(!hasMosquitto() || !hasOpenssl())('with mosquitto', () => {
     );
     expect(error).toBeInstanceOf(ConnectionError);
     expect((error.cause as NodeJS.ErrnoException).code).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
+  });
+
+  it('SNI is the URL host, none for an IP literal, the same on tls and wss', async () => {
+    const { server: pair, ca } = broker.certs!;
+    const seen: (string | false | null)[] = [];
+    const server = createTlsServer({ key: pair.key, cert: pair.cert }, (socket) => {
+      seen.push(socket.servername);
+      socket.destroy();
+    });
+    server.listen(0);
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    try {
+      const urls = ['mqtts://localhost', 'mqtts://127.0.0.1', 'wss://localhost', 'wss://127.0.0.1'];
+      for (const [i, url] of urls.entries()) {
+        // the server hangs up after the handshake: the attempt may resolve or fail, the SNI is what counts
+        await openTransport(`${url}:${port}/mqtt`, { tls: { ca: ca.cert } }).then(
+          (t) => t.end(), // not destroy(): the client's last handshake bytes must go out
+          () => undefined,
+        );
+        await expect.poll(() => seen.length).toBe(i + 1);
+      }
+      expect(seen).toEqual(['localhost', false, 'localhost', false]);
+    } finally {
+      server.close();
+    }
   });
 
   it('rejectUnauthorized: false accepts a certificate it cannot verify (tls and wss)', async () => {
