@@ -26,7 +26,7 @@ import {
   type PrometheusOptions,
   type PrometheusRegistry,
   type ServeMetricsOptions,
-} from '../metrics/prometheus.js';
+} from '../metrics/index.js';
 import { type PublishOptions, type PublishResult, Session } from '../session/index.js';
 import { type LoadFleetConfigOptions, loadFleetConfig } from './config.js';
 import { bindEvents } from './events.js';

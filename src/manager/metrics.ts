@@ -12,7 +12,7 @@ import {
   type PrometheusRegistry,
   type ServeMetricsOptions,
   serveMetrics,
-} from '../metrics/prometheus.js';
+} from '../metrics/index.js';
 
 export class ManagerMetrics {
   readonly #source: MetricsSource;

@@ -20,14 +20,16 @@ export {
   type TotalSnapshot,
 } from './fleet.js';
 export {
-  createRegistry,
-  METRIC_NAMES,
   type MetricsHandler,
   type MetricsServer,
   metricsHandler,
+  type ServeMetricsOptions,
+  serveMetrics,
+} from './http.js';
+export {
+  createRegistry,
+  METRIC_NAMES,
   PROMETHEUS_DEFAULTS,
   type PrometheusOptions,
   type PrometheusRegistry,
-  type ServeMetricsOptions,
-  serveMetrics,
 } from './prometheus.js';
