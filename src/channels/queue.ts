@@ -23,7 +23,7 @@ import type { QoS } from '../codec/types.js';
 import { type Deferred, deferred } from '../core/deferred.js';
 import { ClosedError, InvalidArgumentError, TimeoutError } from '../core/errors.js';
 import { Fifo } from '../core/fifo.js';
-import { sharedTimer, type Timed } from '../core/timer.js';
+import { sharedTimer, TimerEntry } from '../core/timer.js';
 import type { PublishPropertiesInit, PublishResult, Session } from '../session/index.js';
 import { type PublishTarget, publishTarget } from './publish-target.js';
 import { QUEUE_OPTIONS } from './schema.js';
@@ -70,11 +70,7 @@ interface Entry {
 }
 
 /** A push waiting for room: the entry it becomes once admitted, and its `enqueueTimeout` in the shared timer. */
-class RoomWaiter implements Entry, Timed {
-  deadline = 0;
-  timerBucket: Timed['timerBucket'] = undefined;
-  timerPrev: Timed | undefined = undefined;
-  timerNext: Timed | undefined = undefined;
+class RoomWaiter extends TimerEntry implements Entry {
   /** Timed out (and rejected): skipped when it reaches the head of the waiters. */
   expired = false;
 
@@ -83,7 +79,9 @@ class RoomWaiter implements Entry, Timed {
     readonly payload: Uint8Array,
     readonly resolve: (r: PublishResult) => void,
     readonly reject: (e: Error) => void,
-  ) {}
+  ) {
+    super();
+  }
 
   expire(): void {
     roomTimedOut(this.channel, this);

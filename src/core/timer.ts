@@ -26,6 +26,19 @@ export interface Timed {
   timerNext?: Timed | undefined;
 }
 
+/**
+ * A base for entries: the links set up front, so that every entry of a class
+ * has the same shape from its construction (property reads on the hot path
+ * stay monomorphic). Subclasses set `deadline` and implement `expire`.
+ */
+export abstract class TimerEntry implements Timed {
+  deadline = 0;
+  timerBucket: Bucket | undefined = undefined;
+  timerPrev: Timed | undefined = undefined;
+  timerNext: Timed | undefined = undefined;
+  abstract expire(now: number): void;
+}
+
 interface Bucket {
   tick: number;
   head: Timed | undefined;

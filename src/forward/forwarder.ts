@@ -28,7 +28,7 @@ import {
   type Rule,
   table,
 } from '../core/schema.js';
-import { sharedTimer, type Timed } from '../core/timer.js';
+import { sharedTimer, TimerEntry } from '../core/timer.js';
 import { withUserPropertyPairs } from '../core/user-properties.js';
 import type { Message, PublishPropertiesInit, Session, Subscription } from '../session/index.js';
 import { envelope, FORWARDED_PROPERTY } from './envelope.js';
@@ -185,13 +185,10 @@ export interface ForwarderHost {
 const RETRY_MS = 1000;
 
 /** A forwarder's next retry round: one entry on the shared coarse timer per forwarder, never one per message. */
-class RetryRound implements Timed {
-  deadline = 0;
-  timerBucket: Timed['timerBucket'] = undefined;
-  timerPrev: Timed | undefined = undefined;
-  timerNext: Timed | undefined = undefined;
-
-  constructor(readonly run: () => void) {}
+class RetryRound extends TimerEntry {
+  constructor(readonly run: () => void) {
+    super();
+  }
 
   /** Schedules the round in `RETRY_MS`, unless one is already due. */
   arm(): void {

@@ -10,17 +10,12 @@
  */
 import { AbortError, ClosedError, InvalidArgumentError, TimeoutError } from '../core/errors.js';
 import { checkOptions } from '../core/schema.js';
-import { sharedTimer, type Timed } from '../core/timer.js';
+import { sharedTimer, TimerEntry } from '../core/timer.js';
 import { WAIT_READY_OPTIONS } from './schema.js';
 import type { ManagerState, Member } from './state.js';
 
 /** One pending `waitReady` call. */
-class ReadyWaiter implements Timed {
-  deadline = 0;
-  timerBucket: Timed['timerBucket'] = undefined;
-  timerPrev: Timed | undefined = undefined;
-  timerNext: Timed | undefined = undefined;
-
+class ReadyWaiter extends TimerEntry {
   constructor(
     private readonly waiters: Set<ReadyWaiter>,
     /** The sessions not ready yet; resolved when none is left. */
@@ -29,7 +24,9 @@ class ReadyWaiter implements Timed {
     private readonly signal: AbortSignal | undefined,
     private readonly onResolve: () => void,
     private readonly onReject: (error: Error) => void,
-  ) {}
+  ) {
+    super();
+  }
 
   resolve(): void {
     this.#finish();

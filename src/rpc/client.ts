@@ -25,7 +25,7 @@ import {
   TimeoutError,
 } from '../core/errors.js';
 import { checkOptions } from '../core/schema.js';
-import { sharedTimer, type Timed } from '../core/timer.js';
+import { sharedTimer, TimerEntry } from '../core/timer.js';
 import type { Message, PublishPropertiesInit, Session, Subscription } from '../session/index.js';
 import { decodeResponse, encodeRequest } from './envelope.js';
 import { CLIENT_OPTIONS, REQUEST_OPTIONS } from './schema.js';
@@ -72,11 +72,7 @@ export class RpcResponse {
 let requestTimedOut: (client: RpcClient, p: Pending) => void;
 
 /** A request waiting for its response: an entry in the pending map and in the shared timer. */
-class Pending implements Timed {
-  deadline = 0;
-  timerBucket: Timed['timerBucket'] = undefined;
-  timerPrev: Timed | undefined = undefined;
-  timerNext: Timed | undefined = undefined;
+class Pending extends TimerEntry {
   resolve!: (r: RpcResponse) => void;
   reject!: (e: Error) => void;
   signal: AbortSignal | undefined = undefined;
@@ -85,7 +81,9 @@ class Pending implements Timed {
     readonly client: RpcClient,
     readonly key: string,
     readonly topic: string,
-  ) {}
+  ) {
+    super();
+  }
   expire(): void {
     requestTimedOut(this.client, this);
   }

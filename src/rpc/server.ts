@@ -27,7 +27,7 @@ import { SafeEmitter } from '../core/emitter.js';
 import { ClosedError, ErrorCode, InvalidArgumentError, MqttError, type RpcError } from '../core/errors.js';
 import { Fifo } from '../core/fifo.js';
 import { checkOptions } from '../core/schema.js';
-import { sharedTimer, type Timed } from '../core/timer.js';
+import { sharedTimer, TimerEntry } from '../core/timer.js';
 import type { Message, Session, Subscription } from '../session/index.js';
 import { decodeRequest, encodeResponse } from './envelope.js';
 import { SERVER_OPTIONS } from './schema.js';
@@ -60,11 +60,7 @@ interface RpcRoute {
 let jobTimedOut: (server: RpcServer, job: Job) => void;
 
 /** One request, from arrival to response: also its entry in the shared timer. */
-class Job implements RpcRequest, Timed {
-  deadline = 0;
-  timerBucket: Timed['timerBucket'] = undefined;
-  timerPrev: Timed | undefined = undefined;
-  timerNext: Timed | undefined = undefined;
+class Job extends TimerEntry implements RpcRequest {
   answered = false;
   /** No longer counted as active (answered, or timed out). */
   released = false;
@@ -79,7 +75,9 @@ class Job implements RpcRequest, Timed {
     readonly properties: PublishProperties | undefined,
     readonly responseTopic: string | undefined,
     readonly correlation: Uint8Array | undefined,
-  ) {}
+  ) {
+    super();
+  }
 
   get topic(): string {
     return this.message.topic;

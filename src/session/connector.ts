@@ -26,7 +26,7 @@ import {
   StoreError,
   TimeoutError,
 } from '../core/errors.js';
-import { sharedTimer, type Timed } from '../core/timer.js';
+import { sharedTimer, TimerEntry } from '../core/timer.js';
 import { redact, urlCredentials } from '../core/url.js';
 import { toBytes } from '../core/validate.js';
 import type { PersistedSession } from '../store/types.js';
@@ -526,18 +526,16 @@ export class Connector implements RequestOwner {
 }
 
 /** One connection attempt: its deadline covers transport, credentials and CONNACK. */
-export class Attempt implements Timed {
-  deadline = 0;
+export class Attempt extends TimerEntry {
   done = false;
   /** The network connection is open and CONNECT went out: a close now is the broker's answer. */
   opened = false;
-  timerBucket: Timed['timerBucket'] = undefined;
-  timerPrev: Timed | undefined = undefined;
-  timerNext: Timed | undefined = undefined;
   constructor(
     private readonly connector: Connector,
     readonly url: string,
-  ) {}
+  ) {
+    super();
+  }
   expire(): void {
     this.connector.attemptExpired(this);
   }

@@ -6,8 +6,7 @@
  * again for the engine's next deadline. An entry from an earlier
  * connection finds itself replaced and does nothing.
  */
-import type { Timed } from '../core/timer.js';
-import { sharedTimer } from '../core/timer.js';
+import { sharedTimer, TimerEntry } from '../core/timer.js';
 import { EngineState } from '../protocol/engine.js';
 import type { SessionContext } from './context.js';
 
@@ -45,12 +44,10 @@ export class Keepalive {
 }
 
 /** A connection's keepalive entry in the shared timer (a class: no closure per connection). */
-class KeepaliveEntry implements Timed {
-  deadline = 0;
-  timerBucket: Timed['timerBucket'] = undefined;
-  timerPrev: Timed | undefined = undefined;
-  timerNext: Timed | undefined = undefined;
-  constructor(private readonly keepalive: Keepalive) {}
+class KeepaliveEntry extends TimerEntry {
+  constructor(private readonly keepalive: Keepalive) {
+    super();
+  }
   expire(now: number): void {
     this.keepalive.due(this, now);
   }

@@ -16,7 +16,7 @@ import type {
   UnsubscribePacket,
 } from '../codec/types.js';
 import { AbortError, type MqttError, TimeoutError } from '../core/errors.js';
-import { sharedTimer, type Timed } from '../core/timer.js';
+import { sharedTimer, TimerEntry } from '../core/timer.js';
 import type { ControlOp, PublishOp } from '../protocol/engine.js';
 import type { StoredMessage } from '../store/types.js';
 import type { ConnackInfo, PublishResult } from './types.js';
@@ -32,18 +32,16 @@ export interface RequestOwner {
 }
 
 /** An operation's promise, timeout and abort, in one object (no closure per message). */
-export abstract class Request<T> implements Timed, Cancellable {
-  deadline = 0;
-  timerBucket: Timed['timerBucket'] = undefined;
-  timerPrev: Timed | undefined = undefined;
-  timerNext: Timed | undefined = undefined;
+export abstract class Request<T> extends TimerEntry implements Cancellable {
   settled = false;
   resolve!: (value: T) => void;
   reject!: (error: Error) => void;
   private signal: AbortSignal | undefined = undefined;
   private onAbort: (() => void) | undefined = undefined;
 
-  constructor(readonly owner: RequestOwner) {}
+  constructor(readonly owner: RequestOwner) {
+    super();
+  }
 
   /** Creates the promise and arms timeout and signal. */
   start(timeout: number, signal: AbortSignal | undefined): Promise<T> {

@@ -35,7 +35,7 @@
 
 import { ClosedError, InvalidArgumentError, type MissingPeerError } from '../core/errors.js';
 import { checkOptions, type Rule, string, table } from '../core/schema.js';
-import { sharedTimer, type Timed } from '../core/timer.js';
+import { sharedTimer, TimerEntry } from '../core/timer.js';
 import { decodeMessage, decodeSubscription, encodeMessage, encodeSubscription } from './record.js';
 import { ownClient, type RedisClient, type RedisPipeline } from './redis-client.js';
 import type { PersistedSession, SessionStore, StoredMessage, StoredSubscription } from './types.js';
@@ -108,12 +108,8 @@ function givenUp(err: unknown): boolean {
 }
 
 /** A flush or load out on the connection; on the shared timer while the connection is not ready. */
-class InFlight implements Timed {
-  /** `started + OUTAGE_MS` while the connection is not ready; 0 while it is. */
-  deadline = 0;
-  timerBucket: Timed['timerBucket'] = undefined;
-  timerPrev: Timed | undefined = undefined;
-  timerNext: Timed | undefined = undefined;
+class InFlight extends TimerEntry {
+  // deadline: `started + OUTAGE_MS` while the connection is not ready; 0 while it is
   /** Rejects the operation's race. */
   reject: (err: Error) => void = () => {};
 
@@ -121,7 +117,9 @@ class InFlight implements Timed {
     readonly started: number,
     /** The store's operations out: this one leaves it when it settles or fails. */
     private readonly out: Set<InFlight>,
-  ) {}
+  ) {
+    super();
+  }
 
   /** Counts from `started`: fails now when the bound has passed, else when it does. */
   bound(now: number): void {
