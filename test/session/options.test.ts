@@ -5,15 +5,14 @@
  * for `new Session()` and every call that takes options. Nothing is left
  * behind: no timer, no route, no entry in flight, and `close()` still works.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sharedTimer } from '../../src/core/timer.js';
 import { Session, type SessionOptions } from '../../src/session/index.js';
 import { resolveOptions } from '../../src/session/options.js';
+import { onCleanup } from '../helpers/cleanup.js';
 import type { FakeBroker } from '../helpers/fake-broker.js';
 import { expectRefused, outcome } from '../helpers/outcome.js';
-import { afterTest, cleanupAll, fake, publishPacket, session } from './fake-session.js';
-
-afterEach(cleanupAll);
+import { fake, publishPacket, session } from './fake-session.js';
 
 async function connected(): Promise<{ s: Session; b: FakeBroker }> {
   // CONNACK and SUBACK, but no PUBACK: a publish that is not refused stays in flight
@@ -86,7 +85,7 @@ describe('signal that is not an AbortSignal', () => {
 
   it('is refused by connect() of a new session, which stays new', async () => {
     const s = new Session({ url: 'mqtt://127.0.0.1:1' });
-    afterTest(() => s.close());
+    onCleanup(() => s.close());
     expectRefused(
       await outcome(() => s.connect({ signal: 'x' as unknown as AbortSignal })),
       'options.signal',
