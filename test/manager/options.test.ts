@@ -3,18 +3,14 @@
  * timeout is refused before anything is armed, and misspelt options are
  * refused with the closest known name.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SessionManager } from '../../src/manager/index.js';
+import { onCleanup } from '../helpers/cleanup.js';
 import { expectRefused, outcome } from '../helpers/outcome.js';
-
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  await Promise.all(cleanup.splice(0).map((f) => f()));
-});
 
 function manager(): SessionManager {
   const m = new SessionManager();
-  cleanup.push(() => m.close({ timeout: 0 }));
+  onCleanup(() => m.close({ timeout: 0 }));
   m.add({ name: 'a', url: 'mqtt://127.0.0.1:1', reconnect: false });
   return m;
 }
