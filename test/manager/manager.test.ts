@@ -288,7 +288,8 @@ describe.skipIf(!hasMosquitto())('SessionManager', () => {
       m.on('session_error', (e) => errors.push(e.error.message));
       m.handle('nl/#', () => {}, { noLocal: true });
       await m.waitReady(); // a failed subscribe counts as settled
-      await new Promise((resolve) => setTimeout(resolve, 50)); // the event loop still turns
+      // a round trip on the same session: a retry loop would have reported again by the time the PUBACK is back
+      await m.publishTo('v4', 'nl/marker', 'x', { qos: 1 });
       expect(errors).toHaveLength(1);
       expect(errors[0]).toMatch(/need MQTT 5/);
     });

@@ -6,6 +6,7 @@
  * behind: no timer, no route, no entry in flight, and `close()` still works.
  */
 import { describe, expect, it } from 'vitest';
+import { TimeoutError } from '../../src/core/errors.js';
 import { sharedTimer } from '../../src/core/timer.js';
 import { Session, type SessionOptions } from '../../src/session/index.js';
 import { resolveOptions } from '../../src/session/options.js';
@@ -117,6 +118,8 @@ describe('timeout that is not a number of ms', () => {
   it('keeps 0 as "no timeout"', async () => {
     const { s } = await connected();
     const p = s.publish('t', 'x', { qos: 1, timeout: 0 });
+    // one with a 1 ms timeout, published after it, times out: a deadline for p would have passed as well
+    await expect(s.publish('t', 'y', { qos: 1, timeout: 1 })).rejects.toBeInstanceOf(TimeoutError);
     expect(await outcome(() => p)).toBe('pending');
     await s.close({ timeout: 0 });
     await expect(p).rejects.toThrow(/closed/);
