@@ -367,7 +367,6 @@ describe.skipIf(!hasMosquitto())('interop with MQTT.js through mosquitto', () =>
     await expect
       .poll(() => s.metrics().roundTrip, { timeout: 5000, interval: 100 })
       .toBeGreaterThanOrEqual(0);
-    expect(s.metrics().roundTrip).toBeLessThan(1000);
   });
 });
 
