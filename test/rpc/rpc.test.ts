@@ -313,7 +313,8 @@ describe.skipIf(!hasMosquitto())('RPC over MQTT 5 through mosquitto', () => {
   });
 
   it('runs middleware around handlers, handles requests without a response topic, and stops after in-flight ones', async () => {
-    const srv = server(await session(broker.url));
+    const own = await session(broker.url);
+    const srv = server(own);
     const log: string[] = [];
     srv.use(async (req, next) => {
       log.push(`in ${req.topic}`);
@@ -349,6 +350,9 @@ describe.skipIf(!hasMosquitto())('RPC over MQTT 5 through mosquitto', () => {
     void stopped.then(() => {
       done = true;
     });
+    // stop() unsubscribes first: a PUBACK on the server's session comes after those UNSUBACKs, and
+    // a turn later all stop() does without waiting for the handler is done
+    await own.publish('mw/marker', '', { qos: 1 });
     await new Promise((r) => setImmediate(r));
     expect(done).toBe(false);
     finish();
