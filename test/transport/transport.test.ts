@@ -260,7 +260,8 @@ describe('connection failures', () => {
     probe.transport.destroy();
     probe.transport.end();
     expect(probe.transport.write(Buffer.from('x'))).toBe(false);
-    await new Promise((resolve) => setImmediate(resolve));
+    // both sockets closed for good: every close event there will be has been seen
+    expect(await openSockets(0)).toBe(0);
     expect(probe.closeCalls).toBe(1);
   });
 });
@@ -292,7 +293,7 @@ describe('socket transport', () => {
     probe.transport.destroy(error);
     probe.transport.destroy(new Error('second'));
     expect(await probe.closed).toBe(error);
-    await new Promise((resolve) => setImmediate(resolve));
+    expect(await openSockets(0)).toBe(0); // the socket's own close event has come and gone
     expect(probe.closeCalls).toBe(1);
   });
 
