@@ -11,7 +11,8 @@
  * ```
  *
  * Importing this module registers one `afterEach` on the importing test
- * file's root suite. Under vitest's default hook order ('stack', after-hooks
+ * file's root suite (each file gets its own copy of the module: vitest's
+ * default `isolate`). Under vitest's default hook order ('stack', after-hooks
  * last registered first) it runs after the file's own `afterEach` hooks, so a
  * file that switches back to real timers in its `afterEach` does so before
  * anything here closes. Only for use inside a test or `beforeEach`; what a
@@ -22,7 +23,7 @@ import { CleanupStack } from './cleanup-stack.js';
 
 const afterTest = new CleanupStack();
 
-afterEach(runCleanups);
+afterEach(() => afterTest.run());
 
 /** Runs `fn` after the current test. */
 export function onCleanup(fn: () => unknown): void {
@@ -33,9 +34,4 @@ export function onCleanup(fn: () => unknown): void {
 export function closeAfter<T extends { close(): unknown }>(x: T): T {
   afterTest.push(() => x.close());
   return x;
-}
-
-/** Runs what `onCleanup` registered now (the `afterEach` hook does this after every test). */
-export function runCleanups(): Promise<void> {
-  return afterTest.run();
 }
