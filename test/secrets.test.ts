@@ -12,7 +12,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { inspect } from 'node:util';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   AbortError,
   BatchChannel,
@@ -43,6 +43,7 @@ import {
   StoreError,
   TimeoutError,
 } from '../src/index.js';
+import { closeAfter, onCleanup } from './helpers/cleanup.js';
 import { startFakeBroker } from './helpers/fake-broker.js';
 import { hasRedis, startRedis } from './helpers/redis.js';
 import { removeTempDirs, tempDir } from './store/file-helpers.js';
@@ -128,17 +129,7 @@ function expectClean(what: string, x: unknown): void {
   }
 }
 
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  // last made, first closed: a session before the store and the Redis it uses
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
 afterAll(removeTempDirs);
-
-function later<T extends { close(): Promise<unknown> }>(x: T): T {
-  cleanup.push(() => x.close());
-  return x;
-}
 
 async function failure(p: Promise<unknown>): Promise<Error> {
   try {
@@ -152,15 +143,15 @@ async function failure(p: Promise<unknown>): Promise<Error> {
 describe('secrets are never shown by util.inspect or JSON.stringify', () => {
   it('sessions, their options, subscriptions and errors', async () => {
     const broker = await startFakeBroker({ autoConnack: true, autoAck: true });
-    cleanup.push(() => broker.close());
+    onCleanup(() => broker.close());
     const port = broker.port;
-    const withUrl = later(
+    const withUrl = closeAfter(
       new Session({
         url: `mqtt://${URL_USER}:${URL_PASSWORD}@127.0.0.1:${port}/?token=${TOKEN}`,
         keepalive: 0,
       }),
     );
-    const withPassword = later(
+    const withPassword = closeAfter(
       new Session({
         url: `mqtt://127.0.0.1:${port}`,
         username: 'u',
@@ -170,7 +161,7 @@ describe('secrets are never shown by util.inspect or JSON.stringify', () => {
         keepalive: 0,
       }),
     );
-    const withHook = later(
+    const withHook = closeAfter(
       new Session({
         url: `mqtt://127.0.0.1:${port}`,
         credentials: () => ({ username: 'u', password: HOOK_PASSWORD }),
@@ -178,7 +169,7 @@ describe('secrets are never shown by util.inspect or JSON.stringify', () => {
       }),
     );
     const jwt = jwtCredentials({ algorithm: 'ES256', privateKey: jwtKey, audience: 'broker' });
-    const withJwt = later(
+    const withJwt = closeAfter(
       new Session({
         url: `mqtt://127.0.0.1:${port}`,
         credentials: async () => {
@@ -195,14 +186,14 @@ describe('secrets are never shown by util.inspect or JSON.stringify', () => {
     const stream = withUrl.messages('s/#');
 
     // failed and refused connections: over TLS with a key, over WebSocket with a token, and a CONNACK refusal
-    const tls = later(
+    const tls = closeAfter(
       new Session({
         url: `mqtts://${URL_USER}:${URL_PASSWORD}@127.0.0.1:1/?token=${TOKEN}`,
         tls: { key: tlsKey, passphrase: TLS_PASSPHRASE, rejectUnauthorized: false },
         reconnect: false,
       }),
     );
-    const ws = later(
+    const ws = closeAfter(
       new Session({
         url: `ws://${URL_USER}:${URL_PASSWORD}@127.0.0.1:${port}/mqtt?token=${TOKEN}`,
         ws: { headers: { Authorization: `Bearer ${WS_TOKEN}` } },
@@ -215,13 +206,13 @@ describe('secrets are never shown by util.inspect or JSON.stringify', () => {
         if (p.type === 'connect') conn.send({ type: 'connack', sessionPresent: false, reasonCode: 0x86 });
       },
     });
-    cleanup.push(() => refusing.close());
-    const refused = later(
+    onCleanup(() => refusing.close());
+    const refused = closeAfter(
       new Session({ url: `mqtt://${URL_USER}:${URL_PASSWORD}@127.0.0.1:${refusing.port}/?token=${TOKEN}` }),
     );
     const silent = await startFakeBroker({});
-    cleanup.push(() => silent.close());
-    const timedOut = later(
+    onCleanup(() => silent.close());
+    const timedOut = closeAfter(
       new Session({
         url: `mqtt://${URL_USER}:${URL_PASSWORD}@127.0.0.1:${silent.port}/?token=${TOKEN}`,
         password: PASSWORD,
@@ -267,9 +258,9 @@ describe('secrets are never shown by util.inspect or JSON.stringify', () => {
 
   it('the manager and every event payload it emits', async () => {
     const broker = await startFakeBroker({ autoConnack: true, autoAck: true });
-    cleanup.push(() => broker.close());
+    onCleanup(() => broker.close());
     const m = new SessionManager();
-    cleanup.push(() => m.close({ timeout: 0 }));
+    onCleanup(() => m.close({ timeout: 0 }));
     const payloads: [string, unknown][] = [];
     for (const event of [
       'session_added',
@@ -333,11 +324,11 @@ describe('secrets are never shown by util.inspect or JSON.stringify', () => {
 
   it('RPC, channels, stores and every error class', async () => {
     const broker = await startFakeBroker({ autoConnack: true, autoAck: true });
-    cleanup.push(() => broker.close());
+    onCleanup(() => broker.close());
     const dir = tempDir('secrets');
     const file = new FileStore(dir);
     const memory = new MemoryStore();
-    const s = later(
+    const s = closeAfter(
       new Session({
         url: `mqtt://${URL_USER}:${URL_PASSWORD}@127.0.0.1:${broker.port}/?token=${TOKEN}`,
         store: file,
@@ -353,10 +344,10 @@ describe('secrets are never shown by util.inspect or JSON.stringify', () => {
     const server = new RpcServer(s);
     const batch = new BatchChannel(s, 'batch/t');
     const queue = new QueueChannel(s, 'queue/t');
-    cleanup.push(() => rpc.close());
-    cleanup.push(() => server.stop());
-    cleanup.push(() => batch.close());
-    cleanup.push(() => queue.close());
+    onCleanup(() => rpc.close());
+    onCleanup(() => server.stop());
+    onCleanup(() => batch.close());
+    onCleanup(() => queue.close());
     const deadRedis = new RedisStore({ url: `redis://:${REDIS_PASSWORD}@127.0.0.1:1` });
     const redisError = await failure(deadRedis.load('x'));
     await deadRedis.close();
@@ -391,16 +382,16 @@ describe('secrets are never shown by util.inspect or JSON.stringify', () => {
 
   it.skipIf(!hasRedis())('a RedisStore with a password in its URL, in use by a session', async () => {
     const redis = await startRedis();
-    cleanup.push(() => redis.stop());
+    onCleanup(() => redis.stop());
     // the helper waits for PING without a password: the password is set once the server runs
     const admin = new Redis(redis.url);
     await admin.config('SET', 'requirepass', REDIS_PASSWORD);
     admin.disconnect();
     const broker = await startFakeBroker({ autoConnack: true, autoAck: true });
-    cleanup.push(() => broker.close());
+    onCleanup(() => broker.close());
     const store = new RedisStore({ url: `redis://:${REDIS_PASSWORD}@127.0.0.1:${redis.port}` });
-    cleanup.push(() => store.close());
-    const s = later(
+    onCleanup(() => store.close());
+    const s = closeAfter(
       new Session({ url: broker.url, store, clean: false, clientId: 'redis-secret', keepalive: 0 }),
     );
     await s.connect();

@@ -3,18 +3,19 @@
  * broker as child processes, with mosquitto and its own clients on the other
  * side; usage errors, exit codes, error lines, and a clean Ctrl-C.
  */
-import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PacketDecoder } from '../../src/codec/index.js';
 import { findBinary } from '../helpers/binaries.js';
+import { closeAfter } from '../helpers/cleanup.js';
 import { runCli, startCli, startProcess } from '../helpers/cli.js';
 import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { freePort } from '../helpers/ports.js';
 import { startProxy } from '../helpers/proxy.js';
+import { startTcpServer } from '../helpers/tcp-server.js';
 
 const mosquittoSub = findBinary('mosquitto_sub', []);
 /** mosquitto_sub's stdout is block-buffered into a pipe: stdbuf makes it line-buffered, so SUBACK shows at once. */
@@ -131,22 +132,12 @@ describe('errors', () => {
 
 describe('Ctrl-C and closed pipes', () => {
   it('Ctrl-C while connecting to a broker that never answers: exit 130 at once', async () => {
-    const sockets: Socket[] = [];
-    const silent = createServer((socket) => sockets.push(socket));
-    silent.listen(0, '127.0.0.1');
-    await once(silent, 'listening');
-    const port = (silent.address() as AddressInfo).port;
-    try {
-      const accepted = once(silent, 'connection');
-      const sub = startCli(['sub', '-h', '127.0.0.1', '-p', `${port}`, '-t', 'x']);
-      await accepted;
-      const r = await sub.stop('SIGINT');
-      expect(r.code).toBe(130);
-      expect(r.stderr).toBe('mqttkit: interrupted\n');
-    } finally {
-      for (const socket of sockets) socket.destroy();
-      silent.close();
-    }
+    const silent = closeAfter(await startTcpServer());
+    const sub = startCli(['sub', '-h', '127.0.0.1', '-p', `${silent.port}`, '-t', 'x']);
+    await silent.nextConnection();
+    const r = await sub.stop('SIGINT');
+    expect(r.code).toBe(130);
+    expect(r.stderr).toBe('mqttkit: interrupted\n');
   });
 });
 

@@ -13,6 +13,7 @@ import {
 } from '../../src/forward/index.js';
 import { SessionManager } from '../../src/manager/index.js';
 import { type Message, Session } from '../../src/session/index.js';
+import { type Watcher, watch as watchFilter } from '../helpers/messages.js';
 import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 
 const FAST = { initialDelay: 20, maxDelay: 200, jitter: 0 };
@@ -30,25 +31,10 @@ describe.skipIf(!hasMosquitto())('Forwarder between two brokers', () => {
   });
 
   /** A subscriber on `broker` that collects what arrives on `filter`. */
-  async function watch(broker: Broker, filter: string, clientId?: string) {
-    const s = new Session({
-      url: broker.url,
-      reconnect: FAST,
-      ...(clientId === undefined ? {} : { clientId, clean: false, sessionExpiry: 300 }),
-    });
-    await s.connect();
-    const got: Message[] = [];
-    const waiters: { n: number; resolve: () => void }[] = [];
-    await s.subscribe(filter, { qos: 1 }, (m) => {
-      got.push(m);
-      for (const w of waiters) if (got.length >= w.n) w.resolve();
-    });
-    return {
-      s,
-      got,
-      until: (n: number) =>
-        got.length >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve })),
-    };
+  /** A verifying session on `broker` (persistent when it has a `clientId`). */
+  function watch(broker: Broker, filter: string, clientId?: string): Promise<Watcher> {
+    const persistent = clientId === undefined ? {} : { clientId, clean: false, sessionExpiry: 300 };
+    return watchFilter({ url: broker.url, reconnect: FAST, ...persistent }, filter);
   }
 
   it('start() while a start is in flight joins it; the manager lists its forwarders', async () => {

@@ -6,20 +6,15 @@
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAedes } from './aedes.js';
 import { hasOpenssl } from './certs.js';
+import { onCleanup } from './cleanup.js';
 import { type Broker, hasMosquitto, startMosquitto } from './mosquitto.js';
 import { hasNats, type NatsServer, startNats } from './nats.js';
 import { freePort } from './ports.js';
 import { RABBITMQ_MQTT_PORT, rabbitMq } from './rabbitmq.js';
 import type { ServerControls } from './server-process.js';
-
-const clients: MqttClient[] = [];
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.endAsync(true)));
-});
 
 async function connect(url: string, options: IClientOptions = {}): Promise<MqttClient> {
   const client = await mqtt.connectAsync(
@@ -32,7 +27,7 @@ async function connect(url: string, options: IClientOptions = {}): Promise<MqttC
     },
     false,
   );
-  clients.push(client);
+  onCleanup(() => client.endAsync(true));
   return client;
 }
 
@@ -127,7 +122,7 @@ describe.skipIf(!hasMosquitto())('startMosquitto', () => {
       const received = new Promise<string>((resolve) => {
         // Registered before the session resumes: the queued message comes right after CONNACK.
         const client = mqtt.connect(broker.url, { ...session, reconnectPeriod: 0 });
-        clients.push(client);
+        onCleanup(() => client.endAsync(true));
         client.once('message', (_topic, payload) => resolve(payload.toString()));
       });
       expect(await received).toBe('kept');
@@ -254,7 +249,7 @@ describe.skipIf(!hasNats())('startNats', () => {
     expect(nats.pid).not.toBe(pid);
     const received = new Promise<string>((resolve) => {
       const client = mqtt.connect(nats.url, { ...session, reconnectPeriod: 0 });
-      clients.push(client);
+      onCleanup(() => client.endAsync(true));
       client.once('message', (_topic, payload) => resolve(payload.toString()));
     });
     expect(await received).toBe('kept');

@@ -1,4 +1,4 @@
-/** Free TCP ports on the loopback interface, for servers the tests start. */
+/** Loopback ports for the servers tests start: a free one to listen on, and whether something there accepts or answers. */
 import { readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 
@@ -62,8 +62,51 @@ export async function freePort(): Promise<number> {
   return tryPort(0);
 }
 
+/** A loopback port, or a Unix socket. */
+export type Target = { port: number } | { path: string };
+
+/**
+ * One exchange with whatever listens at `target`: connects, writes `request`,
+ * and resolves with what `read` makes of the reply so far as soon as it
+ * returns something other than undefined; with `fail(why)` when the
+ * connection fails or closes first, or after `timeoutMs`. The connection is
+ * closed again (`farewell`, when given, is written before the close after a
+ * successful read).
+ */
+export function exchange<T>(
+  target: Target,
+  request: Uint8Array | string,
+  read: (reply: Buffer) => T | undefined,
+  fail: (why: string) => T,
+  options: { timeoutMs?: number; farewell?: Uint8Array } = {},
+): Promise<T> {
+  return new Promise((resolve) => {
+    const socket = 'port' in target ? connect(target.port, '127.0.0.1') : connect(target.path);
+    let reply = Buffer.alloc(0);
+    let done = false;
+    const timeoutMs = options.timeoutMs ?? 500;
+    const timer = setTimeout(() => finish(fail(`no answer within ${timeoutMs} ms`), false), timeoutMs);
+    const finish = (result: T, answered: boolean): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (answered && options.farewell !== undefined) socket.end(options.farewell);
+      else socket.destroy();
+      resolve(result);
+    };
+    socket.once('connect', () => socket.write(request));
+    socket.on('data', (chunk: Buffer) => {
+      reply = Buffer.concat([reply, chunk]);
+      const result = read(reply);
+      if (result !== undefined) finish(result, true);
+    });
+    socket.once('error', (err) => finish(fail(err.message), false));
+    socket.once('close', () => finish(fail('connection closed before an answer'), false));
+  });
+}
+
 /** Whether a connection to the loopback port (or Unix socket) succeeds now; it is closed again at once. */
-export function accepts(target: { port: number } | { path: string }): Promise<boolean> {
+export function accepts(target: Target): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = 'port' in target ? connect(target.port, '127.0.0.1') : connect(target.path);
     const timer = setTimeout(() => finish(false), 500);

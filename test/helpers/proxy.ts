@@ -37,6 +37,8 @@ export interface Proxy {
   port: number;
   /** Connections now open through the proxy (a pair counts until both its sockets are closed). */
   readonly connections: number;
+  /** Connections with a FIN or close from one side that the proxy holds back from the other (while blackholed). */
+  readonly held: number;
   /** Keep the sockets open, drop every byte both ways (and hold back FIN and close) until `restore()`. */
   blackhole(): void;
   /** Let bytes through again; pass on a FIN or close held back while blackholed. */
@@ -124,6 +126,15 @@ class Pair {
     }
   }
 
+  /** A FIN or close from one side has not been passed on to the other. */
+  get holding(): boolean {
+    return this.#holds(this.client, this.upstream) || this.#holds(this.upstream, this.client);
+  }
+
+  #holds(from: Side, to: Side): boolean {
+    return (from.ended || from.closed) && !to.socket.writableEnded && !to.socket.destroyed;
+  }
+
   destroy(): void {
     this.client.socket.destroy();
     this.upstream.socket.destroy();
@@ -168,6 +179,11 @@ export function startProxy(
         port,
         get connections() {
           return pairs.size;
+        },
+        get held() {
+          let n = 0;
+          for (const pair of pairs) if (pair.holding) n++;
+          return n;
         },
         blackhole() {
           state.blackholed = true;

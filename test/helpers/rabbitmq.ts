@@ -20,7 +20,7 @@
  * retained messages per vhost, wills, persistent sessions (queues).
  */
 import { randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
+import { exchange } from './ports.js';
 
 /** The MQTT port `.ci/rabbitmq-mqtt` sets up. */
 export const RABBITMQ_MQTT_PORT = 1884;
@@ -70,29 +70,17 @@ function probeConnect(): Buffer {
 }
 
 /** Undefined when the port answers an MQTT 3.1.1 CONNECT with an accepting CONNACK; else what went wrong. */
-function answersConnect(port: number): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    let reply = Buffer.alloc(0);
-    let done = false;
-    const timer = setTimeout(() => finish('no CONNACK within 5 s'), 5_000);
-    const finish = (problem: string | undefined): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (problem === undefined)
-        socket.end(Buffer.from([0xe0, 0])); // DISCONNECT
-      else socket.destroy();
-      resolve(problem);
-    };
-    socket.once('connect', () => socket.write(probeConnect()));
-    socket.on('data', (chunk: Buffer) => {
-      reply = Buffer.concat([reply, chunk]);
-      if (reply.length < 4) return;
-      if (reply[0] === 0x20 && reply[1] === 2 && reply[3] === 0) finish(undefined);
-      else finish(`answered ${reply.subarray(0, 8).toString('hex')} instead of a CONNACK`);
-    });
-    socket.once('error', (err) => finish(err.message));
-    socket.once('close', () => finish('connection closed before a CONNACK'));
-  });
+async function answersConnect(port: number): Promise<string | undefined> {
+  const { problem } = await exchange<{ problem?: string }>(
+    { port },
+    probeConnect(),
+    (reply) => {
+      if (reply.length < 4) return undefined;
+      if (reply[0] === 0x20 && reply[1] === 2 && reply[3] === 0) return {};
+      return { problem: `answered ${reply.subarray(0, 8).toString('hex')} instead of a CONNACK` };
+    },
+    (why) => ({ problem: why }),
+    { timeoutMs: 5_000, farewell: Buffer.from([0xe0, 0]) }, // DISCONNECT
+  );
+  return problem;
 }

@@ -19,9 +19,8 @@
  * (also run on SIGTERM, SIGINT and SIGHUP, which skip 'exit') SIGKILLs
  * whatever a test forgot and removes its directory.
  */
-import { connect } from 'node:net';
 import { findBinary, hasBinary } from './binaries.js';
-import { freePort } from './ports.js';
+import { exchange, freePort } from './ports.js';
 import { inTempDir, retryOnPortClash, type ServerControls, ServerInstance } from './server-process.js';
 
 /** A running redis-server; its log goes to stdout, so `log()` has it. */
@@ -106,21 +105,13 @@ class Instance extends ServerInstance {
 
 /** Whether the server answers PING with PONG now (not LOADING, not refused); the connection is closed again. */
 function answersPing(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    let reply = '';
-    const timer = setTimeout(() => finish(false), 500);
-    const finish = (ok: boolean): void => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk: Buffer) => {
-      reply += chunk.toString('latin1');
-      if (reply.includes('\r\n')) finish(reply.startsWith('+PONG'));
-    });
-    socket.once('error', () => finish(false));
-    socket.once('close', () => finish(false));
-  });
+  return exchange(
+    { port },
+    'PING\r\n',
+    (reply) => {
+      const text = reply.toString('latin1');
+      return text.includes('\r\n') ? text.startsWith('+PONG') : undefined;
+    },
+    () => false,
+  );
 }

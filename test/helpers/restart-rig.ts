@@ -27,6 +27,7 @@ import { type Packet, PacketDecoder } from '../../src/codec/index.js';
 import { Session } from '../../src/session/index.js';
 import { FileStore } from '../../src/store/index.js';
 import { live } from './binaries.js';
+import { CleanupStack } from './cleanup-stack.js';
 import { startMosquitto } from './mosquitto.js';
 import { startProxy } from './proxy.js';
 
@@ -246,8 +247,8 @@ export async function runRestartRig(options: RigOptions = {}): Promise<RigResult
   const instances: Instance[] = [];
   let timedOut = false;
   let log = '';
-  // undone in reverse order whatever happens
-  const cleanups: Array<() => Promise<unknown>> = [];
+  // undone last-first whatever happens
+  const cleanups = new CleanupStack();
   try {
     const load = startLoad(options.load ?? 0, limitMs);
     cleanups.push(() => stopLoad(load));
@@ -407,7 +408,7 @@ export async function runRestartRig(options: RigOptions = {}): Promise<RigResult
       });
     }
   } finally {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+    await cleanups.run().catch(() => {});
   }
   const lost = [...resolved].filter((seq) => !received.has(seq)).sort((a, b) => a - b);
   return {

@@ -1,6 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,7 +19,9 @@ import { Session } from '../../src/session/session.js';
 import { FileStore } from '../../src/store/file.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { dirs, installExitHook } from '../helpers/binaries.js';
+import { closeAfter, onCleanup } from '../helpers/cleanup.js';
 import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
+import { startTcpServer } from '../helpers/tcp-server.js';
 
 installExitHook();
 const root = mkdtempSync(join(tmpdir(), 'mqttkit-config-'));
@@ -475,45 +478,39 @@ forwarders:
   });
 
   it('makes a Redis store that connects only when first used', async () => {
-    let connections = 0;
-    const sockets = new Set<Socket>();
-    const server: Server = createServer((socket) => {
-      connections++;
-      sockets.add(socket);
-      socket.on('error', () => {});
-    });
-    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-    const { port } = server.address() as { port: number };
-    try {
-      const config = await parseFleetConfig(
-        `
+    // a Redis that accepts and never answers
+    const server = closeAfter(await startTcpServer());
+    const { port } = server;
+    const config = await parseFleetConfig(
+      `
 defaults:
   store: { type: redis, url: "redis://127.0.0.1:${port}", prefix: "fleet:" }
 sessions:
   - { name: a, url: "mqtt://h", clientId: a }
   - { name: b, url: "mqtt://h", clientId: b }
 `,
-        'yaml',
-        { env: {} },
-      );
-      const store = config.sessions[0].store!;
-      expect(config.sessions[1].store).toBe(store);
-      expect(store.durable).toBe(true);
-      constructAll(config);
-      await store.flush(); // nothing written: no connection needed
-      await new Promise((r) => setTimeout(r, 100));
-      expect(connections).toBe(0);
-      const loading = store.load('a').catch(() => undefined);
-      await expect.poll(() => connections, { timeout: 5000 }).toBe(1);
-      // Redis goes away: the load fails at once, and close() has nothing to wait for
-      for (const s of sockets) s.destroy();
-      await new Promise((r) => server.close(r));
-      await loading;
-      await store.close().catch(() => undefined);
-    } finally {
-      for (const s of sockets) s.destroy();
-      if (server.listening) await new Promise((r) => server.close(r));
-    }
+      'yaml',
+      { env: {} },
+    );
+    const store = config.sessions[0].store!;
+    expect(config.sessions[1].store).toBe(store);
+    expect(store.durable).toBe(true);
+    constructAll(config);
+    await store.flush(); // nothing written: no connection needed
+    // A connection made by now was started before this marker's (after a turn of the event loop,
+    // whatever a client deferred to process.nextTick has run), so the server would accept it first.
+    await new Promise((resolve) => setImmediate(resolve));
+    const marker = connect(port, '127.0.0.1');
+    onCleanup(() => marker.destroy());
+    await once(marker, 'connect');
+    expect((await server.nextConnection()).remotePort).toBe(marker.localPort);
+    const loading = store.load('a').catch(() => undefined);
+    await server.nextConnection();
+    expect(server.accepted).toBe(2); // the marker and the store's one connection
+    // Redis goes away: the load fails at once, and close() has nothing to wait for
+    await server.close();
+    await loading;
+    await store.close().catch(() => undefined);
   });
 
   it('closes a Redis store never used without connecting', async () => {

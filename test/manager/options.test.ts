@@ -3,18 +3,15 @@
  * timeout is refused before anything is armed, and misspelt options are
  * refused with the closest known name.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { TimeoutError } from '../../src/core/errors.js';
 import { SessionManager } from '../../src/manager/index.js';
+import { onCleanup } from '../helpers/cleanup.js';
 import { expectRefused, outcome } from '../helpers/outcome.js';
-
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  await Promise.all(cleanup.splice(0).map((f) => f()));
-});
 
 function manager(): SessionManager {
   const m = new SessionManager();
-  cleanup.push(() => m.close({ timeout: 0 }));
+  onCleanup(() => m.close({ timeout: 0 }));
   m.add({ name: 'a', url: 'mqtt://127.0.0.1:1', reconnect: false });
   return m;
 }
@@ -36,7 +33,10 @@ describe('SessionManager', () => {
     }
     expectRefused(await outcome(() => m.waitReady('a', 'x' as never)), 'options');
     expectRefused(await outcome(() => m.waitReady('a', { signal: {} as AbortSignal })), 'options.signal');
-    expect(await outcome(() => m.waitReady('a', { timeout: 0 }))).toBe('pending');
+    const forever = m.waitReady('a', { timeout: 0 });
+    // a wait with a 1 ms timeout, started after it, times out: a deadline for the first would have passed as well
+    await expect(m.waitReady('a', { timeout: 1 })).rejects.toBeInstanceOf(TimeoutError);
+    expect(await outcome(() => forever)).toBe('pending');
   });
 
   it('connectAll, remove and close refuse bad options and do nothing', async () => {

@@ -8,12 +8,12 @@ import { InvalidArgumentError } from '../../src/core/errors.js';
 import { SessionManager } from '../../src/manager/index.js';
 import { FleetMetrics, type MetricsSource, SESSION_STATES } from '../../src/metrics/index.js';
 import { LATENCY_BOUNDS, type Session, type SessionMetrics } from '../../src/session/index.js';
+import { onCleanup } from '../helpers/cleanup.js';
 import { FakeSession } from './fake-fleet.js';
 
-const started: FleetMetrics[] = [];
 function fleet(source: MetricsSource, interval = 1000): FleetMetrics {
   const f = new FleetMetrics(source, { interval });
-  started.push(f);
+  onCleanup(() => f.stop());
   return f;
 }
 
@@ -27,8 +27,8 @@ beforeEach(() => {
     toFake: ['setInterval', 'clearInterval', 'setTimeout', 'clearTimeout', 'Date', 'performance'],
   });
 });
+// the fleets stop after this (helpers/cleanup.ts), on the real clock: clearing a fake interval is a no-op
 afterEach(() => {
-  for (const f of started.splice(0)) f.stop();
   vi.useRealTimers();
 });
 

@@ -19,24 +19,24 @@ import {
   serveMetrics,
 } from '../../src/metrics/index.js';
 import { LATENCY_BOUNDS } from '../../src/session/index.js';
+import { onCleanup } from '../helpers/cleanup.js';
 import { type Family, histogramSeries, parsePrometheusText } from '../helpers/prometheus-text.js';
 import { FakeSession } from './fake-fleet.js';
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
+// before what onCleanup registered is closed (helpers/cleanup.ts runs after this hook)
+afterEach(() => {
   vi.useRealTimers();
-  for (const c of cleanups.splice(0).reverse()) await c();
 });
 
 function fleet(source: Map<string, FakeSession>, interval = 1000): FleetMetrics {
   const f = new FleetMetrics(source, { interval });
-  cleanups.push(() => f.stop());
+  onCleanup(() => f.stop());
   return f;
 }
 
 async function serve(registry: PrometheusRegistry, options: { path?: string } = {}): Promise<MetricsServer> {
   const server = await serveMetrics({ registry, port: 0, ...options });
-  cleanups.push(() => server.close());
+  onCleanup(() => server.close());
   return server;
 }
 
@@ -420,10 +420,10 @@ describe('metricsHandler', () => {
         return map.entries();
       },
     });
-    cleanups.push(() => f.stop());
+    onCleanup(() => f.stop());
     const server = createServer(metricsHandler(createRegistry(f)));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+    onCleanup(() => new Promise((resolve) => server.close(resolve)));
     const address = server.address();
     const url = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}/anything`;
     expect((await http(url)).status).toBe(200);

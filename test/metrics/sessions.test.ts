@@ -2,9 +2,10 @@
  * FleetMetrics and its Prometheus registry on real sessions of a
  * SessionManager, against a private mosquitto.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionManager } from '../../src/manager/index.js';
 import { createRegistry, FleetMetrics, type FleetSnapshot } from '../../src/metrics/index.js';
+import { onCleanup } from '../helpers/cleanup.js';
 import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { histogramSeries, parsePrometheusText } from '../helpers/prometheus-text.js';
 
@@ -12,11 +13,6 @@ const INTERVAL = 50;
 const N = 40;
 /** Room for a loaded machine: a poll ends as soon as it holds. */
 const POLL = { timeout: 10_000, interval: 10 };
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
 
 describe.skipIf(!hasMosquitto())('FleetMetrics with real sessions', () => {
   let broker: Broker;
@@ -32,7 +28,7 @@ describe.skipIf(!hasMosquitto())('FleetMetrics with real sessions', () => {
     topic: string,
   ): Promise<{ m: SessionManager; fleet: FleetMetrics; received: () => number }> {
     const m = new SessionManager();
-    cleanups.push(() => m.close({ timeout: 0 }));
+    onCleanup(() => m.close({ timeout: 0 }));
     let received = 0;
     m.add({ name: 'a', url: broker.url });
     m.add({
@@ -43,7 +39,7 @@ describe.skipIf(!hasMosquitto())('FleetMetrics with real sessions', () => {
     await m.connectAll();
     await m.waitReady();
     const fleet = new FleetMetrics(m, { interval: INTERVAL });
-    cleanups.push(() => fleet.stop());
+    onCleanup(() => fleet.stop());
     return { m, fleet, received: () => received };
   }
 
@@ -106,7 +102,7 @@ describe.skipIf(!hasMosquitto())('FleetMetrics with real sessions', () => {
         sent++;
       }
     })();
-    cleanups.push(() => {
+    onCleanup(() => {
       flowing = false;
       return traffic;
     });

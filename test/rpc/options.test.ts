@@ -3,17 +3,13 @@
  * signal or timeout on `request()` is refused before its entry or timer
  * exists, and misspelt options are refused with the closest known name.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sharedTimer } from '../../src/core/timer.js';
 import { RpcClient, RpcServer } from '../../src/rpc/index.js';
 import { Session } from '../../src/session/index.js';
+import { onCleanup } from '../helpers/cleanup.js';
 import { startFakeBroker } from '../helpers/fake-broker.js';
 import { expectRefused } from '../helpers/outcome.js';
-
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  await Promise.all(cleanup.splice(0).map((f) => f()));
-});
 
 /** The error `call` threw or rejected with (a call that resolves fails the test). */
 async function failure(call: () => Promise<unknown>): Promise<unknown> {
@@ -28,9 +24,9 @@ async function failure(call: () => Promise<unknown>): Promise<unknown> {
 describe('RpcClient.request', () => {
   it('refuses a signal that is not an AbortSignal, and a bad timeout, leaving nothing pending', async () => {
     const b = await startFakeBroker({ autoConnack: true, autoAck: true });
-    cleanup.push(() => b.close());
+    onCleanup(() => b.close());
     const s = new Session({ url: b.url, keepalive: 0 });
-    cleanup.push(() => s.close({ timeout: 0 }));
+    onCleanup(() => s.close({ timeout: 0 }));
     await s.connect();
     const rpc = new RpcClient(s);
     await rpc.start();

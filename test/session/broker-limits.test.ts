@@ -8,11 +8,11 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ConnectPacket, PublishPacket } from '../../src/codec/index.js';
 import { ConnectionError, DroppedError, RejectedError } from '../../src/core/errors.js';
 import { MemoryStore } from '../../src/store/index.js';
-import { accept, cleanupAll, connectedToFake, FAST, fake, once, session } from './fake-session.js';
+import { accept, connectedToFake, FAST, fake, once, session } from './fake-session.js';
 
-afterEach(async () => {
+// before the sessions close (helpers/cleanup.ts runs after this hook)
+afterEach(() => {
   vi.useRealTimers();
-  await cleanupAll();
 });
 
 describe('reconnect storms', () => {

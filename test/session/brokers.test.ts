@@ -19,7 +19,7 @@
  * with `unique()` (RabbitMQ is shared by every run on the machine), and ends
  * the persistent sessions and retained messages it made.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ConnectionError,
   DroppedError,
@@ -30,9 +30,9 @@ import {
   Session,
   type SessionOptions,
 } from '../../src/index.js';
-import { CASES, closeOpen, collect, nth, open, publishes, received, rig, text } from './brokers.js';
-
-afterEach(closeOpen);
+import { closeAfter, onCleanup } from '../helpers/cleanup.js';
+import { collect, received } from '../helpers/messages.js';
+import { CASES, nth, publishes, rig, text } from './brokers.js';
 
 describe.each(CASES.filter((c) => c.available()))('$name', (b) => {
   const { t, session, connected, peer, proxied } = rig(b);
@@ -59,7 +59,9 @@ describe.each(CASES.filter((c) => c.available()))('$name', (b) => {
     const toPeer = collect(c, levels.length);
     for (const qos of levels) await s.publish(`${p}/to-peer/${qos}`, `m${qos}`, { qos });
     const peerGot = (await toPeer).sort((x, y) => x.topic.localeCompare(y.topic));
-    expect(peerGot.map((m) => [text(m), m.qos])).toEqual(levels.map((q) => [`${p}/to-peer/${q}=m${q}`, q]));
+    expect(peerGot.map((m) => [text(m), m.packet.qos])).toEqual(
+      levels.map((q) => [`${p}/to-peer/${q}=m${q}`, q]),
+    );
 
     const sub = await s.subscribe(`${p}/from-peer/+`, { qos: b.maximumQoS });
     expect(sub.reasonCodes).toEqual([b.maximumQoS]);
@@ -127,7 +129,7 @@ describe.each(CASES.filter((c) => c.available()))('$name', (b) => {
     proxy.cut();
     await lost;
     const [m] = await will;
-    expect([text(m), m.qos]).toEqual([`${p}/status=gone`, 1]);
+    expect([text(m), m.packet.qos]).toEqual([`${p}/status=gone`, 1]);
   });
 
   it('resumes a persistent session: messages published while it was away arrive after the reconnect', async () => {
@@ -224,11 +226,10 @@ describe.each(CASES.filter((c) => c.available()))('$name', (b) => {
   it(`answers RPC requests (${b.version === 5 ? 'MQTT 5 properties' : "mqttkit's 3.1.1 envelope"})`, async () => {
     const p = t.unique('rpc');
     const server = new RpcServer(await connected());
-    open.push({ close: () => server.stop() });
+    onCleanup(() => server.stop());
     await server.route(`${p}/devices/:id/get`, (req) => ({ id: req.params.id, body: req.text() }));
     await server.start();
-    const client = new RpcClient(await connected(), { timeout: 5_000 });
-    open.push(client);
+    const client = closeAfter(new RpcClient(await connected(), { timeout: 5_000 }));
     const res = await client.request(`${p}/devices/7/get`, 'hello');
     expect(res.json()).toEqual({ id: '7', body: 'hello' });
     expect(res.properties?.contentType).toBe('application/json');
@@ -281,8 +282,9 @@ describe.each(CASES.filter((c) => c.available()))('$name', (b) => {
 
   if (b.refusesMqtt5 !== undefined) {
     it(`refuses MQTT 5 (${b.refusesMqtt5 === 'close' ? 'closes the socket' : 'CONNACK 0x01'}): connect() rejects with ConnectionError`, async () => {
-      const s = new Session({ url: t.url, protocolVersion: 5, reconnect: false, clientId: t.unique('v5') });
-      open.push(s);
+      const s = closeAfter(
+        new Session({ url: t.url, protocolVersion: 5, reconnect: false, clientId: t.unique('v5') }),
+      );
       const err = await s.connect().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ConnectionError);
       expect((err as ConnectionError).reasonCode).toBe(b.refusesMqtt5 === 'connack' ? 0x84 : undefined);
@@ -340,7 +342,7 @@ describe('known limits', () => {
         await s.publish(`${p}/t`, 'two', { qos: 2, timeout: 5_000 });
         expect(s.serverLimits.maximumQoS).toBe(1);
         await s.publish(`${p}/end`, 'end', { qos: 1, timeout: 5_000 });
-        expect((await got).map((m) => [text(m), m.qos])).toEqual([
+        expect((await got).map((m) => [text(m), m.packet.qos])).toEqual([
           [`${p}/t=two`, 1],
           [`${p}/end=end`, 1],
         ]);

@@ -2,13 +2,14 @@
  * The brokers of the broker matrix (`brokers.test.ts`) and what each is
  * known to do, and the clients a test uses on them: mqttkit sessions,
  * MQTT.js peers, and a proxy that decodes what passes through it. Everything
- * a test opens goes into `open`, which the test file closes after each test.
+ * a test opens is closed after the test (helpers/cleanup.ts).
  */
-import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll } from 'vitest';
 import { type Packet, PacketDecoder } from '../../src/codec/index.js';
-import { type Message, Session, type SessionOptions } from '../../src/index.js';
+import { Session, type SessionOptions } from '../../src/index.js';
 import { startAedes } from '../helpers/aedes.js';
+import { closeAfter, onCleanup } from '../helpers/cleanup.js';
 import { hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { hasNats, startNats } from '../helpers/nats.js';
 import { startProxy, type Proxy as TcpProxy } from '../helpers/proxy.js';
@@ -106,41 +107,6 @@ export const CASES: BrokerCase[] = [
   },
 ];
 
-/** What tests opened (sessions, MQTT.js clients, proxies, RPC objects): `closeOpen()` closes them after each test. */
-export const open: { close(): Promise<unknown> }[] = [];
-
-/** Closes everything the test opened, starting with the last opened; call from `afterEach`. */
-export async function closeOpen(): Promise<void> {
-  await Promise.all(
-    open
-      .splice(0)
-      .reverse()
-      .map((o) => o.close()),
-  );
-}
-
-/** Resolves with the first `n` messages `s` receives, whichever subscription they are for. */
-export function received(s: Session, n: number): Promise<Message[]> {
-  const got: Message[] = [];
-  return new Promise((resolve) => {
-    s.on('message', (m) => {
-      got.push(m);
-      if (got.length === n) resolve(got);
-    });
-  });
-}
-
-/** Resolves with the first `n` messages MQTT.js receives. */
-export function collect(c: MqttClient, n: number): Promise<IPublishPacket[]> {
-  const got: IPublishPacket[] = [];
-  return new Promise((resolve) => {
-    c.on('message', (_topic, _payload, packet) => {
-      got.push(packet);
-      if (got.length === n) resolve(got);
-    });
-  });
-}
-
 /** Resolves when `s` emits `event` for the `n`th time from now. */
 export function nth(s: Session, event: 'ready' | 'connect' | 'disconnect', n = 1): Promise<void> {
   let seen = 0;
@@ -173,15 +139,15 @@ export function rig(b: BrokerCase) {
     await t.stop?.(); // undefined when start() failed
   });
   const session = (options: Partial<SessionOptions> = {}): Session => {
-    const s = new Session({
-      url: t.url,
-      protocolVersion: b.version,
-      clientId: t.unique('s'),
-      reconnect: false,
-      ...options,
-    });
-    open.push(s);
-    return s;
+    return closeAfter(
+      new Session({
+        url: t.url,
+        protocolVersion: b.version,
+        clientId: t.unique('s'),
+        reconnect: false,
+        ...options,
+      }),
+    );
   };
   return {
     t,
@@ -198,7 +164,7 @@ export function rig(b: BrokerCase) {
         clientId: t.unique('peer'),
         ...options,
       });
-      open.push({ close: () => c.endAsync(true) });
+      onCleanup(() => c.endAsync(true));
       return c;
     },
     /**
@@ -223,7 +189,7 @@ export function rig(b: BrokerCase) {
           },
         },
       );
-      open.push(proxy);
+      closeAfter(proxy);
       return Object.assign(proxy, { sent: seen.up, got: seen.down });
     },
   };

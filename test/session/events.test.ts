@@ -5,45 +5,27 @@
  * after it still runs.
  */
 import { once } from 'node:events';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { PublishPacket } from '../../src/codec/index.js';
+import { describe, expect, it } from 'vitest';
 import { SafeEmitter } from '../../src/core/emitter.js';
 import { ErrorCode, type MqttError, RejectedError } from '../../src/core/errors.js';
 import { SessionManager } from '../../src/manager/index.js';
 import { RpcServer } from '../../src/rpc/index.js';
 import { type Message, Session } from '../../src/session/index.js';
-import { type FakeBroker, startFakeBroker } from '../helpers/fake-broker.js';
+import { onCleanup } from '../helpers/cleanup.js';
+import type { FakeBroker } from '../helpers/fake-broker.js';
+import { fake, publishPacket, session } from './fake-session.js';
 
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  await Promise.all(cleanup.splice(0).map((f) => f()));
-});
-
-async function fake(): Promise<FakeBroker> {
-  const b = await startFakeBroker({ autoConnack: true, autoAck: true });
-  cleanup.push(() => b.close());
-  return b;
+/** A fake broker that connects and acknowledges everything, and a session on it without keepalive. */
+async function connectable(): Promise<{ b: FakeBroker; s: Session }> {
+  const b = await fake({ autoConnack: true, autoAck: true });
+  return { b, s: session({ url: b.url, keepalive: 0 }) };
 }
 
-function session(url: string): Session {
-  const s = new Session({ url, keepalive: 0 });
-  cleanup.push(() => s.close({ timeout: 0 }));
-  return s;
-}
-
-const PUBLISH: PublishPacket = {
-  type: 'publish',
-  topic: 'ev/t',
-  payload: Buffer.from('x'),
-  qos: 0,
-  retain: false,
-  dup: false,
-};
+const PUBLISH = publishPacket('ev/t');
 
 describe('Session listeners', () => {
   it('a message listener that throws does not stop the listeners after it', async () => {
-    const b = await fake();
-    const s = session(b.url);
+    const { b, s } = await connectable();
     const errors: MqttError[] = [];
     s.on('error', (e) => errors.push(e));
     await s.connect();
@@ -73,8 +55,7 @@ describe('Session listeners', () => {
   });
 
   it('state and connect listeners that throw do not stop the others, nor the connect', async () => {
-    const b = await fake();
-    const s = session(b.url);
+    const { s } = await connectable();
     const errors: MqttError[] = [];
     s.on('error', (e) => errors.push(e));
     const states: string[] = [];
@@ -98,8 +79,7 @@ describe('Session listeners', () => {
   });
 
   it('an error listener that throws is counted and the next error listener still runs', async () => {
-    const b = await fake();
-    const s = session(b.url);
+    const { b, s } = await connectable();
     const seen: string[] = [];
     s.on('error', () => {
       throw new Error('error listener bug');
@@ -120,8 +100,7 @@ describe('Session listeners', () => {
   });
 
   it('listeners may remove themselves or add others while an event is emitted', async () => {
-    const b = await fake();
-    const s = session(b.url);
+    const { b, s } = await connectable();
     await s.connect();
     const conn = await b.nextConnection();
     const calls: string[] = [];
@@ -152,8 +131,7 @@ describe('Session listeners', () => {
 
 describe('one emitter for every public emitter', () => {
   it("works with node:events' once()", async () => {
-    const b = await fake();
-    const s = session(b.url);
+    const { s } = await connectable();
     const connected = once(s, 'connect');
     await s.connect();
     const [info] = await connected;
@@ -171,7 +149,7 @@ describe('one emitter for every public emitter', () => {
 
   it('SessionManager: a listener that throws is reported as session_error and the others run', async () => {
     const m = new SessionManager();
-    cleanup.push(() => m.close());
+    onCleanup(() => m.close());
     const added: string[] = [];
     const errors: string[] = [];
     m.on('session_added', () => {

@@ -1,36 +1,25 @@
 /**
  * Sessions against the fake broker, for the session tests: each session and
- * broker made here is closed after the test (`afterEach(cleanupAll)`).
+ * broker made here is closed after the test (`onCleanup`, helpers/cleanup.ts).
  */
 import type { ConnackPacket, PublishPacket } from '../../src/codec/index.js';
 import type { SessionOptions } from '../../src/session/index.js';
 import { Session } from '../../src/session/index.js';
+import { onCleanup } from '../helpers/cleanup.js';
 import { type FakeBroker, type FakeConnection, startFakeBroker } from '../helpers/fake-broker.js';
-
-const cleanup: (() => Promise<unknown>)[] = [];
-
-/** Closes what the test made; call from `afterEach`. */
-export async function cleanupAll(): Promise<void> {
-  await Promise.all(cleanup.splice(0).map((f) => f()));
-}
-
-/** Runs `f` after the test. */
-export function afterTest(f: () => Promise<unknown>): void {
-  cleanup.push(f);
-}
 
 /** A fake broker that answers the routine acknowledgements itself. */
 export async function fake(
   options: Parameters<typeof startFakeBroker>[0] = { autoAck: true },
 ): Promise<FakeBroker> {
   const b = await startFakeBroker(options);
-  cleanup.push(() => b.close());
+  onCleanup(() => b.close());
   return b;
 }
 
 export function session(options: SessionOptions): Session {
   const s = new Session(options);
-  cleanup.push(() => s.close({ timeout: 0 }));
+  onCleanup(() => s.close({ timeout: 0 }));
   return s;
 }
 

@@ -3,7 +3,7 @@
  * packets, silence, refusals, no acknowledgements. Every operation must
  * settle with a typed error and the process must not crash.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encode, type SubscribePacket, type UnsubscribePacket } from '../../src/codec/index.js';
 import {
   AbortError,
@@ -17,9 +17,7 @@ import {
 } from '../../src/core/errors.js';
 import { sharedTimer } from '../../src/core/timer.js';
 import { Session, type SessionOptions } from '../../src/session/index.js';
-import { cleanupAll, fake, publishPacket, session } from './fake-session.js';
-
-afterEach(cleanupAll);
+import { fake, publishPacket, session } from './fake-session.js';
 
 /** Resolves when the session has read a message on `topic` (its 'message' event sees every message). */
 function arrived(s: Session, topic: string): Promise<void> {

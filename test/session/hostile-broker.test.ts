@@ -23,7 +23,7 @@
 import { once } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { encode, type Packet } from '../../src/codec/index.js';
 import {
@@ -36,17 +36,9 @@ import {
 import type { ClientEngine } from '../../src/protocol/engine.js';
 import { sessionContext } from '../../src/session/context.js';
 import type { Session, SessionOptions } from '../../src/session/index.js';
+import { onCleanup } from '../helpers/cleanup.js';
 import type { FakeConnection } from '../helpers/fake-broker.js';
-import {
-  accept,
-  afterTest,
-  cleanupAll,
-  fake,
-  publishPacket,
-  session as sessionAfterTest,
-} from './fake-session.js';
-
-afterEach(cleanupAll);
+import { accept, fake, publishPacket, session as sessionAfterTest } from './fake-session.js';
 
 /** A session without reconnect, closed after the test. */
 function session(url: string, options: Partial<SessionOptions> = {}): Session {
@@ -713,7 +705,7 @@ describe('not an MQTT port', () => {
     const http = createHttpServer((_req, res) => res.end('hello'));
     http.listen(0, '127.0.0.1');
     await once(http, 'listening');
-    afterTest(() => new Promise((r) => http.close(r)));
+    onCleanup(() => new Promise((r) => http.close(r)));
     const { port } = http.address() as AddressInfo;
     const s = session(`mqtt://127.0.0.1:${port}`);
     const err = await s.connect().catch((e: unknown) => e);
@@ -788,7 +780,7 @@ describe('the WebSocket message limit', () => {
   it('follows maximumPacketSize: a 2 MiB message is refused from its frame header', async () => {
     const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
     await once(wss, 'listening');
-    afterTest(() => new Promise((r) => wss.close(r)));
+    onCleanup(() => new Promise((r) => wss.close(r)));
     wss.on('connection', (ws) => {
       ws.once('message', () => ws.send(Buffer.concat([header, Buffer.alloc(2 * 1024 * 1024)])));
     });

@@ -5,15 +5,15 @@
  * for `new Session()` and every call that takes options. Nothing is left
  * behind: no timer, no route, no entry in flight, and `close()` still works.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { TimeoutError } from '../../src/core/errors.js';
 import { sharedTimer } from '../../src/core/timer.js';
 import { Session, type SessionOptions } from '../../src/session/index.js';
 import { resolveOptions } from '../../src/session/options.js';
+import { onCleanup } from '../helpers/cleanup.js';
 import type { FakeBroker } from '../helpers/fake-broker.js';
 import { expectRefused, outcome } from '../helpers/outcome.js';
-import { afterTest, cleanupAll, fake, publishPacket, session } from './fake-session.js';
-
-afterEach(cleanupAll);
+import { fake, publishPacket, session } from './fake-session.js';
 
 async function connected(): Promise<{ s: Session; b: FakeBroker }> {
   // CONNACK and SUBACK, but no PUBACK: a publish that is not refused stays in flight
@@ -86,7 +86,7 @@ describe('signal that is not an AbortSignal', () => {
 
   it('is refused by connect() of a new session, which stays new', async () => {
     const s = new Session({ url: 'mqtt://127.0.0.1:1' });
-    afterTest(() => s.close());
+    onCleanup(() => s.close());
     expectRefused(
       await outcome(() => s.connect({ signal: 'x' as unknown as AbortSignal })),
       'options.signal',
@@ -118,6 +118,8 @@ describe('timeout that is not a number of ms', () => {
   it('keeps 0 as "no timeout"', async () => {
     const { s } = await connected();
     const p = s.publish('t', 'x', { qos: 1, timeout: 0 });
+    // one with a 1 ms timeout, published after it, times out: a deadline for p would have passed as well
+    await expect(s.publish('t', 'y', { qos: 1, timeout: 1 })).rejects.toBeInstanceOf(TimeoutError);
     expect(await outcome(() => p)).toBe('pending');
     await s.close({ timeout: 0 });
     await expect(p).rejects.toThrow(/closed/);

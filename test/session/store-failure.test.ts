@@ -7,15 +7,13 @@
  * (test/session/store-failure-crash.test.ts does the same end to end, with a
  * full disk, a killed Redis and a killed process.)
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Packet, PublishPacket } from '../../src/codec/index.js';
 import { type MqttError, StoreError } from '../../src/core/errors.js';
 import type { Session, SessionOptions } from '../../src/session/index.js';
 import type { FakeConnection } from '../helpers/fake-broker.js';
 import { FlakyStore } from '../helpers/flaky-store.js';
-import { cleanupAll, fake, publishPacket, session as sessionAfterTest } from './fake-session.js';
-
-afterEach(cleanupAll);
+import { fake, publishPacket, session as sessionAfterTest } from './fake-session.js';
 
 const ID = 'write-ahead';
 

@@ -5,18 +5,20 @@
  */
 import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
-import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type WebSocket as ServerSideWebSocket, WebSocketServer } from 'ws';
 import { encode, type Packet, PacketDecoder, type ProtocolVersion } from '../../src/codec/index.js';
+import { deferred } from '../../src/core/deferred.js';
 import { AbortError, ConnectionError, InvalidArgumentError, TimeoutError } from '../../src/core/errors.js';
-import { sharedTimer } from '../../src/core/timer.js';
 import { openTransport, type Transport, type TransportOptions } from '../../src/transport/index.js';
 import { tlsConnectOptions } from '../../src/transport/tls.js';
 import { hasOpenssl } from '../helpers/certs.js';
+import { closeAfter, onCleanup } from '../helpers/cleanup.js';
 import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { freePort } from '../helpers/ports.js';
+import { startTcpServer } from '../helpers/tcp-server.js';
 
 /** The owner side of a transport: sets every hook, records what they report. */
 class Probe {
@@ -84,17 +86,9 @@ class Probe {
   }
 }
 
-const transports: Transport[] = [];
-const cleanups: Array<() => Promise<void>> = [];
-
-afterEach(async () => {
-  for (const t of transports.splice(0)) t.destroy();
-  await Promise.all(cleanups.splice(0).map((close) => close()));
-});
-
 async function openProbe(url: string, options?: TransportOptions, version?: ProtocolVersion): Promise<Probe> {
   const transport = await openTransport(url, options);
-  transports.push(transport);
+  onCleanup(() => transport.destroy());
   return new Probe(transport, version);
 }
 
@@ -109,42 +103,6 @@ async function mqttSession(probe: Probe, version: ProtocolVersion): Promise<void
   expect(probe.closeCalls).toBe(1);
 }
 
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
-}
-
-/** A TCP server on 127.0.0.1; `nextConnection()` hands out accepted sockets in order. */
-async function tcpServer(onConnection: (socket: Socket) => void = () => {}) {
-  const sockets = new Set<Socket>();
-  const queued: Socket[] = [];
-  const waiting: Array<(s: Socket) => void> = [];
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => {});
-    socket.once('close', () => sockets.delete(socket));
-    // Read (and drop) by default, so the server sees the client's close.
-    socket.resume();
-    onConnection(socket);
-    const waiter = waiting.shift();
-    if (waiter) waiter(socket);
-    else queued.push(socket);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  cleanups.push(() => {
-    for (const s of sockets) s.destroy();
-    return closeServer(server);
-  });
-  return {
-    port: (server.address() as { port: number }).port,
-    server,
-    nextConnection: (): Promise<Socket> => {
-      const socket = queued.shift();
-      return socket ? Promise.resolve(socket) : new Promise((resolve) => waiting.push(resolve));
-    },
-  };
-}
-
 /** A `ws` server on 127.0.0.1 that speaks subprotocol `mqtt` (or whatever the client offers). */
 async function wsServer(onConnection: (ws: ServerSideWebSocket, request: IncomingMessage) => void) {
   const wss = new WebSocketServer({
@@ -155,7 +113,7 @@ async function wsServer(onConnection: (ws: ServerSideWebSocket, request: Incomin
   });
   wss.on('connection', onConnection);
   await once(wss, 'listening');
-  cleanups.push(async () => {
+  onCleanup(async () => {
     for (const client of wss.clients) client.terminate();
     await new Promise<void>((resolve) => wss.close(() => resolve()));
   });
@@ -214,7 +172,7 @@ describe('openTransport arguments', () => {
   });
 
   it('rejects with AbortError, without connecting, when the signal is already aborted', async () => {
-    const server = await tcpServer();
+    const server = closeAfter(await startTcpServer());
     const reason = new Error('shutting down');
     const error = await rejection(
       openTransport(`mqtt://127.0.0.1:${server.port}`, { signal: AbortSignal.abort(reason) }),
@@ -261,12 +219,15 @@ describe('connection failures', () => {
   });
 
   it('a server that accepts but never answers is connected as far as the transport goes', async () => {
-    const server = await tcpServer();
+    const server = closeAfter(await startTcpServer());
     const probe = await openProbe(`tcp://127.0.0.1:${server.port}`, { connectTimeout: 50 });
     expect(probe.transport.kind).toBe('tcp');
     const peer = await server.nextConnection();
-    // The connect timeout no longer applies once connected: its deadline has left the shared timer.
-    expect(sharedTimer.size).toBe(0);
+    // The connect timeout no longer applies once connected: an attempt with the same timeout, started
+    // after this one connected, times out (its TLS handshake never completes), and this one is still open.
+    const later = await rejection(openTransport(`mqtts://127.0.0.1:${server.port}`, { connectTimeout: 50 }));
+    expect(later).toBeInstanceOf(TimeoutError);
+    expect(probe.closeCalls).toBe(0);
     expect(probe.transport.write(Buffer.from('hello'))).toBe(true);
     const [data] = await once(peer, 'data');
     expect(String(data)).toBe('hello');
@@ -276,20 +237,18 @@ describe('connection failures', () => {
   });
 
   it('a TLS handshake that never completes is a TimeoutError, and the socket is closed', async () => {
-    const server = await tcpServer();
-    const started = Date.now();
+    const server = closeAfter(await startTcpServer());
     const attempt = openTransport(`mqtts://127.0.0.1:${server.port}`, { connectTimeout: 150 });
     const peer = await server.nextConnection();
     const error = await rejection(attempt);
     expect(error).toBeInstanceOf(TimeoutError);
     expect(error.message).toBe(`connect to mqtts://127.0.0.1:${server.port} timed out after 150 ms`);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
     await once(peer, 'close');
     expect(await openSockets(0)).toBe(0);
   });
 
   it('aborting the signal while connecting is an AbortError, and the socket is closed', async () => {
-    const server = await tcpServer();
+    const server = closeAfter(await startTcpServer());
     const controller = new AbortController();
     const attempt = openTransport(`ssl://127.0.0.1:${server.port}`, { signal: controller.signal });
     const peer = await server.nextConnection();
@@ -302,7 +261,7 @@ describe('connection failures', () => {
   });
 
   it('a WebSocket upgrade that never gets an answer is a TimeoutError', async () => {
-    const server = await tcpServer();
+    const server = closeAfter(await startTcpServer());
     const attempt = openTransport(`ws://127.0.0.1:${server.port}/mqtt`, { connectTimeout: 100 });
     const peer = await server.nextConnection();
     expect(await rejection(attempt)).toBeInstanceOf(TimeoutError);
@@ -310,7 +269,7 @@ describe('connection failures', () => {
   });
 
   it('a reset after connecting is reported once to onClose as a ConnectionError', async () => {
-    const server = await tcpServer();
+    const server = closeAfter(await startTcpServer());
     const probe = await openProbe(`mqtt://127.0.0.1:${server.port}`);
     const peer = await server.nextConnection();
     peer.resetAndDestroy();
@@ -320,21 +279,24 @@ describe('connection failures', () => {
     probe.transport.destroy();
     probe.transport.end();
     expect(probe.transport.write(Buffer.from('x'))).toBe(false);
-    await new Promise((resolve) => setImmediate(resolve));
+    // both sockets closed for good: every close event there will be has been seen
+    expect(await openSockets(0)).toBe(0);
     expect(probe.closeCalls).toBe(1);
   });
 });
 
 describe('socket transport', () => {
   it('keeps bytes that arrive before onData is set; several chunks go out in order', async () => {
-    const server = await tcpServer((socket) => {
-      socket.write('early|');
+    const early = deferred<void>();
+    const server = await startTcpServer((socket) => {
+      socket.write('early|', () => early.resolve());
       socket.on('data', (chunk) => socket.write(chunk));
     });
+    closeAfter(server);
     const transport = await openTransport(`mqtt://127.0.0.1:${server.port}`);
-    transports.push(transport);
-    // Nobody reads yet, so nothing can be awaited: give the server's first bytes time to arrive.
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    onCleanup(() => transport.destroy());
+    // Nobody reads yet: the server's first bytes have been written (on loopback, they are at the client)
+    await early.promise;
     const probe = new Probe(transport);
     expect(transport.write([Buffer.from('a'), new Uint8Array([0x62, 0x63]), Buffer.from('def')])).toBe(true);
     expect(transport.write([])).toBe(true);
@@ -344,24 +306,24 @@ describe('socket transport', () => {
   });
 
   it('destroy(error) hands the same error to onClose, once', async () => {
-    const server = await tcpServer();
+    const server = closeAfter(await startTcpServer());
     const probe = await openProbe(`mqtt://127.0.0.1:${server.port}`);
     const error = new Error('keepalive timeout');
     probe.transport.destroy(error);
     probe.transport.destroy(new Error('second'));
     expect(await probe.closed).toBe(error);
-    await new Promise((resolve) => setImmediate(resolve));
+    expect(await openSockets(0)).toBe(0); // the socket's own close event has come and gone
     expect(probe.closeCalls).toBe(1);
   });
 
   it('a peer that closes is a clean close', async () => {
-    const server = await tcpServer((socket) => socket.end());
+    const server = closeAfter(await startTcpServer((socket) => socket.end()));
     const probe = await openProbe(`mqtt://127.0.0.1:${server.port}`);
     expect(await probe.closed).toBeUndefined();
   });
 
   it('reports backpressure: write() returns false, bufferedAmount grows, onDrain follows', async () => {
-    const server = await tcpServer((socket) => socket.pause());
+    const server = closeAfter(await startTcpServer((socket) => socket.pause()));
     const probe = await openProbe(`mqtt://127.0.0.1:${server.port}`);
     const peer = await server.nextConnection();
     const chunk = Buffer.alloc(64 * 1024, 7);
@@ -409,16 +371,17 @@ describe('WebSocket transport', () => {
 
   it('one message is one onData chunk, one write is one message, early messages are kept', async () => {
     const received: Buffer[] = [];
+    const early = deferred<void>();
     const server = await wsServer((ws) => {
-      ws.send(Buffer.from('early'));
+      ws.send(Buffer.from('early'), () => early.resolve());
       ws.on('message', (data: Buffer) => {
         received.push(data);
         if (data.toString() === 'abc') for (const m of ['x', 'yy', 'zzz']) ws.send(Buffer.from(m));
       });
     });
     const transport = await openTransport(`ws://127.0.0.1:${server.port}`);
-    transports.push(transport);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    onCleanup(() => transport.destroy());
+    await early.promise;
     const probe = new Probe(transport);
     transport.write([Buffer.from('a'), new Uint8Array([0x62]), Buffer.from('c')]);
     await probe.received('earlyxyyzzz'.length);
