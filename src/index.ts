@@ -67,6 +67,7 @@ export {
   FleetConnectError,
   type FleetHandler,
   type FleetMessage,
+  type FleetRoute,
   type ListenOptions,
   type LoadFleetConfigOptions,
   loadFleetConfig,

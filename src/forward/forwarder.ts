@@ -32,7 +32,7 @@ import { sharedTimer, TimerEntry } from '../core/timer.js';
 import { withUserPropertyPairs } from '../core/user-properties.js';
 import type { Message, PublishPropertiesInit, Session, Subscription } from '../session/index.js';
 import { envelope, FORWARDED_PROPERTY } from './envelope.js';
-import type { LoopGuard } from './loops.js';
+import { type LoopGuard, loopGuardOf } from './loops.js';
 import { compileTopicMap, type TopicMap, type TopicMapFunction } from './mapping.js';
 
 /** A message as `filter` and `transform` see it, and as `transform` returns it. */
@@ -177,8 +177,6 @@ export interface ForwarderHost {
   get(name: string): Session | undefined;
   /** The manager's id, carried in the loop marker. */
   readonly id: string;
-  /** Shared by the manager's forwarders: loop prevention for MQTT 3.1.1 sessions. */
-  readonly loops?: LoopGuard;
 }
 
 /** ms between retry rounds of a target that is connected and still fails. */
@@ -267,6 +265,8 @@ export class Forwarder {
   private readonly onTargetReady = (): void => this.drain();
   private readonly counters = { received: 0, forwarded: 0, filtered: 0, dropped: 0, errors: 0 };
   private readonly latency = { count: 0, sum: 0, max: 0 };
+  /** Loop prevention on MQTT 3.1.1 sessions, shared by the host's forwarders. */
+  readonly #loops: LoopGuard;
   /** Called with each failed forward (it waits and is tried again). */
   onError: ((error: MqttError | Error) => void) | undefined = undefined;
 
@@ -284,6 +284,7 @@ export class Forwarder {
     this.maxWaiting = options.maxWaiting ?? 10_000;
     this.maxAttempts = options.maxAttempts ?? Number.POSITIVE_INFINITY;
     this.options = options;
+    this.#loops = loopGuardOf(host);
   }
 
   /**
@@ -385,7 +386,7 @@ export class Forwarder {
     const session = this.host.get(source);
     const looped =
       session?.protocolVersion === 4
-        ? this.host.loops?.seen(source, msg.topic, msg.payload) === true
+        ? this.#loops.seen(source, msg.topic, msg.payload)
         : up !== undefined && isForwardedBy(up, this.host.id);
     if (looped) {
       this.counters.filtered++;
@@ -471,7 +472,7 @@ export class Forwarder {
       return;
     }
     this.inflight++;
-    if (target.protocolVersion === 4) this.host.loops?.note(this.target, topic, payload);
+    if (target.protocolVersion === 4) this.#loops.note(this.target, topic, payload);
     target.publish(topic, payload, { qos: m.qos, retain: m.retain, properties }).then(
       () => {
         this.inflight--;

@@ -7,6 +7,18 @@
  */
 import { createHash } from 'node:crypto';
 
+const guards = new WeakMap<object, LoopGuard>();
+
+/** The guard the forwarders of one host (a `SessionManager`) share, made with the first. */
+export function loopGuardOf(host: object): LoopGuard {
+  let guard = guards.get(host);
+  if (guard === undefined) {
+    guard = new LoopGuard();
+    guards.set(host, guard);
+  }
+  return guard;
+}
+
 export class LoopGuard {
   private readonly notes = new Map<string, Map<string, { count: number; expires: number }>>();
   private sweepAt = 0;

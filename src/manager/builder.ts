@@ -69,7 +69,14 @@ export class SessionBuilder implements SessionOptionsBuilder {
    * can be changed with the setters.
    */
   static quick(name: string, url: BrokerUrl, clientId?: string): SessionBuilder {
-    return quick(name, url, clientId);
+    const b = new SessionBuilder(name)
+      .url(url)
+      .clean(true)
+      .keepAlive(30)
+      .options({ connectTimeout: 10_000 })
+      .reconnect({ initialDelay: 500, maxDelay: 10_000 });
+    if (clientId !== undefined) b.clientId(clientId);
+    return b;
   }
 
   /**
@@ -79,7 +86,10 @@ export class SessionBuilder implements SessionOptionsBuilder {
    * true`) unless `tls` says otherwise.
    */
   static secure(name: string, url: BrokerUrl, tls: TlsOptions = {}): SessionBuilder {
-    return secure(name, url, tls);
+    return new SessionBuilder(name)
+      .url(url)
+      .tls({ rejectUnauthorized: true, ...tls })
+      .requireTls();
   }
 
   /** The broker, or several brokers tried in turn when a connection attempt fails. */
@@ -248,38 +258,4 @@ function copy(value: unknown): unknown {
     return out;
   }
   return value;
-}
-
-/** A builder for the managed session `name`: chain setters, then `build()`. */
-export function session(name: string): SessionBuilder {
-  return new SessionBuilder(name);
-}
-
-/**
- * A builder with defaults for trying things: a clean session, keepalive 30 s,
- * a 10 s connect timeout and quick reconnects (0.5 s up to 10 s). Every one
- * can be changed with the setters.
- */
-export function quick(name: string, url: BrokerUrl, clientId?: string): SessionBuilder {
-  const b = session(name)
-    .url(url)
-    .clean(true)
-    .keepAlive(30)
-    .options({ connectTimeout: 10_000 })
-    .reconnect({ initialDelay: 500, maxDelay: 10_000 });
-  if (clientId !== undefined) b.clientId(clientId);
-  return b;
-}
-
-/**
- * A builder for a session that must use TLS: `build()` refuses a URL that
- * is not `mqtts://`, `tls://`, `ssl://` or `wss://` (InvalidArgumentError
- * `url`), and the server certificate is verified (`rejectUnauthorized:
- * true`) unless `tls` says otherwise.
- */
-export function secure(name: string, url: BrokerUrl, tls: TlsOptions = {}): SessionBuilder {
-  return session(name)
-    .url(url)
-    .tls({ rejectUnauthorized: true, ...tls })
-    .requireTls();
 }

@@ -1,4 +1,4 @@
-export { type BrokerUrl, quick, SessionBuilder, secure, session } from './builder.js';
+export { type BrokerUrl, SessionBuilder } from './builder.js';
 export {
   ConfigError,
   type ConfigIssue,

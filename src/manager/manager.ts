@@ -17,8 +17,7 @@ import { SafeEmitter } from '../core/emitter.js';
 import { ClosedError, ConnectionError, ErrorCode, InvalidArgumentError, MqttError } from '../core/errors.js';
 import { checkOptions } from '../core/schema.js';
 import { Forwarder, type ForwarderOptions } from '../forward/forwarder.js';
-import { LoopGuard } from '../forward/loops.js';
-import type { FleetSnapshot } from '../metrics/fleet.js';
+import type { FleetSnapshot } from '../metrics/index.js';
 import {
   type MetricsHandler,
   type MetricsServer,
@@ -103,8 +102,6 @@ export class SessionManager extends SafeEmitter<ManagerEventArgs> {
   readonly #concurrency: number;
   /** Identifies this manager in the loop marker of forwarded messages. */
   readonly id: string = randomBytes(8).toString('hex');
-  /** @internal Loop prevention for the forwarders' MQTT 3.1.1 sessions. */
-  readonly loops = new LoopGuard();
 
   constructor(options: SessionManagerOptions = {}) {
     super();

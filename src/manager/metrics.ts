@@ -4,10 +4,12 @@
  * from it, and the metrics servers, which close with the manager. The work
  * is done by `metrics/`; this part only owns those three for the manager.
  */
-import { FleetMetrics, type FleetSnapshot, type MetricsSource } from '../metrics/fleet.js';
 import {
   createRegistry,
+  FleetMetrics,
+  type FleetSnapshot,
   type MetricsServer,
+  type MetricsSource,
   type PrometheusOptions,
   type PrometheusRegistry,
   type ServeMetricsOptions,

@@ -6,6 +6,15 @@ import { MessageStream } from '../session/index.js';
 import { noop } from './state.js';
 import type { FleetMessage, FleetRoute } from './types.js';
 
+/** The constructor, for {@link createRouteStream} (set by the class's static block: it is protected). */
+let construct: (
+  filter: string,
+  session: string | undefined,
+  buffer: number,
+  drop: 'drop-oldest' | 'drop-newest',
+  route: () => FleetRoute,
+) => RouteStream;
+
 /**
  * The async iterable `listen` and `listenTo` return: a bounded buffer of
  * messages (see `MessageStream`) that is also a {@link FleetRoute}.
@@ -14,7 +23,13 @@ export class RouteStream extends MessageStream<FleetMessage> implements FleetRou
   readonly session: string | undefined;
   readonly #route: () => FleetRoute;
 
-  constructor(
+  static {
+    construct = (filter, session, buffer, drop, route) =>
+      new RouteStream(filter, session, buffer, drop, route);
+  }
+
+  /** Made by the manager's routes ({@link createRouteStream}). */
+  protected constructor(
     filter: string,
     session: string | undefined,
     buffer: number,
@@ -40,4 +55,15 @@ export class RouteStream extends MessageStream<FleetMessage> implements FleetRou
     void this.return();
     return done;
   }
+}
+
+/** A stream for `listen`/`listenTo`, fed by the route `route()` returns. */
+export function createRouteStream(
+  filter: string,
+  session: string | undefined,
+  buffer: number,
+  drop: 'drop-oldest' | 'drop-newest',
+  route: () => FleetRoute,
+): RouteStream {
+  return construct(filter, session, buffer, drop, route);
 }

@@ -19,7 +19,7 @@ import { ClosedError, InvalidArgumentError } from '../core/errors.js';
 import { intOption, qosOption } from '../core/validate.js';
 import type { Message, MessageHandler, Subscription } from '../session/index.js';
 import type { Readiness } from './readiness.js';
-import { RouteStream } from './route-stream.js';
+import { createRouteStream, type RouteStream } from './route-stream.js';
 import { type ManagerState, type Member, noop } from './state.js';
 import type {
   FleetHandler,
@@ -175,7 +175,7 @@ export class RouteTable {
       );
     }
     let route!: FleetRoute;
-    const stream = new RouteStream(filter, target, buffer, drop, () => route);
+    const stream = createRouteStream(filter, target, buffer, drop, () => route);
     route = this.add(
       target,
       filter,

@@ -283,11 +283,15 @@ export class Connector implements RequestOwner {
     await this.ctx.writer.settled();
     await new Promise<void>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
+      let closed = false;
       this.closeWaiter = () => {
+        closed = true;
         clearTimeout(timer);
         resolve();
       };
       timer = endThenDestroy(t, resolve);
+      // a transport whose end() closed it at once: the destroy timer is not needed
+      if (closed) clearTimeout(timer);
     });
     this.closeWaiter = undefined;
     this.transport = undefined;

@@ -7,7 +7,7 @@
  * subscription registry and dispatch route what arrives, the operations
  * settle what was sent, the offline queue bounds what waits, the journal
  * and the writer put the store and the socket in order. A
- * {@link ClientEngine} holds the protocol state. Each call goes to the
+ * `ClientEngine` (`protocol/engine.ts`) holds the protocol state. Each call goes to the
  * part that does it; `publish`, the hottest, is done here on the shortest
  * path.
  *
@@ -22,7 +22,7 @@ import { SafeEmitter } from '../core/emitter.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { INSPECT, type Inspect, type InspectOptions, inspectAs } from '../core/inspect.js';
 import { checkOptions } from '../core/schema.js';
-import type { ClientEngine } from '../protocol/engine.js';
+import type { ServerLimits } from '../protocol/engine.js';
 import { readContextWith, SessionContext } from './context.js';
 import { LatencyHistogram } from './latency.js';
 import type { MessageStream } from './message-stream.js';
@@ -113,7 +113,7 @@ export class Session extends SafeEmitter<SessionEvents> {
   }
 
   /** The broker's limits from the last CONNACK. */
-  get serverLimits(): ClientEngine['limits'] {
+  get serverLimits(): ServerLimits {
     return this.#ctx.engine.limits;
   }
 

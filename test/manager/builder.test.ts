@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/core/errors.js';
-import { quick, SessionBuilder, secure, session } from '../../src/manager/builder.js';
+import { SessionBuilder } from '../../src/manager/builder.js';
 import type { FleetHandler, ManagedSessionOptions } from '../../src/manager/types.js';
 import { Session } from '../../src/session/session.js';
 import { MemoryStore } from '../../src/store/memory.js';
@@ -27,7 +27,7 @@ describe('SessionBuilder', () => {
     const store = new MemoryStore();
     const credentials = () => ({ username: 'jwt', password: 'token' });
     const handler: FleetHandler = () => {};
-    const options = session('plant-a')
+    const options = new SessionBuilder('plant-a')
       .url(['mqtts://a.example:8883', 'mqtts://b.example:8883'])
       .clientId('gw-a')
       .auth('gw', 'pw')
@@ -69,8 +69,8 @@ describe('SessionBuilder', () => {
     expect(construct(options).protocolVersion).toBe(4);
   });
 
-  it('is a SessionOptionsBuilder made by session()', () => {
-    const b = session('a');
+  it('is a SessionOptionsBuilder made by new SessionBuilder()', () => {
+    const b = new SessionBuilder('a');
     expect(b).toBeInstanceOf(SessionBuilder);
     expect(b.url('mqtt://h').build()).toEqual({ name: 'a', url: 'mqtt://h' });
   });
@@ -84,15 +84,15 @@ describe('SessionBuilder', () => {
       ['4', 4],
       ['3.1.1', 4],
     ] as const) {
-      expect(session('a').url('mqtt://h').version(given).build().protocolVersion).toBe(version);
+      expect(new SessionBuilder('a').url('mqtt://h').version(given).build().protocolVersion).toBe(version);
     }
-    const err = argumentError(() => session('a').version('3.1' as unknown as 4));
+    const err = argumentError(() => new SessionBuilder('a').version('3.1' as unknown as 4));
     expect(err.field).toBe('protocolVersion');
   });
 
   it('builds a fresh object each time, with copied arrays and plain objects', () => {
     const urls = ['mqtt://a', 'mqtt://b'];
-    const b = session('a').url(urls).subscribe('x/#', 1).tls({ servername: 'broker' });
+    const b = new SessionBuilder('a').url(urls).subscribe('x/#', 1).tls({ servername: 'broker' });
     const first = b.build();
     const second = b.build();
     expect(first).toEqual(second);
@@ -115,7 +115,7 @@ describe('SessionBuilder', () => {
   });
 
   it('merges object settings over earlier calls and replaces scalars', () => {
-    const o = session('a')
+    const o = new SessionBuilder('a')
       .url('mqtt://h')
       .tls({ ca: 'A', servername: 's' })
       .tls({ ca: 'B' })
@@ -131,11 +131,12 @@ describe('SessionBuilder', () => {
     expect(o.reconnect).toEqual({ initialDelay: 1, maxDelay: 2 });
     expect(o.keepalive).toBe(2);
     expect(
-      session('a').url('mqtt://h').reconnect({ initialDelay: 1 }).reconnect(false).build().reconnect,
+      new SessionBuilder('a').url('mqtt://h').reconnect({ initialDelay: 1 }).reconnect(false).build()
+        .reconnect,
     ).toBe(false);
     // options() replaces whole fields
     expect(
-      session('a')
+      new SessionBuilder('a')
         .url('mqtt://h')
         .tls({ ca: 'A' })
         .options({ tls: { servername: 's' } })
@@ -144,30 +145,30 @@ describe('SessionBuilder', () => {
   });
 
   it('auth() without a password removes one set before', () => {
-    const o = session('a').url('mqtt://h').auth('u', 'p').auth('v').build();
+    const o = new SessionBuilder('a').url('mqtt://h').auth('u', 'p').auth('v').build();
     expect(o.username).toBe('v');
     expect('password' in o).toBe(false);
   });
 
   it('build() names the missing or bad field', () => {
-    expect(argumentError(() => session('a').build()).field).toBe('url');
-    expect(argumentError(() => session('a').url([]).build()).field).toBe('url');
-    expect(argumentError(() => session('').url('mqtt://h').build()).field).toBe('name');
+    expect(argumentError(() => new SessionBuilder('a').build()).field).toBe('url');
+    expect(argumentError(() => new SessionBuilder('a').url([]).build()).field).toBe('url');
+    expect(argumentError(() => new SessionBuilder('').url('mqtt://h').build()).field).toBe('name');
     expect(
       argumentError(() => new SessionBuilder(42 as unknown as string).url('mqtt://h').build()).field,
     ).toBe('name');
   });
 
   it('leaves the other checks to new Session()', () => {
-    const o = session('a').url('mqtt://h').keepAlive(-1).build();
+    const o = new SessionBuilder('a').url('mqtt://h').keepAlive(-1).build();
     expect(o.keepalive).toBe(-1);
     expect(argumentError(() => construct(o)).field).toBe('keepalive');
   });
 });
 
-describe('quick()', () => {
+describe('SessionBuilder.quick()', () => {
   it('gives defaults for trying things, each of which can be changed', () => {
-    const o = quick('try', 'mqtt://127.0.0.1:1883', 'dev-1').build();
+    const o = SessionBuilder.quick('try', 'mqtt://127.0.0.1:1883', 'dev-1').build();
     expect(o).toEqual({
       name: 'try',
       url: 'mqtt://127.0.0.1:1883',
@@ -177,8 +178,8 @@ describe('quick()', () => {
       connectTimeout: 10_000,
       reconnect: { initialDelay: 500, maxDelay: 10_000 },
     });
-    expect(quick('try', 'mqtt://h').build().clientId).toBeUndefined();
-    expect(quick('try', 'mqtt://h').keepAlive(5).clean(false).build()).toMatchObject({
+    expect(SessionBuilder.quick('try', 'mqtt://h').build().clientId).toBeUndefined();
+    expect(SessionBuilder.quick('try', 'mqtt://h').keepAlive(5).clean(false).build()).toMatchObject({
       keepalive: 5,
       clean: false,
     });
@@ -186,16 +187,19 @@ describe('quick()', () => {
   });
 });
 
-describe('secure()', () => {
+describe('SessionBuilder.secure()', () => {
   it('verifies the server unless told otherwise', () => {
-    const o = secure('s', 'mqtts://broker:8883', { ca: 'PEM' }).build();
+    const o = SessionBuilder.secure('s', 'mqtts://broker:8883', { ca: 'PEM' }).build();
     expect(o.tls).toEqual({ ca: 'PEM', rejectUnauthorized: true });
-    expect(secure('s', 'wss://broker/mqtt').build().tls).toEqual({ rejectUnauthorized: true });
-    expect(secure('s', 'tls://broker', { rejectUnauthorized: false }).build().tls?.rejectUnauthorized).toBe(
-      false,
-    );
-    // later tls() calls keep what secure() set
-    expect(secure('s', 'mqtts://broker', { ca: 'PEM' }).tls({ servername: 'b' }).build().tls).toEqual({
+    expect(SessionBuilder.secure('s', 'wss://broker/mqtt').build().tls).toEqual({ rejectUnauthorized: true });
+    expect(
+      SessionBuilder.secure('s', 'tls://broker', { rejectUnauthorized: false }).build().tls
+        ?.rejectUnauthorized,
+    ).toBe(false);
+    // later tls() calls keep what SessionBuilder.secure() set
+    expect(
+      SessionBuilder.secure('s', 'mqtts://broker', { ca: 'PEM' }).tls({ servername: 'b' }).build().tls,
+    ).toEqual({
       ca: 'PEM',
       rejectUnauthorized: true,
       servername: 'b',
@@ -205,16 +209,20 @@ describe('secure()', () => {
 
   it('refuses a URL without TLS at build(), naming it without its secrets', () => {
     for (const url of ['mqtt://broker', 'ws://broker/mqtt', 'tcp://broker:1883', 'unix:///run/mqtt.sock']) {
-      const err = argumentError(() => secure('s', url).build());
+      const err = argumentError(() => SessionBuilder.secure('s', url).build());
       expect(err.field).toBe('url');
       expect(err.message).toMatch(/must use TLS/);
     }
-    const err = argumentError(() => secure('s', ['mqtts://a', 'mqtt://user:hunter2@b']).build());
+    const err = argumentError(() =>
+      SessionBuilder.secure('s', ['mqtts://a', 'mqtt://user:hunter2@b']).build(),
+    );
     expect(err.field).toBe('url[1]');
     expect(err.message).toContain('mqtt://');
     expect(err.message).not.toContain('hunter2');
-    // a URL changed after secure() is checked too
-    expect(argumentError(() => secure('s', 'mqtts://a').url('mqtt://a').build()).field).toBe('url');
-    expect(secure('s', new URL('mqtts://a')).build().url).toEqual(new URL('mqtts://a'));
+    // a URL changed after SessionBuilder.secure() is checked too
+    expect(argumentError(() => SessionBuilder.secure('s', 'mqtts://a').url('mqtt://a').build()).field).toBe(
+      'url',
+    );
+    expect(SessionBuilder.secure('s', new URL('mqtts://a')).build().url).toEqual(new URL('mqtts://a'));
   });
 });

@@ -7,7 +7,6 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as root from '../../src/index.js';
-import { quick, secure } from '../../src/manager/builder.js';
 import * as router from '../../src/router/index.js';
 
 describe('entry points', () => {
@@ -23,16 +22,6 @@ describe('entry points', () => {
     const r = new router.TopicRouter<string>();
     r.add('a/+', 'x');
     expect(r.lookup('a/b')).toEqual(['x']);
-  });
-
-  it('SessionBuilder.quick and SessionBuilder.secure are the presets', () => {
-    expect(root.SessionBuilder.quick('try', 'mqtt://h', 'dev-1').build()).toEqual(
-      quick('try', 'mqtt://h', 'dev-1').build(),
-    );
-    expect(root.SessionBuilder.secure('s', 'mqtts://h', { ca: 'PEM' }).build()).toEqual(
-      secure('s', 'mqtts://h', { ca: 'PEM' }).build(),
-    );
-    expect(() => root.SessionBuilder.secure('s', 'mqtt://h').build()).toThrow(root.InvalidArgumentError);
   });
 
   it('RpcResponse is a class to test against, not one to construct', () => {
