@@ -193,13 +193,13 @@ export class Writer {
   }
 }
 
+/** A shared empty buffer (never written to). */
+export const EMPTY_BUFFER: Buffer = Buffer.alloc(0);
+
 /**
  * Reads the body of one packet from `buf[pos..end)`. Every read is bounds
  * checked against `end` and throws {@link DecodeError} (0x81) past it.
  */
-/** A shared empty buffer (never written to). */
-export const EMPTY_BUFFER: Buffer = Buffer.alloc(0);
-
 export class Reader {
   buf: Buffer = EMPTY_BUFFER;
   pos = 0;

@@ -8,7 +8,8 @@
  *
  * The `*Problem` functions return `undefined` for a valid input and a short
  * description of the first problem otherwise, without allocating when valid.
- * `topicOption` is the API's check: a topic option, or an error naming it.
+ * `topicOption`, `topicFilterOption` and `topicFilterList` are the API's
+ * checks: the option as given, or an `InvalidArgumentError` naming it.
  */
 import { InvalidArgumentError } from '../core/errors.js';
 import { describe } from '../core/validate.js';
@@ -103,4 +104,39 @@ export function topicOption(value: unknown, field: string): string {
     throw new InvalidArgumentError(field, `must be a topic name without wildcards, got ${describe(value)}`);
   }
   return value;
+}
+
+/**
+ * A topic filter to subscribe with or match against: a valid filter, or an
+ * error naming `field`. With `shared` false a `$share/...` filter is refused
+ * too, for filters that are matched against message topics (which never
+ * start with `$share/`).
+ */
+export function topicFilterOption(value: unknown, field: string, shared = true): string {
+  if (typeof value !== 'string' || !isValidTopicFilter(value) || (!shared && value.startsWith('$share/'))) {
+    throw notAFilter(value, field);
+  }
+  return value;
+}
+
+/**
+ * One topic filter or a non-empty array of them, as a new array. A bad
+ * filter's error names `field` when `filters` is a string and `field[i]`
+ * when it is an array.
+ */
+export function topicFilterList(filters: unknown, field: string): string[] {
+  if (typeof filters === 'string') return [topicFilterOption(filters, field)];
+  if (!Array.isArray(filters) || filters.length === 0) {
+    throw new InvalidArgumentError(field, 'must be a topic filter or a non-empty array of them');
+  }
+  const list: string[] = [...filters];
+  for (let i = 0; i < list.length; i++) {
+    // the field name is built only on failure: subscribing many filters allocates nothing extra
+    if (!isValidTopicFilter(list[i])) throw notAFilter(list[i], `${field}[${i}]`);
+  }
+  return list;
+}
+
+function notAFilter(value: unknown, field: string): InvalidArgumentError {
+  return new InvalidArgumentError(field, `'${String(value)}' is not a valid topic filter`);
 }

@@ -20,7 +20,7 @@
  * has no wildcard for, or a template that can never be a topic name throws
  * `InvalidArgumentError` naming the rule.
  */
-import { isValidTopicFilter, isValidTopicName } from '../codec/topic.js';
+import { isValidTopicName, topicFilterOption } from '../codec/topic.js';
 import { InvalidArgumentError } from '../core/errors.js';
 
 /** A function form: the target topic, or undefined to leave the message unmapped. */
@@ -78,10 +78,9 @@ function compileRule(entry: unknown, field: string): Rule {
   ) {
     throw new InvalidArgumentError(field, 'must be a [filter, template] pair of strings');
   }
-  const [filter, template] = entry as [string, string];
-  if (!isValidTopicFilter(filter) || filter.startsWith('$share/')) {
-    throw new InvalidArgumentError(`${field}[0]`, `'${filter}' is not a valid topic filter`);
-  }
+  // a rule matches message topics, which are never `$share/...`: no shared filter
+  const filter = topicFilterOption(entry[0], `${field}[0]`, false);
+  const template: string = entry[1];
   const levels = filter.split('/');
   const pluses = levels.filter((l) => l === '+').length;
   const hasHash = levels[levels.length - 1] === '#';

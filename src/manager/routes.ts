@@ -13,7 +13,7 @@
  * time per filter; `synced` catches up with the changes made meanwhile. A
  * refused filter waits for the next CONNACK (`connected`).
  */
-import { isValidTopicFilter } from '../codec/topic.js';
+import { topicFilterOption } from '../codec/topic.js';
 import type { QoS } from '../codec/types.js';
 import { ClosedError, InvalidArgumentError } from '../core/errors.js';
 import { intOption, qosOption } from '../core/validate.js';
@@ -141,7 +141,7 @@ export class RouteTable {
     if (options === null || typeof options !== 'object')
       throw new InvalidArgumentError('options', 'must be an object');
     const entry: RouteEntry = {
-      filter: checkFilter(filter, 'filter'),
+      filter: topicFilterOption(filter, 'filter'),
       target,
       qos: qosOption(options.qos ?? 0, 'options.qos'),
       options,
@@ -360,18 +360,11 @@ export function checkSubscriptions(
       throw new InvalidArgumentError(`${field}.handler`, 'must be a function');
     }
     return {
-      filter: checkFilter(sub.filter, `${field}.filter`),
+      filter: topicFilterOption(sub.filter, `${field}.filter`),
       qos: qosOption(sub.qos ?? 0, `${field}.qos`),
       handler: sub.handler,
     };
   });
-}
-
-function checkFilter(filter: unknown, field: string): string {
-  if (typeof filter !== 'string' || !isValidTopicFilter(filter)) {
-    throw new InvalidArgumentError(field, `'${String(filter)}' is not a valid topic filter`);
-  }
-  return filter;
 }
 
 /** `fn` of `handle` and `handleTo`. */

@@ -32,11 +32,14 @@
  *   options.ts         EngineOptions: what the engine is made with
  *   handler.ts         EngineHandler: how it talks back to its owner
  *   link.ts            what the parts share: version, state, limits, output, handler
+ *   outbox.ts          the turn's output: encoded packets joined into few chunks
  *   limits.ts          the server's limits, from CONNACK
  *   keepalive.ts       when PINGREQ is due, when the server is dead, round-trip time
  *   aliases.ts         topic aliases, both directions
  *   publish-writer.ts  a PUBLISH as it goes on this connection's wire
  *   send-window.ts     how many publishes may be in flight; probing after a failure
+ *   inflight.ts        packet ids: the table of operations in flight by id, and
+ *                      the bitmap of incoming QoS 2 ids awaiting PUBREL
  *   outgoing.ts        this client's operations: waiting queue, packet ids, replay
  *   acks.ts            the server's answers to them
  *   incoming.ts        the server's messages: delivery, ordered acks, QoS 2 once

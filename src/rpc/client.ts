@@ -1,17 +1,25 @@
 /**
- * `RpcClient`: `await request(topic, payload)` over one session, with many
- * requests in flight on one response subscription.
+ * How `RpcClient` works. All of a client's requests share one response
+ * subscription, made by `start()` or the first request: `responseTopic` if
+ * given, else `{Response Information or client id}/rpc/res`, with `/2`,
+ * `/3`... for a session's second and later clients so their responses do
+ * not cross.
  *
- * Each request gets 128 bits of random correlation data (from a pool filled
- * by `crypto.randomFillSync`, never reused). Its pending entry is registered
- * before the request is published, so a response that arrives at once is
- * never lost, and it is removed on the response, the timeout, the signal, a
- * failed publish and `close()`: nothing is left behind. Timeouts ride the
- * sessions' shared coarse timer; no `setTimeout` per request.
+ * A response is matched to its request by correlation data: 16 random bytes
+ * cut from a 4 KiB pool filled by `randomFillSync` (a fresh pool each time,
+ * never reused: ids handed out may still wait in the offline queue), read
+ * as a latin1 string key into the pending map. With MQTT 5 they travel as
+ * the Correlation Data property, with 3.1.1 in mqttkit's envelope
+ * (`envelope.ts`). A response whose key is not pending is counted as
+ * unmatched and dropped.
  *
- * With MQTT 5 the request carries Response Topic and Correlation Data, as
- * any MQTT 5 responder expects. With MQTT 3.1.1 it is wrapped in mqttkit's
- * envelope (see `envelope.ts`), which an mqttkit `RpcServer` understands.
+ * Each request is one `Pending`: its entry in the map, and its entry in the
+ * shared coarse timer for the timeout (no `setTimeout` per request). It is
+ * put in the map before the request is published, so a response that
+ * arrives at once finds it. `#settle` is the one way out (response,
+ * timeout, abort signal, failed publish, `close()`): it removes the map
+ * entry, the timer entry and the abort listener together, so nothing is
+ * left behind.
  */
 import { randomFillSync } from 'node:crypto';
 import { isValidTopicName } from '../codec/topic.js';

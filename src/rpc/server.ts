@@ -1,24 +1,30 @@
 /**
- * `RpcServer`: a route table over one session, the way a web framework
- * serves HTTP.
+ * How `RpcServer` works. `route()` compiles a pattern once: its named
+ * segments (`:id`) become `+` in the filter it subscribes, and the route
+ * keeps each name's level index, so a request's params are read from its
+ * topic's levels (no regex per request). With a `group` the filter is
+ * subscribed as `$share/{group}/{filter}`; the broker delivers the plain
+ * topic, so the levels still line up.
  *
- * `route('api/devices/:id/get', handler)` subscribes `api/devices/+/get`
- * (as `$share/{group}/api/devices/+/get` with a `group`, so several server
- * processes share the load) and gives the handler `req.params.id`.
- * Middleware (`use`) runs around every handler. A handler's result becomes
- * the response: a string or bytes as they are, any other value as JSON with
- * content type `application/json`, undefined as an empty payload.
+ * A request arrives on its route's subscription (`#arrive`). With MQTT 5 its
+ * response topic and correlation data are PUBLISH properties; with 3.1.1
+ * they are taken out of mqttkit's envelope (`envelope.ts`). It becomes one
+ * `Job`, which is both the `RpcRequest` the handler sees and its entry in
+ * the shared coarse timer (`core/timer.ts`): no closure or `setTimeout` per
+ * request.
  *
- * Errors: a handler that throws answers with status `err.status` (when it is
- * an integer from 400 to 599) or 500, and the error's message; never its
- * stack. With MQTT 5 the status and message travel as user properties
- * `status` and `error` (PUBLISH has no reason string), and the payload is
- * `{"error": message, "status": n}` in JSON for requesters that only read
- * payloads. A payload that `req.json()` cannot parse answers 400, a request
- * beyond the queue 503, a handler slower than `timeout` 504.
+ * At most `concurrency` jobs run; up to `maxQueue` more wait in a FIFO, and
+ * one beyond that is answered 503 at once. A job's end (its result or its
+ * timeout) frees its slot and starts the next queued job. A timeout aborts
+ * the job's signal and answers 504; the handler's late result is then
+ * dropped (the job's `released` and `answered` flags make each step happen
+ * once). Middleware runs as a chain by index, each `next()` running the rest
+ * once.
  *
- * A request without a response topic is handled and not answered. `stop()`
- * unsubscribes, then waits for the requests already received.
+ * A response goes back at the request's QoS. With MQTT 5 an error's status
+ * and message are user properties (PUBLISH has no reason string); with
+ * 3.1.1 they are fields of the envelope. `stop()` unsubscribes every route,
+ * then waits on a deferred that the last job to finish resolves.
  */
 import { isValidTopicFilter } from '../codec/topic.js';
 import type { PublishProperties, QoS, UserProperty } from '../codec/types.js';

@@ -33,7 +33,7 @@ import type { PersistedSession } from '../store/types.js';
 import { openTransport } from '../transport/index.js';
 import type { Transport } from '../transport/types.js';
 import type { SessionContext } from './context.js';
-import { Keepalive } from './keepalive.js';
+import { KeepaliveTimer } from './keepalive.js';
 import { toArgumentError } from './packets.js';
 import { type Cancellable, ConnectRequest, PublishRequest, type RequestOwner } from './requests.js';
 import type { ConnackInfo } from './types.js';
@@ -68,12 +68,12 @@ export class Connector implements RequestOwner {
   private reconnectTimer: NodeJS.Timeout | undefined = undefined;
   /** `connect()` calls made while reconnecting: they resolve at the next CONNACK. */
   private nextConnected: Deferred<ConnackInfo> | undefined = undefined;
-  private readonly keepalive: Keepalive;
+  private readonly keepalive: KeepaliveTimer;
   /** `close()` waiting for the transport it ended to close. */
   private closeWaiter: (() => void) | undefined = undefined;
 
   constructor(private readonly ctx: SessionContext) {
-    this.keepalive = new Keepalive(ctx);
+    this.keepalive = new KeepaliveTimer(ctx);
   }
 
   /** A CONNACK came since the session was made. */

@@ -7,7 +7,7 @@
  *   Session (public API)
  *     └─ SessionContext: options, engine, store, state, counters
  *          ├─ Connector      connect attempts, CONNACK, reconnect
- *          │    └─ Keepalive   pings, in the shared timer
+ *          │    └─ KeepaliveTimer  pings, in the shared timer
  *          ├─ Subscriptions  routes, what to restore, resubscribe
  *          ├─ Dispatcher     received messages to listeners, handlers, streams
  *          ├─ Operations     publishes and (un)subscribes settled
@@ -19,7 +19,7 @@
  * (`answerAuth` in authentication.ts answers the broker's AUTH challenges;
  * `packets.ts` builds what the parts send.)
  *
- * The engine's callbacks reach the parts through one {@link SessionHandler};
+ * The engine's callbacks reach the parts through one {@link EngineHandlerAdapter};
  * the parts reach each other through this object. Nothing here is public:
  * the session holds its context in a `#private` field.
  */
@@ -29,7 +29,7 @@ import { ClientEngine } from '../protocol/engine.js';
 import type { SessionStore } from '../store/types.js';
 import { Connector } from './connector.js';
 import { Dispatcher } from './dispatch.js';
-import { SessionHandler } from './engine-handler.js';
+import { EngineHandlerAdapter } from './engine-handler.js';
 import { Journal } from './journal.js';
 import { OfflineQueue } from './offline-queue.js';
 import { Operations } from './operations.js';
@@ -82,7 +82,7 @@ export class SessionContext {
     this.connector = new Connector(this);
     try {
       // ResolvedOptions carries every EngineOptions field under the same name
-      this.engine = new ClientEngine(options, new SessionHandler(this));
+      this.engine = new ClientEngine(options, new EngineHandlerAdapter(this));
     } catch (err) {
       throw toArgumentError(err, ''); // the CONNECT properties are options of their own
     }

@@ -9,9 +9,8 @@
  * A handler that throws is reported as `error`, and the others still run.
  */
 
-import { isValidTopicFilter } from '../codec/topic.js';
+import { topicFilterOption } from '../codec/topic.js';
 import type { PublishPacket } from '../codec/types.js';
-import { InvalidArgumentError } from '../core/errors.js';
 import { topicMatches } from '../router/match.js';
 import type { SessionContext } from './context.js';
 import { createMessageStream, type MessageStream } from './message-stream.js';
@@ -72,9 +71,7 @@ export class Dispatcher {
 
   /** `session.messages()`: see there. */
   messages(filter: string | undefined): MessageStream {
-    if (filter !== undefined && !isValidTopicFilter(filter)) {
-      throw new InvalidArgumentError('filter', `'${filter}' is not a valid topic filter`);
-    }
+    if (filter !== undefined) topicFilterOption(filter, 'filter');
     const stream = createMessageStream(filter, this.ctx.options.messageBuffer, (s) =>
       this.streams?.delete(s),
     );

@@ -26,7 +26,8 @@ import type { Operations } from './operations.js';
 import { ControlRequest, PublishRequest } from './requests.js';
 import type { Writer } from './writer.js';
 
-export class SessionHandler implements EngineHandler {
+/** The session's {@link EngineHandler}, made by its context once the parts exist. */
+export class EngineHandlerAdapter implements EngineHandler {
   private readonly writer: Writer;
   private readonly connector: Connector;
   private readonly dispatcher: Dispatcher;

@@ -10,7 +10,8 @@ import { sharedTimer, TimerEntry } from '../core/timer.js';
 import { EngineState } from '../protocol/engine.js';
 import type { SessionContext } from './context.js';
 
-export class Keepalive {
+/** The keepalive of one session's connections: armed at CONNACK, disarmed when the connection ends. */
+export class KeepaliveTimer {
   private entry: KeepaliveEntry | undefined = undefined;
 
   constructor(private readonly ctx: SessionContext) {}
@@ -45,10 +46,10 @@ export class Keepalive {
 
 /** A connection's keepalive entry in the shared timer (a class: no closure per connection). */
 class KeepaliveEntry extends TimerEntry {
-  constructor(private readonly keepalive: Keepalive) {
+  constructor(private readonly timer: KeepaliveTimer) {
     super();
   }
   expire(now: number): void {
-    this.keepalive.due(this, now);
+    this.timer.due(this, now);
   }
 }

@@ -13,7 +13,7 @@
  *   the replayed and queued publishes (`resubscribe`).
  */
 import { reasonCodeName } from '../codec/reason-codes.js';
-import { isValidTopicFilter } from '../codec/topic.js';
+import { topicFilterList } from '../codec/topic.js';
 import type { AckProperties, SubackPacket, SubscribePacket, UnsubackPacket } from '../codec/types.js';
 import { InvalidArgumentError, RejectedError } from '../core/errors.js';
 import { checkOptions } from '../core/schema.js';
@@ -82,7 +82,7 @@ export class Subscriptions {
     let list: string[];
     try {
       checkOptions(options, SUBSCRIBE_OPTIONS, 'options');
-      list = filterList(filters, 'filters');
+      list = topicFilterList(filters, 'filters');
       if (handler !== undefined && typeof handler !== 'function') {
         throw new InvalidArgumentError('handler', 'must be a function');
       }
@@ -143,7 +143,7 @@ export class Subscriptions {
     let list: string[];
     try {
       checkOptions(options, OPERATION_OPTIONS, 'options');
-      list = filterList(filters, 'filters');
+      list = topicFilterList(filters, 'filters');
     } catch (err) {
       return Promise.reject(err);
     }
@@ -288,21 +288,4 @@ export class Subscriptions {
       }
     });
   }
-}
-
-/** One topic filter or a non-empty array of them, checked, as a new array. */
-export function filterList(filters: string | readonly string[], field: string): string[] {
-  const list = typeof filters === 'string' ? [filters] : Array.isArray(filters) ? [...filters] : undefined;
-  if (list === undefined || list.length === 0) {
-    throw new InvalidArgumentError(field, 'must be a topic filter or a non-empty array of them');
-  }
-  for (let i = 0; i < list.length; i++) {
-    if (!isValidTopicFilter(list[i])) {
-      throw new InvalidArgumentError(
-        typeof filters === 'string' ? field : `${field}[${i}]`,
-        `'${String(list[i])}' is not a valid topic filter`,
-      );
-    }
-  }
-  return list;
 }

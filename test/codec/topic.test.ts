@@ -6,6 +6,7 @@ import {
   topicFilterProblem,
   topicNameProblem,
 } from '../../src/codec/index.js';
+import { topicFilterList, topicFilterOption } from '../../src/codec/topic.js';
 
 describe('topic names', () => {
   it.each(['a', 'a/b', '/', '//', 'a/b/', '$SYS/broker', 'caf\u00e9/\u{1f600}', ' '])('accepts %j', (t) => {
@@ -88,5 +89,37 @@ describe('shared subscriptions', () => {
     expect(parseSharedSubscription('devices/+/get')).toBeUndefined();
     expect(parseSharedSubscription('$share/g')).toBeUndefined();
     expect(parseSharedSubscription('$share//x')).toBeUndefined();
+  });
+});
+
+describe('topic filter options', () => {
+  it('returns a valid filter and names the field of a bad one', () => {
+    expect(topicFilterOption('a/+/#', 'filter')).toBe('a/+/#');
+    expect(topicFilterOption('$share/g/a', 'filter')).toBe('$share/g/a');
+    expect(() => topicFilterOption('a/#/b', 'filter')).toThrow(
+      /^filter: 'a\/#\/b' is not a valid topic filter$/,
+    );
+    expect(() => topicFilterOption(7, 'filter')).toThrow(/^filter: '7' is not a valid topic filter$/);
+    expect(() => topicFilterOption('$share/g/a', 'map[0][0]', false)).toThrow(
+      /^map\[0\]\[0\]: '\$share\/g\/a' is not a valid topic filter$/,
+    );
+  });
+
+  it('takes one filter or a non-empty array as a new array, naming field or field[i]', () => {
+    const given = ['a', 'b/#'];
+    const list = topicFilterList(given, 'filters');
+    expect(list).toEqual(given);
+    expect(list).not.toBe(given);
+    expect(topicFilterList('a', 'filters')).toEqual(['a']);
+    expect(() => topicFilterList('a/#/b', 'filters')).toThrow(
+      /^filters: 'a\/#\/b' is not a valid topic filter$/,
+    );
+    expect(() => topicFilterList(['a', 'b+'], 'filters')).toThrow(
+      /^filters\[1\]: 'b\+' is not a valid topic filter$/,
+    );
+    expect(() => topicFilterList([], 'filters')).toThrow(
+      /^filters: must be a topic filter or a non-empty array of them$/,
+    );
+    expect(() => topicFilterList(undefined, 'filters')).toThrow(/^filters: must be/);
   });
 });
