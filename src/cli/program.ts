@@ -5,7 +5,7 @@
  * help. Exit codes are in `errors.ts`: 0 done, 1 failed, 2 usage, config or
  * a missing package, 124 timed out, 130 interrupted.
  */
-import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { registerBench } from './commands/bench.js';
 import { registerBroker } from './commands/broker.js';
@@ -85,10 +85,10 @@ function showUsageAfterErrors(cmd: Command): void {
   for (const sub of cmd.commands) showUsageAfterErrors(sub);
 }
 
+/** The package's version, by its own name (the `exports` map has `./package.json`): the same from src/ and from the bundle. */
 function version(): string {
   try {
-    const url = new URL('../../package.json', import.meta.url);
-    return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version;
+    return (createRequire(import.meta.url)('mqttkit/package.json') as { version: string }).version;
   } catch {
     return 'unknown';
   }

@@ -16,7 +16,7 @@ function newest(dir: string): number {
   return t;
 }
 
-/** Runs `tsc -p tsconfig.build.json` in `root` unless its `dist/` is newer than its `src/`; says so on stderr when `say`. */
+/** Runs `npm run build` (scripts/build.mjs) in `root` unless its `dist/` is newer than its `src/`; says so on stderr when `say`. */
 export function buildDistIfStale(root: string, say = false): void {
   let built = 0;
   try {
@@ -26,12 +26,5 @@ export function buildDistIfStale(root: string, say = false): void {
   }
   if (built >= newest(join(root, 'src'))) return;
   if (say) process.stderr.write('  building dist/ (src/ is newer)\n');
-  execFileSync(
-    process.execPath,
-    [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
-    {
-      cwd: root,
-      stdio: 'inherit',
-    },
-  );
+  execFileSync(process.execPath, [join(root, 'scripts/build.mjs')], { cwd: root, stdio: 'inherit' });
 }
