@@ -26,8 +26,9 @@ const FLOOR: Record<string, number> = {
   channels: 5,
   metrics: 5,
   broker: 5,
-  cli: 6,
-  '.': 7, // src/index.ts
+  cluster: 6,
+  cli: 7,
+  '.': 8, // src/index.ts
 };
 
 /** Where timers may be set: the coarse timer, the layers that own sockets, and the command. */
