@@ -1,0 +1,150 @@
+/**
+ * Commands and Lua scripts sent to Redis in batches, one round trip a batch,
+ * on a single Redis (or one behind Sentinel) and on Redis Cluster alike.
+ *
+ * How it works:
+ * - A batch on a single Redis is one pipeline: every command written at
+ *   once, the replies read back in order.
+ * - On Redis Cluster (an ioredis `Cluster`, `isCluster` true) each command
+ *   is sent on its own, all of them at once, and ioredis routes each to the
+ *   node serving its key's slot: an ioredis pipeline refuses keys served by
+ *   different nodes. Still one round trip of latency; one write per node
+ *   per tick with the client's `enableAutoPipelining`. So every command and
+ *   every script of a batch must touch the keys of ONE slot (one hash tag).
+ * - Scripts run by SHA (EVALSHA), so a batch of 10,000 calls does not carry
+ *   10,000 copies of the source. A runner's first batch of a script starts
+ *   with SCRIPT LOAD (same batch, no extra round trip). A Redis that does
+ *   not know the SHA (its cache emptied by a restart, a failover or SCRIPT
+ *   FLUSH; on Cluster, every node but the one the load reached) answers
+ *   NOSCRIPT, and those calls are sent once more in a second batch: after
+ *   SCRIPT LOAD on a single Redis, as EVAL of the source on Cluster.
+ *
+ * Redis answers each command of a batch on its own: a batch resolves with
+ * one `[error, reply]` per command, and rejects only when the batch as a
+ * whole got no answer (the connection failed).
+ */
+import { createHash } from 'node:crypto';
+
+/** One command: its name, then its arguments (`['MGET', 'k1', 'k2']`). */
+export type Command = readonly [name: string, ...args: (string | number)[]];
+
+/** The answer to one command of a batch: an error, or `null` and the reply. */
+export type Reply = [error: Error | null, reply: unknown];
+
+/** A pipeline of a {@link ScriptClient}: an ioredis `Pipeline` has it. */
+export interface ScriptPipeline {
+  /** Queues a command. */
+  call(command: string, ...args: (string | number)[]): unknown;
+  /** Sends the queued commands in one round trip; one `[error, reply]` per command. */
+  exec(): Promise<[Error | null, unknown][] | null>;
+}
+
+/**
+ * What a {@link ScriptRunner} uses of a Redis client: an ioredis `Redis` or
+ * `Cluster` has it. Declared here so that the package's types do not depend
+ * on ioredis, an optional peer dependency.
+ */
+export interface ScriptClient {
+  /** True on an ioredis `Cluster`: commands are then routed one by one, never pipelined together. */
+  readonly isCluster?: boolean;
+  /** Sends one command. */
+  call(command: string, ...args: (string | number)[]): Promise<unknown>;
+  /** A new pipeline (used on a single Redis only). */
+  pipeline(): ScriptPipeline;
+}
+
+/** A Lua script: its source, its SHA1, and how many of a call's arguments are keys. */
+export class Script {
+  /** The SHA1 of `lua`, in hex: what EVALSHA names it by. */
+  readonly sha: string;
+
+  constructor(
+    /** What the script does, for errors (`lease acquire`). */
+    readonly name: string,
+    readonly lua: string,
+    /** How many of each call's arguments are keys (the rest are ARGV). */
+    readonly keys: number,
+  ) {
+    this.sha = createHash('sha1').update(lua).digest('hex');
+  }
+}
+
+/** Whether `err` is Redis saying it does not know a script's SHA. */
+function noScript(err: Error | null): boolean {
+  return err?.message.startsWith('NOSCRIPT') === true;
+}
+
+/** Sends batches of commands and script calls on one client (see the file's header). */
+export class ScriptRunner {
+  /** The SHAs this runner has loaded on its client since it last saw NOSCRIPT for them. */
+  readonly #loaded = new Set<string>();
+
+  constructor(readonly client: ScriptClient) {}
+
+  /**
+   * Sends `commands` as one batch (one pipeline; on Cluster, all at once);
+   * one reply per command, in order. Rejects when the batch got no answer.
+   */
+  async send(commands: readonly Command[]): Promise<Reply[]> {
+    if (commands.length === 0) return [];
+    const client = this.client;
+    if (client.isCluster === true) {
+      return Promise.all(
+        commands.map((c) =>
+          client.call(...c).then(
+            (reply): Reply => [null, reply],
+            (err: unknown): Reply => [err instanceof Error ? err : new Error(String(err)), null],
+          ),
+        ),
+      );
+    }
+    const p = client.pipeline();
+    for (const c of commands) p.call(...c);
+    const replies = await p.exec();
+    if (replies === null || replies.length !== commands.length)
+      throw new Error(`a pipeline of ${commands.length} commands got ${replies?.length ?? 'no'} replies`);
+    return replies;
+  }
+
+  /**
+   * Calls `script` once per element of `calls` (each: its keys, then its
+   * other arguments), as one batch; one reply per call, in order.
+   */
+  async run(script: Script, calls: readonly (readonly string[])[]): Promise<Reply[]> {
+    if (calls.length === 0) return [];
+    const replies = await this.#batch(script, calls, 'EVALSHA');
+    const again: number[] = [];
+    for (let i = 0; i < replies.length; i++) if (noScript(replies[i][0])) again.push(i);
+    if (again.length === 0) return replies;
+    // The script cache was emptied since the load. A single Redis loads the script again ahead
+    // of the calls; a Cluster's nodes get the source itself, since a SCRIPT LOAD reaches one node.
+    this.#loaded.delete(script.sha);
+    const how = this.client.isCluster === true ? 'EVAL' : 'EVALSHA';
+    const retried = await this.#batch(
+      script,
+      again.map((i) => calls[i]),
+      how,
+    );
+    for (let j = 0; j < again.length; j++) replies[again[j]] = retried[j];
+    return replies;
+  }
+
+  /** One batch of calls of `script`, by SHA (after a SCRIPT LOAD in the same batch if not loaded yet) or by source. */
+  async #batch(
+    script: Script,
+    calls: readonly (readonly string[])[],
+    how: 'EVALSHA' | 'EVAL',
+  ): Promise<Reply[]> {
+    const load = how === 'EVALSHA' && !this.#loaded.has(script.sha);
+    const head = how === 'EVAL' ? script.lua : script.sha;
+    const commands: Command[] = load ? [['SCRIPT', 'LOAD', script.lua]] : [];
+    for (const args of calls) commands.push([how, head, script.keys, ...args]);
+    const replies = await this.send(commands);
+    if (how === 'EVAL') this.#loaded.add(script.sha); // EVAL leaves the script in the node's cache
+    if (!load) return replies;
+    const loadError = replies[0][0];
+    if (loadError !== null) throw loadError;
+    this.#loaded.add(script.sha);
+    return replies.slice(1);
+  }
+}
