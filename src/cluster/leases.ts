@@ -1,0 +1,411 @@
+/**
+ * Session ownership: which node runs which session, with a fencing token,
+ * at a cost that does not grow with the number of sessions per period.
+ *
+ * How this works. Two keys per session, in RedisStore's slot for that
+ * session (hash tag `{id:<base64url of the UTF-8 client id>}`):
+ *
+ *   <prefix>{id:...}:owner   "<node id> <incarnation> <token>"  who owns the session
+ *   <prefix>{id:...}:fence   "<token>"                          the session's fencing token
+ *
+ * and one key per node, written by Membership (`membership.ts`), in the
+ * cluster's slot (hash tag `{cluster:<name>}`):
+ *
+ *   <prefix>{cluster:<name>}:node:<node id>   "<incarnation>", PX ttl
+ *
+ * A session is owned by the node its `:owner` names while that node's lease
+ * key holds the incarnation `:owner` names. Ownership is never renewed per
+ * session: it lives exactly as long as the node's lease, which Membership
+ * renews once per period for all of the node's sessions. A node that dies,
+ * freezes or loses Redis loses every session at once when its lease key
+ * expires, and a restarted node (a new incarnation) owns none of what its
+ * previous incarnation held.
+ *
+ * This rests on one promise of Membership: an incarnation, once its lease
+ * key has expired or been replaced, never lives again. Renewal extends the
+ * key only while it still holds the node's incarnation (compare and
+ * PEXPIRE in Lua, never a plain SET), and a node that finds it gone joins
+ * again under a new incarnation. So "dead" is final, and a takeover may
+ * check liveness and take the session in two steps.
+ *
+ * Acquire, for a batch of sessions (at most three round trips, whatever
+ * their number):
+ *   1. ACQUIRE per session (one pipeline): a session that is free, or
+ *      already ours (same node and incarnation, same token as `:fence`), is
+ *      taken (or kept); one owned by anyone else is refused, and its owner
+ *      record comes back.
+ *   2. One MGET of the lease keys of the nodes those records name (all in
+ *      the cluster's slot): an owner whose lease key is gone, or holds
+ *      another incarnation, is dead.
+ *   3. ACQUIRE again for the sessions of dead owners, each with the record
+ *      seen in step 1 as the expected one: taken only if `:owner` still
+ *      holds exactly that record (so a node that took it in between keeps
+ *      it), and that record is dead for good.
+ * Taking a session sets `:fence` to max(`:fence` + 1, Redis TIME in
+ * microseconds) and `:owner` to `"<node> <incarnation> <token>"`, in one
+ * script. Tokens of a session only ever increase while its `:fence` key
+ * survives; and since they follow Redis's clock, one handed out after a
+ * Redis restart that lost the key (no persistence), or lost its last
+ * increments (AOF everysec, an asynchronous replica promoted), is still
+ * larger than every token handed out before, as long as the clock of the
+ * Redis after is not behind that of the Redis before by more than the time
+ * between. RedisStore applies a write carrying token T only while `:fence`
+ * equals T, so a holder that wakes up late cannot overwrite the new owner's
+ * state.
+ *
+ * Release deletes `:owner` if it still names this node and incarnation
+ * (compare and delete); `:fence` stays, so the next owner's token is
+ * higher. Nothing here runs per period: a node acts for a session while it
+ * holds a token for it from `acquire()` (not released, not refused since)
+ * AND Membership says its own lease is safe (its local deadline, measured
+ * from when it sent the renewal that succeeded, has not passed). A node
+ * that is not safe pauses every session; it resumes them only if its
+ * renewal then succeeds under the same incarnation (the key never expired,
+ * so nobody can have taken anything), and otherwise rejoins under a new
+ * incarnation and acquires again.
+ *
+ * Redis Cluster: every script touches the two keys of one session (one
+ * slot), and the liveness check is one MGET in the cluster's slot, so
+ * nothing crosses slots; `ScriptRunner` sends the per-session calls one by
+ * one (all at once) to a Cluster instead of in a pipeline. Needs Redis 5 or
+ * later (a script that reads TIME and then writes).
+ */
+import { InvalidArgumentError, StoreError } from '../core/errors.js';
+import { checkOptions, type Rule, string, table } from '../core/schema.js';
+import { type Command, type Reply, Script, type ScriptClient, ScriptRunner } from './scripts.js';
+
+/**
+ * Takes a session: KEYS `:owner`, `:fence`; ARGV the holder (`"<node>
+ * <incarnation>"`) and the owner record expected (a dead one to replace, or
+ * `""`). Returns the token (an integer) when the session is taken or was
+ * already the holder's, else the current owner record (a string).
+ */
+const ACQUIRE = new Script(
+  'lease acquire',
+  `local cur = redis.call('GET', KEYS[1])
+local fence = redis.call('GET', KEYS[2])
+if cur then
+  local holder, token = string.match(cur, '^(.+) (%d+)$')
+  if holder == ARGV[1] and token == fence then return tonumber(token) end
+  if holder ~= ARGV[1] and cur ~= ARGV[2] then return cur end
+end
+local token = tonumber(fence or '0')
+if token == nil then return redis.error_reply('ERR ' .. KEYS[2] .. ' does not hold an integer') end
+local now = redis.call('TIME')
+local micros = tonumber(now[1]) * 1000000 + tonumber(now[2])
+token = token + 1
+if micros > token then token = micros end
+local text = string.format('%d', token)
+redis.call('SET', KEYS[2], text)
+redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. text)
+return token`,
+  2,
+);
+
+/** Releases a session: KEYS `:owner`; ARGV the holder. Deletes `:owner` if the holder owns it; 1 if it did. */
+const RELEASE = new Script(
+  'lease release',
+  `local cur = redis.call('GET', KEYS[1])
+if cur and string.match(cur, '^(.+) %d+$') == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0`,
+  1,
+);
+
+/** A node's identity while it is a member: its id, and the incarnation its lease key holds. */
+export interface LeaseHolder {
+  /** The node's id (`gw-1`), as in its lease key `...:node:<id>`. */
+  readonly id: string;
+  /** The incarnation its lease key holds: new each time the node joins; no whitespace. */
+  readonly incarnation: string;
+}
+
+/** Who owns a session, as its `:owner` key says. */
+export interface Owner {
+  readonly node: string;
+  readonly incarnation: string;
+  /** The fencing token the owner got. */
+  readonly token: number;
+}
+
+/** An owner, and whether its node's lease key still holds its incarnation. */
+export interface OwnerState extends Owner {
+  /** False once the node's lease has expired or it has joined again: the session is free to take. */
+  readonly alive: boolean;
+}
+
+/** What {@link Leases.acquire} did. */
+export interface AcquireResult {
+  /** The sessions the holder owns now, each with its token (a session it already owned keeps its token). */
+  readonly acquired: Map<string, number>;
+  /** The sessions another live node owns, each with that owner. */
+  readonly refused: Map<string, Owner>;
+}
+
+/** Options of {@link Leases}. */
+export interface LeasesOptions {
+  /** An ioredis `Redis` (single, or through Sentinel) or `Cluster` client; not closed by `Leases`. */
+  client: ScriptClient;
+  /** The cluster's name: node lease keys are `<prefix>{cluster:<name>}:node:<id>`. */
+  cluster: string;
+  /** Prepended to every key; the same as RedisStore's. @default 'mqttkit:' */
+  prefix?: string;
+}
+
+const OPTIONS = table(
+  {
+    client: ((v) =>
+      typeof (v as Partial<ScriptClient> | null)?.call === 'function' &&
+      typeof (v as Partial<ScriptClient> | null)?.pipeline === 'function'
+        ? undefined
+        : 'must be an ioredis Redis or Cluster client') as Rule,
+    cluster: ((v) =>
+      typeof v === 'string' && v.length > 0 && !/[{}]/.test(v)
+        ? undefined
+        : 'must be a non-empty string without { or }') as Rule,
+    prefix: string,
+  },
+  ['client', 'cluster'],
+);
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** An owner record: `"<node> <incarnation> <token>"` (a node id may hold spaces, an incarnation does not). */
+const RECORD = /^(.+) (\S+) (\d+)$/s;
+
+/** The owner a record names, or undefined when it is not one. */
+export function parseOwner(record: string): Owner | undefined {
+  const m = RECORD.exec(record);
+  return m === null ? undefined : { node: m[1], incarnation: m[2], token: Number(m[3]) };
+}
+
+/**
+ * The start of a session's keys: `<prefix>{id:<base64url of the UTF-8 client id>}:`, as
+ * RedisStore's (`src/store/redis.ts`).
+ */
+export function sessionKeyBase(prefix: string, clientId: string): string {
+  return `${prefix}{id:${Buffer.from(clientId, 'utf8').toString('base64url')}}:`;
+}
+
+/** A node's lease key: `<prefix>{cluster:<name>}:node:<id>`. */
+export function nodeLeaseKey(prefix: string, cluster: string, nodeId: string): string {
+  return `${prefix}{cluster:${cluster}}:node:${nodeId}`;
+}
+
+/** Session ownership on Redis (see the file's header). */
+export class Leases {
+  readonly #runner: ScriptRunner;
+  readonly #prefix: string;
+  readonly #cluster: string;
+
+  constructor(options: LeasesOptions) {
+    checkOptions(options, OPTIONS, 'options');
+    this.#runner = new ScriptRunner(options.client);
+    this.#prefix = options.prefix ?? 'mqttkit:';
+    this.#cluster = options.cluster;
+  }
+
+  /**
+   * Takes every session of `sessions` that is free, already `holder`'s, or
+   * owned by a node whose lease is gone: at most three round trips
+   * (one more right after Redis lost its scripts), one script call per
+   * session plus one per session taken from a dead owner, and one MGET.
+   * Rejects (StoreError) if Redis failed on any of them: some may have been
+   * taken, and calling again gives those back with the same tokens.
+   */
+  async acquire(sessions: Iterable<string>, holder: LeaseHolder): Promise<AcquireResult> {
+    const me = holderString(holder);
+    const ids = this.#ids(sessions);
+    const acquired = new Map<string, number>();
+    const refused = new Map<string, Owner>();
+    const keys = ids.map((id) => sessionKeyBase(this.#prefix, id));
+
+    const first = await this.#run(
+      ACQUIRE,
+      keys.map((k) => [`${k}owner`, `${k}fence`, me, '']),
+      ids,
+    );
+    const taken: number[] = []; // indexes into ids of sessions owned by someone else
+    const records: string[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const reply = first[i][1];
+      if (typeof reply === 'number') acquired.set(ids[i], reply);
+      else {
+        taken.push(i);
+        records.push(String(reply));
+      }
+    }
+    if (taken.length === 0) return { acquired, refused };
+
+    const owners = records.map(parseOwner);
+    const alive = await this.#alive(owners);
+    const dead: number[] = []; // indexes into taken
+    for (let j = 0; j < taken.length; j++) {
+      const owner = owners[j];
+      if (owner !== undefined && alive(owner)) refused.set(ids[taken[j]], owner);
+      else dead.push(j); // a record that names no node (not one of ours) names no live one
+    }
+
+    const second = await this.#run(
+      ACQUIRE,
+      dead.map((j) => {
+        const k = keys[taken[j]];
+        return [`${k}owner`, `${k}fence`, me, records[j]];
+      }),
+      dead.map((j) => ids[taken[j]]),
+    );
+    for (let d = 0; d < dead.length; d++) {
+      const id = ids[taken[dead[d]]];
+      const reply = second[d][1];
+      if (typeof reply === 'number') {
+        acquired.set(id, reply);
+        continue;
+      }
+      // another node took it between the two steps: it is theirs
+      const owner = parseOwner(String(reply));
+      if (owner === undefined)
+        throw new StoreError(`lease acquire: session '${id}' has an owner record that is not one`);
+      refused.set(id, owner);
+    }
+    return { acquired, refused };
+  }
+
+  /**
+   * Gives up every session of `sessions` that `holder` owns (one round
+   * trip, one script call each); resolves with those it owned. Their
+   * `:fence` stays, so whoever takes them next gets a higher token.
+   */
+  async release(sessions: Iterable<string>, holder: LeaseHolder): Promise<string[]> {
+    const me = holderString(holder);
+    const ids = this.#ids(sessions);
+    const replies = await this.#run(
+      RELEASE,
+      ids.map((id) => [`${sessionKeyBase(this.#prefix, id)}owner`, me]),
+      ids,
+    );
+    return ids.filter((_, i) => replies[i][1] === 1);
+  }
+
+  /**
+   * Who owns each of `sessions` (undefined: nobody), and whether that
+   * owner's lease is alive: two round trips, one GET per session (one MGET
+   * on a single Redis) and one MGET of the owners' lease keys.
+   */
+  async owners(sessions: Iterable<string>): Promise<Map<string, OwnerState | undefined>> {
+    const ids = this.#ids(sessions);
+    const keys = ids.map((id) => `${sessionKeyBase(this.#prefix, id)}owner`);
+    const records = await this.#read(keys, 'lease owners');
+    const owners = records.map((r) => (r === null ? undefined : parseOwner(r)));
+    const alive = await this.#alive(owners);
+    const out = new Map<string, OwnerState | undefined>();
+    for (let i = 0; i < ids.length; i++) {
+      const owner = owners[i];
+      out.set(ids[i], owner === undefined ? undefined : { ...owner, alive: alive(owner) });
+    }
+    return out;
+  }
+
+  /** The distinct, checked client ids of `sessions`. */
+  #ids(sessions: Iterable<string>): string[] {
+    if (
+      typeof sessions !== 'object' ||
+      sessions === null ||
+      typeof (sessions as Partial<Iterable<string>>)[Symbol.iterator] !== 'function'
+    )
+      throw new InvalidArgumentError('sessions', 'must be an iterable of client ids');
+    const ids = [...new Set(sessions)];
+    for (let i = 0; i < ids.length; i++) {
+      if (typeof ids[i] !== 'string') throw new InvalidArgumentError(`sessions[${i}]`, 'must be a string');
+      if (LONE_SURROGATE.test(ids[i]))
+        throw new InvalidArgumentError(`sessions[${i}]`, 'is not valid UTF-16 (it holds a lone surrogate)');
+    }
+    return ids;
+  }
+
+  /**
+   * Whether each owner is alive: one MGET of the lease keys of the nodes
+   * they name (in the cluster's slot); no round trip when there are none.
+   */
+  async #alive(owners: readonly (Owner | undefined)[]): Promise<(owner: Owner) => boolean> {
+    const nodes = [...new Set(owners.flatMap((o) => (o === undefined ? [] : [o.node])))];
+    if (nodes.length === 0) return () => false;
+    const [[err, reply]] = await this.#send(
+      [['MGET', ...nodes.map((n) => nodeLeaseKey(this.#prefix, this.#cluster, n))]],
+      'lease liveness',
+    );
+    if (err !== null)
+      throw new StoreError(`lease liveness: MGET of ${nodes.length} node keys failed: ${err.message}`);
+    const live = new Map<string, unknown>(nodes.map((n, i) => [n, (reply as unknown[])[i]]));
+    return (owner) => live.get(owner.node) === owner.incarnation;
+  }
+
+  /** GET of every key (MGETs on a single Redis, whose keys may span slots). */
+  async #read(keys: readonly string[], what: string): Promise<(string | null)[]> {
+    if (keys.length === 0) return [];
+    const cluster = this.#runner.client.isCluster === true;
+    const commands: Command[] = [];
+    for (let i = 0; i < keys.length; i += cluster ? 1 : MGET_KEYS)
+      commands.push(cluster ? ['GET', keys[i]] : ['MGET', ...keys.slice(i, i + MGET_KEYS)]);
+    const replies = await this.#send(commands, what);
+    const out: (string | null)[] = [];
+    for (const [err, reply] of replies) {
+      if (err !== null)
+        throw new StoreError(`${what}: reading ${keys.length} owner keys failed: ${err.message}`);
+      if (cluster) out.push(reply as string | null);
+      else out.push(...(reply as (string | null)[]));
+    }
+    return out;
+  }
+
+  async #send(commands: readonly Command[], what: string): Promise<Reply[]> {
+    try {
+      return await this.#runner.send(commands);
+    } catch (err) {
+      throw failed(what, commands.length, err);
+    }
+  }
+
+  /** Runs `script` once per call; rejects with StoreError if any failed (naming the first one's session). */
+  async #run(
+    script: Script,
+    calls: readonly (readonly string[])[],
+    ids: readonly string[],
+  ): Promise<Reply[]> {
+    let replies: Reply[];
+    try {
+      replies = await this.#runner.run(script, calls);
+    } catch (err) {
+      throw failed(script.name, calls.length, err);
+    }
+    const bad = replies.findIndex(([err]) => err !== null);
+    if (bad >= 0) {
+      const count = replies.filter(([err]) => err !== null).length;
+      throw new StoreError(
+        `${script.name} failed for ${count} of ${calls.length} sessions, the first '${ids[bad]}': ${replies[bad][0]?.message}`,
+        { cause: replies[bad][0] },
+      );
+    }
+    return replies;
+  }
+}
+
+/** Keys per MGET when reading owner records on a single Redis: bounds how long one command holds Redis. */
+const MGET_KEYS = 1000;
+
+function failed(what: string, count: number, err: unknown): StoreError {
+  const e = err instanceof Error ? err : new Error(String(err));
+  return new StoreError(`${what}: no answer from Redis to a batch of ${count}: ${e.message}`, { cause: e });
+}
+
+/** `"<node> <incarnation>"`, the start of the holder's owner records; the holder checked. */
+function holderString(holder: LeaseHolder): string {
+  if (holder === null || typeof holder !== 'object')
+    throw new InvalidArgumentError('holder', 'must be an object with id and incarnation');
+  if (typeof holder.id !== 'string' || holder.id.length === 0)
+    throw new InvalidArgumentError('holder.id', 'must be a non-empty string');
+  if (typeof holder.incarnation !== 'string' || !/^\S+$/.test(holder.incarnation))
+    throw new InvalidArgumentError('holder.incarnation', 'must be a non-empty string without whitespace');
+  return `${holder.id} ${holder.incarnation}`;
+}
