@@ -36,6 +36,7 @@ export {
   DroppedError,
   EncodeError,
   ErrorCode,
+  FencedError,
   InvalidArgumentError,
   MissingPeerError,
   MqttError,

@@ -35,6 +35,8 @@ export const ErrorCode = {
   Dropped: 'ERR_MQTT_DROPPED',
   /** {@link StoreError}: the session store failed. */
   Store: 'ERR_MQTT_STORE',
+  /** {@link FencedError}: a store write was refused because another owner holds the session. */
+  Fenced: 'ERR_MQTT_FENCED',
   /** {@link InvalidArgumentError}: an argument or option is not valid. */
   InvalidArgument: 'ERR_MQTT_INVALID_ARGUMENT',
   /** {@link ConfigError}: a fleet config file or object is not valid. */
@@ -198,6 +200,31 @@ export class DroppedError extends MqttError {
 export class StoreError extends MqttError {
   constructor(message: string, options?: ErrorOptions) {
     super(ErrorCode.Store, message, undefined, options);
+  }
+}
+
+/**
+ * A store write was refused because it carried a stale fencing token:
+ * another owner (a newer lease on the session, in a cluster) holds the
+ * client id, and nothing of the refused write was applied. It is final, not
+ * a failure to retry: the write can never apply, so the store drops it, and
+ * writes for that client keep being refused until the store is given a new
+ * token. `token` is the one the write carried, `current` what the store
+ * holds now (undefined when it holds none).
+ */
+export class FencedError extends StoreError {
+  override readonly code: string = ErrorCode.Fenced;
+
+  constructor(
+    message: string,
+    /** The client id whose write was refused. */
+    readonly clientId: string,
+    /** The fencing token the refused write carried. */
+    readonly token: number,
+    /** The token the store holds for the client id now; undefined when it holds none. */
+    readonly current: number | undefined,
+  ) {
+    super(message);
   }
 }
 

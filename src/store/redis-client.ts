@@ -29,6 +29,10 @@ export interface RedisPipeline {
   smembers(key: string): RedisPipeline;
   /** `HGETALL key` */
   hgetall(key: string): RedisPipeline;
+  /** `EVAL script numKeys key... arg...`: the keys, then the arguments, in one array. */
+  eval(script: string, numKeys: number, keysAndArgs: (Buffer | string)[]): RedisPipeline;
+  /** `EVALSHA sha1 numKeys key... arg...`: the keys, then the arguments, in one array. */
+  evalsha(sha1: string, numKeys: number, keysAndArgs: (Buffer | string)[]): RedisPipeline;
   /** Sends the queued commands; one `[error, reply]` per command. */
   exec(): Promise<[Error | null, unknown][] | null>;
 }

@@ -31,13 +31,34 @@
  * half-did can outlive a later change. A flush confirms its changes (moves
  * `base`) only when its own pipeline succeeded and everything before it was
  * confirmed: flushes settle in call order.
+ *
+ * Fencing (`fence(clientId, token)`, see `redis-writes.ts`): while a client
+ * id has a token, each flush sends its changes for that client as one Lua
+ * script call that applies them only while the client's `:fence` key holds
+ * the token. A change keeps the token it was made under; one Redis refused
+ * is settled like a confirmed one (it can never apply, so it is dropped) and
+ * its flush rejects with `FencedError`. Without a token, nothing changes:
+ * the same plain commands.
  */
 
-import { ClosedError, InvalidArgumentError, type MissingPeerError } from '../core/errors.js';
+import { ClosedError, FencedError, InvalidArgumentError, type MissingPeerError } from '../core/errors.js';
 import { checkOptions, type Rule, string, table } from '../core/schema.js';
 import { sharedTimer, TimerEntry } from '../core/timer.js';
 import { decodeMessage, decodeSubscription, encodeMessage, encodeSubscription } from './record.js';
 import { ownClient, type RedisClient, type RedisPipeline } from './redis-client.js';
+import {
+  Change,
+  DEL,
+  type Entry,
+  Fence,
+  FencedWrite,
+  HDEL,
+  HSET,
+  isNoScript,
+  SADD,
+  SREM,
+  toEntries,
+} from './redis-writes.js';
 import type { PersistedSession, SessionStore, StoredMessage, StoredSubscription } from './types.js';
 
 /**
@@ -154,54 +175,8 @@ interface FlushRecord {
   outcome: Promise<Error | undefined>;
 }
 
-const HSET = 0;
-const HDEL = 1;
-const SADD = 2;
-const SREM = 3;
-const DEL = 4;
-const NAMES = ['HSET', 'HDEL', 'SADD', 'SREM', 'DEL'];
-
-/**
- * One change: a command on `key` with `field` (DEL: the second key) and
- * `value` (HSET: the record; DEL: the third key). Kept until a flush that
- * sent it is confirmed.
- */
-class Change {
-  constructor(
-    readonly command: number,
-    readonly key: string,
-    readonly field: string,
-    readonly value: Buffer | string | undefined,
-  ) {}
-
-  /** Appends the command to `p`. */
-  addTo(p: Pipeline): void {
-    switch (this.command) {
-      case HSET:
-        p.hset(this.key, this.field, this.value as Buffer | string);
-        return;
-      case HDEL:
-        p.hdel(this.key, this.field);
-        return;
-      case SADD:
-        p.sadd(this.key, this.field);
-        return;
-      case SREM:
-        p.srem(this.key, this.field);
-        return;
-      default:
-        p.del(this.key, this.field, this.value as string);
-    }
-  }
-
-  /** Command, key and field, for errors: never the record. */
-  describe(): string {
-    const name = NAMES[this.command];
-    return this.command === DEL
-      ? `${name} ${this.key} ${this.field} ${this.value as string}`
-      : `${name} ${this.key} ${this.field}`;
-  }
-}
+/** The outcome of a pipeline some of whose script calls the server did not have (NOSCRIPT). */
+class NoScriptError extends Error {}
 
 /** Lone UTF-16 surrogates: they have no UTF-8 form, so two such ids would share keys. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
@@ -255,6 +230,12 @@ export class RedisStore implements SessionStore {
   /** The keys of the client id used last: sessions change state in bursts for one client. */
   #cachedId: string | undefined;
   #cachedKeys: Keys | undefined;
+  /** The fencing tokens set by `fence()`, by client id. */
+  readonly #fences = new Map<string, Fence>();
+  /** `fence()` has set a token once: flushes take the path that knows script calls. */
+  #fencing = false;
+  /** The next script call goes as EVAL: the connection may be new, to a server without the script. */
+  #evalNext = true;
 
   constructor(options: RedisStoreOptions = {}) {
     checkOptions(options, OPTIONS, 'options');
@@ -285,10 +266,36 @@ export class RedisStore implements SessionStore {
     return keys;
   }
 
-  /** Appends a change to the log. */
-  #queue(command: number, key: string, field: string, value?: Buffer | string): void {
+  /** Appends a change to the log, with the fencing token of `clientId` if it has one. */
+  #queue(clientId: string, command: number, key: string, field: string, value?: Buffer | string): void {
     if (this.#closed) throw new ClosedError('The RedisStore is closed');
-    this.#log.push(new Change(command, key, field, value));
+    const fence = this.#fences.size === 0 ? undefined : this.#fences.get(clientId);
+    this.#log.push(new Change(command, key, field, value, fence));
+  }
+
+  /**
+   * Sets the fencing token the store's writes for `clientId` carry from now
+   * on (`undefined`: none, the plain commands again). A write carrying a
+   * token applies only while the client's `<prefix>{id:...}:fence` key in
+   * Redis holds it, checked atomically by Redis; when it does not, nothing of
+   * that flush's changes for the client applies, they are dropped, and the
+   * flush rejects with {@link FencedError}, as does every later flush with
+   * changes made under the same token, at once, until `fence()` is called
+   * again. Changes made before the call keep the token they were made under.
+   * `load()` is not fenced: it reads whatever Redis holds.
+   */
+  fence(clientId: string, token: number | undefined): void {
+    if (this.#closed) throw new ClosedError('The RedisStore is closed');
+    const k = this.#keys(clientId);
+    if (token === undefined) {
+      this.#fences.delete(clientId);
+      return;
+    }
+    if (!Number.isSafeInteger(token) || token < 0)
+      throw new InvalidArgumentError('token', 'must be a non-negative integer (the value INCR gave)');
+    const fenceKey = `${k.m.slice(0, -1)}fence`; // <prefix>{id:...}:m -> <prefix>{id:...}:fence
+    this.#fences.set(clientId, new Fence(clientId, token, [k.m, k.q2, k.s, fenceKey]));
+    this.#fencing = true;
   }
 
   async load(clientId: string): Promise<PersistedSession> {
@@ -308,7 +315,9 @@ export class RedisStore implements SessionStore {
     for (const [i, [err]] of (results ?? []).entries()) {
       if (err) throw commandError(names[i], lost(err, started), 1, 3);
     }
-    if (written.status === 'rejected') throw written.reason;
+    // a write Redis refused for its stale token is not this read's failure: the read shows what the
+    // owner wrote, and the refusal is reported by flush()
+    if (written.status === 'rejected' && !(written.reason instanceof FencedError)) throw written.reason;
     if (results === null || results.length !== 3) throw new Error('RedisStore: load got no replies');
     const messageHash = results[0][1] as Record<string, Buffer>;
     const ids = results[1][1] as string[];
@@ -336,28 +345,28 @@ export class RedisStore implements SessionStore {
   }
 
   putMessage(clientId: string, message: StoredMessage): void {
-    this.#queue(HSET, this.#keys(clientId).m, String(message.seq), encodeMessage(message));
+    this.#queue(clientId, HSET, this.#keys(clientId).m, String(message.seq), encodeMessage(message));
   }
 
   deleteMessage(clientId: string, seq: number): void {
-    this.#queue(HDEL, this.#keys(clientId).m, String(seq));
+    this.#queue(clientId, HDEL, this.#keys(clientId).m, String(seq));
   }
 
   addIncomingQoS2(clientId: string, packetId: number): void {
-    this.#queue(SADD, this.#keys(clientId).q2, String(packetId));
+    this.#queue(clientId, SADD, this.#keys(clientId).q2, String(packetId));
   }
 
   deleteIncomingQoS2(clientId: string, packetId: number): void {
-    this.#queue(SREM, this.#keys(clientId).q2, String(packetId));
+    this.#queue(clientId, SREM, this.#keys(clientId).q2, String(packetId));
   }
 
   putSubscription(clientId: string, subscription: StoredSubscription): void {
     const key = this.#keys(clientId).s;
-    this.#queue(HSET, key, subscription.topicFilter, encodeSubscription(subscription));
+    this.#queue(clientId, HSET, key, subscription.topicFilter, encodeSubscription(subscription));
   }
 
   deleteSubscription(clientId: string, topicFilter: string): void {
-    this.#queue(HDEL, this.#keys(clientId).s, topicFilter);
+    this.#queue(clientId, HDEL, this.#keys(clientId).s, topicFilter);
   }
 
   /**
@@ -368,7 +377,9 @@ export class RedisStore implements SessionStore {
    * call order: one that is called while an earlier one is still out also
    * waits for it, and rejects with its error if it failed, since the
    * changes made before the call are then not all in Redis. The changes of
-   * a failed flush are kept and sent again by the next one.
+   * a failed flush are kept and sent again by the next one, except those
+   * Redis refused for a stale fencing token (see `fence()`): the flush
+   * rejects with {@link FencedError} naming the client, and they are dropped.
    */
   flush(): Promise<void> {
     const from = this.#sent;
@@ -381,19 +392,25 @@ export class RedisStore implements SessionStore {
     let own: Promise<Error | undefined> | undefined;
     if (from < to) {
       const changes = this.#log.slice(from - this.#base);
-      const pipeline = this.#client.pipeline();
-      for (const c of changes) c.addTo(pipeline);
-      own = this.#exec(pipeline, changes);
+      if (this.#fencing) own = this.#sendFenced(changes, to);
+      else {
+        const pipeline = this.#client.pipeline();
+        for (const c of changes) c.addTo(pipeline);
+        own = this.#exec(pipeline, changes);
+      }
     }
     const record: FlushRecord = { settled: false, outcome: Promise.resolve(undefined) };
     record.outcome = (async () => {
       const [before, mine] = await Promise.all([earlier, own]);
       record.settled = true;
       // everything before `from` must be confirmed too, by the earlier flushes
-      const error =
-        mine ??
-        (this.#base < from ? (before ?? new Error('RedisStore: an earlier flush failed')) : undefined);
-      if (error === undefined) this.#confirm(to);
+      const inherited =
+        this.#base < from ? (before ?? new Error('RedisStore: an earlier flush failed')) : undefined;
+      // a write refused for its stale token is settled (it can never apply): reported once the
+      // rest is, like a success
+      const refused = mine instanceof FencedError ? mine : undefined;
+      const error = refused === undefined ? (mine ?? inherited) : (inherited ?? refused);
+      if (error === undefined || error === refused) this.#confirm(to);
       // send every change not confirmed again, in order, with the next flush
       else if (this.#sent > this.#base) this.#sent = this.#base;
       return error;
@@ -414,8 +431,38 @@ export class RedisStore implements SessionStore {
     if (this.#sent < to) this.#sent = to;
   }
 
-  /** Execs one pipeline; the outcome is the error to report, or undefined. Never rejects. */
-  async #exec(pipeline: Pipeline, changes: Change[]): Promise<Error | undefined> {
+  /**
+   * Sends `changes` when fencing is in use: fenced clients' changes as script calls. A refused
+   * write gives its FencedError; a server without the script (NOSCRIPT), every change out and not
+   * confirmed sent again, in order, as EVAL (see redis-writes.ts).
+   */
+  async #sendFenced(changes: Change[], to: number): Promise<Error | undefined> {
+    const first = toEntries(changes, false, this.#evalNext);
+    if (first.full) this.#evalNext = false;
+    let { entries, refused } = first;
+    // every change was made under a token Redis already refused: at once, without a round trip
+    if (entries.length === 0) return refused;
+    let error = await this.#exec(this.#pipeline(entries), entries);
+    if (error instanceof NoScriptError) {
+      const out = this.#log.slice(0, Math.max(this.#sent, to) - this.#base);
+      ({ entries, refused } = toEntries(out, true, true));
+      error = entries.length === 0 ? undefined : await this.#exec(this.#pipeline(entries), entries);
+    }
+    return error ?? refused;
+  }
+
+  #pipeline(entries: readonly Entry[]): Pipeline {
+    const pipeline = this.#client.pipeline();
+    for (const e of entries) e.addTo(pipeline);
+    return pipeline;
+  }
+
+  /**
+   * Execs one pipeline; the outcome is the error to report, or undefined. Never rejects. Failed
+   * commands come first; then NOSCRIPT (a NoScriptError: send again); then a write refused for
+   * its fencing token (its FencedError).
+   */
+  async #exec(pipeline: Pipeline, changes: readonly Entry[]): Promise<Error | undefined> {
     let results: [Error | null, unknown][] | null;
     const started = Date.now();
     try {
@@ -429,13 +476,26 @@ export class RedisStore implements SessionStore {
       return new Error(`RedisStore: pipeline of ${changes.length} commands got no replies`);
     let failed = 0;
     let first = -1;
+    let noScript = false;
+    let refused: FencedError | undefined;
     for (let i = 0; i < results.length; i++) {
-      if (results[i][0]) {
+      const [err, reply] = results[i];
+      const entry = changes[i];
+      if (err) {
+        if (entry instanceof FencedWrite && isNoScript(err)) {
+          noScript = true;
+          continue;
+        }
         failed++;
         if (first < 0) first = i;
-      }
+      } else if (entry instanceof FencedWrite) refused ??= entry.refusal(reply);
     }
-    if (first < 0) return undefined;
+    // the server lacks the script: the next script call goes as EVAL, whatever else failed
+    if (noScript) this.#evalNext = true;
+    if (first < 0) {
+      if (noScript) return new NoScriptError('RedisStore: the server does not have the fenced-write script');
+      return refused;
+    }
     return commandError(
       changes[first].describe(),
       lost(results[first][0], started),
@@ -460,8 +520,12 @@ export class RedisStore implements SessionStore {
     });
   }
 
-  /** The connection was lost: what is out fails OUTAGE_MS after it was sent (at once if that is past). */
+  /**
+   * The connection was lost: what is out fails OUTAGE_MS after it was sent (at once if that is
+   * past); the next connection may be to a server without the fenced-write script.
+   */
   #down(): void {
+    this.#evalNext = true;
     const now = Date.now();
     for (const entry of this.#inFlight) if (entry.deadline === 0) entry.bound(now);
   }
@@ -473,8 +537,13 @@ export class RedisStore implements SessionStore {
 
   async clear(clientId: string): Promise<void> {
     const k = this.#keys(clientId);
-    this.#queue(DEL, k.m, k.q2, k.s);
-    await this.flush();
+    this.#queue(clientId, DEL, k.m, k.q2, k.s);
+    try {
+      await this.flush();
+    } catch (err) {
+      // a refusal of another client's write, or of an earlier token's: not this DEL's
+      if (!(err instanceof FencedError) || this.#fences.get(clientId)?.refused === err) throw err;
+    }
   }
 
   /** Flushes, then quits the client if the store made it (a client passed in is left open). */
