@@ -72,6 +72,7 @@
  */
 import { InvalidArgumentError, StoreError } from '../core/errors.js';
 import { checkOptions, type Rule, string, table } from '../core/schema.js';
+import { sessionKeyBase } from '../store/redis.js';
 import { type Command, type Reply, Script, type ScriptClient, ScriptRunner } from './scripts.js';
 
 /**
@@ -179,14 +180,6 @@ const RECORD = /^(.+) (\S+) (\d+)$/s;
 export function parseOwner(record: string): Owner | undefined {
   const m = RECORD.exec(record);
   return m === null ? undefined : { node: m[1], incarnation: m[2], token: Number(m[3]) };
-}
-
-/**
- * The start of a session's keys: `<prefix>{id:<base64url of the UTF-8 client id>}:`, as
- * RedisStore's (`src/store/redis.ts`).
- */
-export function sessionKeyBase(prefix: string, clientId: string): string {
-  return `${prefix}{id:${Buffer.from(clientId, 'utf8').toString('base64url')}}:`;
 }
 
 /** A node's lease key: `<prefix>{cluster:<name>}:node:<id>`. */

@@ -259,7 +259,7 @@ export class RedisStore implements SessionStore {
     if (typeof clientId !== 'string') throw new InvalidArgumentError('clientId', 'must be a string');
     if (LONE_SURROGATE.test(clientId))
       throw new InvalidArgumentError('clientId', 'is not valid UTF-16 (it holds a lone surrogate)');
-    const base = `${this.#prefix}{id:${Buffer.from(clientId, 'utf8').toString('base64url')}}:`;
+    const base = sessionKeyBase(this.#prefix, clientId);
     const keys = { m: `${base}m`, q2: `${base}q2`, s: `${base}s` };
     this.#cachedId = clientId;
     this.#cachedKeys = keys;
@@ -592,4 +592,13 @@ function commandError(what: string, err: unknown, failed: number, total: number,
       ? `; last connection error: ${connection.message}`
       : '';
   return new Error(`RedisStore: ${what} failed${more}: ${e.name}: ${e.message}${why}`);
+}
+
+/**
+ * The start of a client's keys: `<prefix>{id:<base64url of the UTF-8 client
+ * id>}:`. The hash tag puts all of them (and the cluster's `:owner` and
+ * `:fence`) in one Redis Cluster slot, so one script may touch them all.
+ */
+export function sessionKeyBase(prefix: string, clientId: string): string {
+  return `${prefix}{id:${Buffer.from(clientId, 'utf8').toString('base64url')}}:`;
 }

@@ -1,14 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import {
-  type LeaseHolder,
-  Leases,
-  nodeLeaseKey,
-  parseOwner,
-  sessionKeyBase,
-} from '../../src/cluster/leases.js';
+import { type LeaseHolder, Leases, nodeLeaseKey, parseOwner } from '../../src/cluster/leases.js';
 import { InvalidArgumentError, StoreError } from '../../src/core/errors.js';
+import { sessionKeyBase } from '../../src/store/redis.js';
 import { onCleanup } from '../helpers/cleanup.js';
 import { hasRedis, type RedisServer, startRedis } from '../helpers/redis.js';
 
