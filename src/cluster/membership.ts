@@ -36,8 +36,10 @@
  * `performance.now()` rather than `Date.now()` like `sharedTimer`: the
  * 'unsafe' deadline is monotonic, and a wall clock stepped back by NTP must
  * not delay it. A renewal is sent every period even when the previous one
- * is unanswered (up to {@link MAX_OUTSTANDING}), so a stuck command does
- * not stop the next from being tried; answers apply in send order. A caller
+ * is unanswered (up to {@link MAX_OUTSTANDING}: more would only queue
+ * behind those on the same connection), so a command stuck on a connection
+ * that is then replaced does not hold up the next; answers apply in send
+ * order, a late one never moving the deadline back. A caller
  * may instead call `renew()` on its own schedule and read `isSafe()`.
  */
 import { createHash, randomBytes } from 'node:crypto';

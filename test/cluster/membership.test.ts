@@ -172,6 +172,12 @@ describe.skipIf(!hasRedis())('Membership on Redis', () => {
       [['gw-a'], []],
       [['gw-b'], []],
     ]);
+    // the keys are the cluster's, under its hash tag
+    const base = `${c.prefix}{cluster:${c.name}}:`;
+    expect(await admin.zrange(`${base}nodes`, '0', '-1')).toEqual(['gw-a', 'gw-b']);
+    expect(await admin.hgetall(`${base}weights`)).toEqual({ 'gw-a': '1', 'gw-b': '2.5' });
+    expect(await admin.get(`${base}node:gw-a`)).toBe(a.incarnation);
+    expect(await admin.pttl(`${base}node:gw-a`)).toBeGreaterThan(0);
     // an expiry is Redis time + ttl
     const [seconds] = await admin.time();
     for (const m of a.members)
