@@ -174,7 +174,7 @@ describe.skipIf(!hasRedis())('Membership on Redis', () => {
     ]);
     // the keys are the cluster's, under its hash tag
     const base = `${c.prefix}{cluster:${c.name}}:`;
-    expect(await admin.zrange(`${base}nodes`, '0', '-1')).toEqual(['gw-a', 'gw-b']);
+    expect((await admin.zrange(`${base}nodes`, '0', '-1')).sort()).toEqual(['gw-a', 'gw-b']);
     expect(await admin.hgetall(`${base}weights`)).toEqual({ 'gw-a': '1', 'gw-b': '2.5' });
     expect(await admin.get(`${base}node:gw-a`)).toBe(a.incarnation);
     expect(await admin.pttl(`${base}node:gw-a`)).toBeGreaterThan(0);
