@@ -7,7 +7,8 @@
  * and a score in the sorted set `...:nodes` (its expiry in Redis's clock);
  * its weight is in the hash `...:weights` (key names in `keys.ts`). One
  * Lua script does a whole renewal in one round trip: refuse if another
- * incarnation holds the key, else set it again (PX ttl) with the score
+ * incarnation holds the key, or (renewing) if the key is gone, else set it
+ * again (PX ttl) with the score
  * `TIME + ttl`, drop the members whose score has passed, and return the
  * live ones with their weights. So upkeep is one command per node per
  * period, whatever the number of sessions; every node judges expiry by
@@ -15,9 +16,16 @@
  *
  *   join()        the script with a new incarnation: refused (ClusterError
  *                 'node-taken') while another process's lease on the id is live
- *   renew()       the same script: the live members; 'lapsed' if the lease
- *                 had run out (others may have seen the node leave),
- *                 ClusterError 'node-taken' (and 'lost') if another took the id
+ *   renew()       the same script: the live members; ClusterError 'lapsed'
+ *                 (and 'lost') if the lease had run out, 'node-taken' (and
+ *                 'lost') if another process took the id
+ *
+ * An incarnation whose lease ran out never becomes live again: a renewal
+ * extends the key only while it still holds the incarnation, and a node
+ * whose key is gone is lost and must join again, with a new incarnation,
+ * and acquire its sessions again. The session leases (`leases.ts`) rely on
+ * this: once another node has seen an owner's lease gone, that owner's
+ * records stay dead, so a takeover cannot race the owner coming back.
  *   leave()       deletes the node's keys if they are still its own
  *   start(every)  renews every `every` ms; 'renewal_failed', 'unsafe', 'safe'
  *
@@ -106,12 +114,10 @@ export interface MembershipEvents {
   /** The member list changed (the first successful join or renewal counts: from none). */
   members: [change: MembersChange];
   /**
-   * A renewal found this node's lease gone (it ran out, or Redis lost it)
-   * and took it again: meanwhile the others may have seen the node leave and
-   * taken what it ran.
+   * This node's lease is gone: it ran out, Redis lost it (`reason`
+   * 'lapsed'), or another process took the id ('node-taken'). It is no
+   * longer a member: stop what the lease covered, then join again.
    */
-  lapsed: [];
-  /** Another process took this node's id after its lease ran out: it is no longer a member. */
   lost: [error: ClusterError];
   /** A renewal of `start()`'s schedule failed (`renew()`'s own caller gets its rejection instead). */
   renewal_failed: [error: Error];
@@ -140,9 +146,10 @@ function script(text: string): Script {
 }
 
 /**
- * KEYS: nodes, node:<id>, weights. ARGV: id, incarnation, ttl, weight.
- * Returns {0, pttl} when another incarnation holds the id, else
- * {1, now, lapsed, id, expiry, weight, id, expiry, weight, ...}.
+ * KEYS: nodes, node:<id>, weights. ARGV: id, incarnation, ttl, weight, mode
+ * ('join' or 'renew'). Returns {0, pttl} when another incarnation holds the
+ * id, {2} when renewing and the key is gone (never set again for this
+ * incarnation), else {1, now, 0, id, expiry, weight, id, expiry, weight, ...}.
  * (TIME before writes needs effects replication: the default since Redis 5,
  * the only mode since 7.)
  */
@@ -152,6 +159,7 @@ local held = redis.call('GET', KEYS[2])
 if held and held ~= ARGV[2] then
   return {0, redis.call('PTTL', KEYS[2])}
 end
+if not held and ARGV[5] == 'renew' then return {2} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[3])
@@ -379,8 +387,9 @@ export class Membership extends SafeEmitter<MembershipEvents> {
       incarnation,
       this.ttl,
       String(this.#weight),
+      renewing ? 'renew' : 'join',
     ]);
-    if (!Array.isArray(reply) || (reply[0] !== 0 && reply[0] !== 1))
+    if (!Array.isArray(reply) || (reply[0] !== 0 && reply[0] !== 1 && reply[0] !== 2))
       throw new Error('Membership: unexpected reply from the renewal script');
     // a leave (or a loss) since: this answer is of no use
     if (this.#incarnation !== incarnation || this.#state === 'left' || this.#state === 'lost')
@@ -396,6 +405,14 @@ export class Membership extends SafeEmitter<MembershipEvents> {
       if (renewing) this.#lose(error);
       throw error;
     }
+    if (reply[0] === 2) {
+      const error = new ClusterError(
+        `node ${this.node}'s lease in cluster ${this.cluster} ran out before it was renewed: it must join again`,
+        'lapsed',
+      );
+      this.#lose(error);
+      throw error;
+    }
     const members: Member[] = [];
     for (let i = 3; i + 2 < reply.length; i += 3) {
       const weight = Number(reply[i + 2]);
@@ -407,7 +424,6 @@ export class Membership extends SafeEmitter<MembershipEvents> {
     }
     members.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     this.#safeUntil = Math.max(this.#safeUntil, sentAt + this.ttl - this.margin);
-    if (renewing && reply[2] === 1) this.emit('lapsed');
     if (sentAt >= this.#listSentAt) {
       this.#listSentAt = sentAt;
       const before = this.#members;
@@ -504,7 +520,7 @@ export class Membership extends SafeEmitter<MembershipEvents> {
     }
   }
 
-  /** Another process took the node id: no longer a member. */
+  /** The lease ran out or another process took the node id: no longer a member. */
   #lose(error: ClusterError): void {
     this.stop();
     this.#state = 'lost';

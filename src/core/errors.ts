@@ -254,12 +254,15 @@ export class MissingPeerError extends MqttError {
  *   `join()`, nothing was changed; from a renewal, this process had lost
  *   its lease (it ran out) and another took the id: it is no longer a
  *   member and must stop what the lease covered.
+ * - `'lapsed'`: a renewal found this node's lease gone (it ran out, or
+ *   Redis lost it): the node is no longer a member, must stop what the
+ *   lease covered, and join again (as a new incarnation).
  * - `'not-joined'`: the call needs a membership that has joined, and it has
  *   not (or has left, or lost its id).
  */
 export class ClusterError extends MqttError {
   /** Why; see the class description. */
-  readonly reason: 'node-taken' | 'not-joined';
+  readonly reason: 'node-taken' | 'lapsed' | 'not-joined';
   /** `'node-taken'`: ms until the other holder's lease runs out unless renewed; otherwise undefined. */
   readonly retryAfter: number | undefined;
 

@@ -242,7 +242,7 @@ describe.skipIf(!hasRedis())('Membership on Redis', () => {
     expect(ids(await m.join())).toEqual(['gw-1']);
   });
 
-  it('drops a node whose renewals stop from the others once its ttl passes; it is told if it comes back', async () => {
+  it('drops a node whose renewals stop from the others once its ttl passes; if it comes back, it is lost and must join again', async () => {
     const c = cluster({ ttl: 300, margin: 50 });
     const a = await c.node('gw-a');
     const b = await c.node('gw-b');
@@ -261,11 +261,17 @@ describe.skipIf(!hasRedis())('Membership on Redis', () => {
     expect(await admin.zscore(c.keys.nodes, 'gw-a')).toBeNull();
     expect(await admin.hget(c.keys.weights, 'gw-a')).toBeNull();
 
-    // a renews again: its lease is taken again, and it learns it had lapsed
-    const lapsed = once(a, 'lapsed');
-    expect(ids(await a.renew())).toEqual(['gw-a', 'gw-b']);
-    await lapsed;
-    expect(a.state).toBe('joined');
+    // a renews again: its incarnation does not come back; it is lost, unsafe, and joins anew
+    const old = a.incarnation;
+    const lost = once(a, 'lost');
+    const err = await rejection(a.renew());
+    expect(err).toMatchObject({ reason: 'lapsed' });
+    expect((await lost)[0]).toBe(err);
+    expect(a.state).toBe('lost');
+    expect(a.isSafe()).toBe(false);
+    expect(await admin.exists(c.keys.node('gw-a'))).toBe(0);
+    expect(ids(await a.join())).toEqual(['gw-a', 'gw-b']);
+    expect(a.incarnation).not.toBe(old);
   });
 
   it('tells a node whose id another process took after its lease ran out: it is lost, and unsafe', async () => {
@@ -392,21 +398,22 @@ describe.skipIf(!hasRedis())('Membership on Redis', () => {
   it("start() renews on its own, and reports failures, 'unsafe' and 'safe' again", async () => {
     const proxy = await startProxy({ port: redis.port });
     onCleanup(() => proxy.close());
-    const c = cluster({ ttl: 1_500, margin: 300 });
+    // the margin leaves 1.5 s between 'unsafe' and the lease running out in Redis: time to reconnect
+    const c = cluster({ ttl: 3_000, margin: 1_500 });
     const a = await c.node('gw-a', { client: await client(proxy.port, FAST_FAIL) });
     const b = await c.node('gw-b');
     await a.join();
     await b.join();
     const firstExpiry = (await b.renew()).find((m) => m.id === 'gw-a')?.expires as number;
-    expect(() => a.start(1_200)).toThrow(InvalidArgumentError); // not below ttl - margin
-    a.start(); // every 400 ms
+    expect(() => a.start(1_600)).toThrow(InvalidArgumentError); // not below ttl - margin
+    a.start(); // every 500 ms
     b.start();
 
     // a renews by itself: its expiry moves on, two renewals and more
     await vi.waitFor(
       async () => {
         const seen = (await b.renew()).find((m) => m.id === 'gw-a');
-        expect(seen?.expires).toBeGreaterThanOrEqual(firstExpiry + 2 * 400);
+        expect(seen?.expires).toBeGreaterThanOrEqual(firstExpiry + 2 * 500);
       },
       { timeout: 10_000, interval: 100 },
     );
@@ -434,5 +441,31 @@ describe.skipIf(!hasRedis())('Membership on Redis', () => {
       timeout: 5_000,
       interval: 50,
     });
+  });
+
+  it('an outage past the ttl loses the lease for good: the node is lost and joins as a new incarnation', async () => {
+    const proxy = await startProxy({ port: redis.port });
+    onCleanup(() => proxy.close());
+    const c = cluster({ ttl: 600, margin: 200 });
+    const a = await c.node('gw-a', { client: await client(proxy.port, FAST_FAIL) });
+    await a.join();
+    const first = a.incarnation;
+    a.start();
+    const lost = once(a, 'lost');
+    proxy.refuse(true);
+    proxy.cut();
+    // the lease runs out in Redis while the node cannot reach it
+    await vi.waitFor(async () => expect(await admin.exists(c.keys.node('gw-a'))).toBe(0), {
+      timeout: 5_000,
+      interval: 50,
+    });
+    proxy.refuse(false);
+    const [err] = await lost;
+    expect(err).toMatchObject({ reason: 'lapsed' });
+    expect(a.state).toBe('lost');
+    expect(a.isSafe()).toBe(false);
+    expect(await admin.exists(c.keys.node('gw-a'))).toBe(0); // not set again for the old incarnation
+    await a.join();
+    expect(a.incarnation).not.toBe(first);
   });
 });
