@@ -47,6 +47,8 @@ export const ErrorCode = {
   MissingPeer: 'ERR_MQTT_MISSING_PEER',
   /** An {@link MqttError} wrapping what a handler or listener of yours threw (as its `cause`). */
   Handler: 'ERR_MQTT_HANDLER',
+  /** `ClusterError`: a node of a cluster could not join or stay in it (its id is held by another process). */
+  Cluster: 'ERR_MQTT_CLUSTER',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -267,5 +269,33 @@ export class MissingPeerError extends MqttError {
       options,
     );
     this.packageName = packageName;
+  }
+}
+
+/**
+ * A node of a cluster (fleets across processes, on Redis) could not do what
+ * was asked: `reason` says why.
+ *
+ * - `'node-taken'`: another process holds the node id, with a lease that is
+ *   live in Redis (`retryAfter`: ms until it runs out unless renewed). From
+ *   `join()`, nothing was changed; from a renewal, this process had lost
+ *   its lease (it ran out) and another took the id: it is no longer a
+ *   member and must stop what the lease covered.
+ * - `'lapsed'`: a renewal found this node's lease gone (it ran out, or
+ *   Redis lost it): the node is no longer a member, must stop what the
+ *   lease covered, and join again (as a new incarnation).
+ * - `'not-joined'`: the call needs a membership that has joined, and it has
+ *   not (or has left, or lost its id).
+ */
+export class ClusterError extends MqttError {
+  /** Why; see the class description. */
+  readonly reason: 'node-taken' | 'lapsed' | 'not-joined';
+  /** `'node-taken'`: ms until the other holder's lease runs out unless renewed; otherwise undefined. */
+  readonly retryAfter: number | undefined;
+
+  constructor(message: string, reason: ClusterError['reason'], retryAfter?: number) {
+    super(ErrorCode.Cluster, message);
+    this.reason = reason;
+    this.retryAfter = retryAfter;
   }
 }
