@@ -73,6 +73,7 @@
 import { InvalidArgumentError, StoreError } from '../core/errors.js';
 import { checkOptions, type Rule, string, table } from '../core/schema.js';
 import { sessionKeyBase } from '../store/redis.js';
+import { type ClusterKeys, clusterKeys, clusterName } from './keys.js';
 import { type Command, type Reply, Script, type ScriptClient, ScriptRunner } from './scripts.js';
 
 /**
@@ -162,10 +163,7 @@ const OPTIONS = table(
       typeof (v as Partial<ScriptClient> | null)?.pipeline === 'function'
         ? undefined
         : 'must be an ioredis Redis or Cluster client') as Rule,
-    cluster: ((v) =>
-      typeof v === 'string' && v.length > 0 && !/[{}]/.test(v)
-        ? undefined
-        : 'must be a non-empty string without { or }') as Rule,
+    cluster: clusterName,
     prefix: string,
   },
   ['client', 'cluster'],
@@ -182,22 +180,17 @@ export function parseOwner(record: string): Owner | undefined {
   return m === null ? undefined : { node: m[1], incarnation: m[2], token: Number(m[3]) };
 }
 
-/** A node's lease key: `<prefix>{cluster:<name>}:node:<id>`. */
-export function nodeLeaseKey(prefix: string, cluster: string, nodeId: string): string {
-  return `${prefix}{cluster:${cluster}}:node:${nodeId}`;
-}
-
 /** Session ownership on Redis (see the file's header). */
 export class Leases {
   readonly #runner: ScriptRunner;
   readonly #prefix: string;
-  readonly #cluster: string;
+  readonly #keys: ClusterKeys;
 
   constructor(options: LeasesOptions) {
     checkOptions(options, OPTIONS, 'options');
     this.#runner = new ScriptRunner(options.client);
     this.#prefix = options.prefix ?? 'mqttkit:';
-    this.#cluster = options.cluster;
+    this.#keys = clusterKeys(this.#prefix, options.cluster);
   }
 
   /**
@@ -325,7 +318,7 @@ export class Leases {
     const nodes = [...new Set(owners.flatMap((o) => (o === undefined ? [] : [o.node])))];
     if (nodes.length === 0) return () => false;
     const [[err, reply]] = await this.#send(
-      [['MGET', ...nodes.map((n) => nodeLeaseKey(this.#prefix, this.#cluster, n))]],
+      [['MGET', ...nodes.map((n) => this.#keys.node(n))]],
       'lease liveness',
     );
     if (err !== null)

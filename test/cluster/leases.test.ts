@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type LeaseHolder, Leases, nodeLeaseKey, parseOwner } from '../../src/cluster/leases.js';
+import { clusterKeys } from '../../src/cluster/keys.js';
+import { type LeaseHolder, Leases, parseOwner } from '../../src/cluster/leases.js';
 import { InvalidArgumentError, StoreError } from '../../src/core/errors.js';
 import { sessionKeyBase } from '../../src/store/redis.js';
 import { onCleanup } from '../helpers/cleanup.js';
@@ -55,7 +56,7 @@ describe.skipIf(!hasRedis())('Leases', () => {
     await client.connect();
     onCleanup(() => client.disconnect());
     const me = holder(id);
-    const key = nodeLeaseKey(prefix, CLUSTER, id);
+    const key = clusterKeys(prefix, CLUSTER).node(id);
     await admin.set(key, me.incarnation, 'PX', ttl);
     return { client, me, key, leases: new Leases({ client, cluster: CLUSTER, prefix }) };
   }
@@ -310,7 +311,7 @@ describe.skipIf(!hasRedis())('Leases after a Redis restart without persistence',
     const prefix = uniquePrefix();
     const leases = new Leases({ client, cluster: CLUSTER, prefix });
     const a = holder('a');
-    await client.set(nodeLeaseKey(prefix, CLUSTER, 'a'), a.incarnation);
+    await client.set(clusterKeys(prefix, CLUSTER).node('a'), a.incarnation);
     const before = await leases.acquire(['s'], a);
     // many acquisitions of one session
     for (let i = 0; i < 20; i++) {
@@ -355,8 +356,8 @@ describe.skipIf(!hasRedis())('Leases on Redis Cluster', () => {
     const prefix = uniquePrefix();
     const a = holder('a');
     const b = holder('b');
-    await cluster.set(nodeLeaseKey(prefix, CLUSTER, 'a'), a.incarnation, 'PX', 60_000);
-    await cluster.set(nodeLeaseKey(prefix, CLUSTER, 'b'), b.incarnation, 'PX', 60_000);
+    await cluster.set(clusterKeys(prefix, CLUSTER).node('a'), a.incarnation, 'PX', 60_000);
+    await cluster.set(clusterKeys(prefix, CLUSTER).node('b'), b.incarnation, 'PX', 60_000);
     const la = new Leases({ client: cluster, cluster: CLUSTER, prefix });
     const lb = new Leases({ client: cluster, cluster: CLUSTER, prefix });
     const sessions = ids(200, 'c');
@@ -365,7 +366,7 @@ describe.skipIf(!hasRedis())('Leases on Redis Cluster', () => {
     const mine = await la.acquire(sessions, a);
     expect(mine.acquired.size).toBe(200);
     expect((await lb.acquire(sessions, b)).refused.size).toBe(200);
-    await cluster.del(nodeLeaseKey(prefix, CLUSTER, 'a'));
+    await cluster.del(clusterKeys(prefix, CLUSTER).node('a'));
     const taken = await lb.acquire(sessions, b);
     expect(taken.acquired.size).toBe(200);
     for (const s of sessions) expect(taken.acquired.get(s)).toBeGreaterThan(mine.acquired.get(s) as number);
