@@ -11,6 +11,7 @@
  * connected, "Client <id> already connected, closing old connection.".
  */
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Placement } from '../../src/cluster/assignment.js';
@@ -35,6 +36,8 @@ type Logged =
   | { node: string; type: 'released'; name: string; reason: ReleaseReason }
   | { node: string; type: 'joined' | 'left'; id: string }
   | { node: string; type: 'renewed' };
+type Acquired = Extract<Logged, { type: 'acquired' }>;
+const isAcquired = (e: Logged): e is Acquired => e.type === 'acquired';
 
 interface Node {
   id: string;
@@ -44,6 +47,15 @@ interface Node {
   client: Redis;
   /** The names of the sessions running here, sorted. */
   running(): string[];
+}
+
+interface NodeOptions {
+  /** Where the node's Redis client connects (a proxy's port, to cut it). */
+  redisPort?: number;
+  ttl?: number;
+  margin?: number;
+  /** The client fails commands at once while it has no connection. */
+  failFast?: boolean;
 }
 
 const sorted = (xs: Iterable<string>): string[] => [...xs].sort();
@@ -91,9 +103,14 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('FleetNode', () => {
       async node(
         id: string,
         fleet: ManagedSessionOptions[],
-        redisPort = redis.port,
+        { redisPort = redis.port, ttl = TTL, margin = MARGIN, failFast = false }: NodeOptions = {},
       ): Promise<Node & { crashed: boolean }> {
-        const client = new Redis(redisPort, '127.0.0.1', { lazyConnect: true, retryStrategy: () => 50 });
+        const client = new Redis(redisPort, '127.0.0.1', {
+          lazyConnect: true,
+          retryStrategy: () => 50,
+          // fail a command at once while there is no connection (as the membership tests do)
+          enableOfflineQueue: !failFast,
+        });
         client.on('error', () => {});
         await client.connect();
         const store = new RedisStore({ client, prefix });
@@ -106,8 +123,8 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('FleetNode', () => {
           cluster: name,
           node: id,
           prefix,
-          ttl: TTL,
-          margin: MARGIN,
+          ttl,
+          margin,
         });
         node.on('session_acquired', (e) =>
           log.push({ node: id, type: 'acquired', name: e.name, token: e.token }),
@@ -344,7 +361,7 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('FleetNode', () => {
       expect(before.get(events[released].node)).toContain(name);
       expect(acquired).toBeGreaterThan(released);
       expect(events[acquired]).toMatchObject({ node: 'c' });
-      expect((events[acquired] as { token: number }).token).toBeGreaterThan(tokens.get(name) as number);
+      expect((events[acquired] as Acquired).token).toBeGreaterThan(tokens.get(name) as number);
     }
     // nothing else changed hands
     expect(events.filter((e) => e.type === 'released').length).toBe(moved.length);
@@ -353,7 +370,7 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('FleetNode', () => {
     // the owner records name the new owner, alive, with the token it started with
     const owners = await new Leases({ client: admin, cluster: c.name, prefix: c.prefix }).owners(moved);
     for (const name of moved) {
-      const acquired = events.find((e) => e.type === 'acquired' && e.name === name) as { token: number };
+      const acquired = events.find((e) => isAcquired(e) && e.name === name) as Acquired;
       expect(owners.get(name)).toMatchObject({ node: 'c', alive: true, token: acquired.token });
     }
 
@@ -378,7 +395,7 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('FleetNode', () => {
     onCleanup(() => mqttProxy.close());
     const a = await c.node('a', fleet);
     const b = await c.node('b', fleet);
-    const x = await c.node('x', sessions('t3', 40, mqttProxy.url), redisProxy.port);
+    const x = await c.node('x', sessions('t3', 40, mqttProxy.url), { redisPort: redisProxy.port });
     await Promise.all([a.fleet.start(), b.fleet.start(), x.fleet.start()]);
     await settled([a, b, x], fleet);
     const lost = x.running();
@@ -398,7 +415,7 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('FleetNode', () => {
     const events = c.log.slice(since);
     expect(events.filter((e) => e.node === 'x')).toEqual([]);
     for (const name of lost) {
-      const took = events.find((e) => e.type === 'acquired' && e.name === name) as Logged & { token: number };
+      const took = events.find((e) => isAcquired(e) && e.name === name) as Acquired;
       expect(took.node).not.toBe('x');
       expect(took.token).toBeGreaterThan(oldTokens.get(name) as number);
     }
@@ -468,6 +485,87 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('FleetNode', () => {
     // ... with acquire's first step: free sessions, no liveness check of a dead owner (that is an MGET)
     expect(await calls('mget')).toBe(mgets);
     expect(brokerView('t4').takeovers).toEqual([]);
+  });
+
+  it('a node that cannot renew stops its sessions before its lease can run out, and starts them again with the same tokens', async () => {
+    const c = cluster();
+    const fleet = sessions('t5', 20);
+    const proxy = await startProxy({ port: redis.port });
+    onCleanup(() => proxy.close());
+    // the margin leaves 1.5 s between 'unsafe' and the lease running out in Redis: time for Redis to come back
+    const lease = { ttl: 3_000, margin: 1_500 };
+    const a = await c.node('a', fleet, lease);
+    const b = await c.node('b', fleet, { ...lease, redisPort: proxy.port, failFast: true });
+    await Promise.all([a.fleet.start(), b.fleet.start()]);
+    await settled([a, b], fleet);
+    const mine = b.running();
+    const tokens = new Map(b.fleet.status().sessions.map((s) => [s.name, s.token]));
+    const incarnation = b.fleet.membership.incarnation;
+    const since = c.log.length;
+
+    // Redis unreachable for b: its renewals fail until its own deadline passes
+    const unsafe = once(b.fleet.membership, 'unsafe');
+    crash(proxy);
+    await unsafe;
+    // every session stopped at once (none left on the manager), each announced; the leases kept
+    expect(b.fleet.state).toBe('unsafe');
+    expect(b.running()).toEqual([]);
+    const stopped = c.log.slice(since).filter((e) => e.type === 'released');
+    expect(stopped.every((e) => e.node === 'b' && e.reason === 'unsafe')).toBe(true);
+    expect(sorted(stopped.map((e) => (e as { name: string }).name))).toEqual(mine);
+    const held = b.fleet.status().sessions.map((s) => [s.name, s.token, s.running]);
+    expect(held.sort()).toEqual(mine.map((name) => [name, tokens.get(name), false]));
+
+    // Redis back before the lease ran out: 'safe', and the same sessions run again with the same tokens
+    proxy.refuse(false);
+    await settled([a, b], fleet);
+    expect(b.fleet.state).toBe('running');
+    expect(b.fleet.membership.incarnation).toBe(incarnation);
+    const acquired = c.log.slice(since).filter(isAcquired);
+    expect(acquired.every((e) => e.node === 'b' && e.token === tokens.get(e.name))).toBe(true);
+    expect(sorted(acquired.map((e) => e.name))).toEqual(mine);
+    expect(brokerView('t5').takeovers).toEqual([]);
+  });
+
+  it('a node cut off from Redis past its lease is lost: the others take its sessions, and it joins again as a new incarnation', async () => {
+    const c = cluster();
+    const fleet = sessions('t6', 20);
+    const proxy = await startProxy({ port: redis.port });
+    onCleanup(() => proxy.close());
+    const a = await c.node('a', fleet);
+    const b = await c.node('b', fleet, { redisPort: proxy.port, failFast: true });
+    await Promise.all([a.fleet.start(), b.fleet.start()]);
+    await settled([a, b], fleet);
+    const mine = b.running();
+    const first = b.fleet.membership.incarnation;
+    const since = c.log.length;
+
+    crash(proxy);
+    // b's lease runs out in Redis; a takes every session b ran, each after b stopped it
+    await settled([a], fleet);
+    expect(b.running()).toEqual([]);
+    let events = c.log.slice(since);
+    for (const name of mine) {
+      const stopped = events.findIndex((e) => e.type === 'released' && e.name === name);
+      const taken = events.findIndex((e) => e.type === 'acquired' && e.name === name);
+      expect(events[stopped]).toMatchObject({ node: 'b', reason: 'unsafe' });
+      expect(events[taken]).toMatchObject({ node: 'a' });
+      expect(taken).toBeGreaterThan(stopped);
+    }
+
+    // b reaches Redis again: its lease is gone ('lost'), it joins as a new incarnation and gets its share back
+    proxy.refuse(false);
+    await settled([a, b], fleet);
+    expect(b.fleet.membership.incarnation).not.toBe(first);
+    events = c.log.slice(since);
+    for (const name of mine) {
+      const taken = events.filter(isAcquired).filter((e) => e.name === name);
+      const byA = taken.find((e) => e.node === 'a') as Acquired;
+      const back = taken[taken.length - 1];
+      expect(back.node).toBe('b');
+      expect(back.token).toBeGreaterThan(byA.token);
+    }
+    expect(brokerView('t6').takeovers).toEqual([]);
   });
 });
 
