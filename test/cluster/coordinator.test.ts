@@ -209,9 +209,13 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('FleetNode', () => {
 
   /** Calls of `command` the Redis server has run so far. */
   async function calls(command: string): Promise<number> {
+    return (await allCalls()).get(command) ?? 0;
+  }
+
+  /** Calls of every command the Redis server has run so far, by name. */
+  async function allCalls(): Promise<Map<string, number>> {
     const info = await admin.info('commandstats');
-    const m = new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(info);
-    return m === null ? 0 : Number(m[1]);
+    return new Map([...info.matchAll(/^cmdstat_(\S+?):calls=(\d+)/gm)].map((m) => [m[1], Number(m[2])]));
   }
 
   it('checks its options, naming the field', () => {
@@ -281,6 +285,23 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('FleetNode', () => {
     expect(status.sessions.every((s) => s.running && s.token > 0)).toBe(true);
     expect(status.leaseAge).toBeGreaterThanOrEqual(0);
     expect(status.leaseAge).toBeLessThan(TTL);
+
+    // what upkeep costs Redis, once settled: the renewals (one EVALSHA each) and nothing per session
+    const before = await allCalls();
+    const from = c.log.length;
+    const renewals = () => c.log.slice(from).filter((e) => e.type === 'renewed').length;
+    await vi.waitFor(() => expect(renewals()).toBeGreaterThanOrEqual(6), { timeout: 10_000, interval: 20 });
+    const after = await allCalls();
+    const seen = renewals();
+    const spent = new Map([...after].map(([name, n]) => [name, n - (before.get(name) ?? 0)]));
+    spent.delete('info'); // ours
+    const scripts = spent.get('evalsha') ?? 0;
+    // the renewals answered in between, and at most one more per node sent before the second count
+    expect(scripts).toBeGreaterThanOrEqual(seen - 2);
+    expect(scripts).toBeLessThanOrEqual(seen + 2);
+    // Redis counts the commands a script runs too: the renewal's, once per renewal, and nothing else
+    const inRenewal = ['evalsha', 'get', 'time', 'set', 'zadd', 'hset', 'zrangebyscore', 'hgetall', 'zrange'];
+    for (const [name, n] of spent) expect([name, n]).toEqual([name, inRenewal.includes(name) ? scripts : 0]);
     expect(
       c.log.filter((e) => e.node === 'a' && e.type === 'joined').map((e) => (e as { id: string }).id),
     ).toEqual(['a', 'b']);
