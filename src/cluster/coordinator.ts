@@ -23,6 +23,12 @@
  *             `concurrency` at once; a refusal (its owner still holds it) is
  *             tried again at the next renewal
  *
+ * Sessions start only while the membership is safe (its local deadline
+ * not passed). The first pass comes with the first renewal after the join,
+ * one period on, so nodes started together see each other before any of
+ * them takes sessions. `setWeight(0)` drains a node: its sessions are
+ * handed off at the renewals that follow.
+ *
  * When the node cannot prove its lease:
  *
  *   'unsafe'  (renewals failing, the local deadline passed) every running
@@ -330,7 +336,12 @@ export class FleetNode extends SafeEmitter<FleetNodeEvents> {
       if (h?.session === undefined && !local.closing(id)) taking.push(id);
     }
     local.retryConnects();
-    await Promise.all([this.#handOff(leaving, holder, 'handoff'), this.#acquire(taking, holder)]);
+    // both run to their end before the pass does (a failure of one does not cut the other short)
+    const results = await Promise.allSettled([
+      this.#handOff(leaving, holder, 'handoff'),
+      this.#acquire(taking, holder),
+    ]);
+    for (const r of results) if (r.status === 'rejected') this.#fail(r.reason);
   }
 
   /** The client ids placed on this node by `members`; the placement is made again only when they change. */
