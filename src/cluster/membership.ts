@@ -125,6 +125,13 @@ export interface MembershipEvents {
   unsafe: [];
   /** A renewal succeeded after 'unsafe', and the node is safe again. */
   safe: [];
+  /**
+   * A renewal (or the join) succeeded: emitted after 'members' and 'safe',
+   * once per answer, with the live members as they are now. What runs "at
+   * each renewal" (retrying what was refused) listens here, not to a timer
+   * of its own.
+   */
+  renewed: [members: readonly Member[]];
   /** A listener threw. */
   error: [error: unknown];
 }
@@ -435,6 +442,7 @@ export class Membership extends SafeEmitter<MembershipEvents> {
       this.#unsafe = false;
       this.emit('safe');
     }
+    this.emit('renewed', this.#members);
     return members;
   }
 

@@ -158,6 +158,8 @@ describe.skipIf(!hasRedis())('Membership on Redis', () => {
     const b = await c.node('gw-b', { weight: 2.5 });
     const changes: MembersChange[] = [];
     a.on('members', (change) => changes.push(change));
+    const renewed: string[][] = [];
+    a.on('renewed', (members) => renewed.push(ids(members)));
 
     expect(ids(await a.join())).toEqual(['gw-a']);
     const seenByB = await b.join();
@@ -172,6 +174,9 @@ describe.skipIf(!hasRedis())('Membership on Redis', () => {
       [['gw-a'], []],
       [['gw-b'], []],
     ]);
+    // 'renewed' follows every answer, the join's included, changed or not
+    await a.renew();
+    expect(renewed).toEqual([['gw-a'], ['gw-a', 'gw-b'], ['gw-a', 'gw-b']]);
     // the keys are the cluster's, under its hash tag
     const base = `${c.prefix}{cluster:${c.name}}:`;
     expect((await admin.zrange(`${base}nodes`, '0', '-1')).sort()).toEqual(['gw-a', 'gw-b']);
