@@ -79,9 +79,9 @@ export class LazyStore implements SessionStore {
     return this.#store;
   }
 
-  async flush(): Promise<void> {
+  async flush(clientId?: string): Promise<void> {
     // nothing was ever written when there is no store yet
-    if (this.#store !== undefined) await this.#store.flush();
+    if (this.#store !== undefined) await this.#store.flush(clientId);
   }
 
   async close(): Promise<void> {

@@ -63,7 +63,7 @@ export class Journal {
 
   /** Flushes the store; the promise never rejects: it resolves with the error, or undefined. */
   flush(): Promise<unknown> {
-    return this.store.flush().then(noError, storeFailure);
+    return this.store.flush(this.clientId).then(noError, storeFailure);
   }
 }
 

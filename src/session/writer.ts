@@ -160,7 +160,7 @@ export class Writer {
     const done = this.completed;
     this.completed = undefined;
     try {
-      await this.ctx.store.flush();
+      await this.ctx.store.flush(this.ctx.journal.clientId);
       if (done !== undefined) succeedCompleted(done);
     } catch (err) {
       const error = new StoreError('the session store failed while closing', { cause: err });

@@ -24,7 +24,8 @@
  *
  * A refusal is final for that token: the Fence keeps the `FencedError`,
  * and the changes made under it are left out of every later flush (they can
- * never apply), which rejects at once with that error.
+ * never apply), which reports that error at once (to the client's own flush:
+ * see `RedisStore.flush`).
  *
  * The script goes as EVALSHA, or as EVAL on the first call after the
  * connection was lost and on a resend (the store decides: `full`). A server
@@ -230,8 +231,8 @@ export type Entry = Change | FencedWrite;
 /** What {@link toEntries} made of a run of changes. */
 export interface Entries {
   entries: Entry[];
-  /** The error of the first refused token some changes were left out for. */
-  refused: FencedError | undefined;
+  /** The errors of the refused tokens changes were left out for, one per token, first seen first. */
+  refused: FencedError[];
   /** Whether a script call goes as EVAL. */
   full: boolean;
 }
@@ -246,14 +247,15 @@ export interface Entries {
  */
 export function toEntries(changes: readonly Change[], full: boolean, evalFirst: boolean): Entries {
   const entries: Entry[] = [];
-  let refused: FencedError | undefined;
+  const refused: FencedError[] = [];
   let sentFull = false;
   const writes = new Map<Fence, FencedWrite>();
   for (const c of changes) {
     const fence = c.fence;
     if (fence === undefined) entries.push(c);
-    else if (fence.refused !== undefined) refused ??= fence.refused;
-    else {
+    else if (fence.refused !== undefined) {
+      if (!refused.includes(fence.refused)) refused.push(fence.refused);
+    } else {
       let w = writes.get(fence);
       if (w === undefined) {
         w = new FencedWrite(fence, full || (evalFirst && !sentFull), c);

@@ -37,8 +37,11 @@
  * script call that applies them only while the client's `:fence` key holds
  * the token. A change keeps the token it was made under; one Redis refused
  * is settled like a confirmed one (it can never apply, so it is dropped) and
- * its flush rejects with `FencedError`. Without a token, nothing changes:
- * the same plain commands.
+ * reported as a `FencedError`: by the flush that carried it, and, since one
+ * flush carries every client's changes, to its own client only when the
+ * flush names one (`flush(clientId)`, as sessions do): another client's
+ * session does not see a store failure that is not its own. Without a
+ * token, nothing changes: the same plain commands.
  */
 
 import { ClosedError, FencedError, InvalidArgumentError, type MissingPeerError } from '../core/errors.js';
@@ -232,6 +235,11 @@ export class RedisStore implements SessionStore {
   #cachedKeys: Keys | undefined;
   /** The fencing tokens set by `fence()`, by client id. */
   readonly #fences = new Map<string, Fence>();
+  /**
+   * Refusals not yet reported to a `flush(clientId)` of their client, by client id (the first
+   * one): a flush carries every client's changes, and reports a refusal to its own client only.
+   */
+  readonly #unreported = new Map<string, FencedError>();
   /** `fence()` has set a token once: flushes take the path that knows script calls. */
   #fencing = false;
   /** The next script call goes as EVAL: the connection may be new, to a server without the script. */
@@ -280,8 +288,9 @@ export class RedisStore implements SessionStore {
    * Redis holds it, checked atomically by Redis; when it does not, nothing of
    * that flush's changes for the client applies, they are dropped, and the
    * flush rejects with {@link FencedError}, as does every later flush with
-   * changes made under the same token, at once, until `fence()` is called
-   * again. Changes made before the call keep the token they were made under.
+   * changes made under the same token, at once, and every `flush(clientId)`,
+   * until `fence()` is called again (see `flush()` for whose flush reports
+   * it). Changes made before the call keep the token they were made under.
    * `load()` is not fenced: it reads whatever Redis holds.
    */
   fence(clientId: string, token: number | undefined): void {
@@ -289,12 +298,16 @@ export class RedisStore implements SessionStore {
     const k = this.#keys(clientId);
     if (token === undefined) {
       this.#fences.delete(clientId);
+      this.#unreported.delete(clientId);
       return;
     }
     if (!Number.isSafeInteger(token) || token < 0)
       throw new InvalidArgumentError('token', 'must be a non-negative integer (the value INCR gave)');
     const fenceKey = `${k.m.slice(0, -1)}fence`; // <prefix>{id:...}:m -> <prefix>{id:...}:fence
     this.#fences.set(clientId, new Fence(clientId, token, [k.m, k.q2, k.s, fenceKey]));
+    // a new owner's session: what the old token's refusals meant is over (changes still made under
+    // it are refused again, and reported, when a flush carries them)
+    this.#unreported.delete(clientId);
     this.#fencing = true;
   }
 
@@ -378,10 +391,17 @@ export class RedisStore implements SessionStore {
    * waits for it, and rejects with its error if it failed, since the
    * changes made before the call are then not all in Redis. The changes of
    * a failed flush are kept and sent again by the next one, except those
-   * Redis refused for a stale fencing token (see `fence()`): the flush
-   * rejects with {@link FencedError} naming the client, and they are dropped.
+   * Redis refused for a stale fencing token (see `fence()`): they are
+   * dropped, and the refusal is reported as a {@link FencedError} naming the
+   * client. `flush()` rejects with the first refusal among the changes it
+   * sends, whoever's. `flush(clientId)`, a session's flush, sends the same
+   * (every client's changes) but rejects only with `clientId`'s own refusal:
+   * one not reported to a `flush(clientId)` yet, whichever flush carried the
+   * refused change, or, while the client's current token is refused, that
+   * one (every time). Another client's refusal does not fail it, since that
+   * client's changes can never apply and its own flush reports it.
    */
-  flush(): Promise<void> {
+  flush(clientId?: string): Promise<void> {
     const from = this.#sent;
     const to = this.#base + this.#log.length;
     this.#sent = to;
@@ -416,9 +436,21 @@ export class RedisStore implements SessionStore {
       return error;
     })();
     this.#lastFlush = record;
+    if (clientId === undefined)
+      return record.outcome.then((err) => {
+        if (err !== undefined) throw err;
+      });
     return record.outcome.then((err) => {
-      if (err !== undefined) throw err;
+      if (err !== undefined && !(err instanceof FencedError)) throw err;
+      const refused = this.#unreported.get(clientId) ?? this.#fences.get(clientId)?.refused;
+      this.#unreported.delete(clientId);
+      if (refused !== undefined) throw refused;
     });
+  }
+
+  /** Redis refused a write for its stale token (now or before): reported to its client's flush. */
+  #refused(err: FencedError): void {
+    if (!this.#unreported.has(err.clientId)) this.#unreported.set(err.clientId, err);
   }
 
   /** Every change before number `to` is in Redis: drops them from the log. */
@@ -440,15 +472,17 @@ export class RedisStore implements SessionStore {
     const first = toEntries(changes, false, this.#evalNext);
     if (first.full) this.#evalNext = false;
     let { entries, refused } = first;
+    for (const r of refused) this.#refused(r);
     // every change was made under a token Redis already refused: at once, without a round trip
-    if (entries.length === 0) return refused;
+    if (entries.length === 0) return refused[0];
     let error = await this.#exec(this.#pipeline(entries), entries);
     if (error instanceof NoScriptError) {
       const out = this.#log.slice(0, Math.max(this.#sent, to) - this.#base);
       ({ entries, refused } = toEntries(out, true, true));
+      for (const r of refused) this.#refused(r);
       error = entries.length === 0 ? undefined : await this.#exec(this.#pipeline(entries), entries);
     }
-    return error ?? refused;
+    return error ?? refused[0];
   }
 
   #pipeline(entries: readonly Entry[]): Pipeline {
@@ -488,7 +522,13 @@ export class RedisStore implements SessionStore {
         }
         failed++;
         if (first < 0) first = i;
-      } else if (entry instanceof FencedWrite) refused ??= entry.refusal(reply);
+      } else if (entry instanceof FencedWrite) {
+        const r = entry.refusal(reply);
+        if (r !== undefined) {
+          this.#refused(r);
+          refused ??= r;
+        }
+      }
     }
     // the server lacks the script: the next script call goes as EVAL, whatever else failed
     if (noScript) this.#evalNext = true;
@@ -539,9 +579,9 @@ export class RedisStore implements SessionStore {
     const k = this.#keys(clientId);
     this.#queue(clientId, DEL, k.m, k.q2, k.s);
     try {
-      await this.flush();
+      await this.flush(clientId);
     } catch (err) {
-      // a refusal of another client's write, or of an earlier token's: not this DEL's
+      // a refusal of an earlier token's write: not this DEL's
       if (!(err instanceof FencedError) || this.#fences.get(clientId)?.refused === err) throw err;
     }
   }

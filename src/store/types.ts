@@ -100,9 +100,12 @@ export interface SessionStore {
   deleteSubscription(clientId: string, topicFilter: string): void;
   /**
    * Resolves once every change made before the call is durable. When it rejects, the changes it
-   * did not make durable are kept and applied, in order, by the next flush.
+   * did not make durable are kept and applied, in order, by the next flush. A session passes its
+   * `clientId`: a store that refuses one client's changes for good while applying the others'
+   * (RedisStore with a stale fencing token) then rejects only that client's flushes with it.
+   * Stores without such refusals ignore the argument.
    */
-  flush(): Promise<void>;
+  flush(clientId?: string): Promise<void>;
   /** Forgets everything saved for `clientId` (a clean start). */
   clear(clientId: string): Promise<void>;
   /** Flushes and releases files, connections and timers. */

@@ -220,17 +220,98 @@ describe.skipIf(!hasRedis())('RedisStore fencing', () => {
     await store.clear('c');
     expect((await store.load('c')).messages).toEqual([]);
 
-    // one flush is for the whole store: with a refused change for 'a' in it, it rejects, and
-    // the other clients' changes in it are applied all the same
+    // a session's flush names its client: with a refused change for 'a' in it, 'b''s flush
+    // resolves (its changes applied), and 'a''s rejects
     store.putMessage('a', message(3));
     store.putMessage('b', message(3));
-    await expect(store.flush()).rejects.toMatchObject({ clientId: 'a' });
+    await expect(store.flush('b')).resolves.toBeUndefined();
     expect((await store.load('b')).messages.map((m) => m.seq)).toEqual([1, 2, 3]);
+    await expect(store.flush('a')).rejects.toMatchObject({ clientId: 'a' });
+    // a flush without a client id is for the whole store: it rejects with any client's refusal
+    store.putMessage('a', message(3));
+    store.putMessage('b', message(4));
+    await expect(store.flush()).rejects.toMatchObject({ clientId: 'a' });
+    expect((await store.load('b')).messages.map((m) => m.seq)).toEqual([1, 2, 3, 4]);
     // clear() of another client is not failed by it
     store.putMessage('a', message(4));
     await store.clear('b');
     expect(await raw(admin, prefix, 'b')).toEqual({ m: {}, q2: [], s: {} });
     expect((await store.load('a')).messages.map((m) => m.seq)).toEqual([1]);
+  });
+
+  it("reports a refusal only to its own client's flush(clientId), whichever flush carried it", async () => {
+    const prefix = uniquePrefix();
+    const store = storeOn(prefix);
+    for (const id of ['a', 'b']) {
+      await admin.incr(keysOf(prefix, id).fence);
+      store.fence(id, 1);
+    }
+    store.putMessage('a', message(1));
+    store.putMessage('b', message(1));
+    await store.flush('b');
+    await expect(store.flush('a')).resolves.toBeUndefined();
+
+    // 'a' moves elsewhere; 'b''s flush carries 'a''s change, which Redis refuses
+    await admin.incr(keysOf(prefix, 'a').fence);
+    store.putMessage('a', message(2));
+    store.putMessage('b', message(2));
+    store.putMessage('c', message(1)); // not fenced
+    await expect(store.flush('b')).resolves.toBeUndefined();
+    await expect(store.flush('c')).resolves.toBeUndefined();
+    expect((await store.load('b')).messages.map((m) => m.seq)).toEqual([1, 2]);
+    expect((await store.load('c')).messages.map((m) => m.seq)).toEqual([1]);
+    expect((await raw(admin, prefix, 'a')).m).not.toHaveProperty('2');
+    // 'a''s own flush, with nothing left to send, reports it: every time while its token is refused
+    const error = await rejection(store.flush('a'));
+    expect(error).toBeInstanceOf(FencedError);
+    expect(error).toMatchObject({ code: ErrorCode.Fenced, clientId: 'a', token: 1, current: 2 });
+    await expect(store.flush('a')).rejects.toBe(error);
+
+    // two flushes out at once: the one for 'b' resolves, the one for 'a' rejects
+    store.putMessage('a', message(3));
+    store.putMessage('b', message(3));
+    const forB = store.flush('b');
+    store.putMessage('b', message(4));
+    const forA = store.flush('a');
+    await expect(forB).resolves.toBeUndefined();
+    await expect(forA).rejects.toBe(error);
+    expect((await store.load('b')).messages.map((m) => m.seq)).toEqual([1, 2, 3, 4]);
+
+    // an ordinary failure still fails every client's flush
+    await admin.del(keysOf(prefix, 'c').m);
+    await admin.set(keysOf(prefix, 'c').m, 'not a hash');
+    store.putMessage('c', message(2));
+    await expect(store.flush('b')).rejects.toThrow(/^RedisStore: HSET .*:m 2 failed: .*WRONGTYPE/);
+    await admin.del(keysOf(prefix, 'c').m);
+    await expect(store.flush('b')).resolves.toBeUndefined();
+
+    // 'a' acquired again with a new token: its flushes go through again
+    expect(await admin.incr(keysOf(prefix, 'a').fence)).toBe(3);
+    store.fence('a', 3);
+    store.putMessage('a', message(5));
+    await expect(store.flush('a')).resolves.toBeUndefined();
+    expect((await store.load('a')).messages.map((m) => m.seq)).toEqual([1, 5]);
+  });
+
+  it("reports an earlier token's refusal to the client's next flush(clientId) once", async () => {
+    const prefix = uniquePrefix();
+    const store = storeOn(prefix);
+    const fenceKey = keysOf(prefix, 'a').fence;
+    await admin.incr(fenceKey);
+    await admin.incr(keysOf(prefix, 'b').fence);
+    store.fence('a', 1);
+    store.fence('b', 1);
+    store.putMessage('a', message(1)); // made under token 1, not flushed
+    await admin.incr(fenceKey);
+    store.fence('a', 2);
+    store.putMessage('a', message(2));
+    store.putMessage('b', message(1));
+    // 'b''s flush carries both of 'a''s changes: token 1's is refused, token 2's applies
+    await expect(store.flush('b')).resolves.toBeUndefined();
+    await expect(store.flush('a')).rejects.toMatchObject({ clientId: 'a', token: 1, current: 2 });
+    // reported: token 2 holds, so the next flush of 'a' resolves
+    await expect(store.flush('a')).resolves.toBeUndefined();
+    expect((await store.load('a')).messages.map((m) => m.seq)).toEqual([2]);
   });
 
   it('refuses writes when Redis holds no token for the client (released, or lost)', async () => {
