@@ -241,10 +241,12 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('FleetNode processes', () => {
   }, 120_000);
 
   it('SIGSTOP a node past its lease, then SIGCONT: it neither publishes nor writes for the sessions it lost, and the broker never has two connections of one id', async () => {
-    // keepalive 1 s: the broker drops the frozen node's connections (after 1.5 keepalives) before its
-    // lease (ttl - one renewal interval at least) can run out, so the new owners' connections take
-    // nothing over at the broker
-    const c = await cluster('stop', { ttl: 4_000, margin: 1_000, keepalive: 1 });
+    // A frozen node's connections stay open at the broker until its keepalive check drops them; a new
+    // owner connecting before that takes the client id over there. So the broker must drop them before
+    // the lease can run out (at least ttl - one renewal interval after the freeze): keepalive 1 s, and
+    // a ttl well above what mosquitto 2.0.11 takes to enforce it, which is not 1.5 keepalives but up to
+    // about 6 s here (its keepalive check runs on a coarse loop). With 4 s the takeovers showed up.
+    const c = await cluster('stop', { ttl: 12_000, margin: 2_000, keepalive: 1 });
     const nodes = ['a', 'b', 'x'].map((id) => c.start(id));
     const [a, b, x] = nodes;
     await c.settled(nodes);
@@ -284,9 +286,9 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('FleetNode processes', () => {
 
     // the wire: nothing x published under a lost token after it froze reached the subscriber
     expect([...c.received.keys()].filter(stale)).toEqual([]);
-    // ... and x's attempts (the app's publish() on a session it still thought connected), for the report
-    const tried = c.log.slice(woke).filter((e) => e.node === 'x' && e.type === 'sent' && stale(e.payload));
-    console.info(`x called publish() ${tried.length} times on sessions it had lost, after SIGCONT`);
+    // x may still call publish() at the instant it wakes (its timers fire in one batch, the app's
+    // round before the node's deadline check): none of those calls resolved
+    expect(c.log.filter((e) => e.type === 'ok' && stale(e.payload))).toEqual([]);
 
     // the store: each session's fence and owner are its current owner's, and its records hold
     // nothing x wrote under a lost token after it froze
