@@ -10,14 +10,20 @@ import { type ManagedSessionOptions, SessionManager } from '../manager/index.js'
 import { RedisStore } from '../store/redis.js';
 import { clusterName, nodeId } from './keys.js';
 import type { FleetSession } from './local-sessions.js';
-import type { Member, MembershipClient } from './membership.js';
+import type { Member, MembershipClient, MembershipOptions } from './membership.js';
 import type { ScriptClient } from './scripts.js';
 
 /** What a fleet node uses of a Redis client: an ioredis `Redis` has it all. */
 export type FleetClient = MembershipClient & ScriptClient;
 
 /** Options of `FleetNode`. */
-export interface FleetNodeOptions {
+/**
+ * The node's membership: `cluster`, `node`, `prefix` (the store's too),
+ * `weight`, `ttl` and `margin` (how long before its lease could run out
+ * the node stops its sessions), as `Membership` takes them.
+ */
+export interface FleetNodeOptions
+  extends Pick<MembershipOptions, 'cluster' | 'node' | 'prefix' | 'weight' | 'ttl' | 'margin'> {
   /** The manager the node's sessions run on (the node adds and removes them; other sessions are left alone). */
   manager: SessionManager;
   /** The whole fleet, the same on every node: each with a unique `name` and a unique, non-empty `clientId`. */
@@ -26,18 +32,6 @@ export interface FleetNodeOptions {
   client: FleetClient;
   /** The store every session of the fleet uses (a session's own `store`, if set, must be this one). */
   store: RedisStore;
-  /** The cluster's name. */
-  cluster: string;
-  /** This node's id, unique among the live members. */
-  node: string;
-  /** Prepended to every key: the store's prefix. @default 'mqttkit:' */
-  prefix?: string;
-  /** This node's share of the sessions relative to the others' (0: none). @default 1 */
-  weight?: number;
-  /** How long the node's lease lasts after a renewal, in ms. @default 10_000 */
-  ttl?: number;
-  /** How long before its lease could run out the node stops its sessions, in ms. @default ttl / 5 */
-  margin?: number;
   /** ms between renewals (below `ttl - margin`). @default (ttl - margin) / 3 */
   interval?: number;
   /** Sessions connecting at once. @default 50 */
