@@ -16,9 +16,8 @@ import type { ScriptClient } from './scripts.js';
 /** What a fleet node uses of a Redis client: an ioredis `Redis` has it all. */
 export type FleetClient = MembershipClient & ScriptClient;
 
-/** Options of `FleetNode`. */
 /**
- * The node's membership: `cluster`, `node`, `prefix` (the store's too),
+ * Options of `FleetNode`. The node's membership: `cluster`, `node`, `prefix` (the store's too),
  * `weight`, `ttl` and `margin` (how long before its lease could run out
  * the node stops its sessions), as `Membership` takes them.
  */
