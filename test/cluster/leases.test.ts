@@ -6,7 +6,7 @@ import { type LeaseHolder, Leases, parseOwner } from '../../src/cluster/leases.j
 import { InvalidArgumentError, StoreError } from '../../src/core/errors.js';
 import { sessionKeyBase } from '../../src/store/redis.js';
 import { onCleanup } from '../helpers/cleanup.js';
-import { hasRedis, type RedisServer, startRedis } from '../helpers/redis.js';
+import { hasRedis, type RedisServer, startRedis, startRedisClusterNode } from '../helpers/redis.js';
 
 const CLUSTER = 'test';
 
@@ -336,14 +336,7 @@ describe.skipIf(!hasRedis())('Leases on Redis Cluster', () => {
 
   beforeAll(async () => {
     // a one-node cluster holding every slot: a script whose keys span two slots fails with CROSSSLOT
-    redis = await startRedis({ args: ['--cluster-enabled', 'yes', '--cluster-announce-ip', '127.0.0.1'] });
-    const admin = new Redis(redis.url);
-    await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
-    await vi.waitFor(async () => expect(await admin.call('CLUSTER', 'INFO')).toMatch(/cluster_state:ok/), {
-      timeout: 10_000,
-      interval: 50,
-    });
-    admin.disconnect();
+    redis = await startRedisClusterNode();
     cluster = new Cluster([{ host: '127.0.0.1', port: redis.port }]);
   });
 

@@ -19,6 +19,8 @@
  * (also run on SIGTERM, SIGINT and SIGHUP, which skip 'exit') SIGKILLs
  * whatever a test forgot and removes its directory.
  */
+import { setTimeout as delay } from 'node:timers/promises';
+import { Redis } from 'ioredis';
 import { findBinary, hasBinary } from './binaries.js';
 import { exchange, freePort } from './ports.js';
 import { inTempDir, retryOnPortClash, type ServerControls, ServerInstance } from './server-process.js';
@@ -60,6 +62,35 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
       return instance.server();
     }),
   );
+}
+
+/**
+ * A one-node Redis Cluster that owns every slot: a command or script whose
+ * keys span two slots still fails with CROSSSLOT, as on a real cluster.
+ * Resolves once the node reports `cluster_state:ok` (it is asked every
+ * 50 ms, for up to 10 s).
+ */
+export async function startRedisClusterNode(): Promise<RedisServer> {
+  const server = await startRedis({
+    args: ['--cluster-enabled', 'yes', '--cluster-announce-ip', '127.0.0.1'],
+  });
+  const admin = new Redis(server.url, { lazyConnect: true });
+  try {
+    await admin.connect();
+    await admin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
+    const deadline = Date.now() + 10_000;
+    while (!/cluster_state:ok/.test(String(await admin.call('CLUSTER', 'INFO')))) {
+      if (Date.now() > deadline)
+        throw new Error('startRedisClusterNode: the node did not reach cluster_state:ok');
+      await delay(50);
+    }
+    return server;
+  } catch (err) {
+    await server.stop();
+    throw err;
+  } finally {
+    admin.disconnect();
+  }
 }
 
 class Instance extends ServerInstance {

@@ -13,7 +13,7 @@ import { FENCED_WRITE_SHA } from '../../src/store/redis-writes.js';
 import type { StoredSubscription } from '../../src/store/types.js';
 import { closeAfter, onCleanup } from '../helpers/cleanup.js';
 import { startProxy } from '../helpers/proxy.js';
-import { hasRedis, type RedisServer, startRedis } from '../helpers/redis.js';
+import { hasRedis, type RedisServer, startRedis, startRedisClusterNode } from '../helpers/redis.js';
 import { message } from './contract.js';
 
 /** A prefix no other suite or test uses. */
@@ -489,18 +489,12 @@ describe.skipIf(!hasRedis())('RedisStore fencing', () => {
   });
 
   it('runs on a Redis Cluster node: the four keys of a client share one slot', async () => {
-    const node = await startRedis({ args: ['--cluster-enabled', 'yes'] });
+    // one node that owns every slot: it still refuses a script whose keys span slots (CROSSSLOT)
+    const node = await startRedisClusterNode();
     onCleanup(() => node.stop());
     const nodeAdmin = new Redis(node.url, { lazyConnect: true });
     onCleanup(() => nodeAdmin.disconnect());
     await nodeAdmin.connect();
-    // one node that owns every slot: it still refuses a script whose keys span slots (CROSSSLOT)
-    await nodeAdmin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
-    const deadline = Date.now() + 10_000;
-    while (!/cluster_state:ok/.test(String(await nodeAdmin.call('CLUSTER', 'INFO')))) {
-      if (Date.now() > deadline) throw new Error('the cluster node did not reach cluster_state:ok');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
     const prefix = uniquePrefix();
     const store = closeAfter(new RedisStore({ url: node.url, prefix }));
     for (const id of ['', '{x}', 'a}b{c', 'caf\u00e9 \u{1f600}']) {

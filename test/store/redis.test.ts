@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ClosedError } from '../../src/core/errors.js';
 import { RedisStore } from '../../src/store/redis.js';
 import { startProxy } from '../helpers/proxy.js';
-import { hasRedis, type RedisServer, startRedis } from '../helpers/redis.js';
+import { hasRedis, type RedisServer, startRedis, startRedisClusterNode } from '../helpers/redis.js';
 import { message, storeContract } from './contract.js';
 
 /** A prefix no other suite or test uses, so tests sharing a server never see each other's keys. */
@@ -233,16 +233,10 @@ describe.skipIf(!hasRedis())('RedisStore', () => {
     let nodeAdmin: Redis;
 
     beforeAll(async () => {
-      node = await startRedis({ args: ['--cluster-enabled', 'yes'] });
+      // one node that owns every slot: it still refuses multi-key commands across slots (CROSSSLOT)
+      node = await startRedisClusterNode();
       nodeAdmin = new Redis(node.url, { lazyConnect: true });
       await nodeAdmin.connect();
-      // one node that owns every slot: it still refuses multi-key commands across slots (CROSSSLOT)
-      await nodeAdmin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
-      const deadline = Date.now() + 10_000;
-      while (!/cluster_state:ok/.test(String(await nodeAdmin.call('CLUSTER', 'INFO')))) {
-        if (Date.now() > deadline) throw new Error('the cluster node did not reach cluster_state:ok');
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
     });
 
     afterAll(async () => {
