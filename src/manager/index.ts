@@ -1,5 +1,18 @@
 export { type BrokerUrl, SessionBuilder } from './builder.js';
 export {
+  type ClusterDriver,
+  type ClusterDriverFactory,
+  type ClusterDriverInput,
+  type ClusterNodeStatus,
+  type ClusterOptions,
+  type ClusterRole,
+  type ClusterSessionStatus,
+  type ClusterStatus,
+  type FleetCluster,
+  isFleetWorker,
+  setClusterLoader,
+} from './cluster.js';
+export {
   ConfigError,
   type ConfigIssue,
   type FleetConfig,

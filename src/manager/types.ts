@@ -174,6 +174,41 @@ export interface ManagerEvents {
      */
     error: MqttError;
   };
+  /** Cluster mode: this node took the session's lease and started it (added, connecting). */
+  session_acquired: {
+    name: string;
+    clientId: string;
+    /** This node's id. */
+    node: string;
+    /** The fencing token of its lease (Redis only). */
+    token: number | undefined;
+  };
+  /**
+   * Cluster mode: the session stopped running on this node. `handoff` (another
+   * node takes it) and `leave` (this node stops): after a graceful close;
+   * `unsafe` (the node could not renew its lease in time), `lost` (its lease
+   * ran out) and `fenced` (a store write was refused for a newer owner's
+   * token): at once, nothing published after; `worker` (the worker running
+   * it died: only the primary of workers tells this).
+   */
+  session_released: {
+    name: string;
+    clientId: string;
+    node: string;
+    reason: 'handoff' | 'leave' | 'unsafe' | 'lost' | 'fenced' | 'worker';
+  };
+  /** Cluster mode: a node (this one too, at its join) became a live member. */
+  node_joined: {
+    node: string;
+  };
+  /** Cluster mode: a node is no longer a live member (it left, its lease ran out, its worker died). */
+  node_left: {
+    node: string;
+  };
+  /** Cluster mode: a failure of the cluster itself (Redis unreachable, a renewal failed, a worker that could not start). */
+  cluster_error: {
+    error: Error;
+  };
 }
 
 /** The name of a {@link SessionManager} event, e.g. `'session_ready'`. */
