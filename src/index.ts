@@ -27,6 +27,9 @@ export type {
   QoS,
   UserProperty,
 } from './codec/types.js';
+
+import { setClusterLoader } from './manager/index.js';
+
 export { type EventMap, SafeEmitter } from './core/emitter.js';
 export {
   AbortError,
@@ -60,6 +63,14 @@ export {
   type TopicMap,
   type TopicMapFunction,
 } from './forward/index.js';
+export type {
+  ClusterNodeStatus,
+  ClusterOptions,
+  ClusterRole,
+  ClusterSessionStatus,
+  ClusterStatus,
+  FleetCluster,
+} from './manager/index.js';
 export {
   type BrokerUrl,
   ConfigError,
@@ -88,6 +99,10 @@ export {
   type SessionOptionsBuilder,
   type SessionSubscription,
 } from './manager/index.js';
+
+// cluster mode (`fromConfig` with a cluster) is loaded on first use: its code, and ioredis
+setClusterLoader(() => import('./cluster/driver.js').then((m) => m.createClusterDriver));
+
 export {
   createRegistry,
   FleetMetrics,

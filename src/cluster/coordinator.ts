@@ -66,6 +66,7 @@ import {
   OPTIONS,
   readFleet,
 } from './fleet-options.js';
+import { type PlacementUnit, placementUnits, UnitForwarders } from './groups.js';
 import { type LeaseHolder, Leases } from './leases.js';
 import {
   DEFAULT_CONCURRENCY,
@@ -104,6 +105,10 @@ export class FleetNode extends SafeEmitter<FleetNodeEvents> {
   readonly #local: LocalSessions;
   /** The fleet, by client id, in the definition's order. */
   readonly #fleet: ReadonlyMap<string, FleetSession>;
+  /** What is placed together (a forwarder's sessions), by client id; and the units' keys. */
+  readonly #units: ReadonlyMap<string, PlacementUnit>;
+  readonly #unitKeys: readonly string[];
+  readonly #forwarders: UnitForwarders;
   readonly #interval: number;
   #state: FleetNodeState = 'idle';
   /** The pass running, if one is. */
@@ -130,12 +135,17 @@ export class FleetNode extends SafeEmitter<FleetNodeEvents> {
     if (this.#interval >= room)
       throw new InvalidArgumentError('options.interval', `must be below ttl - margin (${room})`);
     this.#fleet = readFleet(sessions, store);
+    const forwarders = options.forwarders ?? [];
+    this.#units = placementUnits([...this.#fleet.values()], forwarders);
+    this.#unitKeys = [...new Set([...this.#units.values()].map((u) => u.key))];
+    this.#forwarders = new UnitForwarders(manager, forwarders, (err) => this.#fail(err));
     this.#local = new LocalSessions(
       manager,
       store,
       options.concurrency ?? DEFAULT_CONCURRENCY,
       options.handoffTimeout ?? Math.min(5_000, Math.floor(room / 2)),
       (err) => this.#fail(err),
+      (name) => this.#forwarders.stopFor(name),
     );
   }
 
@@ -348,8 +358,10 @@ export class FleetNode extends SafeEmitter<FleetNodeEvents> {
   #placement(members: readonly Member[]): ReadonlySet<string> {
     const key = members.map((m) => `${m.id}\n${m.weight}`).join('\n');
     if (key !== this.#placedFor) {
-      const mine = new Placement(members).assign([...this.#fleet.keys()]).get(this.membership.node);
-      this.#placed = new Set(mine);
+      const mine = new Placement(members).assign(this.#unitKeys).get(this.membership.node) ?? [];
+      const placed = new Set<string>();
+      for (const unitKey of mine) for (const id of this.#units.get(unitKey)?.clientIds ?? []) placed.add(id);
+      this.#placed = placed;
       this.#placedFor = key;
     }
     return this.#placed;
@@ -428,6 +440,7 @@ export class FleetNode extends SafeEmitter<FleetNodeEvents> {
       ); // a release that failed ends with the node's lease, deleted below
     }
     await this.#local.settled();
+    await this.#forwarders.close().catch((err: unknown) => this.#fail(err));
     this.#local.held.clear();
     this.#listen(false);
     this.#state = 'stopped';

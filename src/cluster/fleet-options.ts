@@ -6,6 +6,7 @@
  */
 import { InvalidArgumentError } from '../core/errors.js';
 import { arrayOf, int, MAX_MS, number, type Rule, string, table } from '../core/schema.js';
+import type { ForwarderOptions } from '../forward/index.js';
 import { type ManagedSessionOptions, SessionManager } from '../manager/index.js';
 import { RedisStore } from '../store/redis.js';
 import { clusterName, nodeId } from './keys.js';
@@ -27,6 +28,11 @@ export interface FleetNodeOptions
   manager: SessionManager;
   /** The whole fleet, the same on every node: each with a unique `name` and a unique, non-empty `clientId`. */
   sessions: readonly ManagedSessionOptions[];
+  /**
+   * The fleet's forwarders, the same on every node: each runs on the node
+   * that runs its sessions, which are placed together (`groups.ts`).
+   */
+  forwarders?: readonly ForwarderOptions[];
   /** The Redis client of the membership and the leases; the node neither configures nor closes it. */
   client: FleetClient;
   /** The store every session of the fleet uses (a session's own `store`, if set, must be this one). */
@@ -91,6 +97,7 @@ export const OPTIONS = table(
   {
     manager: ((v) => (v instanceof SessionManager ? undefined : 'must be a SessionManager')) as Rule,
     sessions: arrayOf(isObject),
+    forwarders: arrayOf(isObject),
     client: ((v) => {
       const c = v as Partial<MembershipClient & ScriptClient> | null;
       return typeof c?.evalsha === 'function' &&

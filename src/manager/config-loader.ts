@@ -156,6 +156,7 @@ class Loader {
       manager,
       sessions: sessions as ManagedSessionOptions[],
       forwarders: forwarders as ForwarderOptions[],
+      ...(top.data.cluster === undefined ? {} : { cluster: top.data.cluster }),
     };
   }
 

@@ -209,8 +209,26 @@ export const sessionSchema = z.strictObject({
   ...commonFields,
 });
 
+/** A fleet's `cluster:` section (`ClusterOptions`). */
+const clusterSchema = z.strictObject({
+  redis: z
+    .string()
+    .regex(/^rediss?:\/\//, { error: 'must be a redis:// or rediss:// URL' })
+    .optional(),
+  name: textSchema.optional(),
+  node: textSchema.optional(),
+  workers: intSchema(0, 1024).optional(),
+  prefix: z.string().optional(),
+  weight: numberSchema(0, 1_000_000).optional(),
+  ttl: intSchema(100, MAX_MS).optional(),
+  margin: intSchema(0, MAX_MS).optional(),
+  interval: intSchema(1, MAX_MS).optional(),
+  handoffTimeout: intSchema(0, MAX_MS).optional(),
+});
+
 export const topSchema = z.strictObject({
   concurrency: intSchema(1, MAX_MS).optional(),
+  cluster: clusterSchema.optional(),
   defaults: z.unknown().optional(),
   sessions: z.array(z.unknown()),
   forwarders: z.array(z.unknown()).optional(),

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, extname, resolve } from 'node:path';
 import { ErrorCode, InvalidArgumentError, MqttError } from '../core/errors.js';
 import type { ForwarderOptions } from '../forward/forwarder.js';
+import type { ClusterOptions } from './cluster.js';
 import type { ManagedSessionOptions, SessionManagerOptions } from './types.js';
 
 /** A loaded fleet: the manager's options and every session's options, ready for `SessionManager`. */
@@ -19,6 +20,8 @@ export interface FleetConfig {
   sessions: ManagedSessionOptions[];
   /** In file order; `from` and `to` name sessions of the file. For `SessionManager.forward`. */
   forwarders: ForwarderOptions[];
+  /** The `cluster:` section, when the file has one (see `SessionManager.fromConfig`). */
+  cluster?: ClusterOptions;
 }
 
 /** Options of {@link loadFleetConfig}. */

@@ -8,6 +8,7 @@
  *   events.ts       bindEvents: a session's events as the manager's
  *   from-config.ts  addFleet: the sessions, stores and forwarders of a file
  *   metrics.ts      ManagerMetrics: the sampler, registry and servers
+ *   cluster.ts      cluster mode: a driver (cluster/) runs the file's sessions
  *
  * Built only on the public `Session` API.
  */
@@ -27,6 +28,12 @@ import {
   type ServeMetricsOptions,
 } from '../metrics/index.js';
 import { type PublishOptions, type PublishResult, Session } from '../session/index.js';
+import {
+  type ClusterDriver,
+  type ClusterOptions,
+  clusterDriverFactory,
+  type FleetCluster,
+} from './cluster.js';
 import { type LoadFleetConfigOptions, loadFleetConfig } from './config.js';
 import { bindEvents } from './events.js';
 import { addFleet, closeStores } from './from-config.js';
@@ -100,6 +107,8 @@ export class SessionManager extends SafeEmitter<ManagerEventArgs> {
   readonly #metrics: ManagerMetrics;
   readonly #forwarders = new Set<Forwarder>();
   readonly #concurrency: number;
+  /** Cluster mode's driver (`fromConfig` with a cluster): it runs the sessions, not `connectAll()`. */
+  #driver: ClusterDriver | undefined;
   /** Identifies this manager in the loop marker of forwarded messages. */
   readonly id: string = randomBytes(8).toString('hex');
 
@@ -123,15 +132,39 @@ export class SessionManager extends SafeEmitter<ManagerEventArgs> {
    */
   static async fromConfig(
     path: string,
-    options: LoadFleetConfigOptions & SessionManagerOptions = {},
+    options: LoadFleetConfigOptions & SessionManagerOptions & { cluster?: ClusterOptions } = {},
   ): Promise<SessionManager> {
     const config = await loadFleetConfig(path, { env: options.env });
     const m = new SessionManager({
       ...config.manager,
       ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
     });
-    addFleet(m, m.#state, config);
+    if (config.cluster === undefined && options.cluster === undefined) {
+      addFleet(m, m.#state, config);
+      return m;
+    }
+    const state = m.#state;
+    const factory = await clusterDriverFactory();
+    m.#driver = await factory({
+      manager: m,
+      config,
+      options: { ...config.cluster, ...definedFields(options.cluster) },
+      path,
+      emit: (event, e) => state.emit(event, e),
+    });
     return m;
+  }
+
+  /**
+   * Cluster mode (`fromConfig` with a `cluster:` section or option): this
+   * node's view of the cluster. The sessions of the file are not added
+   * here: `connectAll()` joins the cluster (or starts the workers) and the
+   * sessions placed on this node come and go by themselves
+   * (`session_acquired`, `session_released`); `close()` hands them over
+   * first. Undefined for a manager that is not in a cluster.
+   */
+  get cluster(): FleetCluster | undefined {
+    return this.#driver;
   }
 
   // ---------------------------------------------------------------------------
@@ -218,10 +251,16 @@ export class SessionManager extends SafeEmitter<ManagerEventArgs> {
    * Connects every session, at most `concurrency` at a time (a connected
    * session counts at once; a reconnecting one when it is back). Resolves
    * when all are connected; otherwise rejects, once every attempt ended,
-   * with `FleetConnectError` naming each session that failed.
+   * with `FleetConnectError` naming each session that failed. In cluster
+   * mode it joins the cluster instead (see `cluster`) and resolves once
+   * joined; the sessions start at the renewals that follow.
    */
   async connectAll(options: { concurrency?: number; signal?: AbortSignal } = {}): Promise<void> {
     checkOptions(options, CONNECT_ALL_OPTIONS, 'options');
+    if (this.#driver !== undefined) {
+      if (this.#state.closed) throw new ClosedError('the session manager is closed');
+      return this.#driver.start();
+    }
     const limit = options.concurrency ?? this.#concurrency;
     const state = this.#state;
     const members = [...state.members.values()];
@@ -377,6 +416,8 @@ export class SessionManager extends SafeEmitter<ManagerEventArgs> {
 
   async #closeNow(options: { timeout?: number }): Promise<void> {
     const state = this.#state;
+    // cluster mode: the sessions are handed over (or closed) by the driver first
+    await this.#driver?.stop().catch((err: unknown) => state.emit('cluster_error', { error: err as Error }));
     this.#readiness.close();
     this.#metrics.stopSampling();
     await Promise.all([...this.#forwarders].map((f) => f.stop()));
@@ -404,4 +445,12 @@ export class SessionManager extends SafeEmitter<ManagerEventArgs> {
     );
     this.emit('session_error', { name: '', error });
   }
+}
+
+/** The fields of `o` that are set (an explicit `undefined` does not hide the file's value). */
+function definedFields<T extends object>(o: T | undefined): Partial<T> {
+  const out: Partial<T> = {};
+  if (o === undefined) return out;
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
 }

@@ -69,7 +69,7 @@ export interface RedisClient {
  * is dropped after `socketTimeout`. ioredis's defaults would make a command
  * wait for 20 attempts, or forever with `maxRetriesPerRequest: null`.
  */
-const OWN_CLIENT_OPTIONS = {
+export const OWN_CLIENT_OPTIONS = {
   maxRetriesPerRequest: 1,
   enableOfflineQueue: true,
   retryStrategy: (times: number) => Math.min(times * 100, 500),

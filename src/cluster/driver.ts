@@ -1,0 +1,182 @@
+/**
+ * Cluster mode's drivers, as `SessionManager.fromConfig` picks them (the
+ * root entry point registers `createClusterDriver` as the manager's
+ * cluster loader):
+ *
+ *   redis, no workers            this process is node `node`: a `FleetNode`
+ *   workers, this process        the primary: forks the workers, restarts them,
+ *                                runs no session itself (`workers.ts`)
+ *   a worker, with redis         node `<node>-w<index>`: a `FleetNode`; the
+ *                                primary only restarts it when it dies
+ *   a worker, without redis      runs what the primary gives it (`workers.ts`)
+ *
+ * With Redis, every session's state is in the cluster's `RedisStore` (same
+ * Redis, same prefix), on the one ioredis client the node also uses for its
+ * membership and leases. A session without a `clientId` uses its name (the
+ * lease is by client id, and it must be the same on every node).
+ */
+import { hostname } from 'node:os';
+import { InvalidArgumentError } from '../core/errors.js';
+import { requirePeer } from '../core/peer.js';
+import type {
+  ClusterDriver,
+  ClusterDriverFactory,
+  ClusterDriverInput,
+  ClusterOptions,
+  ClusterRole,
+  ClusterStatus,
+  ManagedSessionOptions,
+} from '../manager/index.js';
+import { isFleetWorker } from '../manager/index.js';
+import { FileStore } from '../store/file.js';
+import { MemoryStore } from '../store/memory.js';
+import { RedisStore } from '../store/redis.js';
+import { OWN_CLIENT_OPTIONS } from '../store/redis-client.js';
+import { FleetNode } from './coordinator.js';
+import type { FleetClient } from './fleet-options.js';
+import { readClusterStatus, type StatusClient } from './status.js';
+
+/** The cluster's name when none is given. */
+export const DEFAULT_CLUSTER = 'mqttkit';
+
+/** `ClusterOptions` with the defaults that do not depend on the driver. */
+export interface ResolvedCluster extends ClusterOptions {
+  name: string;
+  node: string;
+  workers: number;
+  prefix: string;
+}
+
+export function resolveCluster(o: ClusterOptions): ResolvedCluster {
+  return {
+    ...o,
+    name: o.name ?? DEFAULT_CLUSTER,
+    node: o.node ?? hostname(),
+    workers: o.workers ?? 0,
+    prefix: o.prefix ?? 'mqttkit:',
+  };
+}
+
+/** The index of this worker (its environment, set by the primary). */
+export function workerIndex(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const v = env.MQTTKIT_FLEET_WORKER;
+  return v === undefined ? undefined : Number(v);
+}
+
+export const createClusterDriver: ClusterDriverFactory = async (input) => {
+  const o = resolveCluster(input.options);
+  const worker = isFleetWorker();
+  if (o.workers > 0 && !worker) {
+    throw new InvalidArgumentError('cluster.workers', 'is not built yet'); // workers.ts: the primary
+  }
+  if (o.redis === undefined) {
+    if (!worker)
+      throw new InvalidArgumentError(
+        'cluster.redis',
+        'is required without workers (a cluster of machines shares its leases in Redis)',
+      );
+    throw new InvalidArgumentError('cluster.workers', 'is not built yet'); // workers.ts: a worker
+  }
+  const node = worker ? `${o.node}-w${workerIndex()}` : o.node;
+  return new RedisNodeDriver(input, { ...o, redis: o.redis, node }, worker ? 'worker' : 'node');
+};
+
+/** The sessions of the fleet as a cluster runs them: each with a client id, and no store of its own. */
+export function clusterSessions(sessions: readonly ManagedSessionOptions[]): ManagedSessionOptions[] {
+  return sessions.map((s, i) => {
+    if (s.store instanceof FileStore || s.store instanceof MemoryStore)
+      throw new InvalidArgumentError(
+        `sessions[${i}].store`,
+        "must be unset (or a redis store) in a cluster with Redis: every session keeps its state in the cluster's Redis",
+      );
+    const { store: _ignored, ...rest } = s;
+    return { ...rest, clientId: s.clientId ?? s.name };
+  });
+}
+
+/** The node's ioredis client, as the driver uses it. */
+type NodeClient = FleetClient &
+  StatusClient & { connect(): Promise<void>; quit(): Promise<unknown>; status: string };
+
+/** A node of a cluster on Redis: one ioredis client, the store on it, and a `FleetNode`. */
+class RedisNodeDriver implements ClusterDriver {
+  readonly name: string;
+  readonly node: string;
+  readonly #client: NodeClient;
+  readonly #store: RedisStore;
+  readonly #fleet: FleetNode;
+  readonly #sessions: readonly { name: string; clientId: string }[];
+  readonly #prefix: string;
+  #started: Promise<void> | undefined;
+
+  constructor(
+    input: ClusterDriverInput,
+    o: ResolvedCluster & { redis: string },
+    readonly role: ClusterRole,
+  ) {
+    this.name = o.name;
+    this.node = o.node;
+    this.#prefix = o.prefix;
+    const sessions = clusterSessions(input.config.sessions);
+    this.#sessions = sessions.map((s) => ({ name: s.name, clientId: s.clientId as string }));
+    const { Redis } = requirePeer<typeof import('ioredis')>('ioredis', 'cluster mode');
+    const client = new Redis(o.redis, { ...OWN_CLIENT_OPTIONS, lazyConnect: true });
+    client.on('error', () => {}); // its failures reach the node as failed renewals
+    this.#client = client as unknown as NodeClient;
+    this.#store = new RedisStore({ client: this.#client as never, prefix: o.prefix });
+    this.#fleet = new FleetNode({
+      manager: input.manager,
+      sessions,
+      forwarders: input.config.forwarders,
+      client: this.#client,
+      store: this.#store,
+      cluster: o.name,
+      node: o.node,
+      prefix: o.prefix,
+      ...pick(o, ['weight', 'ttl', 'margin', 'interval', 'handoffTimeout']),
+      ...(input.config.manager.concurrency === undefined
+        ? {}
+        : { concurrency: input.config.manager.concurrency }),
+    });
+    const node = o.node;
+    const f = this.#fleet;
+    f.on('session_acquired', (e) => input.emit('session_acquired', { ...e, node }));
+    f.on('session_released', (e) => input.emit('session_released', { ...e, node }));
+    f.on('node_joined', (e) => input.emit('node_joined', { node: e.id }));
+    f.on('node_left', (e) => input.emit('node_left', { node: e.id }));
+    f.on('error', (error) => input.emit('cluster_error', { error }));
+  }
+
+  start(): Promise<void> {
+    this.#started ??= (async () => {
+      if (this.#client.status === 'wait') await this.#client.connect();
+      await this.#fleet.start();
+    })();
+    return this.#started;
+  }
+
+  async stop(): Promise<void> {
+    try {
+      await this.#fleet.stop();
+      await this.#store.close();
+    } finally {
+      await this.#client.quit().catch(() => undefined);
+    }
+  }
+
+  status(): Promise<ClusterStatus> {
+    return readClusterStatus(this.#client, {
+      cluster: this.name,
+      prefix: this.#prefix,
+      sessions: this.#sessions,
+      node: this.node,
+      role: this.role,
+    });
+  }
+}
+
+function pick<T extends object, K extends keyof T>(o: T, keys: readonly K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}

@@ -1,0 +1,148 @@
+/**
+ * Cluster mode through the public API: `SessionManager.fromConfig(file,
+ * { cluster })` on a fleet file, two nodes in this process (two managers,
+ * each with its own ioredis client), a private redis-server and a private
+ * mosquitto. Counted, not timed: every wait is for an event or a condition.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { InvalidArgumentError, type ManagerEvents, Session, SessionManager } from '../../src/index.js';
+import { onCleanup } from '../helpers/cleanup.js';
+import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
+import { hasRedis, type RedisServer, startRedis } from '../helpers/redis.js';
+
+const WAIT = { timeout: 20_000, interval: 20 };
+
+describe.skipIf(!hasRedis() || !hasMosquitto())('SessionManager.fromConfig in cluster mode', () => {
+  let redis: RedisServer;
+  let broker: Broker;
+  let dir: string;
+
+  beforeAll(async () => {
+    [redis, broker] = await Promise.all([startRedis(), startMosquitto()]);
+    dir = mkdtempSync(join(tmpdir(), 'mqttkit-cluster-'));
+  });
+
+  afterAll(async () => {
+    await Promise.all([redis?.stop(), broker?.stop()]);
+  });
+
+  /** A fleet file of `n` sessions `<tag>-<i>` (and a forwarder between the first two, when asked). */
+  function fleetFile(tag: string, n: number, extra = '', edit = (text: string) => text): string {
+    const sessions = Array.from(
+      { length: n },
+      (_, i) => `  - { name: ${tag}-${i}, clean: false, sessionExpiry: 300 }`,
+    ).join('\n');
+    const path = join(dir, `${tag}.yaml`);
+    writeFileSync(
+      path,
+      edit(
+        `defaults:\n  url: ${broker.url}\n  reconnect: { initialDelay: 20, maxDelay: 100 }\n` +
+          `cluster:\n  redis: ${redis.url}\n  name: ${tag}\n  ttl: 1000\n  margin: 200\n` +
+          `sessions:\n${sessions}\n${extra}`,
+      ),
+    );
+    return path;
+  }
+
+  /** A node: the manager of `fromConfig` in cluster mode, every cluster event recorded. */
+  async function node(path: string, id: string) {
+    const m = await SessionManager.fromConfig(path, { cluster: { node: id } });
+    onCleanup(() => m.close());
+    const events: { type: keyof ManagerEvents; e: unknown }[] = [];
+    for (const type of ['session_acquired', 'session_released', 'node_joined', 'node_left'] as const)
+      m.on(type, (e) => events.push({ type, e }));
+    const errors: Error[] = [];
+    m.on('cluster_error', ({ error }) => errors.push(error));
+    return { id, m, events, errors, running: () => m.list().filter((n) => m.get(n)?.state === 'connected') };
+  }
+
+  it('runs each session on one node, shows it in status(), and hands over on close()', async () => {
+    const path = fleetFile('cm', 12);
+    const a = await node(path, 'a');
+    const b = await node(path, 'b');
+    expect(a.m.cluster).toMatchObject({ name: 'cm', node: 'a', role: 'node' });
+    expect(a.m.list()).toEqual([]); // nothing added before the cluster places it
+    await Promise.all([a.m.connectAll(), b.m.connectAll()]);
+    await vi.waitFor(() => expect(a.running().length + b.running().length).toBe(12), WAIT);
+    expect(a.running().filter((n) => b.running().includes(n))).toEqual([]);
+    expect(a.running().length).toBeGreaterThan(0);
+    expect(b.running().length).toBeGreaterThan(0);
+
+    const status = await a.m.cluster?.status();
+    expect(status?.nodes.map((n) => n.id).sort()).toEqual(['a', 'b']);
+    const byNode = new Map(status?.nodes.map((n) => [n.id, [...n.sessions].sort()]));
+    expect(byNode.get('a')).toEqual(a.running().sort());
+    expect(byNode.get('b')).toEqual(b.running().sort());
+    expect(status?.sessions.every((s) => s.node !== undefined && typeof s.token === 'number')).toBe(true);
+    expect(
+      a.events
+        .filter((x) => x.type === 'node_joined')
+        .map((x) => (x.e as { node: string }).node)
+        .sort(),
+    ).toEqual(['a', 'b']);
+
+    // a leaves: b runs everything, without waiting for a's leases to run out (released at once)
+    const handed = a.running().sort();
+    await a.m.close();
+    expect(
+      a.events
+        .filter((x) => x.type === 'session_released')
+        .map((x) => x.e as ManagerEvents['session_released'])
+        .every((e) => e.reason === 'leave' && e.node === 'a'),
+    ).toBe(true);
+    await vi.waitFor(() => expect(b.running().length).toBe(12), WAIT);
+    const taken = b.events
+      .filter((x) => x.type === 'session_acquired')
+      .map((x) => (x.e as ManagerEvents['session_acquired']).name);
+    expect(handed.every((n) => taken.includes(n))).toBe(true);
+    await vi.waitFor(
+      async () => expect((await b.m.cluster?.status())?.nodes.map((n) => n.id)).toEqual(['b']),
+      WAIT,
+    );
+    expect([...a.errors, ...b.errors]).toEqual([]);
+  });
+
+  it("places a forwarder's sessions together and forwards on the node that runs them", async () => {
+    const forwarder = `forwarders:\n  - { name: up, from: fw-0, to: fw-1, topics: in/#, map: { "in/#": "out/{#}" } }\n`;
+    const path = fleetFile('fw', 6, forwarder);
+    const a = await node(path, 'a');
+    const b = await node(path, 'b');
+    await Promise.all([a.m.connectAll(), b.m.connectAll()]);
+    await vi.waitFor(() => expect(a.running().length + b.running().length).toBe(6), WAIT);
+    const owner = a.running().includes('fw-0') ? a : b;
+    expect(owner.running()).toEqual(expect.arrayContaining(['fw-0', 'fw-1']));
+
+    const sub = new Session({ url: broker.url });
+    onCleanup(() => sub.close());
+    await sub.connect();
+    const got: string[] = [];
+    await sub.subscribe('out/#', { qos: 1 }, (msg) => got.push(`${msg.topic} ${msg.payload.toString()}`));
+    const pub = new Session({ url: broker.url });
+    onCleanup(() => pub.close());
+    await pub.connect();
+    // the forwarder starts once both its sessions are connected: publish until one arrives
+    await vi.waitFor(async () => {
+      await pub.publish('in/x', 'hello', { qos: 1 });
+      expect(got).toContain('out/x hello');
+    }, WAIT);
+  });
+
+  it('refuses a file store in a cluster with Redis, naming the session', async () => {
+    const path = fleetFile('st', 2, '', (t) =>
+      t.replace('sessions:\n', `sessions:\n  - { name: st-file, store: { type: memory } }\n`),
+    );
+    const err = await SessionManager.fromConfig(path, { cluster: { node: 'a' } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidArgumentError);
+    expect((err as Error).message).toMatch(/sessions\[0\]\.store/);
+  });
+
+  it('needs redis without workers', async () => {
+    const path = fleetFile('nr', 1, '', (t) => t.replace(/ {2}redis: .*\n/, ''));
+    const err = await SessionManager.fromConfig(path).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidArgumentError);
+    expect((err as Error).message).toMatch(/cluster\.redis/);
+  });
+});
