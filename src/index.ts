@@ -99,6 +99,7 @@ export {
   type SessionOptionsBuilder,
   type SessionSubscription,
 } from './manager/index.js';
+export type { ClusterMetrics } from './metrics/index.js';
 
 // cluster mode (`fromConfig` with a cluster) is loaded on first use: its code, and ioredis
 setClusterLoader(() => import('./cluster/driver.js').then((m) => m.createClusterDriver));

@@ -57,6 +57,7 @@ import { SafeEmitter } from '../core/emitter.js';
 import { ClosedError, InvalidArgumentError } from '../core/errors.js';
 import { checkOptions } from '../core/schema.js';
 import { sharedTimer, TimerEntry } from '../core/timer.js';
+import type { ClusterMetrics } from '../metrics/index.js';
 import { Placement } from './assignment.js';
 import {
   type FleetNodeEvents,
@@ -123,6 +124,15 @@ export class FleetNode extends SafeEmitter<FleetNodeEvents> {
   #rejoining: Promise<void> | undefined;
   readonly #retry = new Retry(() => this.#rejoin());
   #stopped: Promise<void> | undefined;
+  /** What `metrics()` shows. */
+  readonly #count = {
+    acquired: 0,
+    released: {} as Record<string, number>,
+    handoffs: 0,
+    handoffMs: 0,
+    renewals: 0,
+    renewalMs: 0,
+  };
 
   constructor(options: FleetNodeOptions) {
     super();
@@ -225,10 +235,36 @@ export class FleetNode extends SafeEmitter<FleetNodeEvents> {
     };
   }
 
+  /** This node's counters since it was made (the manager's `mqttkit_cluster_*` metrics). */
+  metrics(): ClusterMetrics {
+    const c = this.#count;
+    let owned = 0;
+    for (const h of this.#local.held.values()) if (h.session !== undefined) owned++;
+    const age = this.status().leaseAge;
+    return {
+      owned,
+      members: this.membership.members.length,
+      acquired: c.acquired,
+      released: { ...c.released },
+      handoffs: c.handoffs,
+      handoffSeconds: c.handoffMs / 1000,
+      renewals: c.renewals,
+      renewalSeconds: c.renewalMs / 1000,
+      leaseAgeSeconds: age === undefined ? undefined : age / 1000,
+    };
+  }
+
   // ---------------------------------------------------------------------------
   // membership events
 
-  readonly #onRenewed = (): void => this.#kick();
+  readonly #onRenewed = (): void => {
+    const latency = this.membership.lastRenewalLatency;
+    if (latency !== undefined) {
+      this.#count.renewals++;
+      this.#count.renewalMs += latency;
+    }
+    this.#kick();
+  };
 
   readonly #onMembers = (change: MembersChange): void => {
     const live = new Set(change.members.map((m) => m.id));
@@ -390,7 +426,10 @@ export class FleetNode extends SafeEmitter<FleetNodeEvents> {
       // unsafe or stopping meanwhile: held (stop() releases it, 'safe' starts it), not started
       if (this.#state !== 'running' || !this.membership.isSafe()) continue;
       if (h.session !== undefined || this.#local.closing(id)) continue;
-      if (this.#local.run(h)) this.emit('session_acquired', { name: h.def.name, clientId: id, token });
+      if (this.#local.run(h)) {
+        this.#count.acquired++;
+        this.emit('session_acquired', { name: h.def.name, clientId: id, token });
+      }
     }
   }
 
@@ -401,10 +440,12 @@ export class FleetNode extends SafeEmitter<FleetNodeEvents> {
    */
   async #handOff(list: readonly Held[], holder: LeaseHolder, reason: 'handoff' | 'leave'): Promise<void> {
     if (list.length === 0) return;
+    const began = performance.now();
     await Promise.all(
       list.map(async (h) => {
         if (h.session === undefined) return this.#local.retire(h); // paused: already announced
         await this.#local.retire(h);
+        this.#released(reason);
         this.emit('session_released', { name: h.def.name, clientId: h.def.clientId, reason });
       }),
     );
@@ -417,11 +458,18 @@ export class FleetNode extends SafeEmitter<FleetNodeEvents> {
     );
     for (const h of still)
       if (held.get(h.def.clientId) === h && h.session === undefined) held.delete(h.def.clientId);
+    this.#count.handoffs++;
+    this.#count.handoffMs += performance.now() - began;
+  }
+
+  #released(reason: string): void {
+    this.#count.released[reason] = (this.#count.released[reason] ?? 0) + 1;
   }
 
   /** Stops a session at once and announces it. */
   #halt(h: Held, reason: 'unsafe' | 'lost' | 'fenced'): void {
     this.#local.halt(h);
+    this.#released(reason);
     this.emit('session_released', { name: h.def.name, clientId: h.def.clientId, reason });
   }
 

@@ -28,6 +28,7 @@ import type {
   ManagedSessionOptions,
 } from '../manager/index.js';
 import { isFleetWorker } from '../manager/index.js';
+import type { ClusterMetrics } from '../metrics/index.js';
 import { FileStore } from '../store/file.js';
 import { MemoryStore } from '../store/memory.js';
 import { RedisStore } from '../store/redis.js';
@@ -162,6 +163,10 @@ class RedisNodeDriver implements ClusterDriver {
     } finally {
       await this.#client.quit().catch(() => undefined);
     }
+  }
+
+  metrics(): ClusterMetrics {
+    return this.#fleet.metrics();
   }
 
   status(): Promise<ClusterStatus> {

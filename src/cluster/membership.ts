@@ -268,6 +268,7 @@ export class Membership extends SafeEmitter<MembershipEvents> {
   #incarnation: string | undefined;
   #safeUntil = Number.NEGATIVE_INFINITY;
   #members: readonly Member[] = [];
+  #lastRenewal: number | undefined;
   /** When the renewal whose list is `#members` was sent (an older answer does not replace it). */
   #listSentAt = Number.NEGATIVE_INFINITY;
   readonly #tick = new Tick(() => this.#onTick());
@@ -312,6 +313,11 @@ export class Membership extends SafeEmitter<MembershipEvents> {
   }
 
   /** The live members as the last successful renewal saw them, by id (empty when not joined). */
+  /** ms from sending the last renewal (or join) that was answered to its answer. */
+  get lastRenewalLatency(): number | undefined {
+    return this.#lastRenewal;
+  }
+
   get members(): readonly Member[] {
     return this.#members;
   }
@@ -442,6 +448,7 @@ export class Membership extends SafeEmitter<MembershipEvents> {
       this.#unsafe = false;
       this.emit('safe');
     }
+    this.#lastRenewal = this.#clock() - sentAt;
     this.emit('renewed', this.#members);
     return members;
   }

@@ -11,6 +11,7 @@
  * none of that code, nor ioredis, until a fleet asks for a cluster.
  */
 import { InvalidArgumentError } from '../core/errors.js';
+import type { ClusterMetrics } from '../metrics/index.js';
 import type { FleetConfig } from './config.js';
 import type { SessionManager } from './manager.js';
 import type { ManagerEvents } from './types.js';
@@ -93,6 +94,8 @@ export interface FleetCluster {
   readonly role: ClusterRole;
   /** Every node and who runs what, read now (from Redis, or from the primary of the workers). */
   status(): Promise<ClusterStatus>;
+  /** This node's counters (also in `registry()` as `mqttkit_cluster_*`). */
+  metrics(): ClusterMetrics;
 }
 
 /**

@@ -116,7 +116,7 @@ export class SessionManager extends SafeEmitter<ManagerEventArgs> {
     super();
     checkOptions(options, MANAGER_OPTIONS, '');
     this.#concurrency = options.concurrency ?? 50;
-    this.#metrics = new ManagerMetrics(this, options.metricsInterval ?? 1000);
+    this.#metrics = new ManagerMetrics(this, options.metricsInterval ?? 1000, () => this.#driver?.metrics());
   }
 
   /**

@@ -5,6 +5,8 @@
  * is done by `metrics/`; this part only owns those three for the manager.
  */
 import {
+  addClusterMetrics,
+  type ClusterMetrics,
   createRegistry,
   FleetMetrics,
   type FleetSnapshot,
@@ -23,7 +25,12 @@ export class ManagerMetrics {
   #registry: PrometheusRegistry | undefined = undefined;
   readonly #servers = new Set<MetricsServer>();
 
-  constructor(source: MetricsSource, interval: number) {
+  constructor(
+    source: MetricsSource,
+    interval: number,
+    /** Cluster mode: the node's counters (undefined when the manager is not in a cluster). */
+    private readonly cluster: () => ClusterMetrics | undefined = () => undefined,
+  ) {
     this.#source = source;
     this.#interval = interval;
   }
@@ -34,10 +41,18 @@ export class ManagerMetrics {
 
   /** Made at the first call (its options apply then). */
   registry(options?: Pick<PrometheusOptions, 'prefix' | 'defaultLabels'>): PrometheusRegistry {
-    this.#registry ??= createRegistry(this.#fleet(), {
-      prefix: options?.prefix,
-      defaultLabels: options?.defaultLabels,
-    });
+    if (this.#registry === undefined) {
+      const registry = createRegistry(this.#fleet(), {
+        prefix: options?.prefix,
+        defaultLabels: options?.defaultLabels,
+      });
+      const first = this.cluster();
+      if (first !== undefined) {
+        const read = (): ClusterMetrics => this.cluster() ?? first;
+        addClusterMetrics(registry, read, options?.prefix ?? 'mqttkit_', options?.defaultLabels ?? {});
+      }
+      this.#registry = registry;
+    }
     return this.#registry;
   }
 

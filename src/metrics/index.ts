@@ -6,6 +6,8 @@
  *
  * Built only on the public `Session` API.
  */
+
+export { addClusterMetrics, type ClusterMetrics } from './cluster.js';
 export {
   FLEET_METRICS_DEFAULTS,
   FleetMetrics,

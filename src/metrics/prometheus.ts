@@ -73,7 +73,7 @@ export interface PrometheusRegistry<T extends string = string> {
 type PrometheusContentType = 'text/plain; version=0.0.4; charset=utf-8';
 
 /** What is used of the prom-client module (loaded on first use). */
-interface PromClient {
+export interface PromClient {
   Registry: new () => PrometheusRegistry<PrometheusContentType>;
   Counter: new (config: MetricConfig<CounterLike>) => unknown;
   Gauge: new (config: MetricConfig<GaugeLike>) => unknown;
@@ -87,12 +87,12 @@ interface MetricConfig<M> {
   collect(this: M): void;
 }
 
-interface CounterLike {
+export interface CounterLike {
   reset(): void;
   inc(labels: Labels, value: number): void;
 }
 
-interface GaugeLike {
+export interface GaugeLike {
   reset(): void;
   set(labels: Labels, value: number): void;
 }

@@ -84,6 +84,14 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('SessionManager.fromConfig in cl
         .sort(),
     ).toEqual(['a', 'b']);
 
+    // the node's counters, and the same in the Prometheus registry
+    const counted = a.m.cluster?.metrics();
+    expect(counted).toMatchObject({ owned: a.running().length, members: 2, acquired: a.running().length });
+    expect(counted?.renewals).toBeGreaterThan(0);
+    const text = await a.m.registry().metrics();
+    expect(text).toContain(`mqttkit_cluster_owned_sessions ${a.running().length}`);
+    expect(text).toMatch(/mqttkit_cluster_renewal_seconds_count [1-9]/);
+
     // a leaves: b runs everything, without waiting for a's leases to run out (released at once)
     const handed = a.running().sort();
     await a.m.close();
@@ -93,6 +101,7 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('SessionManager.fromConfig in cl
         .map((x) => x.e as ManagerEvents['session_released'])
         .every((e) => e.reason === 'leave' && e.node === 'a'),
     ).toBe(true);
+    expect(a.m.cluster?.metrics()).toMatchObject({ handoffs: 1, released: { leave: handed.length } });
     await vi.waitFor(() => expect(b.running().length).toBe(12), WAIT);
     const taken = b.events
       .filter((x) => x.type === 'session_acquired')
