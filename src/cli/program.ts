@@ -10,6 +10,7 @@ import { Command, CommanderError } from 'commander';
 import { registerBench } from './commands/bench.js';
 import { registerBroker } from './commands/broker.js';
 import { registerDemo } from './commands/demo.js';
+import { registerFleet } from './commands/fleet.js';
 import { registerForward } from './commands/forward.js';
 import { registerPub } from './commands/pub.js';
 import { registerReq, registerServe } from './commands/rpc.js';
@@ -111,6 +112,7 @@ export function createProgram(): Command {
   registerReq(program);
   registerServe(program);
   registerForward(program);
+  registerFleet(program);
   registerBench(program);
   registerDemo(program);
   registerBroker(program);

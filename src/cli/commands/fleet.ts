@@ -1,0 +1,202 @@
+/**
+ * `mqttkit fleet run` and `mqttkit fleet status`:
+ *
+ *   fleet run --config fleet.yaml [--cluster redis://…] [--node NAME] [--workers N]
+ *       runs the fleet of the file until Ctrl-C or SIGTERM: every session
+ *       here, or (with a cluster: the flags, or the file's `cluster:`
+ *       section) this node's share of it. At the signal a node hands its
+ *       sessions over before it exits. One line per event on stderr.
+ *   fleet status --cluster redis://… [--name C] [--prefix P] [--config fleet.yaml] [--json]
+ *       the cluster's nodes and who runs what, read from Redis (without
+ *       joining); with --config, every session of the file, owned or not.
+ */
+import type { Command } from 'commander';
+import { InvalidArgumentError as FlagError } from 'commander';
+import type { ClusterStatus } from '../../manager/cluster.js';
+import type { SessionManager } from '../../manager/manager.js';
+import { configError, Exit, UsageError } from '../errors.js';
+import { action } from '../program.js';
+import { aborted, errorPrefix } from '../runtime.js';
+
+interface RunFlags {
+  config?: string;
+  cluster?: string;
+  node?: string;
+  name?: string;
+  workers?: number;
+  verbose?: boolean;
+}
+
+interface StatusFlags {
+  cluster?: string;
+  name?: string;
+  prefix?: string;
+  config?: string;
+  json?: boolean;
+}
+
+const RUN_EXAMPLE = `
+Without a cluster (no --cluster, --workers, nor a cluster: section in the
+file), every session of the file runs in this process. With one, each node
+runs its share, and a node that stops (Ctrl-C, SIGTERM) hands its sessions
+to the others first:
+
+  mqttkit fleet run --config fleet.yaml --cluster redis://10.0.0.5:6379 --node gw-1
+  mqttkit fleet run --config fleet.yaml --cluster redis://10.0.0.5:6379 --node gw-2
+  mqttkit fleet run --config fleet.yaml --workers 4       # this machine's cores, no Redis
+
+Events go to stderr, one line each: joined, acquired <session>, released
+<session> (<reason>), node joined/left <node>; with --verbose, connects and
+disconnects too.`;
+
+export function registerFleet(program: Command): void {
+  const fleet = program
+    .command('fleet')
+    .description('run a fleet config file, alone or as a node of a cluster');
+  const run = fleet
+    .command('run')
+    .description('run the sessions of a fleet file (this node’s share of them in a cluster) until Ctrl-C')
+    .usage('--config <file> [options]')
+    .option('--config <file>', 'fleet config (YAML or JSON) (required)')
+    .option('--cluster <url>', 'Redis of the cluster (redis:// or rediss://): run as one of its nodes')
+    .option('--node <name>', "this node's id in the cluster (default: the host name)")
+    .option('--name <cluster>', "the cluster's name (default: the file's, or mqttkit)")
+    .option('--workers <n>', 'worker processes on this machine sharing the fleet', workerCount)
+    .option('--verbose', 'print connects and disconnects too')
+    .addHelpText('after', RUN_EXAMPLE);
+  action<RunFlags>(run, async (flags, context) => {
+    if (flags.config === undefined) throw new UsageError('--config is required');
+    const { SessionManager } = await loadManager();
+    const cluster = {
+      ...(flags.cluster === undefined ? {} : { redis: flags.cluster }),
+      ...(flags.node === undefined ? {} : { node: flags.node }),
+      ...(flags.name === undefined ? {} : { name: flags.name }),
+      ...(flags.workers === undefined ? {} : { workers: flags.workers }),
+    };
+    const manager = await SessionManager.fromConfig(flags.config, {
+      ...(Object.keys(cluster).length === 0 ? {} : { cluster }),
+    });
+    const log = (line: string): void => {
+      process.stderr.write(`${line}\n`);
+    };
+    try {
+      watch(manager, flags.verbose === true, log);
+      const c = manager.cluster;
+      if (c === undefined) {
+        if (manager.size === 0) throw configError(`${flags.config} has no sessions`);
+        await manager.connectAll({ signal: context.signal }).catch((err: unknown) => {
+          if (!context.signal.aborted) log(`${errorPrefix()} ${(err as Error).message}`); // they keep trying
+        });
+        log(`running ${manager.size} session${manager.size === 1 ? '' : 's'}`);
+      } else {
+        await manager.connectAll();
+        log(`joined cluster ${c.name} as ${c.node} (${c.role})`);
+      }
+      await aborted(context.signal);
+      if (c !== undefined) log('leaving: handing the sessions over');
+      await manager.close();
+      return Exit.Ok;
+    } finally {
+      await manager.close();
+    }
+  });
+
+  const status = fleet
+    .command('status')
+    .description("print a cluster's nodes and who runs what (read from Redis, without joining)")
+    .usage('--cluster <url> [options]')
+    .option('--cluster <url>', 'Redis of the cluster (redis:// or rediss://) (required)')
+    .option('--name <cluster>', "the cluster's name", 'mqttkit')
+    .option('--prefix <prefix>', 'key prefix in Redis', 'mqttkit:')
+    .option('--config <file>', "the fleet file: list each of its sessions, and take the file's cluster name")
+    .option('--json', 'print the status as JSON');
+  action<StatusFlags>(status, async (flags) => {
+    if (flags.cluster === undefined) throw new UsageError('--cluster is required');
+    if (!/^rediss?:\/\//.test(flags.cluster))
+      throw new UsageError('--cluster must be a redis:// or rediss:// URL');
+    let sessions: { name: string; clientId: string }[] | undefined;
+    let name = flags.name ?? 'mqttkit';
+    let prefix = flags.prefix ?? 'mqttkit:';
+    if (flags.config !== undefined) {
+      const { loadFleetConfig } = await import('../../manager/config.js');
+      const config = await loadFleetConfig(flags.config);
+      sessions = config.sessions.map((s) => ({ name: s.name, clientId: s.clientId ?? s.name }));
+      if (status.getOptionValueSource('name') === 'default') name = config.cluster?.name ?? name;
+      if (status.getOptionValueSource('prefix') === 'default') prefix = config.cluster?.prefix ?? prefix;
+    }
+    const [{ readClusterStatus }, { requirePeer }] = await Promise.all([
+      import('../../cluster/status.js'),
+      import('../../core/peer.js'),
+    ]);
+    const { Redis } = requirePeer<typeof import('ioredis')>('ioredis', 'mqttkit fleet status');
+    const client = new Redis(flags.cluster, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+      connectTimeout: 2_000,
+    });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      const s = await readClusterStatus(client as never, { cluster: name, prefix, sessions });
+      process.stdout.write(
+        flags.json ? `${JSON.stringify(s, null, 2)}\n` : formatStatus(s, sessions !== undefined),
+      );
+      return Exit.Ok;
+    } finally {
+      client.disconnect();
+    }
+  });
+}
+
+/** The manager, with cluster mode's loader registered (the CLI does not load the root entry point). */
+async function loadManager(): Promise<typeof import('../../manager/manager.js')> {
+  const [manager, { setClusterLoader }] = await Promise.all([
+    import('../../manager/manager.js'),
+    import('../../manager/cluster.js'),
+  ]);
+  setClusterLoader(() => import('../../cluster/driver.js').then((m) => m.createClusterDriver));
+  return manager;
+}
+
+/** The status as a person reads it: a line per node, then the sessions nobody runs (and, from a file, who runs each). */
+export function formatStatus(s: ClusterStatus, listAll: boolean): string {
+  const owned = s.sessions.filter((x) => x.node !== undefined).length;
+  const lines = [
+    `cluster ${s.cluster}: ${s.nodes.length} node${s.nodes.length === 1 ? '' : 's'}, ${owned} of ${s.sessions.length} sessions running`,
+  ];
+  const width = Math.max(4, ...s.nodes.map((n) => n.id.length));
+  for (const n of s.nodes) {
+    const lease = n.expiresIn === undefined ? '' : `  lease ${(n.expiresIn / 1000).toFixed(1)} s left`;
+    lines.push(`  ${n.id.padEnd(width)}  weight ${n.weight}  ${n.sessions.length} sessions${lease}`);
+  }
+  const free = s.sessions.filter((x) => x.node === undefined);
+  if (free.length > 0) lines.push(`not running: ${free.map((x) => x.name).join(', ')}`);
+  if (listAll)
+    for (const x of s.sessions)
+      if (x.node !== undefined) lines.push(`  ${x.name} -> ${x.node} (token ${x.token})`);
+  return `${lines.join('\n')}\n`;
+}
+
+function workerCount(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 1024)
+    throw new FlagError('expected a whole number from 1 to 1024');
+  return n;
+}
+
+/** Prints the cluster's events and failures (and with --verbose, connects and disconnects). */
+function watch(manager: SessionManager, verbose: boolean, log: (line: string) => void): void {
+  manager.on('session_error', ({ name, error }) =>
+    log(`${errorPrefix()} ${name === '' ? '' : `${name}: `}${error.message}`),
+  );
+  manager.on('cluster_error', ({ error }) => log(`${errorPrefix()} cluster: ${error.message}`));
+  manager.on('session_acquired', ({ name }) => log(`acquired ${name}`));
+  manager.on('session_released', ({ name, reason }) => log(`released ${name} (${reason})`));
+  manager.on('node_joined', ({ node }) => log(`node joined ${node}`));
+  manager.on('node_left', ({ node }) => log(`node left ${node}`));
+  if (!verbose) return;
+  manager.on('session_connected', ({ name }) => log(`connected ${name}`));
+  manager.on('session_disconnected', ({ name, error }) =>
+    log(`disconnected ${name}${error === undefined ? '' : `: ${error.message}`}`),
+  );
+}
