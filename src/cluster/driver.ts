@@ -13,7 +13,9 @@
  * With Redis, every session's state is in the cluster's `RedisStore` (same
  * Redis, same prefix), on the one ioredis client the node also uses for its
  * membership and leases. A session without a `clientId` uses its name (the
- * lease is by client id, and it must be the same on every node).
+ * lease is by client id, and it must be the same on every node). A session
+ * marked `everyNode` is not leased: every node runs its own copy, client id
+ * `<clientId>-<node>` (an RPC server in a `$share` group, a node's uplink).
  */
 import { hostname } from 'node:os';
 import { InvalidArgumentError } from '../core/errors.js';
@@ -108,6 +110,9 @@ class RedisNodeDriver implements ClusterDriver {
   readonly #fleet: FleetNode;
   readonly #sessions: readonly { name: string; clientId: string }[];
   readonly #prefix: string;
+  /** The `everyNode` sessions, as this node runs them. */
+  readonly #own: ManagedSessionOptions[];
+  readonly #input: ClusterDriverInput;
   #started: Promise<void> | undefined;
 
   constructor(
@@ -118,7 +123,13 @@ class RedisNodeDriver implements ClusterDriver {
     this.name = o.name;
     this.node = o.node;
     this.#prefix = o.prefix;
-    const sessions = clusterSessions(input.config.sessions);
+    this.#input = input;
+    const every = new Set(input.config.everyNode);
+    const sessions = clusterSessions(input.config.sessions.filter((s) => !every.has(s.name)));
+    this.#own = clusterSessions(input.config.sessions.filter((s) => every.has(s.name))).map((s) => ({
+      ...s,
+      clientId: `${s.clientId}-${o.node}`,
+    }));
     this.#sessions = sessions.map((s) => ({ name: s.name, clientId: s.clientId as string }));
     const { Redis } = requirePeer<typeof import('ioredis')>('ioredis', 'cluster mode');
     const client = new Redis(o.redis, { ...OWN_CLIENT_OPTIONS, lazyConnect: true });
@@ -151,6 +162,12 @@ class RedisNodeDriver implements ClusterDriver {
   start(): Promise<void> {
     this.#started ??= (async () => {
       if (this.#client.status === 'wait') await this.#client.connect();
+      const { manager, emit } = this.#input;
+      for (const s of this.#own) {
+        const session = manager.add({ ...s, store: this.#store });
+        // it reconnects by itself; a first connect that fails is the cluster's to report
+        session.connect().catch((error: Error) => emit('cluster_error', { error }));
+      }
       await this.#fleet.start();
     })();
     return this.#started;

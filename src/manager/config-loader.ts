@@ -157,6 +157,7 @@ class Loader {
       sessions: sessions as ManagedSessionOptions[],
       forwarders: forwarders as ForwarderOptions[],
       ...(top.data.cluster === undefined ? {} : { cluster: top.data.cluster }),
+      everyNode: entries.flatMap((e) => (e?.everyNode === true ? [e.name] : [])),
     };
   }
 
@@ -206,7 +207,7 @@ class Loader {
   ): Promise<ManagedSessionOptions | undefined> {
     const at = (...rest: Segment[]): Segment[] => ['sessions', i, ...rest];
     let ok = true;
-    const { tls, store, will, ...rest } = entry;
+    const { tls, store, will, everyNode: _everyNode, ...rest } = entry;
     let tlsOptions: TlsOptions | undefined;
     if (tls !== undefined) {
       const { ca, cert, key, ...others } = tls;

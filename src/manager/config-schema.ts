@@ -204,6 +204,7 @@ export const defaultsSchema = z.strictObject(commonFields);
 
 export const sessionSchema = z.strictObject({
   name: z.string().min(1),
+  everyNode: boolSchema.optional(),
   clientId: z.string().optional(),
   subscriptions: z.array(z.strictObject({ filter: z.string().min(1), qos: qosSchema.optional() })).optional(),
   ...commonFields,

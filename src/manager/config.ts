@@ -20,6 +20,12 @@ export interface FleetConfig {
   sessions: ManagedSessionOptions[];
   /** In file order; `from` and `to` name sessions of the file. For `SessionManager.forward`. */
   forwarders: ForwarderOptions[];
+  /**
+   * The names of the sessions marked `everyNode: true`: in cluster mode each
+   * node runs its own copy (client id `<clientId>-<node>`, no lease), e.g. an
+   * RPC server in a `$share` group; without a cluster they are plain sessions.
+   */
+  everyNode: string[];
   /** The `cluster:` section, when the file has one (see `SessionManager.fromConfig`). */
   cluster?: ClusterOptions;
 }

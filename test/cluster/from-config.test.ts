@@ -8,7 +8,14 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { InvalidArgumentError, type ManagerEvents, Session, SessionManager } from '../../src/index.js';
+import {
+  InvalidArgumentError,
+  type ManagerEvents,
+  RpcClient,
+  RpcServer,
+  Session,
+  SessionManager,
+} from '../../src/index.js';
 import { onCleanup } from '../helpers/cleanup.js';
 import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { hasRedis, type RedisServer, startRedis } from '../helpers/redis.js';
@@ -137,6 +144,48 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('SessionManager.fromConfig in cl
       await pub.publish('in/x', 'hello', { qos: 1 });
       expect(got).toContain('out/x hello');
     }, WAIT);
+  });
+
+  it('runs an everyNode session on every node: RPC servers in a $share group serve from both', async () => {
+    const path = fleetFile('rp', 4, '', (t) =>
+      t.replace(
+        'sessions:\n',
+        'sessions:\n  - { name: api, clientId: rp-api, everyNode: true, clean: true }\n',
+      ),
+    );
+    const a = await node(path, 'a');
+    const b = await node(path, 'b');
+    await Promise.all([a.m.connectAll(), b.m.connectAll()]);
+    // each node's own copy, connected, under its own client id; never leased
+    await vi.waitFor(
+      () => expect([a.m.get('api')?.state, b.m.get('api')?.state]).toEqual(['connected', 'connected']),
+      WAIT,
+    );
+    expect([a.m.get('api')?.clientId, b.m.get('api')?.clientId]).toEqual(['rp-api-a', 'rp-api-b']);
+    await vi.waitFor(() => expect(a.running().length + b.running().length).toBe(6), WAIT); // 4 leased + 2 api
+    expect((await a.m.cluster?.status())?.sessions.map((x) => x.name)).not.toContain('api');
+
+    const served = { a: 0, b: 0 };
+    for (const n of [a, b]) {
+      const server = new RpcServer(n.m.get('api') as Session, { group: 'api' });
+      await server.route('rp/echo', (req) => {
+        served[n.id as 'a' | 'b']++;
+        return req.text();
+      });
+      await server.start();
+    }
+    const caller = new Session({ url: broker.url });
+    onCleanup(() => caller.close());
+    await caller.connect();
+    const rpc = new RpcClient(caller);
+    // until each node has served at least one (the broker spreads the group's messages)
+    let sent = 0;
+    await vi.waitFor(async () => {
+      const reply = await rpc.request('rp/echo', `m${sent}`);
+      expect(reply.text()).toBe(`m${sent++}`);
+      expect(served.a > 0 && served.b > 0).toBe(true);
+    }, WAIT);
+    expect(served.a + served.b).toBe(sent);
   });
 
   it('refuses a file store in a cluster with Redis, naming the session', async () => {
