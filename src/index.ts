@@ -34,6 +34,7 @@ export { type EventMap, SafeEmitter } from './core/emitter.js';
 export {
   AbortError,
   ClosedError,
+  ClusterError,
   ConnectionError,
   DecodeError,
   DroppedError,

@@ -51,18 +51,46 @@ export type ReleaseReason = 'handoff' | 'leave' | 'unsafe' | 'lost' | 'fenced';
 /** The events of a `FleetNode`: each name with its listeners' arguments. */
 export interface FleetNodeEvents {
   /** This node took the session's lease and started it (added to the manager, connecting). */
-  session_acquired: [event: { name: string; clientId: string; token: number }];
+  session_acquired: [
+    event: {
+      /** The session's name. */
+      name: string;
+      /** Its client id. */
+      clientId: string;
+      /** The fencing token of its lease. */
+      token: number;
+    },
+  ];
   /**
    * The session stopped running here. 'handoff' and 'leave': once it is
    * closed (flushed, DISCONNECT sent), before its lease is released.
    * 'unsafe', 'lost' and 'fenced': at once, as its close starts (nothing is
    * published after); 'unsafe' keeps the lease.
    */
-  session_released: [event: { name: string; clientId: string; reason: ReleaseReason }];
+  session_released: [
+    event: {
+      /** The session's name. */
+      name: string;
+      /** Its client id. */
+      clientId: string;
+      /** Why it stopped running here. */
+      reason: ReleaseReason;
+    },
+  ];
   /** A node (this one included, at its join) is a live member it was not before. */
-  node_joined: [event: { id: string }];
+  node_joined: [
+    event: {
+      /** The node's id. */
+      id: string;
+    },
+  ];
   /** A node is no longer a live member (it left, or its lease ran out). */
-  node_left: [event: { id: string }];
+  node_left: [
+    event: {
+      /** The node's id. */
+      id: string;
+    },
+  ];
   /** A failure with nobody else to tell: Redis, a renewal, a session the manager refused, a listener. */
   error: [error: Error];
 }
@@ -72,8 +100,11 @@ export type FleetNodeState = 'idle' | 'joining' | 'running' | 'unsafe' | 'rejoin
 
 /** What `FleetNode.status()` shows. */
 export interface FleetNodeStatus {
+  /** The cluster's name. */
   readonly cluster: string;
+  /** This node's id. */
   readonly node: string;
+  /** Where the node is. */
   readonly state: FleetNodeState;
   /** The incarnation of this join (its lease key holds it), while joined. */
   readonly incarnation: string | undefined;
@@ -83,10 +114,15 @@ export interface FleetNodeStatus {
   readonly leaseAge: number | undefined;
   /** The sessions held, in the fleet's order: token, ms held, and whether it runs now. */
   readonly sessions: readonly {
+    /** The session's name. */
     name: string;
+    /** Its client id. */
     clientId: string;
+    /** The fencing token of its lease. */
     token: number;
+    /** ms since this node acquired it. */
     heldFor: number;
+    /** It runs here now (false while paused, 'unsafe', or stopping). */
     running: boolean;
   }[];
 }

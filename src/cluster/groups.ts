@@ -23,7 +23,9 @@ export interface PlacementUnit {
   readonly key: string;
   /** The sessions' names and client ids, in the fleet's order. */
   readonly names: readonly string[];
+  /** The same sessions' client ids. */
   readonly clientIds: readonly string[];
+  /** The forwarders between them. */
   readonly forwarders: readonly ForwarderOptions[];
 }
 

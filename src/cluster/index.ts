@@ -17,5 +17,14 @@ export type {
   ReleaseReason,
 } from './fleet-options.js';
 export { type PlacementUnit, placementUnits } from './groups.js';
-export type { Member, MembersChange } from './membership.js';
+export {
+  type Member,
+  type MembersChange,
+  Membership,
+  type MembershipClient,
+  type MembershipEvents,
+  type MembershipOptions,
+  type MembershipState,
+} from './membership.js';
+export type { Command, Reply, ScriptClient, ScriptPipeline } from './scripts.js';
 export { type ReadStatusOptions, readClusterStatus, type StatusClient } from './status.js';

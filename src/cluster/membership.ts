@@ -318,6 +318,7 @@ export class Membership extends SafeEmitter<MembershipEvents> {
     return this.#lastRenewal;
   }
 
+  /** The live members as the last answered renewal saw them, sorted by id. */
   get members(): readonly Member[] {
     return this.#members;
   }

@@ -40,7 +40,7 @@ export interface ScriptPipeline {
 }
 
 /**
- * What a {@link ScriptRunner} uses of a Redis client: an ioredis `Redis` or
+ * What a `ScriptRunner` uses of a Redis client: an ioredis `Redis` or
  * `Cluster` has it. Declared here so that the package's types do not depend
  * on ioredis, an optional peer dependency.
  */

@@ -22,16 +22,26 @@ export interface StatusClient extends ScriptClient {
   call(command: string, ...args: (string | number)[]): Promise<unknown>;
 }
 
+/** Options of {@link readClusterStatus}. */
 export interface ReadStatusOptions {
+  /** The cluster's name. */
   cluster: string;
+  /** The key prefix of the cluster and its store. */
   prefix: string;
-  /** The fleet's sessions (name and client id); undefined: scan Redis for them. */
-  sessions?: readonly { name: string; clientId: string }[];
-  /** Who is asking, for the result's `node` and `role`. */
+  /** The fleet's sessions; undefined: scan Redis for them (then named by client id). */
+  sessions?: readonly {
+    /** The session's name. */
+    name: string;
+    /** Its client id. */
+    clientId: string;
+  }[];
+  /** Who is asking, for the result's `node`. */
   node?: string;
+  /** Who is asking, for the result's `role`. */
   role?: ClusterRole;
 }
 
+/** The cluster's live members and the owner of every session, read from Redis now (see the file's header). */
 export async function readClusterStatus(client: StatusClient, o: ReadStatusOptions): Promise<ClusterStatus> {
   const keys = clusterKeys(o.prefix, o.cluster);
   const [time, ranked, weights] = (await Promise.all([

@@ -58,7 +58,9 @@ export type ClusterRole = 'node' | 'primary' | 'worker';
 
 /** One node of the cluster, as `status()` sees it. */
 export interface ClusterNodeStatus {
+  /** The node's id. */
   readonly id: string;
+  /** Its share relative to the others'. */
   readonly weight: number;
   /** ms until its lease runs out (Redis's clock, read now); undefined for workers without Redis. */
   readonly expiresIn: number | undefined;
@@ -68,7 +70,9 @@ export interface ClusterNodeStatus {
 
 /** A session of the fleet, as `status()` sees it. */
 export interface ClusterSessionStatus {
+  /** The session's name in the fleet. */
   readonly name: string;
+  /** Its client id (what the lease is for). */
   readonly clientId: string;
   /** The node holding it; undefined while nobody does. */
   readonly node: string | undefined;
@@ -78,19 +82,25 @@ export interface ClusterSessionStatus {
 
 /** What `manager.cluster.status()` shows: every node and who runs what. */
 export interface ClusterStatus {
+  /** The cluster's name. */
   readonly cluster: string;
   /** This process's node id. */
   readonly node: string;
+  /** Where this process is in the cluster. */
   readonly role: ClusterRole;
+  /** The live nodes (or workers), by id. */
   readonly nodes: readonly ClusterNodeStatus[];
+  /** Every session of the fleet, in the file's order. */
   readonly sessions: readonly ClusterSessionStatus[];
 }
 
 /** `manager.cluster`: the cluster a manager made by `fromConfig` in cluster mode belongs to. */
 export interface FleetCluster {
+  /** The cluster's name. */
   readonly name: string;
   /** This process's node id (a worker's is `<node>-w<index>`). */
   readonly node: string;
+  /** A node, the primary of workers, or a worker. */
   readonly role: ClusterRole;
   /** Every node and who runs what, read now (from Redis, or from the primary of the workers). */
   status(): Promise<ClusterStatus>;

@@ -176,7 +176,9 @@ export interface ManagerEvents {
   };
   /** Cluster mode: this node took the session's lease and started it (added, connecting). */
   session_acquired: {
+    /** The session's name. */
     name: string;
+    /** Its client id. */
     clientId: string;
     /** This node's id. */
     node: string;
@@ -192,21 +194,28 @@ export interface ManagerEvents {
    * it died: only the primary of workers tells this).
    */
   session_released: {
+    /** The session's name. */
     name: string;
+    /** Its client id. */
     clientId: string;
+    /** This node's id (the primary of workers: the worker's). */
     node: string;
+    /** Why it stopped running here. */
     reason: 'handoff' | 'leave' | 'unsafe' | 'lost' | 'fenced' | 'worker';
   };
   /** Cluster mode: a node (this one too, at its join) became a live member. */
   node_joined: {
+    /** The node's id. */
     node: string;
   };
   /** Cluster mode: a node is no longer a live member (it left, its lease ran out, its worker died). */
   node_left: {
+    /** The node's id. */
     node: string;
   };
   /** Cluster mode: a failure of the cluster itself (Redis unreachable, a renewal failed, a worker that could not start). */
   cluster_error: {
+    /** What failed. */
     error: Error;
   };
 }

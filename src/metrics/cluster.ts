@@ -26,11 +26,13 @@ export interface ClusterMetrics {
   readonly acquired: number;
   /** Sessions this node stopped running, by reason (`handoff`, `leave`, `unsafe`, `lost`, `fenced`, `worker`). */
   readonly released: Readonly<Record<string, number>>;
-  /** Graceful handoffs (batches) and their total duration in seconds. */
+  /** Graceful handoffs (each a batch of sessions: a node joined, or this one left). */
   readonly handoffs: number;
+  /** Their total duration in seconds, from the first session's stop to the leases released. */
   readonly handoffSeconds: number;
-  /** Lease renewals answered and their total round trip in seconds. */
+  /** Lease renewals answered. */
   readonly renewals: number;
+  /** Their total round trip in seconds. */
   readonly renewalSeconds: number;
   /** Seconds since the renewal that holds the lease now was sent; undefined when not holding one. */
   readonly leaseAgeSeconds: number | undefined;
