@@ -10,6 +10,9 @@
  * the bytes `util.inspect` prints for a Buffer or Uint8Array.
  */
 import { generateKeyPairSync } from 'node:crypto';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -404,4 +407,51 @@ describe('secrets are never shown by util.inspect or JSON.stringify', () => {
     expectClean('a RedisStore with a wrong password', wrong);
     expectClean('its error', err);
   });
+
+  it.skipIf(!hasRedis())(
+    'a cluster node on a Redis with a password: manager, status, metrics, events, errors',
+    async () => {
+      const redis = await startRedis();
+      onCleanup(() => redis.stop());
+      const admin = new Redis(redis.url);
+      await admin.config('SET', 'requirepass', REDIS_PASSWORD);
+      admin.disconnect();
+      const broker = await startFakeBroker({ autoConnack: true, autoAck: true });
+      onCleanup(() => broker.close());
+      const dir = tempDir('secrets-cluster');
+      const file = (name: string, port: number): string => {
+        const path = join(dir, `${name}.yaml`);
+        writeFileSync(
+          path,
+          [
+            `cluster: { name: s, redis: "redis://:${REDIS_PASSWORD}@127.0.0.1:${port}", ttl: 1000, margin: 200 }`,
+            `sessions: [{ name: dev, url: "${broker.url}", keepalive: 0, password: ${PASSWORD} }]`,
+          ].join('\n'),
+        );
+        return path;
+      };
+      const m = await SessionManager.fromConfig(file('live', redis.port), { cluster: { node: 'n' } });
+      onCleanup(() => m.close());
+      const payloads: unknown[] = [];
+      for (const event of ['session_acquired', 'node_joined', 'cluster_error'] as const)
+        m.on(event, (e) => payloads.push(e));
+      const acquired = once(m, 'session_acquired');
+      await m.connectAll();
+      await acquired;
+      expectClean('a cluster manager', m);
+      expectClean('its cluster', m.cluster);
+      expectClean('its status', await m.cluster?.status());
+      expectClean('its metrics', m.cluster?.metrics());
+      for (const p of payloads) expectClean('a cluster event', p);
+
+      // a Redis that is not there: what connectAll rejects with, and what the manager reports
+      const dead = await SessionManager.fromConfig(file('dead', 1), { cluster: { node: 'n' } });
+      const errors: unknown[] = [];
+      dead.on('cluster_error', (e) => errors.push(e));
+      const err = await failure(dead.connectAll());
+      await dead.close();
+      expectClean('the failed join', err);
+      for (const e of errors) expectClean('a cluster_error', e);
+    },
+  );
 });
