@@ -32,7 +32,9 @@ describe.skipIf(!hasMosquitto())('localAddress against mosquitto', () => {
     // mosquitto: "New connection from 127.0.0.2:54321 on port 1883." then "New client connected from 127.0.0.2:54321 as <id> ..."
     await vi.waitFor(
       () =>
-        expect(broker.log()).toMatch(new RegExp(`from (::ffff:)?${address.replace(/\./g, '\\.')}:\\d+ as ${clientId}`)),
+        expect(broker.log()).toMatch(
+          new RegExp(`from (::ffff:)?${address.replace(/\./g, '\\.')}:\\d+ as ${clientId}`),
+        ),
       {
         timeout: 10_000,
       },
