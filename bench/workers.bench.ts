@@ -87,6 +87,7 @@ async function runKit(brokers: Broker[], dir: string): Promise<KitResult> {
   const counts = new Map<string, number>();
   const mems = new Map<string, { heap: number; rss: number; sessions: number }>();
   let started = 0;
+  let progressAt = performance.now();
   let done: (() => void) | undefined;
   let check = (): void => {};
   const exited = new Promise<string>((resolve) =>
@@ -94,8 +95,10 @@ async function runKit(brokers: Broker[], dir: string): Promise<KitResult> {
   );
   createInterface({ input: proc.stdout as NodeJS.ReadableStream }).on('line', (line) => {
     const [what, node, a, b, c] = line.split(' ');
-    if (what === 'started') started = performance.now();
-    else if (what === 'base') base.set(node, { pid: Number(a), heap: Number(b), rss: Number(c) });
+    if (what === 'started') {
+      started = performance.now();
+      progressAt = started; // a stall counts from here: loading the fleet file may take a while
+    } else if (what === 'base') base.set(node, { pid: Number(a), heap: Number(b), rss: Number(c) });
     else if (what === 'count') counts.set(node, Number(a));
     else if (what === 'mem') mems.set(node, { heap: Number(a), rss: Number(b), sessions: Number(c) });
     else return;
@@ -103,7 +106,6 @@ async function runKit(brokers: Broker[], dir: string): Promise<KitResult> {
   });
   const held = () => [...counts.values()].reduce((x, y) => x + y, 0);
   let last = 0;
-  let progressAt = performance.now();
   const connected = await new Promise<number | string>((resolve) => {
     const limit = setTimeout(
       () => resolve(`not all connected within ${CONNECT_LIMIT_MS} ms`),
