@@ -38,6 +38,7 @@ import { OWN_CLIENT_OPTIONS } from '../store/redis-client.js';
 import { FleetNode } from './coordinator.js';
 import type { FleetClient } from './fleet-options.js';
 import { readClusterStatus, type StatusClient } from './status.js';
+import { NODE_ENV, WORKER_ENV, workerId } from './worker-messages.js';
 
 /** The cluster's name when none is given. */
 export const DEFAULT_CLUSTER = 'mqttkit';
@@ -61,8 +62,8 @@ export function resolveCluster(o: ClusterOptions): ResolvedCluster {
 }
 
 /** The index of this worker (its environment, set by the primary). */
-export function workerIndex(env: NodeJS.ProcessEnv = process.env): number | undefined {
-  const v = env.MQTTKIT_FLEET_WORKER;
+function workerIndex(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const v = env[WORKER_ENV];
   return v === undefined ? undefined : Number(v);
 }
 
@@ -70,7 +71,8 @@ export const createClusterDriver: ClusterDriverFactory = async (input) => {
   const o = resolveCluster(input.options);
   const worker = isFleetWorker();
   if (o.workers > 0 && !worker) {
-    throw new InvalidArgumentError('cluster.workers', 'is not built yet'); // workers.ts: the primary
+    const { createWorkerPrimary } = await import('./workers.js');
+    return createWorkerPrimary({ ...input, options: o });
   }
   if (o.redis === undefined) {
     if (!worker)
@@ -78,10 +80,24 @@ export const createClusterDriver: ClusterDriverFactory = async (input) => {
         'cluster.redis',
         'is required without workers (a cluster of machines shares its leases in Redis)',
       );
-    throw new InvalidArgumentError('cluster.workers', 'is not built yet'); // workers.ts: a worker
+    const { createWorkerMember } = await import('./workers.js');
+    return createWorkerMember({ ...input, options: o });
   }
-  const node = worker ? `${o.node}-w${workerIndex()}` : o.node;
-  return new RedisNodeDriver(input, { ...o, redis: o.redis, node }, worker ? 'worker' : 'node');
+  if (!worker) return new RedisNodeDriver(input, { ...o, redis: o.redis }, 'node');
+  // a worker of a primary with Redis: a node of its own, which the primary only supervises
+  const { supervisedByPrimary } = await import('./worker-member.js');
+  const node = workerId(process.env[NODE_ENV] ?? o.node, workerIndex() ?? 0);
+  const driver = new RedisNodeDriver(input, { ...o, redis: o.redis, node }, 'worker');
+  const ready = supervisedByPrimary(input.manager);
+  return {
+    name: driver.name,
+    node: driver.node,
+    role: driver.role,
+    start: () => driver.start().then(ready),
+    stop: () => driver.stop(),
+    status: () => driver.status(),
+    metrics: () => driver.metrics(),
+  };
 };
 
 /** The sessions of the fleet as a cluster runs them: each with a client id, and no store of its own. */

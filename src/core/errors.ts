@@ -286,10 +286,13 @@ export class MissingPeerError extends MqttError {
  *   lease covered, and join again (as a new incarnation).
  * - `'not-joined'`: the call needs a membership that has joined, and it has
  *   not (or has left, or lost its id).
+ * - `'worker'`: a worker process of a fleet on one machine (`workers`) keeps
+ *   dying soon after its start, or cannot be started, or its sessions keep
+ *   their state in memory (which cannot move with them to another worker).
  */
 export class ClusterError extends MqttError {
   /** Why; see the class description. */
-  readonly reason: 'node-taken' | 'lapsed' | 'not-joined';
+  readonly reason: 'node-taken' | 'lapsed' | 'not-joined' | 'worker';
   /** `'node-taken'`: ms until the other holder's lease runs out unless renewed; otherwise undefined. */
   readonly retryAfter: number | undefined;
 

@@ -64,9 +64,13 @@ export async function checkFleetConfig(
 /** The fields of `defaults` merged field by field into a session's own. */
 const DEEP = ['reconnect', 'tls', 'offlineQueue', 'ws'] as const;
 
-function merge(defaults: Defaults | undefined, entry: SessionEntry): SessionEntry {
+/** `entry` with `defaults` under it; the `i`th session takes the `i % n`th of a list of `localAddress`es. */
+function merge(defaults: Defaults | undefined, entry: SessionEntry, i: number): SessionEntry {
   if (defaults === undefined) return entry;
-  const merged: SessionEntry = { ...defaults, ...entry };
+  const { localAddress, ...rest } = defaults;
+  const merged: SessionEntry = { ...rest, ...entry };
+  if (entry.localAddress === undefined && localAddress !== undefined)
+    merged.localAddress = Array.isArray(localAddress) ? localAddress[i % localAddress.length] : localAddress;
   for (const key of DEEP) {
     const a = defaults[key];
     const b = entry[key];
@@ -142,7 +146,7 @@ class Loader {
     const sessions = defaultsOk
       ? await Promise.all(
           entries.map((entry, i) =>
-            entry === undefined ? undefined : this.#session(merge(defaults, entry), entry, i),
+            entry === undefined ? undefined : this.#session(merge(defaults, entry, i), entry, i),
           ),
         )
       : [];

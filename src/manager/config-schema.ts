@@ -4,6 +4,7 @@
  * the value schemas that take numbers and booleans written as strings (what
  * `${VAR}` substitution gives). `config-forwarders.ts` adds the forwarders.
  */
+import { isIP } from 'node:net';
 import * as z from 'zod';
 import type { UserProperty } from '../codec/types.js';
 import { MAX_MS } from '../core/schema.js';
@@ -159,6 +160,11 @@ const willSchema = z.strictObject({
     .optional(),
 });
 
+/** A local address to connect from: an IP address (a host name is not looked up). */
+const localAddressSchema = z
+  .string()
+  .refine((v) => isIP(v) !== 0, { error: 'must be an IPv4 or IPv6 address' });
+
 /** Everything a session and `defaults` may set. */
 const commonFields = {
   url: urlSchema.optional(),
@@ -172,6 +178,7 @@ const commonFields = {
   sessionExpiry: intSchema(0, 0xffffffff).optional(),
   keepalive: intSchema(0, 65_535).optional(),
   connectTimeout: intSchema(1, MAX_MS).optional(),
+  localAddress: localAddressSchema.optional(),
   operationTimeout: intSchema(0, MAX_MS).optional(),
   receiveMaximum: intSchema(1, 65_535).optional(),
   maximumPacketSize: intSchema(16, 268_435_460).optional(),
@@ -200,7 +207,15 @@ const commonFields = {
   will: willSchema.optional(),
 };
 
-export const defaultsSchema = z.strictObject(commonFields);
+export const defaultsSchema = z.strictObject({
+  ...commonFields,
+  /** One address, or a list spread over the sessions round-robin by their index in the file. */
+  localAddress: z
+    .union([localAddressSchema, z.array(localAddressSchema).min(1)], {
+      error: 'expected an IP address or a non-empty list of IP addresses',
+    })
+    .optional(),
+});
 
 export const sessionSchema = z.strictObject({
   name: z.string().min(1),

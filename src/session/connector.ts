@@ -331,6 +331,7 @@ export class Connector implements RequestOwner {
           tls: o.tls,
           ws: o.ws,
           connectTimeout: o.connectTimeout,
+          localAddress: o.localAddress,
           signal,
           // one WebSocket message holds a packet, or a few small ones written together
           maxMessage: Math.max(o.maximumPacketSize, WS_MESSAGE_FLOOR),

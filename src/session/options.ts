@@ -153,6 +153,14 @@ export interface SessionOptions {
   will?: WillOptions;
   /** ms until the CONNACK, from the start of the network connection. @default 30000 */
   connectTimeout?: number;
+  /**
+   * The local IP address connections are made from (like emqtt-bench's
+   * `--ifaddr`): one address gives at most about 28,000 connections (the
+   * ephemeral ports), so a fleet larger than that spreads its sessions over
+   * several (`127.0.0.2`, `127.0.0.3`, ... on loopback). Not for `unix://`
+   * URLs. @default the address the system picks for the route
+   */
+  localAddress?: string;
   /** ms a publish, subscribe or unsubscribe may wait for its acknowledgement; 0 waits forever. @default 60000 */
   operationTimeout?: number;
   /** Largest number of unacknowledged QoS 1/2 messages the broker may send at once (MQTT 5). @default 65535 */
@@ -234,6 +242,7 @@ export interface ResolvedOptions {
   password: Uint8Array | undefined;
   will: Will | undefined;
   connectTimeout: number;
+  localAddress: string | undefined;
   operationTimeout: number;
   topicAliases: boolean;
   connectProperties: ConnectProperties | undefined;
@@ -391,6 +400,7 @@ export function resolveOptions(o: SessionOptions): ResolvedOptions {
     password,
     will,
     connectTimeout: o.connectTimeout ?? DEFAULTS.connectTimeout,
+    localAddress: o.localAddress,
     operationTimeout: o.operationTimeout ?? DEFAULTS.operationTimeout,
     topicAliases: o.topicAliases ?? true,
     connectProperties,

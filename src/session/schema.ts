@@ -6,6 +6,7 @@
  * (MQTT 5 options under `protocolVersion: 4`, a password without a user
  * name in 3.1.1) is checked by `resolveOptions`.
  */
+import { isIP } from 'node:net';
 import { isValidTopicName } from '../codec/topic.js';
 import {
   anyObject,
@@ -44,6 +45,12 @@ const brokerUrl: Rule = (v) => {
   } catch (err) {
     return (err as Error).message.replace(/^url: /, '');
   }
+};
+
+/** A local address to bind to: an IP address, not a host name (nothing is looked up). */
+const ipAddress: Rule = (v) => {
+  if (typeof v !== 'string') return `must be an IPv4 or IPv6 address, got ${kind(v)}`;
+  return isIP(v) === 0 ? 'must be an IPv4 or IPv6 address (a host name is not looked up)' : undefined;
 };
 
 const topicName: Rule = (v) =>
@@ -140,6 +147,7 @@ export const SESSION_OPTIONS = hinted(
       authenticate: func,
       tls: object(TLS),
       ws: object(WS),
+      localAddress: ipAddress,
       messageBuffer: int(1, MAX_MS),
       maxInflight: int(1, 65_535),
       maximumQoS: qos,

@@ -191,9 +191,15 @@ function fileName(clientId: string): string {
  * in version 2. `clear()` leaves the `.damaged-*` files: remove them
  * yourself.
  *
- * One `FileStore` per directory at a time: the files are not locked. Each
- * client with something written keeps one file handle open until `clear()`
- * or `close()`. Failures of the file system reject with {@link FileStoreError}.
+ * Several stores, in one process or several, may share a directory, as
+ * long as each client id is used by one of them at a time and the one that
+ * stops using it calls {@link FileStore.release} before another loads it
+ * (the workers of a fleet do): a store keeps what it read of a log, and
+ * its size, and would otherwise write on from a stale picture. The files
+ * are not locked: two stores writing one client id's log at once damage it.
+ * Each client with something written keeps one file handle open until
+ * `release()`, `clear()` or `close()`. Failures of the file system reject
+ * with {@link FileStoreError}.
  *
  * @throws InvalidArgumentError from the constructor when `fsync` or `compactAt` is not valid.
  */
@@ -332,6 +338,40 @@ export class FileStore extends EventEmitter<FileStoreEvents> implements SessionS
     });
     if (old !== undefined) old.tail = c.tail;
     await removal;
+  }
+
+  /**
+   * Lets go of `clientId`: writes what is pending for it, closes its file
+   * and forgets what was read, so that another store (another process) may
+   * take the client id over, and this one reads the log again if the client
+   * id comes back. Call it once the session using the client id is closed.
+   * Rejects with the write's error; the client id is let go of all the same
+   * (what was not written is lost: nothing the broker saw, as a session
+   * flushes before it sends).
+   */
+  async release(clientId: string): Promise<void> {
+    this.assertOpen();
+    const c = this.clients.get(clientId);
+    if (c === undefined) return;
+    try {
+      // a change made while a round is under way is written by the next one
+      while (!c.dead && (c.pendingBytes > 0 || c.rounds > 0)) {
+        await this.flushClient(c);
+        await c.tail;
+      }
+    } finally {
+      await c.tail;
+      if (this.clients.get(clientId) === c) {
+        this.clients.delete(clientId);
+        this.active.delete(c);
+        c.dead = true;
+        c.pending = [];
+        c.pendingBytes = 0;
+        const fh = c.fh;
+        c.fh = undefined;
+        await fh?.close().catch(noop);
+      }
+    }
   }
 
   async close(): Promise<void> {

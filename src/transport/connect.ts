@@ -4,6 +4,7 @@
  * (`core/timer.ts`), not a `setTimeout` per attempt: it fires once
  * `connectTimeout` has passed, up to 100 ms later.
  */
+import { isIP } from 'node:net';
 import { AbortError, ConnectionError, InvalidArgumentError, TimeoutError } from '../core/errors.js';
 import { sharedTimer, type Timed } from '../core/timer.js';
 import { parseBrokerUrl } from '../core/url.js';
@@ -40,6 +41,10 @@ export async function openTransport(url: string | URL, options: TransportOptions
   const timeout = options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT;
   if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout <= 0) {
     throw new InvalidArgumentError('options.connectTimeout', 'must be a positive number of milliseconds');
+  }
+  const local = options.localAddress;
+  if (local !== undefined && (typeof local !== 'string' || isIP(local) === 0)) {
+    throw new InvalidArgumentError('options.localAddress', 'must be an IPv4 or IPv6 address');
   }
   // the WebSocket layer (and `ws`) loads at the first ws:// or wss:// connect: TCP users never pay for it
   const websocket = ep.kind === 'ws' || ep.kind === 'wss' ? await import('./websocket.js') : undefined;

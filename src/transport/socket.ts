@@ -109,14 +109,22 @@ export function connectSocket(ep: Endpoint, options: TransportOptions, done: Att
   const noDelay = options.noDelay ?? true;
   let socket: net.Socket;
   let ready: string;
+  const localAddress = options.localAddress;
   if (ep.kind === 'tls') {
-    socket = tls.connect({ host: ep.host, port: ep.port, ...tlsConnectOptions(options.tls, ep.host) });
+    // tls.connect passes socket.connect()'s options (localAddress) on; its type does not list them
+    const o: tls.ConnectionOptions & net.TcpSocketConnectOpts = {
+      host: ep.host,
+      port: ep.port,
+      localAddress,
+      ...tlsConnectOptions(options.tls, ep.host),
+    };
+    socket = tls.connect(o);
     ready = 'secureConnect';
   } else if (ep.kind === 'unix') {
     socket = net.connect({ path: ep.path });
     ready = 'connect';
   } else {
-    socket = net.connect({ host: ep.host, port: ep.port });
+    socket = net.connect({ host: ep.host, port: ep.port, localAddress });
     ready = 'connect';
   }
   if (ep.kind !== 'unix') socket.setNoDelay(noDelay);

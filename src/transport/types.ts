@@ -66,6 +66,11 @@ export interface TransportOptions {
   /** TCP_NODELAY, default true */
   noDelay?: boolean;
   /**
+   * The local IP address the connection is made from (bound before connecting), for TCP, TLS and
+   * WebSocket; not for Unix sockets. The default: the one the system picks for the route.
+   */
+  localAddress?: string;
+  /**
    * WebSocket: the largest message accepted, in bytes, refused from its frame header before it is
    * buffered. @default 268435460 (the largest MQTT packet)
    */

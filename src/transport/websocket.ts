@@ -142,6 +142,8 @@ export function connectWebSocket(ep: Endpoint, options: TransportOptions, done: 
     // ws buffers a whole message before it is read: this bounds what one message can make it hold
     maxPayload: options.maxMessage ?? MAX_PACKET_SIZE,
   };
+  // ws hands it to http.request, which binds the socket to it
+  if (options.localAddress !== undefined) wsOptions.localAddress = options.localAddress;
   if (ep.kind === 'wss') Object.assign(wsOptions, tlsConnectOptions(options.tls, ep.host));
   const ws = new WebSocket(url, options.ws?.protocol ?? 'mqtt', wsOptions);
   ws.binaryType = 'nodebuffer';

@@ -1,0 +1,96 @@
+/**
+ * A program run as a fleet on workers, for `workers.test.ts` (and the
+ * shape of a user's own): every process (the primary and each worker it
+ * forks, which re-run this script) loads the same fleet file and makes its
+ * cluster driver; the primary runs no session.
+ *
+ *   node --import tsx workers-fixture.ts <fleet file> <workers> <tick ms>
+ *
+ * The primary prints each cluster event of its manager:
+ *
+ *   ev session_acquired <name> <node>
+ *   ev session_released <name> <node> <reason>
+ *   ev node_joined <node> | ev node_left <node>
+ *   ev cluster_error <message>
+ *   started                          start() resolved (every worker ready once)
+ *   status <json>                    after a `status` line on stdin
+ *
+ * Each worker prints `pid <node> <pid>` when it starts, and publishes, every
+ * `tick` ms, one QoS 1 message per session it runs (connected, none of its
+ * own in flight) to `<client id>/out`, payload `<node>:<pid>:<client id>:<seq>`,
+ * printing `ok <payload>` once publish() resolved. Workers share the
+ * primary's stdout (one line per write: no line is torn).
+ *
+ * The primary stops (every worker gracefully) when its stdin ends, and
+ * prints `stopped` before it exits.
+ */
+import { createInterface } from 'node:readline';
+import { createWorkerMember, createWorkerPrimary } from '../../src/cluster/workers.js';
+import {
+  type ClusterDriverInput,
+  isFleetWorker,
+  loadFleetConfig,
+  type ManagerEvents,
+  SessionManager,
+} from '../../src/manager/index.js';
+
+const [path, workers, tick] = process.argv.slice(2) as [string, string, string];
+const say = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+const config = await loadFleetConfig(path);
+const manager = new SessionManager(config.manager);
+const worker = isFleetWorker();
+const emit = <K extends keyof ManagerEvents>(event: K, e: ManagerEvents[K]): void => {
+  if (worker) return;
+  const x = e as Record<string, unknown>;
+  if (event === 'cluster_error') say(`ev cluster_error ${(x.error as Error).message.replace(/\s+/g, ' ')}`);
+  else say(['ev', event, x.name, x.node, x.reason].filter((v) => v !== undefined).join(' '));
+};
+const input: ClusterDriverInput = {
+  manager,
+  config,
+  path,
+  options: { workers: Number(workers), node: 'fx', handoffTimeout: 2_000 },
+  emit,
+};
+
+if (worker) {
+  const driver = createWorkerMember(input);
+  say(`pid ${driver.node} ${process.pid}`);
+  let seq = 0;
+  const busy = new Set<string>();
+  setInterval(() => {
+    for (const [name, session] of manager.entries()) {
+      if (session.state !== 'connected' || busy.has(name)) continue;
+      busy.add(name);
+      const payload = `${driver.node}:${process.pid}:${session.clientId}:${seq++}`;
+      session.publish(`${session.clientId}/out`, payload, { qos: 1 }).then(
+        () => {
+          busy.delete(name);
+          say(`ok ${payload}`);
+        },
+        () => busy.delete(name),
+      );
+    }
+  }, Number(tick));
+  await driver.start();
+} else {
+  const driver = createWorkerPrimary(input);
+  const lines = createInterface({ input: process.stdin });
+  lines.on('line', (line) => {
+    if (line === 'status') void driver.status().then((s) => say(`status ${JSON.stringify(s)}`));
+  });
+  lines.on('close', () => {
+    void driver
+      .stop()
+      .then(() => manager.close())
+      .then(() => {
+        say('stopped');
+        process.exit(0);
+      });
+  });
+  await driver.start();
+  say('started');
+}
