@@ -81,6 +81,7 @@ export {
   type FleetHandler,
   type FleetMessage,
   type FleetRoute,
+  isFleetWorker,
   type ListenOptions,
   type LoadFleetConfigOptions,
   loadFleetConfig,

@@ -2,7 +2,8 @@
  * A program run as a fleet on workers, for `workers.test.ts` (and the
  * shape of a user's own): every process (the primary and each worker it
  * forks, which re-run this script) loads the same fleet file and makes its
- * cluster driver; the primary runs no session.
+ * cluster driver (`SessionManager.fromConfig` with `workers`); the primary
+ * runs no session.
  *
  *   node --import tsx workers-fixture.ts <fleet file> <workers> <tick ms>
  *
@@ -25,47 +26,46 @@
  * prints `stopped` before it exits.
  */
 import { createInterface } from 'node:readline';
-import { createWorkerMember, createWorkerPrimary } from '../../src/cluster/workers.js';
-import {
-  type ClusterDriverInput,
-  isFleetWorker,
-  loadFleetConfig,
-  type ManagerEvents,
-  SessionManager,
-} from '../../src/manager/index.js';
+import { isFleetWorker, type ManagerEvents, SessionManager } from '../../src/index.js';
 
 const [path, workers, tick] = process.argv.slice(2) as [string, string, string];
 const say = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
 
-const config = await loadFleetConfig(path);
-const manager = new SessionManager(config.manager);
+// what a user writes: the same call in the primary and in every worker it forks
+const manager = await SessionManager.fromConfig(path, {
+  cluster: { workers: Number(workers), node: 'fx', handoffTimeout: 2_000 },
+});
+const cluster = manager.cluster;
+if (cluster === undefined) throw new Error('not in cluster mode');
 const worker = isFleetWorker();
-const emit = <K extends keyof ManagerEvents>(event: K, e: ManagerEvents[K]): void => {
-  if (worker) return;
-  const x = e as Record<string, unknown>;
-  if (event === 'cluster_error') say(`ev cluster_error ${(x.error as Error).message.replace(/\s+/g, ' ')}`);
-  else say(['ev', event, x.name, x.node, x.reason].filter((v) => v !== undefined).join(' '));
-};
-const input: ClusterDriverInput = {
-  manager,
-  config,
-  path,
-  options: { workers: Number(workers), node: 'fx', handoffTimeout: 2_000 },
-  emit,
-};
+if (!worker) {
+  const events = [
+    'session_acquired',
+    'session_released',
+    'node_joined',
+    'node_left',
+    'cluster_error',
+  ] as const;
+  for (const event of events)
+    manager.on(event, (e: ManagerEvents[typeof event]) => {
+      const x = e as Record<string, unknown>;
+      if (event === 'cluster_error')
+        say(`ev cluster_error ${(x.error as Error).message.replace(/\s+/g, ' ')}`);
+      else say(['ev', event, x.name, x.node, x.reason].filter((v) => v !== undefined).join(' '));
+    });
+}
 
 if (worker) {
-  const driver = createWorkerMember(input);
-  say(`pid ${driver.node} ${process.pid}`);
+  say(`pid ${cluster.node} ${process.pid}`);
   let seq = 0;
   const busy = new Set<string>();
   setInterval(() => {
     for (const [name, session] of manager.entries()) {
       if (session.state !== 'connected' || busy.has(name)) continue;
       busy.add(name);
-      const payload = `${driver.node}:${process.pid}:${session.clientId}:${seq++}`;
+      const payload = `${cluster.node}:${process.pid}:${session.clientId}:${seq++}`;
       session.publish(`${session.clientId}/out`, payload, { qos: 1 }).then(
         () => {
           busy.delete(name);
@@ -75,22 +75,18 @@ if (worker) {
       );
     }
   }, Number(tick));
-  await driver.start();
+  await manager.connectAll();
 } else {
-  const driver = createWorkerPrimary(input);
   const lines = createInterface({ input: process.stdin });
   lines.on('line', (line) => {
-    if (line === 'status') void driver.status().then((s) => say(`status ${JSON.stringify(s)}`));
+    if (line === 'status') void cluster.status().then((s) => say(`status ${JSON.stringify(s)}`));
   });
   lines.on('close', () => {
-    void driver
-      .stop()
-      .then(() => manager.close())
-      .then(() => {
-        say('stopped');
-        process.exit(0);
-      });
+    void manager.close().then(() => {
+      say('stopped');
+      process.exit(0);
+    });
   });
-  await driver.start();
+  await manager.connectAll();
   say('started');
 }
