@@ -35,7 +35,7 @@ type Logged =
   | { node: string; type: 'acquired'; name: string; token: number }
   | { node: string; type: 'released'; name: string; reason: ReleaseReason }
   | { node: string; type: 'joined' | 'left'; id: string }
-  | { node: string; type: 'renewed' };
+  | { node: string; type: 'renewed'; quiet: boolean };
 type Acquired = Extract<Logged, { type: 'acquired' }>;
 const isAcquired = (e: Logged): e is Acquired => e.type === 'acquired';
 
@@ -56,6 +56,8 @@ interface NodeOptions {
   margin?: number;
   /** The client fails commands at once while it has no connection. */
   failFast?: boolean;
+  /** ms between renewals (the node's default when unset). */
+  interval?: number;
 }
 
 const sorted = (xs: Iterable<string>): string[] => [...xs].sort();
@@ -103,7 +105,7 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('FleetNode', () => {
       async node(
         id: string,
         fleet: ManagedSessionOptions[],
-        { redisPort = redis.port, ttl = TTL, margin = MARGIN, failFast = false }: NodeOptions = {},
+        { redisPort = redis.port, ttl = TTL, margin = MARGIN, failFast = false, interval }: NodeOptions = {},
       ): Promise<Node & { crashed: boolean }> {
         const client = new Redis(redisPort, '127.0.0.1', {
           lazyConnect: true,
@@ -125,6 +127,7 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('FleetNode', () => {
           prefix,
           ttl,
           margin,
+          interval,
         });
         node.on('session_acquired', (e) =>
           log.push({ node: id, type: 'acquired', name: e.name, token: e.token }),
@@ -134,7 +137,9 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('FleetNode', () => {
         );
         node.on('node_joined', (e) => log.push({ node: id, type: 'joined', id: e.id }));
         node.on('node_left', (e) => log.push({ node: id, type: 'left', id: e.id }));
-        node.membership.on('renewed', () => log.push({ node: id, type: 'renewed' }));
+        node.membership.on('renewed', () =>
+          log.push({ node: id, type: 'renewed', quiet: node.membership.quiet }),
+        );
         const out = {
           id,
           fleet: node,
@@ -276,6 +281,13 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('FleetNode', () => {
     for (const n of live.values()) expect(n).toBe(1);
     expect(takeovers).toEqual([]);
     expect(c.log.filter((e) => e.type === 'released')).toEqual([]);
+    // the cluster is new: its first renewals found it quiet, and each node took nothing before one found it over
+    for (const n of ['a', 'b']) {
+      const mine = c.log.filter((e) => e.node === n);
+      const over = mine.findIndex((e) => e.type === 'renewed' && !e.quiet);
+      expect(mine.slice(0, over).filter((e) => e.type === 'renewed').length).toBeGreaterThan(0);
+      expect(mine.findIndex(isAcquired)).toBeGreaterThan(over);
+    }
 
     // status: the members, and each node's sessions with their tokens
     const status = a.fleet.status();
@@ -508,6 +520,56 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('FleetNode', () => {
     // ... with acquire's first step: free sessions, no liveness check of a dead owner (that is an MGET)
     expect(await calls('mget')).toBe(mgets);
     expect(brokerView('t4').takeovers).toEqual([]);
+  });
+
+  it('Redis loses its data under two nodes: they stop what they ran, and nobody starts a session before its runner has stopped it', async () => {
+    const c = cluster();
+    const fleet = sessions('t7', 40);
+    // a renews every 100 ms, b every (ttl - margin) / 3 = 266 ms
+    const a = await c.node('a', fleet, { interval: 100 });
+    const b = await c.node('b', fleet);
+    await Promise.all([a.fleet.start(), b.fleet.start()]);
+    await settled([a, b], fleet);
+    const since = c.log.length;
+
+    // what a restart without persistence leaves (this file's Redis holds nothing else that is in use),
+    // just after one of b's renewals: a finds it first and joins again, while b runs its sessions
+    // until its own next renewal
+    await once(b.fleet.membership, 'renewed');
+    await admin.flushall();
+    // each finds its lease gone at its next renewal (or a store write fenced) and stops everything;
+    // the first to join again sees every session free, but the new quiet period holds it back
+    await vi.waitFor(
+      () => {
+        const released = c.log.slice(since).filter((e) => e.type === 'released');
+        expect(sorted(released.map((e) => (e as { name: string }).name))).toEqual(
+          sorted(fleet.map((s) => s.name)),
+        );
+      },
+      { timeout: 15_000, interval: 20 },
+    );
+    await settled([a, b], fleet);
+
+    // in the order the events happened (one process): never a session acquired while another node runs it
+    const running = new Map<string, string>();
+    const twice: string[] = [];
+    for (const e of c.log) {
+      if (e.type === 'acquired') {
+        const other = running.get(e.name);
+        if (other !== undefined && other !== e.node) twice.push(`${e.name}: ${other} and ${e.node}`);
+        running.set(e.name, e.node);
+      } else if (e.type === 'released' && running.get(e.name) === e.node) running.delete(e.name);
+    }
+    expect(twice).toEqual([]);
+    // both joined again (quiet) and took sessions only after a renewal found the new quiet period over
+    for (const n of ['a', 'b']) {
+      const rest = c.log.slice(since).filter((e) => e.node === n);
+      const mine = rest.slice(rest.findIndex((e) => e.type === 'released')); // from when it noticed
+      const over = mine.findIndex((e) => e.type === 'renewed' && !e.quiet);
+      expect(mine.slice(0, over).some((e) => e.type === 'renewed' && e.quiet)).toBe(true);
+      expect(mine.findIndex(isAcquired)).toBeGreaterThan(over);
+    }
+    expect(brokerView('t7').takeovers).toEqual([]);
   });
 
   it('a node that cannot renew stops its sessions before its lease can run out, and starts them again with the same tokens', async () => {
