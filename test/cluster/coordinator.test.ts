@@ -561,14 +561,17 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('FleetNode', () => {
       } else if (e.type === 'released' && running.get(e.name) === e.node) running.delete(e.name);
     }
     expect(twice).toEqual([]);
-    // both joined again (quiet) and took sessions only after a renewal found the new quiet period over
+    // both joined again and took sessions only after a renewal found the new quiet period over; the
+    // first to join started it, so found it on
+    const quietSeen: boolean[] = [];
     for (const n of ['a', 'b']) {
       const rest = c.log.slice(since).filter((e) => e.node === n);
       const mine = rest.slice(rest.findIndex((e) => e.type === 'released')); // from when it noticed
       const over = mine.findIndex((e) => e.type === 'renewed' && !e.quiet);
-      expect(mine.slice(0, over).some((e) => e.type === 'renewed' && e.quiet)).toBe(true);
+      quietSeen.push(mine.slice(0, over).some((e) => e.type === 'renewed' && e.quiet));
       expect(mine.findIndex(isAcquired)).toBeGreaterThan(over);
     }
+    expect(quietSeen).toContain(true);
     expect(brokerView('t7').takeovers).toEqual([]);
   });
 
