@@ -371,7 +371,7 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('FleetNode', () => {
     await settled([a, b, cNode], fleet);
     // a few more rounds once every session is back
     const after = seq;
-    await vi.waitFor(() => expect(seq).toBeGreaterThan(after + 200));
+    await vi.waitFor(() => expect(seq).toBeGreaterThan(after + 200), { timeout: 15_000, interval: 20 });
     publishing = false;
     await publisher;
 
