@@ -33,15 +33,16 @@
  * (ms) before which no node takes a free session (`quiet` is true; the
  * coordinator then acquires only what its own incarnation holds already).
  * The script sets it to `TIME + ttl` when it is missing: in a brand-new
- * cluster, and after Redis lost its data (a restart without persistence, a
- * failover to a replica that had not seen the writes). After such a loss
- * every lease key is gone, so the first node to join again would find
- * every session free while the nodes that ran them still do, until their
- * own renewals fail; but each of those stops by its local deadline, at
- * most `ttl - margin` after the last renewal it sent before the loss, so
- * before the quiet period (a whole `ttl` from a join after the loss) ends.
- * Whoever ran a session before the loss has stopped before anyone starts
- * it again. The cost: a new cluster (an empty Redis) starts its sessions
+ * cluster, and after Redis lost the cluster's keys (a restart without
+ * persistence, a flush; not a failover that lost only the latest writes,
+ * where the key survives and the fencing tokens alone protect the store).
+ * After such a loss every lease key is gone, so the first node to join
+ * again would find every session free while the nodes that ran them still
+ * do, until their own renewals fail; but each of those stops by its local
+ * deadline, at most `ttl - margin` after the last renewal it sent before
+ * the loss, so before the quiet period (a whole `ttl` from a join after
+ * the loss) ends. Whoever ran a session before the loss has stopped
+ * before anyone starts it again. The cost: a new cluster (an empty Redis) starts its sessions
  * one `ttl` after its first join. The key never expires (one small key
  * per cluster name); the nodes of a cluster are expected to share one
  * `ttl` (the quiet period is the `ttl` of the node that joined first).
