@@ -24,10 +24,15 @@
  *             tried again at the next renewal
  *
  * Sessions start only while the membership is safe (its local deadline
- * not passed). The first pass comes with the first renewal after the join,
- * one period on, so nodes started together see each other before any of
- * them takes sessions. `setWeight(0)` drains a node: its sessions are
- * handed off at the renewals that follow.
+ * not passed), and no free session is taken while the cluster is quiet
+ * (`membership.quiet`: for one ttl after the first join of a new cluster,
+ * or of a Redis that lost its data, so that whoever ran a session before
+ * the loss has stopped it first; see membership.ts): a brand-new cluster
+ * starts its sessions one ttl after its first node joined. The first pass
+ * comes with the first renewal after the join, one period on, so nodes
+ * started together see each other before any of them takes sessions.
+ * `setWeight(0)` drains a node: its sessions are handed off at the
+ * renewals that follow.
  *
  * When the node cannot prove its lease:
  *
@@ -379,7 +384,8 @@ export class FleetNode extends SafeEmitter<FleetNodeEvents> {
     const taking: string[] = [];
     for (const id of placed) {
       const h = local.held.get(id);
-      if (h?.session === undefined && !local.closing(id)) taking.push(id);
+      // quiet: only what this incarnation holds already (paused), nothing free (see the header)
+      if (h?.session === undefined && !local.closing(id) && (h !== undefined || !m.quiet)) taking.push(id);
     }
     local.retryConnects();
     // both run to their end before the pass does (a failure of one does not cut the other short)

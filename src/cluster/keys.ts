@@ -7,6 +7,8 @@
  *   <prefix>{cluster:<name>}:nodes        sorted set: node id -> lease expiry (ms, Redis's clock)
  *   <prefix>{cluster:<name>}:weights      hash: node id -> weight (a decimal number)
  *   <prefix>{cluster:<name>}:node:<id>    string: the node's incarnation, PX ttl (its lease)
+ *   <prefix>{cluster:<name>}:quiet        string: until when (ms, Redis's clock) no node takes a
+ *                                         free session; set when missing, never expires (membership.ts)
  *
  * (Per-session keys share RedisStore's tag `{id:<base64url of the client
  * id>}`; they are not here.) Names are used as they are, readable in
@@ -27,6 +29,8 @@ export interface ClusterKeys {
   readonly weights: string;
   /** The lease of node `id`: its incarnation id, with a PX expiry. */
   node(id: string): string;
+  /** Until when (ms of Redis time) the cluster is quiet: no node takes a free session. */
+  readonly quiet: string;
 }
 
 /** The keys of cluster `name` under `prefix` (both checked by the caller). */
@@ -36,6 +40,7 @@ export function clusterKeys(prefix: string, name: string): ClusterKeys {
     nodes: `${base}nodes`,
     weights: `${base}weights`,
     node: (id) => `${base}node:${id}`,
+    quiet: `${base}quiet`,
   };
 }
 

@@ -29,6 +29,24 @@
  *   leave()       deletes the node's keys if they are still its own
  *   start(every)  renews every `every` ms; 'renewal_failed', 'unsafe', 'safe'
  *
+ * Quiet period: one more key, `...:quiet`, holds a time on Redis's clock
+ * (ms) before which no node takes a free session (`quiet` is true; the
+ * coordinator then acquires only what its own incarnation holds already).
+ * The script sets it to `TIME + ttl` when it is missing: in a brand-new
+ * cluster, and after Redis lost the cluster's keys (a restart without
+ * persistence, a flush; not a failover that lost only the latest writes,
+ * where the key survives and the fencing tokens alone protect the store).
+ * After such a loss every lease key is gone, so the first node to join
+ * again would find every session free while the nodes that ran them still
+ * do, until their own renewals fail; but each of those stops by its local
+ * deadline, at most `ttl - margin` after the last renewal it sent before
+ * the loss, so before the quiet period (a whole `ttl` from a join after
+ * the loss) ends. Whoever ran a session before the loss has stopped
+ * before anyone starts it again. The cost: a new cluster (an empty Redis) starts its sessions
+ * one `ttl` after its first join. The key never expires (one small key
+ * per cluster name); the nodes of a cluster are expected to share one
+ * `ttl` (the quiet period is the `ttl` of the node that joined first).
+ *
  * Safety: the node itself must stop what its lease covers before the lease
  * can run out in Redis. Its own deadline, `safeUntil`, is measured on the
  * local monotonic clock from the moment the last successful renewal was
@@ -142,25 +160,29 @@ export type MembershipState = 'idle' | 'joining' | 'joined' | 'left' | 'lost';
 /** Renewals of `start()` out at once at most (beyond that, Redis is not answering anyway). */
 export const MAX_OUTSTANDING = 2;
 
-/** A Lua script and its SHA1 (EVALSHA first; EVAL when Redis does not have it). */
+/** A Lua script, its SHA1 (EVALSHA first; EVAL when Redis does not have it) and how many keys a call has. */
 interface Script {
   readonly text: string;
   readonly sha: string;
+  readonly keys: number;
 }
 
-function script(text: string): Script {
-  return { text, sha: createHash('sha1').update(text).digest('hex') };
+function script(keys: number, text: string): Script {
+  return { text, sha: createHash('sha1').update(text).digest('hex'), keys };
 }
 
 /**
- * KEYS: nodes, node:<id>, weights. ARGV: id, incarnation, ttl, weight, mode
- * ('join' or 'renew'). Returns {0, pttl} when another incarnation holds the
- * id, {2} when renewing and the key is gone (never set again for this
- * incarnation), else {1, now, 0, id, expiry, weight, id, expiry, weight, ...}.
- * (TIME before writes needs effects replication: the default since Redis 5,
- * the only mode since 7.)
+ * KEYS: nodes, node:<id>, weights, quiet. ARGV: id, incarnation, ttl,
+ * weight, mode ('join' or 'renew'). Returns {0, pttl} when another
+ * incarnation holds the id, {2} when renewing and the key is gone (never
+ * set again for this incarnation), else {1, now, fresh, quiet until, id,
+ * expiry, weight, id, expiry, weight, ...}; sets quiet to now + ttl when it
+ * is missing. (TIME before writes needs effects replication: the default
+ * since Redis 5, the only mode since 7.)
  */
-const RENEW = script(`
+const RENEW = script(
+  4,
+  `
 if redis.replicate_commands then redis.replicate_commands() end
 local held = redis.call('GET', KEYS[2])
 if held and held ~= ARGV[2] then
@@ -170,6 +192,11 @@ if not held and ARGV[5] == 'renew' then return {2} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[3])
+local quiet = tonumber(redis.call('GET', KEYS[4]) or '')
+if not quiet then
+  quiet = now + ttl
+  redis.call('SET', KEYS[4], string.format('%d', quiet))
+end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ttl)
 redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
@@ -182,32 +209,36 @@ local weights = {}
 local all = redis.call('HGETALL', KEYS[3])
 for i = 1, #all, 2 do weights[all[i]] = all[i + 1] end
 local live = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-local out = {1, now, held and 0 or 1}
+local out = {1, now, held and 0 or 1, quiet}
 for i = 1, #live, 2 do
   out[#out + 1] = live[i]
   out[#out + 1] = live[i + 1]
   out[#out + 1] = weights[live[i]] or '1'
 end
 return out
-`);
+`,
+);
 
-/** KEYS as RENEW's; ARGV: id, incarnation. Removes the node if its lease is its own or gone. */
-const LEAVE = script(`
+/** KEYS: nodes, node:<id>, weights; ARGV: id, incarnation. Removes the node if its lease is its own or gone. */
+const LEAVE = script(
+  3,
+  `
 local held = redis.call('GET', KEYS[2])
 if held and held ~= ARGV[2] then return 0 end
 redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
 return 1
-`);
+`,
+);
 
 /** EVALSHA, then EVAL if Redis does not have the script (a restart, SCRIPT FLUSH). */
 async function run(client: MembershipClient, s: Script, args: (string | number)[]): Promise<unknown> {
   try {
-    return await client.evalsha(s.sha, 3, ...args);
+    return await client.evalsha(s.sha, s.keys, ...args);
   } catch (err) {
     if (!String((err as Error | null)?.message).startsWith('NOSCRIPT')) throw err;
-    return client.eval(s.text, 3, ...args);
+    return client.eval(s.text, s.keys, ...args);
   }
 }
 
@@ -271,6 +302,9 @@ export class Membership extends SafeEmitter<MembershipEvents> {
   #lastRenewal: number | undefined;
   /** When the renewal whose list is `#members` was sent (an older answer does not replace it). */
   #listSentAt = Number.NEGATIVE_INFINITY;
+  /** What that renewal said of the quiet period: its end (Redis's clock), and whether it was still on. */
+  #quietUntil = Number.POSITIVE_INFINITY;
+  #quiet = true;
   readonly #tick = new Tick(() => this.#onTick());
   /** `start()`'s period in ms; 0 when stopped. */
   #interval = 0;
@@ -342,6 +376,20 @@ export class Membership extends SafeEmitter<MembershipEvents> {
     return this.#safeUntil;
   }
 
+  /**
+   * Whether the cluster was quiet at the last successful renewal (Redis's
+   * clock before {@link quietUntil}): no free session may be taken (see the
+   * module header). True when not joined.
+   */
+  get quiet(): boolean {
+    return this.#quiet;
+  }
+
+  /** When the cluster's quiet period ends (ends, or ended), in ms of Redis's clock, as the last renewal saw it. */
+  get quietUntil(): number {
+    return this.#quietUntil;
+  }
+
   /** Whether `now` (the `clock` of the options) is before {@link safeUntil}. */
   isSafe(now: number = this.#clock()): boolean {
     return now < this.#safeUntil;
@@ -397,6 +445,7 @@ export class Membership extends SafeEmitter<MembershipEvents> {
       keys.nodes,
       this.#nodeKey,
       keys.weights,
+      keys.quiet,
       this.node,
       incarnation,
       this.ttl,
@@ -428,7 +477,7 @@ export class Membership extends SafeEmitter<MembershipEvents> {
       throw error;
     }
     const members: Member[] = [];
-    for (let i = 3; i + 2 < reply.length; i += 3) {
+    for (let i = 4; i + 2 < reply.length; i += 3) {
       const weight = Number(reply[i + 2]);
       members.push({
         id: String(reply[i]),
@@ -440,6 +489,8 @@ export class Membership extends SafeEmitter<MembershipEvents> {
     this.#safeUntil = Math.max(this.#safeUntil, sentAt + this.ttl - this.margin);
     if (sentAt >= this.#listSentAt) {
       this.#listSentAt = sentAt;
+      this.#quietUntil = Number(reply[3]);
+      this.#quiet = !(Number(reply[1]) >= this.#quietUntil);
       const before = this.#members;
       this.#members = members;
       const change = diff(before, members);
@@ -464,9 +515,7 @@ export class Membership extends SafeEmitter<MembershipEvents> {
   async leave(): Promise<void> {
     this.stop();
     this.#state = 'left';
-    this.#safeUntil = Number.NEGATIVE_INFINITY;
-    this.#members = [];
-    this.#listSentAt = Number.NEGATIVE_INFINITY;
+    this.#forget();
     const incarnation = this.#incarnation;
     if (incarnation === undefined) return;
     const keys = this.#keys;
@@ -541,10 +590,17 @@ export class Membership extends SafeEmitter<MembershipEvents> {
     this.stop();
     this.#state = 'lost';
     this.#incarnation = undefined;
+    this.#forget();
+    this.emit('lost', error);
+  }
+
+  /** No longer a member: no deadline, no members, quiet (nothing known). */
+  #forget(): void {
     this.#safeUntil = Number.NEGATIVE_INFINITY;
     this.#members = [];
     this.#listSentAt = Number.NEGATIVE_INFINITY;
-    this.emit('lost', error);
+    this.#quietUntil = Number.POSITIVE_INFINITY;
+    this.#quiet = true;
   }
 
   #notJoined(what: string): ClusterError {

@@ -37,6 +37,10 @@ const FAST_FAIL: RedisOptions = {
 
 const ids = (members: readonly Member[]): string[] => members.map((m) => m.id);
 
+/** Redis's `TIME` reply in ms. */
+const redisMs = ([seconds, micros]: readonly (string | number)[]): number =>
+  Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+
 /** A clock the test moves by hand. */
 function fakeClock(start = 1_000): { now: number; read: () => number } {
   const c = { now: start, read: () => c.now };
@@ -322,6 +326,69 @@ describe.skipIf(!hasRedis())('Membership on Redis', () => {
     await a.join();
     expect(a.incarnation).not.toBe(before);
     expect(ids(await b.renew())).toEqual(['gw-a', 'gw-b']);
+  });
+
+  it('keeps a new cluster quiet for one ttl from its first join, on Redis time, the same end for every node', async () => {
+    // a ttl long enough that a stall of this machine does not let a lease run out between renewals
+    const c = cluster({ ttl: 1_500, margin: 300 });
+    const a = await c.node('gw-a');
+    const b = await c.node('gw-b');
+    expect([a.quiet, a.quietUntil]).toEqual([true, Number.POSITIVE_INFINITY]);
+
+    const before = redisMs(await admin.time());
+    await a.join();
+    const after = redisMs(await admin.time());
+    expect(a.quiet).toBe(true);
+    expect(a.quietUntil).toBeGreaterThanOrEqual(before + 1_500);
+    expect(a.quietUntil).toBeLessThanOrEqual(after + 1_500);
+    // one key, the cluster's, that never expires
+    expect(await admin.get(c.keys.quiet)).toBe(String(a.quietUntil));
+    expect(await admin.pttl(c.keys.quiet)).toBe(-1);
+    await b.join();
+    expect([b.quiet, b.quietUntil]).toEqual([true, a.quietUntil]);
+    await b.leave();
+
+    // quiet while Redis's clock is before the end; then not, for every node, and for one that joins later
+    await vi.waitFor(
+      async () => {
+        await a.renew();
+        expect(a.quiet).toBe(false);
+      },
+      { timeout: 5_000, interval: 20 },
+    );
+    expect(redisMs(await admin.time())).toBeGreaterThanOrEqual(a.quietUntil);
+    await b.join();
+    expect([b.quiet, b.quietUntil]).toEqual([false, a.quietUntil]);
+    await a.renew();
+    expect(a.quiet).toBe(false); // once over, it stays over
+    const later = await c.node('gw-c');
+    await later.join();
+    expect([later.quiet, later.quietUntil]).toEqual([false, a.quietUntil]);
+
+    // not a member: nothing is known, so quiet
+    await later.leave();
+    expect(later.quiet).toBe(true);
+  });
+
+  it('starts a new quiet period when Redis lost the cluster (its keys gone): the node is lost, and quiet again once it joins', async () => {
+    const c = cluster({ ttl: 1_000, margin: 200 });
+    const a = await c.node('gw-a');
+    await a.join();
+    await admin.set(c.keys.quiet, '1'); // a cluster long past its quiet period
+    await a.renew();
+    expect([a.quiet, a.quietUntil]).toEqual([false, 1]);
+
+    // what a restart without persistence does to this cluster's keys
+    await admin.del(c.keys.nodes, c.keys.weights, c.keys.node('gw-a'), c.keys.quiet);
+    expect(await rejection(a.renew())).toMatchObject({ reason: 'lapsed' });
+    expect(a.quiet).toBe(true);
+    // the lapsed renewal wrote nothing; the join does
+    expect(await admin.exists(c.keys.quiet)).toBe(0);
+    const before = redisMs(await admin.time());
+    await a.join();
+    expect(a.quiet).toBe(true);
+    expect(a.quietUntil).toBeGreaterThanOrEqual(before + 1_000);
+    expect(await admin.get(c.keys.quiet)).toBe(String(a.quietUntil));
   });
 
   it('costs one command per renewal, whatever it finds; Redis losing the script costs one more, once', async () => {

@@ -1,5 +1,6 @@
 /**
- * One fleet node as a process of its own, for `processes.test.ts`: its own
+ * One fleet node as a process of its own, for the tests of
+ * `fleet-harness.ts`: its own
  * ioredis client, `RedisStore`, `SessionManager` and `FleetNode`, and a
  * publisher that keeps every session it runs publishing.
  *
@@ -19,8 +20,12 @@
  *   sent <payload>                     just before publish() is called
  *   ok <payload>                       publish() resolved
  *   error <text>                       the node's 'error' event
+ *   stopped                            after SIGTERM: node.stop() resolved (it exits 0 then)
  *
- * It exits when its stdin ends (the parent went away).
+ * On SIGTERM it leaves gracefully (`node.stop()`: its sessions handed off,
+ * its leases released, its lease deleted), prints `stopped` and exits 0
+ * (1 if the leave failed). It exits when its stdin ends (the parent went
+ * away).
  */
 import { Redis } from 'ioredis';
 import { FleetNode } from '../../src/cluster/coordinator.js';
@@ -43,6 +48,8 @@ export interface NodeProcessConfig {
   keepalive: number;
   /** ms between publishing rounds. */
   tick: number;
+  /** ms between renewals (the node's default, (ttl - margin) / 3, when unset). */
+  interval?: number;
 }
 
 const config = JSON.parse(process.argv[2] as string) as NodeProcessConfig;
@@ -75,6 +82,7 @@ const node = new FleetNode({
   prefix: config.prefix,
   ttl: config.ttl,
   margin: config.margin,
+  interval: config.interval,
 });
 
 /** The token each session runs with here, by name (client id = name). */
@@ -112,6 +120,18 @@ function round(): void {
 }
 
 setInterval(round, config.tick);
+process.on('SIGTERM', () => {
+  node.stop().then(
+    () => {
+      say('stopped');
+      process.exit(0);
+    },
+    (err: Error) => {
+      say(`error stop: ${err.message.replace(/\s+/g, ' ')}`);
+      process.exit(1);
+    },
+  );
+});
 process.stdin.on('end', () => process.exit(1));
 process.stdin.resume();
 await node.start();
