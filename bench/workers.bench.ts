@@ -35,18 +35,18 @@ import { ChildFailure, runChild, startBroker } from './sessions-spawn.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
 
-function envInt(name: string, fallback: number): number {
+function envInt(name: string, fallback: number, min = 1): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${raw}`);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer from ${min}, got ${raw}`);
   return n;
 }
 
 const SESSIONS = envInt('SESSIONS', 20_000);
 const WORKERS = envInt('WORKERS', Math.max(2, Math.ceil(SESSIONS / 15_000)));
 const BROKERS = envInt('BROKERS', Math.ceil(SESSIONS / 15_000));
-const ADDRESSES = envInt('ADDRESSES', Math.ceil(SESSIONS / 20_000));
+const ADDRESSES = envInt('ADDRESSES', Math.ceil(SESSIONS / 20_000), 0);
 const CONCURRENCY = envInt('CONCURRENCY', 100);
 const PEER = process.env.PEER !== '0';
 /** A bound on the whole connect phase, ms. */
@@ -68,7 +68,7 @@ async function runKit(brokers: Broker[], dir: string): Promise<KitResult> {
   const addresses = Array.from({ length: ADDRESSES }, (_, i) => `127.0.0.${i + 2}`);
   const fleet = {
     concurrency: CONCURRENCY,
-    defaults: { keepalive: 60, clean: true, localAddress: addresses },
+    defaults: { keepalive: 60, clean: true, ...(addresses.length > 0 ? { localAddress: addresses } : {}) },
     sessions: Array.from({ length: SESSIONS }, (_, i) => ({
       name: `b${i}`,
       clientId: `b${i}`,

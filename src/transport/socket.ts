@@ -5,6 +5,7 @@ import { ConnectionError } from '../core/errors.js';
 import type { Endpoint } from '../core/url.js';
 import { BaseTransport } from './base.js';
 import type { Attempt, AttemptCallback } from './connect.js';
+import { LOCAL_PORT_TRIES, nextLocalPort } from './local-port.js';
 import { tlsConnectOptions } from './tls.js';
 import type { TransportOptions } from './types.js';
 
@@ -106,16 +107,42 @@ export class SocketTransport extends BaseTransport {
 
 /** Starts a TCP, TLS or Unix-socket connection attempt. */
 export function connectSocket(ep: Endpoint, options: TransportOptions, done: AttemptCallback): Attempt {
+  const localAddress = options.localAddress;
+  // bound to a local address: a port of ours (local-port.ts), the next one when it is in use
+  let tries = 0;
+  let attempt: Attempt;
+  const open = (): Attempt => {
+    const port = localAddress === undefined ? undefined : nextLocalPort(localAddress);
+    let answered = false; // an attempt's 'close' follows its 'error': only the first counts
+    return connectOnce(ep, options, port, (err, t) => {
+      if (answered) return;
+      answered = true;
+      const code = (err?.cause as NodeJS.ErrnoException | undefined)?.code;
+      if (code === 'EADDRINUSE' && localAddress !== undefined && ++tries < LOCAL_PORT_TRIES) attempt = open();
+      else done(err, t);
+    });
+  };
+  attempt = open();
+  return { cancel: () => attempt.cancel() };
+}
+
+/** One connection attempt (from `localPort`, when given). */
+function connectOnce(
+  ep: Endpoint,
+  options: TransportOptions,
+  localPort: number | undefined,
+  done: AttemptCallback,
+): Attempt {
   const noDelay = options.noDelay ?? true;
   let socket: net.Socket;
   let ready: string;
-  const localAddress = options.localAddress;
+  const local = options.localAddress === undefined ? {} : { localAddress: options.localAddress, localPort };
   if (ep.kind === 'tls') {
     // tls.connect passes socket.connect()'s options (localAddress) on; its type does not list them
     const o: tls.ConnectionOptions & net.TcpSocketConnectOpts = {
       host: ep.host,
       port: ep.port,
-      localAddress,
+      ...local,
       ...tlsConnectOptions(options.tls, ep.host),
     };
     socket = tls.connect(o);
@@ -124,7 +151,7 @@ export function connectSocket(ep: Endpoint, options: TransportOptions, done: Att
     socket = net.connect({ path: ep.path });
     ready = 'connect';
   } else {
-    socket = net.connect({ host: ep.host, port: ep.port, localAddress });
+    socket = net.connect({ host: ep.host, port: ep.port, ...local });
     ready = 'connect';
   }
   if (ep.kind !== 'unix') socket.setNoDelay(noDelay);

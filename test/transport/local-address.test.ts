@@ -6,12 +6,14 @@
  * sessions round-robin.
  */
 import { randomUUID } from 'node:crypto';
+import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { InvalidArgumentError } from '../../src/core/errors.js';
 import { ConfigError, parseFleetConfig } from '../../src/manager/config.js';
 import { Session } from '../../src/session/index.js';
 import { openTransport } from '../../src/transport/index.js';
-import { closeAfter } from '../helpers/cleanup.js';
+import { setNextLocalPorts } from '../../src/transport/local-port.js';
+import { closeAfter, onCleanup } from '../helpers/cleanup.js';
 import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 
 describe.skipIf(!hasMosquitto())('localAddress against mosquitto', () => {
@@ -39,6 +41,21 @@ describe.skipIf(!hasMosquitto())('localAddress against mosquitto', () => {
         timeout: 10_000,
       },
     );
+  });
+
+  it('binds a port of its own, and the next one when that is in use', async () => {
+    // a listener holds 127.0.0.4:<port>: the session's first bind there fails (EADDRINUSE)
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.4', resolve));
+    onCleanup(() => new Promise((resolve) => holder.close(resolve)));
+    const port = (holder.address() as net.AddressInfo).port;
+    setNextLocalPorts('127.0.0.4', [port, port + 1]);
+    const clientId = `local-${randomUUID()}`;
+    const s = closeAfter(new Session({ url: broker.url, clientId, localAddress: '127.0.0.4' }));
+    await s.connect();
+    await vi.waitFor(() => expect(broker.log()).toContain(`from 127.0.0.4:${port + 1} as ${clientId}`), {
+      timeout: 10_000,
+    });
   });
 
   it('refuses an address that is not an IP address, naming the field', () => {
