@@ -74,46 +74,102 @@ import { InvalidArgumentError, StoreError } from '../core/errors.js';
 import { checkOptions, type Rule, string, table } from '../core/schema.js';
 import { sessionKeyBase } from '../store/redis.js';
 import { type ClusterKeys, clusterKeys, clusterName } from './keys.js';
-import { type Command, type Reply, Script, type ScriptClient, ScriptRunner } from './scripts.js';
+import {
+  type Command,
+  keySlot,
+  type Reply,
+  Script,
+  type ScriptCall,
+  type ScriptClient,
+  ScriptRunner,
+} from './scripts.js';
 
 /**
- * Takes a session: KEYS `:owner`, `:fence`; ARGV the holder (`"<node>
- * <incarnation>"`) and the owner record expected (a dead one to replace, or
- * `""`). Returns the token (an integer) when the session is taken or was
- * already the holder's, else the current owner record (a string).
+ * Takes sessions, any number of them in one call: KEYS `:owner`, `:fence` of
+ * each session in turn; ARGV the holder (`"<node> <incarnation>"`), then the
+ * owners known to be dead: each a holder (`"<node> <incarnation>"`, the
+ * record up to its token), or a whole record that names no holder. Returns
+ * one reply per session: the token (an integer) when the session is taken or
+ * was already the holder's, else the current owner record (a string). A
+ * session is taken when it is free, already the holder's, or its owner is
+ * one of the dead. Each session is decided on its own keys, as if it were
+ * alone (one TIME for the call). It reads everything (one MGET) before it
+ * writes anything (one MSET), so a `:fence` that holds no integer fails the
+ * call with nothing written.
  */
 const ACQUIRE = new Script(
   'lease acquire',
-  `local cur = redis.call('GET', KEYS[1])
-local fence = redis.call('GET', KEYS[2])
-if cur then
-  local holder, token = string.match(cur, '^(.+) (%d+)$')
-  if holder == ARGV[1] and token == fence then return tonumber(token) end
-  if holder ~= ARGV[1] and cur ~= ARGV[2] then return cur end
+  `local me = ARGV[1]
+local dead = {}
+for j = 2, #ARGV do dead[ARGV[j]] = true end
+local n = #KEYS / 2
+local got = redis.call('MGET', unpack(KEYS))
+local out = {}
+local fences = {}
+local writes = 0
+for i = 1, n do
+  local cur = got[2 * i - 1]
+  local fence = got[2 * i]
+  local take = true
+  if cur then
+    local holder, token = string.match(cur, '^(.+) (%d+)$')
+    if holder == me and token == fence then
+      out[i] = tonumber(token)
+      take = false
+    elseif holder ~= me and not dead[holder or cur] then
+      out[i] = cur
+      take = false
+    end
+  end
+  if take then
+    local token = tonumber(fence or '0')
+    if token == nil then return redis.error_reply('ERR ' .. KEYS[2 * i] .. ' does not hold an integer') end
+    fences[i] = token
+    writes = writes + 1
+  end
 end
-local token = tonumber(fence or '0')
-if token == nil then return redis.error_reply('ERR ' .. KEYS[2] .. ' does not hold an integer') end
+if writes == 0 then return out end
 local now = redis.call('TIME')
 local micros = tonumber(now[1]) * 1000000 + tonumber(now[2])
-token = token + 1
-if micros > token then token = micros end
-local text = string.format('%d', token)
-redis.call('SET', KEYS[2], text)
-redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. text)
-return token`,
-  2,
+local kv = {}
+for i = 1, n do
+  local token = fences[i]
+  if token then
+    token = token + 1
+    if micros > token then token = micros end
+    local text = string.format('%d', token)
+    kv[#kv + 1] = KEYS[2 * i]
+    kv[#kv + 1] = text
+    kv[#kv + 1] = KEYS[2 * i - 1]
+    kv[#kv + 1] = me .. ' ' .. text
+    out[i] = token
+  end
+end
+redis.call('MSET', unpack(kv))
+return out`,
 );
 
-/** Releases a session: KEYS `:owner`; ARGV the holder. Deletes `:owner` if the holder owns it; 1 if it did. */
+/**
+ * Releases sessions, any number in one call: KEYS the `:owner` of each;
+ * ARGV the holder. Deletes each `:owner` the holder owns; one reply per
+ * session, 1 if it did.
+ */
 const RELEASE = new Script(
   'lease release',
-  `local cur = redis.call('GET', KEYS[1])
-if cur and string.match(cur, '^(.+) %d+$') == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  return 1
+  `local got = redis.call('MGET', unpack(KEYS))
+local out = {}
+local gone = {}
+for i = 1, #KEYS do
+  local cur = got[i]
+  if cur and string.match(cur, '^(.+) %d+$') == ARGV[1] then
+    gone[#gone + 1] = KEYS[i]
+    out[i] = 1
+  else
+    out[i] = 0
+  end
 end
-return 0`,
-  1,
+if #gone > 0 then redis.call('DEL', unpack(gone)) end
+return out`,
 );
 
 /** A node's identity while it is a member: its id, and the incarnation its lease key holds. */
@@ -171,6 +227,9 @@ const OPTIONS = table(
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+/** The holder an owner record names, as ACQUIRE reads it: all up to the last space before the token. */
+const HOLDER = /^(.+) \d+$/s;
+
 /** An owner record: `"<node> <incarnation> <token>"` (a node id may hold spaces, an incarnation does not). */
 const RECORD = /^(.+) (\S+) (\d+)$/s;
 
@@ -206,17 +265,14 @@ export class Leases {
     const ids = this.#ids(sessions);
     const acquired = new Map<string, number>();
     const refused = new Map<string, Owner>();
-    const keys = ids.map((id) => sessionKeyBase(this.#prefix, id));
+    const bases = ids.map((id) => sessionKeyBase(this.#prefix, id));
+    const all = ids.map((_, i) => i);
 
-    const first = await this.#run(
-      ACQUIRE,
-      keys.map((k) => [`${k}owner`, `${k}fence`, me, '']),
-      ids,
-    );
+    const first = await this.#acquire(all, bases, ids, [me]);
     const taken: number[] = []; // indexes into ids of sessions owned by someone else
     const records: string[] = [];
     for (let i = 0; i < ids.length; i++) {
-      const reply = first[i][1];
+      const reply = first[i];
       if (typeof reply === 'number') acquired.set(ids[i], reply);
       else {
         taken.push(i);
@@ -227,24 +283,22 @@ export class Leases {
 
     const owners = records.map(parseOwner);
     const alive = await this.#alive(owners);
-    const dead: number[] = []; // indexes into taken
+    const dead: number[] = []; // indexes into ids of sessions of dead owners
+    const gone = new Set<string>(); // those owners: holders, or records that name none
     for (let j = 0; j < taken.length; j++) {
       const owner = owners[j];
       if (owner !== undefined && alive(owner)) refused.set(ids[taken[j]], owner);
-      else dead.push(j); // a record that names no node (not one of ours) names no live one
+      else {
+        // a record that names no node (not one of ours) names no live one
+        dead.push(taken[j]);
+        gone.add(HOLDER.exec(records[j])?.[1] ?? records[j]);
+      }
     }
 
-    const second = await this.#run(
-      ACQUIRE,
-      dead.map((j) => {
-        const k = keys[taken[j]];
-        return [`${k}owner`, `${k}fence`, me, records[j]];
-      }),
-      dead.map((j) => ids[taken[j]]),
-    );
+    const second = await this.#acquire(dead, bases, ids, [me, ...gone]);
     for (let d = 0; d < dead.length; d++) {
-      const id = ids[taken[dead[d]]];
-      const reply = second[d][1];
+      const id = ids[dead[d]];
+      const reply = second[d];
       if (typeof reply === 'number') {
         acquired.set(id, reply);
         continue;
@@ -260,18 +314,81 @@ export class Leases {
 
   /**
    * Gives up every session of `sessions` that `holder` owns (one round
-   * trip, one script call each); resolves with those it owned. Their
-   * `:fence` stays, so whoever takes them next gets a higher token.
+   * trip; one script call per batch of sessions); resolves with those it
+   * owned. Their `:fence` stays, so whoever takes them next gets a higher
+   * token.
    */
   async release(sessions: Iterable<string>, holder: LeaseHolder): Promise<string[]> {
     const me = holderString(holder);
     const ids = this.#ids(sessions);
+    const owners = ids.map((id) => `${sessionKeyBase(this.#prefix, id)}owner`);
+    const batches = this.#batches(ids.map((_, i) => i), owners);
     const replies = await this.#run(
       RELEASE,
-      ids.map((id) => [`${sessionKeyBase(this.#prefix, id)}owner`, me]),
+      batches.map((b) => [b.map((i) => owners[i]), [me]]),
+      batches,
       ids,
     );
-    return ids.filter((_, i) => replies[i][1] === 1);
+    const out: string[] = [];
+    for (let i = 0; i < ids.length; i++) if (replies[i] === 1) out.push(ids[i]);
+    return out;
+  }
+
+  /**
+   * ACQUIRE for the sessions `which` (indexes into `ids`), in batches; the
+   * reply for each, in the order of `which`. `args`: the holder, then the
+   * dead owners (see ACQUIRE).
+   */
+  async #acquire(
+    which: readonly number[],
+    bases: readonly string[],
+    ids: readonly string[],
+    args: readonly string[],
+  ): Promise<unknown[]> {
+    const owners = which.map((i) => `${bases[i]}owner`);
+    const batches = this.#batches(
+      which.map((_, k) => k),
+      owners,
+    );
+    const calls = batches.map((b): ScriptCall => {
+      const keys: string[] = new Array(b.length * 2);
+      for (let k = 0; k < b.length; k++) {
+        keys[2 * k] = owners[b[k]];
+        keys[2 * k + 1] = `${bases[which[b[k]]]}fence`;
+      }
+      return [keys, args];
+    });
+    return this.#run(
+      ACQUIRE,
+      calls,
+      batches,
+      which.map((i) => ids[i]),
+    );
+  }
+
+  /**
+   * Splits the sessions `which` (indexes; `keys[k]` a key of session k) into
+   * the batches of one script call each: at most BATCH sessions, and on
+   * Redis Cluster only sessions whose keys share a slot.
+   */
+  #batches(which: readonly number[], keys: readonly string[]): number[][] {
+    const out: number[][] = [];
+    if (this.#runner.client.isCluster !== true) {
+      for (let k = 0; k < which.length; k += BATCH) out.push(which.slice(k, k + BATCH));
+      return out;
+    }
+    const bySlot = new Map<number, number[]>();
+    for (const k of which) {
+      const slot = keySlot(keys[k]);
+      let batch = bySlot.get(slot);
+      if (batch === undefined || batch.length === BATCH) {
+        batch = [];
+        bySlot.set(slot, batch);
+        out.push(batch);
+      }
+      batch.push(k);
+    }
+    return out;
   }
 
   /**
@@ -353,29 +470,54 @@ export class Leases {
     }
   }
 
-  /** Runs `script` once per call; rejects with StoreError if any failed (naming the first one's session). */
+  /**
+   * Runs `script` once per call, call c for the sessions `batches[c]`
+   * (indexes into `ids`); one reply per session, by index. Rejects with
+   * StoreError if any call failed (naming the first session of the first).
+   */
   async #run(
     script: Script,
-    calls: readonly (readonly string[])[],
+    calls: readonly ScriptCall[],
+    batches: readonly (readonly number[])[],
     ids: readonly string[],
-  ): Promise<Reply[]> {
+  ): Promise<unknown[]> {
     let replies: Reply[];
     try {
       replies = await this.#runner.run(script, calls);
     } catch (err) {
-      throw failed(script.name, calls.length, err);
+      throw failed(script.name, ids.length, err);
     }
-    const bad = replies.findIndex(([err]) => err !== null);
-    if (bad >= 0) {
-      const count = replies.filter(([err]) => err !== null).length;
+    const out: unknown[] = new Array(ids.length);
+    let bad: Error | undefined;
+    let badId = '';
+    let count = 0;
+    for (let c = 0; c < calls.length; c++) {
+      const [err, reply] = replies[c];
+      const batch = batches[c];
+      if (err !== null || !Array.isArray(reply) || reply.length !== batch.length) {
+        count += batch.length;
+        if (bad === undefined) {
+          bad = err ?? new Error(`a call for ${batch.length} sessions got ${JSON.stringify(reply)}`);
+          badId = ids[batch[0]];
+        }
+        continue;
+      }
+      for (let k = 0; k < batch.length; k++) out[batch[k]] = reply[k];
+    }
+    if (bad !== undefined)
       throw new StoreError(
-        `${script.name} failed for ${count} of ${calls.length} sessions, the first '${ids[bad]}': ${replies[bad][0]?.message}`,
-        { cause: replies[bad][0] },
+        `${script.name} failed for ${count} of ${ids.length} sessions, the first '${badId}': ${bad.message}`,
+        { cause: bad },
       );
-    }
-    return replies;
+    return out;
   }
 }
+
+/**
+ * Sessions per script call: bounds how long one call holds Redis (a few
+ * milliseconds), while 10,000 sessions still make only ten calls.
+ */
+const BATCH = 1000;
 
 /** Keys per MGET when reading owner records on a single Redis: bounds how long one command holds Redis. */
 const MGET_KEYS = 1000;
