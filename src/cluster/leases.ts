@@ -28,19 +28,26 @@
  * again under a new incarnation. So "dead" is final, and a takeover may
  * check liveness and take the session in two steps.
  *
- * Acquire, for a batch of sessions (at most three round trips, whatever
- * their number):
- *   1. ACQUIRE per session (one pipeline): a session that is free, or
- *      already ours (same node and incarnation, same token as `:fence`), is
- *      taken (or kept); one owned by anyone else is refused, and its owner
- *      record comes back.
+ * Acquire, for a batch of sessions: groups of up to 1,000 sessions side by
+ * side, each in at most three round trips, whatever their number:
+ *   1. ACQUIRE, one script call for the group's sessions (on Redis Cluster,
+ *      one per slot they fall in): a session that is free, or already ours
+ *      (same node and incarnation, same token as `:fence`), is taken (or
+ *      kept); one owned by anyone else is refused, and its owner record
+ *      comes back.
  *   2. One MGET of the lease keys of the nodes those records name (all in
- *      the cluster's slot): an owner whose lease key is gone, or holds
- *      another incarnation, is dead.
- *   3. ACQUIRE again for the sessions of dead owners, each with the record
- *      seen in step 1 as the expected one: taken only if `:owner` still
- *      holds exactly that record (so a node that took it in between keeps
- *      it), and that record is dead for good.
+ *      the cluster's slot), once per node for all the groups: an owner
+ *      whose lease key is gone, or holds another incarnation, is dead.
+ *   3. ACQUIRE again for the sessions of dead owners, naming those owners
+ *      (node and incarnation): taken only if `:owner` is free or still names
+ *      one of them (so a node that took it in between keeps it); they are
+ *      dead for good.
+ * A group's later steps overlap with Redis running the first step of the
+ * groups after it. Inside a call each session is decided on its own keys,
+ * exactly as if it were alone; the call reads all its keys in one MGET and
+ * writes in one MSET, so Redis runs three commands a call, not four a
+ * session.
+ *
  * Taking a session sets `:fence` to max(`:fence` + 1, Redis TIME in
  * microseconds) and `:owner` to `"<node> <incarnation> <token>"`, in one
  * script. Tokens of a session only ever increase while its `:fence` key
@@ -64,10 +71,10 @@
  * so nobody can have taken anything), and otherwise rejoins under a new
  * incarnation and acquires again.
  *
- * Redis Cluster: every script touches the two keys of one session (one
- * slot), and the liveness check is one MGET in the cluster's slot, so
- * nothing crosses slots; `ScriptRunner` sends the per-session calls one by
- * one (all at once) to a Cluster instead of in a pipeline. Needs Redis 5 or
+ * Redis Cluster: every script call touches the keys of sessions of one slot
+ * (`keySlot`), and the liveness check is one MGET in the cluster's slot, so
+ * nothing crosses slots; `ScriptRunner` sends the calls one by one (all at
+ * once) to a Cluster instead of in a pipeline. Needs Redis 5 or
  * later (a script that reads TIME and then writes).
  */
 import { InvalidArgumentError, StoreError } from '../core/errors.js';
@@ -254,62 +261,99 @@ export class Leases {
 
   /**
    * Takes every session of `sessions` that is free, already `holder`'s, or
-   * owned by a node whose lease is gone: at most three round trips
-   * (one more right after Redis lost its scripts), one script call per
-   * session plus one per session taken from a dead owner, and one MGET.
+   * owned by a node whose lease is gone: at most three round trips of
+   * latency (one more right after Redis lost its scripts); one script call
+   * per 1,000 sessions (on Cluster, per slot), one more per 1,000 taken from
+   * dead owners, and one MGET per owner node.
    * Rejects (StoreError) if Redis failed on any of them: some may have been
    * taken, and calling again gives those back with the same tokens.
    */
   async acquire(sessions: Iterable<string>, holder: LeaseHolder): Promise<AcquireResult> {
     const me = holderString(holder);
     const ids = this.#ids(sessions);
-    const acquired = new Map<string, number>();
-    const refused = new Map<string, Owner>();
+    const out: AcquireResult = { acquired: new Map(), refused: new Map() };
     const bases = ids.map((id) => sessionKeyBase(this.#prefix, id));
-    const all = ids.map((_, i) => i);
+    const owners = bases.map((b) => `${b}owner`);
+    const batches = this.#batches(
+      ids.map((_, i) => i),
+      owners,
+    );
+    // a chain of steps per group of batches (about BATCH sessions), the groups side by side: a
+    // group's later steps overlap with Redis running the first step of the groups after it
+    const groups: number[][][] = [];
+    let size = BATCH;
+    for (const batch of batches) {
+      if (size + batch.length > BATCH) {
+        groups.push([]);
+        size = 0;
+      }
+      groups[groups.length - 1].push(batch);
+      size += batch.length;
+    }
+    const leases: Known = new Map();
+    await Promise.all(groups.map((g) => this.#acquireGroup(g, ids, bases, owners, me, leases, out)));
+    return out;
+  }
 
-    const first = await this.#acquire(all, bases, ids, [me]);
+  /**
+   * The three steps of `acquire` for the sessions of `batches` (indexes
+   * into `ids`), into `out`. `leases` holds what each owner node's lease
+   * key holds, read once for all the groups of one `acquire`.
+   */
+  async #acquireGroup(
+    batches: readonly (readonly number[])[],
+    ids: readonly string[],
+    bases: readonly string[],
+    owners: readonly string[],
+    me: string,
+    leases: Known,
+    out: AcquireResult,
+  ): Promise<void> {
+    const first = await this.#acquire(batches, ids, bases, owners, [me]);
     const taken: number[] = []; // indexes into ids of sessions owned by someone else
     const records: string[] = [];
-    for (let i = 0; i < ids.length; i++) {
-      const reply = first[i];
-      if (typeof reply === 'number') acquired.set(ids[i], reply);
-      else {
-        taken.push(i);
-        records.push(String(reply));
+    for (let b = 0, k = 0; b < batches.length; b++)
+      for (const i of batches[b]) {
+        const reply = first[k++];
+        if (typeof reply === 'number') out.acquired.set(ids[i], reply);
+        else {
+          taken.push(i);
+          records.push(String(reply));
+        }
       }
-    }
-    if (taken.length === 0) return { acquired, refused };
+    if (taken.length === 0) return;
 
-    const owners = records.map(parseOwner);
-    const alive = await this.#alive(owners);
+    const parsed = records.map(parseOwner);
+    const alive = await this.#alive(parsed, leases);
     const dead: number[] = []; // indexes into ids of sessions of dead owners
     const gone = new Set<string>(); // those owners: holders, or records that name none
     for (let j = 0; j < taken.length; j++) {
-      const owner = owners[j];
-      if (owner !== undefined && alive(owner)) refused.set(ids[taken[j]], owner);
+      const owner = parsed[j];
+      if (owner !== undefined && alive(owner)) out.refused.set(ids[taken[j]], owner);
       else {
         // a record that names no node (not one of ours) names no live one
         dead.push(taken[j]);
         gone.add(HOLDER.exec(records[j])?.[1] ?? records[j]);
       }
     }
+    if (dead.length === 0) return;
 
-    const second = await this.#acquire(dead, bases, ids, [me, ...gone]);
-    for (let d = 0; d < dead.length; d++) {
-      const id = ids[dead[d]];
-      const reply = second[d];
-      if (typeof reply === 'number') {
-        acquired.set(id, reply);
-        continue;
+    const again = this.#batches(dead, owners);
+    const second = await this.#acquire(again, ids, bases, owners, [me, ...gone]);
+    for (let b = 0, k = 0; b < again.length; b++)
+      for (const i of again[b]) {
+        const reply = second[k++];
+        const id = ids[i];
+        if (typeof reply === 'number') {
+          out.acquired.set(id, reply);
+          continue;
+        }
+        // another node took it between the two steps: it is theirs
+        const owner = parseOwner(String(reply));
+        if (owner === undefined)
+          throw new StoreError(`lease acquire: session '${id}' has an owner record that is not one`);
+        out.refused.set(id, owner);
       }
-      // another node took it between the two steps: it is theirs
-      const owner = parseOwner(String(reply));
-      if (owner === undefined)
-        throw new StoreError(`lease acquire: session '${id}' has an owner record that is not one`);
-      refused.set(id, owner);
-    }
-    return { acquired, refused };
   }
 
   /**
@@ -322,7 +366,10 @@ export class Leases {
     const me = holderString(holder);
     const ids = this.#ids(sessions);
     const owners = ids.map((id) => `${sessionKeyBase(this.#prefix, id)}owner`);
-    const batches = this.#batches(ids.map((_, i) => i), owners);
+    const batches = this.#batches(
+      ids.map((_, i) => i),
+      owners,
+    );
     const replies = await this.#run(
       RELEASE,
       batches.map((b) => [b.map((i) => owners[i]), [me]]),
@@ -330,40 +377,32 @@ export class Leases {
       ids,
     );
     const out: string[] = [];
-    for (let i = 0; i < ids.length; i++) if (replies[i] === 1) out.push(ids[i]);
+    let k = 0;
+    for (const b of batches) for (const i of b) if (replies[k++] === 1) out.push(ids[i]);
     return out;
   }
 
   /**
-   * ACQUIRE for the sessions `which` (indexes into `ids`), in batches; the
-   * reply for each, in the order of `which`. `args`: the holder, then the
-   * dead owners (see ACQUIRE).
+   * ACQUIRE, one call per batch (indexes into `ids`), in one round trip; the
+   * replies of all the batches' sessions in turn. `args`: the holder, then
+   * the dead owners (see ACQUIRE).
    */
-  async #acquire(
-    which: readonly number[],
-    bases: readonly string[],
+  #acquire(
+    batches: readonly (readonly number[])[],
     ids: readonly string[],
+    bases: readonly string[],
+    owners: readonly string[],
     args: readonly string[],
   ): Promise<unknown[]> {
-    const owners = which.map((i) => `${bases[i]}owner`);
-    const batches = this.#batches(
-      which.map((_, k) => k),
-      owners,
-    );
     const calls = batches.map((b): ScriptCall => {
       const keys: string[] = new Array(b.length * 2);
       for (let k = 0; k < b.length; k++) {
         keys[2 * k] = owners[b[k]];
-        keys[2 * k + 1] = `${bases[which[b[k]]]}fence`;
+        keys[2 * k + 1] = `${bases[b[k]]}fence`;
       }
       return [keys, args];
     });
-    return this.#run(
-      ACQUIRE,
-      calls,
-      batches,
-      which.map((i) => ids[i]),
-    );
+    return this.#run(ACQUIRE, calls, batches, ids);
   }
 
   /**
@@ -429,18 +468,31 @@ export class Leases {
 
   /**
    * Whether each owner is alive: one MGET of the lease keys of the nodes
-   * they name (in the cluster's slot); no round trip when there are none.
+   * they name (in the cluster's slot) that `known` does not hold yet (no
+   * round trip when there are none); those are added to `known`.
    */
-  async #alive(owners: readonly (Owner | undefined)[]): Promise<(owner: Owner) => boolean> {
+  async #alive(
+    owners: readonly (Owner | undefined)[],
+    known: Known = new Map(),
+  ): Promise<(owner: Owner) => boolean> {
     const nodes = [...new Set(owners.flatMap((o) => (o === undefined ? [] : [o.node])))];
-    if (nodes.length === 0) return () => false;
-    const [[err, reply]] = await this.#send(
-      [['MGET', ...nodes.map((n) => this.#keys.node(n))]],
-      'lease liveness',
-    );
-    if (err !== null)
-      throw new StoreError(`lease liveness: MGET of ${nodes.length} node keys failed: ${err.message}`);
-    const live = new Map<string, unknown>(nodes.map((n, i) => [n, (reply as unknown[])[i]]));
+    const fresh = nodes.filter((n) => !known.has(n));
+    if (fresh.length > 0) {
+      const read = this.#send([['MGET', ...fresh.map((n) => this.#keys.node(n))]], 'lease liveness').then(
+        ([[err, reply]]) => {
+          if (err !== null)
+            throw new StoreError(`lease liveness: MGET of ${fresh.length} node keys failed: ${err.message}`);
+          return reply as unknown[];
+        },
+      );
+      read.catch(() => {}); // whoever awaits it gets the error; the others need not
+      for (let i = 0; i < fresh.length; i++) known.set(fresh[i], [read, i]);
+    }
+    const live = new Map<string, unknown>();
+    for (const n of nodes) {
+      const [read, i] = known.get(n) as [Promise<unknown[]>, number];
+      live.set(n, (await read)[i]);
+    }
     return (owner) => live.get(owner.node) === owner.incarnation;
   }
 
@@ -472,7 +524,7 @@ export class Leases {
 
   /**
    * Runs `script` once per call, call c for the sessions `batches[c]`
-   * (indexes into `ids`); one reply per session, by index. Rejects with
+   * (indexes into `ids`); one reply per session, the batches' in turn. Rejects with
    * StoreError if any call failed (naming the first session of the first).
    */
   async #run(
@@ -481,13 +533,15 @@ export class Leases {
     batches: readonly (readonly number[])[],
     ids: readonly string[],
   ): Promise<unknown[]> {
+    let sessions = 0;
+    for (const b of batches) sessions += b.length;
     let replies: Reply[];
     try {
       replies = await this.#runner.run(script, calls);
     } catch (err) {
-      throw failed(script.name, ids.length, err);
+      throw failed(script.name, sessions, err);
     }
-    const out: unknown[] = new Array(ids.length);
+    const out: unknown[] = [];
     let bad: Error | undefined;
     let badId = '';
     let count = 0;
@@ -502,11 +556,11 @@ export class Leases {
         }
         continue;
       }
-      for (let k = 0; k < batch.length; k++) out[batch[k]] = reply[k];
+      for (const r of reply) out.push(r);
     }
     if (bad !== undefined)
       throw new StoreError(
-        `${script.name} failed for ${count} of ${ids.length} sessions, the first '${badId}': ${bad.message}`,
+        `${script.name} failed for ${count} of ${sessions} sessions, the first '${badId}': ${bad.message}`,
         { cause: bad },
       );
     return out;
@@ -518,6 +572,9 @@ export class Leases {
  * milliseconds), while 10,000 sessions still make only ten calls.
  */
 const BATCH = 1000;
+
+/** Node lease keys read by one `acquire`: node id -> the MGET that read it, and its place in the reply. */
+type Known = Map<string, [read: Promise<unknown[]>, index: number]>;
 
 /** Keys per MGET when reading owner records on a single Redis: bounds how long one command holds Redis. */
 const MGET_KEYS = 1000;

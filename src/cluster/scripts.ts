@@ -15,7 +15,8 @@
  *   sessions into one call where they share a slot.
  * - Scripts run by SHA (EVALSHA), so a batch of 10,000 calls does not carry
  *   10,000 copies of the source. A runner's first batch of a script starts
- *   with SCRIPT LOAD (same batch, no extra round trip). A Redis that does
+ *   with SCRIPT LOAD (same batch, no extra round trip); batches sent while
+ *   it is on its way count on it. A Redis that does
  *   not know the SHA (its cache emptied by a restart, a failover or SCRIPT
  *   FLUSH; on Cluster, every node but the one the load reached) answers
  *   NOSCRIPT, and those calls are sent once more in a second batch: after
@@ -133,21 +134,28 @@ export class ScriptRunner {
   }
 
   /** One batch of calls of `script`, by SHA (after a SCRIPT LOAD in the same batch if not loaded yet) or by source. */
-  async #batch(
-    script: Script,
-    calls: readonly ScriptCall[],
-    how: 'EVALSHA' | 'EVAL',
-  ): Promise<Reply[]> {
+  async #batch(script: Script, calls: readonly ScriptCall[], how: 'EVALSHA' | 'EVAL'): Promise<Reply[]> {
     const load = how === 'EVALSHA' && !this.#loaded.has(script.sha);
     const head = how === 'EVAL' ? script.lua : script.sha;
     const commands: Command[] = load ? [['SCRIPT', 'LOAD', script.lua]] : [];
     for (const [keys, args] of calls) commands.push([how, head, keys.length, ...keys, ...args]);
-    const replies = await this.send(commands);
+    // Counted as loaded from now: a batch sent after this one on the same connection runs after
+    // the load (and one that does not, on Cluster, gets NOSCRIPT and is sent again).
+    if (load) this.#loaded.add(script.sha);
+    let replies: Reply[];
+    try {
+      replies = await this.send(commands);
+    } catch (err) {
+      if (load) this.#loaded.delete(script.sha);
+      throw err;
+    }
     if (how === 'EVAL') this.#loaded.add(script.sha); // EVAL leaves the script in the node's cache
     if (!load) return replies;
     const loadError = replies[0][0];
-    if (loadError !== null) throw loadError;
-    this.#loaded.add(script.sha);
+    if (loadError !== null) {
+      this.#loaded.delete(script.sha);
+      throw loadError;
+    }
     return replies.slice(1);
   }
 }
