@@ -44,9 +44,9 @@
  *      dead for good.
  * A group's later steps overlap with Redis running the first step of the
  * groups after it. Inside a call each session is decided on its own keys,
- * exactly as if it were alone; the call reads all its keys in one MGET and
- * writes in one MSET, so Redis runs three commands a call, not four a
- * session.
+ * exactly as if it were alone; the call reads all its keys (GET each: an
+ * MGET here would look like a liveness check in Redis's command counts)
+ * before it writes them all in one MSET.
  *
  * Taking a session sets `:fence` to max(`:fence` + 1, Redis TIME in
  * microseconds) and `:owner` to `"<node> <incarnation> <token>"`, in one
@@ -100,8 +100,8 @@ import {
  * was already the holder's, else the current owner record (a string). A
  * session is taken when it is free, already the holder's, or its owner is
  * one of the dead. Each session is decided on its own keys, as if it were
- * alone (one TIME for the call). It reads everything (one MGET) before it
- * writes anything (one MSET), so a `:fence` that holds no integer fails the
+ * alone (one TIME for the call). It reads everything before it writes
+ * anything (one MSET), so a `:fence` that holds no integer fails the
  * call with nothing written.
  */
 const ACQUIRE = new Script(
@@ -110,13 +110,12 @@ const ACQUIRE = new Script(
 local dead = {}
 for j = 2, #ARGV do dead[ARGV[j]] = true end
 local n = #KEYS / 2
-local got = redis.call('MGET', unpack(KEYS))
 local out = {}
 local fences = {}
 local writes = 0
 for i = 1, n do
-  local cur = got[2 * i - 1]
-  local fence = got[2 * i]
+  local cur = redis.call('GET', KEYS[2 * i - 1])
+  local fence = redis.call('GET', KEYS[2 * i])
   local take = true
   if cur then
     local holder, token = string.match(cur, '^(.+) (%d+)$')
@@ -163,11 +162,10 @@ return out`,
  */
 const RELEASE = new Script(
   'lease release',
-  `local got = redis.call('MGET', unpack(KEYS))
-local out = {}
+  `local out = {}
 local gone = {}
 for i = 1, #KEYS do
-  local cur = got[i]
+  local cur = redis.call('GET', KEYS[i])
   if cur and string.match(cur, '^(.+) %d+$') == ARGV[1] then
     gone[#gone + 1] = KEYS[i]
     out[i] = 1
@@ -264,7 +262,7 @@ export class Leases {
    * owned by a node whose lease is gone: at most three round trips of
    * latency (one more right after Redis lost its scripts); one script call
    * per 1,000 sessions (on Cluster, per slot), one more per 1,000 taken from
-   * dead owners, and one MGET per owner node.
+   * dead owners, and one MGET of the lease keys of the owners seen (a node read once).
    * Rejects (StoreError) if Redis failed on any of them: some may have been
    * taken, and calling again gives those back with the same tokens.
    */
