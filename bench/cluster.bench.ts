@@ -47,7 +47,13 @@
  *    1/(n+1), modulo about n/(n+1). Target: rendezvous within 10% of the
  *    ideal 1/(n+1).
  *
- * Environment: `RUNS` (timed runs per side, default 5). Needs redis-server.
+ * 5-8. With real node processes and a private mosquitto: takeover after a
+ *    SIGKILL, graceful handoff, connect and publish rates with 1-3 nodes,
+ *    memory per idle session (`cluster-fleet.ts`, which says how).
+ *
+ * Environment: `RUNS` (timed runs per side, default 5); those of
+ * `cluster-fleet.ts` (`FLEET=0` skips 5-8). Needs redis-server (and
+ * mosquitto for 5-8).
  */
 import { Redis } from 'ioredis';
 import { murmur3Utf16, Placement } from '../src/cluster/assignment.js';
@@ -55,6 +61,7 @@ import { clusterKeys } from '../src/cluster/keys.js';
 import { type LeaseHolder, Leases } from '../src/cluster/leases.js';
 import { Membership } from '../src/cluster/membership.js';
 import { hasRedis, type RedisServer, startRedis } from '../test/helpers/redis.js';
+import { fleetRows } from './cluster-fleet.js';
 import { compare, median, type SuiteRow, save, targetText } from './harness.js';
 
 const RUNS = Number(process.env.RUNS ?? 5);
@@ -553,6 +560,7 @@ async function main(): Promise<void> {
     await takeover(ctx);
     await handoff(ctx);
     placement(ctx);
+    await fleetRows(server, admin, ctx.rows, ctx.details);
   } catch (err) {
     process.stderr.write(`redis-server's log:\n${server.log().split('\n').slice(-20).join('\n')}\n`);
     throw err;
