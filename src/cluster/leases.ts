@@ -28,25 +28,30 @@
  * again under a new incarnation. So "dead" is final, and a takeover may
  * check liveness and take the session in two steps.
  *
- * Acquire, for a batch of sessions: groups of up to 1,000 sessions side by
- * side, each in at most three round trips, whatever their number:
+ * Acquire, for a batch of sessions, in groups: the first 100 sessions (the
+ * probe), then the rest in groups of up to 1,000 side by side, each group
+ * in at most three round trips:
  *   1. ACQUIRE, one script call for the group's sessions (on Redis Cluster,
- *      one per slot they fall in): a session that is free, or already ours
- *      (same node and incarnation, same token as `:fence`), is taken (or
- *      kept); one owned by anyone else is refused, and its owner record
- *      comes back.
+ *      one per slot they fall in): a session that is free, already ours
+ *      (same node and incarnation, same token as `:fence`), or owned by an
+ *      owner already known dead, is taken (or kept); one owned by anyone
+ *      else is refused, and its owner record comes back.
  *   2. One MGET of the lease keys of the nodes those records name (all in
  *      the cluster's slot), once per node for all the groups: an owner
  *      whose lease key is gone, or holds another incarnation, is dead.
  *   3. ACQUIRE again for the sessions of dead owners, naming those owners
  *      (node and incarnation): taken only if `:owner` is free or still names
- *      one of them (so a node that took it in between keeps it); they are
- *      dead for good.
- * A group's later steps overlap with Redis running the first step of the
- * groups after it. Inside a call each session is decided on its own keys,
- * exactly as if it were alone; the call reads all its keys (GET each: an
- * MGET here would look like a liveness check in Redis's command counts)
- * before it writes them all in one MSET.
+ *      one of them (so a node that took it in between keeps it).
+ * Dead is final, so a `Leases` remembers the last 32 owners it found dead
+ * and names them in every step 1. The groups after the probe are sent once
+ * the probe has been through step 2: after a node died, the probe finds it
+ * dead and every other session of it is taken in step 1, so a takeover
+ * costs Redis one pass over the sessions, not two. A group's later steps
+ * overlap with Redis running the groups after it. Inside a call each
+ * session is decided on its own keys, exactly as if it were alone; the
+ * call reads all its keys (GET each: an MGET here would look like a
+ * liveness check in Redis's command counts) before it writes them all in
+ * one MSET.
  *
  * Taking a session sets `:fence` to max(`:fence` + 1, Redis TIME in
  * microseconds) and `:owner` to `"<node> <incarnation> <token>"`, in one
@@ -249,6 +254,12 @@ export class Leases {
   readonly #runner: ScriptRunner;
   readonly #prefix: string;
   readonly #keys: ClusterKeys;
+  /**
+   * Owners found dead (holders, or records that name none), the latest
+   * DEAD_KEPT: every first step names them, so their sessions are taken in
+   * it. Sound for good: an incarnation once dead never lives again.
+   */
+  readonly #dead = new Set<string>();
 
   constructor(options: LeasesOptions) {
     checkOptions(options, OPTIONS, 'options');
@@ -260,9 +271,10 @@ export class Leases {
   /**
    * Takes every session of `sessions` that is free, already `holder`'s, or
    * owned by a node whose lease is gone: at most three round trips of
-   * latency (one more right after Redis lost its scripts); one script call
-   * per 1,000 sessions (on Cluster, per slot), one more per 1,000 taken from
-   * dead owners, and one MGET of the lease keys of the owners seen (a node read once).
+   * latency for 100 sessions, five for more (one more right after Redis
+   * lost its scripts); one script call per 1,000 sessions (on Cluster, per
+   * slot), one more per 1,000 taken from owners not yet known dead, and one
+   * MGET of the lease keys of the owners met (a node read once).
    * Rejects (StoreError) if Redis failed on any of them: some may have been
    * taken, and calling again gives those back with the same tokens.
    */
@@ -272,15 +284,13 @@ export class Leases {
     const out: AcquireResult = { acquired: new Map(), refused: new Map() };
     const bases = ids.map((id) => sessionKeyBase(this.#prefix, id));
     const owners = bases.map((b) => `${b}owner`);
-    const batches = this.#batches(
-      ids.map((_, i) => i),
-      owners,
-    );
     // a chain of steps per group of batches (about BATCH sessions), the groups side by side: a
-    // group's later steps overlap with Redis running the first step of the groups after it
-    const groups: number[][][] = [];
+    // group's later steps overlap with Redis running the first step of the groups after it. The
+    // first group is small, and the others are sent once it knows which owners it met are dead
+    const all = ids.map((_, i) => i);
+    const groups: number[][][] = [this.#batches(all.slice(0, PROBE), owners)];
     let size = BATCH;
-    for (const batch of batches) {
+    for (const batch of this.#batches(all.slice(PROBE), owners)) {
       if (size + batch.length > BATCH) {
         groups.push([]);
         size = 0;
@@ -288,15 +298,28 @@ export class Leases {
       groups[groups.length - 1].push(batch);
       size += batch.length;
     }
+    const [probe, ...rest] = groups;
+    if (probe.length === 0) return out;
     const leases: Known = new Map();
-    await Promise.all(groups.map((g) => this.#acquireGroup(g, ids, bases, owners, me, leases, out)));
+    let learned = (): void => {};
+    const ready = new Promise<void>((resolve) => {
+      learned = resolve;
+    });
+    const first = this.#acquireGroup(probe, ids, bases, owners, me, leases, out, learned);
+    await Promise.race([ready, first]);
+    await Promise.all([
+      first,
+      ...rest.map((g) => this.#acquireGroup(g, ids, bases, owners, me, leases, out)),
+    ]);
     return out;
   }
 
   /**
    * The three steps of `acquire` for the sessions of `batches` (indexes
    * into `ids`), into `out`. `leases` holds what each owner node's lease
-   * key holds, read once for all the groups of one `acquire`.
+   * key holds, read once for all the groups of one `acquire`. Calls
+   * `learned` once the dead owners it met are remembered (before its third
+   * step), if it met any.
    */
   async #acquireGroup(
     batches: readonly (readonly number[])[],
@@ -306,8 +329,9 @@ export class Leases {
     me: string,
     leases: Known,
     out: AcquireResult,
+    learned?: () => void,
   ): Promise<void> {
-    const first = await this.#acquire(batches, ids, bases, owners, [me]);
+    const first = await this.#acquire(batches, ids, bases, owners, [me, ...this.#dead]);
     const taken: number[] = []; // indexes into ids of sessions owned by someone else
     const records: string[] = [];
     for (let b = 0, k = 0; b < batches.length; b++)
@@ -334,6 +358,8 @@ export class Leases {
         gone.add(HOLDER.exec(records[j])?.[1] ?? records[j]);
       }
     }
+    for (const g of gone) this.#remember(g);
+    learned?.();
     if (dead.length === 0) return;
 
     const again = this.#batches(dead, owners);
@@ -445,6 +471,12 @@ export class Leases {
       out.set(ids[i], owner === undefined ? undefined : { ...owner, alive: alive(owner) });
     }
     return out;
+  }
+
+  #remember(owner: string): void {
+    this.#dead.delete(owner);
+    this.#dead.add(owner);
+    if (this.#dead.size > DEAD_KEPT) this.#dead.delete(this.#dead.values().next().value as string);
   }
 
   /** The distinct, checked client ids of `sessions`. */
@@ -564,6 +596,12 @@ export class Leases {
     return out;
   }
 }
+
+/** Sessions in the first group of an `acquire`: the probe that finds dead owners for the rest. */
+const PROBE = 100;
+
+/** Dead owners a `Leases` remembers. */
+const DEAD_KEPT = 32;
 
 /**
  * Sessions per script call: bounds how long one call holds Redis (a few

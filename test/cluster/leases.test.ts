@@ -217,9 +217,10 @@ describe.skipIf(!hasRedis())('Leases', () => {
     const first = await a.leases.acquire(sessions, a.me);
     let after = await counts(admin, COUNTED);
     expect(first.acquired.size).toBe(10_000);
-    // ten groups of 1,000 side by side, one pipeline each: one EVALSHA a group (SCRIPT LOAD once, in the first)
-    expect(pipelines).toHaveBeenCalledTimes(10);
-    expect(after.evalsha - before.evalsha).toBe(10);
+    // a first group of 100 (the probe), then ten (1,000 x 9 and 900) side by side: one pipeline and one
+    // EVALSHA a group (SCRIPT LOAD once, in the first)
+    expect(pipelines).toHaveBeenCalledTimes(11);
+    expect(after.evalsha - before.evalsha).toBe(11);
     expect(after['script|load'] - before['script|load']).toBe(1);
     expect(after.eval - before.eval).toBe(0);
     // inside the scripts: a GET of each key, and one MSET of the writes a call
@@ -232,19 +233,20 @@ describe.skipIf(!hasRedis())('Leases', () => {
     const refused = await b.leases.acquire(sessions, b.me);
     after = await counts(admin, COUNTED);
     expect(refused.refused.size).toBe(10_000);
-    expect(bPipelines).toHaveBeenCalledTimes(11);
-    expect(after.evalsha - before.evalsha).toBe(10);
+    expect(bPipelines).toHaveBeenCalledTimes(12);
+    expect(after.evalsha - before.evalsha).toBe(11);
     expect(after.mget - before.mget).toBe(1);
 
-    // a dies: b takes all 10,000, each group in three round trips
+    // a dies: b takes all 10,000; only the probe's 100 need a second call: the first call of the
+    // others already names a as dead
     await admin.del(a.key);
     bPipelines.mockClear();
     before = await counts(admin, COUNTED);
     const taken = await b.leases.acquire(sessions, b.me);
     after = await counts(admin, COUNTED);
     expect(taken.acquired.size).toBe(10_000);
-    expect(bPipelines).toHaveBeenCalledTimes(21);
-    expect(after.evalsha - before.evalsha).toBe(20);
+    expect(bPipelines).toHaveBeenCalledTimes(13);
+    expect(after.evalsha - before.evalsha).toBe(12);
     expect(after.mget - before.mget).toBe(1);
 
     // reading who owns 10,000 sessions: ten MGETs of 1,000 owner keys and one of the lease keys, two round trips
@@ -263,6 +265,34 @@ describe.skipIf(!hasRedis())('Leases', () => {
     expect(bPipelines).toHaveBeenCalledTimes(1);
     expect(after.evalsha - before.evalsha).toBe(10);
     expect(direct).not.toHaveBeenCalled();
+  });
+
+  it('remembers owners it found dead: their sessions are taken by the first call, with no liveness check', async () => {
+    const prefix = uniquePrefix();
+    const a = await node(prefix, 'a');
+    const b = await node(prefix, 'b');
+    const sessions = ids(600, 'gone');
+    const old = await a.leases.acquire(sessions, a.me);
+    await admin.del(a.key); // a died
+    expect((await b.leases.acquire(sessions.slice(0, 10), b.me)).acquired.size).toBe(10);
+
+    const before = await counts(admin, COUNTED);
+    const got = await b.leases.acquire(sessions.slice(10), b.me);
+    const after = await counts(admin, COUNTED);
+    expect(got.acquired.size).toBe(590);
+    for (const s of sessions.slice(10))
+      expect(got.acquired.get(s)).toBeGreaterThan(old.acquired.get(s) as number);
+    expect(after.evalsha - before.evalsha).toBe(2); // the probe and the rest, once each
+    expect(after.mget - before.mget).toBe(0);
+
+    // a joins again: its new incarnation is alive, and what it takes now is refused to b
+    const again = { id: 'a', incarnation: randomUUID() };
+    await admin.set(a.key, again.incarnation, 'PX', 60_000);
+    const fresh = ids(5, 'new');
+    await a.leases.acquire(fresh, again);
+    const refused = await b.leases.acquire(fresh, b.me);
+    expect(refused.refused.size).toBe(5);
+    expect(refused.refused.get('new-0')?.incarnation).toBe(again.incarnation);
   });
 
   it('decides each session of a batch on its own: free, its own, owned by a live node or a dead one, in any mix', async () => {
@@ -295,19 +325,30 @@ describe.skipIf(!hasRedis())('Leases', () => {
   it('fails a batch whose :fence holds no integer with nothing of that batch written, naming the key', async () => {
     const prefix = uniquePrefix();
     const a = await node(prefix, 'a');
-    const sessions = ids(1_500, 'bad'); // the first batch is 0..999
+    const sessions = ids(1_500, 'bad'); // batches: 0..99 (the probe), 100..1099, 1100..1499
     await admin.set(`${sessionKeyBase(prefix, 'bad-7')}fence`, 'not a number');
-    const err = await a.leases.acquire(sessions, a.me).catch((e: unknown) => e);
+    await admin.set(`${sessionKeyBase(prefix, 'bad-1207')}fence`, 'not a number');
+    let err = await a.leases.acquire(sessions, a.me).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreError);
     expect((err as StoreError).message).toMatch(
-      /^lease acquire failed for 1000 of 1000 sessions, the first 'bad-0'/,
+      /^lease acquire failed for 100 of 100 sessions, the first 'bad-0'/,
     );
     expect((err as StoreError).message).toContain(
       `${sessionKeyBase(prefix, 'bad-7')}fence does not hold an integer`,
     );
-    // nothing of the failed batch was taken; the other batch may have been (acquire says "some may be taken")
-    const owners = await a.leases.owners(sessions.slice(0, 1000));
+    // the probe failed: nothing was taken, the other groups were not even sent
+    let owners = await a.leases.owners(sessions);
     expect([...owners.values()].every((o) => o === undefined)).toBe(true);
+
+    // with the probe fine, a later batch fails alone: the others are taken (acquire says "some may be taken")
+    await admin.del(`${sessionKeyBase(prefix, 'bad-7')}fence`);
+    err = await a.leases.acquire(sessions, a.me).catch((e: unknown) => e);
+    expect((err as StoreError).message).toMatch(
+      /^lease acquire failed for 400 of 400 sessions, the first 'bad-1100'/,
+    );
+    owners = await a.leases.owners(sessions);
+    const taken = sessions.filter((s) => owners.get(s) !== undefined);
+    expect(taken).toEqual(sessions.slice(0, 1100));
   });
 
   it('loads its scripts again when Redis has lost them', async () => {
@@ -450,20 +491,23 @@ describe.skipIf(!hasRedis())('Leases on Redis Cluster', () => {
     const lb = new Leases({ client: cluster, cluster: CLUSTER, prefix });
     // 2,000 ids over 16,384 slots: many slots hold two or more of them
     const sessions = ids(2_000, 's');
-    const slots = new Set(sessions.map((s) => keySlot(`${sessionKeyBase(prefix, s)}owner`)));
-    expect(slots.size).toBeLessThan(sessions.length);
+    const slots = (some: string[]) =>
+      new Set(some.map((s) => keySlot(`${sessionKeyBase(prefix, s)}owner`))).size;
+    expect(slots(sessions)).toBeLessThan(sessions.length);
+    // acquire sends its first 100 (the probe) apart from the rest
+    const [probe, rest] = [slots(sessions.slice(0, 100)), slots(sessions.slice(100))];
     const calls = vi.spyOn(cluster, 'call');
 
     expect((await la.acquire(sessions, a)).acquired.size).toBe(2_000);
     const evalsha = () => calls.mock.calls.filter(([c]) => c === 'EVALSHA' || c === 'EVAL').length;
-    expect(evalsha()).toBe(slots.size);
+    expect(evalsha()).toBe(probe + rest);
     calls.mockClear();
     await cluster.del(clusterKeys(prefix, CLUSTER).node('a'));
     const taken = await lb.acquire(sessions, b);
     expect(taken.acquired.size).toBe(2_000);
-    expect(evalsha()).toBe(2 * slots.size);
+    expect(evalsha()).toBe(2 * probe + rest);
     calls.mockClear();
     expect((await lb.release(sessions, b)).length).toBe(2_000);
-    expect(evalsha()).toBe(slots.size);
+    expect(evalsha()).toBe(slots(sessions));
   });
 });
