@@ -13,9 +13,9 @@
  *   base <heap used> <rss>          after a GC, before any session exists
  *   joined <t>                      start() resolved (fleet) / sessions added (plain)
  *   c <client id> <t>               a session connected (CONNACK), each time
- *   r <client id> <t>               a session was released (fleet)
+ *   r <client id> <t> <reason>      a session stopped running here (fleet)
  *   mem <sessions> <heap> <rss>     answer to `mem`: after a GC, sessions running here
- *   pub <messages> <ms>             answer to `pub <n>`: every connected session
+ *   pub <acked> <ms> <failed>       answer to `pub <n>`: every connected session
  *                                   published n QoS 1 messages, one in flight each
  *   stopped <t>                     answer to `stop`: node.stop() resolved
  *   error <text>                    the node's or a session's error, first 20
@@ -99,25 +99,36 @@ if (config.mode === 'fleet') {
     weight: config.weight,
     ...(config.concurrency !== undefined && { concurrency: config.concurrency }),
   });
-  node.on('session_released', (e) => say(`r ${e.clientId} ${now()}`));
+  node.on('session_released', (e) => say(`r ${e.clientId} ${now()} ${e.reason}`));
   node.on('error', (err) => error(`${err.name}: ${err.message}`));
 }
 
-/** Every connected session publishes `n` QoS 1 messages, one in flight each; resolves with how many went. */
-async function publish(n: number): Promise<number> {
+/**
+ * Every connected session publishes `n` QoS 1 messages, one in flight each;
+ * resolves with how many were acknowledged and how many failed (a session
+ * closed meanwhile stops at its first failure).
+ */
+async function publish(n: number): Promise<[sent: number, failed: number]> {
   const payload = Buffer.alloc(64, 120);
   let sent = 0;
+  let failed = 0;
   await Promise.all(
     manager.list().map(async (name) => {
       const session = manager.get(name);
       if (session?.state !== 'connected') return;
       for (let i = 0; i < n; i++) {
-        await session.publish(`${config.tag}/${name}`, payload, { qos: 1 });
-        sent++;
+        try {
+          await session.publish(`${config.tag}/${name}`, payload, { qos: 1 });
+          sent++;
+        } catch (err) {
+          failed++;
+          error(`publish ${name}: ${(err as Error).message}`);
+          return;
+        }
       }
     }),
   );
-  return sent;
+  return [sent, failed];
 }
 
 createInterface({ input: process.stdin }).on('line', (line) => {
@@ -125,9 +136,8 @@ createInterface({ input: process.stdin }).on('line', (line) => {
   if (command === 'mem') say(`mem ${manager.list().length} ${memory()}`);
   else if (command === 'pub') {
     const t0 = performance.now();
-    publish(Number(arg)).then(
-      (sent) => say(`pub ${sent} ${performance.now() - t0}`),
-      (err: Error) => error(`publish: ${err.message}`),
+    void publish(Number(arg)).then(([sent, failed]) =>
+      say(`pub ${sent} ${performance.now() - t0} ${failed}`),
     );
   } else if (command === 'stop')
     void node?.stop().then(

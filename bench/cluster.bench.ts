@@ -23,9 +23,11 @@
  *    is shown too: commands could be made few by making them big.
  * 2. Takeover from a dead node, 1,000 and 10,000 sessions: node A takes
  *    them, its lease key is deleted (as when it expires after a SIGKILL),
- *    and node B's `Leases.acquire` of all of them is timed (3 round trips:
- *    the owners seen, their nodes' liveness in one MGET, the sessions taken
- *    with new fencing tokens). Peer: node A's locks are gone (expired) and
+ *    and node B's `Leases.acquire` of all of them is timed (a probe of 100
+ *    finds the owner, one MGET finds it dead, then every other session is
+ *    taken with a new fencing token in one script call per 1,000, the
+ *    probe's too). Each run's B is a fresh incarnation, and A's, so what B
+ *    remembers of earlier runs' dead owners does not help it. Peer: node A's locks are gone (expired) and
  *    B sends `SET NX PX` per session, all in one pipeline (the fastest way;
  *    one round trip), and also one at a time (`for ... await`, what a loop
  *    over a lock library's `acquire` does). The peer hands out no fencing
