@@ -59,7 +59,7 @@ const root = join(here, '..');
 
 const list = (v: string | undefined, d: number[]): number[] =>
   v === undefined || v === '' ? d : v.split(',').map(Number);
-const FLEET_SIZES = list(process.env.FLEET_SIZES, [1_000, 10_000]);
+const FLEET_SIZES = list(process.env.FLEET_SIZES, [1_000, 10_000]).filter((n) => n > 0); // 0: none
 const HANDOFF_SESSIONS = Number(process.env.HANDOFF_SESSIONS ?? 1_000); // 0: none
 const SCALE_SESSIONS = Number(process.env.SCALE_SESSIONS ?? 3_000);
 const SCALE_NODES = list(process.env.SCALE_NODES, [1, 2, 3]).filter((k) => k > 0); // 0: none

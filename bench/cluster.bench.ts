@@ -23,7 +23,7 @@
  *    is shown too: commands could be made few by making them big.
  * 2. Takeover from a dead node, 1,000 and 10,000 sessions: node A takes
  *    them, its lease key is deleted (as when it expires after a SIGKILL),
- *    and node B's `Leases.acquire` of all of them is timed (a probe of 100
+ *    and node B's `Leases.acquire` of all of them is timed (a probe of 32
  *    finds the owner, one MGET finds it dead, then every other session is
  *    taken with a new fencing token in one script call per 1,000, the
  *    probe's too). Each run's B is a fresh incarnation, and A's, so what B

@@ -28,7 +28,7 @@
  * again under a new incarnation. So "dead" is final, and a takeover may
  * check liveness and take the session in two steps.
  *
- * Acquire, for a batch of sessions, in groups: the first 100 sessions (the
+ * Acquire, for a batch of sessions, in groups: the first 32 sessions (the
  * probe), then the rest in groups of up to 1,000 side by side, each group
  * in at most three round trips:
  *   1. ACQUIRE, one script call for the group's sessions (on Redis Cluster,
@@ -271,7 +271,7 @@ export class Leases {
   /**
    * Takes every session of `sessions` that is free, already `holder`'s, or
    * owned by a node whose lease is gone: at most three round trips of
-   * latency for 100 sessions, five for more (one more right after Redis
+   * latency for 32 sessions, five for more (one more right after Redis
    * lost its scripts); one script call per 1,000 sessions (on Cluster, per
    * slot), one more per 1,000 taken from owners not yet known dead, and one
    * MGET of the lease keys of the owners met (a node read once).
@@ -598,7 +598,7 @@ export class Leases {
 }
 
 /** Sessions in the first group of an `acquire`: the probe that finds dead owners for the rest. */
-const PROBE = 100;
+const PROBE = 32;
 
 /** Dead owners a `Leases` remembers. */
 const DEAD_KEPT = 32;

@@ -217,7 +217,7 @@ describe.skipIf(!hasRedis())('Leases', () => {
     const first = await a.leases.acquire(sessions, a.me);
     let after = await counts(admin, COUNTED);
     expect(first.acquired.size).toBe(10_000);
-    // a first group of 100 (the probe), then ten (1,000 x 9 and 900) side by side: one pipeline and one
+    // a first group of 32 (the probe), then ten (1,000 x 9 and 968) side by side: one pipeline and one
     // EVALSHA a group (SCRIPT LOAD once, in the first)
     expect(pipelines).toHaveBeenCalledTimes(11);
     expect(after.evalsha - before.evalsha).toBe(11);
@@ -237,7 +237,7 @@ describe.skipIf(!hasRedis())('Leases', () => {
     expect(after.evalsha - before.evalsha).toBe(11);
     expect(after.mget - before.mget).toBe(1);
 
-    // a dies: b takes all 10,000; only the probe's 100 need a second call: the first call of the
+    // a dies: b takes all 10,000; only the probe's 32 need a second call: the first call of the
     // others already names a as dead
     await admin.del(a.key);
     bPipelines.mockClear();
@@ -325,13 +325,13 @@ describe.skipIf(!hasRedis())('Leases', () => {
   it('fails a batch whose :fence holds no integer with nothing of that batch written, naming the key', async () => {
     const prefix = uniquePrefix();
     const a = await node(prefix, 'a');
-    const sessions = ids(1_500, 'bad'); // batches: 0..99 (the probe), 100..1099, 1100..1499
+    const sessions = ids(1_500, 'bad'); // batches: 0..31 (the probe), 32..1031, 1032..1499
     await admin.set(`${sessionKeyBase(prefix, 'bad-7')}fence`, 'not a number');
     await admin.set(`${sessionKeyBase(prefix, 'bad-1207')}fence`, 'not a number');
     let err = await a.leases.acquire(sessions, a.me).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreError);
     expect((err as StoreError).message).toMatch(
-      /^lease acquire failed for 100 of 100 sessions, the first 'bad-0'/,
+      /^lease acquire failed for 32 of 32 sessions, the first 'bad-0'/,
     );
     expect((err as StoreError).message).toContain(
       `${sessionKeyBase(prefix, 'bad-7')}fence does not hold an integer`,
@@ -344,11 +344,11 @@ describe.skipIf(!hasRedis())('Leases', () => {
     await admin.del(`${sessionKeyBase(prefix, 'bad-7')}fence`);
     err = await a.leases.acquire(sessions, a.me).catch((e: unknown) => e);
     expect((err as StoreError).message).toMatch(
-      /^lease acquire failed for 400 of 400 sessions, the first 'bad-1100'/,
+      /^lease acquire failed for 468 of 468 sessions, the first 'bad-1032'/,
     );
     owners = await a.leases.owners(sessions);
     const taken = sessions.filter((s) => owners.get(s) !== undefined);
-    expect(taken).toEqual(sessions.slice(0, 1100));
+    expect(taken).toEqual(sessions.slice(0, 1032));
   });
 
   it('loads its scripts again when Redis has lost them', async () => {
@@ -494,8 +494,8 @@ describe.skipIf(!hasRedis())('Leases on Redis Cluster', () => {
     const slots = (some: string[]) =>
       new Set(some.map((s) => keySlot(`${sessionKeyBase(prefix, s)}owner`))).size;
     expect(slots(sessions)).toBeLessThan(sessions.length);
-    // acquire sends its first 100 (the probe) apart from the rest
-    const [probe, rest] = [slots(sessions.slice(0, 100)), slots(sessions.slice(100))];
+    // acquire sends its first 32 (the probe) apart from the rest
+    const [probe, rest] = [slots(sessions.slice(0, 32)), slots(sessions.slice(32))];
     const calls = vi.spyOn(cluster, 'call');
 
     expect((await la.acquire(sessions, a)).acquired.size).toBe(2_000);
