@@ -546,7 +546,7 @@ function print(rows: readonly SuiteRow[]): string {
   for (const r of rows) {
     const target = r.target === undefined ? '' : `${r.target} ${r.met ? 'met' : 'MISSED'}`;
     lines.push(
-      `| ${r.scenario} | ${r.mqttkit} | ${r.peer} (${r.peerName}) | ${r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}x`} | ${target} |`,
+      `| ${r.scenario} | ${r.mqttkit} | ${r.peer === '' ? '(no peer)' : `${r.peer} (${r.peerName})`} | ${r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}x`} | ${target} |`,
     );
   }
   return lines.join('\n');

@@ -29,8 +29,10 @@
  * check liveness and take the session in two steps.
  *
  * Acquire, for a batch of sessions, in groups: the first 32 sessions (the
- * probe), then the rest in groups of up to 1,000 side by side, each group
- * in at most three round trips:
+ * probe), then the rest in groups of up to 1,000 side by side (at least
+ * eight groups when that leaves 64 or more in each, so that Redis runs one
+ * while this process builds or reads the others), each group in at most
+ * three round trips:
  *   1. ACQUIRE, one script call for the group's sessions (on Redis Cluster,
  *      one per slot they fall in): a session that is free, already ours
  *      (same node and incarnation, same token as `:fence`), or owned by an
@@ -272,8 +274,9 @@ export class Leases {
    * Takes every session of `sessions` that is free, already `holder`'s, or
    * owned by a node whose lease is gone: at most three round trips of
    * latency for 32 sessions, five for more (one more right after Redis
-   * lost its scripts); one script call per 1,000 sessions (on Cluster, per
-   * slot), one more per 1,000 taken from owners not yet known dead, and one
+   * lost its scripts); one script call per 1,000 sessions or fewer (on
+   * Cluster, per slot), one more per call taken from owners not yet known
+   * dead, and one
    * MGET of the lease keys of the owners met (a node read once).
    * Rejects (StoreError) if Redis failed on any of them: some may have been
    * taken, and calling again gives those back with the same tokens.
@@ -289,9 +292,11 @@ export class Leases {
     // first group is small, and the others are sent once it knows which owners it met are dead
     const all = ids.map((_, i) => i);
     const groups: number[][][] = [this.#batches(all.slice(0, PROBE), owners)];
-    let size = BATCH;
-    for (const batch of this.#batches(all.slice(PROBE), owners)) {
-      if (size + batch.length > BATCH) {
+    // eight groups at least (of 64 or more), so that Redis runs one while this process builds or reads the others
+    const most = Math.min(BATCH, Math.max(MIN_GROUP, Math.ceil((ids.length - PROBE) / 8)));
+    let size = most;
+    for (const batch of this.#batches(all.slice(PROBE), owners, most)) {
+      if (size + batch.length > most) {
         groups.push([]);
         size = 0;
       }
@@ -434,10 +439,10 @@ export class Leases {
    * the batches of one script call each: at most BATCH sessions, and on
    * Redis Cluster only sessions whose keys share a slot.
    */
-  #batches(which: readonly number[], keys: readonly string[]): number[][] {
+  #batches(which: readonly number[], keys: readonly string[], size = BATCH): number[][] {
     const out: number[][] = [];
     if (this.#runner.client.isCluster !== true) {
-      for (let k = 0; k < which.length; k += BATCH) out.push(which.slice(k, k + BATCH));
+      for (let k = 0; k < which.length; k += size) out.push(which.slice(k, k + size));
       return out;
     }
     const bySlot = new Map<number, number[]>();
@@ -599,6 +604,9 @@ export class Leases {
 
 /** Sessions in the first group of an `acquire`: the probe that finds dead owners for the rest. */
 const PROBE = 32;
+
+/** The fewest sessions in a group after the probe. */
+const MIN_GROUP = 64;
 
 /** Dead owners a `Leases` remembers. */
 const DEAD_KEPT = 32;

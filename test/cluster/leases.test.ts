@@ -282,7 +282,8 @@ describe.skipIf(!hasRedis())('Leases', () => {
     expect(got.acquired.size).toBe(590);
     for (const s of sessions.slice(10))
       expect(got.acquired.get(s)).toBeGreaterThan(old.acquired.get(s) as number);
-    expect(after.evalsha - before.evalsha).toBe(2); // the probe and the rest, once each
+    // the probe and the groups of the rest, each once: one pass over the sessions
+    expect(after.evalsha - before.evalsha).toBeLessThanOrEqual(1 + 8);
     expect(after.mget - before.mget).toBe(0);
 
     // a joins again: its new incarnation is alive, and what it takes now is refused to b
@@ -325,7 +326,7 @@ describe.skipIf(!hasRedis())('Leases', () => {
   it('fails a batch whose :fence holds no integer with nothing of that batch written, naming the key', async () => {
     const prefix = uniquePrefix();
     const a = await node(prefix, 'a');
-    const sessions = ids(1_500, 'bad'); // batches: 0..31 (the probe), 32..1031, 1032..1499
+    const sessions = ids(1_500, 'bad'); // the first batch is the probe, 0..31
     await admin.set(`${sessionKeyBase(prefix, 'bad-7')}fence`, 'not a number');
     await admin.set(`${sessionKeyBase(prefix, 'bad-1207')}fence`, 'not a number');
     let err = await a.leases.acquire(sessions, a.me).catch((e: unknown) => e);
@@ -343,12 +344,16 @@ describe.skipIf(!hasRedis())('Leases', () => {
     // with the probe fine, a later batch fails alone: the others are taken (acquire says "some may be taken")
     await admin.del(`${sessionKeyBase(prefix, 'bad-7')}fence`);
     err = await a.leases.acquire(sessions, a.me).catch((e: unknown) => e);
-    expect((err as StoreError).message).toMatch(
-      /^lease acquire failed for 468 of 468 sessions, the first 'bad-1032'/,
+    const m = /^lease acquire failed for (\d+) of \1 sessions, the first 'bad-(\d+)'/.exec(
+      (err as StoreError).message,
     );
+    expect(m).not.toBeNull();
+    const [count, from] = [Number(m?.[1]), Number(m?.[2])];
+    expect(from).toBeLessThanOrEqual(1207);
+    expect(from + count).toBeGreaterThan(1207);
     owners = await a.leases.owners(sessions);
-    const taken = sessions.filter((s) => owners.get(s) !== undefined);
-    expect(taken).toEqual(sessions.slice(0, 1032));
+    const free = sessions.filter((s) => owners.get(s) === undefined);
+    expect(free).toEqual(sessions.slice(from, from + count));
   });
 
   it('loads its scripts again when Redis has lost them', async () => {
