@@ -30,13 +30,15 @@
  *    one in flight, all nodes at once; RedisStore records each in flight).
  *    Peer: the same sessions split by hand (index % processes) over as many
  *    plain SessionManager processes with RedisStore, no FleetNode: what
- *    the fleet costs over static sharding.
+ *    the fleet costs over static sharding. SCALE_ROUNDS (default 3) runs a
+ *    side, alternating which goes first; medians (one run moves by tens of
+ *    percent on a shared 2-core machine).
  * 8. Memory per idle session of a node process (from the 1-node run of 7):
  *    heap used and RSS after a GC, minus the same before any session,
  *    divided by the sessions; peer the plain process.
  *
  * Environment: FLEET_SIZES (comma list), HANDOFF_SESSIONS, SCALE_SESSIONS,
- * SCALE_NODES (comma list, default 1,2,3), PUBLISHES, FLEET_TTL (ms, default
+ * SCALE_NODES (comma list, default 1,2,3), SCALE_ROUNDS, PUBLISHES, FLEET_TTL (ms, default
  * 10000, FleetNode's; margin a fifth, period a third of the rest: 2,666 ms),
  * FLEET=0 to skip 5-8.
  */
@@ -51,7 +53,7 @@ import { clusterKeys } from '../src/cluster/keys.js';
 import { onProcessEnd } from '../test/helpers/binaries.js';
 import type { RedisServer } from '../test/helpers/redis.js';
 import type { ClusterNodeConfig } from './cluster-node.js';
-import type { SuiteRow } from './harness.js';
+import { median, type SuiteRow } from './harness.js';
 import { startBroker } from './sessions-spawn.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -64,6 +66,8 @@ const HANDOFF_SESSIONS = Number(process.env.HANDOFF_SESSIONS ?? 1_000); // 0: no
 const SCALE_SESSIONS = Number(process.env.SCALE_SESSIONS ?? 3_000);
 const SCALE_NODES = list(process.env.SCALE_NODES, [1, 2, 3]).filter((k) => k > 0); // 0: none
 const PUBLISHES = Number(process.env.PUBLISHES ?? 10);
+/** Runs of each scale configuration per side, alternating which goes first; medians. */
+const SCALE_ROUNDS = Number(process.env.SCALE_ROUNDS ?? 3);
 const TTL = Number(process.env.FLEET_TTL ?? 10_000);
 const MARGIN = Math.floor(TTL / 5);
 const PERIOD = Math.floor((TTL - MARGIN) / 3);
@@ -300,6 +304,20 @@ async function handoff(redis: RedisServer, brokerUrl: string, n: number) {
   }
 }
 
+/** The median of each number of `results`, field by field. */
+function medians(results: readonly ScaleResult[]): ScaleResult {
+  const m = (f: (r: ScaleResult) => number | undefined): number | undefined => {
+    const xs = results.map(f).filter((x): x is number => x !== undefined);
+    return xs.length === 0 ? undefined : median(xs);
+  };
+  return {
+    connectPerNode: m((r) => r.connectPerNode) ?? 0,
+    publishPerNode: m((r) => r.publishPerNode) ?? 0,
+    heapPerSession: m((r) => r.heapPerSession),
+    rssPerSession: m((r) => r.rssPerSession),
+  };
+}
+
 interface ScaleResult {
   /** Per node: sessions connected / (its last CONNACK - its first), per second; mean over nodes. */
   connectPerNode: number;
@@ -379,9 +397,12 @@ export async function fleetRows(
         ),
       );
     for (const k of SCALE_NODES) {
-      const fleet = await scale(redis, broker.url, k, 'fleet');
-      const plain = await scale(redis, broker.url, k, 'plain');
-      out[`scale${k}`] = { fleet, plain };
+      const runs: Record<'fleet' | 'plain', ScaleResult[]> = { fleet: [], plain: [] };
+      for (let r = 0; r < SCALE_ROUNDS; r++)
+        for (const mode of r % 2 === 0 ? (['fleet', 'plain'] as const) : (['plain', 'fleet'] as const))
+          runs[mode].push(await scale(redis, broker.url, k, mode));
+      const [fleet, plain] = [medians(runs.fleet), medians(runs.plain)];
+      out[`scale${k}`] = runs;
       const what = `${int(SCALE_SESSIONS)} sessions over ${k} node process${k === 1 ? '' : 'es'}`;
       const peerName = `plain SessionManager, ${k} process${k === 1 ? '' : 'es'} sharded by hand`;
       rows.push(
