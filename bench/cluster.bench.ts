@@ -23,9 +23,11 @@
  *    is shown too: commands could be made few by making them big.
  * 2. Takeover from a dead node, 1,000 and 10,000 sessions: node A takes
  *    them, its lease key is deleted (as when it expires after a SIGKILL),
- *    and node B's `Leases.acquire` of all of them is timed (3 round trips:
- *    the owners seen, their nodes' liveness in one MGET, the sessions taken
- *    with new fencing tokens). Peer: node A's locks are gone (expired) and
+ *    and node B's `Leases.acquire` of all of them is timed (a probe of 32
+ *    finds the owner, one MGET finds it dead, then every other session is
+ *    taken with a new fencing token in one script call per 1,000, the
+ *    probe's too). Each run's B is a fresh incarnation, and A's, so what B
+ *    remembers of earlier runs' dead owners does not help it. Peer: node A's locks are gone (expired) and
  *    B sends `SET NX PX` per session, all in one pipeline (the fastest way;
  *    one round trip), and also one at a time (`for ... await`, what a loop
  *    over a lock library's `acquire` does). The peer hands out no fencing
@@ -47,7 +49,13 @@
  *    1/(n+1), modulo about n/(n+1). Target: rendezvous within 10% of the
  *    ideal 1/(n+1).
  *
- * Environment: `RUNS` (timed runs per side, default 5). Needs redis-server.
+ * 5-8. With real node processes and a private mosquitto: takeover after a
+ *    SIGKILL, graceful handoff, connect and publish rates with 1-3 nodes,
+ *    memory per idle session (`cluster-fleet.ts`, which says how).
+ *
+ * Environment: `RUNS` (timed runs per side, default 5); those of
+ * `cluster-fleet.ts` (`FLEET=0` skips 5-8). Needs redis-server (and
+ * mosquitto for 5-8).
  */
 import { Redis } from 'ioredis';
 import { murmur3Utf16, Placement } from '../src/cluster/assignment.js';
@@ -55,6 +63,7 @@ import { clusterKeys } from '../src/cluster/keys.js';
 import { type LeaseHolder, Leases } from '../src/cluster/leases.js';
 import { Membership } from '../src/cluster/membership.js';
 import { hasRedis, type RedisServer, startRedis } from '../test/helpers/redis.js';
+import { fleetRows } from './cluster-fleet.js';
 import { compare, median, type SuiteRow, save, targetText } from './harness.js';
 
 const RUNS = Number(process.env.RUNS ?? 5);
@@ -537,7 +546,7 @@ function print(rows: readonly SuiteRow[]): string {
   for (const r of rows) {
     const target = r.target === undefined ? '' : `${r.target} ${r.met ? 'met' : 'MISSED'}`;
     lines.push(
-      `| ${r.scenario} | ${r.mqttkit} | ${r.peer} (${r.peerName}) | ${r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}x`} | ${target} |`,
+      `| ${r.scenario} | ${r.mqttkit} | ${r.peer === '' ? '(no peer)' : `${r.peer} (${r.peerName})`} | ${r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}x`} | ${target} |`,
     );
   }
   return lines.join('\n');
@@ -553,6 +562,7 @@ async function main(): Promise<void> {
     await takeover(ctx);
     await handoff(ctx);
     placement(ctx);
+    await fleetRows(server, admin, ctx.rows, ctx.details);
   } catch (err) {
     process.stderr.write(`redis-server's log:\n${server.log().split('\n').slice(-20).join('\n')}\n`);
     throw err;

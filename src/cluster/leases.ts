@@ -28,19 +28,33 @@
  * again under a new incarnation. So "dead" is final, and a takeover may
  * check liveness and take the session in two steps.
  *
- * Acquire, for a batch of sessions (at most three round trips, whatever
- * their number):
- *   1. ACQUIRE per session (one pipeline): a session that is free, or
- *      already ours (same node and incarnation, same token as `:fence`), is
- *      taken (or kept); one owned by anyone else is refused, and its owner
- *      record comes back.
+ * Acquire, for a batch of sessions, in groups: the first 32 sessions (the
+ * probe), then the rest in groups of up to 1,000 side by side (at least
+ * eight groups when that leaves 64 or more in each, so that Redis runs one
+ * while this process builds or reads the others), each group in at most
+ * three round trips:
+ *   1. ACQUIRE, one script call for the group's sessions (on Redis Cluster,
+ *      one per slot they fall in): a session that is free, already ours
+ *      (same node and incarnation, same token as `:fence`), or owned by an
+ *      owner already known dead, is taken (or kept); one owned by anyone
+ *      else is refused, and its owner record comes back.
  *   2. One MGET of the lease keys of the nodes those records name (all in
- *      the cluster's slot): an owner whose lease key is gone, or holds
- *      another incarnation, is dead.
- *   3. ACQUIRE again for the sessions of dead owners, each with the record
- *      seen in step 1 as the expected one: taken only if `:owner` still
- *      holds exactly that record (so a node that took it in between keeps
- *      it), and that record is dead for good.
+ *      the cluster's slot), once per node for all the groups: an owner
+ *      whose lease key is gone, or holds another incarnation, is dead.
+ *   3. ACQUIRE again for the sessions of dead owners, naming those owners
+ *      (node and incarnation): taken only if `:owner` is free or still names
+ *      one of them (so a node that took it in between keeps it).
+ * Dead is final, so a `Leases` remembers the last 32 owners it found dead
+ * and names them in every step 1. The groups after the probe are sent once
+ * the probe has been through step 2: after a node died, the probe finds it
+ * dead and every other session of it is taken in step 1, so a takeover
+ * costs Redis one pass over the sessions, not two. A group's later steps
+ * overlap with Redis running the groups after it. Inside a call each
+ * session is decided on its own keys, exactly as if it were alone; the
+ * call reads all its keys (GET each: an MGET here would look like a
+ * liveness check in Redis's command counts) before it writes them all in
+ * one MSET.
+ *
  * Taking a session sets `:fence` to max(`:fence` + 1, Redis TIME in
  * microseconds) and `:owner` to `"<node> <incarnation> <token>"`, in one
  * script. Tokens of a session only ever increase while its `:fence` key
@@ -64,56 +78,110 @@
  * so nobody can have taken anything), and otherwise rejoins under a new
  * incarnation and acquires again.
  *
- * Redis Cluster: every script touches the two keys of one session (one
- * slot), and the liveness check is one MGET in the cluster's slot, so
- * nothing crosses slots; `ScriptRunner` sends the per-session calls one by
- * one (all at once) to a Cluster instead of in a pipeline. Needs Redis 5 or
+ * Redis Cluster: every script call touches the keys of sessions of one slot
+ * (`keySlot`), and the liveness check is one MGET in the cluster's slot, so
+ * nothing crosses slots; `ScriptRunner` sends the calls one by one (all at
+ * once) to a Cluster instead of in a pipeline. Needs Redis 5 or
  * later (a script that reads TIME and then writes).
  */
 import { InvalidArgumentError, StoreError } from '../core/errors.js';
 import { checkOptions, type Rule, string, table } from '../core/schema.js';
 import { sessionKeyBase } from '../store/redis.js';
 import { type ClusterKeys, clusterKeys, clusterName } from './keys.js';
-import { type Command, type Reply, Script, type ScriptClient, ScriptRunner } from './scripts.js';
+import {
+  type Command,
+  keySlot,
+  type Reply,
+  Script,
+  type ScriptCall,
+  type ScriptClient,
+  ScriptRunner,
+} from './scripts.js';
 
 /**
- * Takes a session: KEYS `:owner`, `:fence`; ARGV the holder (`"<node>
- * <incarnation>"`) and the owner record expected (a dead one to replace, or
- * `""`). Returns the token (an integer) when the session is taken or was
- * already the holder's, else the current owner record (a string).
+ * Takes sessions, any number of them in one call: KEYS `:owner`, `:fence` of
+ * each session in turn; ARGV the holder (`"<node> <incarnation>"`), then the
+ * owners known to be dead: each a holder (`"<node> <incarnation>"`, the
+ * record up to its token), or a whole record that names no holder. Returns
+ * one reply per session: the token (an integer) when the session is taken or
+ * was already the holder's, else the current owner record (a string). A
+ * session is taken when it is free, already the holder's, or its owner is
+ * one of the dead. Each session is decided on its own keys, as if it were
+ * alone (one TIME for the call). It reads everything before it writes
+ * anything (one MSET), so a `:fence` that holds no integer fails the
+ * call with nothing written.
  */
 const ACQUIRE = new Script(
   'lease acquire',
-  `local cur = redis.call('GET', KEYS[1])
-local fence = redis.call('GET', KEYS[2])
-if cur then
-  local holder, token = string.match(cur, '^(.+) (%d+)$')
-  if holder == ARGV[1] and token == fence then return tonumber(token) end
-  if holder ~= ARGV[1] and cur ~= ARGV[2] then return cur end
+  `local me = ARGV[1]
+local dead = {}
+for j = 2, #ARGV do dead[ARGV[j]] = true end
+local n = #KEYS / 2
+local out = {}
+local fences = {}
+local writes = 0
+for i = 1, n do
+  local cur = redis.call('GET', KEYS[2 * i - 1])
+  local fence = redis.call('GET', KEYS[2 * i])
+  local take = true
+  if cur then
+    local holder, token = string.match(cur, '^(.+) (%d+)$')
+    if holder == me and token == fence then
+      out[i] = tonumber(token)
+      take = false
+    elseif holder ~= me and not dead[holder or cur] then
+      out[i] = cur
+      take = false
+    end
+  end
+  if take then
+    local token = tonumber(fence or '0')
+    if token == nil then return redis.error_reply('ERR ' .. KEYS[2 * i] .. ' does not hold an integer') end
+    fences[i] = token
+    writes = writes + 1
+  end
 end
-local token = tonumber(fence or '0')
-if token == nil then return redis.error_reply('ERR ' .. KEYS[2] .. ' does not hold an integer') end
+if writes == 0 then return out end
 local now = redis.call('TIME')
 local micros = tonumber(now[1]) * 1000000 + tonumber(now[2])
-token = token + 1
-if micros > token then token = micros end
-local text = string.format('%d', token)
-redis.call('SET', KEYS[2], text)
-redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. text)
-return token`,
-  2,
+local kv = {}
+for i = 1, n do
+  local token = fences[i]
+  if token then
+    token = token + 1
+    if micros > token then token = micros end
+    local text = string.format('%d', token)
+    kv[#kv + 1] = KEYS[2 * i]
+    kv[#kv + 1] = text
+    kv[#kv + 1] = KEYS[2 * i - 1]
+    kv[#kv + 1] = me .. ' ' .. text
+    out[i] = token
+  end
+end
+redis.call('MSET', unpack(kv))
+return out`,
 );
 
-/** Releases a session: KEYS `:owner`; ARGV the holder. Deletes `:owner` if the holder owns it; 1 if it did. */
+/**
+ * Releases sessions, any number in one call: KEYS the `:owner` of each;
+ * ARGV the holder. Deletes each `:owner` the holder owns; one reply per
+ * session, 1 if it did.
+ */
 const RELEASE = new Script(
   'lease release',
-  `local cur = redis.call('GET', KEYS[1])
-if cur and string.match(cur, '^(.+) %d+$') == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  return 1
+  `local out = {}
+local gone = {}
+for i = 1, #KEYS do
+  local cur = redis.call('GET', KEYS[i])
+  if cur and string.match(cur, '^(.+) %d+$') == ARGV[1] then
+    gone[#gone + 1] = KEYS[i]
+    out[i] = 1
+  else
+    out[i] = 0
+  end
 end
-return 0`,
-  1,
+if #gone > 0 then redis.call('DEL', unpack(gone)) end
+return out`,
 );
 
 /** A node's identity while it is a member: its id, and the incarnation its lease key holds. */
@@ -171,6 +239,9 @@ const OPTIONS = table(
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+/** The holder an owner record names, as ACQUIRE reads it: all up to the last space before the token. */
+const HOLDER = /^(.+) \d+$/s;
+
 /** An owner record: `"<node> <incarnation> <token>"` (a node id may hold spaces, an incarnation does not). */
 const RECORD = /^(.+) (\S+) (\d+)$/s;
 
@@ -185,6 +256,12 @@ export class Leases {
   readonly #runner: ScriptRunner;
   readonly #prefix: string;
   readonly #keys: ClusterKeys;
+  /**
+   * Owners found dead (holders, or records that name none), the latest
+   * DEAD_KEPT: every first step names them, so their sessions are taken in
+   * it. Sound for good: an incarnation once dead never lives again.
+   */
+  readonly #dead = new Set<string>();
 
   constructor(options: LeasesOptions) {
     checkOptions(options, OPTIONS, 'options');
@@ -195,83 +272,191 @@ export class Leases {
 
   /**
    * Takes every session of `sessions` that is free, already `holder`'s, or
-   * owned by a node whose lease is gone: at most three round trips
-   * (one more right after Redis lost its scripts), one script call per
-   * session plus one per session taken from a dead owner, and one MGET.
+   * owned by a node whose lease is gone: at most three round trips of
+   * latency for 32 sessions, five for more (one more right after Redis
+   * lost its scripts); one script call per 1,000 sessions or fewer (on
+   * Cluster, per slot), one more per call taken from owners not yet known
+   * dead, and one
+   * MGET of the lease keys of the owners met (a node read once).
    * Rejects (StoreError) if Redis failed on any of them: some may have been
    * taken, and calling again gives those back with the same tokens.
    */
   async acquire(sessions: Iterable<string>, holder: LeaseHolder): Promise<AcquireResult> {
     const me = holderString(holder);
     const ids = this.#ids(sessions);
-    const acquired = new Map<string, number>();
-    const refused = new Map<string, Owner>();
-    const keys = ids.map((id) => sessionKeyBase(this.#prefix, id));
+    const out: AcquireResult = { acquired: new Map(), refused: new Map() };
+    const bases = ids.map((id) => sessionKeyBase(this.#prefix, id));
+    const owners = bases.map((b) => `${b}owner`);
+    // a chain of steps per group of batches (about BATCH sessions), the groups side by side: a
+    // group's later steps overlap with Redis running the first step of the groups after it. The
+    // first group is small, and the others are sent once it knows which owners it met are dead
+    const all = ids.map((_, i) => i);
+    const groups: number[][][] = [this.#batches(all.slice(0, PROBE), owners)];
+    // eight groups at least (of 64 or more), so that Redis runs one while this process builds or reads the others
+    const most = Math.min(BATCH, Math.max(MIN_GROUP, Math.ceil((ids.length - PROBE) / 8)));
+    let size = most;
+    for (const batch of this.#batches(all.slice(PROBE), owners, most)) {
+      if (size + batch.length > most) {
+        groups.push([]);
+        size = 0;
+      }
+      groups[groups.length - 1].push(batch);
+      size += batch.length;
+    }
+    const [probe, ...rest] = groups;
+    if (probe.length === 0) return out;
+    const leases: Known = new Map();
+    let learned = (): void => {};
+    const ready = new Promise<void>((resolve) => {
+      learned = resolve;
+    });
+    const first = this.#acquireGroup(probe, ids, bases, owners, me, leases, out, learned);
+    await Promise.race([ready, first]);
+    await Promise.all([
+      first,
+      ...rest.map((g) => this.#acquireGroup(g, ids, bases, owners, me, leases, out)),
+    ]);
+    return out;
+  }
 
-    const first = await this.#run(
-      ACQUIRE,
-      keys.map((k) => [`${k}owner`, `${k}fence`, me, '']),
-      ids,
-    );
+  /**
+   * The three steps of `acquire` for the sessions of `batches` (indexes
+   * into `ids`), into `out`. `leases` holds what each owner node's lease
+   * key holds, read once for all the groups of one `acquire`. Calls
+   * `learned` once the dead owners it met are remembered (before its third
+   * step), if it met any.
+   */
+  async #acquireGroup(
+    batches: readonly (readonly number[])[],
+    ids: readonly string[],
+    bases: readonly string[],
+    owners: readonly string[],
+    me: string,
+    leases: Known,
+    out: AcquireResult,
+    learned?: () => void,
+  ): Promise<void> {
+    const first = await this.#acquire(batches, ids, bases, owners, [me, ...this.#dead]);
     const taken: number[] = []; // indexes into ids of sessions owned by someone else
     const records: string[] = [];
-    for (let i = 0; i < ids.length; i++) {
-      const reply = first[i][1];
-      if (typeof reply === 'number') acquired.set(ids[i], reply);
-      else {
-        taken.push(i);
-        records.push(String(reply));
+    for (let b = 0, k = 0; b < batches.length; b++)
+      for (const i of batches[b]) {
+        const reply = first[k++];
+        if (typeof reply === 'number') out.acquired.set(ids[i], reply);
+        else {
+          taken.push(i);
+          records.push(String(reply));
+        }
       }
-    }
-    if (taken.length === 0) return { acquired, refused };
+    if (taken.length === 0) return;
 
-    const owners = records.map(parseOwner);
-    const alive = await this.#alive(owners);
-    const dead: number[] = []; // indexes into taken
+    const parsed = records.map(parseOwner);
+    const alive = await this.#alive(parsed, leases);
+    const dead: number[] = []; // indexes into ids of sessions of dead owners
+    const gone = new Set<string>(); // those owners: holders, or records that name none
     for (let j = 0; j < taken.length; j++) {
-      const owner = owners[j];
-      if (owner !== undefined && alive(owner)) refused.set(ids[taken[j]], owner);
-      else dead.push(j); // a record that names no node (not one of ours) names no live one
-    }
-
-    const second = await this.#run(
-      ACQUIRE,
-      dead.map((j) => {
-        const k = keys[taken[j]];
-        return [`${k}owner`, `${k}fence`, me, records[j]];
-      }),
-      dead.map((j) => ids[taken[j]]),
-    );
-    for (let d = 0; d < dead.length; d++) {
-      const id = ids[taken[dead[d]]];
-      const reply = second[d][1];
-      if (typeof reply === 'number') {
-        acquired.set(id, reply);
-        continue;
+      const owner = parsed[j];
+      if (owner !== undefined && alive(owner)) out.refused.set(ids[taken[j]], owner);
+      else {
+        // a record that names no node (not one of ours) names no live one
+        dead.push(taken[j]);
+        gone.add(HOLDER.exec(records[j])?.[1] ?? records[j]);
       }
-      // another node took it between the two steps: it is theirs
-      const owner = parseOwner(String(reply));
-      if (owner === undefined)
-        throw new StoreError(`lease acquire: session '${id}' has an owner record that is not one`);
-      refused.set(id, owner);
     }
-    return { acquired, refused };
+    for (const g of gone) this.#remember(g);
+    learned?.();
+    if (dead.length === 0) return;
+
+    const again = this.#batches(dead, owners);
+    const second = await this.#acquire(again, ids, bases, owners, [me, ...gone]);
+    for (let b = 0, k = 0; b < again.length; b++)
+      for (const i of again[b]) {
+        const reply = second[k++];
+        const id = ids[i];
+        if (typeof reply === 'number') {
+          out.acquired.set(id, reply);
+          continue;
+        }
+        // another node took it between the two steps: it is theirs
+        const owner = parseOwner(String(reply));
+        if (owner === undefined)
+          throw new StoreError(`lease acquire: session '${id}' has an owner record that is not one`);
+        out.refused.set(id, owner);
+      }
   }
 
   /**
    * Gives up every session of `sessions` that `holder` owns (one round
-   * trip, one script call each); resolves with those it owned. Their
-   * `:fence` stays, so whoever takes them next gets a higher token.
+   * trip; one script call per batch of sessions); resolves with those it
+   * owned. Their `:fence` stays, so whoever takes them next gets a higher
+   * token.
    */
   async release(sessions: Iterable<string>, holder: LeaseHolder): Promise<string[]> {
     const me = holderString(holder);
     const ids = this.#ids(sessions);
+    const owners = ids.map((id) => `${sessionKeyBase(this.#prefix, id)}owner`);
+    const batches = this.#batches(
+      ids.map((_, i) => i),
+      owners,
+    );
     const replies = await this.#run(
       RELEASE,
-      ids.map((id) => [`${sessionKeyBase(this.#prefix, id)}owner`, me]),
+      batches.map((b) => [b.map((i) => owners[i]), [me]]),
+      batches,
       ids,
     );
-    return ids.filter((_, i) => replies[i][1] === 1);
+    const out: string[] = [];
+    let k = 0;
+    for (const b of batches) for (const i of b) if (replies[k++] === 1) out.push(ids[i]);
+    return out;
+  }
+
+  /**
+   * ACQUIRE, one call per batch (indexes into `ids`), in one round trip; the
+   * replies of all the batches' sessions in turn. `args`: the holder, then
+   * the dead owners (see ACQUIRE).
+   */
+  #acquire(
+    batches: readonly (readonly number[])[],
+    ids: readonly string[],
+    bases: readonly string[],
+    owners: readonly string[],
+    args: readonly string[],
+  ): Promise<unknown[]> {
+    const calls = batches.map((b): ScriptCall => {
+      const keys: string[] = new Array(b.length * 2);
+      for (let k = 0; k < b.length; k++) {
+        keys[2 * k] = owners[b[k]];
+        keys[2 * k + 1] = `${bases[b[k]]}fence`;
+      }
+      return [keys, args];
+    });
+    return this.#run(ACQUIRE, calls, batches, ids);
+  }
+
+  /**
+   * Splits the sessions `which` (indexes; `keys[k]` a key of session k) into
+   * the batches of one script call each: at most BATCH sessions, and on
+   * Redis Cluster only sessions whose keys share a slot.
+   */
+  #batches(which: readonly number[], keys: readonly string[], size = BATCH): number[][] {
+    const out: number[][] = [];
+    if (this.#runner.client.isCluster !== true) {
+      for (let k = 0; k < which.length; k += size) out.push(which.slice(k, k + size));
+      return out;
+    }
+    const bySlot = new Map<number, number[]>();
+    for (const k of which) {
+      const slot = keySlot(keys[k]);
+      let batch = bySlot.get(slot);
+      if (batch === undefined || batch.length === BATCH) {
+        batch = [];
+        bySlot.set(slot, batch);
+        out.push(batch);
+      }
+      batch.push(k);
+    }
+    return out;
   }
 
   /**
@@ -293,6 +478,12 @@ export class Leases {
     return out;
   }
 
+  #remember(owner: string): void {
+    this.#dead.delete(owner);
+    this.#dead.add(owner);
+    if (this.#dead.size > DEAD_KEPT) this.#dead.delete(this.#dead.values().next().value as string);
+  }
+
   /** The distinct, checked client ids of `sessions`. */
   #ids(sessions: Iterable<string>): string[] {
     if (
@@ -312,18 +503,31 @@ export class Leases {
 
   /**
    * Whether each owner is alive: one MGET of the lease keys of the nodes
-   * they name (in the cluster's slot); no round trip when there are none.
+   * they name (in the cluster's slot) that `known` does not hold yet (no
+   * round trip when there are none); those are added to `known`.
    */
-  async #alive(owners: readonly (Owner | undefined)[]): Promise<(owner: Owner) => boolean> {
+  async #alive(
+    owners: readonly (Owner | undefined)[],
+    known: Known = new Map(),
+  ): Promise<(owner: Owner) => boolean> {
     const nodes = [...new Set(owners.flatMap((o) => (o === undefined ? [] : [o.node])))];
-    if (nodes.length === 0) return () => false;
-    const [[err, reply]] = await this.#send(
-      [['MGET', ...nodes.map((n) => this.#keys.node(n))]],
-      'lease liveness',
-    );
-    if (err !== null)
-      throw new StoreError(`lease liveness: MGET of ${nodes.length} node keys failed: ${err.message}`);
-    const live = new Map<string, unknown>(nodes.map((n, i) => [n, (reply as unknown[])[i]]));
+    const fresh = nodes.filter((n) => !known.has(n));
+    if (fresh.length > 0) {
+      const read = this.#send([['MGET', ...fresh.map((n) => this.#keys.node(n))]], 'lease liveness').then(
+        ([[err, reply]]) => {
+          if (err !== null)
+            throw new StoreError(`lease liveness: MGET of ${fresh.length} node keys failed: ${err.message}`);
+          return reply as unknown[];
+        },
+      );
+      read.catch(() => {}); // whoever awaits it gets the error; the others need not
+      for (let i = 0; i < fresh.length; i++) known.set(fresh[i], [read, i]);
+    }
+    const live = new Map<string, unknown>();
+    for (const n of nodes) {
+      const [read, i] = known.get(n) as [Promise<unknown[]>, number];
+      live.set(n, (await read)[i]);
+    }
     return (owner) => live.get(owner.node) === owner.incarnation;
   }
 
@@ -353,29 +557,68 @@ export class Leases {
     }
   }
 
-  /** Runs `script` once per call; rejects with StoreError if any failed (naming the first one's session). */
+  /**
+   * Runs `script` once per call, call c for the sessions `batches[c]`
+   * (indexes into `ids`); one reply per session, the batches' in turn. Rejects with
+   * StoreError if any call failed (naming the first session of the first).
+   */
   async #run(
     script: Script,
-    calls: readonly (readonly string[])[],
+    calls: readonly ScriptCall[],
+    batches: readonly (readonly number[])[],
     ids: readonly string[],
-  ): Promise<Reply[]> {
+  ): Promise<unknown[]> {
+    let sessions = 0;
+    for (const b of batches) sessions += b.length;
     let replies: Reply[];
     try {
       replies = await this.#runner.run(script, calls);
     } catch (err) {
-      throw failed(script.name, calls.length, err);
+      throw failed(script.name, sessions, err);
     }
-    const bad = replies.findIndex(([err]) => err !== null);
-    if (bad >= 0) {
-      const count = replies.filter(([err]) => err !== null).length;
+    const out: unknown[] = [];
+    let bad: Error | undefined;
+    let badId = '';
+    let count = 0;
+    for (let c = 0; c < calls.length; c++) {
+      const [err, reply] = replies[c];
+      const batch = batches[c];
+      if (err !== null || !Array.isArray(reply) || reply.length !== batch.length) {
+        count += batch.length;
+        if (bad === undefined) {
+          bad = err ?? new Error(`a call for ${batch.length} sessions got ${JSON.stringify(reply)}`);
+          badId = ids[batch[0]];
+        }
+        continue;
+      }
+      for (const r of reply) out.push(r);
+    }
+    if (bad !== undefined)
       throw new StoreError(
-        `${script.name} failed for ${count} of ${calls.length} sessions, the first '${ids[bad]}': ${replies[bad][0]?.message}`,
-        { cause: replies[bad][0] },
+        `${script.name} failed for ${count} of ${sessions} sessions, the first '${badId}': ${bad.message}`,
+        { cause: bad },
       );
-    }
-    return replies;
+    return out;
   }
 }
+
+/** Sessions in the first group of an `acquire`: the probe that finds dead owners for the rest. */
+const PROBE = 32;
+
+/** The fewest sessions in a group after the probe. */
+const MIN_GROUP = 64;
+
+/** Dead owners a `Leases` remembers. */
+const DEAD_KEPT = 32;
+
+/**
+ * Sessions per script call: bounds how long one call holds Redis (a few
+ * milliseconds), while 10,000 sessions still make only ten calls.
+ */
+const BATCH = 1000;
+
+/** Node lease keys read by one `acquire`: node id -> the MGET that read it, and its place in the reply. */
+type Known = Map<string, [read: Promise<unknown[]>, index: number]>;
 
 /** Keys per MGET when reading owner records on a single Redis: bounds how long one command holds Redis. */
 const MGET_KEYS = 1000;

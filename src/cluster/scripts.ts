@@ -10,10 +10,13 @@
  *   node serving its key's slot: an ioredis pipeline refuses keys served by
  *   different nodes. Still one round trip of latency; one write per node
  *   per tick with the client's `enableAutoPipelining`. So every command and
- *   every script of a batch must touch the keys of ONE slot (one hash tag).
+ *   every script call of a batch must touch the keys of ONE slot (one hash
+ *   tag); `keySlot` tells which, for callers that put the keys of many
+ *   sessions into one call where they share a slot.
  * - Scripts run by SHA (EVALSHA), so a batch of 10,000 calls does not carry
  *   10,000 copies of the source. A runner's first batch of a script starts
- *   with SCRIPT LOAD (same batch, no extra round trip). A Redis that does
+ *   with SCRIPT LOAD (same batch, no extra round trip); batches sent while
+ *   it is on its way count on it. A Redis that does
  *   not know the SHA (its cache emptied by a restart, a failover or SCRIPT
  *   FLUSH; on Cluster, every node but the one the load reached) answers
  *   NOSCRIPT, and those calls are sent once more in a second batch: after
@@ -53,7 +56,10 @@ export interface ScriptClient {
   pipeline(): ScriptPipeline;
 }
 
-/** A Lua script: its source, its SHA1, and how many of a call's arguments are keys. */
+/** One call of a script: its keys (all in one slot), then its other arguments. */
+export type ScriptCall = readonly [keys: readonly string[], args: readonly string[]];
+
+/** A Lua script: its source and its SHA1. */
 export class Script {
   /** The SHA1 of `lua`, in hex: what EVALSHA names it by. */
   readonly sha: string;
@@ -62,8 +68,6 @@ export class Script {
     /** What the script does, for errors (`lease acquire`). */
     readonly name: string,
     readonly lua: string,
-    /** How many of each call's arguments are keys (the rest are ARGV). */
-    readonly keys: number,
   ) {
     this.sha = createHash('sha1').update(lua).digest('hex');
   }
@@ -110,7 +114,7 @@ export class ScriptRunner {
    * Calls `script` once per element of `calls` (each: its keys, then its
    * other arguments), as one batch; one reply per call, in order.
    */
-  async run(script: Script, calls: readonly (readonly string[])[]): Promise<Reply[]> {
+  async run(script: Script, calls: readonly ScriptCall[]): Promise<Reply[]> {
     if (calls.length === 0) return [];
     const replies = await this.#batch(script, calls, 'EVALSHA');
     const again: number[] = [];
@@ -130,21 +134,56 @@ export class ScriptRunner {
   }
 
   /** One batch of calls of `script`, by SHA (after a SCRIPT LOAD in the same batch if not loaded yet) or by source. */
-  async #batch(
-    script: Script,
-    calls: readonly (readonly string[])[],
-    how: 'EVALSHA' | 'EVAL',
-  ): Promise<Reply[]> {
+  async #batch(script: Script, calls: readonly ScriptCall[], how: 'EVALSHA' | 'EVAL'): Promise<Reply[]> {
     const load = how === 'EVALSHA' && !this.#loaded.has(script.sha);
     const head = how === 'EVAL' ? script.lua : script.sha;
     const commands: Command[] = load ? [['SCRIPT', 'LOAD', script.lua]] : [];
-    for (const args of calls) commands.push([how, head, script.keys, ...args]);
-    const replies = await this.send(commands);
+    for (const [keys, args] of calls) commands.push([how, head, keys.length, ...keys, ...args]);
+    // Counted as loaded from now: a batch sent after this one on the same connection runs after
+    // the load (and one that does not, on Cluster, gets NOSCRIPT and is sent again).
+    if (load) this.#loaded.add(script.sha);
+    let replies: Reply[];
+    try {
+      replies = await this.send(commands);
+    } catch (err) {
+      if (load) this.#loaded.delete(script.sha);
+      throw err;
+    }
     if (how === 'EVAL') this.#loaded.add(script.sha); // EVAL leaves the script in the node's cache
     if (!load) return replies;
     const loadError = replies[0][0];
-    if (loadError !== null) throw loadError;
-    this.#loaded.add(script.sha);
+    if (loadError !== null) {
+      this.#loaded.delete(script.sha);
+      throw loadError;
+    }
     return replies.slice(1);
   }
+}
+
+/** CRC16-CCITT (XMODEM) of each byte value, as Redis Cluster hashes keys. */
+const CRC16 = (() => {
+  const table = new Uint16Array(256);
+  for (let i = 0; i < 256; i++) {
+    let c = i << 8;
+    for (let b = 0; b < 8; b++) c = c & 0x8000 ? ((c << 1) ^ 0x1021) & 0xffff : (c << 1) & 0xffff;
+    table[i] = c;
+  }
+  return table;
+})();
+
+/**
+ * The Redis Cluster slot of `key` (0 to 16383): CRC16 of its hash tag (what
+ * is between the first `{` and the next `}`, if not empty), else of the
+ * whole key, over its UTF-8 bytes.
+ */
+export function keySlot(key: string): number {
+  let bytes = Buffer.from(key, 'utf8');
+  const open = bytes.indexOf(0x7b);
+  if (open >= 0) {
+    const close = bytes.indexOf(0x7d, open + 1);
+    if (close > open + 1) bytes = bytes.subarray(open + 1, close);
+  }
+  let crc = 0;
+  for (const b of bytes) crc = ((crc << 8) & 0xffff) ^ CRC16[((crc >> 8) ^ b) & 0xff];
+  return crc & 16383;
 }

@@ -3,6 +3,7 @@ import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { clusterKeys } from '../../src/cluster/keys.js';
 import { type LeaseHolder, Leases, parseOwner } from '../../src/cluster/leases.js';
+import { keySlot } from '../../src/cluster/scripts.js';
 import { InvalidArgumentError, StoreError } from '../../src/core/errors.js';
 import { sessionKeyBase } from '../../src/store/redis.js';
 import { onCleanup } from '../helpers/cleanup.js';
@@ -204,7 +205,7 @@ describe.skipIf(!hasRedis())('Leases', () => {
     }
   });
 
-  it('acquires, takes over and releases 10,000 sessions in a fixed number of round trips', async () => {
+  it('acquires, takes over and releases 10,000 sessions with one script call per 1,000 and one MGET', async () => {
     const prefix = uniquePrefix();
     const a = await node(prefix, 'a');
     const b = await node(prefix, 'b');
@@ -216,31 +217,36 @@ describe.skipIf(!hasRedis())('Leases', () => {
     const first = await a.leases.acquire(sessions, a.me);
     let after = await counts(admin, COUNTED);
     expect(first.acquired.size).toBe(10_000);
-    // one round trip: SCRIPT LOAD (the runner's first batch) and one EVALSHA per session
-    expect(pipelines).toHaveBeenCalledTimes(1);
-    expect(after.evalsha - before.evalsha).toBe(10_000);
+    // a first group of 32 (the probe), then ten (1,000 x 9 and 968) side by side: one pipeline and one
+    // EVALSHA a group (SCRIPT LOAD once, in the first)
+    expect(pipelines).toHaveBeenCalledTimes(11);
+    expect(after.evalsha - before.evalsha).toBe(11);
     expect(after['script|load'] - before['script|load']).toBe(1);
     expect(after.eval - before.eval).toBe(0);
+    // inside the scripts: a GET of each key, and one MSET of the writes a call
+    expect(after.get - before.get).toBe(20_000);
+    expect(after.set - before.set).toBe(0);
 
-    // b tries while a is alive: one EVALSHA each, one MGET of a's lease key, all refused
+    // b tries while a is alive: one EVALSHA a group, one MGET of a's lease key (shared by the groups), all refused
     const bPipelines = vi.spyOn(b.client, 'pipeline');
     before = await counts(admin, COUNTED);
     const refused = await b.leases.acquire(sessions, b.me);
     after = await counts(admin, COUNTED);
     expect(refused.refused.size).toBe(10_000);
-    expect(bPipelines).toHaveBeenCalledTimes(2);
-    expect(after.evalsha - before.evalsha).toBe(10_000);
+    expect(bPipelines).toHaveBeenCalledTimes(12);
+    expect(after.evalsha - before.evalsha).toBe(11);
     expect(after.mget - before.mget).toBe(1);
 
-    // a dies: b takes all 10,000 in three round trips
+    // a dies: b takes all 10,000; only the probe's 32 need a second call: the first call of the
+    // others already names a as dead
     await admin.del(a.key);
     bPipelines.mockClear();
     before = await counts(admin, COUNTED);
     const taken = await b.leases.acquire(sessions, b.me);
     after = await counts(admin, COUNTED);
     expect(taken.acquired.size).toBe(10_000);
-    expect(bPipelines).toHaveBeenCalledTimes(3);
-    expect(after.evalsha - before.evalsha).toBe(20_000);
+    expect(bPipelines).toHaveBeenCalledTimes(13);
+    expect(after.evalsha - before.evalsha).toBe(12);
     expect(after.mget - before.mget).toBe(1);
 
     // reading who owns 10,000 sessions: ten MGETs of 1,000 owner keys and one of the lease keys, two round trips
@@ -253,9 +259,101 @@ describe.skipIf(!hasRedis())('Leases', () => {
     expect(after.mget - before.mget).toBe(11);
 
     bPipelines.mockClear();
+    before = await counts(admin, COUNTED);
     expect((await b.leases.release(sessions, b.me)).length).toBe(10_000);
+    after = await counts(admin, COUNTED);
     expect(bPipelines).toHaveBeenCalledTimes(1);
+    expect(after.evalsha - before.evalsha).toBe(10);
     expect(direct).not.toHaveBeenCalled();
+  });
+
+  it('remembers owners it found dead: their sessions are taken by the first call, with no liveness check', async () => {
+    const prefix = uniquePrefix();
+    const a = await node(prefix, 'a');
+    const b = await node(prefix, 'b');
+    const sessions = ids(600, 'gone');
+    const old = await a.leases.acquire(sessions, a.me);
+    await admin.del(a.key); // a died
+    expect((await b.leases.acquire(sessions.slice(0, 10), b.me)).acquired.size).toBe(10);
+
+    const before = await counts(admin, COUNTED);
+    const got = await b.leases.acquire(sessions.slice(10), b.me);
+    const after = await counts(admin, COUNTED);
+    expect(got.acquired.size).toBe(590);
+    for (const s of sessions.slice(10))
+      expect(got.acquired.get(s)).toBeGreaterThan(old.acquired.get(s) as number);
+    // the probe and the groups of the rest, each once: one pass over the sessions
+    expect(after.evalsha - before.evalsha).toBeLessThanOrEqual(1 + 8);
+    expect(after.mget - before.mget).toBe(0);
+
+    // a joins again: its new incarnation is alive, and what it takes now is refused to b
+    const again = { id: 'a', incarnation: randomUUID() };
+    await admin.set(a.key, again.incarnation, 'PX', 60_000);
+    const fresh = ids(5, 'new');
+    await a.leases.acquire(fresh, again);
+    const refused = await b.leases.acquire(fresh, b.me);
+    expect(refused.refused.size).toBe(5);
+    expect(refused.refused.get('new-0')?.incarnation).toBe(again.incarnation);
+  });
+
+  it('decides each session of a batch on its own: free, its own, owned by a live node or a dead one, in any mix', async () => {
+    const prefix = uniquePrefix();
+    const a = await node(prefix, 'a');
+    const b = await node(prefix, 'b');
+    const c = await node(prefix, 'c');
+    const sessions = ids(2_500, 'mix'); // three groups
+    const byIndex = (r: number) => sessions.filter((_, i) => i % 4 === r);
+    const [free, mine, alive, dead] = [0, 1, 2, 3].map(byIndex);
+    const had = await b.leases.acquire(mine, b.me);
+    await a.leases.acquire(alive, a.me);
+    const old = await c.leases.acquire(dead, c.me);
+    await admin.del(c.key); // c died
+
+    const got = await b.leases.acquire(sessions, b.me);
+    expect(got.acquired.size).toBe(free.length + mine.length + dead.length);
+    expect(got.refused.size).toBe(alive.length);
+    for (const s of mine) expect(got.acquired.get(s)).toBe(had.acquired.get(s));
+    for (const s of dead) expect(got.acquired.get(s)).toBeGreaterThan(old.acquired.get(s) as number);
+    for (const s of alive) expect(got.refused.get(s)?.node).toBe('a');
+    for (const s of free) expect(got.acquired.has(s)).toBe(true);
+
+    // release gives up only b's, in any mix
+    const released = await b.leases.release(sessions, b.me);
+    expect(new Set(released)).toEqual(new Set([...free, ...mine, ...dead]));
+    expect((await a.leases.release(sessions, a.me)).length).toBe(alive.length);
+  });
+
+  it('fails a batch whose :fence holds no integer with nothing of that batch written, naming the key', async () => {
+    const prefix = uniquePrefix();
+    const a = await node(prefix, 'a');
+    const sessions = ids(1_500, 'bad'); // the first batch is the probe, 0..31
+    await admin.set(`${sessionKeyBase(prefix, 'bad-7')}fence`, 'not a number');
+    await admin.set(`${sessionKeyBase(prefix, 'bad-1207')}fence`, 'not a number');
+    let err = await a.leases.acquire(sessions, a.me).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreError);
+    expect((err as StoreError).message).toMatch(
+      /^lease acquire failed for 32 of 32 sessions, the first 'bad-0'/,
+    );
+    expect((err as StoreError).message).toContain(
+      `${sessionKeyBase(prefix, 'bad-7')}fence does not hold an integer`,
+    );
+    // the probe failed: nothing was taken, the other groups were not even sent
+    let owners = await a.leases.owners(sessions);
+    expect([...owners.values()].every((o) => o === undefined)).toBe(true);
+
+    // with the probe fine, a later batch fails alone: the others are taken (acquire says "some may be taken")
+    await admin.del(`${sessionKeyBase(prefix, 'bad-7')}fence`);
+    err = await a.leases.acquire(sessions, a.me).catch((e: unknown) => e);
+    const m = /^lease acquire failed for (\d+) of \1 sessions, the first 'bad-(\d+)'/.exec(
+      (err as StoreError).message,
+    );
+    expect(m).not.toBeNull();
+    const [count, from] = [Number(m?.[1]), Number(m?.[2])];
+    expect(from).toBeLessThanOrEqual(1207);
+    expect(from + count).toBeGreaterThan(1207);
+    owners = await a.leases.owners(sessions);
+    const free = sessions.filter((s) => owners.get(s) === undefined);
+    expect(free).toEqual(sessions.slice(from, from + count));
   });
 
   it('loads its scripts again when Redis has lost them', async () => {
@@ -370,5 +468,51 @@ describe.skipIf(!hasRedis())('Leases on Redis Cluster', () => {
 
     await cluster.call('SCRIPT', 'FLUSH');
     expect((await la.acquire(sessions.slice(0, 5), a)).acquired.size).toBe(5);
+  });
+
+  it('computes slots as Redis Cluster does', async () => {
+    const keys = [
+      'plain',
+      'a{tag}b',
+      '{}whole',
+      'x{}{y}',
+      '{a}{b}',
+      'open{only',
+      'é{ü}',
+      `mqttkit:${sessionKeyBase('p:', 'dev-1')}owner`,
+      '',
+    ];
+    for (const key of keys)
+      expect(keySlot(key), key).toBe(Number(await cluster.call('CLUSTER', 'KEYSLOT', key)));
+  });
+
+  it('puts sessions that share a slot into one script call, and no others', async () => {
+    const prefix = uniquePrefix();
+    const a = holder('a');
+    const b = holder('b');
+    await cluster.set(clusterKeys(prefix, CLUSTER).node('a'), a.incarnation, 'PX', 60_000);
+    await cluster.set(clusterKeys(prefix, CLUSTER).node('b'), b.incarnation, 'PX', 60_000);
+    const la = new Leases({ client: cluster, cluster: CLUSTER, prefix });
+    const lb = new Leases({ client: cluster, cluster: CLUSTER, prefix });
+    // 2,000 ids over 16,384 slots: many slots hold two or more of them
+    const sessions = ids(2_000, 's');
+    const slots = (some: string[]) =>
+      new Set(some.map((s) => keySlot(`${sessionKeyBase(prefix, s)}owner`))).size;
+    expect(slots(sessions)).toBeLessThan(sessions.length);
+    // acquire sends its first 32 (the probe) apart from the rest
+    const [probe, rest] = [slots(sessions.slice(0, 32)), slots(sessions.slice(32))];
+    const calls = vi.spyOn(cluster, 'call');
+
+    expect((await la.acquire(sessions, a)).acquired.size).toBe(2_000);
+    const evalsha = () => calls.mock.calls.filter(([c]) => c === 'EVALSHA' || c === 'EVAL').length;
+    expect(evalsha()).toBe(probe + rest);
+    calls.mockClear();
+    await cluster.del(clusterKeys(prefix, CLUSTER).node('a'));
+    const taken = await lb.acquire(sessions, b);
+    expect(taken.acquired.size).toBe(2_000);
+    expect(evalsha()).toBe(2 * probe + rest);
+    calls.mockClear();
+    expect((await lb.release(sessions, b)).length).toBe(2_000);
+    expect(evalsha()).toBe(slots(sessions));
   });
 });
