@@ -384,14 +384,7 @@ describe('secrets are never shown by util.inspect or JSON.stringify', () => {
   });
 
   it.skipIf(!hasRedis())('a RedisStore with a password in its URL, in use by a session', async () => {
-    const redis = await startRedis();
-    onCleanup(() => redis.stop());
-    // the helper waits for PING without a password: the password is set once the server runs
-    const admin = new Redis(redis.url);
-    await admin.config('SET', 'requirepass', REDIS_PASSWORD);
-    admin.disconnect();
-    const broker = await startFakeBroker({ autoConnack: true, autoAck: true });
-    onCleanup(() => broker.close());
+    const { redis, broker } = await redisWithPassword();
     const store = new RedisStore({ url: `redis://:${REDIS_PASSWORD}@127.0.0.1:${redis.port}` });
     onCleanup(() => store.close());
     const s = closeAfter(
@@ -411,13 +404,7 @@ describe('secrets are never shown by util.inspect or JSON.stringify', () => {
   it.skipIf(!hasRedis())(
     'a cluster node on a Redis with a password: manager, status, metrics, events, errors',
     async () => {
-      const redis = await startRedis();
-      onCleanup(() => redis.stop());
-      const admin = new Redis(redis.url);
-      await admin.config('SET', 'requirepass', REDIS_PASSWORD);
-      admin.disconnect();
-      const broker = await startFakeBroker({ autoConnack: true, autoAck: true });
-      onCleanup(() => broker.close());
+      const { redis, broker } = await redisWithPassword();
       const dir = tempDir('secrets-cluster');
       const file = (name: string, port: number): string => {
         const path = join(dir, `${name}.yaml`);
@@ -455,3 +442,16 @@ describe('secrets are never shown by util.inspect or JSON.stringify', () => {
     },
   );
 });
+
+/** A private redis-server that demands REDIS_PASSWORD, and a fake broker that accepts everything. */
+async function redisWithPassword() {
+  const redis = await startRedis();
+  onCleanup(() => redis.stop());
+  // the helper waits for PING without a password: the password is set once the server runs
+  const admin = new Redis(redis.url);
+  await admin.config('SET', 'requirepass', REDIS_PASSWORD);
+  admin.disconnect();
+  const broker = await startFakeBroker({ autoConnack: true, autoAck: true });
+  onCleanup(() => broker.close());
+  return { redis, broker };
+}

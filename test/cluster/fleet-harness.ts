@@ -227,6 +227,17 @@ export async function fleetCluster(env: FleetEnv, tag: string, lease: Lease) {
     return out;
   }
 
+  /** Each session of `lost` (client id -> its old token) was acquired by one of `nodes` after entry `since`, with a higher token. */
+  function expectTakenOver(lost: ReadonlyMap<string, number>, nodes: readonly string[], since: number): void {
+    const after = log.slice(since);
+    for (const [id, token] of lost) {
+      const took = after.find((e) => e.type === 'acquired' && e.clientId === id);
+      expect(took).toMatchObject({ clientId: id });
+      expect(nodes).toContain(took?.node);
+      expect((took as { token: number }).token).toBeGreaterThan(token);
+    }
+  }
+
   /** The 'error' lines printed so far. */
   const errors = (): Event[] => log.filter((e) => e.type === 'error');
 
@@ -246,6 +257,7 @@ export async function fleetCluster(env: FleetEnv, tag: string, lease: Lease) {
     qos2Duplicates,
     takeovers,
     twoOwners,
+    expectTakenOver,
     errors,
   };
 }

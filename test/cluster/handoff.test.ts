@@ -110,13 +110,7 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('FleetNode processes: join, leav
 
     // a and b take each of them, with a higher token, well within the lease x held
     await c.settled([a, b], bound);
-    const after = c.log.slice(since);
-    for (const [id, token] of lost) {
-      const took = after.find((e) => e.type === 'acquired' && e.clientId === id);
-      expect(took).toMatchObject({ clientId: id });
-      expect(['a', 'b']).toContain(took?.node);
-      expect((took as { token: number }).token).toBeGreaterThan(token);
-    }
+    c.expectTakenOver(lost, ['a', 'b'], since);
     await c.publishing([a, b], since);
 
     expect(await c.allArrived()).toBeGreaterThan(FLEET * 4);

@@ -45,13 +45,7 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('FleetNode processes', () => {
 
     // after its lease runs out, a and b take each session x ran, with a higher token, and keep publishing
     await c.settled([a, b]);
-    const after = c.log.slice(since);
-    for (const [id, token] of lost) {
-      const took = after.find((e) => e.type === 'acquired' && e.clientId === id);
-      expect(took).toMatchObject({ clientId: id });
-      expect(['a', 'b']).toContain(took?.node);
-      expect((took as { token: number }).token).toBeGreaterThan(token);
-    }
+    c.expectTakenOver(lost, ['a', 'b'], since);
     await c.publishing([a, b], since);
 
     // every publish that resolved anywhere (x's included) arrived; QoS 2 exactly once; no takeover at the broker
