@@ -115,7 +115,7 @@ export function clusterSessions(sessions: readonly ManagedSessionOptions[]): Man
 
 /** The node's ioredis client, as the driver uses it. */
 type NodeClient = FleetClient &
-  StatusClient & { connect(): Promise<void>; quit(): Promise<unknown>; status: string };
+  StatusClient & { connect(): Promise<void>; quit(): Promise<unknown>; disconnect(): void; status: string };
 
 /** A node of a cluster on Redis: one ioredis client, the store on it, and a `FleetNode`. */
 class RedisNodeDriver implements ClusterDriver {
@@ -175,17 +175,22 @@ class RedisNodeDriver implements ClusterDriver {
     f.on('error', (error) => input.emit('cluster_error', { error }));
   }
 
+  /** Connects to Redis, starts the everyNode sessions and joins; a failure lets a later call try again. */
   start(): Promise<void> {
     this.#started ??= (async () => {
       if (this.#client.status === 'wait') await this.#client.connect();
       const { manager, emit } = this.#input;
       for (const s of this.#own) {
+        if (manager.get(s.name) !== undefined) continue; // added by a start that failed later
         const session = manager.add({ ...s, store: this.#store });
         // it reconnects by itself; a first connect that fails is the cluster's to report
         session.connect().catch((error: Error) => emit('cluster_error', { error }));
       }
       await this.#fleet.start();
-    })();
+    })().catch((err: unknown) => {
+      this.#started = undefined;
+      throw err;
+    });
     return this.#started;
   }
 
@@ -194,7 +199,9 @@ class RedisNodeDriver implements ClusterDriver {
       await this.#fleet.stop();
       await this.#store.close();
     } finally {
-      await this.#client.quit().catch(() => undefined);
+      // never connected (a fleet closed before it joined): nothing to say goodbye to
+      if (this.#client.status === 'wait') this.#client.disconnect();
+      else await this.#client.quit().catch(() => undefined);
     }
   }
 

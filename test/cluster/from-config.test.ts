@@ -188,6 +188,18 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('SessionManager.fromConfig in cl
     expect(served.a + served.b).toBe(sent);
   });
 
+  it('connectAll() rejects while Redis is down, and joins when called again once it is back', async () => {
+    const down = await startRedis();
+    onCleanup(() => down.stop());
+    await down.kill();
+    const path = fleetFile('rd', 2, '', (t) => t.replace(/redis: .*\n/, `redis: ${down.url}\n`));
+    const a = await node(path, 'a');
+    await expect(a.m.connectAll()).rejects.toThrow();
+    await down.restart();
+    await a.m.connectAll();
+    await vi.waitFor(() => expect(a.running().length).toBe(2), WAIT);
+  });
+
   it('refuses a file store in a cluster with Redis, naming the session', async () => {
     const path = fleetFile('st', 2, '', (t) =>
       t.replace('sessions:\n', `sessions:\n  - { name: st-file, store: { type: memory } }\n`),
