@@ -17,7 +17,8 @@
  *
  * Environment: `SESSIONS` (default 20000; `SESSIONS=100000` is the issue's
  * aim), `WORKERS` (default one per 15,000 sessions, at least 2), `BROKERS`
- * (default one per 15,000), `ADDRESSES` (default one per 20,000),
+ * (default one per 15,000), `ADDRESSES` (default one per 20,000; 0 binds
+ * none: each broker port then has the ephemeral ports to itself),
  * `CONCURRENCY` (connects in flight per worker, default 100), `PEER=0`
  * skips MQTT.js.
  */
