@@ -27,7 +27,9 @@
  * this: once another node has seen an owner's lease gone, that owner's
  * records stay dead, so a takeover cannot race the owner coming back.
  *   leave()       deletes the node's keys if they are still its own
- *   start(every)  renews every `every` ms; 'renewal_failed', 'unsafe', 'safe'
+ *   start(every)  renews every `every` ms, and once more when another member's
+ *                 lease (as last seen) runs out, so a dead node is seen gone at once;
+ *                 'renewal_failed', 'unsafe', 'safe'
  *
  * Quiet period: one more key, `...:quiet`, holds a time on Redis's clock
  * (ms) before which no node takes a free session (`quiet` is true; the
@@ -68,24 +70,15 @@
  * order, a late one never moving the deadline back. A caller
  * may instead call `renew()` on its own schedule and read `isSafe()`.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { SafeEmitter } from '../core/emitter.js';
 import { ClusterError, InvalidArgumentError } from '../core/errors.js';
 import { checkOptions, func, int, MAX_MS, number, type Rule, string, table } from '../core/schema.js';
 import { CoarseTimer, TimerEntry } from '../core/timer.js';
 import { type ClusterKeys, clusterKeys, clusterName, nodeId } from './keys.js';
+import { LEAVE, type MembershipClient, RENEW, run } from './membership-scripts.js';
 
-/**
- * What a membership uses of a Redis client: an ioredis `Redis` (or
- * `Cluster`: the script's keys share one hash tag) has it. Declared here so
- * that the package's types do not name ioredis, an optional peer.
- */
-export interface MembershipClient {
-  /** `EVALSHA sha1 numkeys key... arg...` */
-  evalsha(sha1: string, numkeys: number, ...args: (string | number)[]): Promise<unknown>;
-  /** `EVAL script numkeys key... arg...` */
-  eval(script: string, numkeys: number, ...args: (string | number)[]): Promise<unknown>;
-}
+export type { MembershipClient } from './membership-scripts.js';
 
 /** Options of {@link Membership}. */
 export interface MembershipOptions {
@@ -157,90 +150,11 @@ export interface MembershipEvents {
 /** Where a membership is. */
 export type MembershipState = 'idle' | 'joining' | 'joined' | 'left' | 'lost';
 
+/** How long after another member's lease runs out (on Redis's clock, as last seen) the watch renews. */
+const EXPIRY_SLACK_MS = 50;
+
 /** Renewals of `start()` out at once at most (beyond that, Redis is not answering anyway). */
 export const MAX_OUTSTANDING = 2;
-
-/** A Lua script, its SHA1 (EVALSHA first; EVAL when Redis does not have it) and how many keys a call has. */
-interface Script {
-  readonly text: string;
-  readonly sha: string;
-  readonly keys: number;
-}
-
-function script(keys: number, text: string): Script {
-  return { text, sha: createHash('sha1').update(text).digest('hex'), keys };
-}
-
-/**
- * KEYS: nodes, node:<id>, weights, quiet. ARGV: id, incarnation, ttl,
- * weight, mode ('join' or 'renew'). Returns {0, pttl} when another
- * incarnation holds the id, {2} when renewing and the key is gone (never
- * set again for this incarnation), else {1, now, fresh, quiet until, id,
- * expiry, weight, id, expiry, weight, ...}; sets quiet to now + ttl when it
- * is missing. (TIME before writes needs effects replication: the default
- * since Redis 5, the only mode since 7.)
- */
-const RENEW = script(
-  4,
-  `
-if redis.replicate_commands then redis.replicate_commands() end
-local held = redis.call('GET', KEYS[2])
-if held and held ~= ARGV[2] then
-  return {0, redis.call('PTTL', KEYS[2])}
-end
-if not held and ARGV[5] == 'renew' then return {2} end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ttl = tonumber(ARGV[3])
-local quiet = tonumber(redis.call('GET', KEYS[4]) or '')
-if not quiet then
-  quiet = now + ttl
-  redis.call('SET', KEYS[4], string.format('%d', quiet))
-end
-redis.call('SET', KEYS[2], ARGV[2], 'PX', ttl)
-redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
-local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
-for i = 1, #gone do
-  redis.call('ZREM', KEYS[1], gone[i])
-  redis.call('HDEL', KEYS[3], gone[i])
-end
-local weights = {}
-local all = redis.call('HGETALL', KEYS[3])
-for i = 1, #all, 2 do weights[all[i]] = all[i + 1] end
-local live = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-local out = {1, now, held and 0 or 1, quiet}
-for i = 1, #live, 2 do
-  out[#out + 1] = live[i]
-  out[#out + 1] = live[i + 1]
-  out[#out + 1] = weights[live[i]] or '1'
-end
-return out
-`,
-);
-
-/** KEYS: nodes, node:<id>, weights; ARGV: id, incarnation. Removes the node if its lease is its own or gone. */
-const LEAVE = script(
-  3,
-  `
-local held = redis.call('GET', KEYS[2])
-if held and held ~= ARGV[2] then return 0 end
-redis.call('DEL', KEYS[2])
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
-return 1
-`,
-);
-
-/** EVALSHA, then EVAL if Redis does not have the script (a restart, SCRIPT FLUSH). */
-async function run(client: MembershipClient, s: Script, args: (string | number)[]): Promise<unknown> {
-  try {
-    return await client.evalsha(s.sha, s.keys, ...args);
-  } catch (err) {
-    if (!String((err as Error | null)?.message).startsWith('NOSCRIPT')) throw err;
-    return client.eval(s.text, s.keys, ...args);
-  }
-}
 
 const monotonic = (): number => performance.now();
 
@@ -310,6 +224,13 @@ export class Membership extends SafeEmitter<MembershipEvents> {
   #interval = 0;
   /** When the next renewal is due, on the timer's clock. */
   #due = 0;
+  /**
+   * When (monotonic ms) the soonest lease of another member runs out, as the
+   * last renewal saw it, plus a little: `start()`'s schedule renews then, so
+   * a dead member is seen gone at once, not up to a period later. A live
+   * member renews before that, and the next renewal moves it on.
+   */
+  #watch = Number.POSITIVE_INFINITY;
   /** Renewals of the schedule not answered yet. */
   #outstanding = 0;
   /** 'unsafe' was emitted and no renewal has made the node safe since. */
@@ -491,6 +412,11 @@ export class Membership extends SafeEmitter<MembershipEvents> {
       this.#listSentAt = sentAt;
       this.#quietUntil = Number(reply[3]);
       this.#quiet = !(Number(reply[1]) >= this.#quietUntil);
+      const redisNow = Number(reply[1]);
+      let soonest = Number.POSITIVE_INFINITY;
+      for (const m of members) if (m.id !== this.node) soonest = Math.min(soonest, m.expires);
+      this.#watch = monotonic() + (soonest - redisNow) + EXPIRY_SLACK_MS;
+      if (this.#interval !== 0 && this.#state === 'joined') this.#schedule();
       const before = this.#members;
       this.#members = members;
       const change = diff(before, members);
@@ -556,8 +482,9 @@ export class Membership extends SafeEmitter<MembershipEvents> {
       if (this.#state !== 'joined' || this.#interval === 0) return; // a listener left or stopped
     }
     const now = monotonic();
-    if (now >= this.#due) {
-      this.#due = now + this.#interval;
+    if (now >= this.#due || now >= this.#watch) {
+      if (now >= this.#due) this.#due = now + this.#interval;
+      this.#watch = Number.POSITIVE_INFINITY; // the answer arms it again
       if (this.#outstanding < MAX_OUTSTANDING) void this.#scheduledRenewal();
     }
     this.#schedule();
@@ -566,7 +493,7 @@ export class Membership extends SafeEmitter<MembershipEvents> {
   /** The entry's next deadline: the next renewal, or the safe deadline if that comes first. */
   #schedule(): void {
     const now = monotonic();
-    let at = this.#due;
+    let at = Math.min(this.#due, this.#watch);
     if (!this.#unsafe) at = Math.min(at, now + (this.#safeUntil - this.#clock()));
     // never in the past: the timer fires buckets from its last tick on
     this.#tick.deadline = Math.max(at, now);
@@ -598,6 +525,7 @@ export class Membership extends SafeEmitter<MembershipEvents> {
   #forget(): void {
     this.#safeUntil = Number.NEGATIVE_INFINITY;
     this.#members = [];
+    this.#watch = Number.POSITIVE_INFINITY;
     this.#listSentAt = Number.NEGATIVE_INFINITY;
     this.#quietUntil = Number.POSITIVE_INFINITY;
     this.#quiet = true;
