@@ -5,10 +5,12 @@
  * forwarder publishes through its target's `Session` object and acknowledges
  * each message to its source only once the target took it (`manualAck`),
  * which needs both sessions in the same process. Placed together, a
- * forwarder costs no extra lease and no hop, and moves with its sessions:
- * what it had not acknowledged stays with the broker and reaches the new
- * owner. The price: the sessions of one forwarder (a fan-in of many sources,
- * say) all run on one node.
+ * forwarder costs no extra lease and no hop, and moves with its sessions.
+ * The price: the sessions of one forwarder (a fan-in of many sources, say)
+ * all run on one node. A move is not lossless for a forwarder yet: what it
+ * had taken but not forwarded, and what the broker delivers to the source
+ * right after its CONNACK on the new node, before the forwarder there has
+ * subscribed, are acknowledged without reaching the target.
  *
  *   placementUnits(sessions, forwarders)   the units, by the client id of each member
  *   UnitForwarders                         starts a node's forwarders once their sessions
