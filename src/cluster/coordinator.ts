@@ -160,7 +160,7 @@ export class FleetNode extends SafeEmitter<FleetNodeEvents> {
       options.concurrency ?? DEFAULT_CONCURRENCY,
       options.handoffTimeout ?? Math.min(5_000, Math.floor(room / 2)),
       (err) => this.#fail(err),
-      (name) => this.#forwarders.stopFor(name),
+      (name) => this.#forwarders.detachFor(name),
     );
   }
 

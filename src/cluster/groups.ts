@@ -7,14 +7,17 @@
  * which needs both sessions in the same process. Placed together, a
  * forwarder costs no extra lease and no hop, and moves with its sessions.
  * The price: the sessions of one forwarder (a fan-in of many sources, say)
- * all run on one node. A move is not lossless for a forwarder yet: what it
- * had taken but not forwarded, and what the broker delivers to the source
- * right after its CONNACK on the new node, before the forwarder there has
- * subscribed, are acknowledged without reaching the target.
+ * all run on one node. A move loses nothing the source had not
+ * acknowledged: before its sessions close, the forwarder stops without
+ * acknowledging what waits or arrives and without unsubscribing (the
+ * broker keeps both for the source's next connection); on the new node it
+ * subscribes as soon as its sources are connecting, so what the broker
+ * hands a source right after its CONNACK finds the handler in place.
  *
  *   placementUnits(sessions, forwarders)   the units, by the client id of each member
  *   UnitForwarders                         starts a node's forwarders once their sessions
- *                                          run here (connected), stops them before one goes
+ *                                          run here (sources connecting), stops them, holding
+ *                                          what is unacknowledged, before one goes
  */
 import type { Forwarder, ForwarderOptions } from '../forward/index.js';
 import type { ManagedSessionOptions, SessionManager } from '../manager/index.js';
@@ -77,8 +80,9 @@ export function placementUnits(
 /**
  * The forwarders of a node: one `Forwarder` per fleet forwarder, made on
  * the manager once; started once all its sessions are on the manager and
- * connected (tried again at each of their connects), stopped before any of
- * them is removed.
+ * its sources connecting or connected (tried again at each of their
+ * connects), stopped for a move (`acknowledge: false`) before any of them
+ * is removed.
  */
 export class UnitForwarders {
   readonly #byName = new Map<string, Forwarder[]>();
@@ -101,27 +105,36 @@ export class UnitForwarders {
         this.#byName.set(n, list);
       }
     }
-    if (this.#all.length > 0) manager.on('session_connected', this.#onConnected);
+    if (this.#all.length > 0) {
+      manager.on('session_connecting', this.#onSession);
+      manager.on('session_connected', this.#onSession);
+    }
   }
 
-  readonly #onConnected = ({ name }: { name: string }): void => {
+  readonly #onSession = ({ name }: { name: string }): void => {
     for (const f of this.#byName.get(name) ?? []) this.#startIfReady(f);
   };
 
   #startIfReady(f: Forwarder): void {
-    const names = this.#members.get(f) ?? [];
-    if (!names.every((n) => this.manager.get(n)?.state === 'connected')) return;
+    const m = this.manager;
+    if (!(this.#members.get(f) ?? []).every((n) => m.get(n) !== undefined)) return;
+    const up = (n: string): boolean => m.get(n)?.state === 'connecting' || m.get(n)?.state === 'connected';
+    if (!f.sources.every(up)) return;
     f.start().catch((err: unknown) => this.fail(err)); // tried again at the next connect of one of them
   }
 
-  /** Stops the forwarders that use session `name` (before it is removed). */
-  async stopFor(name: string): Promise<void> {
-    await Promise.all((this.#byName.get(name) ?? []).map((f) => f.stop()));
+  /**
+   * Stops the forwarders that use session `name`, before it is removed to
+   * run elsewhere: what they hold unacknowledged stays with the broker.
+   */
+  detachFor(name: string): void {
+    for (const f of this.#byName.get(name) ?? []) f.stop({ acknowledge: false }).catch(this.fail);
   }
 
-  /** Stops them all and stops listening. */
+  /** Stops them all (as a move) and stops listening. */
   async close(): Promise<void> {
-    this.manager.off('session_connected', this.#onConnected);
-    await Promise.all(this.#all.map((f) => f.stop()));
+    this.manager.off('session_connecting', this.#onSession);
+    this.manager.off('session_connected', this.#onSession);
+    await Promise.all(this.#all.map((f) => f.stop({ acknowledge: false })));
   }
 }

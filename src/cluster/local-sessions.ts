@@ -70,8 +70,8 @@ export class LocalSessions {
     readonly handoffTimeout: number,
     /** Where failures go (the node's 'error' event). */
     private readonly fail: (err: unknown) => void,
-    /** Called once a session's close settled (its forwarders stop then). */
-    private readonly closed: (name: string) => Promise<void> = async () => {},
+    /** Called as a session starts closing, before anything closes (its forwarders stop then). */
+    private readonly onClosing: (name: string) => void = () => {},
   ) {}
 
   /** Whether a session of this client id is still closing here. */
@@ -126,18 +126,14 @@ export class LocalSessions {
     h.session = undefined;
     h.queued = false;
     const { name, clientId } = h.def;
+    this.onClosing(name);
     // the manager may hold another session under the name by now (a user's remove and add)
     const closed =
       this.manager.get(name) === s ? this.manager.remove(name, { timeout }) : s.close({ timeout });
-    const done = closed
-      .then(
-        () => this.closed(name),
-        (err: unknown) => {
-          this.fail(err);
-          return this.closed(name);
-        },
-      )
-      .catch((err: unknown) => this.fail(err));
+    const done = closed.then(
+      () => {},
+      (err: unknown) => this.fail(err),
+    );
     const all = Promise.all([this.#closing.get(clientId), done]).then(() => {
       if (this.#closing.get(clientId) === all) this.#closing.delete(clientId);
     });

@@ -279,9 +279,8 @@ export class WorkerMember implements ClusterDriver {
     this.#running.delete(key);
     const manager = this.#input.manager;
     const done = (async () => {
-      await Promise.all(unit.names.map((n) => this.#forwarders?.stopFor(n))).catch((err) =>
-        this.#report(err),
-      );
+      // what the forwarders hold unacknowledged stays with the broker for the next owner
+      for (const n of unit.names) this.#forwarders?.detachFor(n);
       await Promise.all(
         unit.names.map(async (name, i) => {
           const store = this.#byName.get(name)?.store;

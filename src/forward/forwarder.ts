@@ -259,6 +259,8 @@ export class Forwarder {
   private waiting: Item[] = [];
   private inflight = 0;
   private running = false;
+  /** Stopped with `acknowledge: false`: what arrives or waits stays unacknowledged. */
+  private holding = false;
   private starting: Promise<void> | undefined = undefined;
   private targetSession: Session | undefined = undefined;
   private readonly retry = new RetryRound(() => this.drain());
@@ -323,23 +325,27 @@ export class Forwarder {
       return [name, s] as const;
     });
     this.running = true;
+    this.holding = false;
     this.targetSession = target;
     target.on('ready', this.onTargetReady);
-    try {
-      for (const [name, s] of sources) {
-        const sub = await s.subscribe(this.topics, { qos: this.qos, manualAck: true }, (m) =>
-          this.receive(name, m),
-        );
-        if (!this.running) {
-          // stop() came while subscribing
-          await sub.unsubscribe().catch(() => undefined);
-          return;
-        }
-        this.subscriptions.push(sub);
-      }
-    } catch (err) {
+    // every source's handler is in place in this turn (a source still connecting gets the messages
+    // its broker queued right after the CONNACK), then the SUBACKs are awaited together
+    const results = await Promise.allSettled(
+      sources.map(([name, s]) =>
+        s.subscribe(this.topics, { qos: this.qos, manualAck: true }, (m) => this.receive(name, m)),
+      ),
+    );
+    const subs = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    if (!this.running) {
+      // stop() came while subscribing
+      if (!this.holding) await Promise.all(subs.map((sub) => sub.unsubscribe().catch(() => undefined)));
+      return;
+    }
+    this.subscriptions.push(...subs);
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed !== undefined) {
       await this.stop();
-      throw err;
+      throw failed.reason;
     }
   }
 
@@ -349,23 +355,32 @@ export class Forwarder {
    * acknowledges in arrival order, so leaving them unacknowledged would
    * hold back every later message of those sessions. Stop once `waiting`
    * is 0 to lose none.
+   *
+   * With `acknowledge: false`, for sources about to close (a cluster moving
+   * them to another node): nothing waiting or arriving is acknowledged and
+   * nothing is unsubscribed, so the broker keeps those messages, and the
+   * subscriptions, for the sources' next connection. Forwards in flight
+   * still complete. A source that stays open then acknowledges nothing more.
    */
-  async stop(): Promise<void> {
+  async stop(options: { acknowledge?: boolean } = {}): Promise<void> {
     this.starting = undefined; // start() again subscribes anew
     if (!this.running) return;
     this.running = false;
+    this.holding = options.acknowledge === false;
     this.targetSession?.off('ready', this.onTargetReady);
     this.retry.cancel();
     const subs = this.subscriptions;
     this.subscriptions = [];
     const left = this.waiting;
     this.waiting = [];
+    if (this.holding) return;
     for (const item of left) this.release(item);
     await Promise.all(subs.map((s) => s.unsubscribe().catch(() => undefined)));
   }
 
   /** Gives up on an item: acknowledged to its source (so later messages are not held back), counted. */
   private release(item: Item): void {
+    if (this.holding) return; // stopped for a move: left for the next owner
     this.counters.dropped++;
     item.msg.ack?.();
   }
@@ -381,6 +396,7 @@ export class Forwarder {
   }
 
   private receive(source: string, msg: Message): void {
+    if (this.holding) return; // stopped for a move: the broker delivers it again to the next owner
     this.counters.received++;
     const up = msg.properties?.userProperties;
     const session = this.host.get(source);

@@ -146,6 +146,43 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('SessionManager.fromConfig in cl
     }, WAIT);
   });
 
+  it('moves a forwarder with its sessions when their node leaves, losing nothing', async () => {
+    const forwarder = `forwarders:\n  - { name: up, from: mv-0, to: mv-1, topics: mvin/#, map: { "mvin/#": "mvout/{#}" } }\n`;
+    const path = fleetFile('mv', 2, forwarder);
+    const a = await node(path, 'a');
+    const b = await node(path, 'b');
+    await Promise.all([a.m.connectAll(), b.m.connectAll()]);
+    await vi.waitFor(() => expect(a.running().length + b.running().length).toBe(2), WAIT);
+    const [owner, other] = a.running().length === 2 ? [a, b] : [b, a];
+
+    const sub = new Session({ url: broker.url });
+    onCleanup(() => sub.close());
+    await sub.connect();
+    const got = new Set<string>();
+    await sub.subscribe('mvout/#', { qos: 1 }, (msg) => got.add(msg.payload.toString()));
+    const pub = new Session({ url: broker.url });
+    onCleanup(() => pub.close());
+    await pub.connect();
+    // the forwarder is up once a probe arrives
+    await vi.waitFor(async () => {
+      await pub.publish('mvin/probe', 'probe', { qos: 1 });
+      expect(got.has('probe')).toBe(true);
+    }, WAIT);
+
+    // 200 messages, the owner leaving after the first 50: what the forwarder held unacknowledged, and
+    // what the broker queued for the source meanwhile, are forwarded by the new owner
+    const N = 200;
+    let closing: Promise<void> | undefined;
+    for (let i = 0; i < N; i++) {
+      await pub.publish(`mvin/${i}`, `m${i}`, { qos: 1 });
+      if (i === 50) closing = owner.m.close();
+    }
+    await closing;
+    await vi.waitFor(() => expect(other.running().sort()).toEqual(['mv-0', 'mv-1']), WAIT);
+    const all = Array.from({ length: N }, (_, i) => `m${i}`);
+    await vi.waitFor(() => expect(all.filter((m) => !got.has(m))).toEqual([]), WAIT);
+  });
+
   it('runs an everyNode session on every node: RPC servers in a $share group serve from both', async () => {
     const path = fleetFile('rp', 4, '', (t) =>
       t.replace(
