@@ -167,6 +167,17 @@ export class WorkerMember implements ClusterDriver {
     this.#forwarders = new UnitForwarders(this.#input.manager, this.#input.config.forwarders, (err) =>
       this.#report(err),
     );
+    // everyNode sessions: this worker's own copy, not placed (client id <clientId>-<worker>)
+    const manager = this.#input.manager;
+    for (const s of this.#input.config.sessions) {
+      if (!this.#input.config.everyNode.includes(s.name) || manager.get(s.name) !== undefined) continue;
+      try {
+        const session = manager.add({ ...s, clientId: `${s.clientId ?? s.name}-${this.node}` });
+        this.#enqueue({ name: s.name, session });
+      } catch (err) {
+        this.#report(err);
+      }
+    }
     this.#channel.on('message', this.#onMessage);
     this.#channel.on('disconnect', this.#onDisconnect);
     this.#channel.send({ t: 'ready' });

@@ -49,13 +49,16 @@ export function workerId(node: string, index: number): string {
 }
 
 /**
- * The fleet's placement units, each once, in the fleet's order, by key.
+ * The fleet's placement units, each once, in the fleet's order, by key
+ * (`everyNode` sessions are in none: every worker runs its own copy).
  * Every session needs a client id of its own (the unit and the handover go
  * by it): `InvalidArgumentError` naming the session otherwise.
  */
 export function fleetUnits(config: FleetConfig): Map<string, PlacementUnit> {
   const ids = new Set<string>();
+  const every = new Set(config.everyNode);
   config.sessions.forEach((s, i) => {
+    if (every.has(s.name)) return;
     const id = s.clientId;
     if (typeof id !== 'string' || id === '')
       throw new InvalidArgumentError(
@@ -67,7 +70,8 @@ export function fleetUnits(config: FleetConfig): Map<string, PlacementUnit> {
     ids.add(id);
   });
   const units = new Map<string, PlacementUnit>();
-  for (const u of placementUnits(config.sessions, config.forwarders).values()) units.set(u.key, u);
+  const placed = config.sessions.filter((s) => !every.has(s.name));
+  for (const u of placementUnits(placed, config.forwarders).values()) units.set(u.key, u);
   return units;
 }
 

@@ -224,12 +224,14 @@ export class WorkerPrimary implements ClusterDriver {
           expiresIn: undefined,
           sessions: [...s.units].flatMap((u) => u.names),
         })),
-      sessions: this.#input.config.sessions.map((s) => ({
-        name: s.name,
-        clientId: s.clientId as string,
-        node: owner.get(s.name),
-        token: undefined,
-      })),
+      sessions: this.#input.config.sessions
+        .filter((s) => !this.#input.config.everyNode.includes(s.name))
+        .map((s) => ({
+          name: s.name,
+          clientId: s.clientId as string,
+          node: owner.get(s.name),
+          token: undefined,
+        })),
     };
   }
 

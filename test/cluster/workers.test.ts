@@ -124,6 +124,8 @@ describe.skipIf(!hasMosquitto())('workers: a fleet over two worker processes', (
         '  store: { type: file, dir: ./store, fsync: never }',
         'sessions:',
         ...Array.from({ length: FLEET }, (_, i) => `  - { name: wk-${i}, clientId: wk-${i} }`),
+        // not placed: each worker runs its own copy, client id wk-api-<worker>
+        '  - { name: api, clientId: wk-api, everyNode: true }',
       ].join('\n'),
     );
     const names = Array.from({ length: FLEET }, (_, i) => `wk-${i}`);
@@ -173,6 +175,15 @@ describe.skipIf(!hasMosquitto())('workers: a fleet over two worker processes', (
     // each connected exactly once so far
     const connects = (log: string, id: string) =>
       log.split('\n').filter((l) => l.includes(` as ${id} (`)).length;
+    // the everyNode session: one copy per worker, never an acquired session
+    await vi.waitFor(
+      () =>
+        expect([connects(broker.log(), 'wk-api-fx-w0'), connects(broker.log(), 'wk-api-fx-w1')]).toEqual([
+          1, 1,
+        ]),
+      WAIT,
+    );
+    expect(lines.filter((l) => l.startsWith('ev session_acquired api '))).toEqual([]);
     const log1 = broker.log();
     expect(names.filter((n) => connects(log1, n) !== 1)).toEqual([]);
     // a file store: no warning about state kept in memory
@@ -191,7 +202,7 @@ describe.skipIf(!hasMosquitto())('workers: a fleet over two worker processes', (
     await vi.waitFor(() => {
       const newPid = pids().get('fx-w1');
       expect(newPid).not.toBe(killedPid);
-      expect([...publishedFrom(mark, 'fx-w1', newPid)].sort()).toEqual([...on1].sort());
+      expect([...publishedFrom(mark, 'fx-w1', newPid)].sort()).toEqual([...on1, 'wk-api-fx-w1'].sort());
     }, WAIT);
     const after = lines.slice(mark);
     expect(after).toContain('ev node_joined fx-w1');
@@ -230,7 +241,7 @@ describe.skipIf(!hasMosquitto())('workers: a fleet over two worker processes', (
     // sessions may have been taken over once (their connections died with the process)
     const twice = doubleConnections(broker.log());
     for (const [id, count] of twice) {
-      expect(on1).toContain(id);
+      expect([...on1, 'wk-api-fx-w1']).toContain(id);
       expect(count).toBe(1);
     }
     expect(oks().filter((p) => !received.has(p))).toEqual([]);
