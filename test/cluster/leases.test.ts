@@ -7,7 +7,13 @@ import { keySlot } from '../../src/cluster/scripts.js';
 import { InvalidArgumentError, StoreError } from '../../src/core/errors.js';
 import { sessionKeyBase } from '../../src/store/redis.js';
 import { onCleanup } from '../helpers/cleanup.js';
-import { hasRedis, type RedisServer, startRedis, startRedisClusterNode } from '../helpers/redis.js';
+import {
+  hasRedis,
+  type RedisServer,
+  redisForBlock,
+  startRedis,
+  startRedisClusterNode,
+} from '../helpers/redis.js';
 
 const CLUSTER = 'test';
 
@@ -40,15 +46,9 @@ describe.skipIf(!hasRedis())('Leases', () => {
   let redis: RedisServer;
   let admin: Redis;
 
-  beforeAll(async () => {
-    redis = await startRedis();
-    admin = new Redis(redis.url, { lazyConnect: true });
-    await admin.connect();
-  });
-
-  afterAll(async () => {
-    admin?.disconnect();
-    await redis?.stop();
+  redisForBlock((server, client) => {
+    redis = server;
+    admin = client;
   });
 
   /** A node: its own client and Leases on `prefix`, and a lease key (as Membership keeps it) for `ttl` ms. */

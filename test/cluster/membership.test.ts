@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { Redis, type RedisOptions } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { clusterKeys } from '../../src/cluster/keys.js';
 import {
   type Member,
@@ -22,7 +22,7 @@ import {
 import { ClusterError, InvalidArgumentError } from '../../src/core/errors.js';
 import { onCleanup } from '../helpers/cleanup.js';
 import { startProxy } from '../helpers/proxy.js';
-import { hasRedis, type RedisServer, startRedis } from '../helpers/redis.js';
+import { hasRedis, type RedisServer, redisForBlock } from '../helpers/redis.js';
 
 /**
  * Options of a client that fails a command at once while it has no
@@ -105,15 +105,9 @@ describe.skipIf(!hasRedis())('Membership on Redis', () => {
   let redis: RedisServer;
   let admin: Redis;
 
-  beforeAll(async () => {
-    redis = await startRedis();
-    admin = new Redis(redis.url, { lazyConnect: true });
-    await admin.connect();
-  });
-
-  afterAll(async () => {
-    admin?.disconnect();
-    await redis?.stop();
+  redisForBlock((server, client) => {
+    redis = server;
+    admin = client;
   });
 
   /** A connected ioredis client (to `port`, the server's by default), closed after the test. */

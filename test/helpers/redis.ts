@@ -21,6 +21,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
 import { findBinary, hasBinary } from './binaries.js';
 import { exchange, freePort } from './ports.js';
 import { inTempDir, retryOnPortClash, type ServerControls, ServerInstance } from './server-process.js';
@@ -49,6 +50,26 @@ export function redisServerPath(): string | undefined {
 /** Whether redis-server is installed; for `describe.skipIf(!hasRedis())`. Prints why when it is not. */
 export function hasRedis(): boolean {
   return hasBinary('redis-server', REDIS_PATHS);
+}
+
+/**
+ * Inside a `describe`: a private redis-server for the block, started before
+ * its tests and stopped after them, with a connected admin client; `use`
+ * gets both once they are up.
+ */
+export function redisForBlock(use: (server: RedisServer, admin: Redis) => void): void {
+  let server: RedisServer | undefined;
+  let admin: Redis | undefined;
+  beforeAll(async () => {
+    server = await startRedis();
+    admin = new Redis(server.url, { lazyConnect: true });
+    await admin.connect();
+    use(server, admin);
+  });
+  afterAll(async () => {
+    admin?.disconnect();
+    await server?.stop();
+  });
 }
 
 /** Starts a redis-server. Rejects, with the server's log, if it does not answer PING within 10 s. */

@@ -6,14 +6,20 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ErrorCode, FencedError, InvalidArgumentError, StoreError } from '../../src/core/errors.js';
 import { RedisStore } from '../../src/store/redis.js';
 import { FENCED_WRITE_SHA } from '../../src/store/redis-writes.js';
 import type { StoredSubscription } from '../../src/store/types.js';
 import { closeAfter, onCleanup } from '../helpers/cleanup.js';
 import { startProxy } from '../helpers/proxy.js';
-import { hasRedis, type RedisServer, startRedis, startRedisClusterNode } from '../helpers/redis.js';
+import {
+  hasRedis,
+  type RedisServer,
+  redisForBlock,
+  startRedis,
+  startRedisClusterNode,
+} from '../helpers/redis.js';
 import { message } from './contract.js';
 
 /** A prefix no other suite or test uses. */
@@ -83,15 +89,9 @@ describe.skipIf(!hasRedis())('RedisStore fencing', () => {
   let redis: RedisServer;
   let admin: Redis;
 
-  beforeAll(async () => {
-    redis = await startRedis();
-    admin = new Redis(redis.url, { lazyConnect: true });
-    await admin.connect();
-  });
-
-  afterAll(async () => {
-    admin?.disconnect();
-    await redis?.stop();
+  redisForBlock((server, client) => {
+    redis = server;
+    admin = client;
   });
 
   /** A store on the shared server, closed after the test. */

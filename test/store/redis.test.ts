@@ -4,7 +4,13 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ClosedError } from '../../src/core/errors.js';
 import { RedisStore } from '../../src/store/redis.js';
 import { startProxy } from '../helpers/proxy.js';
-import { hasRedis, type RedisServer, startRedis, startRedisClusterNode } from '../helpers/redis.js';
+import {
+  hasRedis,
+  type RedisServer,
+  redisForBlock,
+  startRedis,
+  startRedisClusterNode,
+} from '../helpers/redis.js';
 import { message, storeContract } from './contract.js';
 
 /** A prefix no other suite or test uses, so tests sharing a server never see each other's keys. */
@@ -21,15 +27,9 @@ describe.skipIf(!hasRedis())('RedisStore', () => {
   let redis: RedisServer;
   let admin: Redis;
 
-  beforeAll(async () => {
-    redis = await startRedis();
-    admin = new Redis(redis.url, { lazyConnect: true });
-    await admin.connect();
-  });
-
-  afterAll(async () => {
-    admin?.disconnect();
-    await redis?.stop();
+  redisForBlock((server, client) => {
+    redis = server;
+    admin = client;
   });
 
   const contractPrefix = uniquePrefix();
