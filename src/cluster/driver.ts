@@ -20,6 +20,7 @@
 import { hostname } from 'node:os';
 import { InvalidArgumentError } from '../core/errors.js';
 import { requirePeer } from '../core/peer.js';
+import { definedFields } from '../core/validate.js';
 import type {
   ClusterDriver,
   ClusterDriverFactory,
@@ -161,10 +162,14 @@ class RedisNodeDriver implements ClusterDriver {
       cluster: o.name,
       node: o.node,
       prefix: o.prefix,
-      ...pick(o, ['weight', 'ttl', 'margin', 'interval', 'handoffTimeout']),
-      ...(input.config.manager.concurrency === undefined
-        ? {}
-        : { concurrency: input.config.manager.concurrency }),
+      ...definedFields({
+        weight: o.weight,
+        ttl: o.ttl,
+        margin: o.margin,
+        interval: o.interval,
+        handoffTimeout: o.handoffTimeout,
+        concurrency: input.config.manager.concurrency,
+      }),
     });
     const node = o.node;
     const f = this.#fleet;
@@ -218,10 +223,4 @@ class RedisNodeDriver implements ClusterDriver {
       role: this.role,
     });
   }
-}
-
-function pick<T extends object, K extends keyof T>(o: T, keys: readonly K[]): Partial<Pick<T, K>> {
-  const out: Partial<Pick<T, K>> = {};
-  for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
-  return out;
 }

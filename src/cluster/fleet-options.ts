@@ -5,13 +5,17 @@
  * manager by name; both must be unique).
  */
 import { InvalidArgumentError } from '../core/errors.js';
-import { arrayOf, int, MAX_MS, number, type Rule, string, table } from '../core/schema.js';
+import { arrayOf, int, MAX_MS, type Rule, table } from '../core/schema.js';
 import type { ForwarderOptions } from '../forward/index.js';
 import { type ManagedSessionOptions, SessionManager } from '../manager/index.js';
 import { RedisStore } from '../store/redis.js';
-import { clusterName, nodeId } from './keys.js';
 import type { FleetSession } from './local-sessions.js';
-import type { Member, MembershipClient, MembershipOptions } from './membership.js';
+import {
+  MEMBERSHIP_FIELDS,
+  type Member,
+  type MembershipClient,
+  type MembershipOptions,
+} from './membership.js';
 import type { ScriptClient } from './scripts.js';
 
 /** What a fleet node uses of a Redis client: an ioredis `Redis` has it all. */
@@ -144,12 +148,7 @@ export const OPTIONS = table(
         : 'must be an ioredis client';
     }) as Rule,
     store: ((v) => (v instanceof RedisStore ? undefined : 'must be a RedisStore')) as Rule,
-    cluster: clusterName,
-    node: nodeId,
-    prefix: string,
-    weight: number(0),
-    ttl: int(100, MAX_MS),
-    margin: int(0, MAX_MS),
+    ...MEMBERSHIP_FIELDS,
     interval: int(1, MAX_MS),
     concurrency: int(1, 100_000),
     handoffTimeout: int(0, MAX_MS),

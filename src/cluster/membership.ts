@@ -172,6 +172,16 @@ class Tick extends TimerEntry {
   }
 }
 
+/** The checks of the membership's own options, which `FleetNode` takes too. */
+export const MEMBERSHIP_FIELDS = {
+  cluster: clusterName,
+  node: nodeId,
+  prefix: string,
+  weight: number(0),
+  ttl: int(100, MAX_MS),
+  margin: int(0, MAX_MS),
+};
+
 const OPTIONS = table(
   {
     client: ((v) =>
@@ -179,12 +189,7 @@ const OPTIONS = table(
       typeof (v as Partial<MembershipClient>).eval === 'function'
         ? undefined
         : 'must be an ioredis client (with eval and evalsha)') as Rule,
-    cluster: clusterName,
-    node: nodeId,
-    prefix: string,
-    weight: number(0),
-    ttl: int(100, MAX_MS),
-    margin: int(0, MAX_MS),
+    ...MEMBERSHIP_FIELDS,
     clock: func,
   },
   ['client', 'cluster', 'node'],

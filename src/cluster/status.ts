@@ -7,6 +7,8 @@
  * the owner keys (`SCAN`, a page at a time: fine for a status command,
  * not for a hot path); they are then known by client id only.
  */
+
+import { requirePeer } from '../core/peer.js';
 import type {
   ClusterNodeStatus,
   ClusterRole,
@@ -116,4 +118,25 @@ async function scanSessions(
     }
   } while (cursor !== '0');
   return [...found].sort().map((clientId) => ({ name: clientId, clientId }));
+}
+
+/**
+ * `readClusterStatus` over a client of its own to `url`, made for the call
+ * and closed after it (`mqttkit fleet status`, the primary of workers):
+ * one connect attempt of at most 2 s, each command tried once.
+ */
+export async function readClusterStatusAt(
+  url: string,
+  options: ReadStatusOptions,
+  who = 'cluster status',
+): Promise<ClusterStatus> {
+  const { Redis } = requirePeer<typeof import('ioredis')>('ioredis', who);
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2_000 });
+  client.on('error', () => {}); // the failure is the call's rejection
+  try {
+    await client.connect();
+    return await readClusterStatus(client as unknown as StatusClient, options);
+  } finally {
+    client.disconnect();
+  }
 }

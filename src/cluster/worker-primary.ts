@@ -185,28 +185,19 @@ export class WorkerPrimary implements ClusterDriver {
 
   /** The cluster's status read from Redis (workers with `redis:`), on a client made for the call. */
   async #redisStatus(): Promise<ClusterStatus> {
-    const [{ readClusterStatus }, { requirePeer }] = await Promise.all([
-      import('./status.js'),
-      import('../core/peer.js'),
-    ]);
-    const { Redis } = requirePeer<typeof import('ioredis')>('ioredis', 'cluster mode');
-    const client = new Redis(this.#input.options.redis as string, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 1,
+    const { readClusterStatusAt } = await import('./status.js');
+    const sessions = this.#input.config.sessions.map((s) => ({
+      name: s.name,
+      clientId: s.clientId ?? s.name,
+    }));
+    const prefix = this.#input.options.prefix ?? 'mqttkit:';
+    return readClusterStatusAt(this.#input.options.redis as string, {
+      cluster: this.name,
+      prefix,
+      sessions,
+      node: this.node,
+      role: this.role,
     });
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      const sessions = this.#input.config.sessions.map((s) => ({
-        name: s.name,
-        clientId: s.clientId ?? s.name,
-      }));
-      const prefix = this.#input.options.prefix ?? 'mqttkit:';
-      const s = await readClusterStatus(client as never, { cluster: this.name, prefix, sessions });
-      return { ...s, node: this.node, role: this.role };
-    } finally {
-      client.disconnect();
-    }
   }
 
   #status(): ClusterStatus {

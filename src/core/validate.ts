@@ -34,3 +34,11 @@ export function toBytes(value: unknown, field: string): Uint8Array {
 export function describe(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value) : String(value);
 }
+
+/** The fields of `o` that are set: spread over defaults, an explicit `undefined` does not hide them. */
+export function definedFields<T extends object>(o: T | undefined): Partial<T> {
+  const out: Partial<T> = {};
+  if (o === undefined) return out;
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}

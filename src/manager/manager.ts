@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { SafeEmitter } from '../core/emitter.js';
 import { ClosedError, ConnectionError, ErrorCode, InvalidArgumentError, MqttError } from '../core/errors.js';
 import { checkOptions } from '../core/schema.js';
+import { definedFields } from '../core/validate.js';
 import { Forwarder, type ForwarderOptions } from '../forward/forwarder.js';
 import type { FleetSnapshot } from '../metrics/index.js';
 import {
@@ -445,12 +446,4 @@ export class SessionManager extends SafeEmitter<ManagerEventArgs> {
     );
     this.emit('session_error', { name: '', error });
   }
-}
-
-/** The fields of `o` that are set (an explicit `undefined` does not hide the file's value). */
-function definedFields<T extends object>(o: T | undefined): Partial<T> {
-  const out: Partial<T> = {};
-  if (o === undefined) return out;
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
-  return out;
 }

@@ -124,27 +124,16 @@ export function registerFleet(program: Command): void {
       if (status.getOptionValueSource('name') === 'default') name = config.cluster?.name ?? name;
       if (status.getOptionValueSource('prefix') === 'default') prefix = config.cluster?.prefix ?? prefix;
     }
-    const [{ readClusterStatus }, { requirePeer }] = await Promise.all([
-      import('../../cluster/status.js'),
-      import('../../core/peer.js'),
-    ]);
-    const { Redis } = requirePeer<typeof import('ioredis')>('ioredis', 'mqttkit fleet status');
-    const client = new Redis(flags.cluster, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 1,
-      connectTimeout: 2_000,
-    });
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      const s = await readClusterStatus(client as never, { cluster: name, prefix, sessions });
-      process.stdout.write(
-        flags.json ? `${JSON.stringify(s, null, 2)}\n` : formatStatus(s, sessions !== undefined),
-      );
-      return Exit.Ok;
-    } finally {
-      client.disconnect();
-    }
+    const { readClusterStatusAt } = await import('../../cluster/status.js');
+    const s = await readClusterStatusAt(
+      flags.cluster,
+      { cluster: name, prefix, sessions },
+      'mqttkit fleet status',
+    );
+    process.stdout.write(
+      flags.json ? `${JSON.stringify(s, null, 2)}\n` : formatStatus(s, sessions !== undefined),
+    );
+    return Exit.Ok;
   });
 }
 
