@@ -191,7 +191,7 @@ export class SessionManager extends SafeEmitter<ManagerEventArgs> {
     if (state.members.has(name))
       throw new InvalidArgumentError('name', `a session named '${name}' exists already`);
     const own = checkSubscriptions(subscriptions);
-    const session = new Session(options);
+    const session = new Session({ ...options, name });
     const member = new Member(name, session);
     state.members.set(name, member);
     member.unbind = bindEvents(member, state, this.#routes, this.#readiness);

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { ConnectProperties, ProtocolVersion, QoS, Will, WillProperties } from '../codec/types.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { INSPECT, type Inspect, type InspectOptions, inspectAs, REDACTED } from '../core/inspect.js';
+import type { Logger } from '../core/logger.js';
 import { checkOptions } from '../core/schema.js';
 import { redact, urlCredentials } from '../core/url.js';
 import {
@@ -133,6 +134,23 @@ export interface SessionOptions {
   /** @default a random `mqttkit-` id */
   clientId?: string;
   /**
+   * What this session is called in logs and traces (the `mqttkit.session.name` span attribute).
+   * A `SessionManager` sets it to the session's name. @default none
+   */
+  name?: string;
+  /**
+   * Where the session logs its life (connects, disconnects with reasons, reconnects, drops): a
+   * pino logger or anything with its `debug`/`info`/`warn`/`error` methods. Nothing is logged per
+   * message at `info`. @default none: the session logs nothing
+   */
+  logger?: Logger;
+  /**
+   * Spans for publishes and received messages, with W3C trace context carried in MQTT 5 user
+   * properties, whenever an OpenTelemetry tracer provider is registered (`@opentelemetry/api`, an
+   * optional peer dependency); `false`: never. See docs/observability.md. @default true
+   */
+  tracing?: boolean;
+  /**
    * 5 (MQTT 5.0), 4 (MQTT 3.1.1), or `'auto'`: MQTT 5, falling back to 3.1.1 when the broker
    * refuses 5 (a 3.1.1-style refusal, or a close before CONNACK); the version found is kept for
    * the reconnects. Under `'auto'` the MQTT 5 options are allowed and apply while 5 is in use.
@@ -232,6 +250,10 @@ export interface ResolvedOptions {
   store: SessionStore;
   offlineQueue: Required<OfflineQueueOptions>;
   clientId: string;
+  /** What logs and traces call the session. */
+  name: string | undefined;
+  logger: Logger | undefined;
+  tracing: boolean;
   /** The version to connect with first: 5 under `'auto'`. */
   protocolVersion: ProtocolVersion;
   /** `protocolVersion: 'auto'`: fall back to 3.1.1 when the broker refuses 5. */
@@ -392,6 +414,9 @@ export function resolveOptions(o: SessionOptions): ResolvedOptions {
     store,
     offlineQueue,
     clientId,
+    name: o.name,
+    logger: o.logger,
+    tracing: o.tracing ?? true,
     protocolVersion: v,
     autoVersion,
     clean,

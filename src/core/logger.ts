@@ -1,0 +1,30 @@
+/**
+ * The logger mqttkit writes to: pino's shape, so a pino logger (or
+ * bunyan's, or anything with the four methods) is taken as it is.
+ *
+ * Each call is `(fields, message)`: an object of fields first, then the
+ * message, as pino takes them. Sessions and managers log nothing unless
+ * given one.
+ */
+
+/** A log method: fields, then the message. */
+export type LogFn = (fields: Record<string, unknown>, message: string) => void;
+
+/**
+ * A pino-style logger: `debug`, `info`, `warn` and `error`, each taking an
+ * object of fields and a message. `child(bindings)`, when present, gives
+ * a logger whose lines all carry `bindings` (a manager gives each session
+ * `child({ session: name })`).
+ */
+export interface Logger {
+  /** What only someone chasing a problem wants: subscriptions, resends, store flushes. */
+  debug: LogFn;
+  /** What an operator wants to see: connects, disconnects, reconnects, takeovers. */
+  info: LogFn;
+  /** Something went wrong and mqttkit works around it: a lost connection, a fallback, drops. */
+  warn: LogFn;
+  /** Something went wrong that mqttkit cannot work around: a store that fails, a handler that throws. */
+  error: LogFn;
+  /** A logger whose lines carry `bindings` too. */
+  child?(bindings: Record<string, unknown>): Logger;
+}
