@@ -19,6 +19,7 @@ const FLOOR: Record<string, number> = {
   transport: 2,
   router: 3,
   store: 3,
+  tracing: 3,
   session: 4,
   manager: 5,
   rpc: 5,

@@ -30,7 +30,14 @@ import {
 } from '../core/schema.js';
 import { sharedTimer, TimerEntry } from '../core/timer.js';
 import { withUserPropertyPairs } from '../core/user-properties.js';
-import type { Message, PublishPropertiesInit, Session, Subscription } from '../session/index.js';
+import {
+  type Message,
+  type PublishPropertiesInit,
+  type Session,
+  type Subscription,
+  tracerOf,
+} from '../session/index.js';
+import { withOwnSpans } from '../tracing/hooks.js';
 import { envelope, FORWARDED_PROPERTY } from './envelope.js';
 import { type LoopGuard, loopGuardOf } from './loops.js';
 import { compileTopicMap, type TopicMap, type TopicMapFunction } from './mapping.js';
@@ -332,7 +339,11 @@ export class Forwarder {
     // its broker queued right after the CONNACK), then the SUBACKs are awaited together
     const results = await Promise.allSettled(
       sources.map(([name, s]) =>
-        s.subscribe(this.topics, { qos: this.qos, manualAck: true }, (m) => this.receive(name, m)),
+        s.subscribe(
+          this.topics,
+          { qos: this.qos, manualAck: true },
+          withOwnSpans((m: Message) => this.receive(name, m)),
+        ),
       ),
     );
     const subs = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
@@ -473,6 +484,7 @@ export class Forwarder {
     }
     let payload: Uint8Array = m.payload;
     let properties: PublishProperties | undefined;
+    const tracer = tracerOf(target);
     if (target.protocolVersion === 5) {
       const props: PublishProperties = { ...forwardableProperties(m.properties) };
       const users: UserProperty[] = [...(m.properties?.userProperties ?? [])];
@@ -481,7 +493,13 @@ export class Forwarder {
       props.userProperties = users;
       properties = props;
     } else if (o.envelope === true) {
-      payload = envelope(msg.topic, metadata ?? {}, m.payload);
+      // MQTT 3.1.1 has no user properties: the trace context the message arrived with rides in the envelope
+      const carrier = tracer?.carrierOf(msg as never);
+      payload = envelope(
+        msg.topic,
+        carrier === undefined ? (metadata ?? {}) : { ...metadata, ...carrier },
+        m.payload,
+      );
     }
     if (target.state !== 'connected') {
       this.waiting.push(item);
@@ -489,7 +507,13 @@ export class Forwarder {
     }
     this.inflight++;
     if (target.protocolVersion === 4) this.#loops.note(this.target, topic, payload);
-    target.publish(topic, payload, { qos: m.qos, retain: m.retain, properties }).then(
+    const options = { qos: m.qos, retain: m.retain, properties };
+    // traced: published in the context the message arrived with, which its publish span continues
+    const published =
+      tracer === undefined
+        ? target.publish(topic, payload, options)
+        : tracer.within(msg as never, () => target.publish(topic, payload, options));
+    published.then(
       () => {
         this.inflight--;
         this.counters.forwarded++;

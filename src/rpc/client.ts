@@ -34,7 +34,14 @@ import {
 } from '../core/errors.js';
 import { checkOptions } from '../core/schema.js';
 import { sharedTimer, TimerEntry } from '../core/timer.js';
-import type { Message, PublishPropertiesInit, Session, Subscription } from '../session/index.js';
+import {
+  type Message,
+  type PublishPropertiesInit,
+  type Session,
+  type Subscription,
+  tracerOf,
+} from '../session/index.js';
+import { type RpcSpan, withOwnSpans } from '../tracing/hooks.js';
 import { decodeResponse, encodeRequest } from './envelope.js';
 import { CLIENT_OPTIONS, REQUEST_OPTIONS } from './schema.js';
 import type { RequestOptions, RpcClientMetrics, RpcClientOptions } from './types.js';
@@ -85,6 +92,8 @@ class Pending extends TimerEntry {
   reject!: (e: Error) => void;
   signal: AbortSignal | undefined = undefined;
   onAbort: (() => void) | undefined = undefined;
+  /** The client span, when traced. */
+  span: RpcSpan | undefined = undefined;
   constructor(
     readonly client: RpcClient,
     readonly key: string,
@@ -136,7 +145,8 @@ export class RpcClient {
   #pool: Buffer = Buffer.alloc(0);
   #poolPos = 0;
   readonly #counters = { sent: 0, received: 0, unmatched: 0, timeouts: 0, errors: 0 };
-  readonly #onResponse = (m: Message): void => this.#response(m);
+  // its messages end the client spans: no process span of their own
+  readonly #onResponse = withOwnSpans((m: Message): void => this.#response(m));
 
   constructor(session: Session, options: RpcClientOptions = {}) {
     if (session === null || typeof session !== 'object' || typeof session.publish !== 'function') {
@@ -217,27 +227,12 @@ export class RpcClient {
       p.onAbort = () => this.#settle(p, new AbortError(`request to '${topic}' was aborted`));
       signal.addEventListener('abort', p.onAbort, { once: true });
     }
-    const props = options.properties;
-    let published: Promise<unknown>;
-    if (this.session.protocolVersion === 5) {
-      published = this.session.publish(topic, payload, {
-        qos,
-        properties:
-          props === undefined
-            ? { responseTopic: this.#topic, correlationData: correlation }
-            : { ...props, responseTopic: this.#topic, correlationData: correlation },
-      });
-    } else {
-      const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
-      let wrapped: Buffer;
-      try {
-        wrapped = encodeRequest(correlation, this.#topic, props?.contentType, body);
-      } catch (err) {
-        this.#settle(p, new InvalidArgumentError('options.properties', (err as Error).message));
-        return promise;
-      }
-      published = this.session.publish(topic, wrapped, { qos });
-    }
+    const span = tracerOf(this.session)?.rpcRequest(topic);
+    p.span = span;
+    let published: Promise<unknown> | undefined;
+    if (span === undefined) published = this.#publish(p, payload, options.properties, qos, correlation);
+    else published = span.run(() => this.#publish(p, payload, options.properties, qos, correlation));
+    if (published === undefined) return promise;
     this.#counters.sent++;
     published.then(undefined, (err: Error) => {
       if (this.#pending.get(key) !== p) return; // settled already (close, timeout, abort)
@@ -245,6 +240,41 @@ export class RpcClient {
       this.#settle(p, err);
     });
     return promise;
+  }
+
+  /** Publishes the request of `p` (undefined when it cannot be encoded: `p` is settled). */
+  #publish(
+    p: Pending,
+    payload: string | Uint8Array,
+    props: PublishPropertiesInit | undefined,
+    qos: QoS,
+    correlation: Buffer,
+  ): Promise<unknown> | undefined {
+    const topic = p.topic;
+    if (this.session.protocolVersion === 5) {
+      return this.session.publish(topic, payload, {
+        qos,
+        properties:
+          props === undefined
+            ? { responseTopic: this.#topic, correlationData: correlation }
+            : { ...props, responseTopic: this.#topic, correlationData: correlation },
+      });
+    }
+    const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
+    let wrapped: Buffer;
+    try {
+      wrapped = encodeRequest(
+        correlation,
+        this.#topic as string,
+        props?.contentType,
+        body,
+        p.span?.carrier(),
+      );
+    } catch (err) {
+      this.#settle(p, new InvalidArgumentError('options.properties', (err as Error).message));
+      return undefined;
+    }
+    return this.session.publish(topic, wrapped, { qos });
   }
 
   /**
@@ -344,6 +374,7 @@ export class RpcClient {
     this.#pending.delete(p.key);
     sharedTimer.remove(p);
     if (p.onAbort !== undefined) p.signal?.removeEventListener('abort', p.onAbort);
+    if (p.span !== undefined) p.span.end(error);
     if (error !== undefined) p.reject(error);
     else p.resolve(response as RpcResponse);
   }

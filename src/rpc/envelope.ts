@@ -12,9 +12,18 @@
  * response: 'M' 'K' 'R' 0x01 | 0x02 | u8 n, correlation[n] | u16 status (0: success)
  *           | u16 n, message[n] | u8 n, contentType[n] | body (the rest)
  * ```
+ *
+ * A traced request (version 2) carries the W3C trace context after the
+ * correlation data: `u8 n, traceparent[n] | u16 n, tracestate[n]`. It is
+ * sent only with a trace context, so a server of before version 2 still
+ * takes every untraced request.
  */
+import type { TraceCarrier } from '../tracing/hooks.js';
 
-const MAGIC = [0x4d, 0x4b, 0x52, 0x01] as const; // "MKR", version 1
+const MAGIC = [0x4d, 0x4b, 0x52] as const; // "MKR"
+/** The envelope's version: 1, or 2 with trace context. */
+const V1 = 1;
+const V2 = 2;
 const REQUEST = 1;
 const RESPONSE = 2;
 
@@ -23,6 +32,8 @@ export interface EnvelopeRequest {
   responseTopic: string;
   contentType: string | undefined;
   body: Buffer;
+  /** The requester's trace context (version 2), or undefined. */
+  trace: TraceCarrier | undefined;
 }
 
 export interface EnvelopeResponse {
@@ -34,13 +45,18 @@ export interface EnvelopeResponse {
   body: Buffer;
 }
 
-function header(kind: number, correlation: Uint8Array, size: number): { buf: Buffer; pos: number } {
+function header(
+  kind: number,
+  correlation: Uint8Array,
+  size: number,
+  version = V1,
+): { buf: Buffer; pos: number } {
   if (correlation.length > 255) throw new RangeError('correlation data longer than 255 bytes');
   const buf = Buffer.allocUnsafe(size);
   buf[0] = MAGIC[0];
   buf[1] = MAGIC[1];
   buf[2] = MAGIC[2];
-  buf[3] = MAGIC[3];
+  buf[3] = version;
   buf[4] = kind;
   buf[5] = correlation.length;
   buf.set(correlation, 6);
@@ -58,16 +74,30 @@ export function encodeRequest(
   responseTopic: string,
   contentType: string | undefined,
   body: Uint8Array,
+  trace?: TraceCarrier,
 ): Buffer {
   const topic = Buffer.from(responseTopic);
   if (topic.length > 0xffff) throw new RangeError('response topic longer than 65,535 bytes');
   const ct = shortString(contentType, 'content type');
+  const parent = trace === undefined ? undefined : shortString(trace.traceparent, 'traceparent');
+  const state = trace === undefined ? undefined : Buffer.from(trace.tracestate ?? '');
+  if (state !== undefined && state.length > 0xffff)
+    throw new RangeError('tracestate longer than 65,535 bytes');
+  const traced = parent === undefined || state === undefined ? 0 : 1 + parent.length + 2 + state.length;
   const { buf, pos } = header(
     REQUEST,
     correlation,
-    6 + correlation.length + 2 + topic.length + 1 + ct.length + body.length,
+    6 + correlation.length + traced + 2 + topic.length + 1 + ct.length + body.length,
+    traced === 0 ? V1 : V2,
   );
-  let p = buf.writeUInt16BE(topic.length, pos);
+  let p = pos;
+  if (parent !== undefined && state !== undefined) {
+    buf[p++] = parent.length;
+    p += parent.copy(buf, p);
+    p = buf.writeUInt16BE(state.length, p);
+    p += state.copy(buf, p);
+  }
+  p = buf.writeUInt16BE(topic.length, p);
   p += topic.copy(buf, p);
   buf[p++] = ct.length;
   p += ct.copy(buf, p);
@@ -103,13 +133,14 @@ export function encodeResponse(
  * Where the correlation data of a `kind` envelope ends (the next field),
  * or -1 when `buf` is not one or ends before `need` bytes more.
  */
-function afterCorrelation(buf: Buffer, kind: number, need: number): number {
+function afterCorrelation(buf: Buffer, kind: number, need: number, versions = 1): number {
   if (
     buf.length < 6 ||
     buf[0] !== MAGIC[0] ||
     buf[1] !== MAGIC[1] ||
     buf[2] !== MAGIC[2] ||
-    buf[3] !== MAGIC[3] ||
+    buf[3] < V1 ||
+    buf[3] > versions ||
     buf[4] !== kind
   )
     return -1;
@@ -131,16 +162,29 @@ function readTail(buf: Buffer, p: number, out: { contentType: string | undefined
 
 /** The request in `buf`, or undefined when it is not a well-formed envelope. */
 export function decodeRequest(buf: Buffer): EnvelopeRequest | undefined {
-  const start = afterCorrelation(buf, REQUEST, 2);
-  if (start < 0) return undefined;
+  const end = afterCorrelation(buf, REQUEST, 2, V2);
+  if (end < 0) return undefined;
+  let start = end;
+  let trace: TraceCarrier | undefined;
+  if (buf[3] === V2) {
+    const parentLen = buf[start];
+    const stateAt = start + 1 + parentLen;
+    if (stateAt + 2 > buf.length) return undefined;
+    const stateLen = buf.readUInt16BE(stateAt);
+    start = stateAt + 2 + stateLen;
+    if (start + 2 > buf.length) return undefined;
+    trace = { traceparent: buf.toString('latin1', end + 1, end + 1 + parentLen) };
+    if (stateLen > 0) trace.tracestate = buf.toString('latin1', stateAt + 2, start);
+  }
   const topicLen = buf.readUInt16BE(start);
   const p = start + 2;
   if (p + topicLen + 1 > buf.length) return undefined;
   const out: EnvelopeRequest = {
-    correlation: buf.subarray(6, start),
+    correlation: buf.subarray(6, end),
     responseTopic: buf.toString('utf8', p, p + topicLen),
     contentType: undefined,
     body: buf,
+    trace,
   };
   return readTail(buf, p + topicLen, out) ? out : undefined;
 }

@@ -30,11 +30,12 @@ import { isValidTopicFilter } from '../codec/topic.js';
 import type { PublishProperties, QoS, UserProperty } from '../codec/types.js';
 import { type Deferred, deferred } from '../core/deferred.js';
 import { SafeEmitter } from '../core/emitter.js';
-import { ClosedError, ErrorCode, InvalidArgumentError, MqttError, type RpcError } from '../core/errors.js';
+import { ClosedError, ErrorCode, InvalidArgumentError, MqttError, RpcError } from '../core/errors.js';
 import { Fifo } from '../core/fifo.js';
 import { checkOptions } from '../core/schema.js';
 import { sharedTimer, TimerEntry } from '../core/timer.js';
-import type { Message, Session, Subscription } from '../session/index.js';
+import { type Message, type Session, type Subscription, tracerOf } from '../session/index.js';
+import { type RpcSpan, type TraceCarrier, withOwnSpans } from '../tracing/hooks.js';
 import { decodeRequest, encodeResponse } from './envelope.js';
 import { SERVER_OPTIONS } from './schema.js';
 import type { RpcHandler, RpcMiddleware, RpcRequest, RpcServerMetrics, RpcServerOptions } from './types.js';
@@ -72,6 +73,8 @@ class Job extends TimerEntry implements RpcRequest {
   released = false;
   private controller: AbortController | undefined = undefined;
   params: Record<string, string> = NO_PARAMS;
+  /** The server span, when traced: the handler and the answer run in it. */
+  span: RpcSpan | undefined = undefined;
 
   constructor(
     readonly server: RpcServer,
@@ -296,7 +299,11 @@ export class RpcServer extends SafeEmitter<{
   #subscribe(route: RpcRoute): Promise<void> {
     const filter = this.#group === undefined ? route.filter : `$share/${this.#group}/${route.filter}`;
     return this.session
-      .subscribe(filter, { qos: this.#qos }, (m) => this.#arrive(route, m))
+      .subscribe(
+        filter,
+        { qos: this.#qos },
+        withOwnSpans((m: Message) => this.#arrive(route, m)),
+      )
       .then((sub) => {
         route.subscription = sub;
         // stop() came while this subscribe was in flight: it must not outlive the server
@@ -311,6 +318,7 @@ export class RpcServer extends SafeEmitter<{
     let properties = m.properties;
     let responseTopic: string | undefined;
     let correlation: Uint8Array | undefined;
+    let trace: TraceCarrier | undefined;
     if (this.session.protocolVersion === 5) {
       responseTopic = properties?.responseTopic;
       correlation = properties?.correlationData;
@@ -321,10 +329,13 @@ export class RpcServer extends SafeEmitter<{
         responseTopic = r.responseTopic;
         correlation = r.correlation;
         properties = r.contentType === undefined ? undefined : { contentType: r.contentType };
+        trace = r.trace;
       }
     }
     const job = new Job(this, route, m, payload, properties, responseTopic, correlation);
     if (route.names.length > 0) job.params = params(route, m.topic);
+    const tracer = tracerOf(this.session);
+    if (tracer !== undefined) job.span = tracer.rpcServe(m as never, route.pattern, trace);
     if (this.#active < this.#concurrency) {
       this.#run(job);
     } else if (this.#queue.length < this.#maxQueue) {
@@ -342,7 +353,8 @@ export class RpcServer extends SafeEmitter<{
     }
     let result: Promise<unknown>;
     try {
-      result = Promise.resolve(this.#middleware.length === 0 ? job.route.handler(job) : this.#chain(job, 0));
+      const span = job.span;
+      result = Promise.resolve(span === undefined ? this.#handle(job) : span.run(() => this.#handle(job)));
     } catch (err) {
       result = Promise.reject(err);
     }
@@ -353,6 +365,10 @@ export class RpcServer extends SafeEmitter<{
   }
 
   /** Middleware `i`, whose `next` runs the rest and then the handler. */
+  #handle(job: Job): unknown {
+    return this.#middleware.length === 0 ? job.route.handler(job) : this.#chain(job, 0);
+  }
+
   #chain(job: Job, i: number): unknown {
     if (i === this.#middleware.length) return job.route.handler(job);
     let called = false;
@@ -420,14 +436,16 @@ export class RpcServer extends SafeEmitter<{
     }
     this.#counters.succeeded++;
     this.#respond(job, 0, '', contentType, body);
+    job.span?.end();
   }
 
   #answerError(job: Job, status: number, message: string): void {
     if (job.answered) return;
     job.answered = true;
     this.#counters.failed++;
-    if (job.responseTopic === undefined) return;
-    this.#respond(job, status, message, JSON_TYPE, Buffer.from(JSON.stringify({ error: message, status })));
+    if (job.responseTopic !== undefined)
+      this.#respond(job, status, message, JSON_TYPE, Buffer.from(JSON.stringify({ error: message, status })));
+    job.span?.end(new RpcError(status, message));
   }
 
   #respond(
@@ -450,15 +468,29 @@ export class RpcServer extends SafeEmitter<{
         ];
         properties.userProperties = up;
       }
-      sent = this.session.publish(topic, body, { qos: job.qos, properties });
+      sent = this.#send(job, topic, body, properties);
     } else {
-      sent = this.session.publish(
+      sent = this.#send(
+        job,
         topic,
         encodeResponse(job.correlation ?? EMPTY, status, message, contentType, body),
-        { qos: job.qos },
+        undefined,
       );
     }
     sent.then(undefined, (err: unknown) => this.#report(err));
+  }
+
+  /** Publishes an answer (in the server span, when traced: the response is its child). */
+  #send(
+    job: Job,
+    topic: string,
+    body: Uint8Array,
+    properties: PublishProperties | undefined,
+  ): Promise<unknown> {
+    const options = { qos: job.qos, properties };
+    const span = job.span;
+    if (span === undefined) return this.session.publish(topic, body, options);
+    return span.run(() => this.session.publish(topic, body, options));
   }
 
   #report(err: unknown): void {

@@ -357,6 +357,8 @@ export class Connector implements RequestOwner {
 
   /** Before each attempt: the store (once), then fresh credentials (from the hook, or from the URL). */
   private async prepare(url: string): Promise<void> {
+    const tracing = this.ctx.traceIfRegistered();
+    if (tracing !== undefined) await tracing;
     if (!this.restored) {
       this.restored = true;
       try {

@@ -27,6 +27,7 @@ import { ClosedError, ConnectionError, ErrorCode, MqttError } from '../core/erro
 import { redact } from '../core/url.js';
 import { ClientEngine } from '../protocol/engine.js';
 import type { SessionStore } from '../store/types.js';
+import { loadTracing, type SessionTracer, tracerRegistered } from '../tracing/hooks.js';
 import { Connector } from './connector.js';
 import { Dispatcher } from './dispatch.js';
 import { EngineHandlerAdapter } from './engine-handler.js';
@@ -64,6 +65,10 @@ export class SessionContext {
   readonly subscriptions: Subscriptions;
   readonly dispatcher: Dispatcher;
   readonly connector: Connector;
+  /** Spans and trace context, once a tracer provider is registered and tracing is loaded (option `tracing`). */
+  tracer: SessionTracer | undefined = undefined;
+  /** Tracing being loaded: `traceIfRegistered()`. */
+  private tracing: Promise<void> | undefined = undefined;
 
   constructor(
     /** The public object: what emits the session's events. */
@@ -86,6 +91,39 @@ export class SessionContext {
     } catch (err) {
       throw toArgumentError(err, ''); // the CONNECT properties are options of their own
     }
+    void this.traceIfRegistered();
+  }
+
+  /**
+   * Loads the tracer when the `tracing` option is on and an OpenTelemetry
+   * tracer provider is registered: at construction, and before each
+   * connection attempt (a provider may be registered after the session was
+   * made). Resolves once the tracer is in place; undefined when there is
+   * nothing to wait for. A failure to load is reported once as `error`,
+   * and the session goes on untraced.
+   */
+  traceIfRegistered(): Promise<void> | undefined {
+    if (this.tracer !== undefined) return undefined;
+    if (this.tracing !== undefined) return this.tracing;
+    if (!this.options.tracing || !tracerRegistered()) return undefined;
+    const ctx = this;
+    const view = {
+      get clientId() {
+        return ctx.engine.clientId;
+      },
+      name: this.options.name,
+      url: this.url,
+      get protocolVersion() {
+        return ctx.engine.version;
+      },
+    };
+    this.tracing = loadTracing().then(
+      (m) => {
+        this.tracer = m.tracerFor(view);
+      },
+      (err: unknown) => this.report(err, 'tracing could not be loaded'),
+    );
+    return this.tracing;
   }
 
   setState(next: SessionState): void {
@@ -128,4 +166,13 @@ export function readContextWith(reader: (session: Session) => SessionContext): v
  */
 export function sessionContext(session: Session): SessionContext {
   return (contextOf as (session: Session) => SessionContext)(session);
+}
+
+/** @internal The tracer of `session`, once loaded: what RPC and forwarders make their spans with. */
+export function tracerOf(session: Session): SessionTracer | undefined {
+  try {
+    return sessionContext(session).tracer;
+  } catch {
+    return undefined; // a stand-in for a Session (a test's fake) has no context
+  }
 }

@@ -13,7 +13,7 @@ import { topicFilterOption } from '../codec/topic.js';
 import type { PublishPacket } from '../codec/types.js';
 import { topicMatches } from '../router/match.js';
 import type { SessionContext } from './context.js';
-import { createMessageStream, type MessageStream } from './message-stream.js';
+import { createMessageStream, type MessageStream, traceStream } from './message-stream.js';
 import { noop } from './requests.js';
 import type { HandlerRoute, Subscriptions } from './subscriptions.js';
 import type { Message, MessageHandler } from './types.js';
@@ -33,6 +33,13 @@ export class Dispatcher {
 
   /** A message arrived (the engine acknowledges it when this returns, unless an ack was deferred). */
   message(p: PublishPacket): void {
+    const tracer = this.ctx.tracer;
+    if (tracer === undefined) this.deliver(p);
+    else tracer.receive(p, this.deliver, this);
+  }
+
+  /** Delivers a message to listeners, handlers and streams (in its `receive` span, when traced). */
+  private deliver(p: PublishPacket): void {
     const msg = p as unknown as Message;
     this.counters.messagesIn++;
     // a listener that throws is reported by listenerFailed, and the others still run
@@ -51,11 +58,13 @@ export class Dispatcher {
         for (let i = 0; i < routes.length; i++) if (routes[i].manual && forRoute(routes[i], ids)) manual++;
         if (manual > 0) this.deferAck(p, manual);
       }
+      const tracer = this.ctx.tracer;
       for (let i = 0; i < routes.length; i++) {
         const r = routes[i];
         if (!forRoute(r, ids)) continue;
         try {
-          (r.handler as MessageHandler)(msg);
+          if (tracer === undefined) (r.handler as MessageHandler)(msg);
+          else tracer.process(r.filter, p, r.handler as MessageHandler);
         } catch (err) {
           this.ctx.report(err, `the handler for '${r.filter}' threw`);
           // a manual handler that failed will not acknowledge: its share is given, or later messages would wait
@@ -75,6 +84,7 @@ export class Dispatcher {
     const stream = createMessageStream(filter, this.ctx.options.messageBuffer, (s) =>
       this.streams?.delete(s),
     );
+    traceStream(stream, this.ctx);
     if (this.ctx.state === 'closed') stream.end();
     else (this.streams ??= new Set()).add(stream);
     return stream;

@@ -4,6 +4,7 @@
  * parts behind `Session` stay internal to this folder.
  */
 export type { ServerLimits } from '../protocol/engine.js';
+export { tracerOf } from './context.js';
 export {
   type JwtAlgorithm,
   type JwtCredentials,

@@ -11,7 +11,16 @@
  * (`createMessageStream`), not by users.
  */
 import { Fifo } from '../core/fifo.js';
+import type { SessionTracer } from '../tracing/hooks.js';
 import type { Message } from './types.js';
+
+/** Where a stream finds its session's tracer (it may be loaded after the stream was made). */
+interface TraceSlot {
+  readonly tracer: SessionTracer | undefined;
+}
+
+/** Set by the class's static block: the fields it sets are private. */
+let setSlot: (stream: MessageStream, slot: TraceSlot) => void;
 
 /** Which message a full stream drops. */
 export type DropPolicy = 'drop-oldest' | 'drop-newest';
@@ -58,9 +67,16 @@ export class MessageStream<T extends Message = Message> implements AsyncIterable
   private done = false;
   private readonly detach: (stream: MessageStream<T>) => void;
   private readonly dropNewest: boolean;
+  /** The session's tracer, when its messages are traced: each delivery gets a `process` span. */
+  private traceSlot: TraceSlot | undefined = undefined;
+  /** Ends the `process` span of the message the consumer holds (at its next `next()` or `return()`). */
+  private endSpan: (() => void) | undefined = undefined;
 
   static {
     construct = (filter, capacity, detach, drop) => new MessageStream(filter, capacity, detach, drop);
+    setSlot = (stream, slot) => {
+      stream.traceSlot = slot;
+    };
   }
 
   /** Made by the session ({@link createMessageStream}) or a subclass (the manager's `RouteStream`). */
@@ -94,7 +110,7 @@ export class MessageStream<T extends Message = Message> implements AsyncIterable
     if (this.done) return;
     this.received++;
     if (this.waiters.length !== 0) {
-      (this.waiters.shift() as (r: IteratorResult<T>) => void)({ value: msg, done: false });
+      (this.waiters.shift() as (r: IteratorResult<T>) => void)({ value: this.handOut(msg), done: false });
       return;
     }
     const cap = this.ring.length;
@@ -124,12 +140,13 @@ export class MessageStream<T extends Message = Message> implements AsyncIterable
    * ended and its buffer is empty.
    */
   next(): Promise<IteratorResult<T>> {
+    if (this.endSpan !== undefined) this.closeSpan();
     if (this.count > 0) {
       const msg = this.ring[this.head] as T;
       this.ring[this.head] = undefined;
       this.head = (this.head + 1) % this.ring.length;
       this.count--;
-      return Promise.resolve({ value: msg, done: false });
+      return Promise.resolve({ value: this.handOut(msg), done: false });
     }
     if (this.done) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve) => {
@@ -142,11 +159,25 @@ export class MessageStream<T extends Message = Message> implements AsyncIterable
    * session (`for await` calls it on `break`).
    */
   return(): Promise<IteratorResult<T>> {
+    if (this.endSpan !== undefined) this.closeSpan();
     this.count = 0;
     this.ring.fill(undefined);
     this.end();
     this.detach(this);
     return Promise.resolve({ value: undefined, done: true });
+  }
+
+  /** `msg`, given to the consumer: when traced, its `process` span starts (and lasts until the next call). */
+  private handOut(msg: T): T {
+    const tracer = this.traceSlot?.tracer;
+    if (tracer !== undefined) this.endSpan = tracer.delivered(msg as never, this.filter);
+    return msg;
+  }
+
+  private closeSpan(): void {
+    const end = this.endSpan as () => void;
+    this.endSpan = undefined;
+    end();
   }
 
   /** The stream itself: it is its own iterator, so it can be iterated once. */
@@ -166,4 +197,9 @@ export function createMessageStream<T extends Message = Message>(
   drop?: DropPolicy,
 ): MessageStream<T> {
   return construct(filter, capacity, detach, drop);
+}
+
+/** Gives `stream` its session's tracer (read at each delivery): `session.messages()` streams are traced. */
+export function traceStream(stream: MessageStream, slot: TraceSlot): void {
+  setSlot(stream, slot);
 }

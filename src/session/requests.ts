@@ -19,6 +19,7 @@ import { AbortError, type MqttError, TimeoutError } from '../core/errors.js';
 import { sharedTimer, TimerEntry } from '../core/timer.js';
 import type { ControlOp, PublishOp } from '../protocol/engine.js';
 import type { StoredMessage } from '../store/types.js';
+import type { PublishSpan } from '../tracing/hooks.js';
 import type { ConnackInfo, PublishResult } from './types.js';
 
 export interface Cancellable {
@@ -97,11 +98,23 @@ export class PublishRequest extends Request<PublishResult> implements PublishOp,
   startedAt = 0;
   /** The broker's answer, kept while the store makes the completion durable. */
   result: PublishResult | undefined = undefined;
+  /** The producer span, when traced: it ends as the publish settles. */
+  span: PublishSpan | undefined = undefined;
   constructor(
     owner: RequestOwner,
     readonly packet: PublishPacket,
   ) {
     super(owner);
+  }
+
+  override succeed(value: PublishResult): void {
+    if (this.span !== undefined && !this.settled) this.span.end(this.packetId, value.reasonCode, undefined);
+    super.succeed(value);
+  }
+
+  override fail(error: Error): void {
+    if (this.span !== undefined && !this.settled) this.span.end(this.packetId, undefined, error);
+    super.fail(error);
   }
 
   /** The stored form of a request: its message and state, none of its promise. */

@@ -192,16 +192,22 @@ export class Session extends SafeEmitter<SessionEvents> {
       if (refused !== undefined) return refused;
     }
     ctx.counters.messagesOut++;
+    // the one check tracing costs when no tracer provider is registered
+    const span = ctx.tracer?.publish(packet);
     if (packet.qos === 0 && options?.signal === undefined && state === 'connected') {
       try {
         engine.publish({ packet, packetId: 0, stage: 0 });
       } catch (err) {
-        return Promise.reject(toArgumentError(err, 'options.properties'));
+        const error = toArgumentError(err, 'options.properties');
+        span?.end(0, undefined, error);
+        return Promise.reject(error);
       }
+      span?.end(0, undefined, undefined);
       return ctx.writer.qos0Promise();
     }
     const operations = ctx.operations;
     const req = new PublishRequest(operations, packet);
+    req.span = span;
     const promise = req.start(options?.timeout ?? ctx.options.operationTimeout, options?.signal);
     const expiry = packet.properties?.messageExpiryInterval;
     if (expiry !== undefined) req.expiresAt = Date.now() + expiry * 1000;

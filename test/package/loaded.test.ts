@@ -33,6 +33,7 @@ const LAZY = [
   'cli-progress',
   'hdr-histogram-js',
   'picocolors',
+  '@opentelemetry/api',
 ];
 
 interface Loaded {

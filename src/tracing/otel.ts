@@ -1,0 +1,305 @@
+/**
+ * Spans through `@opentelemetry/api`, following OpenTelemetry's messaging
+ * conventions, and W3C trace context carried as MQTT 5 user properties
+ * (the "Trace Context: MQTT" draft) through the global propagator.
+ *
+ * Loaded by `hooks.ts` when a session finds a tracer provider registered;
+ * nothing here runs otherwise.
+ *
+ * ```
+ *   publish (PRODUCER)  ─ traceparent ─▶  receive (CONSUMER)
+ *      └ ends on PUBACK/PUBCOMP             ├ process <filter> (CONSUMER), one per handler
+ *                                           └ process (CONSUMER), one per `for await` delivery
+ * ```
+ *
+ * Span names stay low in cardinality (`publish`, `receive`, `process
+ * <filter>`): the topic, which may name a device, is an attribute.
+ */
+import {
+  type Attributes,
+  type Context,
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type TextMapGetter,
+  type TextMapSetter,
+  TraceFlags,
+  trace,
+} from '@opentelemetry/api';
+import type { PublishPacket, UserProperty } from '../codec/types.js';
+import { parseBrokerUrl } from '../core/url.js';
+import {
+  MQTT_ATTRIBUTES as A,
+  ownsSpans,
+  type PublishSpan,
+  type RpcSpan,
+  type SessionTracer,
+  TRACEPARENT,
+  TRACESTATE,
+  type TraceCarrier,
+  type TracedMessage,
+  type TracedSession,
+} from './hooks.js';
+
+/** Where a received message keeps the context of its `receive` span. */
+export const MESSAGE_CONTEXT: unique symbol = Symbol.for('mqttkit.traceContext');
+
+type Carried = { [MESSAGE_CONTEXT]?: Context };
+
+/** Reads `traceparent`/`tracestate` from user properties (the first of each, as W3C asks). */
+const fromPairs: TextMapGetter<readonly UserProperty[] | undefined> = {
+  keys: (pairs) => (pairs === undefined ? [] : pairs.map((p) => p[0])),
+  get: (pairs, key) => {
+    if (pairs === undefined) return undefined;
+    for (let i = 0; i < pairs.length; i++) if (pairs[i][0] === key) return pairs[i][1];
+    return undefined;
+  },
+};
+
+const intoCarrier: TextMapSetter<TraceCarrier> = {
+  set: (carrier, key, value) => {
+    (carrier as Record<string, string>)[key] = value;
+  },
+};
+
+const fromCarrier: TextMapGetter<TraceCarrier> = {
+  keys: (carrier) => Object.keys(carrier),
+  get: (carrier, key) => (carrier as Record<string, string | undefined>)[key],
+};
+
+/** `traceparent` and `tracestate` of `ctx`, as the global propagator writes them; undefined when not sampled. */
+function carrierOf(ctx: Context): TraceCarrier | undefined {
+  const sc = trace.getSpanContext(ctx);
+  if (sc === undefined || (sc.traceFlags & TraceFlags.SAMPLED) === 0) return undefined;
+  const carrier: TraceCarrier = {};
+  propagation.inject(ctx, carrier, intoCarrier);
+  return carrier.traceparent === undefined ? undefined : carrier;
+}
+
+/** `pairs` without any trace context, then `carrier`'s. */
+function withCarrier(pairs: readonly UserProperty[] | undefined, carrier: TraceCarrier): UserProperty[] {
+  const out: UserProperty[] = [];
+  if (pairs !== undefined)
+    for (const p of pairs) if (p[0] !== TRACEPARENT && p[0] !== TRACESTATE) out.push(p);
+  for (const key of Object.keys(carrier)) out.push([key, (carrier as Record<string, string>)[key]]);
+  return out;
+}
+
+/** Marks `span` failed with `error`. */
+function failed(span: Span, error: Error, type?: string): void {
+  span.recordException(error);
+  span.setAttribute('error.type', type ?? ((error as { code?: string }).code || error.name));
+  span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+}
+
+class Publish implements PublishSpan {
+  constructor(private readonly span: Span) {}
+  end(packetId: number, reasonCode: number | undefined, error: Error | undefined): void {
+    const span = this.span;
+    if (packetId !== 0) span.setAttribute(A.packetId, packetId);
+    if (reasonCode !== undefined) span.setAttribute(A.reasonCode, reasonCode);
+    if (error !== undefined) failed(span, error);
+    span.end();
+  }
+}
+
+class Rpc implements RpcSpan {
+  private readonly ctx: Context;
+  constructor(
+    private readonly span: Span,
+    parent: Context,
+  ) {
+    this.ctx = trace.setSpan(parent, span);
+  }
+  run<T>(fn: () => T): T {
+    return context.with(this.ctx, fn);
+  }
+  carrier(): TraceCarrier | undefined {
+    return carrierOf(this.ctx);
+  }
+  end(error?: Error): void {
+    const span = this.span;
+    if (error !== undefined) {
+      const status = (error as { status?: unknown }).status;
+      if (typeof status === 'number') {
+        span.setAttribute('rpc.response.status_code', String(status));
+        failed(span, error, String(status));
+      } else failed(span, error);
+    }
+    span.end();
+  }
+}
+
+class Tracer implements SessionTracer {
+  /** What every span of this session carries (the client id is read per span: a broker may assign it). */
+  private readonly fixed: Attributes;
+  /** Taken from the provider registered when the session found it: a session made later may see another. */
+  private readonly tracer = trace.getTracer('mqttkit');
+
+  constructor(private readonly session: TracedSession) {
+    const fixed: Attributes = { 'messaging.system': 'mqtt' };
+    if (session.name !== undefined) fixed[A.sessionName] = session.name;
+    try {
+      const endpoint = parseBrokerUrl(session.url);
+      if (endpoint.kind === 'unix') fixed['network.transport'] = 'unix';
+      else {
+        fixed['server.address'] = endpoint.host;
+        fixed['server.port'] = endpoint.port;
+      }
+    } catch {
+      // the session checked its URL already; nothing to add
+    }
+    this.fixed = fixed;
+  }
+
+  private attributes(operation: 'send' | 'receive' | 'process', name: string, p: PublishPacket): Attributes {
+    const s = this.session;
+    return {
+      ...this.fixed,
+      'messaging.operation.type': operation,
+      'messaging.operation.name': name,
+      'messaging.destination.name': p.topic,
+      'messaging.message.body.size': p.payload.length,
+      [A.qos]: p.qos,
+      'messaging.client.id': s.clientId,
+      'network.protocol.name': 'mqtt',
+      'network.protocol.version': s.protocolVersion === 5 ? '5' : '3.1.1',
+    };
+  }
+
+  publish(packet: PublishPacket): PublishSpan | undefined {
+    const parent = context.active();
+    const attributes = this.attributes('send', 'publish', packet);
+    if (packet.retain) attributes[A.retain] = true;
+    const span = this.tracer.startSpan('publish', { kind: SpanKind.PRODUCER, attributes }, parent);
+    if (this.session.protocolVersion === 5) {
+      const carrier = carrierOf(trace.setSpan(parent, span));
+      if (carrier !== undefined) {
+        const props = packet.properties;
+        packet.properties = { ...props, userProperties: withCarrier(props?.userProperties, carrier) };
+      }
+    }
+    return span.isRecording() ? new Publish(span) : undefined;
+  }
+
+  receive(packet: PublishPacket, deliver: (packet: PublishPacket) => void, self: unknown): void {
+    // from the root, not the active context: a socket's callbacks run in whatever context connect() was called in
+    const parent = propagation.extract(ROOT_CONTEXT, packet.properties?.userProperties, fromPairs);
+    const attributes = this.attributes('receive', 'receive', packet);
+    if (packet.packetId !== undefined) attributes[A.packetId] = packet.packetId;
+    if (packet.dup) attributes[A.dup] = true;
+    if (packet.retain) attributes[A.retain] = true;
+    const span = this.tracer.startSpan('receive', { kind: SpanKind.CONSUMER, attributes }, parent);
+    const ctx = trace.setSpan(parent, span);
+    (packet as Carried)[MESSAGE_CONTEXT] = ctx;
+    try {
+      context.with(ctx, deliver, self, packet);
+    } finally {
+      span.end();
+    }
+  }
+
+  private processSpan(message: TracedMessage, filter: string | undefined): { span: Span; ctx: Context } {
+    const parent = (message as Carried)[MESSAGE_CONTEXT] ?? context.active();
+    const attributes = this.attributes('process', 'process', message);
+    if (filter !== undefined) {
+      attributes['messaging.destination.template'] = filter;
+      if (filter.startsWith('$share/')) {
+        const group = filter.slice(7, filter.indexOf('/', 7));
+        attributes['messaging.consumer.group.name'] = group;
+      }
+    }
+    const name = filter === undefined ? 'process' : `process ${filter}`;
+    const span = this.tracer.startSpan(name, { kind: SpanKind.CONSUMER, attributes }, parent);
+    return { span, ctx: trace.setSpan(parent, span) };
+  }
+
+  process(filter: string, message: TracedMessage, handler: (message: never) => unknown): void {
+    if (ownsSpans(handler)) {
+      (handler as (m: TracedMessage) => unknown)(message);
+      return;
+    }
+    const { span, ctx } = this.processSpan(message, filter);
+    let result: unknown;
+    try {
+      result = context.with(ctx, handler as (m: TracedMessage) => unknown, undefined, message);
+    } catch (err) {
+      failed(span, err as Error);
+      span.end();
+      throw err;
+    }
+    if (result !== null && typeof (result as Promise<unknown>)?.then === 'function') {
+      (result as Promise<unknown>).then(
+        () => span.end(),
+        (err: unknown) => {
+          failed(span, err as Error);
+          span.end();
+        },
+      );
+    } else span.end();
+  }
+
+  delivered(message: TracedMessage, filter: string | undefined): () => void {
+    const { span } = this.processSpan(message, filter);
+    return () => span.end();
+  }
+
+  rpcRequest(topic: string): RpcSpan {
+    const parent = context.active();
+    const span = this.tracer.startSpan(
+      topic,
+      {
+        kind: SpanKind.CLIENT,
+        attributes: {
+          ...this.fixed,
+          'rpc.system': 'mqtt',
+          'rpc.method': topic,
+          'messaging.destination.name': topic,
+          'messaging.client.id': this.session.clientId,
+        },
+      },
+      parent,
+    );
+    return new Rpc(span, parent);
+  }
+
+  rpcServe(message: TracedMessage, route: string, carrier: TraceCarrier | undefined): RpcSpan {
+    const parent =
+      carrier === undefined
+        ? ((message as Carried)[MESSAGE_CONTEXT] ?? context.active())
+        : propagation.extract(ROOT_CONTEXT, carrier, fromCarrier);
+    const span = this.tracer.startSpan(
+      route,
+      {
+        kind: SpanKind.SERVER,
+        attributes: {
+          ...this.fixed,
+          'rpc.system': 'mqtt',
+          'rpc.method': route,
+          'messaging.destination.name': message.topic,
+          'messaging.destination.template': route,
+          'messaging.client.id': this.session.clientId,
+        },
+      },
+      parent,
+    );
+    return new Rpc(span, parent);
+  }
+
+  within<T>(message: TracedMessage, fn: () => T): T {
+    const ctx = (message as Carried)[MESSAGE_CONTEXT];
+    return ctx === undefined ? fn() : context.with(ctx, fn);
+  }
+
+  carrierOf(message: TracedMessage): TraceCarrier | undefined {
+    return carrierOf((message as Carried)[MESSAGE_CONTEXT] ?? context.active());
+  }
+}
+
+/** The tracer of one session. */
+export function tracerFor(session: TracedSession): SessionTracer {
+  return new Tracer(session);
+}

@@ -1,0 +1,78 @@
+/**
+ * The OpenTelemetry SDK as an application registers it, with the
+ * in-memory exporter: every span mqttkit ends is kept for the test to read.
+ * `sampling(false)` makes the sampler drop every new trace (what
+ * `AlwaysOffSampler` does), `sampling(true)` records them again.
+ */
+import { context, propagation, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  type ReadableSpan,
+  type Sampler,
+  SamplingDecision,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+
+export interface Otel {
+  exporter: InMemorySpanExporter;
+  provider: BasicTracerProvider;
+  /** Every span ended so far. */
+  spans(): ReadableSpan[];
+  /** Records new traces (true, the default) or drops them (false). */
+  sampling(on: boolean): void;
+  /** The ended spans named `name`. */
+  named(name: string): ReadableSpan[];
+  /** Resolves once `count` spans named `name` have ended. */
+  waitFor(name: string, count?: number): Promise<ReadableSpan[]>;
+  shutdown(): Promise<void>;
+}
+
+/** Registers a tracer provider, the AsyncLocalStorage context manager and the W3C propagator globally. */
+export function registerOtel(): Otel {
+  let on = true;
+  const sampler: Sampler = {
+    shouldSample: () => ({
+      decision: on ? SamplingDecision.RECORD_AND_SAMPLED : SamplingDecision.NOT_RECORD,
+    }),
+    toString: () => 'switchable',
+  };
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({ sampler, spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const manager = new AsyncLocalStorageContextManager().enable();
+  context.setGlobalContextManager(manager);
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  trace.setGlobalTracerProvider(provider);
+  const spans = (): ReadableSpan[] => exporter.getFinishedSpans();
+  const named = (name: string): ReadableSpan[] => spans().filter((s) => s.name === name);
+  return {
+    exporter,
+    provider,
+    spans,
+    named,
+    sampling(value) {
+      on = value;
+    },
+    async waitFor(name, count = 1) {
+      // spans end as acknowledgements and handlers finish: poll the exporter on each turn of I/O
+      for (;;) {
+        const found = named(name);
+        if (found.length >= count) return found;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    },
+    async shutdown() {
+      await provider.shutdown();
+      trace.disable();
+      context.disable();
+      propagation.disable();
+    },
+  };
+}
+
+/** The parent span id of `span`, or undefined for a root. */
+export function parentOf(span: ReadableSpan): string | undefined {
+  return span.parentSpanContext?.spanId;
+}
