@@ -49,4 +49,35 @@ describe('RPC envelope', () => {
     expect(decodeResponse(request)).toBeUndefined();
     expect(decodeRequest(Buffer.from('{"plain":"json"}'))).toBeUndefined();
   });
+
+  it('carries trace context in version 2, only when there is one, and refuses its truncations', () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const buf = encodeRequest(correlation, 'r/1', undefined, Buffer.from('hi'), {
+      traceparent,
+      tracestate: 'a=1',
+    });
+    expect([...buf.subarray(0, 8)]).toEqual([0x4d, 0x4b, 0x52, 0x02, 0x01, 2, 0xaa, 0xbb]);
+    expect([...buf.subarray(8, 9 + traceparent.length + 5)]).toEqual([
+      traceparent.length,
+      ...Buffer.from(traceparent),
+      ...[0, 3, ...Buffer.from('a=1')],
+    ]);
+    expect(decodeRequest(buf)).toEqual({
+      correlation,
+      responseTopic: 'r/1',
+      contentType: undefined,
+      body: Buffer.from('hi'),
+      trace: { traceparent, tracestate: 'a=1' },
+    });
+    expect(
+      decodeRequest(encodeRequest(correlation, 'r', undefined, Buffer.alloc(0), { traceparent }))?.trace,
+    ).toEqual({
+      traceparent,
+    });
+    // a response is never version 2; a request without a trace context stays version 1 for older servers
+    expect(decodeResponse(Buffer.from([0x4d, 0x4b, 0x52, 0x02, ...buf.subarray(4)]))).toBeUndefined();
+    expect(encodeRequest(correlation, 'r', undefined, Buffer.alloc(0), undefined)[3]).toBe(0x01);
+    for (let n = 0; n < buf.length - 2; n++) expect(decodeRequest(buf.subarray(0, n))).toBeUndefined();
+    expect(decodeRequest(Buffer.from([0x4d, 0x4b, 0x52, 0x03, ...buf.subarray(4)]))).toBeUndefined();
+  });
 });
