@@ -19,7 +19,18 @@ import type { SuiteRow } from './harness.js';
 const dir = dirname(fileURLToPath(import.meta.url));
 const results = join(dir, 'results');
 /** The order of the table: start-up and the codec first, the broker-bound runs last. */
-const ORDER = ['startup', 'codec', 'publish', 'receive', 'e2e', 'sessions', 'rpc', 'router', 'cluster'];
+const ORDER = [
+  'startup',
+  'codec',
+  'publish',
+  'receive',
+  'tracing',
+  'e2e',
+  'sessions',
+  'rpc',
+  'router',
+  'cluster',
+];
 
 const only = process.argv.slice(2);
 const all = readdirSync(dir)

@@ -134,14 +134,13 @@ class Rpc implements RpcSpan {
 }
 
 class Tracer implements SessionTracer {
-  /** What every span of this session carries (the client id is read per span: a broker may assign it). */
+  /** What every span of this session carries besides its own fields (the broker, the session's name). */
   private readonly fixed: Attributes;
   /** Taken from the provider registered when the session found it: a session made later may see another. */
   private readonly tracer = trace.getTracer('mqttkit');
 
   constructor(private readonly session: TracedSession) {
-    const fixed: Attributes = { 'messaging.system': 'mqtt' };
-    if (session.name !== undefined) fixed[A.sessionName] = session.name;
+    const fixed: Attributes = {};
     try {
       const endpoint = parseBrokerUrl(session.url);
       if (endpoint.kind === 'unix') fixed['network.transport'] = 'unix';
@@ -152,22 +151,46 @@ class Tracer implements SessionTracer {
     } catch {
       // the session checked its URL already; nothing to add
     }
+    if (session.name !== undefined) fixed[A.sessionName] = session.name;
     this.fixed = fixed;
   }
 
+  /**
+   * A message span's attributes. Built on each span (the SDK keeps the
+   * object): one literal of constant shape, then the session's few, added
+   * in the same order each time. A spread or a computed key here made
+   * this function half of what a traced publish cost.
+   */
   private attributes(operation: 'send' | 'receive' | 'process', name: string, p: PublishPacket): Attributes {
     const s = this.session;
-    return {
-      ...this.fixed,
+    const a: Attributes = {
+      'messaging.system': 'mqtt',
       'messaging.operation.type': operation,
       'messaging.operation.name': name,
       'messaging.destination.name': p.topic,
       'messaging.message.body.size': p.payload.length,
-      [A.qos]: p.qos,
+      'messaging.mqtt.qos': p.qos,
       'messaging.client.id': s.clientId,
       'network.protocol.name': 'mqtt',
       'network.protocol.version': s.protocolVersion === 5 ? '5' : '3.1.1',
     };
+    const fixed = this.fixed;
+    for (const key in fixed) a[key] = fixed[key];
+    return a;
+  }
+
+  /** An RPC span's attributes. */
+  private rpcAttributes(method: string, topic: string): Attributes {
+    const a: Attributes = {
+      'messaging.system': 'mqtt',
+      'rpc.system': 'mqtt',
+      'rpc.method': method,
+      'messaging.destination.name': topic,
+      'messaging.client.id': this.session.clientId,
+    };
+    const fixed = this.fixed;
+    for (const key in fixed) a[key] = fixed[key];
+    return a;
   }
 
   publish(packet: PublishPacket): PublishSpan | undefined {
@@ -249,20 +272,8 @@ class Tracer implements SessionTracer {
 
   rpcRequest(topic: string): RpcSpan {
     const parent = context.active();
-    const span = this.tracer.startSpan(
-      topic,
-      {
-        kind: SpanKind.CLIENT,
-        attributes: {
-          ...this.fixed,
-          'rpc.system': 'mqtt',
-          'rpc.method': topic,
-          'messaging.destination.name': topic,
-          'messaging.client.id': this.session.clientId,
-        },
-      },
-      parent,
-    );
+    const attributes = this.rpcAttributes(topic, topic);
+    const span = this.tracer.startSpan(topic, { kind: SpanKind.CLIENT, attributes }, parent);
     return new Rpc(span, parent);
   }
 
@@ -271,21 +282,9 @@ class Tracer implements SessionTracer {
       carrier === undefined
         ? ((message as Carried)[MESSAGE_CONTEXT] ?? context.active())
         : propagation.extract(ROOT_CONTEXT, carrier, fromCarrier);
-    const span = this.tracer.startSpan(
-      route,
-      {
-        kind: SpanKind.SERVER,
-        attributes: {
-          ...this.fixed,
-          'rpc.system': 'mqtt',
-          'rpc.method': route,
-          'messaging.destination.name': message.topic,
-          'messaging.destination.template': route,
-          'messaging.client.id': this.session.clientId,
-        },
-      },
-      parent,
-    );
+    const attributes = this.rpcAttributes(route, message.topic);
+    attributes['messaging.destination.template'] = route;
+    const span = this.tracer.startSpan(route, { kind: SpanKind.SERVER, attributes }, parent);
     return new Rpc(span, parent);
   }
 
