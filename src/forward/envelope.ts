@@ -7,6 +7,7 @@
  * <base64>}`.
  */
 import type { PublishProperties } from '../codec/types.js';
+import type { TraceCarrier } from '../tracing/hooks.js';
 
 /**
  * The user property that marks a message a forwarder published, with the id
@@ -14,14 +15,25 @@ import type { PublishProperties } from '../codec/types.js';
  */
 export const FORWARDED_PROPERTY = 'mqttkit-forwarded';
 
-/** The JSON envelope of a message for an MQTT 3.1.1 target. */
+/**
+ * The JSON envelope of a message for an MQTT 3.1.1 target. `trace`, the
+ * W3C trace context the message travels in, goes into the outermost object
+ * as `traceparent` and `tracestate`, where the "Trace Context: MQTT" draft
+ * recommends them for JSON payloads on MQTT 3.
+ */
 export function envelope(
   sourceTopic: string,
   metadata: Readonly<Record<string, string>>,
   payload: Uint8Array,
+  trace?: TraceCarrier,
 ): Buffer {
   return Buffer.from(
-    JSON.stringify({ topic: sourceTopic, metadata, payload: Buffer.from(payload).toString('base64') }),
+    JSON.stringify({
+      topic: sourceTopic,
+      metadata,
+      payload: Buffer.from(payload).toString('base64'),
+      ...trace,
+    }),
   );
 }
 
@@ -32,7 +44,9 @@ export interface ForwardedContent {
   /**
    * MQTT 5: the message's user properties without the loop marker, that is
    * the forwarder's metadata and any user properties the message had on its
-   * source broker. MQTT 3.1.1: the envelope's metadata.
+   * source broker (with `traceparent` and `tracestate` when it was traced).
+   * MQTT 3.1.1: the envelope's metadata, and its `traceparent` and
+   * `tracestate` when it has them.
    */
   metadata: Record<string, string>;
   /** The message's topic on its source broker: in the envelope only (MQTT 5 does not carry it). */
@@ -72,11 +86,13 @@ export function readForwarded(message: {
     return undefined;
   }
   if (parsed === null || typeof parsed !== 'object') return undefined;
-  const { topic, metadata, payload } = parsed as Record<string, unknown>;
+  const { topic, metadata, payload, traceparent, tracestate } = parsed as Record<string, unknown>;
   if (typeof topic !== 'string' || typeof payload !== 'string') return undefined;
   if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) return undefined;
   const entries = Object.entries(metadata);
   if (!entries.every(([, v]) => typeof v === 'string')) return undefined;
+  if (typeof traceparent === 'string') entries.push(['traceparent', traceparent]);
+  if (typeof tracestate === 'string') entries.push(['tracestate', tracestate]);
   return {
     payload: Buffer.from(payload, 'base64'),
     metadata: Object.fromEntries(entries) as Record<string, string>,

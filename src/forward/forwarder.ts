@@ -493,13 +493,8 @@ export class Forwarder {
       props.userProperties = users;
       properties = props;
     } else if (o.envelope === true) {
-      // MQTT 3.1.1 has no user properties: the trace context the message arrived with rides in the envelope
-      const carrier = tracer?.carrierOf(msg as never);
-      payload = envelope(
-        msg.topic,
-        carrier === undefined ? (metadata ?? {}) : { ...metadata, ...carrier },
-        m.payload,
-      );
+      // MQTT 3.1.1 has no user properties: the trace context the message arrived in rides in the envelope
+      payload = envelope(msg.topic, metadata ?? {}, m.payload, tracer?.carrierOf(msg as never));
     }
     if (target.state !== 'connected') {
       this.waiting.push(item);

@@ -42,6 +42,8 @@ const DOCS = join(ROOT, 'docs');
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 const TSC = join(ROOT, 'node_modules/typescript/bin/tsc');
 const setsid = findBinary('setsid', ['/usr/bin/setsid']);
+/** Packages the snippets import besides mqttkit (the OpenTelemetry SDK in docs/observability.md). */
+const PEERS = ['@opentelemetry'];
 /** ms a snippet may run before it is killed (and fails). */
 const SNIPPET_TIMEOUT = 20_000;
 
@@ -126,6 +128,8 @@ beforeAll(async () => {
   // 'mqttkit' is this package, installed (the global setup builds dist/)
   await mkdir(join(dir, 'node_modules'));
   await symlink(ROOT, join(dir, 'node_modules', 'mqttkit'), 'dir');
+  // what the guide's snippets import beside mqttkit, as an application installs them
+  for (const name of PEERS) await symlink(join(ROOT, 'node_modules', name), join(dir, 'node_modules', name), 'dir');
   // no `paths`: the project's map 'mqttkit' to src/
   const tsconfig = {
     extends: join(ROOT, 'tsconfig.json'),

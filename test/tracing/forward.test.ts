@@ -71,7 +71,7 @@ describe.skipIf(!hasMosquitto())('a forwarded message keeps its trace', () => {
     expect(TRACEPARENT.exec(parents[0][1])?.[2]).toBe(forwarded?.spanContext().spanId);
   });
 
-  it('to an MQTT 3.1.1 target: the envelope carries traceparent in its metadata', async () => {
+  it('to an MQTT 3.1.1 target: the JSON envelope carries traceparent, and readForwarded() gives it as metadata', async () => {
     const sub = await connected(b.url, 'sub4');
     const got = received(sub, 1);
     await sub.subscribe('e/#', { qos: 1 });
@@ -85,5 +85,7 @@ describe.skipIf(!hasMosquitto())('a forwarded message keeps its trace', () => {
     );
     const [, traceId] = TRACEPARENT.exec(content?.metadata.traceparent ?? '') ?? [];
     expect(traceId).toBe(first.spanContext().traceId);
+    // where the draft recommends it for JSON payloads: the outermost object
+    expect(JSON.parse(m.payload.toString()).traceparent).toBe(content?.metadata.traceparent);
   });
 });
