@@ -18,6 +18,7 @@ import type { QoS } from '../codec/types.js';
 import { ClosedError, InvalidArgumentError } from '../core/errors.js';
 import { intOption, qosOption } from '../core/validate.js';
 import type { Message, MessageHandler, Subscription } from '../session/index.js';
+import { copyTrace } from '../tracing/hooks.js';
 import type { Readiness } from './readiness.js';
 import { createRouteStream, type RouteStream } from './route-stream.js';
 import { type ManagerState, type Member, noop } from './state.js';
@@ -50,6 +51,7 @@ class RoutedMessage implements FleetMessage {
     this.retain = m.retain;
     this.dup = m.dup;
     this.properties = m.properties;
+    copyTrace(m, this); // a `listen` stream's deliveries get their spans, `messageContext()` works
   }
 }
 

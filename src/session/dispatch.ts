@@ -13,7 +13,7 @@ import { topicFilterOption } from '../codec/topic.js';
 import type { PublishPacket } from '../codec/types.js';
 import { topicMatches } from '../router/match.js';
 import type { SessionContext } from './context.js';
-import { createMessageStream, type MessageStream, traceStream } from './message-stream.js';
+import { createMessageStream, type MessageStream } from './message-stream.js';
 import { noop } from './requests.js';
 import type { HandlerRoute, Subscriptions } from './subscriptions.js';
 import type { Message, MessageHandler } from './types.js';
@@ -84,7 +84,6 @@ export class Dispatcher {
     const stream = createMessageStream(filter, this.ctx.options.messageBuffer, (s) =>
       this.streams?.delete(s),
     );
-    traceStream(stream, this.ctx);
     if (this.ctx.state === 'closed') stream.end();
     else (this.streams ??= new Set()).add(stream);
     return stream;

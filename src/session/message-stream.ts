@@ -11,16 +11,8 @@
  * (`createMessageStream`), not by users.
  */
 import { Fifo } from '../core/fifo.js';
-import type { SessionTracer } from '../tracing/hooks.js';
+import { tracerOfMessage } from '../tracing/hooks.js';
 import type { Message } from './types.js';
-
-/** Where a stream finds its session's tracer (it may be loaded after the stream was made). */
-interface TraceSlot {
-  readonly tracer: SessionTracer | undefined;
-}
-
-/** Set by the class's static block: the fields it sets are private. */
-let setSlot: (stream: MessageStream, slot: TraceSlot) => void;
 
 /** Which message a full stream drops. */
 export type DropPolicy = 'drop-oldest' | 'drop-newest';
@@ -67,16 +59,11 @@ export class MessageStream<T extends Message = Message> implements AsyncIterable
   private done = false;
   private readonly detach: (stream: MessageStream<T>) => void;
   private readonly dropNewest: boolean;
-  /** The session's tracer, when its messages are traced: each delivery gets a `process` span. */
-  private traceSlot: TraceSlot | undefined = undefined;
   /** Ends the `process` span of the message the consumer holds (at its next `next()` or `return()`). */
   private endSpan: (() => void) | undefined = undefined;
 
   static {
     construct = (filter, capacity, detach, drop) => new MessageStream(filter, capacity, detach, drop);
-    setSlot = (stream, slot) => {
-      stream.traceSlot = slot;
-    };
   }
 
   /** Made by the session ({@link createMessageStream}) or a subclass (the manager's `RouteStream`). */
@@ -169,7 +156,7 @@ export class MessageStream<T extends Message = Message> implements AsyncIterable
 
   /** `msg`, given to the consumer: when traced, its `process` span starts (and lasts until the next call). */
   private handOut(msg: T): T {
-    const tracer = this.traceSlot?.tracer;
+    const tracer = tracerOfMessage(msg);
     if (tracer !== undefined) this.endSpan = tracer.delivered(msg as never, this.filter);
     return msg;
   }
@@ -197,9 +184,4 @@ export function createMessageStream<T extends Message = Message>(
   drop?: DropPolicy,
 ): MessageStream<T> {
   return construct(filter, capacity, detach, drop);
-}
-
-/** Gives `stream` its session's tracer (read at each delivery): `session.messages()` streams are traced. */
-export function traceStream(stream: MessageStream, slot: TraceSlot): void {
-  setSlot(stream, slot);
 }

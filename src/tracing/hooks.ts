@@ -108,6 +108,30 @@ export function loadTracing(): Promise<TracingModule> {
   return loading;
 }
 
+/** Where a traced message keeps the tracer of the session that received it (for `for await` deliveries). */
+export const MESSAGE_TRACER: unique symbol = Symbol('mqttkit.tracer');
+
+/** Where a traced message keeps the context of its `receive` span (an OpenTelemetry `Context`). */
+export const MESSAGE_CONTEXT: unique symbol = Symbol.for('mqttkit.traceContext');
+
+/**
+ * Gives `copy`, a message made from `message` (a manager's route message),
+ * the trace of `message`, when it has one.
+ */
+export function copyTrace(message: object, copy: object): void {
+  const m = message as { [MESSAGE_TRACER]?: SessionTracer; [MESSAGE_CONTEXT]?: unknown };
+  const tracer = m[MESSAGE_TRACER];
+  if (tracer === undefined) return;
+  const c = copy as typeof m;
+  c[MESSAGE_TRACER] = tracer;
+  c[MESSAGE_CONTEXT] = m[MESSAGE_CONTEXT];
+}
+
+/** The tracer of the session that received `message` when it was traced, else undefined. */
+export function tracerOfMessage(message: object): SessionTracer | undefined {
+  return (message as { [MESSAGE_TRACER]?: SessionTracer })[MESSAGE_TRACER];
+}
+
 /** Marks a handler that makes its own spans (an RPC server's, an RPC client's responses): no `process` span around it. */
 const OWN_SPANS = Symbol('mqttkit.ownSpans');
 

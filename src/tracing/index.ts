@@ -7,7 +7,7 @@
  * Importing it loads `@opentelemetry/api`.
  */
 import { type Context, ROOT_CONTEXT } from '@opentelemetry/api';
-import { MESSAGE_CONTEXT } from './otel.js';
+import { MESSAGE_CONTEXT } from './hooks.js';
 
 export { MQTT_ATTRIBUTES } from './hooks.js';
 

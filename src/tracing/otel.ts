@@ -33,6 +33,8 @@ import type { PublishPacket, UserProperty } from '../codec/types.js';
 import { parseBrokerUrl } from '../core/url.js';
 import {
   MQTT_ATTRIBUTES as A,
+  MESSAGE_CONTEXT,
+  MESSAGE_TRACER,
   ownsSpans,
   type PublishSpan,
   type RpcSpan,
@@ -44,10 +46,7 @@ import {
   type TracedSession,
 } from './hooks.js';
 
-/** Where a received message keeps the context of its `receive` span. */
-export const MESSAGE_CONTEXT: unique symbol = Symbol.for('mqttkit.traceContext');
-
-type Carried = { [MESSAGE_CONTEXT]?: Context };
+type Carried = { [MESSAGE_CONTEXT]?: Context; [MESSAGE_TRACER]?: SessionTracer };
 
 /** Reads `traceparent`/`tracestate` from user properties (the first of each, as W3C asks). */
 const fromPairs: TextMapGetter<readonly UserProperty[] | undefined> = {
@@ -218,6 +217,7 @@ class Tracer implements SessionTracer {
     const span = this.tracer.startSpan('receive', { kind: SpanKind.CONSUMER, attributes }, parent);
     const ctx = trace.setSpan(parent, span);
     (packet as Carried)[MESSAGE_CONTEXT] = ctx;
+    (packet as Carried)[MESSAGE_TRACER] = this;
     try {
       context.with(ctx, deliver, self, packet);
     } finally {

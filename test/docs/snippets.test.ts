@@ -129,7 +129,8 @@ beforeAll(async () => {
   await mkdir(join(dir, 'node_modules'));
   await symlink(ROOT, join(dir, 'node_modules', 'mqttkit'), 'dir');
   // what the guide's snippets import beside mqttkit, as an application installs them
-  for (const name of PEERS) await symlink(join(ROOT, 'node_modules', name), join(dir, 'node_modules', name), 'dir');
+  for (const name of PEERS)
+    await symlink(join(ROOT, 'node_modules', name), join(dir, 'node_modules', name), 'dir');
   // no `paths`: the project's map 'mqttkit' to src/
   const tsconfig = {
     extends: join(ROOT, 'tsconfig.json'),

@@ -9,6 +9,7 @@
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { SessionManager } from '../../src/manager/index.js';
 import { RpcClient, RpcServer, RpcStatusError } from '../../src/rpc/index.js';
 import { type Message, Session } from '../../src/session/index.js';
 import { closeAfter, onCleanup } from '../helpers/cleanup.js';
@@ -157,6 +158,29 @@ describe.skipIf(!hasMosquitto())('tracing through mosquitto', () => {
         p.attributes['messaging.destination.name'],
       );
     }
+  });
+
+  it("traces a manager's routes: a process span per handled message, and per `listen` delivery", async () => {
+    const manager = new SessionManager();
+    onCleanup(() => manager.close());
+    manager.add({ name: 'fleet-a', url: broker.url });
+    const handled = new Promise<void>((resolve) => manager.handle('mgr/h', () => resolve(), { qos: 1 }));
+    const stream = manager.listen('mgr/l', { qos: 1 });
+    await manager.connectAll();
+    await manager.waitReady();
+    const pub = await session();
+    await pub.publish('mgr/h', 'x', { qos: 1 });
+    await pub.publish('mgr/l', 'y', { qos: 1 });
+    await handled;
+    const [handle] = await otel.waitFor('process mgr/h');
+    expect(handle.attributes['mqttkit.session.name']).toBe('fleet-a');
+    for await (const m of stream) {
+      expect(m.topic).toBe('mgr/l');
+      break;
+    }
+    const listened = await otel.waitFor('process mgr/l', 2);
+    // the handler that fills the stream, and the loop's delivery: both children of the receive span
+    expect(new Set(listened.map((s) => parentOf(s))).size).toBe(1);
   });
 
   it('traces an RPC call as one trace: client, request publish, server receive, server span, response', async () => {
