@@ -75,14 +75,19 @@ function carrierOf(ctx: Context): TraceCarrier | undefined {
   if (sc === undefined || (sc.traceFlags & TraceFlags.SAMPLED) === 0) return undefined;
   const carrier: TraceCarrier = {};
   propagation.inject(ctx, carrier, intoCarrier);
-  return carrier.traceparent === undefined ? undefined : carrier;
+  for (const _ in carrier) return carrier;
+  return undefined; // the propagator wrote nothing
 }
 
-/** `pairs` without any trace context, then `carrier`'s. */
+/**
+ * `pairs` without any trace context (W3C's, and whatever fields the global
+ * propagator writes), then `carrier`'s.
+ */
 function withCarrier(pairs: readonly UserProperty[] | undefined, carrier: TraceCarrier): UserProperty[] {
   const out: UserProperty[] = [];
   if (pairs !== undefined)
-    for (const p of pairs) if (p[0] !== TRACEPARENT && p[0] !== TRACESTATE) out.push(p);
+    for (const p of pairs)
+      if (p[0] !== TRACEPARENT && p[0] !== TRACESTATE && !Object.hasOwn(carrier, p[0])) out.push(p);
   for (const key of Object.keys(carrier)) out.push([key, (carrier as Record<string, string>)[key]]);
   return out;
 }

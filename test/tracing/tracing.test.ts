@@ -6,7 +6,16 @@
  * and 3.1.1, MQTT.js on either end, and nothing at all when sampling is off
  * or `tracing: false`.
  */
-import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import {
+  context,
+  propagation,
+  SpanKind,
+  SpanStatusCode,
+  type TextMapPropagator,
+  TraceFlags,
+  trace,
+} from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SessionManager } from '../../src/manager/index.js';
@@ -298,6 +307,40 @@ describe.skipIf(!hasMosquitto())('tracing through mosquitto', () => {
     expect(pairs.filter(([k]) => k === 'traceparent')).toHaveLength(1);
     expect(pairs.find(([k]) => k === 'traceparent')?.[1]).not.toBe(stale);
     expect(pairs).toContainEqual(['k', 'v']);
+  });
+
+  it('injects and extracts through the global propagator, so another one carries its own fields', async () => {
+    // a propagator of one field, 'x-trace': '<trace id>:<span id>'
+    const custom: TextMapPropagator = {
+      fields: () => ['x-trace'],
+      inject(ctx, carrier, setter) {
+        const sc = trace.getSpanContext(ctx);
+        if (sc !== undefined) setter.set(carrier, 'x-trace', `${sc.traceId}:${sc.spanId}`);
+      },
+      extract(ctx, carrier, getter) {
+        const [traceId, spanId] = String(getter.get(carrier, 'x-trace') ?? '').split(':');
+        if (spanId === undefined) return ctx;
+        return trace.setSpanContext(ctx, { traceId, spanId, traceFlags: TraceFlags.SAMPLED, isRemote: true });
+      },
+    };
+    propagation.disable();
+    propagation.setGlobalPropagator(custom);
+    try {
+      const s = await session();
+      const got = received(s, 1);
+      await s.subscribe('custom', { qos: 0 }, () => undefined);
+      await s.publish('custom', 'x', { properties: { userProperties: [['x-trace', 'stale:stale']] } });
+      const [m] = await got;
+      const [publish] = await otel.waitFor('publish');
+      const [receive] = await otel.waitFor('receive');
+      expect(m.properties?.userProperties).toEqual([
+        ['x-trace', `${publish.spanContext().traceId}:${publish.spanContext().spanId}`],
+      ]);
+      expect(parentOf(receive)).toBe(publish.spanContext().spanId);
+    } finally {
+      propagation.disable();
+      propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    }
   });
 
   it('with sampling off makes no span and sends no trace context', async () => {
