@@ -141,7 +141,8 @@ export class SessionLog {
         'store skipped damaged records',
       );
     }
-    if (d.torn !== undefined) this.logger.info({ path: d.path, bytes: d.torn.bytes }, 'store cut a torn tail');
+    if (d.torn !== undefined)
+      this.logger.info({ path: d.path, bytes: d.torn.bytes }, 'store cut a torn tail');
   }
 
   /** `count` messages dropped for `reason`: logged at once, or summed into the next line. */
@@ -179,7 +180,10 @@ export class SessionLog {
   /** What the session reports as `error`. */
   error(err: unknown, what: string): void {
     const e = err as Partial<MqttError> | undefined;
-    this.logger.error({ error: e?.message ?? String(err), code: e?.code }, what === '' ? 'session error' : what);
+    this.logger.error(
+      { error: e?.message ?? String(err), code: e?.code },
+      what === '' ? 'session error' : what,
+    );
   }
 
   /** The session closed: the drops not told yet, then the line. */
