@@ -31,6 +31,7 @@ export type {
 import { setClusterLoader } from './manager/index.js';
 
 export { type EventMap, SafeEmitter } from './core/emitter.js';
+export type { LogFn, Logger } from './core/logger.js';
 export {
   AbortError,
   ClosedError,
