@@ -31,7 +31,6 @@ export type {
 import { setClusterLoader } from './manager/index.js';
 
 export { type EventMap, SafeEmitter } from './core/emitter.js';
-export type { LogFn, Logger } from './core/logger.js';
 export {
   AbortError,
   ClosedError,
@@ -51,6 +50,7 @@ export {
   StoreError,
   TimeoutError,
 } from './core/errors.js';
+export type { LogFn, Logger } from './core/logger.js';
 export { type UserPropertiesInit, userPropertiesObject } from './core/user-properties.js';
 export {
   compileTopicMap,

@@ -15,52 +15,12 @@ import { FileStore } from '../../src/store/file.js';
 import { startAedes } from '../helpers/aedes.js';
 import { closeAfter, onCleanup } from '../helpers/cleanup.js';
 import { startFakeBroker } from '../helpers/fake-broker.js';
+import { capture, type LogLine } from '../helpers/log-capture.js';
 import { hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { message } from '../store/contract.js';
 import { removeTempDirs, tempDir } from '../store/file-helpers.js';
 
 afterAll(removeTempDirs);
-
-export interface LogLine {
-  level: 'debug' | 'info' | 'warn' | 'error';
-  msg: string;
-  fields: Record<string, unknown>;
-}
-
-/** A logger that keeps every line (bindings merged into the fields), and can wait for one. */
-export function capture(): Logger & { lines: LogLine[]; next(msg: string, from?: number): Promise<LogLine> } {
-  const lines: LogLine[] = [];
-  const waiters = new Set<() => void>();
-  const make = (bindings: Record<string, unknown>): Logger => {
-    const at = (level: LogLine['level']) => (fields: Record<string, unknown>, msg: string) => {
-      lines.push({ level, msg, fields: { ...bindings, ...fields } });
-      for (const w of [...waiters]) w();
-    };
-    return {
-      debug: at('debug'),
-      info: at('info'),
-      warn: at('warn'),
-      error: at('error'),
-      child: (more) => make({ ...bindings, ...more }),
-    };
-  };
-  return Object.assign(make({}), {
-    lines,
-    /** The first line `msg` at or after index `from` (waits for it). */
-    next(msg: string, from = 0): Promise<LogLine> {
-      return new Promise<LogLine>((resolve) => {
-        const look = () => {
-          const found = lines.slice(from).find((l) => l.msg === msg);
-          if (found === undefined) return;
-          waiters.delete(look);
-          resolve(found);
-        };
-        waiters.add(look);
-        look();
-      });
-    },
-  });
-}
 
 const loud = (lines: LogLine[]) => lines.filter((l) => l.level !== 'debug');
 
