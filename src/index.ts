@@ -50,6 +50,7 @@ export {
   StoreError,
   TimeoutError,
 } from './core/errors.js';
+export type { LogFn, Logger } from './core/logger.js';
 export { type UserPropertiesInit, userPropertiesObject } from './core/user-properties.js';
 export {
   compileTopicMap,

@@ -7,7 +7,9 @@
  * and its tokens, a TLS key and passphrase, a WebSocket header, MQTT 5
  * authentication data, a Redis password), and inspected at full depth with
  * hidden properties shown: none of the secrets may appear, as text or as
- * the bytes `util.inspect` prints for a Buffer or Uint8Array.
+ * the bytes `util.inspect` prints for a Buffer or Uint8Array. The same
+ * holds for every line the sessions and the manager log (the `logger`
+ * option, at debug level).
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { once } from 'node:events';
@@ -48,6 +50,7 @@ import {
 } from '../src/index.js';
 import { closeAfter, onCleanup } from './helpers/cleanup.js';
 import { startFakeBroker } from './helpers/fake-broker.js';
+import { capture } from './helpers/log-capture.js';
 import { hasRedis, startRedis } from './helpers/redis.js';
 import { removeTempDirs, tempDir } from './store/file-helpers.js';
 
@@ -148,14 +151,18 @@ describe('secrets are never shown by util.inspect or JSON.stringify', () => {
     const broker = await startFakeBroker({ autoConnack: true, autoAck: true });
     onCleanup(() => broker.close());
     const port = broker.port;
+    // every session logs everything (debug included) here: no line may show a secret
+    const log = capture();
     const withUrl = closeAfter(
       new Session({
+        logger: log,
         url: `mqtt://${URL_USER}:${URL_PASSWORD}@127.0.0.1:${port}/?token=${TOKEN}`,
         keepalive: 0,
       }),
     );
     const withPassword = closeAfter(
       new Session({
+        logger: log,
         url: `mqtt://127.0.0.1:${port}`,
         username: 'u',
         password: Buffer.from(PASSWORD),
@@ -166,6 +173,7 @@ describe('secrets are never shown by util.inspect or JSON.stringify', () => {
     );
     const withHook = closeAfter(
       new Session({
+        logger: log,
         url: `mqtt://127.0.0.1:${port}`,
         credentials: () => ({ username: 'u', password: HOOK_PASSWORD }),
         keepalive: 0,
@@ -174,6 +182,7 @@ describe('secrets are never shown by util.inspect or JSON.stringify', () => {
     const jwt = jwtCredentials({ algorithm: 'ES256', privateKey: jwtKey, audience: 'broker' });
     const withJwt = closeAfter(
       new Session({
+        logger: log,
         url: `mqtt://127.0.0.1:${port}`,
         credentials: async () => {
           const c = await jwt();
@@ -191,6 +200,7 @@ describe('secrets are never shown by util.inspect or JSON.stringify', () => {
     // failed and refused connections: over TLS with a key, over WebSocket with a token, and a CONNACK refusal
     const tls = closeAfter(
       new Session({
+        logger: log,
         url: `mqtts://${URL_USER}:${URL_PASSWORD}@127.0.0.1:1/?token=${TOKEN}`,
         tls: { key: tlsKey, passphrase: TLS_PASSPHRASE, rejectUnauthorized: false },
         reconnect: false,
@@ -198,6 +208,7 @@ describe('secrets are never shown by util.inspect or JSON.stringify', () => {
     );
     const ws = closeAfter(
       new Session({
+        logger: log,
         url: `ws://${URL_USER}:${URL_PASSWORD}@127.0.0.1:${port}/mqtt?token=${TOKEN}`,
         ws: { headers: { Authorization: `Bearer ${WS_TOKEN}` } },
         reconnect: false,
@@ -211,12 +222,16 @@ describe('secrets are never shown by util.inspect or JSON.stringify', () => {
     });
     onCleanup(() => refusing.close());
     const refused = closeAfter(
-      new Session({ url: `mqtt://${URL_USER}:${URL_PASSWORD}@127.0.0.1:${refusing.port}/?token=${TOKEN}` }),
+      new Session({
+        logger: log,
+        url: `mqtt://${URL_USER}:${URL_PASSWORD}@127.0.0.1:${refusing.port}/?token=${TOKEN}`,
+      }),
     );
     const silent = await startFakeBroker({});
     onCleanup(() => silent.close());
     const timedOut = closeAfter(
       new Session({
+        logger: log,
         url: `mqtt://${URL_USER}:${URL_PASSWORD}@127.0.0.1:${silent.port}/?token=${TOKEN}`,
         password: PASSWORD,
         connectTimeout: 300,
@@ -255,6 +270,10 @@ describe('secrets are never shown by util.inspect or JSON.stringify', () => {
       expectClean(`${name}'s resolved options`, (s as unknown as { options: unknown }).options);
     }
     expectClean('a subscription', sub);
+    await Promise.all(Object.values(sessions).map((x) => x.close()));
+    expect(log.lines.filter((l) => l.msg === 'connected')).toHaveLength(3);
+    expect(log.lines.some((l) => l.msg === 'connection attempt failed')).toBe(true);
+    expectClean('the log lines of every session', log.lines);
     expectClean('a message stream', stream);
     for (const [i, e] of errors.entries()) expectClean(`error ${i} (${e.name}: ${e.message})`, e);
   });
@@ -262,7 +281,8 @@ describe('secrets are never shown by util.inspect or JSON.stringify', () => {
   it('the manager and every event payload it emits', async () => {
     const broker = await startFakeBroker({ autoConnack: true, autoAck: true });
     onCleanup(() => broker.close());
-    const m = new SessionManager();
+    const managerLog = capture();
+    const m = new SessionManager({ logger: managerLog });
     onCleanup(() => m.close({ timeout: 0 }));
     const payloads: [string, unknown][] = [];
     for (const event of [
@@ -304,6 +324,8 @@ describe('secrets are never shown by util.inspect or JSON.stringify', () => {
     expect(payloads.map(([e]) => e)).toContain('session_connected');
     for (const [event, payload] of payloads) expectClean(`a ${event} payload`, payload);
     expectClean('the FleetConnectError', fleetError);
+    expect(managerLog.lines.some((l) => l.fields.session === 'b' && l.msg === 'connected')).toBe(true);
+    expectClean("the manager's and its sessions' log lines", managerLog.lines);
     expectClean('the manager', m);
     expectClean('a forwarder', forwarder);
 

@@ -7,10 +7,12 @@
 import { type Command, InvalidArgumentError as FlagError, Option } from 'commander';
 import type { ProtocolVersion, QoS } from '../codec/types.js';
 import { InvalidArgumentError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
 import { isTlsScheme, isWebSocketScheme, parseBrokerUrl } from '../core/url.js';
 import type { Session, SessionOptions } from '../session/index.js';
 import { configError, UsageError } from './errors.js';
 import { readInputFile } from './io.js';
+import { cliLogger, LOG_FORMAT_HELP, type LogFormat, parseLogFormat } from './logger.js';
 
 /** What commander gives for the shared flags. */
 export interface ConnectionFlags {
@@ -34,6 +36,7 @@ export interface ConnectionFlags {
   willQos?: QoS;
   willRetain?: boolean;
   verbose?: boolean;
+  logFormat?: LogFormat;
 }
 
 // -- flag parsers (commander reports their errors as usage errors) -------------
@@ -96,7 +99,8 @@ export function addConnectionFlags(cmd: Command, options: { config?: boolean } =
     .option('--will-payload <text>', 'will message payload (default: empty)')
     .option('--will-qos <qos>', 'will message QoS', parseQos)
     .option('--will-retain', 'retain the will message')
-    .option('--verbose', 'print connection events to stderr');
+    .option('--verbose', 'log connects, disconnects, reconnects and drops to stderr')
+    .option('--log-format <format>', LOG_FORMAT_HELP, parseLogFormat);
   if (options.config) {
     cmd
       .option('--config <file>', 'fleet config (YAML or JSON): connection settings of one of its sessions')
@@ -131,7 +135,10 @@ export interface ConnectPlan {
   target: string;
   /** `-V` given (or set by the config): no fallback to 3.1.1. */
   versionFixed: boolean;
+  /** `--verbose` (or `--log-format`): `logger` is there. */
   verbose: boolean;
+  /** The command's logger (`--verbose`), given to the sessions `connectSession` makes. */
+  logger: Logger | undefined;
 }
 
 /** What a command takes from a `--config` session: how to connect, never its identity or its store. */
@@ -204,11 +211,13 @@ export async function planConnection(
   } else if (flags.willPayload !== undefined || flags.willQos !== undefined || flags.willRetain) {
     throw new UsageError('--will-payload, --will-qos and --will-retain need --will-topic');
   }
+  const logger = cliLogger(flags);
   return {
     options,
     target: targetOf(options.url),
     versionFixed: options.protocolVersion !== undefined,
-    verbose: flags.verbose === true,
+    verbose: logger !== undefined,
+    logger,
   };
 }
 
@@ -325,16 +334,11 @@ export async function connectSession(
 ): Promise<Session> {
   const options: SessionOptions = { ...plan.options, ...extra };
   if (!plan.versionFixed) options.protocolVersion = 'auto';
+  // with --verbose the session logs its connects, losses, reconnects and fallback itself
+  if (plan.logger !== undefined) options.logger = plan.logger;
   // loaded here, not at startup: `mqttkit --help` and usage errors stay fast
   const { Session } = await import('../session/index.js');
   const session = new Session(options);
-  if (plan.verbose) {
-    logEvents(session, plan.target);
-    session.on('fallback', (reason) => {
-      const how = reason.reasonCode === 0x84 ? 'Unsupported Protocol Version' : 'closed before CONNACK';
-      process.stderr.write(`${plan.target} refused MQTT 5 (${how}); connecting with MQTT 3.1.1\n`);
-    });
-  }
   try {
     await session.connect({ signal });
   } catch (err) {
@@ -346,17 +350,4 @@ export async function connectSession(
     plan.versionFixed = true;
   }
   return session;
-}
-
-function logEvents(session: Session, target: string): void {
-  session.on('connect', () => {
-    const version = session.protocolVersion === 5 ? 'MQTT 5' : 'MQTT 3.1.1';
-    process.stderr.write(`connected to ${target} (${version}, client id ${session.clientId})\n`);
-  });
-  session.on('disconnect', (error) => {
-    if (error !== undefined) process.stderr.write(`disconnected from ${target}: ${error.message}\n`);
-  });
-  session.on('reconnecting', (attempt, delay) => {
-    process.stderr.write(`reconnecting to ${target} in ${Math.round(delay)} ms (attempt ${attempt})\n`);
-  });
 }

@@ -28,3 +28,22 @@ export interface Logger {
   /** A logger whose lines carry `bindings` too. */
   child?(bindings: Record<string, unknown>): Logger;
 }
+
+/**
+ * A logger whose lines carry `bindings`: `logger.child(bindings)` when it
+ * has `child`, else one that adds them to the fields of each line.
+ */
+export function childLogger(logger: Logger, bindings: Record<string, unknown>): Logger {
+  if (typeof logger.child === 'function') return logger.child(bindings);
+  const bound =
+    (level: 'debug' | 'info' | 'warn' | 'error'): LogFn =>
+    (fields, message) =>
+      logger[level]({ ...bindings, ...fields }, message);
+  return {
+    debug: bound('debug'),
+    info: bound('info'),
+    warn: bound('warn'),
+    error: bound('error'),
+    child: (more) => childLogger(logger, { ...bindings, ...more }),
+  };
+}

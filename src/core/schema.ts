@@ -269,6 +269,15 @@ export const timeout: Rule = (v) =>
     ? undefined
     : `must be a number of ms from 0 (no timeout) to ${MAX_MS}, got ${kind(v)}`;
 
+/** A pino-style logger (`core/logger.ts`): the four methods at least. */
+export const logger: Rule = (v) => {
+  if (v === null || typeof v !== 'object')
+    return `must be a logger (debug, info, warn, error), got ${kind(v)}`;
+  const o = v as Record<string, unknown>;
+  const missing = ['debug', 'info', 'warn', 'error'].filter((m) => typeof o[m] !== 'function');
+  return missing.length === 0 ? undefined : `must be a logger: it has no ${missing.join(', ')} method`;
+};
+
 /** One of `values` (compared with `===`). */
 export function oneOf(...values: readonly (string | number | boolean)[]): Rule {
   const list = values.map((x) => (typeof x === 'string' ? `'${x}'` : String(x)));

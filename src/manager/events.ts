@@ -42,7 +42,8 @@ export function bindEvents(
   };
   const onReconnecting = (attempt: number, delay: number) =>
     state.emit('session_reconnecting', { name, attempt, delay });
-  const onError = (error: MqttError) => state.emit('session_error', { name, error });
+  // the session's logger told it already
+  const onError = (error: MqttError) => state.relay('session_error', { name, error });
   s.on('state', onState);
   s.on('connect', onConnect);
   s.on('ready', onReady);

@@ -117,6 +117,7 @@ export class SessionManager extends SafeEmitter<ManagerEventArgs> {
     super();
     checkOptions(options, MANAGER_OPTIONS, '');
     this.#concurrency = options.concurrency ?? 50;
+    this.#state.logger = options.logger;
     this.#metrics = new ManagerMetrics(this, options.metricsInterval ?? 1000, () => this.#driver?.metrics());
   }
 
@@ -139,6 +140,7 @@ export class SessionManager extends SafeEmitter<ManagerEventArgs> {
     const m = new SessionManager({
       ...config.manager,
       ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
     });
     if (config.cluster === undefined && options.cluster === undefined) {
       addFleet(m, m.#state, config);
@@ -191,11 +193,13 @@ export class SessionManager extends SafeEmitter<ManagerEventArgs> {
     if (state.members.has(name))
       throw new InvalidArgumentError('name', `a session named '${name}' exists already`);
     const own = checkSubscriptions(subscriptions);
-    const session = new Session({ ...options, name });
+    // the session binds `session: name` to its lines itself (see SessionOptions.name)
+    const session = new Session({ ...options, name, logger: options.logger ?? state.logger });
     const member = new Member(name, session);
     state.members.set(name, member);
     member.unbind = bindEvents(member, state, this.#routes, this.#readiness);
     this.#routes.addMember(member, own);
+    state.logger?.debug({ session: name, clientId: session.clientId }, 'session added');
     this.emit('session_added', { name, session });
     return session;
   }
@@ -214,6 +218,7 @@ export class SessionManager extends SafeEmitter<ManagerEventArgs> {
     await m.session.close(options);
     m.unbind();
     m.subs.clear();
+    this.#state.logger?.debug({ session: name }, 'session removed');
     this.emit('session_removed', { name });
     return true;
   }
@@ -444,6 +449,6 @@ export class SessionManager extends SafeEmitter<ManagerEventArgs> {
       undefined,
       { cause: err },
     );
-    this.emit('session_error', { name: '', error });
+    this.#state.emit('session_error', { name: '', error });
   }
 }

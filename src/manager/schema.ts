@@ -1,8 +1,12 @@
 /** The tables the options of `SessionManager` and its calls are checked against (see `core/schema.ts`). */
-import { int, MAX_MS, signal, table, timeout } from '../core/schema.js';
+import { int, logger, MAX_MS, signal, table, timeout } from '../core/schema.js';
 
 /** `SessionManagerOptions`. */
-export const MANAGER_OPTIONS = table({ concurrency: int(1), metricsInterval: int(1, MAX_MS) });
+export const MANAGER_OPTIONS = table({
+  concurrency: int(1),
+  metricsInterval: int(1, MAX_MS),
+  logger,
+});
 
 /** The options of `connectAll()`. */
 export const CONNECT_ALL_OPTIONS = table({ concurrency: int(1), signal });

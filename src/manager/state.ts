@@ -6,6 +6,7 @@
  */
 import type { SafeEmitter } from '../core/emitter.js';
 import { ErrorCode, MqttError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
 import type { Session } from '../session/index.js';
 import type { SessionStore } from '../store/types.js';
 import type { FilterSub } from './routes.js';
@@ -37,6 +38,8 @@ export class ManagerState {
   closing: Promise<void> | undefined = undefined;
   /** Stores the manager made (from a config file): closed after the sessions. */
   readonly stores = new Set<SessionStore>();
+  /** The manager's `logger` option: its own lines, and its sessions' unless they have one. */
+  logger: Logger | undefined = undefined;
 
   constructor(private readonly manager: SafeEmitter<ManagerEventArgs>) {}
 
@@ -49,8 +52,14 @@ export class ManagerState {
     return this.members.get(m.name) === m;
   }
 
-  /** Emits a manager event. */
+  /** Emits a manager event, and logs it when it is one the manager logs (see {@link logEvent}). */
   emit<K extends keyof ManagerEvents>(event: K, e: ManagerEvents[K]): void {
+    if (this.logger !== undefined) logEvent(this.logger, event, e);
+    this.relay(event, e);
+  }
+
+  /** Emits a manager event without logging it: a session's own, which its logger already told. */
+  relay<K extends keyof ManagerEvents>(event: K, e: ManagerEvents[K]): void {
     // the emitter's signature takes the arguments as a tuple per event, which a generic K cannot index
     (this.manager.emit as (event: K, e: ManagerEvents[K]) => boolean).call(this.manager, event, e);
   }
@@ -62,5 +71,43 @@ export class ManagerState {
         ? err
         : new MqttError(ErrorCode.Handler, `${what}: ${(err as Error)?.message}`, undefined, { cause: err });
     this.emit('session_error', { name, error });
+  }
+}
+
+/**
+ * The manager's own lines: the cluster's events, and the failures it reports
+ * as `session_error` that no session logged (routes, forwarders, stores,
+ * listeners). The sessions' events are their own loggers' to tell.
+ */
+function logEvent<K extends keyof ManagerEvents>(log: Logger, event: K, e: ManagerEvents[K]): void {
+  switch (event) {
+    case 'session_acquired': {
+      const { name, clientId, node, token } = e as ManagerEvents['session_acquired'];
+      log.info({ session: name, clientId, node, token }, 'session acquired');
+      return;
+    }
+    case 'session_released': {
+      const { name, clientId, node, reason } = e as ManagerEvents['session_released'];
+      const graceful = reason === 'handoff' || reason === 'leave';
+      log[graceful ? 'info' : 'warn']({ session: name, clientId, node, reason }, 'session released');
+      return;
+    }
+    case 'node_joined':
+      log.info({ node: (e as ManagerEvents['node_joined']).node }, 'node joined');
+      return;
+    case 'node_left':
+      log.info({ node: (e as ManagerEvents['node_left']).node }, 'node left');
+      return;
+    case 'cluster_error': {
+      const error = (e as ManagerEvents['cluster_error']).error;
+      log.warn({ error: error?.message, code: (error as Partial<MqttError>)?.code }, 'cluster error');
+      return;
+    }
+    case 'session_error': {
+      const { name, error } = e as ManagerEvents['session_error'];
+      const fields = { error: error.message, code: error.code };
+      log.error(name === '' ? fields : { session: name, ...fields }, 'session error');
+      return;
+    }
   }
 }

@@ -1,6 +1,7 @@
 /** Public types of `SessionManager`. */
 import type { QoS } from '../codec/types.js';
 import type { MqttError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
 import type {
   ConnackInfo,
   Message,
@@ -71,6 +72,17 @@ export interface SessionManagerOptions {
   concurrency?: number;
   /** ms between the samples `metrics()` computes current rates from. @default 1000 */
   metricsInterval?: number;
+  /**
+   * Where the manager and its sessions log (a pino logger, or anything with its
+   * `debug`/`info`/`warn`/`error` methods): each session added without a `logger` of its own
+   * logs here, its lines carrying `session: <name>` (through `child()` when the logger has it).
+   * The manager itself logs sessions added and removed (`debug`), the cluster's events
+   * (`session_acquired`, `session_released`, `node_joined`, `node_left`: `info`, a release that
+   * was not a handoff or a leave and `cluster_error`: `warn`) and the failures of routes,
+   * forwarders and stores it reports as `session_error` (`error`). See docs/observability.md.
+   * @default none: nothing is logged
+   */
+  logger?: Logger;
 }
 
 /** Options of a route (`handle`, `handleTo`, `listen`, `listenTo`). */

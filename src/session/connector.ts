@@ -145,6 +145,7 @@ export class Connector implements RequestOwner {
     this.request = undefined;
     this.promise = undefined;
     if (this.connectedOnce) ctx.counters.reconnects++;
+    ctx.log?.connected(attempt.url, p, this.connectedOnce);
     this.fallbackReason = undefined;
     this.connectedAt = Date.now();
     this.lastConnack = info;
@@ -185,6 +186,7 @@ export class Connector implements RequestOwner {
       if (engine.version === 5 && attempt.opened && refusesMqtt5(error) && engine.useVersion(4)) {
         // 'auto': the same broker again at once, with 3.1.1
         this.fallbackReason = error;
+        ctx.log?.fallback(attempt.url, error);
         if (ctx.session.listenerCount('fallback') > 0) ctx.session.emit('fallback', error);
         this.startAttempt();
         return;
@@ -207,11 +209,13 @@ export class Connector implements RequestOwner {
     const req = this.request;
     if (req !== undefined) {
       if (++this.tried < urls.length) {
+        ctx.log?.attemptFailed(attempt.url, error, 'next url');
         this.startAttempt();
         return;
       }
       this.request = undefined;
       if (!this.connectedOnce) {
+        ctx.log?.attemptFailed(attempt.url, error, 'give up');
         ctx.operations.failAll(error);
         ctx.setState('disconnected');
         req.fail(error);
@@ -219,6 +223,7 @@ export class Connector implements RequestOwner {
       }
       req.fail(error);
     }
+    ctx.log?.attemptFailed(attempt.url, error, ctx.options.reconnect === false ? 'give up' : 'reconnect');
     this.scheduleReconnect(error);
   }
 
@@ -400,14 +405,20 @@ export class Connector implements RequestOwner {
     const id = ctx.options.clientId;
     if (ctx.options.clean) {
       await store.clear(id);
+      ctx.log?.logger.debug({}, 'clean start: the store holds nothing for this client id');
       return;
     }
     let saved: PersistedSession;
+    // a FileStore tells what it skipped in this client's log while loading it
+    const unwatch = ctx.log?.watchStore(store);
     try {
       saved = await store.load(id);
     } catch (err) {
       throw new StoreError(`cannot load the session of '${id}' from the store`, { cause: err });
+    } finally {
+      unwatch?.();
     }
+    ctx.log?.restored(saved);
     const operations = ctx.operations;
     const ops = saved.messages.map((m) => PublishRequest.restored(operations, m));
     if (!store.durable) {
@@ -479,6 +490,7 @@ export class Connector implements RequestOwner {
     // closing, closed, or an attempt that already failed: nothing more to do
     if (ctx.state !== 'connected') return;
     ctx.counters.errors++;
+    ctx.log?.lost(ctx.options.urls[this.urlIndex], error);
     // the backoff starts again only after a connection that lasted: a broker that accepts and
     // drops every connection meets a growing delay, not a storm
     const policy = ctx.options.reconnect;
@@ -508,6 +520,7 @@ export class Connector implements RequestOwner {
     const base = Math.min(policy.maxDelay, policy.initialDelay * policy.factor ** (attempt - 1));
     const delay = Math.round(base * (1 - policy.jitter + 2 * policy.jitter * Math.random()));
     ctx.setState('reconnecting');
+    ctx.log?.reconnecting(attempt, delay);
     if (ctx.session.listenerCount('reconnecting') > 0) ctx.session.emit('reconnecting', attempt, delay);
     this.reconnectTimer = setTimeout(reconnectNow, delay, this);
   }

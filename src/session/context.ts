@@ -13,7 +13,8 @@
  *          ├─ Operations     publishes and (un)subscribes settled
  *          ├─ OfflineQueue   the queue's bounds and what it drops
  *          ├─ Journal        what goes to the store between flushes
- *          └─ Writer         the turn's flush: store first, then one write
+ *          ├─ Writer         the turn's flush: store first, then one write
+ *          └─ SessionLog     what the `logger` option hears (none without one)
  * ```
  *
  * (`answerAuth` in authentication.ts answers the broker's AUTH challenges;
@@ -32,6 +33,7 @@ import { Connector } from './connector.js';
 import { Dispatcher } from './dispatch.js';
 import { EngineHandlerAdapter } from './engine-handler.js';
 import { Journal } from './journal.js';
+import { SessionLog } from './log.js';
 import { OfflineQueue } from './offline-queue.js';
 import { Operations } from './operations.js';
 import type { ResolvedOptions } from './options.js';
@@ -69,6 +71,8 @@ export class SessionContext {
   tracer: SessionTracer | undefined = undefined;
   /** Tracing being loaded: `traceIfRegistered()`. */
   private tracing: Promise<void> | undefined = undefined;
+  /** Where the session's life is logged; undefined without the `logger` option (then nothing is). */
+  readonly log: SessionLog | undefined;
 
   constructor(
     /** The public object: what emits the session's events. */
@@ -77,6 +81,7 @@ export class SessionContext {
   ) {
     this.url = redact(options.url);
     this.store = options.store;
+    this.log = options.logger === undefined ? undefined : new SessionLog(options.logger, options.name, this);
     // the parts keep this context and read the engine when they act, never while being built
     this.journal = new Journal(options.store, options.clientId);
     this.writer = new Writer(this);
@@ -136,6 +141,7 @@ export class SessionContext {
   /** Counts an error and emits it as `error` (what is not an MqttError is wrapped, `what` saying where). */
   report(err: unknown, what: string): void {
     this.counters.errors++;
+    this.log?.error(err, what);
     if (this.session.listenerCount('error') === 0) return;
     const error =
       err instanceof MqttError

@@ -81,8 +81,13 @@ export class Dispatcher {
   /** `session.messages()`: see there. */
   messages(filter: string | undefined): MessageStream {
     if (filter !== undefined) topicFilterOption(filter, 'filter');
-    const stream = createMessageStream(filter, this.ctx.options.messageBuffer, (s) =>
-      this.streams?.delete(s),
+    const log = this.ctx.log;
+    const stream = createMessageStream(
+      filter,
+      this.ctx.options.messageBuffer,
+      (s) => this.streams?.delete(s),
+      undefined,
+      log === undefined ? undefined : () => log.dropped('stream'),
     );
     if (this.ctx.state === 'closed') stream.end();
     else (this.streams ??= new Set()).add(stream);

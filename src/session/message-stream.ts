@@ -23,6 +23,7 @@ let construct: <T extends Message>(
   capacity: number,
   detach: (stream: MessageStream<T>) => void,
   drop: DropPolicy | undefined,
+  onDrop: (() => void) | undefined,
 ) => MessageStream<T>;
 
 /**
@@ -61,9 +62,12 @@ export class MessageStream<T extends Message = Message> implements AsyncIterable
   private readonly dropNewest: boolean;
   /** Ends the `process` span of the message the consumer holds (at its next `next()` or `return()`). */
   private endSpan: (() => void) | undefined = undefined;
+  /** Told of each message dropped (the session's log counts them). */
+  private readonly onDrop: (() => void) | undefined;
 
   static {
-    construct = (filter, capacity, detach, drop) => new MessageStream(filter, capacity, detach, drop);
+    construct = (filter, capacity, detach, drop, onDrop) =>
+      new MessageStream(filter, capacity, detach, drop, onDrop);
   }
 
   /** Made by the session ({@link createMessageStream}) or a subclass (the manager's `RouteStream`). */
@@ -72,11 +76,13 @@ export class MessageStream<T extends Message = Message> implements AsyncIterable
     capacity: number,
     detach: (stream: MessageStream<T>) => void,
     drop: DropPolicy = 'drop-oldest',
+    onDrop?: () => void,
   ) {
     this.filter = filter;
     this.ring = new Array(capacity).fill(undefined);
     this.detach = detach;
     this.dropNewest = drop === 'drop-newest';
+    this.onDrop = onDrop;
   }
 
   /** True once the iteration ended (closed, or the consumer stopped). */
@@ -104,12 +110,14 @@ export class MessageStream<T extends Message = Message> implements AsyncIterable
     if (this.count === cap) {
       if (this.dropNewest) {
         this.dropped++;
+        this.onDrop?.();
         return;
       }
       this.ring[this.head] = undefined;
       this.head = (this.head + 1) % cap;
       this.count--;
       this.dropped++;
+      this.onDrop?.();
     }
     this.ring[(this.head + this.count) % cap] = msg;
     this.count++;
@@ -182,6 +190,7 @@ export function createMessageStream<T extends Message = Message>(
   capacity: number,
   detach: (stream: MessageStream<T>) => void,
   drop?: DropPolicy,
+  onDrop?: () => void,
 ): MessageStream<T> {
-  return construct(filter, capacity, detach, drop);
+  return construct(filter, capacity, detach, drop, onDrop);
 }

@@ -26,6 +26,7 @@ export class OfflineQueue {
     const q = ctx.options.offlineQueue;
     if (packet.qos === 0 && !q.qos0) {
       ctx.counters.dropped++;
+      ctx.log?.dropped('offline');
       return handled(new DroppedError(`QoS 0 publish to '${packet.topic}' dropped while offline`, 'offline'));
     }
     const engine = ctx.engine;
@@ -37,6 +38,7 @@ export class OfflineQueue {
         const old = engine.dropOldest();
         if (old === undefined) break;
         ctx.counters.dropped++;
+        ctx.log?.dropped('overflow');
         if (old instanceof PublishRequest) {
           ctx.journal.forget(old);
           old.fail(
@@ -50,6 +52,7 @@ export class OfflineQueue {
       if (!full()) return undefined;
     }
     ctx.counters.dropped++;
+    ctx.log?.dropped(q.overflow === 'reject' ? 'queue-full' : 'overflow');
     const why = `the offline queue is full (${q.maxMessages} messages, ${q.maxBytes} bytes)`;
     return handled(
       q.overflow === 'reject'
@@ -76,6 +79,7 @@ export class OfflineQueue {
   private drop(req: PublishRequest, reason: DroppedError['reason'], why: string): void {
     const ctx = this.ctx;
     ctx.counters.dropped++;
+    ctx.log?.dropped(reason);
     ctx.journal.forget(req);
     req.fail(new DroppedError(`publish to '${req.packet.topic}' ${why}`, reason));
     ctx.operations.checkIdle();

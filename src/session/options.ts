@@ -460,9 +460,11 @@ const MQTT5_ONLY = [
 
 /** `ResolvedOptions` without its secrets, for `util.inspect` and `JSON.stringify`. */
 function printableOptions(this: ResolvedOptions): Record<string, unknown> {
-  const { tls, ws, connectProperties: cp, password, ...rest } = this;
+  const { tls, ws, connectProperties: cp, password, logger, ...rest } = this;
   return {
     ...rest,
+    // a logger object (pino's holds streams and their state) is not an option to show
+    logger: logger === undefined ? undefined : '[Logger]',
     url: redact(this.url),
     urls: this.urls.map(redact),
     password: password === undefined ? undefined : REDACTED,

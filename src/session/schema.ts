@@ -19,6 +19,7 @@ import {
   hinted,
   int,
   kind,
+  logger,
   MAX_MS,
   number,
   object,
@@ -77,15 +78,6 @@ const tlsMaterial: Rule = (v) => {
 };
 
 const ms = int(0, MAX_MS);
-
-/** A pino-style logger: the four methods at least. */
-const logger: Rule = (v) => {
-  if (v === null || typeof v !== 'object')
-    return `must be a logger (debug, info, warn, error), got ${kind(v)}`;
-  const o = v as Record<string, unknown>;
-  const missing = ['debug', 'info', 'warn', 'error'].filter((m) => typeof o[m] !== 'function');
-  return missing.length === 0 ? undefined : `must be a logger: it has no ${missing.join(', ')} method`;
-};
 
 const nonEmpty: Rule = (v) =>
   typeof v === 'string' && v !== '' ? undefined : `must be a non-empty string, got ${kind(v)}`;

@@ -329,6 +329,7 @@ export class Session extends SafeEmitter<SessionEvents> {
     await writer.finish();
     ctx.dispatcher.endStreams();
     ctx.subscriptions.dropAll();
+    ctx.log?.closed(reasonCode);
     ctx.setState('closed');
   }
 

@@ -191,6 +191,7 @@ export class Subscriptions {
     const subscriptions = this.subscriptions;
     if (subscriptions === undefined || subscriptions.size === 0) return undefined;
     const ctx = this.ctx;
+    ctx.log?.logger.debug({ filters: subscriptions.size }, 'restoring subscriptions');
     const groups = new Map<string, StoredSubscription[]>();
     for (const sub of subscriptions.values()) {
       const { topicFilter: _, ...rest } = sub;

@@ -201,7 +201,7 @@ describe.skipIf(!hasMosquitto())('against mosquitto', () => {
         'json',
         '--verbose',
       ]);
-      await sub.waitFor(/subscribed to cli\/sub\/# \(QoS 1\)/, 'stderr');
+      await sub.waitFor(/INFO {2}subscribed filter=cli\/sub\/# qos=1/, 'stderr');
       const pub = async (args: string[]) =>
         (await startProcess(mosquittoPub as string, [...at(), '-V', '5', ...args]).exited).code;
       expect(
@@ -346,7 +346,7 @@ describe.skipIf(!hasMosquitto())('against mosquitto', () => {
   it('--ws: over WebSocket, and -L with a ws:// URL', async () => {
     const ws = ['-h', '127.0.0.1', '-p', `${broker.wsPort}`, '--ws'];
     const sub = startCli(['sub', ...ws, '-t', 'cli/ws', '-C', '2', '--verbose']);
-    await sub.waitFor(/connected to ws:\/\/127\.0\.0\.1:\d+\/mqtt \(MQTT 5/, 'stderr');
+    await sub.waitFor(/connected url=ws:\/\/127\.0\.0\.1:\d+\/mqtt clientId=\S+ protocolVersion=5/, 'stderr');
     await sub.waitFor(/subscribed/, 'stderr');
     expect((await runCli(['pub', ...ws, '-t', 'cli/ws', '-m', 'flag'])).code).toBe(0);
     expect((await runCli(['pub', '-L', `${broker.wsUrl}`, '-t', 'cli/ws', '-m', 'url'])).code).toBe(0);
@@ -373,7 +373,7 @@ describe.skipIf(!hasMosquitto())('against mosquitto', () => {
         `${expected.length}`,
         '--verbose',
       ]);
-      await sub.waitFor(/subscribed to cli\/dup\/x/, 'stderr');
+      await sub.waitFor(/subscribed filter=cli\/dup\/x/, 'stderr');
       expect((await runCli(['pub', ...at(), '-t', 'cli/dup/x', '-m', 'm'])).code).toBe(0);
       expect((await runCli(['pub', ...at(), '-t', 'cli/dup/y', '-m', 'm'])).code).toBe(0);
       const r = await sub.exited;
@@ -405,7 +405,7 @@ describe.skipIf(!hasMosquitto())('against mosquitto', () => {
     const pub = startCli(['pub', ...at(), '-t', 'cli/typed', '-l', '-q', '1', '--verbose'], {
       openStdin: true,
     });
-    await pub.waitFor(/connected to/, 'stderr');
+    await pub.waitFor(/INFO {2}connected url=/, 'stderr');
     pub.child.stdin?.write('one\ntwo\n');
     expect((await sub.exited).stdout).toBe('one\ntwo\n');
     const r = await pub.stop('SIGINT');
@@ -457,7 +457,9 @@ describe.skipIf(!hasMosquitto())('against mosquitto', () => {
     ]);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(
-      new RegExp(`connected to mqtts://localhost:${broker.tlsPort} \\(MQTT 5, client id mqttkit-pub-`),
+      new RegExp(
+        `connected url=mqtts://localhost:${broker.tlsPort} clientId=mqttkit-pub-\\S+ protocolVersion=5`,
+      ),
     );
   });
 
@@ -523,9 +525,12 @@ describe('the embedded broker', () => {
     const broker = startCli(['broker', '-p', '0', '--verbose']);
     const [, port] = await broker.waitFor(/listening on mqtt:\/\/localhost:(\d+)/);
     const sub = startCli(['sub', '-p', port, '-t', 'embedded/#', '-v', '-C', '2', '-q', '1', '--verbose']);
-    await sub.waitFor(/subscribed to embedded\/# \(QoS 1\)/, 'stderr');
+    await sub.waitFor(/subscribed filter=embedded\/# qos=1/, 'stderr');
     expect(sub.stderr).toMatch(
-      /refused MQTT 5 \(Unsupported Protocol Version\); connecting with MQTT 3\.1\.1/,
+      /WARN {2}falling back to MQTT 3\.1\.1 url=mqtt:\/\/localhost:\d+ reason=".*Unsupported Protocol Version"/,
+    );
+    expect(sub.stderr).toMatch(
+      /INFO {2}connected url=mqtt:\/\/localhost:\d+ clientId=mqttkit-sub-\S+ protocolVersion=4/,
     );
     expect((await runCli(['pub', '-p', port, '-t', 'embedded/a', '-m', 'one', '-q', '1'])).code).toBe(0);
     expect((await runCli(['pub', '-p', port, '-t', 'embedded/b', '-m', 'two', '-q', '2'])).code).toBe(0);
@@ -570,7 +575,9 @@ describe('the embedded broker', () => {
       expect(fixed.stderr).toMatch(/is this an MQTT port\?.*needs -V 3\.1\.1, or leave -V out/);
       const auto = await runCli(['pub', '-p', port, '-t', 'a', '-m', 'x', '--verbose']);
       expect(auto.code).toBe(0);
-      expect(auto.stderr).toMatch(/refused MQTT 5 \(closed before CONNACK\); connecting with MQTT 3\.1\.1/);
+      expect(auto.stderr).toMatch(
+        /WARN {2}falling back to MQTT 3\.1\.1 url=\S+ reason=".*closed by the broker before CONNACK/,
+      );
     } finally {
       await new Promise((resolve) => gate.close(resolve));
       await broker.stop();

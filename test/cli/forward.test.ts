@@ -137,8 +137,17 @@ describe.skipIf(!hasMosquitto())('forwarding between two mosquittos', () => {
     });
     // printed once the source broker acknowledged the forwarder's subscription
     await cli.waitFor(/forwarding telemetry: plant -> cloud \(plant\/\+\/temp\)\n/, 'stderr');
-    expect(cli.stderr).toContain(`connected plant to 127.0.0.1:${src.port} (MQTT 5)`);
-    expect(cli.stderr).toContain(`connected cloud to 127.0.0.1:${dst.port} (MQTT 5)`);
+    // the sessions' own log lines, bound to their names
+    expect(cli.stderr).toMatch(
+      new RegExp(
+        `INFO  connected session=plant url=mqtt://127.0.0.1:${src.port} clientId=\\S+ protocolVersion=5`,
+      ),
+    );
+    expect(cli.stderr).toMatch(
+      new RegExp(
+        `INFO  connected session=cloud url=mqtt://127.0.0.1:${dst.port} clientId=\\S+ protocolVersion=5`,
+      ),
+    );
 
     const publisher = await client(src.url);
     await publisher.publishAsync('plant/7/temp', '21.5', { qos: 1 });
@@ -162,7 +171,7 @@ describe.skipIf(!hasMosquitto())('forwarding between two mosquittos', () => {
     expect(r.stderr).toMatch(
       /stopped telemetry: received 1, forwarded 1, filtered 0, dropped 0, errors 0, waiting 0\n$/,
     );
-    expect(r.stderr).toContain('disconnected plant');
+    expect(r.stderr).toMatch(/INFO {2}closed session=plant reasonCode=0/);
     expect(r.stderr).not.toContain('mqttkit:');
     expect(r.stdout).toBe('');
   });

@@ -54,7 +54,7 @@ export function watch(session: Session, plan: ConnectPlan, run: Run): void {
   session.on('disconnect', (error) => {
     if (error === undefined || run.closing) return;
     run.fail(error);
-    if (plan.verbose) process.stderr.write(`${session.clientId}: connection lost: ${error.message}\n`);
+    plan.logger?.warn({ clientId: session.clientId, error: error.message }, 'connection lost');
   });
 }
 
@@ -100,7 +100,7 @@ export async function openSessions(plan: ConnectPlan, o: OpenOptions): Promise<S
       } catch (err) {
         if (!run.stopping) {
           run.fail(err);
-          if (plan.verbose) process.stderr.write(`${session.clientId}: ${(err as Error).message}\n`);
+          plan.logger?.warn({ clientId: session.clientId, error: (err as Error).message }, 'connect failed');
         }
         await session.close();
         continue;

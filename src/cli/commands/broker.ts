@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { EmbeddedBroker } from '../../broker/index.js';
 import { collect, parseIntFlag } from '../connection.js';
 import { CliError } from '../errors.js';
+import { cliLogger, LOG_FORMAT_HELP, type LogFormat, parseLogFormat } from '../logger.js';
 import { action } from '../program.js';
 import { aborted } from '../runtime.js';
 
@@ -11,6 +12,7 @@ interface BrokerFlags {
   wsPort?: number;
   bind?: string[];
   verbose?: boolean;
+  logFormat?: LogFormat;
 }
 
 export function registerBroker(program: Command): void {
@@ -24,7 +26,8 @@ export function registerBroker(program: Command): void {
       parseIntFlag(0, 65_535),
     )
     .option('--bind <address>', 'address to listen on, repeatable (default: 127.0.0.1 and ::1)', collect)
-    .option('--verbose', 'print client connects, disconnects and errors to stderr')
+    .option('--verbose', 'log client connects, disconnects and errors to stderr')
+    .option('--log-format <format>', LOG_FORMAT_HELP, parseLogFormat)
     .addHelpText(
       'after',
       `
@@ -35,7 +38,8 @@ Examples:
     );
   action<BrokerFlags>(cmd, async (flags, context) => {
     context.target = `port ${flags.port}`;
-    const log = flags.verbose ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
+    const logger = cliLogger(flags);
+    const log = logger === undefined ? undefined : (line: string) => logger.info({}, line);
     const { startEmbeddedBroker, startLoopbackBroker } = await import('../../broker/index.js');
     const options = { port: flags.port, wsPort: flags.wsPort, log };
     let broker: EmbeddedBroker;

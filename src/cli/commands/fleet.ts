@@ -15,6 +15,7 @@ import { InvalidArgumentError as FlagError } from 'commander';
 import type { ClusterStatus } from '../../manager/cluster.js';
 import type { SessionManager } from '../../manager/manager.js';
 import { configError, Exit, UsageError } from '../errors.js';
+import { cliLogger, LOG_FORMAT_HELP, type LogFormat, parseLogFormat } from '../logger.js';
 import { action } from '../program.js';
 import { aborted, errorPrefix } from '../runtime.js';
 
@@ -25,6 +26,7 @@ interface RunFlags {
   name?: string;
   workers?: number;
   verbose?: boolean;
+  logFormat?: LogFormat;
 }
 
 interface StatusFlags {
@@ -46,8 +48,9 @@ to the others first:
   mqttkit fleet run --config fleet.yaml --workers 4       # this machine's cores, no Redis
 
 Events go to stderr, one line each: joined, acquired <session>, released
-<session> (<reason>), node joined/left <node>; with --verbose, connects and
-disconnects too.`;
+<session> (<reason>), node joined/left <node>. With --verbose they are log
+lines, with every session's connects, disconnects, reconnects and drops too
+(--log-format json: JSON lines, as pino writes them).`;
 
 export function registerFleet(program: Command): void {
   const fleet = program
@@ -62,7 +65,8 @@ export function registerFleet(program: Command): void {
     .option('--node <name>', "this node's id in the cluster (default: the host name)")
     .option('--name <cluster>', "the cluster's name (default: the file's, or mqttkit)")
     .option('--workers <n>', 'worker processes on this machine sharing the fleet', workerCount)
-    .option('--verbose', 'print connects and disconnects too')
+    .option('--verbose', "log the sessions' connects, disconnects, reconnects and drops too")
+    .option('--log-format <format>', LOG_FORMAT_HELP, parseLogFormat)
     .addHelpText('after', RUN_EXAMPLE);
   action<RunFlags>(run, async (flags, context) => {
     if (flags.config === undefined) throw new UsageError('--config is required');
@@ -73,19 +77,27 @@ export function registerFleet(program: Command): void {
       ...(flags.name === undefined ? {} : { name: flags.name }),
       ...(flags.workers === undefined ? {} : { workers: flags.workers }),
     };
+    const logger = cliLogger(flags);
     const manager = await SessionManager.fromConfig(flags.config, {
       ...(Object.keys(cluster).length === 0 ? {} : { cluster }),
+      ...(logger === undefined ? {} : { logger }),
     });
-    const log = (line: string): void => {
-      process.stderr.write(`${line}\n`);
-    };
+    // with --verbose the manager and the sessions log the events themselves, and the command's lines are log lines
+    const log =
+      logger === undefined
+        ? (line: string): void => {
+            process.stderr.write(`${line}\n`);
+          }
+        : (line: string): void => logger.info({}, line);
     try {
-      watch(manager, flags.verbose === true, log);
+      if (logger === undefined) watch(manager, log);
       const c = manager.cluster;
       if (c === undefined) {
         if (manager.size === 0) throw configError(`${flags.config} has no sessions`);
         await manager.connectAll({ signal: context.signal }).catch((err: unknown) => {
-          if (!context.signal.aborted) log(`${errorPrefix()} ${(err as Error).message}`); // they keep trying
+          if (context.signal.aborted) return; // they keep trying:
+          if (logger === undefined) log(`${errorPrefix()} ${(err as Error).message}`);
+          else logger.error({ error: (err as Error).message }, 'not every session connected');
         });
         log(`running ${manager.size} session${manager.size === 1 ? '' : 's'}`);
       } else {
@@ -173,8 +185,8 @@ function workerCount(v: string): number {
   return n;
 }
 
-/** Prints the cluster's events and failures (and with --verbose, connects and disconnects). */
-function watch(manager: SessionManager, verbose: boolean, log: (line: string) => void): void {
+/** Prints the cluster's events and failures (without --verbose: with it, the manager logs them). */
+function watch(manager: SessionManager, log: (line: string) => void): void {
   manager.on('session_error', ({ name, error }) =>
     log(`${errorPrefix()} ${name === '' ? '' : `${name}: `}${error.message}`),
   );
@@ -183,9 +195,4 @@ function watch(manager: SessionManager, verbose: boolean, log: (line: string) =>
   manager.on('session_released', ({ name, reason }) => log(`released ${name} (${reason})`));
   manager.on('node_joined', ({ node }) => log(`node joined ${node}`));
   manager.on('node_left', ({ node }) => log(`node left ${node}`));
-  if (!verbose) return;
-  manager.on('session_connected', ({ name }) => log(`connected ${name}`));
-  manager.on('session_disconnected', ({ name, error }) =>
-    log(`disconnected ${name}${error === undefined ? '' : `: ${error.message}`}`),
-  );
 }

@@ -9,6 +9,7 @@ import type { ForwarderMetrics } from '../../forward/forwarder.js';
 import type { SessionManager } from '../../manager/manager.js';
 import { targetOf } from '../connection.js';
 import { CliError, configError, describeError, Exit, UsageError } from '../errors.js';
+import { cliLogger, LOG_FORMAT_HELP, type LogFormat, parseLogFormat } from '../logger.js';
 import { action } from '../program.js';
 import { aborted, errorPrefix, parseDuration } from '../runtime.js';
 
@@ -16,6 +17,7 @@ interface ForwardFlags {
   config?: string;
   stats?: number;
   verbose?: boolean;
+  logFormat?: LogFormat;
 }
 
 const EXAMPLE = `
@@ -43,6 +45,9 @@ format of SessionManager.fromConfig; \${NAME} is replaced from the environment):
 Each forwarder prints "forwarding <name>: <from> -> <to> (<topics>)" once its
 subscriptions are in place. Counters (received, forwarded, filtered, dropped,
 errors, waiting) go to stderr every --stats interval and once more at the end.
+With --verbose these are log lines, with every session's connects,
+disconnects, reconnects and drops, and the forwarders' errors (--log-format
+json: JSON lines, as pino writes them).
 
 Examples:
   mqttkit forward --config fleet.yaml
@@ -59,7 +64,11 @@ export function registerForward(program: Command): void {
       "print each forwarder's counters to stderr this often (a bare number is seconds)",
       parseDuration('s', 1),
     )
-    .option('--verbose', 'print session connects, disconnects and forwarding errors to stderr')
+    .option(
+      '--verbose',
+      'log session connects, disconnects, reconnects, drops and forwarding errors to stderr',
+    )
+    .option('--log-format <format>', LOG_FORMAT_HELP, parseLogFormat)
     .addHelpText('after', EXAMPLE);
   action<ForwardFlags>(cmd, async (flags, context) => {
     if (flags.config === undefined) throw new UsageError('--config is required');
@@ -68,17 +77,23 @@ export function registerForward(program: Command): void {
     const { FleetConnectError, SessionManager } = await import('../../manager/manager.js');
     // the sessions, their stores (closed with the manager) and the forwarders, which start once their
     // sources are connected
-    const manager = await SessionManager.fromConfig(path);
-    const log = (line: string): void => {
-      process.stderr.write(`${line}\n`);
-    };
+    const logger = cliLogger(flags);
+    const manager = await SessionManager.fromConfig(path, logger === undefined ? {} : { logger });
+    // with --verbose the manager and the sessions log their events, and the command's lines are log lines
+    const log =
+      logger === undefined
+        ? (line: string): void => {
+            process.stderr.write(`${line}\n`);
+          }
+        : (line: string): void => logger.info({}, line);
     try {
       const forwarders = manager.forwarders();
       if (forwarders.length === 0) throw configError(`${path} has no forwarders`);
-      watch(manager, flags.verbose === true, log);
-      if (flags.verbose) {
+      if (logger === undefined) watch(manager, log);
+      else {
         for (const f of forwarders)
-          f.onError = (err) => log(`forwarder ${f.name}: ${err.message} (waiting to retry)`);
+          f.onError = (err) =>
+            logger.warn({ forwarder: f.name, error: err.message }, 'forwarding failed; waiting to retry');
       }
       try {
         await manager.connectAll({ signal: context.signal });
@@ -129,21 +144,10 @@ export function registerForward(program: Command): void {
   });
 }
 
-/** Prints the manager's session events: errors always, connects and disconnects with --verbose. */
-function watch(manager: SessionManager, verbose: boolean, log: (line: string) => void): void {
+/** Prints the manager's failures (without --verbose: with it, the manager and the sessions log them). */
+function watch(manager: SessionManager, log: (line: string) => void): void {
   manager.on('session_error', ({ name, error }) => {
     log(`${errorPrefix()} ${name === '' ? '' : `${name}: `}${error.message}`);
-  });
-  if (!verbose) return;
-  manager.on('session_connected', ({ name }) => {
-    const version = manager.get(name)?.protocolVersion === 4 ? 'MQTT 3.1.1' : 'MQTT 5';
-    log(`connected ${name} to ${targetOf(manager.get(name)?.url ?? '')} (${version})`);
-  });
-  manager.on('session_disconnected', ({ name, error }) => {
-    log(`disconnected ${name}${error === undefined ? '' : `: ${error.message}`}`);
-  });
-  manager.on('session_reconnecting', ({ name, attempt, delay }) => {
-    log(`reconnecting ${name} in ${Math.round(delay)} ms (attempt ${attempt})`);
   });
 }
 

@@ -122,7 +122,7 @@ Examples:
           process.stderr.write(
             `${errorPrefix()} the broker refused ${filters[i]} (reason code 0x${code.toString(16)})\n`,
           );
-        } else if (plan.verbose) process.stderr.write(`subscribed to ${filters[i]} (QoS ${code})\n`);
+        } else plan.logger?.info({ filter: filters[i], qos: code }, 'subscribed');
       }
       await Promise.race([aborted(done.signal), aborted(context.signal)]);
     } finally {

@@ -70,8 +70,8 @@ export async function runDemo(flags: DemoFlags, context: CommandContext): Promis
   };
   const prefix =
     flags.id ?? `mqttkit-demo-${process.pid.toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
-  const fleet = new DemoFleet(plan.options, flags.devices, prefix, log);
-  if (plan.verbose) fleet.manager.on('session_connected', ({ name }) => out.error(`${name} connected`));
+  // with --verbose every session logs its connects, losses and drops (bound to its name)
+  const fleet = new DemoFleet({ ...plan.options, logger: plan.logger }, flags.devices, prefix, log);
   const n = flags.devices;
   const pad = (s: string) => s.padEnd(n >= 10 ? 14 : 13);
   for (const line of [

@@ -1,0 +1,102 @@
+/**
+ * The manager's `logger` option: every session without a logger of its own
+ * logs there with its name bound (pino's child loggers), fleet files' too;
+ * the manager logs what only it sees (sessions added and removed, route
+ * handlers that threw).
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SessionManager } from '../../src/index.js';
+import { onCleanup } from '../helpers/cleanup.js';
+import { capture } from '../helpers/log-capture.js';
+import { hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
+import { removeTempDirs, tempDir } from '../store/file-helpers.js';
+
+afterAll(removeTempDirs);
+
+function pinoLines(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+  return { logger, lines };
+}
+
+describe.skipIf(!hasMosquitto())('SessionManager logger', () => {
+  it("gives each session pino's child logger bound to its name; a session's own logger wins", async () => {
+    const broker = await startMosquitto();
+    onCleanup(() => broker.stop());
+    const { logger, lines } = pinoLines();
+    const own = capture();
+    const m = new SessionManager({ logger });
+    onCleanup(() => m.close());
+    m.add({ name: 'a', url: broker.url, clientId: 'mgr-log-a' });
+    m.add({ name: 'b', url: broker.url, clientId: 'mgr-log-b' });
+    m.add({ name: 'mine', url: broker.url, logger: own });
+    m.handle('boom/#', () => {
+      throw new Error('route bug');
+    });
+    await m.connectAll();
+    await m.waitReady();
+    await m.publishTo('a', 'boom/1', 'x', { qos: 1 });
+    await new Promise<void>((resolve) => {
+      const look = () => (lines.some((l) => l.msg === 'session error') ? resolve() : setTimeout(look, 10));
+      look();
+    });
+    await m.remove('b');
+    await m.close();
+
+    const connected = lines.filter((l) => l.msg === 'connected');
+    expect(connected.map((l) => l.session).sort()).toEqual(['a', 'b']);
+    expect(connected.find((l) => l.session === 'a')).toMatchObject({ level: 30, clientId: 'mgr-log-a' });
+    expect(lines).toContainEqual(expect.objectContaining({ level: 20, msg: 'session added', session: 'a' }));
+    expect(lines).toContainEqual(
+      expect.objectContaining({ level: 20, msg: 'session removed', session: 'b' }),
+    );
+    // the route handler's failure: the manager's line (no session logged it)
+    const routeError = lines.find((l) => l.msg === 'session error');
+    expect(routeError).toMatchObject({ level: 50, session: 'a' });
+    expect(String(routeError?.error)).toContain('route bug');
+    // its own logger has its lines, with the name bound too; the manager's has none of them
+    expect(own.lines.find((l) => l.msg === 'connected')?.fields.session).toBe('mine');
+    // (the manager's own lines about it stay in the manager's: its addition, the route that threw on it)
+    const about = lines.filter((l) => l.session === 'mine').map((l) => l.msg);
+    expect(new Set(about)).toEqual(new Set(['session added', 'session error']));
+  });
+
+  it("a fleet file's sessions log through fromConfig's logger, each bound to its name", async () => {
+    const broker = await startMosquitto();
+    onCleanup(() => broker.stop());
+    const dir = tempDir('manager-log');
+    const file = join(dir, 'fleet.yaml');
+    writeFileSync(
+      file,
+      [
+        'sessions:',
+        `  - { name: north, url: "${broker.url}" }`,
+        `  - { name: south, url: "${broker.url}" }`,
+      ].join('\n'),
+    );
+    const { logger, lines } = pinoLines();
+    const m = await SessionManager.fromConfig(file, { logger });
+    onCleanup(() => m.close());
+    await m.connectAll();
+    await m.close();
+    expect(
+      lines
+        .filter((l) => l.msg === 'connected')
+        .map((l) => l.session)
+        .sort(),
+    ).toEqual(['north', 'south']);
+    expect(
+      lines
+        .filter((l) => l.msg === 'closed')
+        .map((l) => l.session)
+        .sort(),
+    ).toEqual(['north', 'south']);
+  });
+
+  it('refuses a logger option that is not one', () => {
+    expect(() => new SessionManager({ logger: { info() {} } as never })).toThrow(/logger: must be a logger/);
+  });
+});
