@@ -9,7 +9,8 @@
  * hidden properties shown: none of the secrets may appear, as text or as
  * the bytes `util.inspect` prints for a Buffer or Uint8Array. The same
  * holds for every line the sessions and the manager log (the `logger`
- * option, at debug level).
+ * option, at debug level), and for every span they make (an OpenTelemetry
+ * tracer provider is registered for the whole file).
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { once } from 'node:events';
@@ -51,6 +52,7 @@ import {
 import { closeAfter, onCleanup } from './helpers/cleanup.js';
 import { startFakeBroker } from './helpers/fake-broker.js';
 import { capture } from './helpers/log-capture.js';
+import { registerOtel } from './helpers/otel.js';
 import { hasRedis, startRedis } from './helpers/redis.js';
 import { removeTempDirs, tempDir } from './store/file-helpers.js';
 
@@ -135,7 +137,11 @@ function expectClean(what: string, x: unknown): void {
   }
 }
 
+// every session of this file traces: its spans, attributes, events and statuses are checked last
+const otel = registerOtel();
+
 afterAll(removeTempDirs);
+afterAll(() => otel.shutdown());
 
 async function failure(p: Promise<unknown>): Promise<Error> {
   try {
@@ -270,6 +276,8 @@ describe('secrets are never shown by util.inspect or JSON.stringify', () => {
       expectClean(`${name}'s resolved options`, (s as unknown as { options: unknown }).options);
     }
     expectClean('a subscription', sub);
+    // traced: a publish from a session whose URL holds secrets (the broker is a fake: nothing comes back)
+    await withUrl.publish('s/1', 'x', { qos: 1 });
     await Promise.all(Object.values(sessions).map((x) => x.close()));
     expect(log.lines.filter((l) => l.msg === 'connected')).toHaveLength(3);
     expect(log.lines.some((l) => l.msg === 'connection attempt failed')).toBe(true);
@@ -463,6 +471,22 @@ describe('secrets are never shown by util.inspect or JSON.stringify', () => {
       for (const e of errors) expectClean('a cluster_error', e);
     },
   );
+
+  it('every span the sessions of this file made: names, attributes, events and statuses', () => {
+    const spans = otel.spans();
+    expect(spans.map((x) => x.name)).toContain('publish');
+    expect(spans.some((x) => x.attributes['server.port'] !== undefined)).toBe(true);
+    for (const x of spans) {
+      const seen = {
+        name: x.name,
+        attributes: x.attributes,
+        events: x.events,
+        status: x.status,
+        links: x.links,
+      };
+      expectClean(`the span ${x.name}`, seen);
+    }
+  });
 });
 
 /** A private redis-server that demands REDIS_PASSWORD, and a fake broker that accepts everything. */
