@@ -99,6 +99,14 @@ function failed(span: Span, error: Error, type?: string): void {
   span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
 }
 
+/** Whether `message` arrived in a recorded `receive` span. */
+function recorded(message: TracedMessage): boolean {
+  const ctx = (message as Carried)[MESSAGE_CONTEXT];
+  return ctx !== undefined && trace.getSpan(ctx)?.isRecording() === true;
+}
+
+function noop(): void {}
+
 class Publish implements PublishSpan {
   constructor(private readonly span: Span) {}
   end(packetId: number, reasonCode: number | undefined, error: Error | undefined): void {
@@ -246,7 +254,9 @@ class Tracer implements SessionTracer {
   }
 
   process(filter: string, message: TracedMessage, handler: (message: never) => unknown): void {
-    if (ownsSpans(handler)) {
+    // a message whose receive span was not sampled gets no process spans either (as a parent-based sampler
+    // would decide, without the cost of asking): half of what an unsampled message cost was asking
+    if (ownsSpans(handler) || !recorded(message)) {
       (handler as (m: TracedMessage) => unknown)(message);
       return;
     }
@@ -271,6 +281,7 @@ class Tracer implements SessionTracer {
   }
 
   delivered(message: TracedMessage, filter: string | undefined): () => void {
+    if (!recorded(message)) return noop;
     const { span } = this.processSpan(message, filter);
     return () => span.end();
   }
