@@ -99,10 +99,14 @@ function failed(span: Span, error: Error, type?: string): void {
   span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
 }
 
-/** Whether `message` arrived in a recorded `receive` span. */
+/**
+ * Whether `message` arrived in a sampled `receive` span (its flags, not
+ * `isRecording()`: a `for await` loop takes the message after that span ended).
+ */
 function recorded(message: TracedMessage): boolean {
   const ctx = (message as Carried)[MESSAGE_CONTEXT];
-  return ctx !== undefined && trace.getSpan(ctx)?.isRecording() === true;
+  const sc = ctx === undefined ? undefined : trace.getSpanContext(ctx);
+  return sc !== undefined && (sc.traceFlags & TraceFlags.SAMPLED) !== 0;
 }
 
 function noop(): void {}
