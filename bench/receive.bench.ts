@@ -3,36 +3,13 @@
  * pre-encoded publishes as fast as the socket takes them), mqttkit and
  * MQTT.js side by side. Target: >= 3x MQTT.js.
  */
-import { Session } from '../src/session/index.js';
-import { compareRuns, fromRun, type RunResult, type RunRow, runTable, save, timed } from './harness.js';
+import { compareRuns, fromRun, type RunRow, runTable, save } from './harness.js';
+import { kitReceive } from './kit-side.js';
 import { mqttjsReceive } from './mqttjs-side.js';
-import { type BenchServer, startSource } from './servers/spawn.js';
+import { startSource } from './servers/spawn.js';
 
 const TOPIC = 'bench/t';
 const COUNTS = { 0: 400_000, 1: 200_000 } as const;
-
-async function kitReceive(
-  source: BenchServer,
-  qos: 0 | 1,
-  count: number,
-  version: 4 | 5,
-): Promise<RunResult> {
-  await source.control({ topic: TOPIC, qos, size: 16, count });
-  const s = new Session({ url: source.url, protocolVersion: version, keepalive: 0 });
-  await s.connect();
-  try {
-    return await timed(count, async () => {
-      let received = 0;
-      await new Promise<void>((resolve, reject) => {
-        s.subscribe(TOPIC, { qos }, () => {
-          if (++received === count) resolve();
-        }).catch(reject);
-      });
-    });
-  } finally {
-    await s.close();
-  }
-}
 
 const source = await startSource();
 const rows: RunRow[] = [];
@@ -43,7 +20,7 @@ try {
       rows.push(
         await compareRuns(
           `receive QoS ${qos} 16 B from source, MQTT ${version === 5 ? '5' : '3.1.1'}`,
-          () => kitReceive(source, qos, count, version),
+          () => kitReceive(source, TOPIC, qos, count, { protocolVersion: version }),
           'MQTT.js',
           () =>
             mqttjsReceive({

@@ -25,9 +25,9 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { Session } from '../src/session/index.js';
 import { compareRuns, fromRun, type RunResult, type RunRow, runTable, save, timed } from './harness.js';
-import { kitPublishLoop } from './kit-side.js';
+import { kitPublishLoop, kitReceive } from './kit-side.js';
 import { DEFAULT_WINDOW } from './mqttjs-side.js';
-import { type BenchServer, startSink, startSource } from './servers/spawn.js';
+import { startSink, startSource } from './servers/spawn.js';
 
 const TOPIC = 'bench/t';
 const PAYLOAD = Buffer.alloc(16, 0x61);
@@ -65,25 +65,6 @@ async function publishRun(url: string, qos: 0 | 1, tracing: boolean): Promise<Ru
   }
 }
 
-async function receiveRun(source: BenchServer, qos: 0 | 1, tracing: boolean): Promise<RunResult> {
-  const count = RECEIVES[qos];
-  await source.control({ topic: TOPIC, qos, size: 16, count });
-  const s = new Session({ url: source.url, keepalive: 0, tracing });
-  await s.connect();
-  try {
-    return await timed(count, async () => {
-      let received = 0;
-      await new Promise<void>((resolve, reject) => {
-        s.subscribe(TOPIC, { qos }, () => {
-          if (++received === count) resolve();
-        }).catch(reject);
-      });
-    });
-  } finally {
-    await s.close();
-  }
-}
-
 const sink = await startSink();
 const source = await startSource();
 const rows: RunRow[] = [];
@@ -103,9 +84,9 @@ try {
       rows.push(
         await compareRuns(
           `tracing on, ${mode}: receive QoS ${qos} 16 B from source, MQTT 5`,
-          () => receiveRun(source, qos, true),
+          () => kitReceive(source, TOPIC, qos, RECEIVES[qos], { tracing: true }),
           UNTRACED,
-          () => receiveRun(source, qos, false),
+          () => kitReceive(source, TOPIC, qos, RECEIVES[qos], { tracing: false }),
         ),
       );
     }
