@@ -48,8 +48,9 @@ export async function kitPublishLoop(
 
 /**
  * One receiving run: the source is told to send `count` messages of 16
- * bytes on `topic`, and a new session (with `options`) takes them all in a
- * subscription's handler; timed from the subscribe to the last message.
+ * bytes on `topic`, and a new session (with `options`; of `SessionClass`,
+ * another checkout's for bench/ab.ts) takes them all in a subscription's
+ * handler; timed from the subscribe to the last message.
  */
 export async function kitReceive(
   source: BenchServer,
@@ -57,9 +58,10 @@ export async function kitReceive(
   qos: 0 | 1,
   count: number,
   options: Partial<SessionOptions> = {},
+  SessionClass: typeof Session = Session,
 ): Promise<RunResult> {
   await source.control({ topic, qos, size: 16, count });
-  const s = new Session({ url: source.url, keepalive: 0, ...options });
+  const s = new SessionClass({ url: source.url, keepalive: 0, ...options });
   await s.connect();
   try {
     return await timed(count, async () => {

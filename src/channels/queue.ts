@@ -24,7 +24,7 @@ import { type Deferred, deferred } from '../core/deferred.js';
 import { ClosedError, InvalidArgumentError, TimeoutError } from '../core/errors.js';
 import { Fifo } from '../core/fifo.js';
 import { sharedTimer, TimerEntry } from '../core/timer.js';
-import type { PublishPropertiesInit, PublishResult, Session } from '../session/index.js';
+import { type PublishPropertiesInit, type PublishResult, type Session, tracerOf } from '../session/index.js';
 import { type PublishTarget, publishTarget } from './publish-target.js';
 import { QUEUE_OPTIONS } from './schema.js';
 
@@ -67,12 +67,15 @@ interface Entry {
   payload: Uint8Array;
   resolve(r: PublishResult): void;
   reject(e: Error): void;
+  /** The trace context `push()` was called in, when traced: the publish, made later, is its child. */
+  trace?: unknown;
 }
 
 /** A push waiting for room: the entry it becomes once admitted, and its `enqueueTimeout` in the shared timer. */
 class RoomWaiter extends TimerEntry implements Entry {
   /** Timed out (and rejected): skipped when it reaches the head of the waiters. */
   expired = false;
+  trace: unknown = undefined;
 
   constructor(
     readonly channel: QueueChannel,
@@ -183,12 +186,14 @@ export class QueueChannel {
         new TimeoutError(`the queue for '${this.topic}' is full (${this.#capacity} messages)`),
       );
     }
+    const trace = tracerOf(this.#session)?.active();
     return new Promise<PublishResult>((resolve, reject) => {
       if (this.#queue.length < this.#capacity) {
-        this.#enqueue({ payload: bytes, resolve, reject });
+        this.#enqueue({ payload: bytes, resolve, reject, trace });
         return;
       }
       const waiter = new RoomWaiter(this, bytes, resolve, reject);
+      waiter.trace = trace;
       waiter.deadline = Date.now() + this.#enqueueTimeout;
       sharedTimer.add(waiter);
       this.#waiters.push(waiter);
@@ -296,7 +301,14 @@ export class QueueChannel {
 
   #send(e: Entry): void {
     this.#inflight++;
-    this.#session.publish(this.topic, e.payload, this.#target.options).then(
+    const session = this.#session;
+    const tracer = e.trace === undefined ? undefined : tracerOf(session);
+    // sent later than pushed, from a timer: traced, in the context of its push()
+    const published =
+      tracer === undefined
+        ? session.publish(this.topic, e.payload, this.#target.options)
+        : tracer.runIn(e.trace, () => session.publish(this.topic, e.payload, this.#target.options));
+    published.then(
       (r) => {
         this.#inflight--;
         this.#counters.published++;

@@ -79,6 +79,10 @@ export interface SessionTracer {
   within<T>(message: TracedMessage, fn: () => T): T;
   /** The context `message` arrived with, as `traceparent`/`tracestate` (a forwarder's envelope). */
   carrierOf(message: TracedMessage): TraceCarrier | undefined;
+  /** The active context, kept by what publishes later (a rate-limited queue) for {@link SessionTracer.runIn}. */
+  active(): unknown;
+  /** Runs `fn` in `context`, one that {@link SessionTracer.active} gave. */
+  runIn<T>(context: unknown, fn: () => T): T;
 }
 
 /** The implementation's entry point: `otel.ts`. */

@@ -313,6 +313,14 @@ class Tracer implements SessionTracer {
     return ctx === undefined ? fn() : context.with(ctx, fn);
   }
 
+  active(): unknown {
+    return context.active();
+  }
+
+  runIn<T>(ctx: unknown, fn: () => T): T {
+    return context.with(ctx as Context, fn);
+  }
+
   carrierOf(message: TracedMessage): TraceCarrier | undefined {
     return carrierOf((message as Carried)[MESSAGE_CONTEXT] ?? context.active());
   }

@@ -17,6 +17,7 @@ import {
   SessionManager,
 } from '../../src/index.js';
 import { onCleanup } from '../helpers/cleanup.js';
+import { capture } from '../helpers/log-capture.js';
 import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import { hasRedis, type RedisServer, startRedis } from '../helpers/redis.js';
 
@@ -56,14 +57,22 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('SessionManager.fromConfig in cl
 
   /** A node: the manager of `fromConfig` in cluster mode, every cluster event recorded. */
   async function node(path: string, id: string) {
-    const m = await SessionManager.fromConfig(path, { cluster: { node: id } });
+    const log = capture();
+    const m = await SessionManager.fromConfig(path, { cluster: { node: id }, logger: log });
     onCleanup(() => m.close());
     const events: { type: keyof ManagerEvents; e: unknown }[] = [];
     for (const type of ['session_acquired', 'session_released', 'node_joined', 'node_left'] as const)
       m.on(type, (e) => events.push({ type, e }));
     const errors: Error[] = [];
     m.on('cluster_error', ({ error }) => errors.push(error));
-    return { id, m, events, errors, running: () => m.list().filter((n) => m.get(n)?.state === 'connected') };
+    return {
+      id,
+      m,
+      events,
+      errors,
+      log,
+      running: () => m.list().filter((n) => m.get(n)?.state === 'connected'),
+    };
   }
 
   it('runs each session on one node, shows it in status(), and hands over on close()', async () => {
@@ -119,6 +128,13 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('SessionManager.fromConfig in cl
       WAIT,
     );
     expect([...a.errors, ...b.errors]).toEqual([]);
+    // the takeover, as an operator reads it in the log
+    const released = a.log.lines.filter((l) => l.msg === 'session released');
+    expect(released.map((l) => l.fields.session).sort()).toEqual(handed);
+    expect(released.every((l) => l.level === 'info' && l.fields.reason === 'leave')).toBe(true);
+    const acquired = b.log.lines.filter((l) => l.msg === 'session acquired').map((l) => l.fields.session);
+    expect(handed.every((n) => acquired.includes(n))).toBe(true);
+    expect(b.log.lines.some((l) => l.msg === 'node left' && l.fields.node === 'a')).toBe(true);
   });
 
   it("places a forwarder's sessions together and forwards on the node that runs them", async () => {

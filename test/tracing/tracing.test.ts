@@ -18,6 +18,7 @@ import {
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { QueueChannel } from '../../src/channels/index.js';
 import { SessionManager } from '../../src/manager/index.js';
 import { RpcClient, RpcServer, RpcStatusError } from '../../src/rpc/index.js';
 import { type Message, Session } from '../../src/session/index.js';
@@ -190,6 +191,27 @@ describe.skipIf(!hasMosquitto())('tracing through mosquitto', () => {
     const listened = await otel.waitFor('process mgr/l', 2);
     // the handler that fills the stream, and the loop's delivery: both children of the receive span
     expect(new Set(listened.map((s) => parentOf(s))).size).toBe(1);
+  });
+
+  it('parents each message of a rate-limited QueueChannel to the span it was pushed in, though a timer sends it', async () => {
+    const s = await session();
+    const q = new QueueChannel(s, 'q/data', { rate: 10 }); // a burst of 1: the others wait for the timer
+    const tracer = trace.getTracer('test');
+    const pushed = [0, 1, 2].map((i) =>
+      tracer.startActiveSpan(`job-${i}`, (job) => {
+        const p = q.push(`${i}`);
+        job.end();
+        return p;
+      }),
+    );
+    await Promise.all(pushed);
+    const publishes = await otel.waitFor('publish', 3);
+    for (const i of [0, 1, 2]) {
+      const [job] = otel.named(`job-${i}`);
+      const publish = publishes.find((p) => parentOf(p) === job.spanContext().spanId);
+      expect(publish?.attributes['messaging.destination.name']).toBe('q/data');
+    }
+    await q.close();
   });
 
   it('traces an RPC call as one trace: client, request publish, server receive, server span, response', async () => {
