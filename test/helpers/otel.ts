@@ -14,6 +14,7 @@ import {
   type Sampler,
   SamplingDecision,
   SimpleSpanProcessor,
+  type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 
 export interface Otel {
@@ -40,7 +41,20 @@ export function registerOtel(): Otel {
     toString: () => 'switchable',
   };
   const exporter = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({ sampler, spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  // told after the exporter of each span that ends: what waitFor() waits on
+  const waiters = new Set<() => void>();
+  const notify: SpanProcessor = {
+    onStart: () => undefined,
+    onEnd: () => {
+      for (const w of [...waiters]) w();
+    },
+    forceFlush: async () => undefined,
+    shutdown: async () => undefined,
+  };
+  const provider = new BasicTracerProvider({
+    sampler,
+    spanProcessors: [new SimpleSpanProcessor(exporter), notify],
+  });
   const manager = new AsyncLocalStorageContextManager().enable();
   context.setGlobalContextManager(manager);
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
@@ -55,13 +69,17 @@ export function registerOtel(): Otel {
     sampling(value) {
       on = value;
     },
-    async waitFor(name, count = 1) {
-      // spans end as acknowledgements and handlers finish: poll the exporter on each turn of I/O
-      for (;;) {
-        const found = named(name);
-        if (found.length >= count) return found;
-        await new Promise((resolve) => setImmediate(resolve));
-      }
+    waitFor(name, count = 1) {
+      return new Promise<ReadableSpan[]>((resolve) => {
+        const look = (): void => {
+          const found = named(name);
+          if (found.length < count) return;
+          waiters.delete(look);
+          resolve(found);
+        };
+        waiters.add(look);
+        look();
+      });
     },
     async shutdown() {
       await provider.shutdown();
