@@ -364,11 +364,12 @@ export class RpcServer extends SafeEmitter<{
     );
   }
 
-  /** Middleware `i`, whose `next` runs the rest and then the handler. */
+  /** The middleware, then the handler. */
   #handle(job: Job): unknown {
     return this.#middleware.length === 0 ? job.route.handler(job) : this.#chain(job, 0);
   }
 
+  /** Middleware `i`, whose `next` runs the rest and then the handler. */
   #chain(job: Job, i: number): unknown {
     if (i === this.#middleware.length) return job.route.handler(job);
     let called = false;
@@ -414,6 +415,7 @@ export class RpcServer extends SafeEmitter<{
     job.answered = true;
     if (job.responseTopic === undefined) {
       this.#counters.unanswered++;
+      job.span?.end();
       return;
     }
     let body: Uint8Array;

@@ -261,6 +261,25 @@ describe.skipIf(!hasMosquitto())('tracing through mosquitto', () => {
     expect(failedCall.attributes['rpc.response.status_code']).toBe('404');
   });
 
+  it('ends the server span of a request that asks for no answer (no response topic)', async () => {
+    const server = new RpcServer(await session());
+    onCleanup(() => server.stop());
+    let handled!: () => void;
+    const done = new Promise<void>((resolve) => {
+      handled = resolve;
+    });
+    server.route('fire/:id', () => {
+      handled();
+      return 'nobody reads this';
+    });
+    await server.start();
+    await (await session()).publish('fire/1', 'x', { qos: 1 });
+    await done;
+    const [served] = await otel.waitFor('fire/:id');
+    expect(served.kind).toBe(SpanKind.SERVER);
+    expect(served.status.code).toBe(SpanStatusCode.UNSET);
+  });
+
   it('carries the trace over MQTT 3.1.1 in the RPC envelope: the server span is the client span’s child', async () => {
     const server = new RpcServer(await session({ protocolVersion: 4 }));
     onCleanup(() => server.stop());
