@@ -111,6 +111,19 @@ function recorded(message: TracedMessage): boolean {
 
 function noop(): void {}
 
+/**
+ * The context `message` arrived in: its `receive` span's, or for a message
+ * its session did not trace (it came before the tracer), what its user
+ * properties carry, from the root. Never the active context: a forwarder
+ * that publishes a message later runs in whatever context armed its timer.
+ */
+function arrivedIn(message: TracedMessage): Context {
+  return (
+    (message as Carried)[MESSAGE_CONTEXT] ??
+    propagation.extract(ROOT_CONTEXT, message.properties?.userProperties, fromPairs)
+  );
+}
+
 class Publish implements PublishSpan {
   constructor(private readonly span: Span) {}
   end(packetId: number, reasonCode: number | undefined, error: Error | undefined): void {
@@ -299,9 +312,7 @@ class Tracer implements SessionTracer {
 
   rpcServe(message: TracedMessage, route: string, carrier: TraceCarrier | undefined): RpcSpan {
     const parent =
-      carrier === undefined
-        ? ((message as Carried)[MESSAGE_CONTEXT] ?? context.active())
-        : propagation.extract(ROOT_CONTEXT, carrier, fromCarrier);
+      carrier === undefined ? arrivedIn(message) : propagation.extract(ROOT_CONTEXT, carrier, fromCarrier);
     const attributes = this.rpcAttributes(route, message.topic);
     attributes['messaging.destination.template'] = route;
     const span = this.tracer.startSpan(route, { kind: SpanKind.SERVER, attributes }, parent);
@@ -309,8 +320,7 @@ class Tracer implements SessionTracer {
   }
 
   within<T>(message: TracedMessage, fn: () => T): T {
-    const ctx = (message as Carried)[MESSAGE_CONTEXT];
-    return ctx === undefined ? fn() : context.with(ctx, fn);
+    return context.with(arrivedIn(message), fn);
   }
 
   active(): unknown {
@@ -322,7 +332,7 @@ class Tracer implements SessionTracer {
   }
 
   carrierOf(message: TracedMessage): TraceCarrier | undefined {
-    return carrierOf((message as Carried)[MESSAGE_CONTEXT] ?? context.active());
+    return carrierOf(arrivedIn(message));
   }
 }
 
