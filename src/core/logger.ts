@@ -47,3 +47,40 @@ export function childLogger(logger: Logger, bindings: Record<string, unknown>): 
     child: (more) => childLogger(logger, { ...bindings, ...more }),
   };
 }
+
+/** ms between two log lines about the same kind of failure (see {@link RepeatLimiter}). */
+export const REPEAT_LOG_INTERVAL = 10_000;
+
+/**
+ * Keeps a failure that repeats (a handler that throws on every message) to
+ * one log line per kind per `interval` ms: `admit(kind)` says whether to
+ * log it now, and how many like it were left out since its last line;
+ * `drain()` gives, at the end, what was left out after each kind's last
+ * line. Holds at most 100 kinds.
+ */
+export class RepeatLimiter {
+  readonly #seen = new Map<string, { at: number; left: number }>();
+
+  constructor(private readonly interval: number) {}
+
+  /** Undefined: leave this one out (counted). A number: log it, saying how many were left out before it. */
+  admit(kind: string, now = Date.now()): number | undefined {
+    const seen = this.#seen;
+    const last = seen.get(kind);
+    if (last !== undefined && now - last.at < this.interval) {
+      last.left++;
+      return undefined;
+    }
+    if (last === undefined && seen.size >= 100) seen.clear();
+    seen.set(kind, { at: now, left: 0 });
+    return last?.left ?? 0;
+  }
+
+  /** Each kind with failures left out since its last line, and how many; then forgets them all. */
+  drain(): [kind: string, left: number][] {
+    const out: [string, number][] = [];
+    for (const [kind, { left }] of this.#seen) if (left > 0) out.push([kind, left]);
+    this.#seen.clear();
+    return out;
+  }
+}

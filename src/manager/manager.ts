@@ -438,6 +438,7 @@ export class SessionManager extends SafeEmitter<ManagerEventArgs> {
       if (state.isCurrent(m)) state.members.delete(m.name);
     }
     await closeStores(state);
+    state.flushLog();
   }
 
   /** @internal A manager event listener threw: report it as `session_error` (unless that is what threw). */

@@ -18,7 +18,7 @@ import type { QoS } from '../codec/types.js';
 import { ClosedError, InvalidArgumentError } from '../core/errors.js';
 import { intOption, qosOption } from '../core/validate.js';
 import type { Message, MessageHandler, Subscription } from '../session/index.js';
-import { copyTrace } from '../tracing/hooks.js';
+import { copyTrace, tracerOfMessage, withOwnSpans } from '../tracing/hooks.js';
 import type { Readiness } from './readiness.js';
 import { createRouteStream, type RouteStream } from './route-stream.js';
 import { type ManagerState, type Member, noop } from './state.js';
@@ -94,16 +94,19 @@ export class FilterSub {
     readonly filter: string,
     state: ManagerState,
   ) {
-    this.dispatch = (message) => {
+    // traced, each `handle` route gets its own process span (a `listen` stream's consumer gets one per delivery)
+    this.dispatch = withOwnSpans((message: Message) => {
       const m = new RoutedMessage(message, member.name);
+      const tracer = tracerOfMessage(message);
       for (const r of this.routes) {
         try {
-          r.deliver(m);
+          if (tracer === undefined || r.end !== undefined) r.deliver(m);
+          else tracer.process(r.filter, m as never, r.deliver);
         } catch (err) {
           state.sessionError(member.name, err, `the route for '${r.filter}' threw`);
         }
       }
-    };
+    });
   }
 
   wantedQos(): QoS {

@@ -6,7 +6,7 @@
  */
 import type { SafeEmitter } from '../core/emitter.js';
 import { ErrorCode, MqttError } from '../core/errors.js';
-import type { Logger } from '../core/logger.js';
+import { type Logger, REPEAT_LOG_INTERVAL, RepeatLimiter } from '../core/logger.js';
 import type { Session } from '../session/index.js';
 import type { SessionStore } from '../store/types.js';
 import type { FilterSub } from './routes.js';
@@ -40,6 +40,8 @@ export class ManagerState {
   readonly stores = new Set<SessionStore>();
   /** The manager's `logger` option: its own lines, and its sessions' unless they have one. */
   logger: Logger | undefined = undefined;
+  /** `session_error` lines of one kind (session and message) once per interval: a route that throws on every message. */
+  private readonly errors = new RepeatLimiter(REPEAT_LOG_INTERVAL);
 
   constructor(private readonly manager: SafeEmitter<ManagerEventArgs>) {}
 
@@ -54,8 +56,21 @@ export class ManagerState {
 
   /** Emits a manager event, and logs it when it is one the manager logs (see {@link logEvent}). */
   emit<K extends keyof ManagerEvents>(event: K, e: ManagerEvents[K]): void {
-    if (this.logger !== undefined) logEvent(this.logger, event, e);
+    if (this.logger !== undefined) logEvent(this.logger, event, e, this.errors);
     this.relay(event, e);
+  }
+
+  /** At close: how many failures of each kind the log left out since their last line. */
+  flushLog(): void {
+    const log = this.logger;
+    if (log === undefined) return;
+    for (const [kind, left] of this.errors.drain()) {
+      const [session, error] = JSON.parse(kind) as [string, string];
+      log.error(
+        session === '' ? { error, repeated: left } : { session, error, repeated: left },
+        'session error',
+      );
+    }
   }
 
   /** Emits a manager event without logging it: a session's own, which its logger already told. */
@@ -79,7 +94,12 @@ export class ManagerState {
  * as `session_error` that no session logged (routes, forwarders, stores,
  * listeners). The sessions' events are their own loggers' to tell.
  */
-function logEvent<K extends keyof ManagerEvents>(log: Logger, event: K, e: ManagerEvents[K]): void {
+function logEvent<K extends keyof ManagerEvents>(
+  log: Logger,
+  event: K,
+  e: ManagerEvents[K],
+  errors: RepeatLimiter,
+): void {
   switch (event) {
     case 'session_acquired': {
       const { name, clientId, node, token } = e as ManagerEvents['session_acquired'];
@@ -105,7 +125,10 @@ function logEvent<K extends keyof ManagerEvents>(log: Logger, event: K, e: Manag
     }
     case 'session_error': {
       const { name, error } = e as ManagerEvents['session_error'];
-      const fields = { error: error.message, code: error.code };
+      const left = errors.admit(JSON.stringify([name, error.message]));
+      if (left === undefined) return;
+      const fields: Record<string, unknown> = { error: error.message, code: error.code };
+      if (left > 0) fields.repeated = left;
       log.error(name === '' ? fields : { session: name, ...fields }, 'session error');
       return;
     }

@@ -135,6 +135,7 @@ export class RpcClient {
   readonly #pending = new Map<string, Pending>();
   readonly #timeout: number;
   readonly #qos: QoS;
+  readonly #envelopeTrace: boolean;
   readonly #explicitTopic: string | undefined;
   /** Which of its session's clients this is (1, 2, ...): the default topic of the second ends in /2. */
   readonly #index: number = 1;
@@ -156,6 +157,7 @@ export class RpcClient {
     this.session = session;
     this.#timeout = options.timeout ?? 30_000;
     this.#qos = options.qos ?? 1;
+    this.#envelopeTrace = options.envelopeTrace ?? true;
     this.#explicitTopic = options.responseTopic;
     if (this.#explicitTopic === undefined) {
       this.#index = (clientsPerSession.get(session) ?? 0) + 1;
@@ -268,7 +270,7 @@ export class RpcClient {
         this.#topic as string,
         props?.contentType,
         body,
-        p.span?.carrier(),
+        this.#envelopeTrace ? p.span?.carrier() : undefined,
       );
     } catch (err) {
       this.#settle(p, new InvalidArgumentError('options.properties', (err as Error).message));

@@ -1,6 +1,17 @@
 /** The tables the options of `RpcClient` and `RpcServer` are checked against (see `core/schema.ts`). */
 import { isValidTopicName } from '../codec/topic.js';
-import { anyObject, either, int, oneOf, qos, type Rule, signal, table, timeout } from '../core/schema.js';
+import {
+  anyObject,
+  boolean,
+  either,
+  int,
+  oneOf,
+  qos,
+  type Rule,
+  signal,
+  table,
+  timeout,
+} from '../core/schema.js';
 
 const topicName: Rule = (v) =>
   typeof v === 'string' && isValidTopicName(v) ? undefined : 'must be a topic name without wildcards';
@@ -11,7 +22,7 @@ const group: Rule = (v) =>
     : "must be a non-empty name without '/', '+' or '#'";
 
 /** `RpcClientOptions`. */
-export const CLIENT_OPTIONS = table({ responseTopic: topicName, timeout, qos });
+export const CLIENT_OPTIONS = table({ responseTopic: topicName, timeout, qos, envelopeTrace: boolean });
 
 /** `RequestOptions` of `request()` and `requestJson()`. */
 export const REQUEST_OPTIONS = table({ timeout, signal, qos, properties: anyObject });

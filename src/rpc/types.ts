@@ -15,6 +15,13 @@ export interface RpcClientOptions {
   timeout?: number;
   /** QoS of requests and of the response subscription. @default 1 */
   qos?: QoS;
+  /**
+   * MQTT 3.1.1, when traced: carry the request's trace context in the
+   * envelope (its version 2, which RpcServers of mqttkit 0.1.0 do not read:
+   * set `false` while such servers answer). Untraced requests are version 1
+   * either way. @default true
+   */
+  envelopeTrace?: boolean;
 }
 
 /** Options of {@link RpcClient.request} and {@link RpcClient.requestJson}. */

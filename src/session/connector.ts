@@ -223,7 +223,8 @@ export class Connector implements RequestOwner {
       }
       req.fail(error);
     }
-    ctx.log?.attemptFailed(attempt.url, error, ctx.options.reconnect === false ? 'give up' : 'reconnect');
+    const ending = ctx.options.reconnect === false || ctx.state === 'closing' || ctx.state === 'closed';
+    ctx.log?.attemptFailed(attempt.url, error, ending ? 'give up' : 'reconnect');
     this.scheduleReconnect(error);
   }
 

@@ -10,7 +10,9 @@
  * to MQTT 3.1.1, records a store skipped and dropped messages; `error` for
  * what the session reports as `error`; `debug` for resubscribes and resends.
  *
- * Drops are counted, never logged one by one: the first drop of a quiet
+ * Failures of one kind (the same message) are logged at most once every
+ * `REPEAT_LOG_INTERVAL` ms, the next line saying how many were left
+ * out (`repeated`), and the rest at close. Drops are counted, never logged one by one: the first drop of a quiet
  * period is logged at once, later ones are summed per reason and logged at
  * most every {@link DROP_LOG_INTERVAL} ms (one timer per session, only while
  * drops wait to be told), and what is left at close.
@@ -22,7 +24,7 @@
 import type { EventEmitter } from 'node:events';
 import type { ConnackPacket } from '../codec/types.js';
 import type { MqttError } from '../core/errors.js';
-import { childLogger, type Logger } from '../core/logger.js';
+import { childLogger, type Logger, REPEAT_LOG_INTERVAL, RepeatLimiter } from '../core/logger.js';
 import { redact } from '../core/url.js';
 import type { PersistedSession, SessionStore } from '../store/types.js';
 import type { SessionContext } from './context.js';
@@ -51,6 +53,8 @@ export class SessionLog {
   private readonly totals = new Map<DropReason, number>();
   private lastDropLine = Number.NEGATIVE_INFINITY;
   private dropTimer: NodeJS.Timeout | undefined = undefined;
+  /** Failures of one kind (their message) logged once per interval. */
+  private readonly errors = new RepeatLimiter(REPEAT_LOG_INTERVAL);
 
   constructor(
     logger: Logger,
@@ -179,16 +183,20 @@ export class SessionLog {
 
   /** What the session reports as `error`. */
   error(err: unknown, what: string): void {
+    const msg = what === '' ? 'session error' : what;
+    // a handler that throws on every message must not write a line per message
+    const left = this.errors.admit(msg);
+    if (left === undefined) return;
     const e = err as Partial<MqttError> | undefined;
-    this.logger.error(
-      { error: e?.message ?? String(err), code: e?.code },
-      what === '' ? 'session error' : what,
-    );
+    const fields: Record<string, unknown> = { error: e?.message ?? String(err), code: e?.code };
+    if (left > 0) fields.repeated = left;
+    this.logger.error(fields, msg);
   }
 
   /** The session closed: the drops not told yet, then the line. */
   closed(reasonCode: number): void {
     this.flushDrops();
+    for (const [msg, left] of this.errors.drain()) this.logger.error({ repeated: left }, msg);
     this.logger.info({ reasonCode, dropped: this.ctx.counters.dropped }, 'closed');
   }
 }

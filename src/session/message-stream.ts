@@ -127,6 +127,7 @@ export class MessageStream<T extends Message = Message> implements AsyncIterable
   end(): void {
     if (this.done) return;
     this.done = true;
+    if (this.endSpan !== undefined) this.closeSpan(); // a consumer that never asks again
     for (const w of this.waiters.drain()) w({ value: undefined, done: true });
   }
 
@@ -165,7 +166,11 @@ export class MessageStream<T extends Message = Message> implements AsyncIterable
   /** `msg`, given to the consumer: when traced, its `process` span starts (and lasts until the next call). */
   private handOut(msg: T): T {
     const tracer = tracerOfMessage(msg);
-    if (tracer !== undefined) this.endSpan = tracer.delivered(msg as never, this.filter);
+    if (tracer !== undefined) {
+      // two next() calls waiting at once: the first message is handed out too, its span ends here
+      if (this.endSpan !== undefined) this.closeSpan();
+      this.endSpan = tracer.delivered(msg as never, this.filter);
+    }
     return msg;
   }
 

@@ -147,7 +147,9 @@ class Rpc implements RpcSpan {
     return context.with(this.ctx, fn);
   }
   carrier(): TraceCarrier | undefined {
-    return carrierOf(this.ctx);
+    const carrier = carrierOf(this.ctx);
+    // the RPC envelope carries W3C's fields only: another propagator's have no place there
+    return carrier?.traceparent === undefined ? undefined : carrier;
   }
   end(error?: Error): void {
     const span = this.span;
@@ -292,6 +294,7 @@ class Tracer implements SessionTracer {
         (err: unknown) => {
           failed(span, err as Error);
           span.end();
+          throw err; // still unhandled, as it is untraced: tracing must not change what a failure does
         },
       );
     } else span.end();
@@ -306,7 +309,8 @@ class Tracer implements SessionTracer {
   rpcRequest(topic: string): RpcSpan {
     const parent = context.active();
     const attributes = this.rpcAttributes(topic, topic);
-    const span = this.tracer.startSpan(topic, { kind: SpanKind.CLIENT, attributes }, parent);
+    // named for what it does, not its topic: a topic often names a device (the topic is `rpc.method`)
+    const span = this.tracer.startSpan('request', { kind: SpanKind.CLIENT, attributes }, parent);
     return new Rpc(span, parent);
   }
 

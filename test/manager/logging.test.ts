@@ -33,7 +33,7 @@ describe.skipIf(!hasMosquitto())('SessionManager logger', () => {
     m.add({ name: 'a', url: broker.url, clientId: 'mgr-log-a' });
     m.add({ name: 'b', url: broker.url, clientId: 'mgr-log-b' });
     m.add({ name: 'mine', url: broker.url, logger: own });
-    m.handle('boom/#', () => {
+    m.handleTo('a', 'boom/#', () => {
       throw new Error('route bug');
     });
     await m.connectAll();
@@ -58,9 +58,39 @@ describe.skipIf(!hasMosquitto())('SessionManager logger', () => {
     expect(String(routeError?.error)).toContain('route bug');
     // its own logger has its lines, with the name bound too; the manager's has none of them
     expect(own.lines.find((l) => l.msg === 'connected')?.fields.session).toBe('mine');
-    // (the manager's own lines about it stay in the manager's: its addition, the route that threw on it)
+    // (the manager's own lines about it stay in the manager's: its addition)
     const about = lines.filter((l) => l.session === 'mine').map((l) => l.msg);
-    expect(new Set(about)).toEqual(new Set(['session added', 'session error']));
+    expect(new Set(about)).toEqual(new Set(['session added']));
+    expect(lines.filter((l) => l.msg === 'session error')).toHaveLength(1);
+  });
+
+  it('a route that throws on every message: one line, and how many like it were left out at close', async () => {
+    const broker = await startMosquitto();
+    onCleanup(() => broker.stop());
+    const log = capture();
+    const m = new SessionManager({ logger: log });
+    onCleanup(() => m.close());
+    m.add({ name: 'a', url: broker.url });
+    let calls = 0;
+    let all!: () => void;
+    const done = new Promise<void>((resolve) => {
+      all = resolve;
+    });
+    m.handle('again/#', () => {
+      if (++calls === 200) all();
+      throw new Error('route bug');
+    });
+    m.on('session_error', () => {}); // each failure is still an event
+    await m.connectAll();
+    await m.waitReady();
+    await Promise.all(Array.from({ length: 200 }, (_, i) => m.publishTo('a', `again/${i}`, 'x', { qos: 1 })));
+    await done;
+    await m.close();
+    const failures = log.lines.filter((l) => l.msg === 'session error');
+    expect(failures.map((l) => [l.fields.session, l.fields.error, l.fields.repeated])).toEqual([
+      ['a', "the route for 'again/#' threw: route bug", undefined],
+      ['a', "the route for 'again/#' threw: route bug", 199],
+    ]);
   });
 
   it("a fleet file's sessions log through fromConfig's logger, each bound to its name", async () => {

@@ -58,6 +58,31 @@ describe.skipIf(!hasMosquitto())('a session logs its life through the logger opt
     });
   });
 
+  it('a handler that throws on every message: one line, and how many like it were left out at close', async () => {
+    const broker = await startMosquitto();
+    onCleanup(() => broker.stop());
+    const log = capture();
+    const s = closeAfter(new Session({ url: broker.url, logger: log }));
+    s.on('error', () => {}); // every failure is still an event
+    await s.connect();
+    let calls = 0;
+    const all = new Promise<void>((resolve) => {
+      void s.subscribe('bad/#', { qos: 1 }, () => {
+        if (++calls === 500) resolve();
+        throw new Error('handler bug');
+      });
+    });
+    await Promise.all(Array.from({ length: 500 }, (_, i) => s.publish(`bad/${i}`, 'x', { qos: 1 })));
+    await all;
+    await s.close();
+    const failures = log.lines.filter((l) => l.msg === "the handler for 'bad/#' threw");
+    expect(failures.map((l) => [l.level, l.fields.error, l.fields.repeated])).toEqual([
+      ['error', 'handler bug', undefined],
+      ['error', undefined, 499],
+    ]);
+    expect(s.metrics().errors).toBe(500);
+  });
+
   it('a lost connection (warn), the reconnect schedule (info), attempts that fail, and the reconnect', async () => {
     const broker = await startMosquitto();
     onCleanup(() => broker.stop());
