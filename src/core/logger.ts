@@ -84,3 +84,38 @@ export class RepeatLimiter {
     return out;
   }
 }
+
+/**
+ * Counts dropped messages for a log line now and then, never one line per
+ * message, and without a timer (for the layers that set none): the first
+ * drop of a quiet spell is told at once, later ones are summed into the
+ * line of the next drop `interval` ms or more after the last line, and
+ * `flush()` tells what is left (at a stop or close).
+ */
+export class DropTally {
+  #pending = 0;
+  #total = 0;
+  #last = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    /** Writes the line: `count` since the last line, `total` in all. */
+    private readonly tell: (count: number, total: number) => void,
+    private readonly interval = REPEAT_LOG_INTERVAL,
+  ) {}
+
+  /** `n` more dropped. */
+  add(n = 1, now = Date.now()): void {
+    this.#total += n;
+    this.#pending += n;
+    if (now - this.#last >= this.interval) this.flush(now);
+  }
+
+  /** Tells what was dropped since the last line, if anything. */
+  flush(now = Date.now()): void {
+    if (this.#pending === 0) return;
+    const count = this.#pending;
+    this.#pending = 0;
+    this.#last = now;
+    this.tell(count, this.#total);
+  }
+}

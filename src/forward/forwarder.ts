@@ -15,6 +15,7 @@
  */
 import type { PublishProperties, QoS, UserProperty } from '../codec/types.js';
 import { InvalidArgumentError, type MqttError } from '../core/errors.js';
+import { DropTally, type Logger } from '../core/logger.js';
 import {
   anyObject,
   boolean,
@@ -184,6 +185,8 @@ export interface ForwarderHost {
   get(name: string): Session | undefined;
   /** The manager's id, carried in the loop marker. */
   readonly id: string;
+  /** The manager's logger, where the forwarder tells what it gave up (read at the forwarder's start). */
+  logger?(): Logger | undefined;
 }
 
 /** ms between retry rounds of a target that is connected and still fails. */
@@ -276,6 +279,8 @@ export class Forwarder {
   private readonly latency = { count: 0, sum: 0, max: 0 };
   /** Loop prevention on MQTT 3.1.1 sessions, shared by the host's forwarders. */
   readonly #loops: LoopGuard;
+  /** What was given up, per reason, for the log (with a logger only). */
+  #drops: Map<string, DropTally> | undefined = undefined;
   /** Called with each failed forward (it waits and is tried again). */
   onError: ((error: MqttError | Error) => void) | undefined = undefined;
 
@@ -386,14 +391,34 @@ export class Forwarder {
     this.waiting = [];
     if (this.holding) return;
     for (const item of left) this.release(item);
+    if (this.#drops !== undefined) for (const tally of this.#drops.values()) tally.flush();
     await Promise.all(subs.map((s) => s.unsubscribe().catch(() => undefined)));
   }
 
   /** Gives up on an item: acknowledged to its source (so later messages are not held back), counted. */
   private release(item: Item): void {
     if (this.holding) return; // stopped for a move: left for the next owner
-    this.counters.dropped++;
+    this.lost('stopped');
     item.msg.ack?.();
+  }
+
+  /** A message given up (not one a filter or transform chose to drop): counted, and told in the log now and then. */
+  private lost(reason: 'stopped' | 'overflow' | 'attempts'): void {
+    this.counters.dropped++;
+    const log = this.host.logger?.();
+    if (log === undefined) return;
+    this.#drops ??= new Map();
+    let tally = this.#drops.get(reason);
+    if (tally === undefined) {
+      tally = new DropTally((count, total) =>
+        log.warn(
+          { reason: 'forwarder', forwarder: this.name, why: reason, count, total },
+          'messages dropped',
+        ),
+      );
+      this.#drops.set(reason, tally);
+    }
+    tally.add();
   }
 
   /** Counters since the forwarder was made, and what waits and is in flight now, as a new object. */
@@ -421,7 +446,7 @@ export class Forwarder {
       return;
     }
     if (msg.qos === 0 && this.waiting.length >= this.maxWaiting) {
-      this.counters.dropped++;
+      this.lost('overflow');
       return;
     }
     const item: Item = { msg, source, received: performance.now(), attempts: 0 };
@@ -541,7 +566,7 @@ export class Forwarder {
       // the error hook has nowhere to report to
     }
     if (++item.attempts >= this.maxAttempts || err instanceof InvalidArgumentError) {
-      this.counters.dropped++;
+      this.lost('attempts');
       item.msg.ack?.();
       return;
     }

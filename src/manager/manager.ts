@@ -18,7 +18,7 @@ import { SafeEmitter } from '../core/emitter.js';
 import { ClosedError, ConnectionError, ErrorCode, InvalidArgumentError, MqttError } from '../core/errors.js';
 import { checkOptions } from '../core/schema.js';
 import { definedFields } from '../core/validate.js';
-import { Forwarder, type ForwarderOptions } from '../forward/forwarder.js';
+import { Forwarder, type ForwarderHost, type ForwarderOptions } from '../forward/forwarder.js';
 import type { FleetSnapshot } from '../metrics/index.js';
 import {
   type MetricsHandler,
@@ -112,6 +112,12 @@ export class SessionManager extends SafeEmitter<ManagerEventArgs> {
   #driver: ClusterDriver | undefined;
   /** Identifies this manager in the loop marker of forwarded messages. */
   readonly id: string = randomBytes(8).toString('hex');
+  /** What this manager's forwarders see of it: one object, whose identity their shared loop guard keys on. */
+  readonly #forwarderHost: ForwarderHost = {
+    get: (name) => this.get(name),
+    id: this.id,
+    logger: () => this.#state.logger,
+  };
 
   constructor(options: SessionManagerOptions = {}) {
     super();
@@ -352,7 +358,7 @@ export class SessionManager extends SafeEmitter<ManagerEventArgs> {
    */
   forward(options: ForwarderOptions): Forwarder {
     if (this.#state.closed) throw new ClosedError('the session manager is closed');
-    const f = new Forwarder(this, options);
+    const f = new Forwarder(this.#forwarderHost, options);
     this.#forwarders.add(f);
     return f;
   }

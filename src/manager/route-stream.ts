@@ -2,6 +2,7 @@
  * `RouteStream`: a `MessageStream` fed by a manager route, so that stopping
  * either one stops the other (`RouteTable.listen` makes the pair).
  */
+import type { DropTally } from '../core/logger.js';
 import { MessageStream } from '../session/index.js';
 import { noop } from './state.js';
 import type { FleetMessage, FleetRoute } from './types.js';
@@ -13,6 +14,7 @@ let construct: (
   buffer: number,
   drop: 'drop-oldest' | 'drop-newest',
   route: () => FleetRoute,
+  drops: DropTally | undefined,
 ) => RouteStream;
 
 /**
@@ -24,8 +26,8 @@ export class RouteStream extends MessageStream<FleetMessage> implements FleetRou
   readonly #route: () => FleetRoute;
 
   static {
-    construct = (filter, session, buffer, drop, route) =>
-      new RouteStream(filter, session, buffer, drop, route);
+    construct = (filter, session, buffer, drop, route, drops) =>
+      new RouteStream(filter, session, buffer, drop, route, drops);
   }
 
   /** Made by the manager's routes ({@link createRouteStream}). */
@@ -35,8 +37,15 @@ export class RouteStream extends MessageStream<FleetMessage> implements FleetRou
     buffer: number,
     drop: 'drop-oldest' | 'drop-newest',
     route: () => FleetRoute,
+    drops?: DropTally,
   ) {
-    super(filter, buffer, () => route().stop().catch(noop), drop);
+    super(
+      filter,
+      buffer,
+      () => route().stop().catch(noop),
+      drop,
+      drops === undefined ? undefined : () => drops.add(),
+    );
     this.session = session;
     this.#route = route;
   }
@@ -64,6 +73,7 @@ export function createRouteStream(
   buffer: number,
   drop: 'drop-oldest' | 'drop-newest',
   route: () => FleetRoute,
+  drops?: DropTally,
 ): RouteStream {
-  return construct(filter, session, buffer, drop, route);
+  return construct(filter, session, buffer, drop, route, drops);
 }

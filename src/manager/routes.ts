@@ -16,6 +16,7 @@
 import { topicFilterOption } from '../codec/topic.js';
 import type { QoS } from '../codec/types.js';
 import { ClosedError, InvalidArgumentError } from '../core/errors.js';
+import { DropTally } from '../core/logger.js';
 import { intOption, qosOption } from '../core/validate.js';
 import type { Message, MessageHandler, Subscription } from '../session/index.js';
 import { copyTrace, tracerOfMessage, withOwnSpans } from '../tracing/hooks.js';
@@ -180,13 +181,24 @@ export class RouteTable {
       );
     }
     let route!: FleetRoute;
-    const stream = createRouteStream(filter, target, buffer, drop, () => route);
+    const log = this.#state.logger;
+    // a consumer too slow for its buffer: counted, and told in the manager's log now and then
+    const drops =
+      log === undefined
+        ? undefined
+        : new DropTally((count, total) =>
+            log.warn({ reason: 'listen', filter, session: target, count, total }, 'messages dropped'),
+          );
+    const stream = createRouteStream(filter, target, buffer, drop, () => route, drops);
     route = this.add(
       target,
       filter,
       (m) => stream.push(m),
       options,
-      () => stream.end(),
+      () => {
+        stream.end();
+        drops?.flush();
+      },
     );
     if (this.#state.closed) stream.end();
     return stream;

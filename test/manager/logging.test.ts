@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SessionManager } from '../../src/index.js';
+import { Session, SessionManager } from '../../src/index.js';
 import { onCleanup } from '../helpers/cleanup.js';
 import { capture } from '../helpers/log-capture.js';
 import { hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
@@ -91,6 +91,48 @@ describe.skipIf(!hasMosquitto())('SessionManager logger', () => {
       ['a', "the route for 'again/#' threw: route bug", undefined],
       ['a', "the route for 'again/#' threw: route bug", 199],
     ]);
+  });
+
+  it("a listen() stream's drops and a forwarder's give-ups: counted into a few lines, never one per message", async () => {
+    const broker = await startMosquitto();
+    onCleanup(() => broker.stop());
+    const log = capture();
+    const m = new SessionManager({ logger: log });
+    onCleanup(() => m.close());
+    m.add({ name: 'src', url: broker.url });
+    m.add({ name: 'dst', url: broker.url }); // never connected: what is forwarded to it waits
+    const stream = m.listenTo('src', 'drop/#', { qos: 1, buffer: 5 });
+    let seen = 0;
+    let all!: () => void;
+    const done = new Promise<void>((resolve) => {
+      all = resolve;
+    });
+    m.handleTo('src', 'drop/#', () => {
+      if (++seen === 15) all();
+    });
+    await m.get('src')?.connect();
+    await m.waitReady(['src']);
+    const f = m.forward({ name: 'to-dst', from: 'src', topics: 'drop/#', to: 'dst', qos: 1 });
+    await f.start();
+    const pub = new Session({ url: broker.url });
+    onCleanup(() => pub.close());
+    await pub.connect();
+    await Promise.all(Array.from({ length: 15 }, (_, i) => pub.publish(`drop/${i}`, 'x', { qos: 1 })));
+    // 15: fewer than mosquitto's 20 in flight, which the forwarder's unacknowledged messages hold
+    await done; // every message reached the stream (nobody reads it) and the forwarder (its target is offline)
+    expect(stream.dropped).toBe(10);
+    await f.stop(); // what waited for the target is given up
+    await m.close();
+    const lines = log.lines.filter((l) => l.msg === 'messages dropped');
+    const listen = lines.filter((l) => l.fields.reason === 'listen');
+    const forwarder = lines.filter((l) => l.fields.reason === 'forwarder');
+    expect(listen.length).toBeLessThanOrEqual(2);
+    expect(listen.reduce((n, l) => n + (l.fields.count as number), 0)).toBe(10);
+    expect(listen.at(-1)?.fields).toMatchObject({ filter: 'drop/#', session: 'src', total: 10 });
+    expect(forwarder.length).toBeLessThanOrEqual(2);
+    expect(forwarder.reduce((n, l) => n + (l.fields.count as number), 0)).toBe(15);
+    expect(forwarder.at(-1)?.fields).toMatchObject({ forwarder: 'to-dst', why: 'stopped', total: 15 });
+    expect(f.metrics().dropped).toBe(15);
   });
 
   it("a fleet file's sessions log through fromConfig's logger, each bound to its name", async () => {
