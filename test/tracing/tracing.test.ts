@@ -456,4 +456,47 @@ describe.skipIf(!hasMosquitto())('tracing through mosquitto', () => {
     expect(m.properties?.userProperties).toEqual([['traceparent', theirs]]);
     expect(otel.spans()).toEqual([]);
   });
+
+  it('a publish made while the broker is down keeps its span and its trace across the restart', async () => {
+    const down = await startMosquitto({ persistence: true });
+    onCleanup(() => down.stop());
+    const fast = { initialDelay: 50, maxDelay: 200, jitter: 0 };
+    const sub = closeAfter(
+      new Session({
+        url: down.url,
+        clientId: 'trace-down-sub',
+        clean: false,
+        sessionExpiry: 300,
+        reconnect: fast,
+      }),
+    );
+    await sub.connect();
+    const got = new Promise<Message>((resolve) => {
+      void sub.subscribe('down/x', { qos: 1 }, resolve);
+    });
+    await sub.subscribe('down/none', { qos: 0 }); // in place before the broker goes
+    const pub = closeAfter(new Session({ url: down.url, reconnect: fast }));
+    await pub.connect();
+    const offline = new Promise<void>((resolve) => pub.once('offline', () => resolve()));
+    const restarted = down.restart(); // SIGTERM: mosquitto saves the subscriber's session
+    await offline;
+    const root = trace.getTracer('test').startSpan('while-down');
+    const published = context.with(trace.setSpan(context.active(), root), () =>
+      pub.publish('down/x', 'queued', { qos: 1 }),
+    );
+    root.end();
+    await restarted;
+    await published;
+    const m = await got;
+    expect(m.payload.toString()).toBe('queued');
+    const spans = await otel.waitFor('publish');
+    const mine = spans.filter((x) => x.attributes['messaging.destination.name'] === 'down/x');
+    expect(mine).toHaveLength(1);
+    expect(parentOf(mine[0])).toBe(root.spanContext().spanId);
+    expect(mine[0].attributes['messaging.mqtt.packet_id']).toBeGreaterThan(0);
+    const receive = (await otel.waitFor('receive')).find(
+      (x) => x.attributes['messaging.destination.name'] === 'down/x',
+    );
+    expect(parentOf(receive as never)).toBe(mine[0].spanContext().spanId);
+  });
 });
