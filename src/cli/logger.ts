@@ -140,3 +140,15 @@ function textValue(v: unknown): string {
   }
   return String(v);
 }
+
+/**
+ * Where a command prints its own lines: stderr as they are without a
+ * logger, or as `info` log lines with one (so `--log-format json` is all JSON).
+ */
+export function commandLines(logger: Logger | undefined): (line: string) => void {
+  if (logger === undefined)
+    return (line) => {
+      process.stderr.write(`${line}\n`);
+    };
+  return (line) => logger.info({}, line);
+}

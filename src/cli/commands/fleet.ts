@@ -15,7 +15,7 @@ import { InvalidArgumentError as FlagError } from 'commander';
 import type { ClusterStatus } from '../../manager/cluster.js';
 import type { SessionManager } from '../../manager/manager.js';
 import { configError, Exit, UsageError } from '../errors.js';
-import { cliLogger, LOG_FORMAT_HELP, type LogFormat, parseLogFormat } from '../logger.js';
+import { cliLogger, commandLines, LOG_FORMAT_HELP, type LogFormat, parseLogFormat } from '../logger.js';
 import { action } from '../program.js';
 import { aborted, errorPrefix } from '../runtime.js';
 
@@ -83,12 +83,7 @@ export function registerFleet(program: Command): void {
       ...(logger === undefined ? {} : { logger }),
     });
     // with --verbose the manager and the sessions log the events themselves, and the command's lines are log lines
-    const log =
-      logger === undefined
-        ? (line: string): void => {
-            process.stderr.write(`${line}\n`);
-          }
-        : (line: string): void => logger.info({}, line);
+    const log = commandLines(logger);
     try {
       if (logger === undefined) watch(manager, log);
       const c = manager.cluster;

@@ -9,7 +9,7 @@ import type { ForwarderMetrics } from '../../forward/forwarder.js';
 import type { SessionManager } from '../../manager/manager.js';
 import { targetOf } from '../connection.js';
 import { CliError, configError, describeError, Exit, UsageError } from '../errors.js';
-import { cliLogger, LOG_FORMAT_HELP, type LogFormat, parseLogFormat } from '../logger.js';
+import { cliLogger, commandLines, LOG_FORMAT_HELP, type LogFormat, parseLogFormat } from '../logger.js';
 import { action } from '../program.js';
 import { aborted, errorPrefix, parseDuration } from '../runtime.js';
 
@@ -80,12 +80,7 @@ export function registerForward(program: Command): void {
     const logger = cliLogger(flags);
     const manager = await SessionManager.fromConfig(path, logger === undefined ? {} : { logger });
     // with --verbose the manager and the sessions log their events, and the command's lines are log lines
-    const log =
-      logger === undefined
-        ? (line: string): void => {
-            process.stderr.write(`${line}\n`);
-          }
-        : (line: string): void => logger.info({}, line);
+    const log = commandLines(logger);
     try {
       const forwarders = manager.forwarders();
       if (forwarders.length === 0) throw configError(`${path} has no forwarders`);
