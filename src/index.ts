@@ -28,7 +28,7 @@ export type {
   UserProperty,
 } from './codec/types.js';
 
-import { setClusterLoader } from './manager/index.js';
+import { setClusterLoader, setDashboardLoader } from './manager/index.js';
 
 export { type EventMap, SafeEmitter } from './core/emitter.js';
 export {
@@ -77,6 +77,8 @@ export {
   type BrokerUrl,
   ConfigError,
   type ConfigIssue,
+  type DashboardOptions,
+  type DashboardServer,
   type FleetConfig,
   FleetConnectError,
   type FleetHandler,
@@ -106,6 +108,8 @@ export type { ClusterMetrics } from './metrics/index.js';
 
 // cluster mode (`fromConfig` with a cluster) is loaded on first use: its code, and ioredis
 setClusterLoader(() => import('./cluster/driver.js').then((m) => m.createClusterDriver));
+// the dashboard (`manager.serveDashboard()`) too: its server, and the page it serves
+setDashboardLoader(() => import('./dashboard/index.js').then((m) => m.serveDashboard));
 
 export {
   createRegistry,

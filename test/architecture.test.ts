@@ -29,6 +29,7 @@ const FLOOR: Record<string, number> = {
   broker: 5,
   cluster: 6,
   cli: 7,
+  dashboard: 7,
   '.': 8, // src/index.ts
 };
 
@@ -43,6 +44,7 @@ const ONE_TIMER_EACH: Record<string, string> = {
   'channels/batch.ts': "a batch's interval, which may be shorter than 100 ms",
   'channels/queue.ts': "the rate limit's next send",
   'metrics/fleet.ts': 'the sampling tick (unref-ed)',
+  'dashboard/aggregator.ts': "the dashboard's snapshot tick (unref-ed)",
 };
 
 /** No source file over about 600 lines (DESIGN.md). */

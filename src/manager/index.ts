@@ -21,6 +21,12 @@ export {
   type ParseFleetConfigOptions,
   parseFleetConfig,
 } from './config.js';
+export {
+  type DashboardFactory,
+  type DashboardOptions,
+  type DashboardServer,
+  setDashboardLoader,
+} from './dashboard.js';
 export { FleetConnectError, SessionManager } from './manager.js';
 export type { ProtocolVersionInput } from './protocol-version.js';
 export { RouteStream } from './route-stream.js';

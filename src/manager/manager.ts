@@ -36,13 +36,14 @@ import {
   type FleetCluster,
 } from './cluster.js';
 import { type LoadFleetConfigOptions, loadFleetConfig } from './config.js';
+import { type DashboardOptions, type DashboardServer, dashboardFactory } from './dashboard.js';
 import { bindEvents } from './events.js';
 import { addFleet, closeStores } from './from-config.js';
 import { ManagerMetrics } from './metrics.js';
 import { Readiness } from './readiness.js';
 import type { RouteStream } from './route-stream.js';
 import { checkHandler, checkName, checkSubscriptions, RouteTable } from './routes.js';
-import { CLOSE_OPTIONS, CONNECT_ALL_OPTIONS, MANAGER_OPTIONS } from './schema.js';
+import { CLOSE_OPTIONS, CONNECT_ALL_OPTIONS, DASHBOARD_OPTIONS, MANAGER_OPTIONS } from './schema.js';
 import { ManagerState, Member } from './state.js';
 import type {
   FleetHandler,
@@ -107,6 +108,7 @@ export class SessionManager extends SafeEmitter<ManagerEventArgs> {
   readonly #routes = new RouteTable(this.#state, this.#readiness);
   readonly #metrics: ManagerMetrics;
   readonly #forwarders = new Set<Forwarder>();
+  readonly #dashboards = new Set<DashboardServer>();
   readonly #concurrency: number;
   /** Cluster mode's driver (`fromConfig` with a cluster): it runs the sessions, not `connectAll()`. */
   #driver: ClusterDriver | undefined;
@@ -412,6 +414,29 @@ export class SessionManager extends SafeEmitter<ManagerEventArgs> {
   }
 
   /**
+   * Serves the live web dashboard of this fleet at `http://host:port/`
+   * (defaults: 127.0.0.1, port 9470; 0 picks a free port): the sessions'
+   * states and rates, each session's history and events, the topics its
+   * sessions receive (with a publish form), RPC routes and forwarders;
+   * in cluster mode, every node's sessions. Beyond loopback it needs a
+   * `token`. Loads the dashboard's code on first use; the server closes
+   * with the manager. Rejects with `InvalidArgumentError` for options
+   * that are not valid, or when the port cannot be bound.
+   */
+  async serveDashboard(options: DashboardOptions = {}): Promise<DashboardServer> {
+    checkOptions(options, DASHBOARD_OPTIONS, 'options');
+    if (this.#state.closed) throw new ClosedError('the session manager is closed');
+    const serve = await dashboardFactory();
+    const server = await serve(this, options);
+    if (this.#state.closed) {
+      await server.close();
+      throw new ClosedError('the session manager is closed');
+    }
+    this.#dashboards.add(server);
+    return server;
+  }
+
+  /**
    * Closes every session (each waits up to `timeout` ms for its operations
    * in flight), ends every route and `listen` stream, and rejects pending
    * `waitReady` calls. Always resolves; later calls return the same promise.
@@ -435,6 +460,8 @@ export class SessionManager extends SafeEmitter<ManagerEventArgs> {
     await Promise.all([...this.#forwarders].map((f) => f.stop()));
     this.#forwarders.clear();
     await this.#metrics.closeServers();
+    await Promise.all([...this.#dashboards].map((d) => d.close()));
+    this.#dashboards.clear();
     this.#routes.close();
     const members = [...state.members.values()];
     await Promise.all(members.map((m) => m.session.close(options)));

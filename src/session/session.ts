@@ -23,6 +23,7 @@ import { InvalidArgumentError } from '../core/errors.js';
 import { INSPECT, type Inspect, type InspectOptions, inspectAs } from '../core/inspect.js';
 import { checkOptions } from '../core/schema.js';
 import type { ServerLimits } from '../protocol/engine.js';
+import type { StoredSubscription } from '../store/types.js';
 import { readContextWith, SessionContext } from './context.js';
 import { LatencyHistogram } from './latency.js';
 import type { MessageStream } from './message-stream.js';
@@ -252,6 +253,15 @@ export class Session extends SafeEmitter<SessionEvents> {
   /** Unsubscribes filters (and drops every handler bound to them). */
   unsubscribe(filters: string | readonly string[], options: OperationOptions = {}): Promise<void> {
     return this.#ctx.subscriptions.unsubscribe(filters, options);
+  }
+
+  /**
+   * The subscriptions the session holds (and restores after a reconnect),
+   * one per filter, with the options they were made with: a copy, in the
+   * order they were made.
+   */
+  subscriptions(): StoredSubscription[] {
+    return this.#ctx.subscriptions.list();
   }
 
   /**

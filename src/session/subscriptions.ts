@@ -69,6 +69,12 @@ export class Subscriptions {
 
   constructor(private readonly ctx: SessionContext) {}
 
+  /** `session.subscriptions()`: see there. */
+  list(): StoredSubscription[] {
+    if (this.subscriptions === undefined) return [];
+    return [...this.subscriptions.values()].map((s) => ({ ...s }));
+  }
+
   /** `session.subscribe()`: see there. */
   subscribe(
     filters: string | readonly string[],

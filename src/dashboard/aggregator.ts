@@ -1,0 +1,204 @@
+/**
+ * What a dashboard knows of its fleet, sampled once a second: every
+ * session's counters and rates (`Tracked`), the fleet's totals and their
+ * 15-minute history, the topic table fed by the sessions' received
+ * messages, and the RPC routes and forwarders.
+ *
+ * One `setInterval` per dashboard (unref'd: it never keeps the process
+ * alive) drives `tick()`; each tick reads `metrics()` of every session once,
+ * whatever the number of browsers watching, then tells the server, which
+ * cuts each browser's view out of this state (`view.ts`). Per message only
+ * the topic table's counter runs (see `topics.ts`). Sessions are followed as
+ * the manager adds and removes them.
+ */
+import type { SessionManager } from '../manager/index.js';
+import type { Message, Session, SessionState } from '../session/index.js';
+import { Rings, round } from './ring.js';
+import { RpcRoutes } from './rpc.js';
+import { TopicTable } from './topics.js';
+import { Tracked } from './tracked.js';
+
+/** One point a second for 15 minutes. */
+export const HISTORY = 900;
+/** Sessions with a detail history at most; the least recently looked at goes first. */
+const MAX_DETAILS = 32;
+/** A detail history is dropped this long after it was last asked for. */
+const DETAIL_KEEP_MS = 15 * 60_000;
+
+export interface Totals {
+  sessions: number;
+  ready: number;
+  states: Record<string, number>;
+  in: number;
+  out: number;
+  bytesIn: number;
+  bytesOut: number;
+  inflight: number;
+  queued: number;
+  reconnects: number;
+  errors: number;
+  dropped: number;
+}
+
+export interface AggregatorOptions {
+  /** ms between ticks. */
+  interval: number;
+  /** Feed the topic table from the sessions' received messages. */
+  topics: boolean;
+}
+
+export class Aggregator {
+  readonly tracked = new Map<string, Tracked>();
+  readonly history = new Rings(['in', 'out', 'disconnected'] as const, HISTORY);
+  readonly topics = new TopicTable();
+  readonly rpc = new RpcRoutes();
+  totals: Totals = emptyTotals();
+  now = Date.now();
+  readonly #taps = new Map<string, { session: Session; fn: (m: Message) => void }>();
+  readonly #listeners = new Set<() => void>();
+  #last = 0;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  readonly #onAdded = (e: { name: string }) => this.#follow(e.name);
+  readonly #onRemoved = (e: { name: string }) => this.#forget(e.name);
+
+  constructor(
+    readonly manager: SessionManager,
+    readonly options: AggregatorOptions,
+  ) {
+    manager.on('session_added', this.#onAdded);
+    manager.on('session_removed', this.#onRemoved);
+    for (const name of manager.list()) this.#follow(name);
+    this.tick();
+    this.#timer = setInterval(() => this.tick(), options.interval);
+    this.#timer.unref();
+  }
+
+  /** Called after each tick. */
+  onTick(fn: () => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  /** Reads every session once and updates the totals, the history, the topics and the routes. */
+  tick(): void {
+    const now = Date.now();
+    const seconds = this.#last === 0 ? 0 : (now - this.#last) / 1000;
+    this.#last = now;
+    this.now = now;
+    this.topics.tick(now, seconds);
+    // sessions the manager lists but we do not follow yet (or replaced under the same name)
+    for (const [name, session] of this.manager.entries()) {
+      const t = this.tracked.get(name);
+      if (t === undefined || t.session !== session) this.#follow(name);
+    }
+    const totals = emptyTotals();
+    for (const [name, t] of this.tracked) {
+      if (this.manager.get(name) !== t.session) {
+        this.#forget(name);
+        continue;
+      }
+      t.sample(now, seconds);
+      if (t.detail !== undefined && now - t.detailAsked > DETAIL_KEEP_MS) t.unwatch();
+      const m = t.metrics;
+      if (m === undefined) continue;
+      const state = t.session.state;
+      totals.sessions++;
+      totals.states[state] = (totals.states[state] ?? 0) + 1;
+      if (this.manager.isReady(name)) totals.ready++;
+      totals.in += t.rateIn;
+      totals.out += t.rateOut;
+      totals.bytesIn += t.rateBytesIn;
+      totals.bytesOut += t.rateBytesOut;
+      totals.inflight += m.inflight;
+      totals.queued += m.queued;
+      totals.reconnects += m.reconnects;
+      totals.errors += m.errors;
+      totals.dropped += m.dropped;
+    }
+    totals.in = round(totals.in);
+    totals.out = round(totals.out);
+    totals.bytesIn = round(totals.bytesIn);
+    totals.bytesOut = round(totals.bytesOut);
+    this.totals = totals;
+    this.history.push(now, {
+      in: totals.in,
+      out: totals.out,
+      disconnected: totals.sessions - (totals.states.connected ?? 0),
+    });
+    this.rpc.sample(this.manager, now, seconds);
+    for (const fn of this.#listeners) fn();
+  }
+
+  /** The session's tracker, its detail history started (or kept) since someone looks at it. */
+  detail(name: string): Tracked | undefined {
+    const t = this.tracked.get(name);
+    if (t === undefined) return undefined;
+    if (t.detail === undefined) {
+      const watched = [...this.tracked.values()].filter((x) => x.detail !== undefined);
+      if (watched.length >= MAX_DETAILS) {
+        watched.sort((a, b) => a.detailAsked - b.detailAsked);
+        watched[0].unwatch();
+      }
+    }
+    t.watch(this.now, HISTORY);
+    return t;
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.manager.off('session_added', this.#onAdded);
+    this.manager.off('session_removed', this.#onRemoved);
+    for (const name of [...this.tracked.keys()]) this.#forget(name);
+    this.#listeners.clear();
+  }
+
+  #follow(name: string): void {
+    const session = this.manager.get(name);
+    if (session === undefined) return;
+    const known = this.tracked.get(name);
+    if (known?.session === session) return;
+    if (known !== undefined) this.#forget(name);
+    const t = new Tracked(name, session, () => this.now);
+    if (session.state === 'connecting') t.event('connecting', `connecting to ${session.url}`);
+    else if (session.state === 'connected') t.event('connected', 'connected');
+    this.tracked.set(name, t);
+    if (this.options.topics) {
+      const topics = this.topics;
+      const fn = (m: Message): void => topics.seen(name, m);
+      session.on('message', fn);
+      this.#taps.set(name, { session, fn });
+    }
+  }
+
+  #forget(name: string): void {
+    this.tracked.get(name)?.unbind();
+    this.tracked.delete(name);
+    const tap = this.#taps.get(name);
+    if (tap !== undefined) {
+      tap.session.off('message', tap.fn);
+      this.#taps.delete(name);
+    }
+  }
+}
+
+function emptyTotals(): Totals {
+  const states: Record<string, number> = {};
+  return {
+    sessions: 0,
+    ready: 0,
+    states,
+    in: 0,
+    out: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    inflight: 0,
+    queued: 0,
+    reconnects: 0,
+    errors: 0,
+    dropped: 0,
+  };
+}
+
+/** The states a session can be in, for counting. */
+export type CountedState = SessionState;

@@ -1,0 +1,249 @@
+/**
+ * The topic explorer's table: every topic the fleet received a message on,
+ * with a count, a rate, the retained flag, a preview of the last payload
+ * and a few recent messages.
+ *
+ * Per message (`seen`, on every session's `message` event) it costs one Map
+ * lookup and a counter; the time is the aggregator's clock, read once a
+ * tick. Samples are what is copied: at most `SAMPLES_PER_TOPIC` per topic
+ * and `SAMPLES_PER_TICK` over all topics per tick, each at most
+ * `SAMPLE_BYTES` of payload. A received payload may be a view of a socket
+ * chunk: a sample copies what it keeps, so no chunk is held alive. At most
+ * `MAX_TOPICS` topics are tracked; messages on topics beyond that are only
+ * counted (`untracked`).
+ */
+import type { Message } from '../session/index.js';
+import { round } from './ring.js';
+
+export const MAX_TOPICS = 10_000;
+export const SAMPLE_BYTES = 4096;
+/** Recent messages kept per topic. */
+export const RECENT = 50;
+/** Samples taken per topic per tick at most. */
+const SAMPLES_PER_TOPIC = 2;
+const SAMPLES_PER_TICK = 200;
+/** Topics listed in a tick at most. */
+export const LISTED = 2000;
+const PREVIEW = 80;
+const MAX_FIELDS = 8;
+
+/** One kept message. */
+export interface Sample {
+  t: number;
+  session: string;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+  size: number;
+  payload: Buffer;
+  contentType: string | null;
+  userProperties: [string, string][];
+}
+
+class TopicEntry {
+  count = 0;
+  /** `count` at the previous tick. */
+  counted = 0;
+  rate = 0;
+  retained = false;
+  t = 0;
+  last = '';
+  /** Tick of the latest sample, and how many were taken in it. */
+  sampledTick = -1;
+  sampledInTick = 0;
+  readonly recent: Sample[] = [];
+
+  constructor(readonly topic: string) {}
+}
+
+export class TopicTable {
+  readonly #topics = new Map<string, TopicEntry>();
+  #tick = 0;
+  #samplesInTick = 0;
+  /** The aggregator's clock (ms), set each tick. */
+  now = Date.now();
+  untracked = 0;
+
+  get size(): number {
+    return this.#topics.size;
+  }
+
+  /** A message a session received. */
+  seen(session: string, m: Message): void {
+    let e = this.#topics.get(m.topic);
+    if (e === undefined) {
+      if (this.#topics.size >= MAX_TOPICS) {
+        this.untracked++;
+        return;
+      }
+      e = new TopicEntry(m.topic);
+      this.#topics.set(m.topic, e);
+    }
+    e.count++;
+    e.t = this.now;
+    if (m.retain) e.retained = m.payload.length > 0;
+    if (e.sampledTick === this.#tick) {
+      if (e.sampledInTick >= SAMPLES_PER_TOPIC) return;
+    } else {
+      e.sampledTick = this.#tick;
+      e.sampledInTick = 0;
+    }
+    if (this.#samplesInTick >= SAMPLES_PER_TICK) return;
+    this.#samplesInTick++;
+    e.sampledInTick++;
+    const payload = Buffer.from(m.payload.subarray(0, SAMPLE_BYTES));
+    const p = m.properties;
+    const sample: Sample = {
+      t: this.now,
+      session,
+      qos: m.qos,
+      retain: m.retain,
+      size: m.payload.length,
+      payload,
+      contentType: p?.contentType ?? null,
+      userProperties: p?.userProperties?.map((u) => [u[0], u[1]] as [string, string]) ?? [],
+    };
+    e.last = preview(payload);
+    if (e.recent.length >= RECENT) e.recent.shift();
+    e.recent.push(sample);
+  }
+
+  /** Once a tick: rates over `seconds`, and a new sampling budget. */
+  tick(now: number, seconds: number): void {
+    this.now = now;
+    this.#tick++;
+    this.#samplesInTick = 0;
+    for (const e of this.#topics.values()) {
+      e.rate = seconds > 0 ? (e.count - e.counted) / seconds : 0;
+      e.counted = e.count;
+    }
+  }
+
+  /** The topics at or under `prefix`, sorted, at most `LISTED`. */
+  list(prefix: string): { total: number; truncated: boolean; items: TopicRowJSON[] } {
+    const matched: TopicEntry[] = [];
+    for (const e of this.#topics.values()) {
+      if (prefix === '' || e.topic === prefix || e.topic.startsWith(`${prefix}/`)) matched.push(e);
+    }
+    matched.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));
+    const items = matched.slice(0, LISTED).map((e) => ({
+      topic: e.topic,
+      count: e.count,
+      rate: round(e.rate),
+      retained: e.retained,
+      last: e.last,
+      t: e.t,
+    }));
+    return { total: matched.length, truncated: matched.length > LISTED || this.untracked > 0, items };
+  }
+
+  /** One topic's numbers, recent messages and their numeric values; undefined when never seen. */
+  detail(topic: string): TopicDetailJSON | undefined {
+    const e = this.#topics.get(topic);
+    if (e === undefined) return undefined;
+    return {
+      topic,
+      count: e.count,
+      rate: round(e.rate),
+      retained: e.retained,
+      messages: e.recent.map((s) => ({
+        t: s.t,
+        session: s.session,
+        qos: s.qos,
+        retain: s.retain,
+        size: s.size,
+        payload: s.payload.toString('base64'),
+        truncated: s.size > s.payload.length,
+        contentType: s.contentType,
+        userProperties: s.userProperties,
+      })),
+      series: numericSeries(e.recent),
+    };
+  }
+}
+
+/** A row of `TopicTable.list`. */
+export interface TopicRowJSON {
+  topic: string;
+  count: number;
+  rate: number;
+  retained: boolean;
+  last: string;
+  t: number;
+}
+
+/** What `TopicTable.detail` answers. */
+export interface TopicDetailJSON {
+  topic: string;
+  count: number;
+  rate: number;
+  retained: boolean;
+  messages: {
+    t: number;
+    session: string;
+    qos: 0 | 1 | 2;
+    retain: boolean;
+    size: number;
+    payload: string;
+    truncated: boolean;
+    contentType: string | null;
+    userProperties: [string, string][];
+  }[];
+  series: { t: number[]; fields: Record<string, (number | null)[]> };
+}
+
+/** Text when the bytes are printable UTF-8, else hex; at most `PREVIEW` characters. */
+export function preview(payload: Buffer): string {
+  const head = payload.subarray(0, PREVIEW * 4);
+  const text = head.toString('utf8');
+  // U+FFFD: not UTF-8; control characters other than white space: binary
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: looking for them
+  if (!text.includes('\uFFFD') && !/[\u0000-\u0008\u000e-\u001f]/.test(text)) {
+    return text.length > PREVIEW ? `${text.slice(0, PREVIEW - 1)}…` : text;
+  }
+  const hex = payload.subarray(0, PREVIEW / 2).toString('hex');
+  return payload.length > PREVIEW / 2 ? `0x${hex.slice(0, PREVIEW - 3)}…` : `0x${hex}`;
+}
+
+/**
+ * The numbers in the samples: `value` for a payload that is a number, or
+ * the numeric top-level fields of a JSON object (the first `MAX_FIELDS`
+ * found); a sample without one has null there.
+ */
+export function numericSeries(samples: readonly Sample[]): TopicDetailJSON['series'] {
+  const t: number[] = [];
+  const fields: Record<string, (number | null)[]> = {};
+  let names = 0;
+  samples.forEach((s, i) => {
+    t.push(s.t);
+    const values = numbersOf(s.payload);
+    for (const key in values) {
+      if (fields[key] === undefined) {
+        if (names >= MAX_FIELDS) continue;
+        names++;
+        fields[key] = new Array<number | null>(i).fill(null);
+      }
+      fields[key].push(values[key]);
+    }
+    for (const key in fields) if (fields[key].length < i + 1) fields[key].push(null);
+  });
+  return { t, fields };
+}
+
+function numbersOf(payload: Buffer): Record<string, number> {
+  if (payload.length === 0 || payload.length > SAMPLE_BYTES) return {};
+  const text = payload.toString('utf8').trim();
+  const n = Number(text);
+  if (text !== '' && Number.isFinite(n)) return { value: n };
+  if (text[0] !== '{') return {};
+  try {
+    const parsed: unknown = JSON.parse(text);
+    const out: Record<string, number> = {};
+    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
+      for (const [k, v] of Object.entries(parsed))
+        if (typeof v === 'number' && Number.isFinite(v)) out[k] = v;
+    }
+    return out;
+  } catch {
+    return {};
+  }
+}
