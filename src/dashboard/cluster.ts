@@ -74,7 +74,7 @@ function remoteRow(name: string, node: string | undefined): Row {
     name,
     url: '',
     version: 5,
-    state: node === undefined ? 'idle' : 'remote',
+    state: node === undefined ? 'unassigned' : 'remote',
     ready: false,
     node: node ?? null,
     inflight: 0,
