@@ -10,10 +10,10 @@
  * WebSocket connection, the CLI's libraries with the command).
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -89,6 +89,26 @@ describe('what an entry point loads', () => {
     const loaded = await probe(entry('index.js'), 'require', 'session');
     expect(loaded.exports).toBeGreaterThan(40);
     expect(loaded.packages.filter((p) => LAZY.includes(p))).toEqual([]);
+  });
+
+  it("import 'mqttkit' loads none of the dashboard: its server is a chunk of its own, imported on first use", async () => {
+    const seen = new Set<string>();
+    const walk = async (file: string): Promise<string> => {
+      if (seen.has(file)) return '';
+      seen.add(file);
+      const text = await readFile(file, 'utf8');
+      // static imports only (`import ... from "./x.js"`, `import "./x.js"`), not `import("./x.js")`
+      const statics = [
+        ...text.matchAll(/(?:^|[;\n])\s*(?:import|export)\s*(?:[^'"();]*?from\s*)?["'](\.[^"']+)["']/g),
+      ];
+      const parts = await Promise.all(statics.map((m) => walk(join(dirname(file), m[1]))));
+      return text + parts.join('');
+    };
+    const loaded = await walk(entry('index.js'));
+    expect(seen.size).toBeGreaterThan(1);
+    expect(loaded).not.toContain('mqttkit_dashboard'); // the dashboard's cookie
+    expect(loaded).not.toContain('text/event-stream');
+    expect(loaded).toMatch(/import\(["']\.\/chunks\/[^"']+["']\)/);
   });
 
   it('mqttkit/codec, mqttkit/broker and mqttkit/router load none of them', async () => {
