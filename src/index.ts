@@ -136,6 +136,7 @@ export {
   type RpcMiddleware,
   type RpcRequest,
   RpcResponse,
+  type RpcRouteMetrics,
   RpcServer,
   type RpcServerMetrics,
   type RpcServerOptions,
