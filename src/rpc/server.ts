@@ -43,6 +43,7 @@ import {
 } from '../session/index.js';
 import { type RpcSpan, type TraceCarrier, withOwnSpans } from '../tracing/hooks.js';
 import { decodeRequest, encodeResponse } from './envelope.js';
+import { listServer, unlistServer } from './running.js';
 import { SERVER_OPTIONS } from './schema.js';
 import type {
   RpcHandler,
@@ -288,11 +289,15 @@ export class RpcServer extends SafeEmitter<{
       this.#started = false; // start() may be called again; routes already subscribed stay
       throw err;
     }
+    if (this.#stopping === undefined) listServer(this);
   }
 
   /** Unsubscribes, then waits for the requests already received (handled and answered). */
   stop(): Promise<void> {
-    if (this.#stopping === undefined) this.#stopping = this.#stopNow();
+    if (this.#stopping === undefined) {
+      unlistServer(this);
+      this.#stopping = this.#stopNow();
+    }
     return this.#stopping;
   }
 

@@ -1,11 +1,13 @@
 /**
  * `RpcServer.metrics().routes` (each route's requests, answers by status and
- * latency), against a private mosquitto (MQTT 5) and over aedes with MQTT
- * 3.1.1.
+ * latency) and `rpcServersOf(session)` (the servers running on a session,
+ * for the dashboard), against a private mosquitto (MQTT 5) and over aedes
+ * with MQTT 3.1.1.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RpcError } from '../../src/core/errors.js';
 import { RpcClient, RpcServer, RpcStatusError } from '../../src/rpc/index.js';
+import { rpcServersOf } from '../../src/rpc/running.js';
 import { LATENCY_BOUNDS, Session } from '../../src/session/index.js';
 import { type AedesBroker, startAedes } from '../helpers/aedes.js';
 import { closeAfter, onCleanup } from '../helpers/cleanup.js';
@@ -90,7 +92,7 @@ async function mix(url: string, protocolVersion: 4 | 5): Promise<void> {
   expect(srv.metrics().routes[0].statuses['200']).toBe(3);
 }
 
-describe.skipIf(!hasMosquitto())('RpcServer route metrics (MQTT 5, mosquitto)', () => {
+describe.skipIf(!hasMosquitto())('RpcServer route metrics and rpcServersOf (MQTT 5, mosquitto)', () => {
   let broker: Broker;
   beforeAll(async () => {
     broker = await startMosquitto();
@@ -117,6 +119,31 @@ describe.skipIf(!hasMosquitto())('RpcServer route metrics (MQTT 5, mosquitto)', 
     const [route] = srv.metrics().routes;
     expect(route).toMatchObject({ received: 2, statuses: { '200': 1, '503': 1 } });
     expect(route.latency.count).toBe(2);
+  });
+
+  it('rpcServersOf lists the servers started on a session, and not once stopped', async () => {
+    const s = await session(broker.url);
+    const other = await session(broker.url);
+    const a = server(s);
+    const b = server(s);
+    a.route('reg/a', () => 'a');
+    b.route('reg/b', () => 'b');
+    expect(rpcServersOf(s)).toEqual([]); // made, never started
+    await a.start();
+    expect(rpcServersOf(s)).toEqual([a]);
+    await b.start();
+    await b.start(); // again: listed once
+    expect(rpcServersOf(s)).toEqual([a, b]);
+    expect(rpcServersOf(other)).toEqual([]);
+    const [reg] = rpcServersOf(s)[0].metrics().routes;
+    expect(reg.pattern).toBe('reg/a');
+    const stopping = a.stop();
+    expect(rpcServersOf(s)).toEqual([b]); // off the list from the moment it stops
+    await stopping;
+    await b.stop();
+    expect(rpcServersOf(s)).toEqual([]);
+    await expect(a.start()).rejects.toThrow();
+    expect(rpcServersOf(s)).toEqual([]);
   });
 });
 
