@@ -72,6 +72,7 @@ export type {
   ClusterSessionStatus,
   ClusterStatus,
   FleetCluster,
+  SharedSessionStats,
 } from './manager/index.js';
 export {
   type BrokerUrl,
