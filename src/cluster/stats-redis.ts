@@ -96,9 +96,9 @@ export class RedisNodeStats {
     this.#watchers = new Watchers(
       () => {
         membership.setWatching(true);
-        // at once, not at the next renewal: the others see it at theirs
-        const { watch } = this.#keys;
-        this.#client.call('SET', watch, '1', 'PX', membership.ttl).catch(() => {});
+        // at once, not at the next renewal: the others see it at theirs (not joined yet: the join sets it)
+        if (membership.state !== 'joined') return;
+        this.#client.call('SET', this.#keys.watch, '1', 'PX', membership.ttl).catch(() => {});
       },
       () => membership.setWatching(false),
     );
