@@ -72,6 +72,7 @@ export type {
   ClusterSessionStatus,
   ClusterStatus,
   FleetCluster,
+  SharedSessionStats,
 } from './manager/index.js';
 export {
   type BrokerUrl,
@@ -140,6 +141,7 @@ export {
   type RpcMiddleware,
   type RpcRequest,
   RpcResponse,
+  type RpcRouteMetrics,
   RpcServer,
   type RpcServerMetrics,
   type RpcServerOptions,

@@ -29,6 +29,7 @@ import type {
   ClusterRole,
   ClusterStatus,
   ManagedSessionOptions,
+  SharedSessionStats,
 } from '../manager/index.js';
 import { isFleetWorker } from '../manager/index.js';
 import type { ClusterMetrics } from '../metrics/index.js';
@@ -38,6 +39,9 @@ import { RedisStore } from '../store/redis.js';
 import { OWN_CLIENT_OPTIONS } from '../store/redis-client.js';
 import { FleetNode } from './coordinator.js';
 import type { FleetClient } from './fleet-options.js';
+import { clusterKeys } from './keys.js';
+import { LocalStats } from './stats.js';
+import { RedisNodeStats } from './stats-redis.js';
 import { readClusterStatus, type StatusClient } from './status.js';
 import { NODE_ENV, WORKER_ENV, workerId } from './worker-messages.js';
 
@@ -98,6 +102,8 @@ export const createClusterDriver: ClusterDriverFactory = async (input) => {
     stop: () => driver.stop(),
     status: () => driver.status(),
     metrics: () => driver.metrics(),
+    watchStats: () => driver.watchStats(),
+    sharedStats: () => driver.sharedStats(),
   };
 };
 
@@ -125,6 +131,8 @@ class RedisNodeDriver implements ClusterDriver {
   readonly #client: NodeClient;
   readonly #store: RedisStore;
   readonly #fleet: FleetNode;
+  /** Its sessions' numbers, shared while someone watches. */
+  readonly #stats: RedisNodeStats;
   readonly #sessions: readonly { name: string; clientId: string }[];
   readonly #prefix: string;
   /** The `everyNode` sessions, as this node runs them. */
@@ -171,6 +179,12 @@ class RedisNodeDriver implements ClusterDriver {
         concurrency: input.config.manager.concurrency,
       }),
     });
+    this.#stats = new RedisNodeStats(
+      this.#client,
+      clusterKeys(o.prefix, o.name),
+      this.#fleet.membership,
+      new LocalStats(input.manager),
+    );
     const node = o.node;
     const f = this.#fleet;
     f.on('session_acquired', (e) => input.emit('session_acquired', { ...e, node }));
@@ -191,6 +205,7 @@ class RedisNodeDriver implements ClusterDriver {
         // it reconnects by itself; a first connect that fails is the cluster's to report
         session.connect().catch((error: Error) => emit('cluster_error', { error }));
       }
+      this.#stats.start();
       await this.#fleet.start();
     })().catch((err: unknown) => {
       this.#started = undefined;
@@ -200,6 +215,7 @@ class RedisNodeDriver implements ClusterDriver {
   }
 
   async stop(): Promise<void> {
+    this.#stats.stop();
     try {
       await this.#fleet.stop();
       await this.#store.close();
@@ -212,6 +228,14 @@ class RedisNodeDriver implements ClusterDriver {
 
   metrics(): ClusterMetrics {
     return this.#fleet.metrics();
+  }
+
+  watchStats(): () => void {
+    return this.#stats.watch();
+  }
+
+  sharedStats(): Promise<SharedSessionStats[]> {
+    return this.#stats.shared();
   }
 
   status(): Promise<ClusterStatus> {

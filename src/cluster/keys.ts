@@ -9,6 +9,10 @@
  *   <prefix>{cluster:<name>}:node:<id>    string: the node's incarnation, PX ttl (its lease)
  *   <prefix>{cluster:<name>}:quiet        string: until when (ms, Redis's clock) no node takes a
  *                                         free session; set when missing, never expires (membership.ts)
+ *   <prefix>{cluster:<name>}:watch        string: someone watches the sessions' numbers, PX ttl,
+ *                                         kept alive by the watching nodes' renewals (stats.ts)
+ *   <prefix>{cluster:<name>}:stats        hash: node id -> its sessions' numbers (JSON), written while
+ *                                         watched; PX ttl from the latest write
  *
  * (Per-session keys share RedisStore's tag `{id:<base64url of the client
  * id>}`; they are not here.) Names are used as they are, readable in
@@ -31,6 +35,10 @@ export interface ClusterKeys {
   node(id: string): string;
   /** Until when (ms of Redis time) the cluster is quiet: no node takes a free session. */
   readonly quiet: string;
+  /** Set (with an expiry) while someone watches the sessions' numbers: the nodes then share theirs. */
+  readonly watch: string;
+  /** Hash of the shared numbers: node id -> its sessions' numbers, as JSON. */
+  readonly stats: string;
 }
 
 /** The keys of cluster `name` under `prefix` (both checked by the caller). */
@@ -41,6 +49,8 @@ export function clusterKeys(prefix: string, name: string): ClusterKeys {
     weights: `${base}weights`,
     node: (id) => `${base}node:${id}`,
     quiet: `${base}quiet`,
+    watch: `${base}watch`,
+    stats: `${base}stats`,
   };
 }
 

@@ -25,21 +25,24 @@ export interface Script {
   readonly keys: number;
 }
 
-function script(keys: number, text: string): Script {
+/** A script of `text` taking `keys` keys. */
+export function script(keys: number, text: string): Script {
   return { text, sha: createHash('sha1').update(text).digest('hex'), keys };
 }
 
 /**
- * KEYS: nodes, node:<id>, weights, quiet. ARGV: id, incarnation, ttl,
- * weight, mode ('join' or 'renew'). Returns {0, pttl} when another
- * incarnation holds the id, {2} when renewing and the key is gone (never
- * set again for this incarnation), else {1, now, fresh, quiet until, id,
+ * KEYS: nodes, node:<id>, weights, quiet, watch, stats. ARGV: id,
+ * incarnation, ttl, weight, mode ('join' or 'renew'), watching ('1': set
+ * watch again, PX ttl). Returns {0, pttl} when another incarnation holds
+ * the id, {2} when renewing and the key is gone (never set again for this
+ * incarnation), else {1, now, fresh, quiet until, watched (1 or 0), id,
  * expiry, weight, id, expiry, weight, ...}; sets quiet to now + ttl when it
- * is missing. (TIME before writes needs effects replication: the default
- * since Redis 5, the only mode since 7.)
+ * is missing; the members gone lose their weight and their shared numbers.
+ * (TIME before writes needs effects replication: the default since Redis
+ * 5, the only mode since 7.)
  */
 export const RENEW = script(
-  4,
+  6,
   `
 if redis.replicate_commands then redis.replicate_commands() end
 local held = redis.call('GET', KEYS[2])
@@ -58,16 +61,18 @@ end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ttl)
 redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
+if ARGV[6] == '1' then redis.call('SET', KEYS[5], '1', 'PX', ttl) end
 local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
 for i = 1, #gone do
   redis.call('ZREM', KEYS[1], gone[i])
   redis.call('HDEL', KEYS[3], gone[i])
+  redis.call('HDEL', KEYS[6], gone[i])
 end
 local weights = {}
 local all = redis.call('HGETALL', KEYS[3])
 for i = 1, #all, 2 do weights[all[i]] = all[i + 1] end
 local live = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-local out = {1, now, held and 0 or 1, quiet}
+local out = {1, now, held and 0 or 1, quiet, redis.call('EXISTS', KEYS[5])}
 for i = 1, #live, 2 do
   out[#out + 1] = live[i]
   out[#out + 1] = live[i + 1]
@@ -77,15 +82,19 @@ return out
 `,
 );
 
-/** KEYS: nodes, node:<id>, weights; ARGV: id, incarnation. Removes the node if its lease is its own or gone. */
+/**
+ * KEYS: nodes, node:<id>, weights, stats; ARGV: id, incarnation. Removes
+ * the node (and its shared numbers) if its lease is its own or gone.
+ */
 export const LEAVE = script(
-  3,
+  4,
   `
 local held = redis.call('GET', KEYS[2])
 if held and held ~= ARGV[2] then return 0 end
 redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
 return 1
 `,
 );

@@ -26,10 +26,16 @@
  * and acquire its sessions again. The session leases (`leases.ts`) rely on
  * this: once another node has seen an owner's lease gone, that owner's
  * records stay dead, so a takeover cannot race the owner coming back.
- *   leave()       deletes the node's keys if they are still its own
+ *   leave()       deletes the node's keys if they are still its own (and its
+ *                 shared numbers, `...:stats`)
  *   start(every)  renews every `every` ms, and once more when another member's
  *                 lease (as last seen) runs out, so a dead node is seen gone at once;
  *                 'renewal_failed', 'unsafe', 'safe'
+ *
+ * Watching (`FleetCluster.watchStats`, `stats.ts`): with `setWatching(true)`
+ * each renewal also sets `...:watch` again (PX ttl), and every renewal says
+ * whether that key is set (`watched`): the nodes share their sessions'
+ * numbers only then, and nobody pays for a check of its own.
  *
  * Quiet period: one more key, `...:quiet`, holds a time on Redis's clock
  * (ms) before which no node takes a free session (`quiet` is true; the
@@ -240,6 +246,10 @@ export class Membership extends SafeEmitter<MembershipEvents> {
   #outstanding = 0;
   /** 'unsafe' was emitted and no renewal has made the node safe since. */
   #unsafe = false;
+  /** Renewals set the watch key again. */
+  #watching = false;
+  /** The watch key was set at the last answered renewal. */
+  #watched = false;
 
   constructor(options: MembershipOptions) {
     super();
@@ -321,6 +331,30 @@ export class Membership extends SafeEmitter<MembershipEvents> {
     return now < this.#safeUntil;
   }
 
+  /**
+   * Whether the cluster's watch key was set at the last answered renewal:
+   * someone watches the sessions' numbers, and the nodes share theirs. False
+   * when not joined.
+   */
+  get watched(): boolean {
+    return this.#watched;
+  }
+
+  /** Whether this node's renewals keep the cluster's watch key alive (see {@link setWatching}). */
+  get watching(): boolean {
+    return this.#watching;
+  }
+
+  /**
+   * While on, every renewal sets the cluster's watch key again (with the
+   * lease's expiry, `ttl`), in the renewal's own command: every node then
+   * sees {@link watched} and shares its numbers. Off: the key runs out
+   * `ttl` after the last renewal that set it, unless another node keeps it.
+   */
+  setWatching(on: boolean): void {
+    this.#watching = on === true;
+  }
+
   /** Sets the weight; the next renewal writes it (0 hands this node's sessions to the others). */
   setWeight(weight: number): void {
     const bad = number(0)(weight);
@@ -372,11 +406,14 @@ export class Membership extends SafeEmitter<MembershipEvents> {
       this.#nodeKey,
       keys.weights,
       keys.quiet,
+      keys.watch,
+      keys.stats,
       this.node,
       incarnation,
       this.ttl,
       String(this.#weight),
       renewing ? 'renew' : 'join',
+      this.#watching ? '1' : '0',
     ]);
     if (!Array.isArray(reply) || (reply[0] !== 0 && reply[0] !== 1 && reply[0] !== 2))
       throw new Error('Membership: unexpected reply from the renewal script');
@@ -403,7 +440,7 @@ export class Membership extends SafeEmitter<MembershipEvents> {
       throw error;
     }
     const members: Member[] = [];
-    for (let i = 4; i + 2 < reply.length; i += 3) {
+    for (let i = 5; i + 2 < reply.length; i += 3) {
       const weight = Number(reply[i + 2]);
       members.push({
         id: String(reply[i]),
@@ -417,6 +454,7 @@ export class Membership extends SafeEmitter<MembershipEvents> {
       this.#listSentAt = sentAt;
       this.#quietUntil = Number(reply[3]);
       this.#quiet = !(Number(reply[1]) >= this.#quietUntil);
+      this.#watched = Number(reply[4]) === 1;
       const redisNow = Number(reply[1]);
       let soonest = Number.POSITIVE_INFINITY;
       for (const m of members) if (m.id !== this.node) soonest = Math.min(soonest, m.expires);
@@ -450,7 +488,14 @@ export class Membership extends SafeEmitter<MembershipEvents> {
     const incarnation = this.#incarnation;
     if (incarnation === undefined) return;
     const keys = this.#keys;
-    await run(this.#client, LEAVE, [keys.nodes, this.#nodeKey, keys.weights, this.node, incarnation]);
+    await run(this.#client, LEAVE, [
+      keys.nodes,
+      this.#nodeKey,
+      keys.weights,
+      keys.stats,
+      this.node,
+      incarnation,
+    ]);
     if (this.#state === 'left' && this.#incarnation === incarnation) this.#incarnation = undefined;
   }
 
@@ -534,6 +579,7 @@ export class Membership extends SafeEmitter<MembershipEvents> {
     this.#listSentAt = Number.NEGATIVE_INFINITY;
     this.#quietUntil = Number.POSITIVE_INFINITY;
     this.#quiet = true;
+    this.#watched = false;
   }
 
   #notJoined(what: string): ClusterError {

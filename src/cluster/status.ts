@@ -85,7 +85,7 @@ export async function readClusterStatus(client: StatusClient, o: ReadStatusOptio
  * The field-value pairs of a reply: RESP2 gives a flat list, RESP3 a map
  * (ioredis: an object or a Map) or, for WITHSCORES, a list of pairs.
  */
-function pairs(reply: unknown): [string, string][] {
+export function pairs(reply: unknown): [string, string][] {
   if (reply instanceof Map) return [...reply].map(([k, v]) => [String(k), String(v)]);
   if (!Array.isArray(reply)) {
     return reply !== null && typeof reply === 'object'
@@ -125,17 +125,26 @@ async function scanSessions(
  * and closed after it (`mqttkit fleet status`, the primary of workers):
  * one connect attempt of at most 2 s, each command tried once.
  */
-export async function readClusterStatusAt(
+export function readClusterStatusAt(
   url: string,
   options: ReadStatusOptions,
   who = 'cluster status',
 ): Promise<ClusterStatus> {
+  return withRedisAt(url, who, (client) => readClusterStatus(client, options));
+}
+
+/** `read` on a client of its own to `url`, made for the call and closed after it (as `readClusterStatusAt`). */
+export async function withRedisAt<T>(
+  url: string,
+  who: string,
+  read: (client: StatusClient) => Promise<T>,
+): Promise<T> {
   const { Redis } = requirePeer<typeof import('ioredis')>('ioredis', who);
   const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2_000 });
   client.on('error', () => {}); // the failure is the call's rejection
   try {
     await client.connect();
-    return await readClusterStatus(client as unknown as StatusClient, options);
+    return await read(client as unknown as StatusClient);
   } finally {
     client.disconnect();
   }

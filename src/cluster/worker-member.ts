@@ -19,6 +19,11 @@
  * `stop`, the worker stops, closes its manager and exits. When the IPC
  * channel closes (the primary died), it closes every session at once and
  * exits: a worker never outlives its primary.
+ *
+ * The sessions' numbers (`stats-workers.ts`): it answers the primary's
+ * `stats` with its rows; `watchStats()` tells the primary a watch runs
+ * here, and `sharedStats()` asks it for every worker's latest rows (its own
+ * made at the call).
  */
 import { type Deferred, deferred } from '../core/deferred.js';
 import { ClosedError, InvalidArgumentError } from '../core/errors.js';
@@ -31,12 +36,14 @@ import type {
   ClusterStatus,
   ManagedSessionOptions,
   SessionManager,
+  SharedSessionStats,
 } from '../manager/index.js';
 import type { ClusterMetrics } from '../metrics/index.js';
 import type { Session } from '../session/index.js';
 import { FileStore } from '../store/file.js';
 import { ClusterCounts } from './counts.js';
 import { type PlacementUnit, UnitForwarders } from './groups.js';
+import { allRows, LocalStats, readStats, type StatsWire, Watchers } from './stats.js';
 import {
   fleetUnits,
   NODE_ENV,
@@ -144,6 +151,12 @@ export class WorkerMember implements ClusterDriver {
   #stopped: Promise<void> | undefined;
   #statusId = 0;
   readonly #statusWaits = new Map<number, Deferred<ClusterStatus>>();
+  readonly #sharedWaits = new Map<number, Deferred<[string, StatsWire][]>>();
+  readonly #stats: LocalStats;
+  readonly #watchers = new Watchers(
+    () => this.#channel.send({ t: 'watch', on: true }),
+    () => this.#channel.send({ t: 'watch', on: false }),
+  );
 
   constructor(input: ClusterDriverInput, channel: WorkerChannel = processChannel()) {
     const index = Number(process.env[WORKER_ENV]);
@@ -157,6 +170,7 @@ export class WorkerMember implements ClusterDriver {
     for (const s of input.config.sessions) this.#byName.set(s.name, s);
     this.#concurrency = input.config.manager.concurrency ?? 50;
     this.#handoffTimeout = input.options.handoffTimeout ?? 5_000;
+    this.#stats = new LocalStats(input.manager);
   }
 
   /** Listens to the primary and tells it this worker is ready for sessions. Later calls do nothing. */
@@ -178,6 +192,7 @@ export class WorkerMember implements ClusterDriver {
         this.#report(err);
       }
     }
+    this.#stats.start();
     this.#channel.on('message', this.#onMessage);
     this.#channel.on('disconnect', this.#onDisconnect);
     this.#channel.send({ t: 'ready' });
@@ -209,6 +224,26 @@ export class WorkerMember implements ClusterDriver {
     return wait.promise.then((s) => ({ ...s, node: this.node, role: this.role }));
   }
 
+  watchStats(): () => void {
+    return this.#watchers.watch();
+  }
+
+  /** Every worker's latest numbers, from the primary; this worker's own made now. */
+  async sharedStats(): Promise<SharedSessionStats[]> {
+    if (!this.#started || this.#stopped !== undefined)
+      throw new ClosedError('the fleet worker is not running');
+    const id = ++this.#statusId;
+    const wait = deferred<[string, StatsWire][]>();
+    this.#sharedWaits.set(id, wait);
+    this.#channel.send({ t: 'shared', id });
+    const all = await wait.promise;
+    const rows: [string, SharedSessionStats[]][] = all
+      .filter(([node]) => node !== this.node)
+      .map(([node, wire]) => [node, readStats(node, wire)]);
+    rows.push([this.node, this.#stats.rows(this.node)]);
+    return allRows(rows);
+  }
+
   readonly #onMessage = (m: unknown): void => {
     const msg = readMessage<ToWorker>(m);
     if (msg === undefined) return;
@@ -230,13 +265,24 @@ export class WorkerMember implements ClusterDriver {
         wait?.resolve(msg.status);
         return;
       }
+      case 'stats':
+        this.#channel.send({ t: 'stats', stats: this.#stats.wire() });
+        return;
+      case 'shared': {
+        const wait = this.#sharedWaits.get(msg.id);
+        this.#sharedWaits.delete(msg.id);
+        wait?.resolve(Array.isArray(msg.stats) ? msg.stats : []);
+        return;
+      }
     }
   };
 
   /** The primary is gone: close everything at once and exit. */
   readonly #onDisconnect = (): void => {
-    for (const wait of this.#statusWaits.values()) wait.reject(new ClosedError('the primary is gone'));
+    for (const wait of [...this.#statusWaits.values(), ...this.#sharedWaits.values()])
+      wait.reject(new ClosedError('the primary is gone'));
     this.#statusWaits.clear();
+    this.#sharedWaits.clear();
     this.#stopped ??= this.#stopNow(0);
     void this.#stopped
       .then(() => this.#input.manager.close({ timeout: 0 }))
@@ -340,6 +386,9 @@ export class WorkerMember implements ClusterDriver {
     await Promise.all([...this.#running].map((key) => this.#remove(key, 'leave', timeout)));
     await Promise.all(this.#closing.values());
     this.#channel.off('message', this.#onMessage);
+    this.#stats.stop();
+    for (const wait of this.#sharedWaits.values()) wait.reject(new ClosedError('the fleet worker stopped'));
+    this.#sharedWaits.clear();
   }
 
   // ---------------------------------------------------------------------------

@@ -7,12 +7,18 @@
  *                       remove { units }     stop them gracefully, then say released
  *                       stop                 stop everything, close the manager, exit
  *                       status { id, status }   the answer to a worker's status request
+ *                       stats                send your sessions' numbers (while watched)
+ *                       shared { id, stats }   the answer to a worker's stats request:
+ *                                            every worker's latest numbers, by worker id
  *   worker -> primary   ready                the worker's driver started: give it units
  *                       acquired { units }   added here, connecting
  *                       released { units, reason }   closed here ('handoff' or 'leave'):
  *                                            only now may another worker add them
  *                       leaving              its manager is closing: give it nothing more
  *                       status { id }        asks for the cluster's status
+ *                       stats { stats }      its sessions' numbers (the answer to `stats`)
+ *                       watch { on }         a watch in the worker started (true) or ended
+ *                       shared { id }        asks for every worker's latest numbers
  *                       error { message }    a failure the primary reports as cluster_error
  *                       stopped              closed, about to exit (after a `stop`)
  *
@@ -22,6 +28,7 @@
 import { InvalidArgumentError } from '../core/errors.js';
 import type { ClusterStatus, FleetConfig } from '../manager/index.js';
 import { type PlacementUnit, placementUnits } from './groups.js';
+import type { StatsWire } from './stats.js';
 
 /** Set in a worker's environment: its index (0 to workers - 1). */
 export const WORKER_ENV = 'MQTTKIT_FLEET_WORKER';
@@ -32,7 +39,9 @@ export type ToWorker =
   | { t: 'add'; units: string[] }
   | { t: 'remove'; units: string[] }
   | { t: 'stop' }
-  | { t: 'status'; id: number; status: ClusterStatus };
+  | { t: 'status'; id: number; status: ClusterStatus }
+  | { t: 'stats' }
+  | { t: 'shared'; id: number; stats: [node: string, stats: StatsWire][] };
 
 export type ToPrimary =
   | { t: 'ready' }
@@ -41,7 +50,10 @@ export type ToPrimary =
   | { t: 'leaving' }
   | { t: 'status'; id: number }
   | { t: 'error'; message: string }
-  | { t: 'stopped' };
+  | { t: 'stopped' }
+  | { t: 'stats'; stats: StatsWire }
+  | { t: 'watch'; on: boolean }
+  | { t: 'shared'; id: number };
 
 /** The id of worker `index` of node `node`. */
 export function workerId(node: string, index: number): string {

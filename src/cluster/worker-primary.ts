@@ -22,17 +22,31 @@
  * its start, each such death from the third on a `cluster_error`. Once it
  * is `ready` again, the placement moves its units back, by graceful
  * handoff.
+ *
+ * The sessions' numbers (`watchStats()`, `sharedStats()`): polled from the
+ * workers over IPC while watched (`stats-workers.ts`); with Redis, each
+ * worker shares them there as a node, and the primary keeps the watch key
+ * alive on a client of its own while it watches (`stats-redis.ts`).
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { hostname } from 'node:os';
 import { type Deferred, deferred } from '../core/deferred.js';
 import { ClosedError, ClusterError, InvalidArgumentError } from '../core/errors.js';
 import { sharedTimer, TimerEntry } from '../core/timer.js';
-import type { ClusterDriver, ClusterDriverInput, ClusterRole, ClusterStatus } from '../manager/index.js';
+import type {
+  ClusterDriver,
+  ClusterDriverInput,
+  ClusterRole,
+  ClusterStatus,
+  SharedSessionStats,
+} from '../manager/index.js';
 import type { ClusterMetrics } from '../metrics/index.js';
 import { Placement } from './assignment.js';
 import { ClusterCounts } from './counts.js';
 import type { PlacementUnit } from './groups.js';
+import { clusterKeys } from './keys.js';
+import { RedisStatsWatch } from './stats-redis.js';
+import { WorkerStats } from './stats-workers.js';
 import {
   fleetUnits,
   NODE_ENV,
@@ -63,6 +77,8 @@ const MAX_BACKOFF_MS = 30_000;
 const REPORT_AFTER = 3;
 /** How long `stop()` lets a worker close before SIGKILL, past the handoff timeout (ms). */
 const STOP_GRACE_MS = 5_000;
+/** ms between polls of the workers' numbers while watched, without Redis (`interval` sets it). */
+const STATS_PERIOD_MS = 1_000;
 
 type SlotState = 'down' | 'starting' | 'live' | 'leaving';
 
@@ -124,6 +140,8 @@ export class WorkerPrimary implements ClusterDriver {
    * and stops the workers, and reads the status from Redis.
    */
   readonly #supervise: boolean;
+  /** The workers' numbers: over IPC, or (with Redis) the watch of a process without a lease. */
+  readonly #stats: WorkerStats | RedisStatsWatch;
 
   constructor(input: ClusterDriverInput, setup: WorkerPrimaryOptions = {}) {
     const { options } = input;
@@ -144,6 +162,18 @@ export class WorkerPrimary implements ClusterDriver {
       { length: n },
       (_, i) => new Slot(i, workerId(this.node, i), (s) => this.#spawn(s)),
     );
+    if (this.#supervise) {
+      // as a node's lease and renewal period (membership.ts)
+      const ttl = options.ttl ?? 10_000;
+      const period = options.interval ?? Math.max(1, Math.floor((ttl - (options.margin ?? ttl / 5)) / 3));
+      const keys = clusterKeys(options.prefix ?? 'mqttkit:', this.name);
+      this.#stats = new RedisStatsWatch(options.redis as string, keys, ttl, period);
+    } else {
+      this.#stats = new WorkerStats(options.interval ?? STATS_PERIOD_MS, () => {
+        for (const s of this.#slots)
+          if (s.state === 'live' || s.state === 'leaving') this.#send(s, { t: 'stats' });
+      });
+    }
   }
 
   /**
@@ -181,6 +211,15 @@ export class WorkerPrimary implements ClusterDriver {
   status(): Promise<ClusterStatus> {
     if (this.#supervise) return this.#redisStatus();
     return Promise.resolve(this.#status());
+  }
+
+  watchStats(): () => void {
+    return this.#stats.watch();
+  }
+
+  sharedStats(): Promise<SharedSessionStats[]> {
+    const stats = this.#stats;
+    return stats instanceof WorkerStats ? Promise.resolve(stats.rows()) : stats.shared();
   }
 
   /** The cluster's status read from Redis (workers with `redis:`), on a client made for the call. */
@@ -319,6 +358,20 @@ export class WorkerPrimary implements ClusterDriver {
         return;
       case 'stopped':
         return; // its exit follows
+      case 'stats':
+        if (this.#stats instanceof WorkerStats && typeof msg.stats === 'object' && msg.stats !== null)
+          this.#stats.received(s.id, msg.stats);
+        return;
+      case 'watch':
+        if (this.#stats instanceof WorkerStats) this.#stats.remoteWatch(s.id, msg.on === true);
+        return;
+      case 'shared':
+        this.#send(s, {
+          t: 'shared',
+          id: msg.id,
+          stats: this.#stats instanceof WorkerStats ? this.#stats.wires() : [],
+        });
+        return;
     }
   }
 
@@ -336,6 +389,7 @@ export class WorkerPrimary implements ClusterDriver {
     if (child !== undefined && s.child !== child) return; // reported already
     s.child = undefined;
     s.state = 'down';
+    if (this.#stats instanceof WorkerStats) this.#stats.gone(s.id);
     for (const u of [...s.units]) this.#free(u, s, 'worker');
     if (s.joined) this.#emit('node_left', { node: s.id });
     s.joined = false;
@@ -416,6 +470,7 @@ export class WorkerPrimary implements ClusterDriver {
   // ---------------------------------------------------------------------------
 
   async #stopNow(): Promise<void> {
+    this.#stats.stop();
     this.#started?.reject(new ClosedError('the fleet was stopped while starting'));
     this.#started?.promise.catch(() => {});
     const waits: Promise<void>[] = [];

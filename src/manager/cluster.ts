@@ -12,6 +12,7 @@
  */
 import { InvalidArgumentError } from '../core/errors.js';
 import type { ClusterMetrics } from '../metrics/index.js';
+import type { SessionState } from '../session/index.js';
 import type { FleetConfig } from './config.js';
 import type { SessionManager } from './manager.js';
 import type { ManagerEvents } from './types.js';
@@ -47,7 +48,10 @@ export interface ClusterOptions {
   ttl?: number;
   /** How long before its lease could run out a node stops its sessions, in ms. @default ttl / 5 */
   margin?: number;
-  /** ms between lease renewals. @default (ttl - margin) / 3 */
+  /**
+   * ms between lease renewals (workers without Redis: between the primary's polls of the
+   * workers' numbers while watched, default 1000). @default (ttl - margin) / 3
+   */
   interval?: number;
   /** How long a handoff waits for what a session has in flight, in ms. @default (ttl - margin) / 2, at most 5000 */
   handoffTimeout?: number;
@@ -94,6 +98,50 @@ export interface ClusterStatus {
   readonly sessions: readonly ClusterSessionStatus[];
 }
 
+/**
+ * One session's numbers as the node running it last shared them
+ * ({@link FleetCluster.sharedStats}).
+ */
+export interface SharedSessionStats {
+  /** The session's name in the fleet. */
+  name: string;
+  /** The node running it (a worker's id for workers). */
+  node: string;
+  /** Where it connects, without credentials, query or fragment (`Session.url`). */
+  url: string;
+  /** The protocol level in use: 5 or 4 (MQTT 3.1.1). */
+  version: 4 | 5;
+  /** Its state on that node. */
+  state: SessionState;
+  /** Connected with its subscriptions in place (`manager.isReady`). */
+  ready: boolean;
+  /** QoS 1/2 operations sent and not yet acknowledged. */
+  inflight: number;
+  /** Operations waiting (offline queue, send quota). */
+  queued: number;
+  /** Messages received per second: the node's current rate (`manager.metrics()`). */
+  in: number;
+  /** Messages published per second: the node's current rate. */
+  out: number;
+  /** Successful reconnects since it started on that node. */
+  reconnects: number;
+  /** Errors counted by the session since it started on that node. */
+  errors: number;
+  /** Publishes dropped from its offline queue. */
+  dropped: number;
+  /** Its latest `session_error`, or connection lost with an error, on that node; null when none. */
+  lastError: {
+    /** The error's message. */
+    message: string;
+    /** Its code (`ERR_MQTT_...`). */
+    code: string;
+    /** When, ms since the epoch on that node's clock. */
+    t: number;
+  } | null;
+  /** When the node computed these numbers: `Date.now()` there. */
+  t: number;
+}
+
 /** `manager.cluster`: the cluster a manager made by `fromConfig` in cluster mode belongs to. */
 export interface FleetCluster {
   /** The cluster's name. */
@@ -106,6 +154,23 @@ export interface FleetCluster {
   status(): Promise<ClusterStatus>;
   /** This node's counters (also in `registry()` as `mqttkit_cluster_*`). */
   metrics(): ClusterMetrics;
+  /**
+   * Starts sharing: while anyone watches, every node (this one included)
+   * shares its sessions' numbers, once per renewal period (with Redis) or
+   * when the primary of workers asks for them (once per `interval`, default
+   * 1 s). Returns the function that stops this watch (later calls of it do
+   * nothing). With Redis, sharing ends about one `ttl` after the last watch
+   * anywhere stopped (the watch key runs out); between workers, at once.
+   * Nobody watching, the nodes share nothing and pay nothing for it.
+   */
+  watchStats(): () => void;
+  /**
+   * The latest numbers every live node shared, this node's own included
+   * (read at the call), by node, each node's sessions in its order; `[]`
+   * before the first share (the primary of workers runs no session).
+   * Rows of nodes no longer members are left out.
+   */
+  sharedStats(): Promise<SharedSessionStats[]>;
 }
 
 /**

@@ -10,6 +10,7 @@ export {
   type ClusterStatus,
   type FleetCluster,
   isFleetWorker,
+  type SharedSessionStats,
   setClusterLoader,
 } from './cluster.js';
 export {

@@ -7,6 +7,7 @@ export type {
   RpcHandler,
   RpcMiddleware,
   RpcRequest,
+  RpcRouteMetrics,
   RpcServerMetrics,
   RpcServerOptions,
 } from './types.js';

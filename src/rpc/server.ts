@@ -34,11 +34,25 @@ import { ClosedError, ErrorCode, InvalidArgumentError, MqttError, RpcError } fro
 import { Fifo } from '../core/fifo.js';
 import { checkOptions } from '../core/schema.js';
 import { sharedTimer, TimerEntry } from '../core/timer.js';
-import { type Message, type Session, type Subscription, tracerOf } from '../session/index.js';
+import {
+  LatencyHistogram,
+  type Message,
+  type Session,
+  type Subscription,
+  tracerOf,
+} from '../session/index.js';
 import { type RpcSpan, type TraceCarrier, withOwnSpans } from '../tracing/hooks.js';
 import { decodeRequest, encodeResponse } from './envelope.js';
+import { listServer, unlistServer } from './running.js';
 import { SERVER_OPTIONS } from './schema.js';
-import type { RpcHandler, RpcMiddleware, RpcRequest, RpcServerMetrics, RpcServerOptions } from './types.js';
+import type {
+  RpcHandler,
+  RpcMiddleware,
+  RpcRequest,
+  RpcRouteMetrics,
+  RpcServerMetrics,
+  RpcServerOptions,
+} from './types.js';
 
 const JSON_TYPE = 'application/json';
 const EMPTY = Buffer.alloc(0);
@@ -61,6 +75,12 @@ interface RpcRoute {
   readonly names: readonly [name: string, level: number][];
   readonly handler: RpcHandler;
   subscription: Subscription | undefined;
+  /** Requests that arrived on it. */
+  received: number;
+  /** Answers by status ('200', '404', ...; 'none' for requests without a response topic). */
+  readonly statuses: Record<string, number>;
+  /** Arrival to response written, of the answered requests. */
+  readonly latency: LatencyHistogram;
 }
 
 /** Lets a job reach its server's private side (set in `RpcServer`'s static block). */
@@ -75,6 +95,8 @@ class Job extends TimerEntry implements RpcRequest {
   params: Record<string, string> = NO_PARAMS;
   /** The server span, when traced: the handler and the answer run in it. */
   span: RpcSpan | undefined = undefined;
+  /** When it arrived (`performance.now()`), for the route's latency. */
+  readonly arrived = performance.now();
 
   constructor(
     readonly server: RpcServer,
@@ -233,7 +255,16 @@ export class RpcServer extends SafeEmitter<{
       throw new InvalidArgumentError('pattern', `'${pattern}' is not a valid route`);
     }
     if (this.#stopping !== undefined) throw new ClosedError('the RPC server was stopped');
-    const route: RpcRoute = { pattern, filter, names, handler, subscription: undefined };
+    const route: RpcRoute = {
+      pattern,
+      filter,
+      names,
+      handler,
+      subscription: undefined,
+      received: 0,
+      statuses: {},
+      latency: new LatencyHistogram(),
+    };
     this.#routes.push(route);
     return this.#started ? this.#subscribe(route) : Promise.resolve();
   }
@@ -258,17 +289,30 @@ export class RpcServer extends SafeEmitter<{
       this.#started = false; // start() may be called again; routes already subscribed stay
       throw err;
     }
+    if (this.#stopping === undefined) listServer(this);
   }
 
   /** Unsubscribes, then waits for the requests already received (handled and answered). */
   stop(): Promise<void> {
-    if (this.#stopping === undefined) this.#stopping = this.#stopNow();
+    if (this.#stopping === undefined) {
+      unlistServer(this);
+      this.#stopping = this.#stopNow();
+    }
     return this.#stopping;
   }
 
-  /** Counters since the server was made, and what is active and queued now, as a new object. */
+  /**
+   * Counters since the server was made, what is active and queued now, and
+   * each route's numbers in the order the routes were added, as a new object.
+   */
   metrics(): RpcServerMetrics {
-    return { ...this.#counters, active: this.#active, queued: this.#queue.length };
+    const routes: RpcRouteMetrics[] = this.#routes.map((r) => ({
+      pattern: r.pattern,
+      received: r.received,
+      statuses: { ...r.statuses },
+      latency: r.latency.snapshot(),
+    }));
+    return { ...this.#counters, active: this.#active, queued: this.#queue.length, routes };
   }
 
   #timedOut(job: Job): void {
@@ -314,6 +358,7 @@ export class RpcServer extends SafeEmitter<{
   /** A request arrived: unwrap it, then run it or queue it. */
   #arrive(route: RpcRoute, m: Message): void {
     this.#counters.received++;
+    route.received++;
     let payload = m.payload;
     let properties = m.properties;
     let responseTopic: string | undefined;
@@ -415,6 +460,7 @@ export class RpcServer extends SafeEmitter<{
     job.answered = true;
     if (job.responseTopic === undefined) {
       this.#counters.unanswered++;
+      count(job.route, 'none');
       job.span?.end();
       return;
     }
@@ -438,6 +484,7 @@ export class RpcServer extends SafeEmitter<{
     }
     this.#counters.succeeded++;
     this.#respond(job, 0, '', contentType, body);
+    answered(job, '200');
     job.span?.end();
   }
 
@@ -445,8 +492,10 @@ export class RpcServer extends SafeEmitter<{
     if (job.answered) return;
     job.answered = true;
     this.#counters.failed++;
-    if (job.responseTopic !== undefined)
+    if (job.responseTopic !== undefined) {
       this.#respond(job, status, message, JSON_TYPE, Buffer.from(JSON.stringify({ error: message, status })));
+      answered(job, statusKey(status));
+    } else count(job.route, 'none');
     job.span?.end(new RpcError(status, message));
   }
 
@@ -498,6 +547,23 @@ export class RpcServer extends SafeEmitter<{
   #report(err: unknown): void {
     if (this.listenerCount('error') > 0) this.emit('error', err as Error);
   }
+}
+
+/** The statuses' keys in a route's counts, made once (not a string per answer). */
+const STATUS_KEYS: string[] = [];
+
+function statusKey(status: number): string {
+  return status >= 400 && status <= 599 ? (STATUS_KEYS[status - 400] ??= String(status)) : String(status);
+}
+
+function count(route: RpcRoute, key: string): void {
+  route.statuses[key] = (route.statuses[key] ?? 0) + 1;
+}
+
+/** A response was written: its status counted, its latency observed. */
+function answered(job: Job, key: string): void {
+  count(job.route, key);
+  job.route.latency.observe(performance.now() - job.arrived);
 }
 
 function params(route: RpcRoute, topic: string): Record<string, string> {

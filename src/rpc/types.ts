@@ -1,6 +1,6 @@
 /** Public types of `RpcClient` and `RpcServer`. */
 import type { PublishProperties, QoS } from '../codec/types.js';
-import type { Message, PublishPropertiesInit } from '../session/index.js';
+import type { LatencySnapshot, Message, PublishPropertiesInit } from '../session/index.js';
 
 /** Options of {@link RpcClient}. */
 export interface RpcClientOptions {
@@ -117,4 +117,27 @@ export interface RpcServerMetrics {
   active: number;
   /** Waiting for a free handler slot (`concurrency`), at most `maxQueue`. */
   queued: number;
+  /** Each route's numbers, in the order the routes were added. */
+  routes: RpcRouteMetrics[];
+}
+
+/** One route of an `RpcServer`, in {@link RpcServerMetrics.routes}: counted since the route was added. */
+export interface RpcRouteMetrics {
+  /** The route's pattern, as given to `route()` (`api/devices/:id/get`). */
+  pattern: string;
+  /** Requests received on it. */
+  received: number;
+  /**
+   * Answers by status: `'200'` for a success, the error's status (`'404'`,
+   * `'500'`, `'503'`, `'504'`, ...) otherwise; requests without a response
+   * topic (handled, not answered) count under `'none'`. Requests still
+   * being handled are in none of them.
+   */
+  statuses: Record<string, number>;
+  /**
+   * From a request's arrival to its response being written (handed to the
+   * session), in ms, over the answered requests (`count` is their number),
+   * on the buckets of `LATENCY_BOUNDS`.
+   */
+  latency: LatencySnapshot;
 }

@@ -12,7 +12,7 @@ export {
   jwtCredentials,
   type KeyLike,
 } from './jwt.js';
-export { LATENCY_BOUNDS, type LatencySnapshot } from './latency.js';
+export { LATENCY_BOUNDS, LatencyHistogram, type LatencySnapshot } from './latency.js';
 export { type DropPolicy, MessageStream } from './message-stream.js';
 export {
   type Authenticator,

@@ -21,11 +21,16 @@ export interface LatencySnapshot {
   readonly count: number;
 }
 
+/**
+ * A latency histogram on {@link LATENCY_BOUNDS}: `observe()` adds one value
+ * (no allocation), `snapshot()` copies the counts out.
+ */
 export class LatencyHistogram {
   private readonly counts = new Float64Array(LATENCY_BOUNDS.length + 1);
   private sum = 0;
   private count = 0;
 
+  /** Counts one latency, in ms, in its bucket. */
   observe(ms: number): void {
     const b = LATENCY_BOUNDS;
     let i = 0;
@@ -35,6 +40,7 @@ export class LatencyHistogram {
     this.count++;
   }
 
+  /** The counts so far, as a new object. */
   snapshot(): LatencySnapshot {
     return { bounds: LATENCY_BOUNDS, counts: Array.from(this.counts), sum: this.sum, count: this.count };
   }

@@ -15,6 +15,8 @@
  *   ev cluster_error <message>
  *   started                          start() resolved (every worker ready once)
  *   status <json>                    after a `status` line on stdin
+ *   stats <json>                     after a `stats` line on stdin: `sharedStats()`, watched
+ *                                    from the first such line on
  *
  * Each worker prints `pid <node> <pid>` when it starts, and publishes, every
  * `tick` ms, one QoS 1 message per session it runs (connected, none of its
@@ -78,8 +80,14 @@ if (worker) {
   await manager.connectAll();
 } else {
   const lines = createInterface({ input: process.stdin });
+  let watching = false;
   lines.on('line', (line) => {
     if (line === 'status') void cluster.status().then((s) => say(`status ${JSON.stringify(s)}`));
+    if (line === 'stats') {
+      if (!watching) cluster.watchStats();
+      watching = true;
+      void cluster.sharedStats().then((rows) => say(`stats ${JSON.stringify(rows)}`));
+    }
   });
   lines.on('close', () => {
     void manager.close().then(() => {

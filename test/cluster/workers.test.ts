@@ -12,6 +12,10 @@
  * over). Walking it, a client id is never connected twice, except once for
  * each session of the worker that was SIGKILLed, whose connections the
  * kernel closed with the process (the broker may see the new one first).
+ *
+ * The primary's `sharedStats()` (asked with a `stats` line) lists the
+ * sessions its workers run: over IPC, and, in a second fleet whose workers
+ * are Redis nodes, through a private redis-server.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,9 +25,11 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Placement } from '../../src/cluster/assignment.js';
+import type { SharedSessionStats } from '../../src/index.js';
 import { Session } from '../../src/session/index.js';
 import { onCleanup } from '../helpers/cleanup.js';
 import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
+import { hasRedis, startRedis } from '../helpers/redis.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const FLEET = 40;
@@ -189,6 +195,25 @@ describe.skipIf(!hasMosquitto())('workers: a fleet over two worker processes', (
     // a file store: no warning about state kept in memory
     expect(lines.filter((l) => l.startsWith('ev cluster_error'))).toEqual([]);
 
+    // the primary runs no session, and shows every worker's: asked, its workers share their numbers
+    const stats = () => {
+      const last = lines.findLast((l) => l.startsWith('stats '));
+      return last === undefined ? [] : (JSON.parse(last.slice(6)) as SharedSessionStats[]);
+    };
+    await vi.waitFor(
+      () => {
+        proc.stdin?.write('stats\n');
+        const rows = stats();
+        expect(rows.filter((r) => r.state === 'connected')).toHaveLength(FLEET + 2);
+        const where = new Map(rows.map((r) => [r.name, r.node]));
+        expect(names.filter((n) => where.get(n) !== first.get(n))).toEqual([]);
+        // each worker's own copy of the everyNode session, under the same name
+        expect(rows.filter((r) => r.name === 'api').map((r) => r.node)).toEqual(['fx-w0', 'fx-w1']);
+      },
+      { ...WAIT, interval: 200 },
+    );
+    expect(stats().every((r) => r.url === broker.url && r.version === 5 && r.lastError === null)).toBe(true);
+
     // 2. SIGKILL worker 1: its sessions go to worker 0 at once
     const killedPid = pids().get('fx-w1') as string;
     const mark = lines.length;
@@ -246,4 +271,53 @@ describe.skipIf(!hasMosquitto())('workers: a fleet over two worker processes', (
     }
     expect(oks().filter((p) => !received.has(p))).toEqual([]);
   });
+
+  it.skipIf(!hasRedis())(
+    "with Redis: the primary (no lease of its own) shows the workers' sessions",
+    {
+      timeout: 120_000,
+    },
+    async () => {
+      const redis = await startRedis();
+      onCleanup(() => redis.stop());
+      const file = join(dir, 'fleet-redis.yaml');
+      writeFileSync(
+        file,
+        [
+          'cluster:',
+          `  redis: ${redis.url}`,
+          '  name: wr',
+          '  ttl: 1000',
+          '  margin: 200',
+          'defaults:',
+          `  url: ${broker.url}`,
+          '  clean: false',
+          '  sessionExpiry: 300',
+          '  reconnect: { initialDelay: 50, maxDelay: 200 }',
+          'sessions:',
+          ...Array.from({ length: 10 }, (_, i) => `  - { name: wr-${i}, clientId: wr-${i} }`),
+        ].join('\n'),
+      );
+      const { proc, lines, exited } = run(file);
+      await vi.waitFor(() => expect(lines).toContain('started'), WAIT);
+      // every worker a node in Redis: the primary keeps the watch key alive, they share there
+      await vi.waitFor(
+        () => {
+          proc.stdin?.write('stats\n');
+          const last = lines.findLast((l) => l.startsWith('stats '));
+          const rows = last === undefined ? [] : (JSON.parse(last.slice(6)) as SharedSessionStats[]);
+          expect(
+            rows
+              .filter((r) => r.state === 'connected')
+              .map((r) => r.name)
+              .sort(),
+          ).toEqual(Array.from({ length: 10 }, (_, i) => `wr-${i}`).sort());
+          expect(rows.every((r) => r.node === 'fx-w0' || r.node === 'fx-w1')).toBe(true);
+        },
+        { ...WAIT, interval: 200 },
+      );
+      proc.stdin?.end();
+      expect(await exited).toBe(0);
+    },
+  );
 });
