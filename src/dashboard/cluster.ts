@@ -1,11 +1,14 @@
 /**
- * Cluster mode: the whole cluster in one node's dashboard. Every few
- * seconds (never per tick: it asks Redis or the primary) the cluster's
- * status is read; the nodes go in the tick's `cluster` part, and the
- * sessions other nodes hold become rows of the fleet table, with the
- * numbers their nodes last shared.
+ * Cluster mode: the whole cluster in one node's dashboard. While the
+ * dashboard runs it watches the cluster's numbers (`watchStats()`: every
+ * node then shares its sessions' rows at each lease renewal, or the
+ * workers answer their primary); every two seconds (never per tick: it
+ * asks Redis or the primary) it reads the status and the shared rows. The
+ * nodes go in the tick's `cluster` part; the sessions other nodes run
+ * become rows of the fleet table with the numbers their nodes last shared,
+ * and the sessions nobody runs now are rows too, `unassigned`.
  */
-import type { FleetCluster } from '../manager/index.js';
+import type { FleetCluster, SharedSessionStats } from '../manager/index.js';
 import type { Aggregator } from './aggregator.js';
 import type { ClusterView, RemoteRows, Row } from './view.js';
 
@@ -18,11 +21,13 @@ export class ClusterRows {
   #reading = false;
   #last = 0;
   readonly #stopTicks: () => void;
+  readonly #unwatch: () => void;
 
   constructor(
     readonly cluster: FleetCluster,
     readonly agg: Aggregator,
   ) {
+    this.#unwatch = cluster.watchStats();
     this.#stopTicks = agg.onTick(() => this.#refresh());
     this.#refresh();
   }
@@ -33,6 +38,7 @@ export class ClusterRows {
 
   stop(): void {
     this.#stopTicks();
+    this.#unwatch();
   }
 
   #refresh(): void {
@@ -40,8 +46,8 @@ export class ClusterRows {
     if (this.#reading || now - this.#last < EVERY_MS) return;
     this.#reading = true;
     this.#last = now;
-    this.cluster.status().then(
-      (status) => {
+    Promise.all([this.cluster.status(), this.cluster.sharedStats()]).then(
+      ([status, shared]) => {
         this.#reading = false;
         this.#view = {
           name: status.cluster,
@@ -54,10 +60,12 @@ export class ClusterRows {
             sessions: n.sessions.length,
           })),
         };
+        const stats = new Map(shared.map((x) => [x.name, x]));
         const rows: Row[] = [];
         for (const s of status.sessions) {
-          if (s.node === status.node && this.agg.tracked.has(s.name)) continue;
-          rows.push(remoteRow(s.name, s.node));
+          if (this.agg.tracked.has(s.name)) continue; // this node runs it: its own row is live
+          const x = stats.get(s.name);
+          rows.push(x !== undefined && x.node === s.node ? sharedRow(x) : remoteRow(s.name, s.node));
         }
         this.#rows = rows;
       },
@@ -69,6 +77,27 @@ export class ClusterRows {
   }
 }
 
+/** A session another node runs, with the numbers it shared (its state as that node sees it). */
+function sharedRow(x: SharedSessionStats): Row {
+  return {
+    name: x.name,
+    url: x.url,
+    version: x.version,
+    state: x.state,
+    ready: x.ready,
+    node: x.node,
+    inflight: x.inflight,
+    queued: x.queued,
+    in: x.in,
+    out: x.out,
+    reconnects: x.reconnects,
+    errors: x.errors,
+    dropped: x.dropped,
+    lastError: x.lastError,
+  };
+}
+
+/** A session another node holds that shared nothing yet, or one nobody runs now. */
 function remoteRow(name: string, node: string | undefined): Row {
   return {
     name,

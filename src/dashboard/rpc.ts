@@ -9,7 +9,8 @@
 import type { Forwarder } from '../forward/index.js';
 import type { SessionManager } from '../manager/index.js';
 import type { RpcServer } from '../rpc/index.js';
-import { LATENCY_BOUNDS, type LatencySnapshot, type Session } from '../session/index.js';
+import { rpcServersOf } from '../rpc/running.js';
+import { LATENCY_BOUNDS } from '../session/index.js';
 import { histogramDelta, quantile, round } from './ring.js';
 
 /** Seconds of latency a route's p50/p99 cover. */
@@ -83,7 +84,7 @@ export class RpcRoutes {
   }
 
   #server(session: string, server: RpcServer, tick: number, seconds: number): RpcRowJSON[] {
-    const m = server.metrics() as ReturnType<RpcServer['metrics']> & { routes: RouteShim[] };
+    const m = server.metrics();
     return m.routes.map((route) => {
       const key = `${session}\u0000${route.pattern}`;
       let r = this.#routes.get(key);
@@ -151,15 +152,4 @@ export class RpcRoutes {
       lagMax: m.latency.count > 0 ? round(m.latency.max) : null,
     };
   }
-}
-
-// SHIM until the RPC registry lands
-function rpcServersOf(_s: Session): RpcServer[] {
-  return [];
-}
-interface RouteShim {
-  pattern: string;
-  received: number;
-  statuses: Record<string, number>;
-  latency: LatencySnapshot;
 }

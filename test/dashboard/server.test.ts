@@ -6,8 +6,15 @@
  */
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidArgumentError, Session, SessionManager } from '../../src/index.js';
-import { closeAfter } from '../helpers/cleanup.js';
+import {
+  InvalidArgumentError,
+  RpcClient,
+  RpcServer,
+  RpcStatusError,
+  Session,
+  SessionManager,
+} from '../../src/index.js';
+import { closeAfter, onCleanup } from '../helpers/cleanup.js';
 import { openStream, rowOf } from '../helpers/dashboard.js';
 import { received } from '../helpers/messages.js';
 import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
@@ -217,6 +224,53 @@ describe.skipIf(!hasMosquitto())('the dashboard server', () => {
     ).json()) as import('../helpers/dashboard.js').Tick;
     expect(boiler.topics?.items.map((i) => i.topic)).toEqual(['plant/boiler/temp']);
     await pub.publish('plant/level', '', { retain: true, qos: 1 });
+  });
+
+  it('shows the RPC routes served on the sessions and the forwarders, with rates, latency and statuses', async () => {
+    const { manager, dashboard } = await fleet(broker, 4);
+    const server = new RpcServer(manager.get('dev-0') as Session);
+    await server.route('things/:id/get', (req) => {
+      if (req.params.id === 'missing') throw new RpcStatusError(404, 'no such thing');
+      return { id: req.params.id };
+    });
+    await server.start();
+    onCleanup(() => server.stop());
+    const client = new RpcClient(manager.get('dev-1') as Session);
+    await client.start();
+    onCleanup(() => client.close());
+    const forwarder = manager.forward({ name: 'up', from: 'dev-2', topics: 'fw/#', to: 'dev-3' });
+    await forwarder.start();
+    const stream = await openStream(dashboard.url, 'view=rpc');
+    for (let i = 0; i < 5; i++) await client.request(`things/${i}/get`, '');
+    await expect(client.request('things/missing/get', '')).rejects.toThrow(/no such thing/);
+    const pub = closeAfter(new Session({ url: broker.url }));
+    await pub.connect();
+    for (let i = 0; i < 5; i++) await pub.publish('fw/x', 'm', { qos: 1 });
+    const t = await stream.until(
+      (x) =>
+        x.rpc[0]?.total === 6 && x.forwarders[0]?.out === 0 && (x.forwarders[0]?.lagMax ?? null) !== null,
+    );
+    expect(t.rpc).toHaveLength(1);
+    expect(t.rpc[0]).toMatchObject({
+      session: 'dev-0',
+      route: 'things/:id/get',
+      statuses: { '200': 5, '404': 1 },
+    });
+    expect(t.rpc[0].p50).not.toBeNull();
+    expect(t.rpc[0].p99).toBeGreaterThanOrEqual(t.rpc[0].p50 ?? 0);
+    expect(t.forwarders[0]).toMatchObject({
+      name: 'up',
+      from: ['dev-2'],
+      to: 'dev-3',
+      dropped: 0,
+      errors: 0,
+    });
+    expect(stream.ticks.some((x) => (x.rpc[0]?.rate ?? 0) > 0)).toBe(true);
+    expect(stream.ticks.some((x) => (x.forwarders[0]?.in ?? 0) > 0 && (x.forwarders[0]?.out ?? 0) > 0)).toBe(
+      true,
+    );
+    await server.stop();
+    await stream.until((x) => x.rpc.length === 0);
   });
 
   it('publishes from the page through a session of the fleet, and refuses what is not valid', async () => {
