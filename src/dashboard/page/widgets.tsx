@@ -43,7 +43,7 @@ export function StateBadge({ state }: { state: State }) {
 /**
  * A search box that reports its value `delay` ms after the last keystroke.
  * `data-filter` marks it as the view's filter, which `/` focuses; Escape
- * leaves it.
+ * clears it, a second Escape leaves it.
  */
 export function FilterInput(props: {
   testid: string;
@@ -78,7 +78,10 @@ export function FilterInput(props: {
         autocomplete="off"
         onInput={(e) => setText(e.currentTarget.value)}
         onKeyDown={(e) => {
-          if (e.key === 'Escape') e.currentTarget.blur();
+          if (e.key !== 'Escape') return;
+          e.preventDefault(); // the browser's own clearing of a search box would bypass the state
+          if (text === '') e.currentTarget.blur();
+          else setText('');
         }}
       />
     </label>
