@@ -155,7 +155,7 @@ function columns(cluster: boolean): Column[] {
   return [
     { key: 'name', label: 'Session', width: 136 },
     ...(cluster ? [{ key: 'node' as const, label: 'Node', width: 84 }] : []),
-    { key: 'url', label: 'Broker', width: 170 },
+    { key: 'url', label: 'Broker', width: cluster ? 140 : 170 },
     { key: 'version', label: 'MQTT', width: 62, numeric: true, title: 'MQTT version' },
     { key: 'state', label: 'State', width: 122 },
     {
@@ -198,7 +198,7 @@ function FleetTable({
           <FilterInput
             testid="fleet-filter"
             label="Filter sessions"
-            placeholder="Filter: name, broker, state, node, error"
+            placeholder="Filter name, broker, state, error…"
             value={params.q}
             onChange={(q) => setParams({ q, offset: 0 })}
           />
@@ -275,7 +275,6 @@ function FleetRow({ row, now, cluster }: { row: Row; now: number; cluster: boole
       data-testid="fleet-row"
       data-name={row.name}
       data-state={row.state}
-      aria-label={`${row.name}, ${row.state}`}
       onClick={open}
       onKeyDown={(e) => {
         if (e.key === 'Enter') {

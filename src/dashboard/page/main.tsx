@@ -90,9 +90,12 @@ function App() {
         case '4':
           navigate({ view: 'rpc' });
           break;
-        case '/':
-          document.querySelector<HTMLInputElement>('[data-filter]')?.focus();
+        case '/': {
+          const filter = document.querySelector<HTMLInputElement>('[data-filter]');
+          if (filter === null) return; // this view has none
+          filter.focus();
           break;
+        }
         case 't':
           toggle();
           break;

@@ -32,7 +32,10 @@ async function publish(body: Record<string, unknown>): Promise<Result> {
 }
 
 export function PublishForm({ info, topic }: { info: Info; topic: string | null }) {
-  const [session, setSession] = useState(info.explorer ?? '');
+  // '' lets the server pick (the explorer session, or the first connected one)
+  const [session, setSession] = useState(
+    info.explorer !== undefined && info.publishers.includes(info.explorer) ? info.explorer : '',
+  );
   const [target, setTarget] = useState(topic ?? '');
   const [payload, setPayload] = useState('');
   const [qos, setQos] = useState<0 | 1 | 2>(0);
@@ -66,9 +69,7 @@ export function PublishForm({ info, topic }: { info: Info; topic: string | null 
             aria-invalid={invalid('session')}
             onChange={(e) => setSession(e.currentTarget.value)}
           >
-            <option value="">
-              {info.explorer === undefined ? 'any connected session' : 'the explorer session'}
-            </option>
+            <option value="">(the server picks)</option>
             {info.publishers.map((name) => (
               <option key={name} value={name}>
                 {name}
