@@ -93,7 +93,7 @@ export function TopicTree({
   };
   walk(root);
 
-  const current =
+  const tabStop =
     visible.find((n) => n.path === focused) ?? visible.find((n) => n.path === selected) ?? visible[0];
 
   const setOpen = (node: TreeNode, open: boolean): void => {
@@ -111,9 +111,9 @@ export function TopicTree({
     else if (node.children.length > 0) setOpen(node, !isOpen(node));
   };
 
-  const onKeyDown = (e: KeyboardEvent, current: TreeNode): void => {
-    const at = visible.indexOf(current);
-    const open = current.children.length > 0 && isOpen(current);
+  const onKeyDown = (e: KeyboardEvent, node: TreeNode): void => {
+    const at = visible.indexOf(node);
+    const open = node.children.length > 0 && isOpen(node);
     switch (e.key) {
       case 'ArrowDown':
         focus(visible[at + 1]);
@@ -128,21 +128,20 @@ export function TopicTree({
         focus(visible[visible.length - 1]);
         break;
       case 'ArrowRight':
-        if (current.children.length === 0) return;
-        if (open) focus(current.children[0]);
-        else setOpen(current, true);
+        if (node.children.length === 0) return;
+        if (open) focus(node.children[0]);
+        else setOpen(node, true);
         break;
       case 'ArrowLeft':
-        if (open) setOpen(current, false);
-        else
-          focus(visible.find((n) => current.path.startsWith(`${n.path}/`) && n.depth === current.depth - 1));
+        if (open) setOpen(node, false);
+        else focus(visible.find((n) => node.path.startsWith(`${n.path}/`) && n.depth === node.depth - 1));
         break;
       case 'Enter':
-        activate(current);
+        activate(node);
         break;
       case ' ':
-        if (current.children.length > 0) setOpen(current, !open);
-        else activate(current);
+        if (node.children.length > 0) setOpen(node, !open);
+        else activate(node);
         break;
       default:
         return;
@@ -167,7 +166,7 @@ export function TopicTree({
               aria-level={node.depth + 1}
               aria-expanded={inner ? open : undefined}
               aria-selected={node.path === selected}
-              tabIndex={node === current ? 0 : -1}
+              tabIndex={node === tabStop ? 0 : -1}
               class={`node${node.path === selected ? ' selected' : ''}${node.row === null ? ' inner' : ''}`}
               style={{ '--depth': node.depth }}
               data-testid="topic-node"
