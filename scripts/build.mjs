@@ -12,9 +12,14 @@
  *    lazily (the WebSocket transport, fleet files, the CLI's commands) stays
  *    a chunk of its own, loaded on first use. Packages stay external: they
  *    are the user's (optional peers, ws, jose, yaml, zod).
+ * 3. esbuild bundles the dashboard's browser page (src/dashboard/page/,
+ *    Preact and uPlot included, nothing fetched at run time: it works
+ *    offline) into dist/dashboard/ui/: app.js (minified), app.css (the
+ *    page's styles after uPlot's) and index.html, which the dashboard server
+ *    serves as they are.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -55,3 +60,27 @@ await build({
   logLevel: 'warning',
 });
 chmodSync(join(dist, 'cli/main.js'), 0o755);
+
+const page = join(root, 'src/dashboard/page');
+const ui = join(dist, 'dashboard/ui');
+await build({
+  absWorkingDir: root,
+  entryPoints: [
+    { in: join(page, 'main.tsx'), out: 'app' },
+    { in: join(page, 'app.css'), out: 'app' },
+  ],
+  outdir: ui,
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'es2022',
+  minify: true,
+  jsx: 'automatic',
+  jsxImportSource: 'preact',
+  tsconfig: join(page, 'tsconfig.json'),
+  banner: {
+    js: '/*! mqttkit dashboard; bundles Preact (MIT, (c) Jason Miller) and uPlot (MIT, (c) Leon Sorokin) */',
+  },
+  logLevel: 'warning',
+});
+copyFileSync(join(page, 'index.html'), join(ui, 'index.html'));

@@ -62,6 +62,7 @@ function sources(): Source[] {
   const walk = (dir: string): void => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const full = join(dir, entry.name);
+      if (full === join(SRC, 'dashboard', 'page')) continue; // the dashboard's browser page: no Node floor
       if (entry.isDirectory()) walk(full);
       else if (entry.name.endsWith('.ts')) out.push(read(full));
     }
