@@ -58,16 +58,17 @@ export function FleetView({ tick, history, params, setParams, theme }: FleetProp
 
 function TotalCards({ totals }: { totals: Totals }) {
   const connected = totals.states.connected ?? 0;
-  const disconnected = totals.states.disconnected ?? 0;
-  const connecting = totals.states.connecting ?? 0;
+  // every session this process runs that is not connected: connecting, reconnecting, lost, closed or new
+  const disconnected = totals.sessions - connected;
+  const connecting = (totals.states.connecting ?? 0) + (totals.states.reconnecting ?? 0);
   const cards: { key: string; label: string; value: number; sub?: string; tone?: string }[] = [
     { key: 'sessions', label: 'Sessions', value: totals.sessions, sub: `${exact(totals.ready)} ready` },
     { key: 'connected', label: 'Connected', value: connected, tone: 'ok' },
     {
       key: 'disconnected',
-      label: 'Disconnected',
+      label: 'Not connected',
       value: disconnected,
-      sub: connecting > 0 ? `${exact(connecting)} connecting` : undefined,
+      sub: connecting > 0 ? `${exact(connecting)} (re)connecting` : undefined,
       tone: disconnected > 0 ? 'bad' : undefined,
     },
     { key: 'in', label: 'In /s', value: totals.in, sub: `${bytes(totals.bytesIn)}/s` },

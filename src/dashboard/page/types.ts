@@ -4,8 +4,20 @@
  * bundled for the browser and imports nothing from the Node side.
  */
 
-/** SessionState plus 'remote' (a session another cluster node owns). */
-export type State = 'connecting' | 'connected' | 'disconnected' | 'closing' | 'closed' | 'idle' | 'remote';
+/**
+ * SessionState, plus in cluster mode 'remote' (a session another node runs that shared no
+ * numbers yet) and 'unassigned' (no node runs it now).
+ */
+export type State =
+  | 'new'
+  | 'connecting'
+  | 'connected'
+  | 'reconnecting'
+  | 'disconnected'
+  | 'closing'
+  | 'closed'
+  | 'remote'
+  | 'unassigned';
 
 export interface Info {
   title: string;

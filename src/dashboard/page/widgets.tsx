@@ -10,13 +10,15 @@ export function stateTone(state: State): Tone {
     case 'connected':
       return 'ok';
     case 'connecting':
+    case 'unassigned':
       return 'warn';
+    case 'reconnecting':
     case 'disconnected':
     case 'closing':
     case 'closed':
       return 'bad';
     default:
-      return 'muted'; // idle, remote
+      return 'muted'; // new, remote
   }
 }
 
