@@ -13,20 +13,13 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError as FlagError } from 'commander';
 import type { ClusterStatus } from '../../manager/cluster.js';
-import type { SessionManager } from '../../manager/manager.js';
-import { configError, Exit, UsageError } from '../errors.js';
-import { cliLogger, commandLines, LOG_FORMAT_HELP, type LogFormat, parseLogFormat } from '../logger.js';
+import { Exit, UsageError } from '../errors.js';
+import type { FleetRunFlags } from '../fleet/run.js';
+import { LOG_FORMAT_HELP, parseLogFormat } from '../logger.js';
 import { action } from '../program.js';
-import { aborted, errorPrefix } from '../runtime.js';
 
-interface RunFlags {
+interface RunFlags extends Omit<FleetRunFlags, 'config'> {
   config?: string;
-  cluster?: string;
-  node?: string;
-  name?: string;
-  workers?: number;
-  verbose?: boolean;
-  logFormat?: LogFormat;
 }
 
 interface StatusFlags {
@@ -70,42 +63,8 @@ export function registerFleet(program: Command): void {
     .addHelpText('after', RUN_EXAMPLE);
   action<RunFlags>(run, async (flags, context) => {
     if (flags.config === undefined) throw new UsageError('--config is required');
-    const { SessionManager } = await loadManager();
-    const cluster = {
-      ...(flags.cluster === undefined ? {} : { redis: flags.cluster }),
-      ...(flags.node === undefined ? {} : { node: flags.node }),
-      ...(flags.name === undefined ? {} : { name: flags.name }),
-      ...(flags.workers === undefined ? {} : { workers: flags.workers }),
-    };
-    const logger = cliLogger(flags);
-    const manager = await SessionManager.fromConfig(flags.config, {
-      ...(Object.keys(cluster).length === 0 ? {} : { cluster }),
-      ...(logger === undefined ? {} : { logger }),
-    });
-    // with --verbose the manager and the sessions log the events themselves, and the command's lines are log lines
-    const log = commandLines(logger);
-    try {
-      if (logger === undefined) watch(manager, log);
-      const c = manager.cluster;
-      if (c === undefined) {
-        if (manager.size === 0) throw configError(`${flags.config} has no sessions`);
-        await manager.connectAll({ signal: context.signal }).catch((err: unknown) => {
-          if (context.signal.aborted) return; // they keep trying:
-          if (logger === undefined) log(`${errorPrefix()} ${(err as Error).message}`);
-          else logger.error({ error: (err as Error).message }, 'not every session connected');
-        });
-        log(`running ${manager.size} session${manager.size === 1 ? '' : 's'}`);
-      } else {
-        await manager.connectAll();
-        log(`joined cluster ${c.name} as ${c.node} (${c.role})`);
-      }
-      await aborted(context.signal);
-      if (c !== undefined) log('leaving: handing the sessions over');
-      await manager.close();
-      return Exit.Ok;
-    } finally {
-      await manager.close();
-    }
+    const { runFleet } = await import('../fleet/run.js');
+    return runFleet({ ...flags, config: flags.config }, context);
   });
 
   const status = fleet
@@ -144,16 +103,6 @@ export function registerFleet(program: Command): void {
   });
 }
 
-/** The manager, with cluster mode's loader registered (the CLI does not load the root entry point). */
-async function loadManager(): Promise<typeof import('../../manager/manager.js')> {
-  const [manager, { setClusterLoader }] = await Promise.all([
-    import('../../manager/manager.js'),
-    import('../../manager/cluster.js'),
-  ]);
-  setClusterLoader(() => import('../../cluster/driver.js').then((m) => m.createClusterDriver));
-  return manager;
-}
-
 /** The status as a person reads it: a line per node, then the sessions nobody runs (and, from a file, who runs each). */
 export function formatStatus(s: ClusterStatus, listAll: boolean): string {
   const owned = s.sessions.filter((x) => x.node !== undefined).length;
@@ -178,16 +127,4 @@ function workerCount(v: string): number {
   if (!Number.isInteger(n) || n < 1 || n > 1024)
     throw new FlagError('expected a whole number from 1 to 1024');
   return n;
-}
-
-/** Prints the cluster's events and failures (without --verbose: with it, the manager logs them). */
-function watch(manager: SessionManager, log: (line: string) => void): void {
-  manager.on('session_error', ({ name, error }) =>
-    log(`${errorPrefix()} ${name === '' ? '' : `${name}: `}${error.message}`),
-  );
-  manager.on('cluster_error', ({ error }) => log(`${errorPrefix()} cluster: ${error.message}`));
-  manager.on('session_acquired', ({ name }) => log(`acquired ${name}`));
-  manager.on('session_released', ({ name, reason }) => log(`released ${name} (${reason})`));
-  manager.on('node_joined', ({ node }) => log(`node joined ${node}`));
-  manager.on('node_left', ({ node }) => log(`node left ${node}`));
 }
