@@ -122,7 +122,8 @@ export function formatStatus(s: ClusterStatus, listAll: boolean): string {
   return `${lines.join('\n')}\n`;
 }
 
-function workerCount(v: string): number {
+/** `--workers`' parser (`fleet run`, `dashboard --config`). */
+export function workerCount(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 1024)
     throw new FlagError('expected a whole number from 1 to 1024');

@@ -1,15 +1,19 @@
 /**
- * What `mqttkit fleet run` does once its flags are parsed: runs a fleet
- * file's sessions (this node's share of them in a cluster) until Ctrl-C or
- * SIGTERM, with one line per event on stderr. Loaded only when the command
- * runs.
+ * What `mqttkit fleet run` (and `mqttkit dashboard --config`) does once its
+ * flags are parsed: runs a fleet file's sessions (this node's share of them
+ * in a cluster) until Ctrl-C, SIGTERM or a duration, with one line per event
+ * on stderr, and serves the fleet's dashboard when asked. Loaded only when
+ * the command runs.
  */
+import { basename } from 'node:path';
+import { isFleetWorker } from '../../manager/cluster.js';
 import type { SessionManager } from '../../manager/manager.js';
+import type { DashboardSettings } from '../dashboard/serve.js';
 import { configError, Exit } from '../errors.js';
 import { loadManager } from '../loaders.js';
 import { cliLogger, commandLines, type LogFormat } from '../logger.js';
 import type { CommandContext } from '../program.js';
-import { aborted, errorPrefix } from '../runtime.js';
+import { aborted, errorPrefix, sleep } from '../runtime.js';
 
 export interface FleetRunFlags {
   config: string;
@@ -21,7 +25,18 @@ export interface FleetRunFlags {
   logFormat?: LogFormat;
 }
 
-export async function runFleet(flags: FleetRunFlags, context: CommandContext): Promise<number> {
+export interface FleetRunOptions {
+  /** Serve the fleet's dashboard (the title defaults to the file's name). */
+  dashboard?: Omit<DashboardSettings, 'title'> & { title?: string };
+  /** ms to run; undefined: until Ctrl-C or SIGTERM. */
+  duration?: number;
+}
+
+export async function runFleet(
+  flags: FleetRunFlags,
+  context: CommandContext,
+  options: FleetRunOptions = {},
+): Promise<number> {
   const { SessionManager } = await loadManager();
   const cluster = {
     ...(flags.cluster === undefined ? {} : { redis: flags.cluster }),
@@ -39,6 +54,15 @@ export async function runFleet(flags: FleetRunFlags, context: CommandContext): P
   try {
     const c = manager.cluster;
     if (c === undefined && manager.size === 0) throw configError(`${flags.config} has no sessions`);
+    // a worker process re-runs this command: its primary serves the dashboard, for all of them
+    if (options.dashboard !== undefined && !isFleetWorker()) {
+      const { dashboardLine, startDashboard } = await import('../dashboard/serve.js');
+      const dashboard = await startDashboard(manager, {
+        ...options.dashboard,
+        title: options.dashboard.title ?? `mqttkit: ${basename(flags.config)}`,
+      });
+      process.stdout.write(`${dashboardLine(dashboard)}\n`);
+    }
     if (logger === undefined) watch(manager, log);
     if (c === undefined) {
       await manager.connectAll({ signal: context.signal }).catch((err: unknown) => {
@@ -51,7 +75,8 @@ export async function runFleet(flags: FleetRunFlags, context: CommandContext): P
       await manager.connectAll();
       log(`joined cluster ${c.name} as ${c.node} (${c.role})`);
     }
-    await aborted(context.signal);
+    if (options.duration === undefined) await aborted(context.signal);
+    else await sleep(options.duration, context.signal);
     if (c !== undefined) log('leaving: handing the sessions over');
     await manager.close();
     return Exit.Ok;
