@@ -6,6 +6,7 @@
  *       here, or (with a cluster: the flags, or the file's `cluster:`
  *       section) this node's share of it. At the signal a node hands its
  *       sessions over before it exits. One line per event on stderr.
+ *       --dashboard [port] serves the fleet's web dashboard too.
  *   fleet status --cluster redis://… [--name C] [--prefix P] [--config fleet.yaml] [--json]
  *       the cluster's nodes and who runs what, read from Redis (without
  *       joining); with --config, every session of the file, owned or not.
@@ -13,12 +14,13 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError as FlagError } from 'commander';
 import type { ClusterStatus } from '../../manager/cluster.js';
+import { addDashboardOption, type DashboardOptionFlags, dashboardOption } from '../dashboard/flags.js';
 import { Exit, UsageError } from '../errors.js';
 import type { FleetRunFlags } from '../fleet/run.js';
 import { LOG_FORMAT_HELP, parseLogFormat } from '../logger.js';
 import { action } from '../program.js';
 
-interface RunFlags extends Omit<FleetRunFlags, 'config'> {
+interface RunFlags extends Omit<FleetRunFlags, 'config'>, DashboardOptionFlags {
   config?: string;
 }
 
@@ -43,7 +45,15 @@ to the others first:
 Events go to stderr, one line each: joined, acquired <session>, released
 <session> (<reason>), node joined/left <node>. With --verbose they are log
 lines, with every session's connects, disconnects, reconnects and drops too
-(--log-format json: JSON lines, as pino writes them).`;
+(--log-format json: JSON lines, as pino writes them).
+
+With --dashboard the fleet's live web dashboard is served too, and its URL
+printed on stdout; in a cluster, one node's dashboard shows every node's
+sessions. The token (needed with --dashboard-bind beyond loopback) is read
+from MQTTKIT_DASHBOARD_TOKEN:
+
+  mqttkit fleet run --config fleet.yaml --dashboard            # http://127.0.0.1:9470/
+  MQTTKIT_DASHBOARD_TOKEN=<secret> mqttkit fleet run --config fleet.yaml --dashboard 8080 --dashboard-bind 0.0.0.0`;
 
 export function registerFleet(program: Command): void {
   const fleet = program
@@ -59,12 +69,13 @@ export function registerFleet(program: Command): void {
     .option('--name <cluster>', "the cluster's name (default: the file's, or mqttkit)")
     .option('--workers <n>', 'worker processes on this machine sharing the fleet', workerCount)
     .option('--verbose', "log the sessions' connects, disconnects, reconnects and drops too")
-    .option('--log-format <format>', LOG_FORMAT_HELP, parseLogFormat)
-    .addHelpText('after', RUN_EXAMPLE);
+    .option('--log-format <format>', LOG_FORMAT_HELP, parseLogFormat);
+  addDashboardOption(run).addHelpText('after', RUN_EXAMPLE);
   action<RunFlags>(run, async (flags, context) => {
     if (flags.config === undefined) throw new UsageError('--config is required');
+    const dashboard = dashboardOption(flags);
     const { runFleet } = await import('../fleet/run.js');
-    return runFleet({ ...flags, config: flags.config }, context);
+    return runFleet({ ...flags, config: flags.config }, context, { dashboard });
   });
 
   const status = fleet
