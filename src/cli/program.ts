@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { registerBench } from './commands/bench.js';
 import { registerBroker } from './commands/broker.js';
+import { registerDashboard } from './commands/dashboard.js';
 import { registerDemo } from './commands/demo.js';
 import { registerFleet } from './commands/fleet.js';
 import { registerForward } from './commands/forward.js';
@@ -97,7 +98,9 @@ function version(): string {
 
 export function createProgram(): Command {
   const program = new Command('mqttkit')
-    .description('MQTT from the command line: publish, subscribe, request/response, forward, benchmark, demo')
+    .description(
+      'MQTT from the command line: publish, subscribe, request/response, forward, benchmark, demo, dashboard',
+    )
     .version(version(), '--version', 'print the version')
     .helpOption('--help', 'show help') // -h is --host, as in mosquitto_pub
     .helpCommand('help [command]', 'show help for a command')
@@ -115,6 +118,7 @@ export function createProgram(): Command {
   registerFleet(program);
   registerBench(program);
   registerDemo(program);
+  registerDashboard(program);
   registerBroker(program);
   showUsageAfterErrors(program);
   return program;

@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import { addConnectionFlags, parseIntFlag } from '../connection.js';
+import { addDashboardOption } from '../dashboard/flags.js';
 import type { DemoFlags } from '../demo/run.js';
 import { action } from '../program.js';
 import { parseDuration } from '../runtime.js';
@@ -19,6 +20,7 @@ export function registerDemo(program: Command): void {
       parseDuration('s', 1),
     )
     .option('-n, --devices <n>', 'how many devices', parseIntFlag(1, 100), 4);
+  addDashboardOption(cmd);
   addConnectionFlags(cmd);
   cmd.addHelpText(
     'after',
@@ -26,10 +28,14 @@ export function registerDemo(program: Command): void {
 Without -h, -p or -L the demo starts its own broker (aedes, MQTT 3.1.1) in
 this process on a free port, and prints how to watch it with \`mqttkit sub\`.
 With -i, the sessions' client ids are <id>-device-1, <id>-api, and so on.
+With --dashboard the fleet is also shown on the live web dashboard, at the
+URL printed with the other lines (the token, needed with --dashboard-bind
+beyond loopback, is read from MQTTKIT_DASHBOARD_TOKEN).
 
 Examples:
   mqttkit demo
   mqttkit demo --duration 30s --devices 20
+  mqttkit demo --dashboard                     # and open http://127.0.0.1:9470/
   mqttkit demo -L mqtt://localhost:1883        # on your broker, MQTT 5 when it speaks it`,
   );
   action<DemoFlags>(cmd, async (flags, context) => {

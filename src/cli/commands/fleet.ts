@@ -6,6 +6,7 @@
  *       here, or (with a cluster: the flags, or the file's `cluster:`
  *       section) this node's share of it. At the signal a node hands its
  *       sessions over before it exits. One line per event on stderr.
+ *       --dashboard [port] serves the fleet's web dashboard too.
  *   fleet status --cluster redis://… [--name C] [--prefix P] [--config fleet.yaml] [--json]
  *       the cluster's nodes and who runs what, read from Redis (without
  *       joining); with --config, every session of the file, owned or not.
@@ -13,20 +14,14 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError as FlagError } from 'commander';
 import type { ClusterStatus } from '../../manager/cluster.js';
-import type { SessionManager } from '../../manager/manager.js';
-import { configError, Exit, UsageError } from '../errors.js';
-import { cliLogger, commandLines, LOG_FORMAT_HELP, type LogFormat, parseLogFormat } from '../logger.js';
+import { addDashboardOption, type DashboardOptionFlags, dashboardOption } from '../dashboard/flags.js';
+import { Exit, UsageError } from '../errors.js';
+import type { FleetRunFlags } from '../fleet/run.js';
+import { LOG_FORMAT_HELP, parseLogFormat } from '../logger.js';
 import { action } from '../program.js';
-import { aborted, errorPrefix } from '../runtime.js';
 
-interface RunFlags {
+interface RunFlags extends Omit<FleetRunFlags, 'config'>, DashboardOptionFlags {
   config?: string;
-  cluster?: string;
-  node?: string;
-  name?: string;
-  workers?: number;
-  verbose?: boolean;
-  logFormat?: LogFormat;
 }
 
 interface StatusFlags {
@@ -50,7 +45,15 @@ to the others first:
 Events go to stderr, one line each: joined, acquired <session>, released
 <session> (<reason>), node joined/left <node>. With --verbose they are log
 lines, with every session's connects, disconnects, reconnects and drops too
-(--log-format json: JSON lines, as pino writes them).`;
+(--log-format json: JSON lines, as pino writes them).
+
+With --dashboard the fleet's live web dashboard is served too, and its URL
+printed on stdout; in a cluster, one node's dashboard shows every node's
+sessions. The token (needed with --dashboard-bind beyond loopback) is read
+from MQTTKIT_DASHBOARD_TOKEN:
+
+  mqttkit fleet run --config fleet.yaml --dashboard            # http://127.0.0.1:9470/
+  MQTTKIT_DASHBOARD_TOKEN=<secret> mqttkit fleet run --config fleet.yaml --dashboard 8080 --dashboard-bind 0.0.0.0`;
 
 export function registerFleet(program: Command): void {
   const fleet = program
@@ -66,46 +69,13 @@ export function registerFleet(program: Command): void {
     .option('--name <cluster>', "the cluster's name (default: the file's, or mqttkit)")
     .option('--workers <n>', 'worker processes on this machine sharing the fleet', workerCount)
     .option('--verbose', "log the sessions' connects, disconnects, reconnects and drops too")
-    .option('--log-format <format>', LOG_FORMAT_HELP, parseLogFormat)
-    .addHelpText('after', RUN_EXAMPLE);
+    .option('--log-format <format>', LOG_FORMAT_HELP, parseLogFormat);
+  addDashboardOption(run).addHelpText('after', RUN_EXAMPLE);
   action<RunFlags>(run, async (flags, context) => {
     if (flags.config === undefined) throw new UsageError('--config is required');
-    const { SessionManager } = await loadManager();
-    const cluster = {
-      ...(flags.cluster === undefined ? {} : { redis: flags.cluster }),
-      ...(flags.node === undefined ? {} : { node: flags.node }),
-      ...(flags.name === undefined ? {} : { name: flags.name }),
-      ...(flags.workers === undefined ? {} : { workers: flags.workers }),
-    };
-    const logger = cliLogger(flags);
-    const manager = await SessionManager.fromConfig(flags.config, {
-      ...(Object.keys(cluster).length === 0 ? {} : { cluster }),
-      ...(logger === undefined ? {} : { logger }),
-    });
-    // with --verbose the manager and the sessions log the events themselves, and the command's lines are log lines
-    const log = commandLines(logger);
-    try {
-      if (logger === undefined) watch(manager, log);
-      const c = manager.cluster;
-      if (c === undefined) {
-        if (manager.size === 0) throw configError(`${flags.config} has no sessions`);
-        await manager.connectAll({ signal: context.signal }).catch((err: unknown) => {
-          if (context.signal.aborted) return; // they keep trying:
-          if (logger === undefined) log(`${errorPrefix()} ${(err as Error).message}`);
-          else logger.error({ error: (err as Error).message }, 'not every session connected');
-        });
-        log(`running ${manager.size} session${manager.size === 1 ? '' : 's'}`);
-      } else {
-        await manager.connectAll();
-        log(`joined cluster ${c.name} as ${c.node} (${c.role})`);
-      }
-      await aborted(context.signal);
-      if (c !== undefined) log('leaving: handing the sessions over');
-      await manager.close();
-      return Exit.Ok;
-    } finally {
-      await manager.close();
-    }
+    const dashboard = dashboardOption(flags);
+    const { runFleet } = await import('../fleet/run.js');
+    return runFleet({ ...flags, config: flags.config }, context, { dashboard });
   });
 
   const status = fleet
@@ -144,16 +114,6 @@ export function registerFleet(program: Command): void {
   });
 }
 
-/** The manager, with cluster mode's loader registered (the CLI does not load the root entry point). */
-async function loadManager(): Promise<typeof import('../../manager/manager.js')> {
-  const [manager, { setClusterLoader }] = await Promise.all([
-    import('../../manager/manager.js'),
-    import('../../manager/cluster.js'),
-  ]);
-  setClusterLoader(() => import('../../cluster/driver.js').then((m) => m.createClusterDriver));
-  return manager;
-}
-
 /** The status as a person reads it: a line per node, then the sessions nobody runs (and, from a file, who runs each). */
 export function formatStatus(s: ClusterStatus, listAll: boolean): string {
   const owned = s.sessions.filter((x) => x.node !== undefined).length;
@@ -173,21 +133,10 @@ export function formatStatus(s: ClusterStatus, listAll: boolean): string {
   return `${lines.join('\n')}\n`;
 }
 
-function workerCount(v: string): number {
+/** `--workers`' parser (`fleet run`, `dashboard --config`). */
+export function workerCount(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 1024)
     throw new FlagError('expected a whole number from 1 to 1024');
   return n;
-}
-
-/** Prints the cluster's events and failures (without --verbose: with it, the manager logs them). */
-function watch(manager: SessionManager, log: (line: string) => void): void {
-  manager.on('session_error', ({ name, error }) =>
-    log(`${errorPrefix()} ${name === '' ? '' : `${name}: `}${error.message}`),
-  );
-  manager.on('cluster_error', ({ error }) => log(`${errorPrefix()} cluster: ${error.message}`));
-  manager.on('session_acquired', ({ name }) => log(`acquired ${name}`));
-  manager.on('session_released', ({ name, reason }) => log(`released ${name} (${reason})`));
-  manager.on('node_joined', ({ node }) => log(`node joined ${node}`));
-  manager.on('node_left', ({ node }) => log(`node left ${node}`));
 }

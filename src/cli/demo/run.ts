@@ -13,13 +13,14 @@ import {
   planConnection,
   targetOf,
 } from '../connection.js';
+import { type DashboardOptionFlags, dashboardOption } from '../dashboard/flags.js';
 import { Exit } from '../errors.js';
 import type { CommandContext } from '../program.js';
 import { aborted, sleep } from '../runtime.js';
 import { DemoFleet, TELEMETRY_RATE } from './fleet.js';
 import { LiveOutput, statusLine, summary, table } from './view.js';
 
-export interface DemoFlags extends ConnectionFlags {
+export interface DemoFlags extends ConnectionFlags, DashboardOptionFlags {
   duration?: number;
   devices: number;
 }
@@ -27,6 +28,7 @@ export interface DemoFlags extends ConnectionFlags {
 export async function runDemo(flags: DemoFlags, context: CommandContext): Promise<number> {
   const external = brokerGiven(flags);
   if (!external) checkEmbeddedFlags(flags);
+  const dashboard = dashboardOption(flags);
   const plan = await planConnection(flags);
   const out = new LiveOutput(process.stdout.isTTY === true);
   let broker: EmbeddedBroker | undefined;
@@ -83,6 +85,16 @@ export async function runDemo(flags: DemoFlags, context: CommandContext): Promis
     `  ${pad('edge → cloud')}forwarder: demo/devices/+/telemetry → demo/cloud/devices/+/telemetry`,
   ]) {
     out.print(line);
+  }
+  if (dashboard !== undefined) {
+    try {
+      const { dashboardLine, startDashboard } = await import('../dashboard/serve.js');
+      out.print(dashboardLine(await startDashboard(fleet.manager, { ...dashboard, title: 'mqttkit demo' })));
+    } catch (err) {
+      await fleet.stop();
+      await broker?.close();
+      throw err;
+    }
   }
 
   const connecting = performance.now();
