@@ -140,7 +140,7 @@ export class Aggregator {
         watched[0].unwatch();
       }
     }
-    t.watch(this.now, HISTORY);
+    t.watch(this.now, HISTORY, this.options.interval);
     return t;
   }
 

@@ -26,6 +26,8 @@ const SAMPLES_PER_TICK = 200;
 export const LISTED = 2000;
 const PREVIEW = 80;
 const MAX_FIELDS = 8;
+/** Field names of times, not readings: t, ts, time, timestamp, date (any case), and names like sentAt or sent_at. */
+const TIME_FIELD = /^(?:[tT]|[tT][sS]|[tT]ime|TIME|[tT]imestamp|TIMESTAMP|[dD]ate)$|[a-z]At$|_at$/;
 
 /** One kept message. */
 export interface Sample {
@@ -207,7 +209,8 @@ export function preview(payload: Buffer): string {
 /**
  * The numbers in the samples: `value` for a payload that is a number, or
  * the numeric top-level fields of a JSON object (the first `MAX_FIELDS`
- * found); a sample without one has null there.
+ * found) but its times (`TIME_FIELD`: plotted beside a reading, an epoch
+ * in ms flattens it); a sample without one has null there.
  */
 export function numericSeries(samples: readonly Sample[]): TopicDetailJSON['series'] {
   const t: number[] = [];
@@ -239,8 +242,9 @@ function numbersOf(payload: Buffer): Record<string, number> {
     const parsed: unknown = JSON.parse(text);
     const out: Record<string, number> = {};
     if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
-      for (const [k, v] of Object.entries(parsed))
-        if (typeof v === 'number' && Number.isFinite(v)) out[k] = v;
+      for (const [k, v] of Object.entries(parsed)) {
+        if (typeof v === 'number' && Number.isFinite(v) && !TIME_FIELD.test(k)) out[k] = v;
+      }
     }
     return out;
   } catch {

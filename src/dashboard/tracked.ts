@@ -153,13 +153,26 @@ export class Tracked {
     }
   }
 
-  /** Starts (or keeps) the detail history; `capacity` points. */
-  watch(now: number, capacity: number): void {
+  /**
+   * Starts (or keeps) the detail history, `capacity` points; a new one
+   * starts with the sparkline's minute of rates (its latencies unknown).
+   */
+  watch(now: number, capacity: number, interval: number): void {
     this.detailAsked = now;
-    if (this.detail === undefined) {
-      this.detail = new Rings(DETAIL_KEYS, capacity);
-      this.#latencyBefore = this.metrics?.publishLatency.counts;
+    if (this.detail !== undefined) return;
+    const detail = new Rings(DETAIL_KEYS, capacity);
+    const rin = this.spark.in.numbers();
+    const rout = this.spark.out.numbers();
+    for (let i = 0; i < rin.length; i++) {
+      detail.push(now - (rin.length - 1 - i) * interval, {
+        in: rin[i],
+        out: rout[i],
+        p50: Number.NaN,
+        p99: Number.NaN,
+      });
     }
+    this.detail = detail;
+    this.#latencyBefore = this.metrics?.publishLatency.counts;
   }
 
   unwatch(): void {
@@ -167,28 +180,11 @@ export class Tracked {
     this.#latencyBefore = undefined;
   }
 
-  /** The history for the session view: the detail when kept, else the sparkline's minute. */
-  history(interval = 1000): {
-    t: number[];
-    in: number[];
-    out: number[];
-    p50: (number | null)[];
-    p99: (number | null)[];
-  } {
-    if (this.detail !== undefined && this.detail.time.size > 0) {
-      const h = this.detail.toJSON();
-      return { t: h.t, in: h.in.map(zero), out: h.out.map(zero), p50: h.p50, p99: h.p99 };
-    }
-    const n = this.spark.in.size;
-    const now = this.clock();
-    const t = Array.from({ length: n }, (_, i) => now - (n - 1 - i) * interval);
-    return {
-      t,
-      in: this.spark.in.numbers(),
-      out: this.spark.out.numbers(),
-      p50: t.map(nil),
-      p99: t.map(nil),
-    };
+  /** The detail history for the session view (`watch` first). */
+  history(): { t: number[]; in: number[]; out: number[]; p50: (number | null)[]; p99: (number | null)[] } {
+    const h = this.detail?.toJSON();
+    if (h === undefined) return { t: [], in: [], out: [], p50: [], p99: [] };
+    return { t: h.t, in: h.in.map(zero), out: h.out.map(zero), p50: h.p50, p99: h.p99 };
   }
 
   /** in + out per second over the last minute. */
@@ -200,4 +196,3 @@ export class Tracked {
 }
 
 const zero = (v: number | null): number => v ?? 0;
-const nil = (): null => null;

@@ -243,7 +243,7 @@ function sessionDetail(agg: Aggregator, name: string): SessionDetail | undefined
     state: s.state,
     ready: agg.manager.isReady(name),
     roundTrip: t.metrics?.roundTrip ?? null,
-    history: t.history(agg.options.interval),
+    history: t.history(),
     subscriptions: s.subscriptions().map((x) => ({ filter: x.topicFilter, qos: x.qos })),
     events: [...t.events],
   };

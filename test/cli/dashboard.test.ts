@@ -116,7 +116,7 @@ describe('usage', () => {
 });
 
 describe('mqttkit demo --dashboard', () => {
-  it("lists the demo's sessions and its forwarder", async () => {
+  it("lists the demo's sessions, its RPC route and its forwarder", async () => {
     const demo = startCli(['demo', '--dashboard', '0', '--devices', '2'], { env: NO_TOKEN });
     try {
       const url = await dashboardUrl(demo);
@@ -126,11 +126,11 @@ describe('mqttkit demo --dashboard', () => {
         expect(s.fleet.rows.map((r) => r.name)).toEqual(names);
         expect(s.fleet.rows.every((r) => r.state === 'connected')).toBe(true);
         expect(s.forwarders).toHaveLength(1);
+        expect(s.rpc.length).toBeGreaterThan(0);
       });
       expect(s.info?.title).toBe('mqttkit demo');
       expect(s.forwarders[0]).toMatchObject({ name: 'edge-to-cloud', from: ['edge'], to: 'cloud' });
-      // RPC rows come from the RpcServer registry (another change): until it is on main, `rpc` is always [].
-      // Then: `expect(s.rpc).toContainEqual(expect.objectContaining({ session: 'api', route: 'demo/devices/:id/get' }))`.
+      expect(s.rpc).toEqual([expect.objectContaining({ session: 'api', route: 'demo/devices/:id/get' })]);
     } finally {
       const r = await demo.stop('SIGINT');
       expect(r.code, r.stderr).toBe(0);

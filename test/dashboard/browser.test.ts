@@ -14,6 +14,12 @@ import { type Broker, hasMosquitto, startMosquitto } from '../helpers/mosquitto.
 
 const TIMEOUT = 20_000;
 
+/** What the functions run in the page read of it (the tests are compiled without the DOM's types). */
+declare const document: {
+  readonly activeElement: { getAttribute(name: string): string | null } | null;
+  readonly documentElement: { getAttribute(name: string): string | null };
+};
+
 async function fleet(
   broker: Broker,
   names: string[],

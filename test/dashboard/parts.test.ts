@@ -59,16 +59,21 @@ describe('dashboard parts', () => {
   it('plots numbers, numeric fields of JSON objects (eight at most), and leaves gaps for the rest', () => {
     const s = numericSeries([
       sample('21.5', 1),
-      sample('{"t":22,"h":40,"on":true,"name":"x"}', 2),
+      sample('{"temp":22,"h":40,"on":true,"name":"x"}', 2),
       sample('off', 3),
-      sample('{"t":23}', 4),
+      sample('{"temp":23}', 4),
     ]);
     expect(s.t).toEqual([1, 2, 3, 4]);
     expect(s.fields).toEqual({
       value: [21.5, null, null, null],
-      t: [null, 22, null, 23],
+      temp: [null, 22, null, 23],
       h: [null, 40, null, null],
     });
+    // times are not readings: an epoch in ms would flatten them
+    const timed = numericSeries([
+      sample('{"ts":1796655297683,"sentAt":1,"created_at":2,"heat":3,"flat":4,"T":5}'),
+    ]);
+    expect(timed.fields).toEqual({ heat: [3], flat: [4] });
     const wide = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`f${i}`, i]));
     expect(Object.keys(numericSeries([sample(JSON.stringify(wide))]).fields)).toHaveLength(8);
     expect(numericSeries([sample('[1,2]'), sample(''), sample('{broken')]).fields).toEqual({});

@@ -66,9 +66,9 @@ function TotalCards({ totals }: { totals: Totals }) {
     { key: 'connected', label: 'Connected', value: connected, tone: 'ok' },
     {
       key: 'disconnected',
-      label: 'Not connected',
+      label: 'Offline',
       value: disconnected,
-      sub: connecting > 0 ? `${exact(connecting)} (re)connecting` : undefined,
+      sub: connecting > 0 ? `${exact(connecting)} retrying` : undefined,
       tone: disconnected > 0 ? 'bad' : undefined,
     },
     { key: 'in', label: 'In /s', value: totals.in, sub: `${bytes(totals.bytesIn)}/s` },
