@@ -70,6 +70,13 @@ export class Rings<K extends string> {
     for (const k in this.series) out[k] = this.series[k].toArray(count);
     return out as { t: number[] } & Record<K, (number | null)[]>;
   }
+
+  /** Like `toJSON`, for series that are never missing (rates, counts): NaN as 0. */
+  numbers(count?: number): { t: number[] } & Record<K, number[]> {
+    const out: Record<string, number[]> = { t: this.time.numbers(count) };
+    for (const k in this.series) out[k] = this.series[k].numbers(count);
+    return out as { t: number[] } & Record<K, number[]>;
+  }
 }
 
 /** Two decimals: enough for rates and ms, and short in JSON. */

@@ -6,6 +6,7 @@
  * topic details are computed only for the view that asks.
  */
 import { InvalidArgumentError } from '../core/errors.js';
+import type { SessionState } from '../session/index.js';
 import type { Aggregator } from './aggregator.js';
 import { HISTORY } from './aggregator.js';
 import { round } from './ring.js';
@@ -74,11 +75,14 @@ export function parseView(query: URLSearchParams): ViewParams {
   };
 }
 
+/** A session's state, or in cluster mode `remote` (another node runs it) and `unassigned` (nobody does). */
+export type RowState = SessionState | 'remote' | 'unassigned';
+
 export interface Row {
   name: string;
   url: string;
   version: 4 | 5;
-  state: string;
+  state: RowState;
   ready: boolean;
   node: string | null;
   inflight: number;
@@ -105,7 +109,7 @@ export interface Tick {
   t: number;
   info?: Info;
   totals: Aggregator['totals'];
-  history: { t: number[]; in: (number | null)[]; out: (number | null)[]; disconnected: (number | null)[] };
+  history: { t: number[]; in: number[]; out: number[]; disconnected: number[] };
   fleet: { total: number; rows: (Row & { spark: number[] })[] };
   session?: SessionDetail;
   topics?: { total: number; truncated: boolean; items: TopicRowJSON[] };
@@ -127,7 +131,7 @@ export interface SessionDetail {
   url: string;
   clientId: string;
   version: 4 | 5;
-  state: string;
+  state: RowState;
   ready: boolean;
   roundTrip: number | null;
   history: ReturnType<Tracked['history']>;
@@ -170,7 +174,7 @@ export function buildTick(
   info: () => Info,
   remote: { rows: RemoteRows; node: string | null; cluster: ClusterView | undefined },
 ): Tick {
-  const h = agg.history.toJSON(first ? HISTORY : 1);
+  const h = agg.history.numbers(first ? HISTORY : 1);
   const tick: Tick = {
     t: agg.now,
     totals: agg.totals,
