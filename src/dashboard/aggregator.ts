@@ -12,11 +12,12 @@
  * the manager adds and removes them.
  */
 import type { SessionManager } from '../manager/index.js';
-import type { Message, Session, SessionState } from '../session/index.js';
+import type { Message, Session } from '../session/index.js';
 import { Rings, round } from './ring.js';
 import { RpcRoutes } from './rpc.js';
 import { TopicTable } from './topics.js';
 import { Tracked } from './tracked.js';
+import type { Row } from './view.js';
 
 /** One point a second for 15 minutes. */
 export const HISTORY = 900;
@@ -51,8 +52,10 @@ export class Aggregator {
   readonly tracked = new Map<string, Tracked>();
   readonly history = new Rings(['in', 'out', 'disconnected'] as const, HISTORY);
   readonly topics = new TopicTable();
-  readonly rpc = new RpcRoutes();
+  readonly rpc: RpcRoutes;
   totals: Totals = emptyTotals();
+  /** Cluster mode: the rows of the sessions other nodes run (or nobody does), counted in the totals. */
+  remoteRows: () => readonly Row[] = () => [];
   now = Date.now();
   readonly #taps = new Map<string, { session: Session; fn: (m: Message) => void }>();
   readonly #listeners = new Set<() => void>();
@@ -65,6 +68,7 @@ export class Aggregator {
     readonly manager: SessionManager,
     readonly options: AggregatorOptions,
   ) {
+    this.rpc = new RpcRoutes(options.interval);
     manager.on('session_added', this.#onAdded);
     manager.on('session_removed', this.#onRemoved);
     for (const name of manager.list()) this.#follow(name);
@@ -115,6 +119,18 @@ export class Aggregator {
       totals.errors += m.errors;
       totals.dropped += m.dropped;
     }
+    for (const r of this.remoteRows()) {
+      totals.sessions++;
+      totals.states[r.state] = (totals.states[r.state] ?? 0) + 1;
+      if (r.ready) totals.ready++;
+      totals.in += r.in;
+      totals.out += r.out;
+      totals.inflight += r.inflight;
+      totals.queued += r.queued;
+      totals.reconnects += r.reconnects;
+      totals.errors += r.errors;
+      totals.dropped += r.dropped;
+    }
     totals.in = round(totals.in);
     totals.out = round(totals.out);
     totals.bytesIn = round(totals.bytesIn);
@@ -123,7 +139,7 @@ export class Aggregator {
     this.history.push(now, {
       in: totals.in,
       out: totals.out,
-      disconnected: totals.sessions - (totals.states.connected ?? 0),
+      disconnected: totals.sessions - (totals.states.connected ?? 0) - (totals.states.remote ?? 0),
     });
     this.rpc.sample(this.manager, now, seconds);
     for (const fn of this.#listeners) fn();
@@ -199,6 +215,3 @@ function emptyTotals(): Totals {
     dropped: 0,
   };
 }
-
-/** The states a session can be in, for counting. */
-export type CountedState = SessionState;

@@ -14,12 +14,22 @@ import type { ClusterView, RemoteRows, Row } from './view.js';
 
 /** ms between two reads of the cluster's status. */
 const EVERY_MS = 2000;
+/**
+ * Numbers older than this (a node that stopped sharing, or reads that keep
+ * failing) are not shown as live: the row keeps its node, state `remote`.
+ */
+const STALE_MS = 15_000;
+/** A read that has not settled after this long is given up: the next tick starts another. */
+const READ_TIMEOUT_MS = 10_000;
 
 export class ClusterRows {
   #rows: RemoteRows = [];
   #view: ClusterView | undefined = undefined;
-  #reading = false;
+  /** When the read in progress started (0: none), and which read it is. */
+  #readingSince = 0;
+  #generation = 0;
   #last = 0;
+  #lastOk = 0;
   readonly #stopTicks: () => void;
   readonly #unwatch: () => void;
 
@@ -43,12 +53,16 @@ export class ClusterRows {
 
   #refresh(): void {
     const now = this.agg.now;
-    if (this.#reading || now - this.#last < EVERY_MS) return;
-    this.#reading = true;
+    if (this.#readingSince !== 0 && now - this.#readingSince < READ_TIMEOUT_MS) return;
+    if (now - this.#last < EVERY_MS) return;
+    const generation = ++this.#generation;
+    this.#readingSince = now;
     this.#last = now;
     Promise.all([this.cluster.status(), this.cluster.sharedStats()]).then(
       ([status, shared]) => {
-        this.#reading = false;
+        if (generation !== this.#generation) return; // given up on already
+        this.#readingSince = 0;
+        this.#lastOk = this.agg.now;
         this.#view = {
           name: status.cluster,
           node: status.node,
@@ -60,18 +74,26 @@ export class ClusterRows {
             sessions: n.sessions.length,
           })),
         };
-        const stats = new Map(shared.map((x) => [x.name, x]));
+        // by node and name: while a session moves, both nodes may have shared a row of it
+        const stats = new Map(shared.map((x) => [`${x.node}\u0000${x.name}`, x]));
         const rows: Row[] = [];
         for (const s of status.sessions) {
           if (this.agg.tracked.has(s.name)) continue; // this node runs it: its own row is live
-          const x = stats.get(s.name);
-          rows.push(x !== undefined && x.node === s.node ? sharedRow(x) : remoteRow(s.name, s.node));
+          const x = s.node === undefined ? undefined : stats.get(`${s.node}\u0000${s.name}`);
+          const fresh = x !== undefined && Date.now() - x.t < STALE_MS;
+          rows.push(fresh ? sharedRow(x) : remoteRow(s.name, s.node));
         }
         this.#rows = rows;
       },
       () => {
-        // Redis or the primary did not answer: keep the last view, try again later
-        this.#reading = false;
+        if (generation !== this.#generation) return;
+        this.#readingSince = 0;
+        // Redis or the primary does not answer: after a while the numbers shown are no longer live
+        if (this.agg.now - this.#lastOk > STALE_MS) {
+          this.#rows = this.#rows.map((r) =>
+            r.state === 'unassigned' ? r : remoteRow(r.name, r.node ?? undefined),
+          );
+        }
       },
     );
   }

@@ -24,6 +24,7 @@ const PUBLISHERS = 1000;
 export async function serveDashboard(
   manager: SessionManager,
   options: DashboardOptions = {},
+  closed?: (server: DashboardServer) => void,
 ): Promise<DashboardServer> {
   checkOptions(options, DASHBOARD_OPTIONS, 'options');
   const host = options.host ?? '127.0.0.1';
@@ -35,6 +36,7 @@ export async function serveDashboard(
   }
   const agg = new Aggregator(manager, { interval: options.interval ?? 1000, topics: options.topics ?? true });
   const cluster = manager.cluster === undefined ? undefined : new ClusterRows(manager.cluster, agg);
+  if (cluster !== undefined) agg.remoteRows = () => cluster.view().rows;
   const title = options.title ?? 'mqttkit';
   const publish = options.publish ?? true;
   const info = (): Info => ({
@@ -65,7 +67,7 @@ export async function serveDashboard(
   }
   const hostPart = host.includes(':') ? `[${host}]` : host;
   let closing: Promise<void> | undefined;
-  return {
+  const server: DashboardServer = {
     url: `http://${hostPart}:${port}/`,
     port,
     get clients() {
@@ -76,10 +78,12 @@ export async function serveDashboard(
         agg.stop();
         cluster?.stop();
         await http.close();
+        closed?.(server);
       })();
       return closing;
     },
   };
+  return server;
 }
 
 function isLoopback(host: string): boolean {

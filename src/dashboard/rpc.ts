@@ -13,8 +13,8 @@ import { rpcServersOf } from '../rpc/running.js';
 import { LATENCY_BOUNDS } from '../session/index.js';
 import { histogramDelta, quantile, round } from './ring.js';
 
-/** Seconds of latency a route's p50/p99 cover. */
-const WINDOW = 60;
+/** ms of latency a route's p50/p99 cover. */
+const WINDOW_MS = 60_000;
 
 export interface RpcRowJSON {
   session: string;
@@ -38,14 +38,16 @@ export interface ForwarderRowJSON {
   errors: number;
   waiting: number;
   inflight: number;
+  /** Mean receive-to-acknowledgement time of the last interval's messages, ms. */
   lag: number | null;
+  /** The longest receive-to-acknowledgement time since the forwarder started, ms. */
   lagMax: number | null;
 }
 
 class RouteTrack {
   received = 0;
   rate = 0;
-  /** Latency counts at each of the last `WINDOW` ticks, oldest first. */
+  /** Latency counts at each tick of the last `WINDOW_MS`, oldest first. */
   readonly past: number[][] = [];
   seen = 0;
 }
@@ -62,11 +64,18 @@ class ForwarderTrack {
 }
 
 export class RpcRoutes {
-  readonly #routes = new Map<string, RouteTrack>();
+  /** By server, then pattern: two servers on one session may serve the same pattern. */
+  readonly #routes = new Map<RpcServer, Map<string, RouteTrack>>();
+  /** Ticks in `WINDOW_MS`. */
+  readonly #window: number;
   readonly #forwarders = new Map<Forwarder, ForwarderTrack>();
   rows: RpcRowJSON[] = [];
   forwarderRows: ForwarderRowJSON[] = [];
   #tick = 0;
+
+  constructor(interval: number) {
+    this.#window = Math.max(1, Math.ceil(WINDOW_MS / interval));
+  }
 
   /** Once a tick. */
   sample(manager: SessionManager, _now: number, seconds: number): void {
@@ -75,7 +84,10 @@ export class RpcRoutes {
     for (const [name, session] of manager.entries()) {
       for (const server of rpcServersOf(session)) rows.push(...this.#server(name, server, tick, seconds));
     }
-    for (const [key, r] of this.#routes) if (r.seen !== tick) this.#routes.delete(key);
+    for (const [server, routes] of this.#routes) {
+      for (const [pattern, r] of routes) if (r.seen !== tick) routes.delete(pattern);
+      if (routes.size === 0) this.#routes.delete(server);
+    }
     this.rows = rows;
     const forwarders: ForwarderRowJSON[] = [];
     for (const f of manager.forwarders()) forwarders.push(this.#forwarder(f, tick, seconds));
@@ -85,22 +97,28 @@ export class RpcRoutes {
 
   #server(session: string, server: RpcServer, tick: number, seconds: number): RpcRowJSON[] {
     const m = server.metrics();
+    let routes = this.#routes.get(server);
+    if (routes === undefined) {
+      routes = new Map();
+      this.#routes.set(server, routes);
+    }
+    const known = routes;
     return m.routes.map((route) => {
-      const key = `${session}\u0000${route.pattern}`;
-      let r = this.#routes.get(key);
+      let r = known.get(route.pattern);
       if (r === undefined) {
         r = new RouteTrack();
         r.received = route.received;
-        this.#routes.set(key, r);
+        known.set(route.pattern, r);
       }
       r.seen = tick;
       r.rate = seconds > 0 ? Math.max(0, route.received - r.received) / seconds : 0;
       r.received = route.received;
       r.past.push(route.latency.counts);
-      if (r.past.length > WINDOW + 1) r.past.shift();
-      const delta = histogramDelta(route.latency.counts, r.past.length > 1 ? r.past[0] : undefined);
-      const p50 = quantile(delta, LATENCY_BOUNDS, 0.5);
-      const p99 = quantile(delta, LATENCY_BOUNDS, 0.99);
+      if (r.past.length > this.#window + 1) r.past.shift();
+      // until a second snapshot there is no window: the counts since the server started are not one
+      const delta = r.past.length > 1 ? histogramDelta(route.latency.counts, r.past[0]) : undefined;
+      const p50 = delta === undefined ? undefined : quantile(delta, LATENCY_BOUNDS, 0.5);
+      const p99 = delta === undefined ? undefined : quantile(delta, LATENCY_BOUNDS, 0.99);
       return {
         session,
         route: route.pattern,

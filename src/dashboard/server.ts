@@ -20,7 +20,14 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ClosedError, InvalidArgumentError, MqttError, RejectedError, TimeoutError } from '../core/errors.js';
+import {
+  ClosedError,
+  ConnectionError,
+  InvalidArgumentError,
+  MqttError,
+  RejectedError,
+  TimeoutError,
+} from '../core/errors.js';
 import type { Aggregator } from './aggregator.js';
 import { buildTick, type Info, parseView, type Tick, type ViewParams } from './view.js';
 
@@ -123,11 +130,29 @@ export class DashboardHttp {
   }
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
-    const url = new URL(req.url ?? '/', 'http://dashboard');
+    try {
+      this.#answer(req, res);
+    } catch (err) {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (err instanceof InvalidArgumentError)
+        return json(res, 400, { error: err.message, field: err.field });
+      json(res, 500, { error: 'the dashboard failed to answer' });
+    }
+  }
+
+  #answer(req: IncomingMessage, res: ServerResponse): void {
+    const url = URL.canParse(req.url ?? '/', 'http://dashboard')
+      ? new URL(req.url ?? '/', 'http://dashboard')
+      : undefined;
+    if (url === undefined) return text(res, 400, 'the request URL is not valid\n');
     if (!this.#hostAllowed(req))
       return text(res, 403, 'this dashboard answers only on a loopback host name\n');
     const given = url.searchParams.get('token');
-    if (!this.#authorized(req, given)) {
+    const how = this.#authorized(req, given);
+    if (how === undefined) {
       res.setHeader('www-authenticate', 'Bearer realm="mqttkit dashboard"');
       return text(
         res,
@@ -135,25 +160,21 @@ export class DashboardHttp {
         'a token is needed: open the URL with ?token=..., or send Authorization: Bearer ...\n',
       );
     }
-    if (given !== null) {
+    if (how === 'query') {
+      // the token opened the page: keep it in a cookie, and take it out of the address bar
       res.setHeader(
         'set-cookie',
-        `${COOKIE}=${encodeURIComponent(given)}; HttpOnly; SameSite=Strict; Path=/`,
+        `${COOKIE}=${encodeURIComponent(given ?? '')}; HttpOnly; SameSite=Strict; Path=/`,
       );
       if (req.method === 'GET' && !url.pathname.startsWith('/api/')) {
         url.searchParams.delete('token');
-        res.writeHead(303, { location: `${url.pathname}${url.search}` });
+        // one leading slash: '//host' would send the browser to another site
+        res.writeHead(303, { location: `/${url.pathname.replace(/^\/+/, '')}${url.search}` });
         res.end();
         return;
       }
     }
-    try {
-      this.#route(req, res, url);
-    } catch (err) {
-      if (err instanceof InvalidArgumentError)
-        return json(res, 400, { error: err.message, field: err.field });
-      json(res, 500, { error: 'the dashboard failed to answer' });
-    }
+    this.#route(req, res, url);
   }
 
   #route(req: IncomingMessage, res: ServerResponse, url: URL): void {
@@ -190,13 +211,15 @@ export class DashboardHttp {
 
   #stream(req: IncomingMessage, res: ServerResponse, view: ViewParams): void {
     if (!isGet(req)) return notAllowed(res, 'GET');
+    // built before the headers go: a tick that fails is a 500, not a broken stream
+    const first = JSON.stringify(this.#tick(view, true));
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
     });
-    res.write(`retry: 2000\n\nevent: tick\ndata: ${JSON.stringify(this.#tick(view, true))}\n\n`);
+    res.write(`retry: 2000\n\nevent: tick\ndata: ${first}\n\n`);
     const client: Client = { res, view, skipped: 0 };
     this.#clients.add(client);
     res.on('close', () => this.#clients.delete(client));
@@ -208,7 +231,13 @@ export class DashboardHttp {
         c.skipped++;
         continue;
       }
-      c.res.write(`event: tick\ndata: ${JSON.stringify(this.#tick(c.view, false))}\n\n`);
+      try {
+        c.res.write(`event: tick\ndata: ${JSON.stringify(this.#tick(c.view, false))}\n\n`);
+      } catch {
+        // a view that cannot be built ends that stream (the page opens another), never the process
+        this.#clients.delete(c);
+        c.res.destroy();
+      }
     }
   }
 
@@ -218,12 +247,20 @@ export class DashboardHttp {
       return json(res, 415, { error: 'send the message as application/json' });
     }
     const origin = req.headers.origin;
-    if (origin !== undefined && origin !== 'null' && new URL(origin).host !== req.headers.host) {
+    if (origin !== undefined && origin !== 'null' && !sameHost(origin, req.headers.host)) {
       return json(res, 403, { error: 'publishing is allowed from the dashboard page only' });
     }
     readBody(req, MAX_BODY).then(
-      (body) => this.#publishBody(body, res),
-      () => json(res, 413, { error: `the message is larger than ${MAX_BODY} bytes` }),
+      (body) => {
+        if (body === undefined) {
+          // answered before the rest of the body is read: the connection closes after it
+          res.setHeader('connection', 'close');
+          res.on('finish', () => req.destroy());
+          return json(res, 413, { error: `the message is larger than ${MAX_BODY} bytes` });
+        }
+        this.#publishBody(body, res);
+      },
+      () => res.destroy(), // the client went away mid-body
     );
   }
 
@@ -248,7 +285,9 @@ export class DashboardHttp {
         if (err instanceof InvalidArgumentError)
           return json(res, 400, { error: err.message, field: err.field });
         if (err instanceof TimeoutError) return json(res, 504, { error: err.message });
-        if (err instanceof ClosedError) return json(res, 503, { error: err.message });
+        if (err instanceof ClosedError || err instanceof ConnectionError) {
+          return json(res, 503, { error: err.message });
+        }
         if (err instanceof RejectedError) return json(res, 502, { error: err.message });
         json(res, 500, { error: err instanceof MqttError ? err.message : 'the publish failed' });
       },
@@ -257,7 +296,7 @@ export class DashboardHttp {
 
   #defaultPublisher(): string | undefined {
     const explorer = this.options.explorer;
-    if (explorer !== undefined && this.agg.manager.has(explorer)) return explorer;
+    if (explorer !== undefined && this.agg.manager.get(explorer)?.state === 'connected') return explorer;
     for (const [name, s] of this.agg.manager.entries()) if (s.state === 'connected') return name;
     return undefined;
   }
@@ -268,14 +307,18 @@ export class DashboardHttp {
     return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
   }
 
-  #authorized(req: IncomingMessage, given: string | null): boolean {
+  /** How the request proved it may ask: `open` without a token; undefined when it did not. */
+  #authorized(
+    req: IncomingMessage,
+    given: string | null,
+  ): 'open' | 'header' | 'cookie' | 'query' | undefined {
     const token = this.#token;
-    if (token === undefined) return true;
+    if (token === undefined) return 'open';
     const auth = req.headers.authorization;
-    if (auth?.startsWith('Bearer ') && same(token, auth.slice(7))) return true;
-    if (given !== null && same(token, given)) return true;
+    if (auth?.startsWith('Bearer ') && same(token, auth.slice(7))) return 'header';
+    if (given !== null && same(token, given)) return 'query';
     const cookie = cookieValue(req.headers.cookie, COOKIE);
-    return cookie !== undefined && same(token, cookie);
+    return cookie !== undefined && same(token, cookie) ? 'cookie' : undefined;
   }
 }
 
@@ -334,20 +377,33 @@ function cookieValue(header: string | undefined, name: string): string | undefin
   return undefined;
 }
 
-function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+/** The body, or undefined as soon as it is larger than `max` (the rest is not read); rejects when the client goes away. */
+function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => {
+    const onData = (c: Buffer): void => {
       size += c.length;
-      if (size > max) {
-        req.destroy();
-        reject(new Error('too large'));
-      } else chunks.push(c);
-    });
+      if (size <= max) {
+        chunks.push(c);
+        return;
+      }
+      req.off('data', onData);
+      req.pause();
+      resolve(undefined);
+    };
+    req.on('data', onData);
     req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
+    req.on('close', () => {
+      if (!req.complete) reject(new Error('the client went away'));
+    });
   });
+}
+
+/** Whether an `Origin` header names the host the request was sent to. */
+function sameHost(origin: string, host: string | undefined): boolean {
+  return URL.canParse(origin) && new URL(origin).host === host;
 }
 
 function isGet(req: IncomingMessage): boolean {

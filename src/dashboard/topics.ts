@@ -8,10 +8,13 @@
  * tick. Samples are what is copied: at most `SAMPLES_PER_TOPIC` per topic
  * and `SAMPLES_PER_TICK` over all topics per tick, each at most
  * `SAMPLE_BYTES` of payload. A received payload may be a view of a socket
- * chunk: a sample copies what it keeps, so no chunk is held alive. At most
- * `MAX_TOPICS` topics are tracked; messages on topics beyond that are only
- * counted (`untracked`).
+ * chunk: a sample copies what it keeps, so no chunk is held alive. All the
+ * samples kept weigh at most `SAMPLE_BUDGET` bytes: past it the oldest
+ * samples of all topics go first (one queue of every sample, in the order
+ * taken). At most `MAX_TOPICS` topics are tracked; messages on topics
+ * beyond that are only counted (`untracked`).
  */
+import { Fifo } from '../core/fifo.js';
 import type { Message } from '../session/index.js';
 import { round } from './ring.js';
 
@@ -22,6 +25,13 @@ export const RECENT = 50;
 /** Samples taken per topic per tick at most. */
 const SAMPLES_PER_TOPIC = 2;
 const SAMPLES_PER_TICK = 200;
+/** Bytes of every sample kept, at most (payloads, user properties, and an estimate of the rest). */
+export const SAMPLE_BUDGET = 32 * 1024 * 1024;
+/** User properties kept per sample, and characters per name or value. */
+const MAX_PROPERTIES = 16;
+const MAX_PROPERTY_CHARS = 256;
+/** What a sample weighs besides its payload and properties (object, numbers, the queue's slot). */
+const SAMPLE_OVERHEAD = 160;
 /** Topics listed in a tick at most. */
 export const LISTED = 2000;
 const PREVIEW = 80;
@@ -41,6 +51,14 @@ export interface Sample {
   userProperties: [string, string][];
 }
 
+/** A sample as kept: its weight, its topic, and whether its topic let it go already. */
+interface Kept {
+  readonly sample: Sample;
+  readonly entry: TopicEntry;
+  readonly bytes: number;
+  gone: boolean;
+}
+
 class TopicEntry {
   count = 0;
   /** `count` at the previous tick. */
@@ -52,7 +70,7 @@ class TopicEntry {
   /** Tick of the latest sample, and how many were taken in it. */
   sampledTick = -1;
   sampledInTick = 0;
-  readonly recent: Sample[] = [];
+  readonly recent: Kept[] = [];
 
   constructor(readonly topic: string) {}
 }
@@ -61,6 +79,9 @@ export class TopicTable {
   readonly #topics = new Map<string, TopicEntry>();
   #tick = 0;
   #samplesInTick = 0;
+  /** Every sample kept, oldest first, and what they weigh. */
+  readonly #kept = new Fifo<Kept>();
+  #bytes = 0;
   /** The aggregator's clock (ms), set each tick. */
   now = Date.now();
   untracked = 0;
@@ -101,12 +122,36 @@ export class TopicTable {
       retain: m.retain,
       size: m.payload.length,
       payload,
-      contentType: p?.contentType ?? null,
-      userProperties: p?.userProperties?.map((u) => [u[0], u[1]] as [string, string]) ?? [],
+      contentType: p?.contentType?.slice(0, MAX_PROPERTY_CHARS) ?? null,
+      userProperties: properties(p?.userProperties),
     };
     e.last = preview(payload);
-    if (e.recent.length >= RECENT) e.recent.shift();
-    e.recent.push(sample);
+    let bytes = SAMPLE_OVERHEAD + payload.length;
+    for (const [k, v] of sample.userProperties) bytes += 2 * (k.length + v.length) + 64;
+    const kept: Kept = { sample, entry: e, bytes, gone: false };
+    if (e.recent.length >= RECENT) this.#forget(e.recent.shift());
+    e.recent.push(kept);
+    this.#kept.push(kept);
+    this.#bytes += bytes;
+    while (this.#bytes > SAMPLE_BUDGET) {
+      const oldest = this.#kept.shift();
+      if (oldest === undefined) break;
+      if (oldest.gone) continue;
+      const i = oldest.entry.recent.indexOf(oldest);
+      if (i !== -1) oldest.entry.recent.splice(i, 1);
+      this.#forget(oldest);
+    }
+  }
+
+  /** Bytes of the samples kept (at most `SAMPLE_BUDGET`). */
+  get sampleBytes(): number {
+    return this.#bytes;
+  }
+
+  #forget(k: Kept | undefined): void {
+    if (k === undefined || k.gone) return;
+    k.gone = true;
+    this.#bytes -= k.bytes;
   }
 
   /** Once a tick: rates over `seconds`, and a new sampling budget. */
@@ -147,7 +192,7 @@ export class TopicTable {
       count: e.count,
       rate: round(e.rate),
       retained: e.retained,
-      messages: e.recent.map((s) => ({
+      messages: e.recent.map(({ sample: s }) => ({
         t: s.t,
         session: s.session,
         qos: s.qos,
@@ -158,7 +203,7 @@ export class TopicTable {
         contentType: s.contentType,
         userProperties: s.userProperties,
       })),
-      series: numericSeries(e.recent),
+      series: numericSeries(e.recent.map((k) => k.sample)),
     };
   }
 }
@@ -214,7 +259,8 @@ export function preview(payload: Buffer): string {
  */
 export function numericSeries(samples: readonly Sample[]): TopicDetailJSON['series'] {
   const t: number[] = [];
-  const fields: Record<string, (number | null)[]> = {};
+  // no prototype: a payload's field may be called 'toString' or '__proto__'
+  const fields: Record<string, (number | null)[]> = Object.create(null);
   let names = 0;
   samples.forEach((s, i) => {
     t.push(s.t);
@@ -240,7 +286,7 @@ function numbersOf(payload: Buffer): Record<string, number> {
   if (text[0] !== '{') return {};
   try {
     const parsed: unknown = JSON.parse(text);
-    const out: Record<string, number> = {};
+    const out: Record<string, number> = Object.create(null);
     if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
       for (const [k, v] of Object.entries(parsed)) {
         if (typeof v === 'number' && Number.isFinite(v) && !TIME_FIELD.test(k)) out[k] = v;
@@ -250,4 +296,14 @@ function numbersOf(payload: Buffer): Record<string, number> {
   } catch {
     return {};
   }
+}
+
+/** A message's user properties as a sample keeps them: at most `MAX_PROPERTIES`, each cut to `MAX_PROPERTY_CHARS`. */
+function properties(list: readonly (readonly [string, string])[] | undefined): [string, string][] {
+  if (list === undefined || list.length === 0) return [];
+  const out: [string, string][] = [];
+  for (let i = 0; i < list.length && i < MAX_PROPERTIES; i++) {
+    out.push([list[i][0].slice(0, MAX_PROPERTY_CHARS), list[i][1].slice(0, MAX_PROPERTY_CHARS)]);
+  }
+  return out;
 }

@@ -51,10 +51,12 @@ export interface DashboardServer {
   close(): Promise<void>;
 }
 
-/** What the dashboard module provides to the manager. */
+/** What the dashboard module provides to the manager; `closed` is told once the server closed. */
 export type DashboardFactory = (
   manager: SessionManager,
   options: DashboardOptions,
+  /** Told once the server closed (the manager forgets it then). */
+  closed?: (server: DashboardServer) => void,
 ) => Promise<DashboardServer>;
 
 let loader: (() => Promise<DashboardFactory>) | undefined;

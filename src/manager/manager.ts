@@ -427,7 +427,7 @@ export class SessionManager extends SafeEmitter<ManagerEventArgs> {
     checkOptions(options, DASHBOARD_OPTIONS, 'options');
     if (this.#state.closed) throw new ClosedError('the session manager is closed');
     const serve = await dashboardFactory();
-    const server = await serve(this, options);
+    const server = await serve(this, options, (s) => this.#dashboards.delete(s));
     if (this.#state.closed) {
       await server.close();
       throw new ClosedError('the session manager is closed');

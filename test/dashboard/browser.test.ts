@@ -78,8 +78,8 @@ describe.skipIf(!hasMosquitto() || !hasChromium())('the dashboard in Chromium', 
     await page.getByTestId('publish-payload').fill('{"hello":"from the page"}');
     await page.getByTestId('publish-submit').click();
     await expect
-      .poll(() => page.getByTestId('publish-result').textContent(), { timeout: TIMEOUT })
-      .toMatch(/ok|published/i);
+      .poll(() => page.getByTestId('publish-result').getAttribute('data-ok'), { timeout: TIMEOUT })
+      .toBe('true');
     const [message] = await got;
     expect(message.topic).toBe('page/greeting');
     expect(message.payload.toString()).toBe('{"hello":"from the page"}');
@@ -103,9 +103,14 @@ describe.skipIf(!hasMosquitto() || !hasChromium())('the dashboard in Chromium', 
       const states = () => rows.evaluateAll((els) => els.map((e) => e.getAttribute('data-state')));
       await expect.poll(states, { timeout: TIMEOUT }).toEqual(['connected', 'connected', 'connected']);
       await own.kill();
+      // every row stays listed, none connected, each marked as a problem (a red edge and tint)
+      const marked = () =>
+        rows.evaluateAll((els) =>
+          els.map((e) => `${e.getAttribute('data-state') === 'connected'}:${e.className}`),
+        );
       await expect
-        .poll(async () => (await states()).every((s) => s !== 'connected'), { timeout: TIMEOUT })
-        .toBe(true);
+        .poll(marked, { timeout: TIMEOUT })
+        .toEqual(['false:row-bad', 'false:row-bad', 'false:row-bad']);
       await own.restart();
       await expect.poll(states, { timeout: TIMEOUT }).toEqual(['connected', 'connected', 'connected']);
     } finally {

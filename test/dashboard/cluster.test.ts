@@ -55,6 +55,9 @@ describe.skipIf(!hasRedis() || !hasMosquitto())("a cluster in one node's dashboa
         new Set(t.fleet.rows.map((r) => r.node)).size === 2,
     );
     expect(both.cluster).toMatchObject({ name: 'dash', node: 'a', role: 'node' });
+    // the totals count every node's sessions, not only this node's
+    const counted = await stream.until((t) => t.totals.sessions === 6);
+    expect(counted.totals.states.connected).toBe(6);
     expect(both.cluster?.nodes.map((n) => n.id).sort()).toEqual(['a', 'b']);
     expect(both.cluster?.nodes.reduce((sum, n) => sum + n.sessions, 0)).toBe(6);
     const remote = both.fleet.rows.filter((r) => r.node === 'b');

@@ -1,7 +1,15 @@
 /** The dashboard's pure parts: rings, quantiles of bucketed latencies, payload previews and numeric series. */
 import { describe, expect, it } from 'vitest';
 import { histogramDelta, quantile, Ring, Rings } from '../../src/dashboard/ring.js';
-import { numericSeries, preview, type Sample } from '../../src/dashboard/topics.js';
+import {
+  numericSeries,
+  preview,
+  SAMPLE_BUDGET,
+  SAMPLE_BYTES,
+  type Sample,
+  TopicTable,
+} from '../../src/dashboard/topics.js';
+import type { Message } from '../../src/index.js';
 
 const sample = (payload: string | Buffer, t = 0): Sample => ({
   t,
@@ -77,5 +85,38 @@ describe('dashboard parts', () => {
     const wide = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`f${i}`, i]));
     expect(Object.keys(numericSeries([sample(JSON.stringify(wide))]).fields)).toHaveLength(8);
     expect(numericSeries([sample('[1,2]'), sample(''), sample('{broken')]).fields).toEqual({});
+  });
+
+  it('keeps the samples of every topic within one byte budget, the oldest going first', () => {
+    const table = new TopicTable();
+    const payload = Buffer.alloc(SAMPLE_BYTES + 100, 7);
+    const message = (topic: string): Message => ({
+      topic,
+      payload,
+      qos: 0,
+      retain: false,
+      dup: false,
+      properties: undefined,
+    });
+    let taken = 0;
+    // 200 samples a tick, 2 a topic: 100 topics a tick, 500 topics in turn
+    for (let tick = 0; taken * SAMPLE_BYTES < 1.5 * SAMPLE_BUDGET; tick++) {
+      table.tick(tick * 1000, 1);
+      for (let i = 0; i < 100; i++) {
+        const topic = `t/${(tick * 100 + i) % 500}`;
+        table.seen('s', message(topic));
+        table.seen('s', message(topic));
+        taken += 2;
+      }
+    }
+    expect(table.sampleBytes).toBeLessThanOrEqual(SAMPLE_BUDGET);
+    expect(table.sampleBytes).toBeGreaterThan(SAMPLE_BUDGET * 0.9);
+    expect(table.size).toBe(500);
+    const newest = table.detail('t/499');
+    expect(newest?.messages.length).toBeGreaterThan(0);
+    expect(newest?.messages.at(-1)?.size).toBe(SAMPLE_BYTES + 100);
+    expect(newest?.messages.at(-1)?.truncated).toBe(true);
+    const all = Array.from({ length: 500 }, (_, i) => table.detail(`t/${i}`)?.messages.length ?? 0);
+    expect(all.reduce((a, b) => a + b, 0) * SAMPLE_BYTES).toBeLessThanOrEqual(SAMPLE_BUDGET);
   });
 });

@@ -5,6 +5,7 @@
  * is tested in a real browser (browser.test.ts).
  */
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   InvalidArgumentError,
@@ -241,6 +242,8 @@ describe.skipIf(!hasMosquitto())('the dashboard server', () => {
     const forwarder = manager.forward({ name: 'up', from: 'dev-2', topics: 'fw/#', to: 'dev-3' });
     await forwarder.start();
     const stream = await openStream(dashboard.url, 'view=rpc');
+    // the route and the forwarder are followed from the tick that lists them: what comes after counts in their rates
+    await stream.until((x) => x.rpc.length === 1 && x.forwarders.length === 1);
     for (let i = 0; i < 5; i++) await client.request(`things/${i}/get`, '');
     await expect(client.request('things/missing/get', '')).rejects.toThrow(/no such thing/);
     const pub = closeAfter(new Session({ url: broker.url }));
@@ -355,9 +358,56 @@ describe.skipIf(!hasMosquitto())('the dashboard server', () => {
     expect(cookie).toMatch(/SameSite=Strict/);
     const withCookie = await get(`${dashboard.url}api/snapshot`, { cookie: cookie.split(';')[0] });
     expect(withCookie.status).toBe(200);
+    // a wrong token in the query does not replace the cookie that let the request in
+    const wrong = await get(`${dashboard.url}api/snapshot?token=wrong`, { cookie: cookie.split(';')[0] });
+    expect(wrong.status).toBe(200);
+    expect(wrong.headers.get('set-cookie')).toBeNull();
+    // the redirect stays on this site, whatever the path
+    const sneaky = await get(`${dashboard.url}.//evil.example/?token=${token}`);
+    expect(sneaky.status).toBe(303);
+    expect(sneaky.headers.get('location')).toMatch(/^\/(?!\/)/);
     await expect(openStream(dashboard.url)).rejects.toThrow(/401/);
     const stream = await openStream(dashboard.url, '', { authorization: `Bearer ${token}` });
     expect((await stream.until(() => true)).totals.sessions).toBe(1);
+  });
+
+  it('answers what is malformed with an error, never a crash', async () => {
+    const { manager, dashboard } = await fleet(broker, 1);
+    const raw = (line: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const socket = connect(dashboard.port, '127.0.0.1', () =>
+          socket.end(`${line}\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`),
+        );
+        let got = '';
+        socket.on('data', (c) => {
+          got += c.toString();
+        });
+        socket.on('end', () => resolve(got.split('\r\n')[0]));
+        socket.on('error', reject);
+      });
+    expect(await raw('GET //[ HTTP/1.1')).toMatch(/ 400 /);
+    expect(await raw('GET http://a:b HTTP/1.1')).toMatch(/ 400 /);
+    // a body past the limit is refused before it is all read, and the answer arrives
+    const big = await fetch(`${dashboard.url}api/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ topic: 'a', payload: 'x'.repeat(2 * 1024 * 1024) }),
+    }).catch((err: Error) => err);
+    expect(big instanceof Response ? big.status : big.message).toBe(413);
+    // a payload whose fields are named after Object's own does not break the topic view
+    const sub = manager.get('dev-0') as Session;
+    await sub.subscribe('proto/#', { qos: 1 });
+    const stream = await openStream(dashboard.url, 'view=topics&topic=proto%2Fx');
+    await sub.publish('proto/x', '{"toString":1,"__proto__":2,"constructor":3,"valueOf":4}', { qos: 1 });
+    const t = await stream.until((x) => x.topic?.count === 1);
+    expect(JSON.stringify(t.topic?.series.fields)).toBe(
+      '{"toString":[1],"__proto__":[2],"constructor":[3],"valueOf":[4]}',
+    );
+    // an Origin that is not a URL is refused, not a 500
+    expect((await publish(dashboard.url, { topic: 'a', payload: 'x' }, { origin: 'not a url' })).status).toBe(
+      403,
+    );
+    expect((await get(`${dashboard.url}api/snapshot`)).status).toBe(200);
   });
 
   it('on loopback without a token, answers only loopback host names (no DNS rebinding)', async () => {

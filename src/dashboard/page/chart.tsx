@@ -66,7 +66,7 @@ function options(props: ChartProps, width: number): uPlot.Options {
       x: { time: true },
       y: props.zero ? { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } : {},
     },
-    axes: [axis(), { ...axis(), size: 52, values: (_u, splits) => splits.map((v) => props.format(v)) }],
+    axes: [axis(), { ...axis(), size: 64, values: (_u, splits) => splits.map((v) => props.format(v)) }],
     series: [
       { label: 'time', value: (_u, v) => (v === null ? '–' : clock(v)) },
       ...props.series.map(

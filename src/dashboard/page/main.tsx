@@ -161,7 +161,11 @@ function App() {
           </button>
         </div>
       </header>
-      <main>
+      {/* numbers shown while the stream is down are not live: dimmed until it is back */}
+      <main
+        class={stream.connection === 'live' ? undefined : 'stale'}
+        aria-busy={stream.connection !== 'live'}
+      >
         <CurrentView
           route={route}
           stream={stream}

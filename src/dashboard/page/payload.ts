@@ -16,7 +16,12 @@ export interface Decoded {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-export function decode(base64: string): Decoded {
+/**
+ * `base64`'s bytes decoded; `cut`: they are the start of a longer payload (the
+ * server's sample, or a preview), so a character the cut split in two at
+ * the end is left out rather than taken for binary.
+ */
+export function decode(base64: string, cut = false): Decoded {
   let binary = '';
   try {
     binary = atob(base64);
@@ -27,7 +32,7 @@ export function decode(base64: string): Decoded {
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
   let text: string | null = null;
   try {
-    text = utf8.decode(bytes);
+    text = utf8.decode(cut ? bytes.subarray(0, bytes.length - splitTail(bytes)) : bytes);
     // biome-ignore lint/suspicious/noControlCharactersInRegex: binary payloads are told by their control bytes
     if (/[\u0000-\u0008\u000e-\u001f\u007f]/.test(text)) text = null;
   } catch {
@@ -135,4 +140,15 @@ export function lineDiff(before: string, after: string): DiffLine[] {
   }
   for (let i = endA; i < a.length; i++) out.push({ op: ' ', line: a[i] });
   return out;
+}
+
+/** How many bytes at the end of `b` are the start of a UTF-8 character that goes on past it (0 to 3). */
+function splitTail(b: Uint8Array): number {
+  for (let back = 1; back <= Math.min(3, b.length); back++) {
+    const byte = b[b.length - back];
+    if ((byte & 0xc0) === 0x80) continue; // a continuation byte: look further back
+    const needs = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1;
+    return needs > back ? back : 0;
+  }
+  return 0;
 }

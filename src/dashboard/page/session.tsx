@@ -36,7 +36,11 @@ export function SessionView({
     return (
       <div class="view" data-testid="session-view">
         <BackLink />
-        <Empty>{loading ? `Loading ${name}…` : `No session named “${name}” in this fleet.`}</Empty>
+        <Empty>
+          {loading
+            ? `Loading ${name}…`
+            : `No session named “${name}” runs in this process. In a cluster, another node may run it: its history is on that node's dashboard.`}
+        </Empty>
       </div>
     );
   }

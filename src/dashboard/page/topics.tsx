@@ -80,7 +80,7 @@ export function TopicsView(props: {
             <Empty>{props.fresh ? 'No message seen on this topic yet.' : 'Loading…'}</Empty>
           </Panel>
         )}
-        {props.info?.publish && (
+        {props.info?.publish && props.info.publishers.length > 0 && (
           <Panel title="Publish">
             <PublishForm info={props.info} topic={selected} />
           </Panel>
@@ -101,10 +101,13 @@ function TopicPanel({ detail, theme }: { detail: TopicDetail; theme: Theme }) {
   let index = pinned === null ? -1 : messages.findIndex((m) => messageKey(m) === pinned);
   if (index < 0) index = messages.length - 1; // follow the newest
   const message = messages[index] as TopicMessage | undefined;
-  const decoded = useMemo(() => (message === undefined ? null : decode(message.payload)), [message?.payload]);
+  const decoded = useMemo(
+    () => (message === undefined ? null : decode(message.payload, message.truncated)),
+    [message?.payload],
+  );
   const previous = index > 0 ? messages[index - 1] : undefined;
   const before = useMemo(
-    () => (previous === undefined ? null : decode(previous.payload)),
+    () => (previous === undefined ? null : decode(previous.payload, previous.truncated)),
     [previous?.payload],
   );
   const shown: Format = format ?? (decoded?.json != null ? 'json' : decoded?.text != null ? 'text' : 'hex');
@@ -165,7 +168,7 @@ function TopicPanel({ detail, theme }: { detail: TopicDetail; theme: Theme }) {
 }
 
 function preview(m: TopicMessage): string {
-  const d = decode(m.payload.slice(0, 200)); // 150 bytes are enough for one line
+  const d = decode(m.payload.slice(0, 200), m.payload.length > 200); // 150 bytes are enough for one line
   const text =
     d.text ?? `0x${Array.from(d.bytes.slice(0, 24), (b) => b.toString(16).padStart(2, '0')).join('')}`;
   return text.length > 120 ? `${text.slice(0, 120)}…` : text;

@@ -9,6 +9,7 @@ export function stateTone(state: State): Tone {
   switch (state) {
     case 'connected':
       return 'ok';
+    case 'new':
     case 'connecting':
     case 'unassigned':
       return 'warn';
@@ -18,7 +19,7 @@ export function stateTone(state: State): Tone {
     case 'closed':
       return 'bad';
     default:
-      return 'muted'; // new, remote
+      return 'muted'; // remote: another node runs it
   }
 }
 
