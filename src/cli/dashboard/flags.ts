@@ -15,6 +15,9 @@ export interface DashboardOptionFlags {
   dashboardBind?: string;
 }
 
+/** The environment variable with the dashboard's token (a flag would show in `ps`). */
+export const TOKEN_ENV = 'MQTTKIT_DASHBOARD_TOKEN';
+
 export const PORT_HELP = '(default: 9470; 0 picks a free one)';
 export const BIND_HELP =
   'address to listen on (default: 127.0.0.1); beyond loopback it needs MQTTKIT_DASHBOARD_TOKEN';
@@ -39,9 +42,14 @@ export function dashboardOption(flags: DashboardOptionFlags): Omit<DashboardSett
     if (flags.dashboardBind !== undefined) throw new UsageError('--dashboard-bind needs --dashboard');
     return undefined;
   }
+  const host = flags.dashboardBind;
+  // checked before anything starts (serveDashboard checks it too, once the fleet runs)
+  if (host !== undefined && !/^(localhost|::1|127\.\d+\.\d+\.\d+)$/.test(host) && !process.env[TOKEN_ENV]) {
+    throw new UsageError(`--dashboard-bind ${host}: a token is required beyond loopback: set ${TOKEN_ENV}`);
+  }
   return {
     port: flags.dashboard === true ? undefined : flags.dashboard,
-    host: flags.dashboardBind,
+    host,
     flags: { port: '--dashboard', host: '--dashboard-bind' },
   };
 }

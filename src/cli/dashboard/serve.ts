@@ -13,8 +13,9 @@ import type { SessionManager } from '../../manager/manager.js';
 import { CliError, UsageError } from '../errors.js';
 import { registerLoaders } from '../loaders.js';
 
-/** The environment variable with the dashboard's token (a flag would show in `ps`). */
-export const TOKEN_ENV = 'MQTTKIT_DASHBOARD_TOKEN';
+import { TOKEN_ENV } from './flags.js';
+
+export { TOKEN_ENV };
 
 /** What a command asks of its dashboard. */
 export interface DashboardSettings {
