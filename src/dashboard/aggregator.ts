@@ -11,7 +11,7 @@
  * the topic table's counter runs (see `topics.ts`). Sessions are followed as
  * the manager adds and removes them.
  */
-import type { SessionManager } from '../manager/index.js';
+import type { ManagerEvents, SessionManager } from '../manager/index.js';
 import type { Message, Session } from '../session/index.js';
 import { Rings, round } from './ring.js';
 import { RpcRoutes } from './rpc.js';
@@ -61,16 +61,45 @@ export class Aggregator {
   readonly #listeners = new Set<() => void>();
   #last = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
-  readonly #onAdded = (e: { name: string }) => this.#follow(e.name);
-  readonly #onRemoved = (e: { name: string }) => this.#forget(e.name);
+  #ticks = 0;
+  readonly #clock = (): number => this.now;
+  /** The manager's events of its sessions, into their timelines: listeners on the manager, none per session. */
+  readonly #on: { [K in keyof ManagerEvents]?: (e: ManagerEvents[K]) => void } = {
+    session_added: (e) => this.#follow(e.name),
+    session_removed: (e) => this.#forget(e.name),
+    session_state_changed: (e) => {
+      const t = this.tracked.get(e.name);
+      if (e.state === 'connecting') t?.event('connecting', `connecting to ${t.session.url}`);
+      else if (e.state === 'closed') t?.event('closed', 'closed');
+    },
+    session_connected: (e) => {
+      const t = this.tracked.get(e.name);
+      const version = t?.session.protocolVersion === 5 ? '5.0' : '3.1.1';
+      t?.event('connected', `connected, MQTT ${version}, session present: ${e.connack.sessionPresent}`);
+    },
+    session_ready: (e) => this.tracked.get(e.name)?.event('ready', 'subscriptions in place'),
+    session_disconnected: (e) => {
+      const t = this.tracked.get(e.name);
+      if (t === undefined) return;
+      if (e.error !== undefined) t.failed(e.error);
+      t.event('disconnected', e.error === undefined ? 'disconnected' : `connection lost: ${e.error.message}`);
+    },
+    session_reconnecting: (e) =>
+      this.tracked.get(e.name)?.event('reconnecting', `attempt ${e.attempt} in ${Math.round(e.delay)} ms`),
+    session_error: (e) => {
+      const t = this.tracked.get(e.name);
+      if (t === undefined) return;
+      t.failed(e.error);
+      t.event('error', `${e.error.code}: ${e.error.message}`);
+    },
+  };
 
   constructor(
     readonly manager: SessionManager,
     readonly options: AggregatorOptions,
   ) {
     this.rpc = new RpcRoutes(options.interval);
-    manager.on('session_added', this.#onAdded);
-    manager.on('session_removed', this.#onRemoved);
+    this.#bind('on');
     for (const name of manager.list()) this.#follow(name);
     this.tick();
     this.#timer = setInterval(() => this.tick(), options.interval);
@@ -90,35 +119,35 @@ export class Aggregator {
     this.#last = now;
     this.now = now;
     this.topics.tick(now, seconds);
-    // sessions the manager lists but we do not follow yet (or replaced under the same name)
-    for (const [name, session] of this.manager.entries()) {
-      const t = this.tracked.get(name);
-      if (t === undefined || t.session !== session) this.#follow(name);
-    }
+    const tick = ++this.#ticks;
     const totals = emptyTotals();
-    for (const [name, t] of this.tracked) {
-      if (this.manager.get(name) !== t.session) {
-        this.#forget(name);
-        continue;
+    for (const [name, session] of this.manager.entries()) {
+      let t = this.tracked.get(name);
+      // a session we do not follow yet, or another one under the same name
+      if (t === undefined || t.session !== session) {
+        this.#follow(name);
+        t = this.tracked.get(name);
+        if (t === undefined) continue;
       }
+      t.tick = tick;
       t.sample(now, seconds);
       if (t.detail !== undefined && now - t.detailAsked > DETAIL_KEEP_MS) t.unwatch();
-      const m = t.metrics;
-      if (m === undefined) continue;
-      const state = t.session.state;
       totals.sessions++;
+      const state = session.state;
       totals.states[state] = (totals.states[state] ?? 0) + 1;
       if (this.manager.isReady(name)) totals.ready++;
       totals.in += t.rateIn;
       totals.out += t.rateOut;
       totals.bytesIn += t.rateBytesIn;
       totals.bytesOut += t.rateBytesOut;
-      totals.inflight += m.inflight;
-      totals.queued += m.queued;
-      totals.reconnects += m.reconnects;
-      totals.errors += m.errors;
-      totals.dropped += m.dropped;
+      totals.inflight += t.inflight;
+      totals.queued += t.queued;
+      totals.reconnects += t.reconnects;
+      totals.errors += t.errors;
+      totals.dropped += t.dropped;
     }
+    // sessions the manager no longer lists
+    for (const [name, t] of this.tracked) if (t.tick !== tick) this.#forget(name);
     for (const r of this.remoteRows()) {
       totals.sessions++;
       totals.states[r.state] = (totals.states[r.state] ?? 0) + 1;
@@ -163,10 +192,18 @@ export class Aggregator {
   stop(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
-    this.manager.off('session_added', this.#onAdded);
-    this.manager.off('session_removed', this.#onRemoved);
+    this.#bind('off');
     for (const name of [...this.tracked.keys()]) this.#forget(name);
     this.#listeners.clear();
+  }
+
+  #bind(how: 'on' | 'off'): void {
+    const on = this.#on as Record<string, (e: unknown) => void>;
+    const m = this.manager as unknown as Record<
+      'on' | 'off',
+      (event: string, fn: (e: unknown) => void) => void
+    >;
+    for (const event in on) m[how].call(this.manager, event, on[event]);
   }
 
   #follow(name: string): void {
@@ -175,7 +212,7 @@ export class Aggregator {
     const known = this.tracked.get(name);
     if (known?.session === session) return;
     if (known !== undefined) this.#forget(name);
-    const t = new Tracked(name, session, () => this.now);
+    const t = new Tracked(name, session, this.#clock);
     if (session.state === 'connecting') t.event('connecting', `connecting to ${session.url}`);
     else if (session.state === 'connected') t.event('connected', 'connected');
     this.tracked.set(name, t);
@@ -188,7 +225,6 @@ export class Aggregator {
   }
 
   #forget(name: string): void {
-    this.tracked.get(name)?.unbind();
     this.tracked.delete(name);
     const tap = this.#taps.get(name);
     if (tap !== undefined) {

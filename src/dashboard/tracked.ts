@@ -4,19 +4,14 @@
  * timeline, plus, while someone looks at it, a 15-minute history of rates
  * and publish latency (`detail`).
  *
- * Everything is sampled once a tick from `session.metrics()`; the session's
- * events (a handful per connection, never per message) go to the timeline.
+ * Everything is sampled once a tick from `session.metrics()`, its numbers
+ * copied out; the session's events (a handful per connection, never per
+ * message), which the aggregator hears from the manager, go to the timeline.
  * Memory per session is fixed: two 60-point rings and at most `EVENTS`
  * events; a detail history exists for at most `MAX_DETAILS` sessions.
  */
 import type { MqttError } from '../core/errors.js';
-import {
-  type ConnackInfo,
-  LATENCY_BOUNDS,
-  type Session,
-  type SessionMetrics,
-  type SessionState,
-} from '../session/index.js';
+import { LATENCY_BOUNDS, type Session } from '../session/index.js';
 import { histogramDelta, quantile, Ring, Rings, round } from './ring.js';
 
 /** Points of a row's sparkline (seconds at one tick a second). */
@@ -52,7 +47,21 @@ const DETAIL_KEYS: readonly DetailKey[] = ['in', 'out', 'p50', 'p99'];
 export class Tracked {
   readonly spark = { in: new Ring(SPARK), out: new Ring(SPARK) };
   readonly events: TimelineEvent[] = [];
-  metrics: SessionMetrics | undefined = undefined;
+  // the latest counters, copied out of the snapshot (which is not kept: thousands of them a
+  // second would be promoted by the garbage collector for nothing)
+  sampled = false;
+  /** The aggregator's tick that last saw the session listed. */
+  tick = 0;
+  messagesIn = 0;
+  messagesOut = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+  reconnects = 0;
+  errors = 0;
+  dropped = 0;
+  inflight = 0;
+  queued = 0;
+  roundTrip: number | undefined = undefined;
   rateIn = 0;
   rateOut = 0;
   rateBytesIn = 0;
@@ -63,53 +72,12 @@ export class Tracked {
   /** When the detail was last asked for. */
   detailAsked = 0;
   #latencyBefore: number[] | undefined = undefined;
-  readonly #unbind: () => void;
 
   constructor(
     readonly name: string,
     readonly session: Session,
     readonly clock: () => number,
-  ) {
-    const s = session;
-    const onState = (state: SessionState) => {
-      if (state === 'connecting') this.event('connecting', `connecting to ${s.url}`);
-      else if (state === 'closed') this.event('closed', 'closed');
-    };
-    const onConnect = (c: ConnackInfo) =>
-      this.event(
-        'connected',
-        `connected, MQTT ${s.protocolVersion === 5 ? '5.0' : '3.1.1'}, session present: ${c.sessionPresent}`,
-      );
-    const onReady = () => this.event('ready', 'subscriptions in place');
-    const onDisconnect = (error: MqttError | undefined) => {
-      if (error !== undefined) this.failed(error);
-      this.event('disconnected', error === undefined ? 'disconnected' : `connection lost: ${error.message}`);
-    };
-    const onReconnecting = (attempt: number, delay: number) =>
-      this.event('reconnecting', `attempt ${attempt} in ${Math.round(delay)} ms`);
-    const onError = (error: MqttError) => {
-      this.failed(error);
-      this.event('error', `${error.code}: ${error.message}`);
-    };
-    s.on('state', onState);
-    s.on('connect', onConnect);
-    s.on('ready', onReady);
-    s.on('disconnect', onDisconnect);
-    s.on('reconnecting', onReconnecting);
-    s.on('error', onError);
-    this.#unbind = () => {
-      s.off('state', onState);
-      s.off('connect', onConnect);
-      s.off('ready', onReady);
-      s.off('disconnect', onDisconnect);
-      s.off('reconnecting', onReconnecting);
-      s.off('error', onError);
-    };
-  }
-
-  unbind(): void {
-    this.#unbind();
-  }
+  ) {}
 
   event(kind: EventKind, text: string): void {
     if (this.events.length >= EVENTS) this.events.shift();
@@ -123,27 +91,38 @@ export class Tracked {
   /** Once a tick: counters, rates over `seconds`, drops as events, and the detail history. */
   sample(now: number, seconds: number): void {
     const m = this.session.metrics();
-    const before = this.metrics;
-    this.metrics = m;
-    if (before === undefined || seconds <= 0) {
+    if (!this.sampled || seconds <= 0) {
       this.rateIn = this.rateOut = this.rateBytesIn = this.rateBytesOut = 0;
     } else {
-      this.rateIn = Math.max(0, m.messagesIn - before.messagesIn) / seconds;
-      this.rateOut = Math.max(0, m.messagesOut - before.messagesOut) / seconds;
-      this.rateBytesIn = Math.max(0, m.bytesIn - before.bytesIn) / seconds;
-      this.rateBytesOut = Math.max(0, m.bytesOut - before.bytesOut) / seconds;
-      const dropped = m.dropped - before.dropped;
-      if (dropped > 0)
+      this.rateIn = Math.max(0, m.messagesIn - this.messagesIn) / seconds;
+      this.rateOut = Math.max(0, m.messagesOut - this.messagesOut) / seconds;
+      this.rateBytesIn = Math.max(0, m.bytesIn - this.bytesIn) / seconds;
+      this.rateBytesOut = Math.max(0, m.bytesOut - this.bytesOut) / seconds;
+      const dropped = m.dropped - this.dropped;
+      if (dropped > 0) {
         this.event(
           'dropped',
           `${dropped} publish${dropped === 1 ? '' : 'es'} dropped from the offline queue`,
         );
+      }
     }
+    this.sampled = true;
+    this.messagesIn = m.messagesIn;
+    this.messagesOut = m.messagesOut;
+    this.bytesIn = m.bytesIn;
+    this.bytesOut = m.bytesOut;
+    this.reconnects = m.reconnects;
+    this.errors = m.errors;
+    this.dropped = m.dropped;
+    this.inflight = m.inflight;
+    this.queued = m.queued;
+    this.roundTrip = m.roundTrip;
     this.spark.in.push(this.rateIn);
     this.spark.out.push(this.rateOut);
     if (this.detail !== undefined) {
-      const delta = histogramDelta(m.publishLatency.counts, this.#latencyBefore);
-      this.#latencyBefore = m.publishLatency.counts;
+      const counts = m.publishLatency.counts;
+      const delta = histogramDelta(counts, this.#latencyBefore);
+      this.#latencyBefore = counts;
       this.detail.push(now, {
         in: this.rateIn,
         out: this.rateOut,
@@ -172,7 +151,7 @@ export class Tracked {
       });
     }
     this.detail = detail;
-    this.#latencyBefore = this.metrics?.publishLatency.counts;
+    this.#latencyBefore = this.session.metrics().publishLatency.counts;
   }
 
   unwatch(): void {

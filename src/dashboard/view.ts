@@ -144,7 +144,6 @@ export type RemoteRows = readonly Row[];
 
 /** A local session's row. */
 export function rowOf(t: Tracked, ready: boolean): Row {
-  const m = t.metrics;
   return {
     name: t.name,
     url: t.session.url,
@@ -152,13 +151,13 @@ export function rowOf(t: Tracked, ready: boolean): Row {
     state: t.session.state,
     ready,
     node: null,
-    inflight: m?.inflight ?? 0,
-    queued: m?.queued ?? 0,
+    inflight: t.inflight,
+    queued: t.queued,
     in: round(t.rateIn),
     out: round(t.rateOut),
-    reconnects: m?.reconnects ?? 0,
-    errors: m?.errors ?? 0,
-    dropped: m?.dropped ?? 0,
+    reconnects: t.reconnects,
+    errors: t.errors,
+    dropped: t.dropped,
     lastError: t.lastError,
   };
 }
@@ -196,31 +195,58 @@ export function buildTick(
   return tick;
 }
 
-function fleetPage(agg: Aggregator, p: ViewParams, remote: RemoteRows, node: string | null): Tick['fleet'] {
-  const sparks = new Map<string, Tracked>();
-  let rows: Row[] = [];
-  for (const t of agg.tracked.values()) {
-    const row = rowOf(t, agg.manager.isReady(t.name));
-    row.node = node;
-    if (matches(row, p.q)) {
-      rows.push(row);
-      sparks.set(t.name, t);
-    }
+/**
+ * The rows of one tick, built once whatever the number of browsers, and
+ * each table view of them (filter, sort) once per tick too: a browser costs
+ * the slice of its page, not a sort of the fleet.
+ */
+interface RowCache {
+  t: number;
+  all: Row[] | undefined;
+  views: Map<string, Row[]>;
+}
+const caches = new WeakMap<Aggregator, RowCache>();
+
+function rowsOfTick(agg: Aggregator, remote: RemoteRows, node: string | null): RowCache {
+  let cache = caches.get(agg);
+  if (cache === undefined || cache.t !== agg.now) {
+    cache = { t: agg.now, all: undefined, views: new Map() };
+    caches.set(agg, cache);
   }
-  for (const r of remote) if (!sparks.has(r.name) && matches(r, p.q)) rows.push(r);
-  const key = p.sort;
-  const sign = p.dir === 'asc' ? 1 : -1;
-  rows.sort((a, b) => {
-    const x = a[key] ?? '';
-    const y = b[key] ?? '';
-    const c = x < y ? -1 : x > y ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
-    return c * sign;
-  });
-  const total = rows.length;
-  rows = rows.slice(p.offset, p.offset + p.limit);
+  if (cache.all === undefined) {
+    const all: Row[] = [];
+    for (const t of agg.tracked.values()) {
+      const row = rowOf(t, agg.manager.isReady(t.name));
+      row.node = node;
+      all.push(row);
+    }
+    for (const r of remote) if (!agg.tracked.has(r.name)) all.push(r);
+    cache.all = all;
+  }
+  return cache;
+}
+
+function fleetPage(agg: Aggregator, p: ViewParams, remote: RemoteRows, node: string | null): Tick['fleet'] {
+  const cache = rowsOfTick(agg, remote, node);
+  const key = `${p.sort}\u0000${p.dir}\u0000${p.q}`;
+  let rows = cache.views.get(key);
+  if (rows === undefined) {
+    rows = p.q === '' ? [...(cache.all ?? [])] : (cache.all ?? []).filter((r) => matches(r, p.q));
+    const k = p.sort;
+    const sign = p.dir === 'asc' ? 1 : -1;
+    rows.sort((a, b) => {
+      const x = a[k] ?? '';
+      const y = b[k] ?? '';
+      const c = x < y ? -1 : x > y ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+      return c * sign;
+    });
+    cache.views.set(key, rows);
+  }
   return {
-    total,
-    rows: rows.map((r) => ({ ...r, spark: sparks.get(r.name)?.sparkline() ?? [] })),
+    total: rows.length,
+    rows: rows
+      .slice(p.offset, p.offset + p.limit)
+      .map((r) => ({ ...r, spark: agg.tracked.get(r.name)?.sparkline() ?? [] })),
   };
 }
 
@@ -246,7 +272,7 @@ function sessionDetail(agg: Aggregator, name: string): SessionDetail | undefined
     version: s.protocolVersion,
     state: s.state,
     ready: agg.manager.isReady(name),
-    roundTrip: t.metrics?.roundTrip ?? null,
+    roundTrip: t.roundTrip ?? null,
     history: t.history(),
     subscriptions: s.subscriptions().map((x) => ({ filter: x.topicFilter, qos: x.qos })),
     events: [...t.events],
