@@ -79,7 +79,7 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('FleetNode processes: join, leav
     expect(Math.abs(moved.size - FLEET / 3)).toBeLessThanOrEqual(4 * sd);
 
     // the handoff was graceful: every publish that resolved arrived, QoS 2 once, no takeover at the broker
-    expect(await c.allArrived()).toBeGreaterThan(FLEET * 4);
+    expect(await c.allArrived()).toBeGreaterThanOrEqual(FLEET * 4);
     expect(c.qos2Duplicates()).toEqual([]);
     expect(c.takeovers()).toEqual([]);
     expect(c.errors()).toEqual([]);
@@ -113,7 +113,7 @@ describe.skipIf(!hasRedis() || !hasMosquitto())('FleetNode processes: join, leav
     c.expectTakenOver(lost, ['a', 'b'], since);
     await c.publishing([a, b], since);
 
-    expect(await c.allArrived()).toBeGreaterThan(FLEET * 4);
+    expect(await c.allArrived()).toBeGreaterThanOrEqual(FLEET * 4);
     expect(c.qos2Duplicates()).toEqual([]);
     expect(c.takeovers()).toEqual([]);
     expect(c.errors()).toEqual([]);
