@@ -4,8 +4,8 @@
  * and a few recent messages.
  *
  * Per message (`seen`, on every session's `message` event) it costs one Map
- * lookup and a counter; the time is the aggregator's clock, read once a
- * tick. Samples are what is copied: at most `SAMPLES_PER_TOPIC` per topic
+ * lookup and a counter; a topic's time is the aggregator's clock, read once
+ * a tick (a sample reads the clock). Samples are what is copied: at most `SAMPLES_PER_TOPIC` per topic
  * and `SAMPLES_PER_TICK` over all topics per tick, each at most
  * `SAMPLE_BYTES` of payload. A received payload may be a view of a socket
  * chunk: a sample copies what it keeps, so no chunk is held alive. All the
@@ -56,6 +56,8 @@ interface Kept {
   readonly sample: Sample;
   readonly entry: TopicEntry;
   readonly bytes: number;
+  /** The tick it was taken in. */
+  readonly tick: number;
   gone: boolean;
 }
 
@@ -111,12 +113,25 @@ export class TopicTable {
       e.sampledInTick = 0;
     }
     if (this.#samplesInTick >= SAMPLES_PER_TICK) return;
+    // one message that several sessions of the fleet receive is one sample (the first session's)
+    const lastKept = e.recent.at(-1);
+    const last = lastKept?.sample;
+    if (
+      last !== undefined &&
+      lastKept?.tick === this.#tick &&
+      last.session !== session &&
+      last.size === m.payload.length &&
+      last.payload.equals(m.payload.subarray(0, SAMPLE_BYTES))
+    ) {
+      return;
+    }
     this.#samplesInTick++;
     e.sampledInTick++;
     const payload = Buffer.from(m.payload.subarray(0, SAMPLE_BYTES));
     const p = m.properties;
     const sample: Sample = {
-      t: this.now,
+      // its own time (a clock read per sample, at most SAMPLES_PER_TICK a tick): the values plot in order
+      t: Date.now(),
       session,
       qos: m.qos,
       retain: m.retain,
@@ -128,7 +143,7 @@ export class TopicTable {
     e.last = preview(payload);
     let bytes = SAMPLE_OVERHEAD + payload.length;
     for (const [k, v] of sample.userProperties) bytes += 2 * (k.length + v.length) + 64;
-    const kept: Kept = { sample, entry: e, bytes, gone: false };
+    const kept: Kept = { sample, entry: e, bytes, tick: this.#tick, gone: false };
     if (e.recent.length >= RECENT) this.#forget(e.recent.shift());
     e.recent.push(kept);
     this.#kept.push(kept);

@@ -119,4 +119,29 @@ describe('dashboard parts', () => {
     const all = Array.from({ length: 500 }, (_, i) => table.detail(`t/${i}`)?.messages.length ?? 0);
     expect(all.reduce((a, b) => a + b, 0) * SAMPLE_BYTES).toBeLessThanOrEqual(SAMPLE_BUDGET);
   });
+
+  it('samples once a message that several sessions receive', () => {
+    const table = new TopicTable();
+    table.tick(1000, 1);
+    const m = (payload: string): Message => ({
+      topic: 'a',
+      payload: Buffer.from(payload),
+      qos: 0,
+      retain: false,
+      dup: false,
+      properties: undefined,
+    });
+    table.seen('one', m('x'));
+    table.seen('two', m('x'));
+    table.tick(2000, 1);
+    table.seen('one', m('y'));
+    table.seen('two', m('z'));
+    const d = table.detail('a');
+    expect(d?.count).toBe(4);
+    expect(d?.messages.map((x) => [x.session, Buffer.from(x.payload, 'base64').toString()])).toEqual([
+      ['one', 'x'],
+      ['one', 'y'],
+      ['two', 'z'],
+    ]);
+  });
 });
