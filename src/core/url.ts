@@ -171,3 +171,12 @@ export function redact(url: string): string {
     return url.replace(/\/\/[^@/]*@/, '//').replace(/[?#].*$/s, '');
   }
 }
+
+/**
+ * Whether a host name or address (IPv6 with or without brackets) is this
+ * machine's loopback: `localhost`, `127.x.x.x` or `::1`. What the dashboard
+ * may serve without a token, and the `Host` it answers then.
+ */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}

@@ -170,7 +170,7 @@ export class Aggregator {
       out: totals.out,
       disconnected: totals.sessions - (totals.states.connected ?? 0) - (totals.states.remote ?? 0),
     });
-    this.rpc.sample(this.manager, now, seconds);
+    this.rpc.sample(this.manager, seconds);
     for (const fn of this.#listeners) fn();
   }
 

@@ -9,6 +9,7 @@
 import { createRequire } from 'node:module';
 import { InvalidArgumentError } from '../core/errors.js';
 import { checkOptions } from '../core/schema.js';
+import { isLoopbackHost } from '../core/url.js';
 import type { DashboardOptions, DashboardServer, SessionManager } from '../manager/index.js';
 import { DASHBOARD_OPTIONS } from '../manager/schema.js';
 import { Aggregator } from './aggregator.js';
@@ -28,7 +29,7 @@ export async function serveDashboard(
 ): Promise<DashboardServer> {
   checkOptions(options, DASHBOARD_OPTIONS, 'options');
   const host = options.host ?? '127.0.0.1';
-  if (options.token === undefined && !isLoopback(host)) {
+  if (options.token === undefined && !isLoopbackHost(host)) {
     throw new InvalidArgumentError(
       'token',
       `is required to serve the dashboard on ${host}, beyond loopback (anyone who reaches it could publish)`,
@@ -84,10 +85,6 @@ export async function serveDashboard(
     },
   };
   return server;
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 let version: string | undefined;

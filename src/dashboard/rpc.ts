@@ -78,7 +78,7 @@ export class RpcRoutes {
   }
 
   /** Once a tick. */
-  sample(manager: SessionManager, _now: number, seconds: number): void {
+  sample(manager: SessionManager, seconds: number): void {
     const tick = ++this.#tick;
     const rows: RpcRowJSON[] = [];
     for (const [name, session] of manager.entries()) {

@@ -28,6 +28,8 @@ import {
   RejectedError,
   TimeoutError,
 } from '../core/errors.js';
+import { isLoopbackHost } from '../core/url.js';
+import { listen } from '../metrics/http.js';
 import type { Aggregator } from './aggregator.js';
 import { buildTick, type Info, parseView, type Tick, type ViewParams } from './view.js';
 
@@ -65,7 +67,6 @@ export interface ServerOptions {
 interface Client {
   readonly res: ServerResponse;
   readonly view: ViewParams;
-  skipped: number;
 }
 
 /** The page's files by URL path, or undefined when the page was not built. */
@@ -108,15 +109,7 @@ export class DashboardHttp {
   }
 
   listen(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const failed = (err: Error): void => reject(err);
-      this.server.once('error', failed);
-      this.server.listen(this.options.port, this.options.host, () => {
-        this.server.off('error', failed);
-        const a = this.server.address();
-        resolve(typeof a === 'object' && a !== null ? a.port : this.options.port);
-      });
-    });
+    return listen(this.server, this.options.port, this.options.host);
   }
 
   close(): Promise<void> {
@@ -220,17 +213,14 @@ export class DashboardHttp {
       'x-accel-buffering': 'no',
     });
     res.write(`retry: 2000\n\nevent: tick\ndata: ${first}\n\n`);
-    const client: Client = { res, view, skipped: 0 };
+    const client: Client = { res, view };
     this.#clients.add(client);
     res.on('close', () => this.#clients.delete(client));
   }
 
   #push(): void {
     for (const c of this.#clients) {
-      if (c.res.writableNeedDrain) {
-        c.skipped++;
-        continue;
-      }
+      if (c.res.writableNeedDrain) continue;
       try {
         c.res.write(`event: tick\ndata: ${JSON.stringify(this.#tick(c.view, false))}\n\n`);
       } catch {
@@ -303,8 +293,7 @@ export class DashboardHttp {
 
   #hostAllowed(req: IncomingMessage): boolean {
     if (this.#token !== undefined) return true;
-    const host = (req.headers.host ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-    return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+    return isLoopbackHost((req.headers.host ?? '').replace(/:\d+$/, ''));
   }
 
   /** How the request proved it may ask: `open` without a token; undefined when it did not. */

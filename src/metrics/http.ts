@@ -93,9 +93,7 @@ export async function serveMetrics(options: ServeMetricsOptions): Promise<Metric
     res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
     res.end('not found\n');
   });
-  await listen(server, port, host);
-  const address = server.address();
-  const bound = typeof address === 'object' && address !== null ? address.port : port;
+  const bound = await listen(server, port, host);
   const hostPart = host.includes(':') ? `[${host}]` : host;
   let closing: Promise<void> | undefined;
   return {
@@ -111,13 +109,15 @@ export async function serveMetrics(options: ServeMetricsOptions): Promise<Metric
   };
 }
 
-function listen(server: Server, port: number, host: string): Promise<void> {
+/** @internal Listens; resolves with the port bound (the one picked for 0), rejects when it cannot bind. */
+export function listen(server: Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const failed = (err: Error): void => reject(err);
     server.once('error', failed);
     server.listen(port, host, () => {
       server.off('error', failed);
-      resolve();
+      const address = server.address();
+      resolve(typeof address === 'object' && address !== null ? address.port : port);
     });
   });
 }

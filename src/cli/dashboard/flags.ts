@@ -4,6 +4,7 @@
  * `demo`. Loaded with the commands: nothing of the dashboard itself.
  */
 import type { Command } from 'commander';
+import { isLoopbackHost } from '../../core/url.js';
 import { parseIntFlag } from '../connection.js';
 import { UsageError } from '../errors.js';
 import type { DashboardSettings } from './serve.js';
@@ -44,7 +45,7 @@ export function dashboardOption(flags: DashboardOptionFlags): Omit<DashboardSett
   }
   const host = flags.dashboardBind;
   // checked before anything starts (serveDashboard checks it too, once the fleet runs)
-  if (host !== undefined && !/^(localhost|::1|127\.\d+\.\d+\.\d+)$/.test(host) && !process.env[TOKEN_ENV]) {
+  if (host !== undefined && !isLoopbackHost(host) && !process.env[TOKEN_ENV]) {
     throw new UsageError(`--dashboard-bind ${host}: a token is required beyond loopback: set ${TOKEN_ENV}`);
   }
   return {
